@@ -1,0 +1,248 @@
+//! Connections and migrations.
+//!
+//! One deadpool-postgres pool per process, built from [`DbSettings`]. Every pooled session runs
+//! `SET ROLE` to the application's role (`egov_app` by default), which may read the event log and call
+//! `append_events` but cannot change or insert rows itself: even a bug or an injected statement in
+//! the service cannot rewrite history. Migrations run on a separate connection as the login user,
+//! who owns the schema, under an advisory lock so that instances starting together apply them once.
+
+use std::time::Duration;
+
+use deadpool_postgres::{
+    HookError, Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime,
+};
+use tokio_postgres::NoTls;
+
+mod embedded {
+    refinery::embed_migrations!("../../migrations");
+}
+
+/// How to reach PostgreSQL and how to use it.
+#[derive(Clone)]
+pub struct DbSettings {
+    /// The login (`postgres://user@host:port/db`); it owns the schema and runs the migrations.
+    pub config: tokio_postgres::Config,
+    /// The role pooled sessions switch to; `None` keeps the login user's rights (not advised).
+    pub app_role: Option<String>,
+    /// Most connections the pool opens.
+    pub pool_size: usize,
+    /// How long a caller waits for a free connection before getting [`PoolError::Timeout`], so a
+    /// saturated pool answers quickly instead of hanging.
+    pub pool_wait: Duration,
+    /// How long opening a connection may take.
+    pub connect_timeout: Duration,
+    /// PostgreSQL's `statement_timeout` for pooled sessions.
+    pub statement_timeout: Duration,
+}
+
+impl std::fmt::Debug for DbSettings {
+    // The config holds the password, so only the harmless parts are shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DbSettings")
+            .field("hosts", &self.config.get_hosts())
+            .field("dbname", &self.config.get_dbname())
+            .field("user", &self.config.get_user())
+            .field("app_role", &self.app_role)
+            .field("pool_size", &self.pool_size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DbSettings {
+    /// Settings with the defaults of the README's table for a database URL.
+    ///
+    /// # Errors
+    /// [`DbError::BadUrl`] when the URL is not a PostgreSQL connection string.
+    pub fn from_url(url: &str) -> Result<Self, DbError> {
+        let config: tokio_postgres::Config = url.parse().map_err(DbError::BadUrl)?;
+        Ok(Self::from_config(config))
+    }
+
+    /// Settings with the defaults of the README's table for a parsed config.
+    pub fn from_config(mut config: tokio_postgres::Config) -> Self {
+        let connect_timeout = Duration::from_secs(5);
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(connect_timeout);
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("egov");
+        }
+        Self {
+            config,
+            app_role: Some(APP_ROLE.to_owned()),
+            pool_size: 16,
+            pool_wait: Duration::from_secs(5),
+            connect_timeout,
+            statement_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The role the migrations create for the service's sessions.
+pub const APP_ROLE: &str = "egov_app";
+
+/// Failures to reach or prepare the database.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The database URL does not parse.
+    #[error("DATABASE_URL is not a PostgreSQL URL (postgres://user:password@host:port/database)")]
+    BadUrl(#[source] tokio_postgres::Error),
+    /// The pool could not be built.
+    #[error("cannot build the connection pool")]
+    Pool(#[source] deadpool_postgres::BuildError),
+    /// No connection could be had.
+    #[error("cannot connect to PostgreSQL")]
+    Unavailable(#[source] PoolError),
+    /// Connecting for the migrations failed.
+    #[error("cannot connect to PostgreSQL to apply the migrations")]
+    Connect(#[source] tokio_postgres::Error),
+    /// A migration failed, or an applied migration differs from its file (checksums).
+    #[error("migrations failed")]
+    Migration(#[source] refinery::Error),
+    /// A query of this module failed.
+    #[error("database error while {doing}")]
+    Query { doing: &'static str, #[source] source: tokio_postgres::Error },
+}
+
+/// The pool and the settings it was built from (the event store's listener opens its own
+/// connection with them).
+#[derive(Clone)]
+pub struct Database {
+    pool: Pool,
+    settings: DbSettings,
+}
+
+impl Database {
+    /// Builds the pool. Connections are opened lazily, so this succeeds while the server is down;
+    /// call [`Database::ping`] to find out whether it is up.
+    ///
+    /// # Errors
+    /// [`DbError::Pool`] when the pool cannot be built from the settings.
+    pub fn connect(settings: DbSettings) -> Result<Self, DbError> {
+        let manager = Manager::from_config(
+            settings.config.clone(),
+            NoTls,
+            // Fast recycling checks only that the socket is open; a connection the server dropped
+            // (a restart) is seen as closed and replaced, so the service reconnects by itself.
+            ManagerConfig { recycling_method: RecyclingMethod::Fast },
+        );
+        let setup = session_setup(&settings);
+        let pool = Pool::builder(manager)
+            .max_size(settings.pool_size)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(settings.pool_wait))
+            .create_timeout(Some(settings.connect_timeout))
+            .recycle_timeout(Some(settings.connect_timeout))
+            .post_create(deadpool_postgres::Hook::async_fn(move |client, _| {
+                let setup = setup.clone();
+                Box::pin(async move {
+                    client.batch_execute(&setup).await.map_err(HookError::Backend)
+                })
+            }))
+            .build()
+            .map_err(DbError::Pool)?;
+        Ok(Self { pool, settings })
+    }
+
+    /// The pool, for stores and read models.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// The settings the pool was built from.
+    pub fn settings(&self) -> &DbSettings {
+        &self.settings
+    }
+
+    /// Whether the server answers, through a pooled session.
+    ///
+    /// # Errors
+    /// [`DbError::Unavailable`] or [`DbError::Query`] when it does not.
+    pub async fn ping(&self) -> Result<(), DbError> {
+        let client = self.pool.get().await.map_err(DbError::Unavailable)?;
+        client
+            .simple_query("SELECT 1")
+            .await
+            .map_err(|source| DbError::Query { doing: "pinging the server", source })?;
+        Ok(())
+    }
+
+    /// Whether every migration this build knows is applied.
+    ///
+    /// # Errors
+    /// [`DbError`] when the database cannot be asked.
+    pub async fn migrations_current(&self) -> Result<bool, DbError> {
+        let client = self.pool.get().await.map_err(DbError::Unavailable)?;
+        let row = client
+            .query_one("SELECT coalesce(max(version), 0) FROM refinery_schema_history", &[])
+            .await
+            .map_err(|source| DbError::Query { doing: "reading the applied migrations", source })?;
+        let applied: i32 = row.get(0);
+        Ok(i64::from(applied) >= latest_migration())
+    }
+}
+
+/// The statements every pooled session runs once when it opens.
+fn session_setup(settings: &DbSettings) -> String {
+    let mut setup = format!(
+        "SET statement_timeout = {}; SET idle_in_transaction_session_timeout = {};",
+        settings.statement_timeout.as_millis(),
+        settings.statement_timeout.as_millis(),
+    );
+    if let Some(role) = &settings.app_role {
+        // Quoted as an identifier: the role name comes from configuration, not from a client.
+        setup.push_str(&format!(" SET ROLE \"{}\";", role.replace('"', "\"\"")));
+    }
+    setup
+}
+
+/// The version of the newest migration embedded in this build.
+pub fn latest_migration() -> i64 {
+    embedded::migrations::runner()
+        .get_migrations()
+        .iter()
+        .map(|m| i64::from(m.version()))
+        .max()
+        .unwrap_or(0)
+}
+
+/// The key of the advisory lock that serialises migration runs ("egov" in ASCII).
+const MIGRATION_LOCK: i64 = 0x6567_6f76;
+
+/// Applies the migrations that are not yet applied, as the login user of `config`.
+///
+/// Returns the versions applied by this call. Refinery refuses to go on when an applied migration's
+/// checksum differs from its file (a migration, once applied, is never edited) or when an applied
+/// migration is missing from this build.
+///
+/// # Errors
+/// [`DbError::Connect`] when the server cannot be reached, [`DbError::Migration`] when a migration
+/// fails or was edited.
+pub async fn migrate(config: &tokio_postgres::Config) -> Result<Vec<i64>, DbError> {
+    let (mut client, connection) = config.connect(NoTls).await.map_err(DbError::Connect)?;
+    let driver = tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::warn!(error.message = %error, "migration connection ended with an error");
+        }
+    });
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .map_err(|source| DbError::Query { doing: "taking the migration lock", source })?;
+    let report = embedded::migrations::runner()
+        .set_abort_divergent(true)
+        .set_abort_missing(true)
+        .run_async(&mut client)
+        .await;
+    // The lock is a session lock: closing the connection below releases it even if this fails.
+    let _ = client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK]).await;
+    drop(client);
+    let _ = driver.await;
+    let report = report.map_err(DbError::Migration)?;
+    let applied: Vec<i64> =
+        report.applied_migrations().iter().map(|m| i64::from(m.version())).collect();
+    for version in &applied {
+        tracing::info!(migration = version, "migration applied");
+    }
+    Ok(applied)
+}

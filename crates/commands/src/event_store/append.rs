@@ -1,0 +1,332 @@
+//! Appending events: one call of the `append_events` SQL function, so an append costs one round
+//! trip and commits on its own (or inside the caller's transaction, with [`EventStore::append_in`]).
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
+use domain::hash_chain::CanonicalEvent;
+use domain::{canonical_bytes, Cursor, EventMetadata, StreamId, StreamVersion};
+use tokio_postgres::error::SqlState;
+use uuid::Uuid;
+
+use super::error::{InvalidEvent, StoreError};
+use super::new_event::NewEvent;
+use super::EventStore;
+
+/// The most events one append takes; a command produces a handful.
+pub const MAX_EVENTS_PER_APPEND: usize = 1_000;
+
+/// The most bytes one event may take in its canonical form (payload and envelope).
+pub const MAX_EVENT_BYTES: usize = 256 * 1024;
+
+/// The SQLSTATE `append_events` raises when the expected version is not the stream's version.
+const WRONG_EXPECTED_VERSION: &str = "EGV01";
+
+/// Where one appended event landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendedEvent {
+    /// The event's id.
+    pub event_id: Uuid,
+    /// Its version in the stream.
+    pub stream_version: StreamVersion,
+    /// Its place in the global order.
+    pub cursor: Cursor,
+}
+
+/// What an append did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppendOutcome {
+    /// The stream appended to.
+    pub stream_id: StreamId,
+    /// The events in stream order, with the positions they have in the log.
+    pub events: Vec<AppendedEvent>,
+    /// `true` when every event id was already stored in this stream by an earlier append: nothing
+    /// was appended and `events` reports the original positions (a retried command).
+    pub already_stored: bool,
+}
+
+impl AppendOutcome {
+    /// The stream's version after its last event of this append.
+    pub fn version(&self) -> StreamVersion {
+        self.events.last().map_or(StreamVersion::EMPTY, |e| e.stream_version)
+    }
+}
+
+/// An append checked and turned into the parameters of `append_events`.
+struct PreparedAppend<'a> {
+    stream_id: StreamId,
+    expected: StreamVersion,
+    event_ids: Vec<Uuid>,
+    event_types: Vec<&'a str>,
+    schema_versions: Vec<i32>,
+    payloads: Vec<&'a serde_json::Value>,
+    canonical: Vec<Vec<u8>>,
+    actor: String,
+    metadata: &'a EventMetadata,
+    recorded_at: DateTime<Utc>,
+}
+
+impl<'a> PreparedAppend<'a> {
+    fn new(
+        stream_id: StreamId,
+        expected: StreamVersion,
+        events: &'a [NewEvent],
+        metadata: &'a EventMetadata,
+        now: DateTime<Utc>,
+    ) -> Result<Self, StoreError> {
+        if events.is_empty() {
+            return Err(StoreError::EmptyAppend);
+        }
+        if events.len() > MAX_EVENTS_PER_APPEND {
+            return Err(StoreError::TooManyEvents {
+                count: events.len(),
+                limit: MAX_EVENTS_PER_APPEND,
+            });
+        }
+        // The store keeps microseconds; the hash must cover exactly what is kept.
+        let recorded_at = DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now);
+        let mut prepared = PreparedAppend {
+            stream_id,
+            expected,
+            event_ids: Vec::with_capacity(events.len()),
+            event_types: Vec::with_capacity(events.len()),
+            schema_versions: Vec::with_capacity(events.len()),
+            payloads: Vec::with_capacity(events.len()),
+            canonical: Vec::with_capacity(events.len()),
+            actor: metadata.actor.to_string(),
+            metadata,
+            recorded_at,
+        };
+        let mut seen = std::collections::HashSet::with_capacity(events.len());
+        for (offset, event) in (1u64..).zip(events) {
+            let invalid = |reason| StoreError::InvalidEvent { event_id: event.event_id, reason };
+            if !seen.insert(event.event_id) {
+                return Err(invalid(InvalidEvent::DuplicateInAppend));
+            }
+            let schema_version = i32::try_from(event.schema_version)
+                .map_err(|_| invalid(InvalidEvent::BadSchemaVersion))?;
+            let stream_version = expected.advanced_by(offset).ok_or(StoreError::Conflict {
+                stream_id,
+                expected,
+                actual: expected,
+            })?;
+            let bytes = canonical_bytes(CanonicalEvent {
+                stream_id,
+                stream_version,
+                event_id: event.event_id,
+                event_type: &event.event_type,
+                schema_version: event.schema_version,
+                payload: &event.payload,
+                metadata,
+                recorded_at,
+            });
+            if bytes.len() > MAX_EVENT_BYTES {
+                return Err(invalid(InvalidEvent::TooLarge {
+                    size: bytes.len(),
+                    limit: MAX_EVENT_BYTES,
+                }));
+            }
+            prepared.event_ids.push(event.event_id);
+            prepared.event_types.push(&event.event_type);
+            prepared.schema_versions.push(schema_version);
+            prepared.payloads.push(&event.payload);
+            prepared.canonical.push(bytes);
+        }
+        Ok(prepared)
+    }
+
+    async fn execute(&self, client: &impl GenericClient) -> Result<Vec<AppendedEvent>, tokio_postgres::Error> {
+        let statement = client
+            .prepare_cached(
+                "SELECT out_version, out_position, out_tx_id \
+                   FROM append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            )
+            .await?;
+        let expected = i64::try_from(self.expected.get()).unwrap_or(i64::MAX);
+        let canonical: Vec<&[u8]> = self.canonical.iter().map(Vec::as_slice).collect();
+        let rows = client
+            .query(
+                &statement,
+                &[
+                    &self.stream_id.as_uuid(),
+                    &expected,
+                    &self.event_ids,
+                    &self.event_types,
+                    &self.schema_versions,
+                    &self.payloads,
+                    &canonical,
+                    &self.actor,
+                    &self.metadata.channel.as_str(),
+                    &self.metadata.correlation_id,
+                    &self.metadata.causation_id,
+                    &self.recorded_at,
+                ],
+            )
+            .await?;
+        let mut appended = Vec::with_capacity(rows.len());
+        for row in rows {
+            let version: i64 = row.try_get(0)?;
+            let position: i64 = row.try_get(1)?;
+            let tx_id: i64 = row.try_get(2)?;
+            // The versions are expected+1..=expected+n, in the order of the events.
+            let index = version
+                .checked_sub(expected + 1)
+                .and_then(|i| usize::try_from(i).ok())
+                .and_then(|i| self.event_ids.get(i).copied());
+            if let Some(event_id) = index {
+                appended.push(AppendedEvent {
+                    event_id,
+                    stream_version: StreamVersion::new(version.unsigned_abs()),
+                    cursor: Cursor::new(tx_id, position),
+                });
+            }
+        }
+        appended.sort_by_key(|e| e.stream_version);
+        Ok(appended)
+    }
+}
+
+/// Whether the database refused the append for a version clash or a stored event id, rather than
+/// failing.
+fn is_rejection(error: &tokio_postgres::Error) -> bool {
+    error.code().is_some_and(|code| {
+        *code == SqlState::UNIQUE_VIOLATION || code.code() == WRONG_EXPECTED_VERSION
+    })
+}
+
+/// How a rejected append is to be reported.
+enum Rejection {
+    AlreadyStored(Vec<AppendedEvent>),
+    Error(StoreError),
+}
+
+impl EventStore {
+    /// Appends `events` to `stream_id`, which must be at version `expected` (`StreamVersion::EMPTY`
+    /// for a new stream). The events commit together or not at all.
+    ///
+    /// Re-appending events whose ids are all stored in this stream already appends nothing and
+    /// returns the original positions with [`AppendOutcome::already_stored`] set, whatever version
+    /// the stream has reached since: a retried command stays single.
+    ///
+    /// # Errors
+    /// - [`StoreError::Conflict`] with the actual version when another writer appended first;
+    /// - [`StoreError::EmptyAppend`], [`StoreError::TooManyEvents`], [`StoreError::InvalidEvent`]
+    ///   for appends that cannot be stored (checked before the database is asked);
+    /// - [`StoreError::EventIdReused`] when an id is stored but not as this append;
+    /// - [`StoreError::Unavailable`] and [`StoreError::Database`] when the database fails; nothing
+    ///   is half-written then, but whether the append committed is unknown when the connection
+    ///   broke during commit, and retrying with the same event ids resolves it.
+    #[tracing::instrument(skip_all, fields(stream_id = %stream_id, expected = %expected, events = events.len()), err(level = "debug"))]
+    pub async fn append(
+        &self,
+        stream_id: StreamId,
+        expected: StreamVersion,
+        events: &[NewEvent],
+        metadata: &EventMetadata,
+    ) -> Result<AppendOutcome, StoreError> {
+        let prepared = PreparedAppend::new(stream_id, expected, events, metadata, Utc::now())?;
+        let client = self.db.pool().get().await.map_err(StoreError::Unavailable)?;
+        let result = prepared.execute(&client).await;
+        drop(client);
+        match result {
+            Ok(events) => {
+                self.notifier.poke();
+                Ok(AppendOutcome { stream_id, events, already_stored: false })
+            }
+            Err(error) if is_rejection(&error) => match self.resolve_rejection(&prepared).await? {
+                Rejection::AlreadyStored(events) => {
+                    tracing::debug!("append was already stored; reporting the original positions");
+                    Ok(AppendOutcome { stream_id, events, already_stored: true })
+                }
+                Rejection::Error(error) => Err(error),
+            },
+            Err(error) => Err(StoreError::Database { doing: "appending events", source: error }),
+        }
+    }
+
+    /// Appends inside the caller's transaction, so that the events commit with the caller's other
+    /// writes. Subscribers are woken when the caller reports the commit with
+    /// [`EventStore::announce_commit`].
+    ///
+    /// # Errors
+    /// As [`EventStore::append`], except that a rejected append has aborted the caller's
+    /// transaction: it is always an error here ([`StoreError::Conflict`] or
+    /// [`StoreError::EventIdReused`], also for a resend of stored events); roll back, then retry
+    /// with [`EventStore::append`] to resolve a resend.
+    pub async fn append_in(
+        &self,
+        transaction: &deadpool_postgres::Transaction<'_>,
+        stream_id: StreamId,
+        expected: StreamVersion,
+        events: &[NewEvent],
+        metadata: &EventMetadata,
+    ) -> Result<AppendOutcome, StoreError> {
+        let prepared = PreparedAppend::new(stream_id, expected, events, metadata, Utc::now())?;
+        match prepared.execute(transaction).await {
+            Ok(events) => Ok(AppendOutcome { stream_id, events, already_stored: false }),
+            Err(error) if is_rejection(&error) => match self.resolve_rejection(&prepared).await? {
+                Rejection::AlreadyStored(events) => Err(StoreError::EventIdReused {
+                    event_id: events.first().map_or(Uuid::nil(), |e| e.event_id),
+                }),
+                Rejection::Error(error) => Err(error),
+            },
+            Err(error) => Err(StoreError::Database { doing: "appending events", source: error }),
+        }
+    }
+
+    /// Wakes subscribers after the caller committed a transaction that appended with
+    /// [`EventStore::append_in`]. (Subscribers also poll, so a missed call delays, never loses.)
+    pub fn announce_commit(&self) {
+        self.notifier.poke();
+    }
+
+    /// Finds out why the database refused an append: a resend of stored events, a reused event id,
+    /// or a version conflict (with the stream's actual version).
+    async fn resolve_rejection(&self, append: &PreparedAppend<'_>) -> Result<Rejection, StoreError> {
+        let client = self.db.pool().get().await.map_err(StoreError::Unavailable)?;
+        let rows = client
+            .query(
+                "SELECT event_id, stream_id, stream_version, position, tx_id \
+                   FROM events WHERE event_id = ANY($1) ORDER BY stream_version",
+                &[&append.event_ids],
+            )
+            .await
+            .map_err(StoreError::database("looking up stored event ids"))?;
+        if rows.is_empty() {
+            let row = client
+                .query_one(
+                    "SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = $1",
+                    &[&append.stream_id.as_uuid()],
+                )
+                .await
+                .map_err(StoreError::database("reading a stream's version"))?;
+            let actual: i64 = row.try_get(0).map_err(StoreError::database("reading a stream's version"))?;
+            return Ok(Rejection::Error(StoreError::Conflict {
+                stream_id: append.stream_id,
+                expected: append.expected,
+                actual: StreamVersion::new(actual.unsigned_abs()),
+            }));
+        }
+        let mut stored = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let decode = StoreError::database("reading stored event ids");
+            let event_id: Uuid = row.try_get(0).map_err(decode)?;
+            let stream: Uuid = row.try_get(1).map_err(decode)?;
+            let version: i64 = row.try_get(2).map_err(decode)?;
+            let position: i64 = row.try_get(3).map_err(decode)?;
+            let tx_id: i64 = row.try_get(4).map_err(decode)?;
+            if stream != append.stream_id.as_uuid() {
+                return Ok(Rejection::Error(StoreError::EventIdReused { event_id }));
+            }
+            stored.push(AppendedEvent {
+                event_id,
+                stream_version: StreamVersion::new(version.unsigned_abs()),
+                cursor: Cursor::new(tx_id, position),
+            });
+        }
+        if stored.len() != append.event_ids.len() {
+            let event_id = stored.first().map_or(Uuid::nil(), |e| e.event_id);
+            return Ok(Rejection::Error(StoreError::EventIdReused { event_id }));
+        }
+        Ok(Rejection::AlreadyStored(stored))
+    }
+}

@@ -1,0 +1,171 @@
+//! Reading the log: the gap-free global order and single streams. This is the read API the read
+//! side (projections, auditors, the relay) follows.
+//!
+//! Why the global read is gap-free: positions are drawn from a sequence before commit, so ordering
+//! by position alone lets a reader pass an event whose transaction commits late. Every event
+//! records its transaction id instead, and a reader reads only events of transactions older than
+//! the oldest transaction still running (`pg_snapshot_xmin`), in (transaction id, position) order.
+//! Such transactions have all ended, so nothing can appear behind the reader's cursor later: every
+//! committed event is read exactly once, and a reader waits at most as long as the slowest
+//! transaction still open.
+
+use domain::{
+    Actor, Channel, Cursor, EventHash, EventMetadata, RecordedEvent, StreamId, StreamVersion,
+};
+use tokio_postgres::Row;
+
+use super::error::StoreError;
+use super::EventStore;
+
+/// The columns of an event, in the order [`decode_event`] reads them.
+pub(crate) const EVENT_COLUMNS: &str = "position, tx_id, stream_id, stream_version, event_id, \
+     event_type, schema_version, payload, actor, channel, correlation_id, causation_id, \
+     recorded_at, hash";
+
+/// A page of the global log (kept for callers that want to know where the page ends even when it
+/// is empty).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    /// The events, in the gap-free order.
+    pub events: Vec<RecordedEvent>,
+    /// Where to resume: the last event's cursor, or the cursor read after when the page is empty.
+    pub next: Cursor,
+}
+
+impl EventStore {
+    /// Reads up to `limit` events after `after` in the gap-free global order.
+    ///
+    /// An empty answer means no event after `after` is readable *yet*: either none was committed,
+    /// or an older transaction is still open (see [`EventStore::held_back`]).
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] or [`StoreError::Database`] when the database fails;
+    /// [`StoreError::CorruptRow`] when a stored row cannot be decoded.
+    #[tracing::instrument(skip_all, fields(after = %after, limit), err(level = "debug"))]
+    pub async fn read_all(&self, after: Cursor, limit: u32) -> Result<Page, StoreError> {
+        let client = self.db.pool().get().await.map_err(StoreError::Unavailable)?;
+        let statement = client
+            .prepare_cached(&format!(
+                "SELECT {EVENT_COLUMNS} FROM events \
+                  WHERE (tx_id, position) > ($1, $2) \
+                    AND tx_id < (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint) \
+                  ORDER BY tx_id, position \
+                  LIMIT $3"
+            ))
+            .await
+            .map_err(StoreError::database("preparing the global read"))?;
+        let rows = client
+            .query(
+                &statement,
+                &[&after.transaction(), &after.position(), &i64::from(limit)],
+            )
+            .await
+            .map_err(StoreError::database("reading the global log"))?;
+        let events = rows.iter().map(decode_event).collect::<Result<Vec<_>, _>>()?;
+        let next = events.last().map_or(after, |e| e.cursor);
+        Ok(Page { events, next })
+    }
+
+    /// Whether committed events after `after` exist that are not yet readable because an older
+    /// transaction is still open. A follower that gets an empty page polls again soon when this is
+    /// true, instead of waiting for the next commit to be announced.
+    ///
+    /// # Errors
+    /// As [`EventStore::read_all`].
+    pub async fn held_back(&self, after: Cursor) -> Result<bool, StoreError> {
+        let client = self.db.pool().get().await.map_err(StoreError::Unavailable)?;
+        let statement = client
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM events \
+                  WHERE (tx_id, position) > ($1, $2) \
+                    AND tx_id >= (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint))",
+            )
+            .await
+            .map_err(StoreError::database("preparing the held-back check"))?;
+        let row = client
+            .query_one(&statement, &[&after.transaction(), &after.position()])
+            .await
+            .map_err(StoreError::database("checking for held-back events"))?;
+        row.try_get(0).map_err(StoreError::database("checking for held-back events"))
+    }
+
+    /// Reads up to `limit` events of one stream after version `after` (`StreamVersion::EMPTY` for
+    /// the whole stream), in version order.
+    ///
+    /// # Errors
+    /// As [`EventStore::read_all`].
+    #[tracing::instrument(skip_all, fields(stream_id = %stream_id, after = %after), err(level = "debug"))]
+    pub async fn read_stream(
+        &self,
+        stream_id: StreamId,
+        after: StreamVersion,
+        limit: u32,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let client = self.db.pool().get().await.map_err(StoreError::Unavailable)?;
+        let statement = client
+            .prepare_cached(&format!(
+                "SELECT {EVENT_COLUMNS} FROM events \
+                  WHERE stream_id = $1 AND stream_version > $2 \
+                  ORDER BY stream_version LIMIT $3"
+            ))
+            .await
+            .map_err(StoreError::database("preparing the stream read"))?;
+        let after = i64::try_from(after.get()).unwrap_or(i64::MAX);
+        let rows = client
+            .query(&statement, &[&stream_id.as_uuid(), &after, &i64::from(limit)])
+            .await
+            .map_err(StoreError::database("reading a stream"))?;
+        rows.iter().map(decode_event).collect()
+    }
+
+    /// The stream's current version (`StreamVersion::EMPTY` for a stream with no events).
+    ///
+    /// # Errors
+    /// As [`EventStore::read_all`].
+    pub async fn stream_version(&self, stream_id: StreamId) -> Result<StreamVersion, StoreError> {
+        let client = self.db.pool().get().await.map_err(StoreError::Unavailable)?;
+        let row = client
+            .query_one(
+                "SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = $1",
+                &[&stream_id.as_uuid()],
+            )
+            .await
+            .map_err(StoreError::database("reading a stream's version"))?;
+        let version: i64 = row.try_get(0).map_err(StoreError::database("reading a stream's version"))?;
+        Ok(StreamVersion::new(version.unsigned_abs()))
+    }
+}
+
+/// Turns a row of [`EVENT_COLUMNS`] back into an event, without panicking on anything stored.
+pub(crate) fn decode_event(row: &Row) -> Result<RecordedEvent, StoreError> {
+    let position: i64 = row.try_get(0).map_err(StoreError::database("decoding an event"))?;
+    let corrupt = |reason: String| StoreError::CorruptRow { position, reason };
+    let get_err = |e: tokio_postgres::Error| corrupt(e.to_string());
+    let tx_id: i64 = row.try_get(1).map_err(get_err)?;
+    let stream_id: uuid::Uuid = row.try_get(2).map_err(get_err)?;
+    let stream_version: i64 = row.try_get(3).map_err(get_err)?;
+    let schema_version: i32 = row.try_get(6).map_err(get_err)?;
+    let actor: &str = row.try_get(8).map_err(get_err)?;
+    let channel: &str = row.try_get(9).map_err(get_err)?;
+    let hash: &[u8] = row.try_get(13).map_err(get_err)?;
+    Ok(RecordedEvent {
+        cursor: Cursor::new(tx_id, position),
+        stream_id: StreamId::from_uuid(stream_id),
+        stream_version: StreamVersion::new(
+            u64::try_from(stream_version).map_err(|_| corrupt("negative stream version".into()))?,
+        ),
+        event_id: row.try_get(4).map_err(get_err)?,
+        event_type: row.try_get(5).map_err(get_err)?,
+        schema_version: u32::try_from(schema_version)
+            .map_err(|_| corrupt("negative schema version".into()))?,
+        payload: row.try_get(7).map_err(get_err)?,
+        metadata: EventMetadata {
+            actor: Actor::parse(actor).map_err(|e| corrupt(format!("actor: {e}")))?,
+            channel: channel.parse::<Channel>().map_err(|e| corrupt(format!("channel: {e}")))?,
+            correlation_id: row.try_get(10).map_err(get_err)?,
+            causation_id: row.try_get(11).map_err(get_err)?,
+        },
+        recorded_at: row.try_get(12).map_err(get_err)?,
+        hash: EventHash::from_slice(hash).ok_or_else(|| corrupt("hash is not 32 bytes".into()))?,
+    })
+}

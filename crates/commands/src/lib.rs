@@ -1,0 +1,20 @@
+//! The write side of egov-events.
+//!
+//! Map of the crate:
+//! - [`db`]: the connection pool (every pooled session drops to the application's role) and the
+//!   forward-only migrations from `migrations/`, applied under an advisory lock.
+//! - [`event_store`]: the PostgreSQL event store and its five guarantees (DESIGN.md): append-only,
+//!   optimistic concurrency, idempotency by event id, a gap-free global read with a live
+//!   subscription, and a per-stream SHA-256 hash chain with `verify`.
+//!
+//! Command handlers, the workflow and the adapters to the outside world (NCA, registries) arrive
+//! with issues #5 and #6.
+
+pub mod db;
+pub mod event_store;
+
+pub use db::{Database, DbError, DbSettings};
+pub use event_store::{
+    AppendOutcome, AppendedEvent, EventStore, InvalidEvent, NewEvent, Page, StoreError, Subscription,
+    VerifyReport,
+};

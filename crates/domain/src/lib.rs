@@ -1,0 +1,23 @@
+//! The pure core of egov-events: no IO, no async, no SQL, no clock reads.
+//!
+//! Map of the crate:
+//! - [`envelope`]: what every stored event carries besides its payload - who caused it ([`Actor`]),
+//!   through which [`Channel`], correlation and causation ids, schema version - and the position types
+//!   ([`StreamId`], [`StreamVersion`], [`Cursor`]) shared by the write side and the read side.
+//! - [`hash_chain`]: the canonical bytes of an event and the per-stream SHA-256 chain over them, so
+//!   that anyone holding the events can check, without the database, that none was altered.
+//!
+//! The identifiers, the service catalog and the request aggregate (`decide`/`evolve`) follow in
+//! issue #4; they will live here because they, too, are pure.
+
+pub mod envelope;
+pub mod hash_chain;
+
+pub use envelope::{
+    Actor, ActorError, Channel, ChannelError, Cursor, EventMetadata, RecordedEvent, StreamId,
+    StreamVersion,
+};
+pub use hash_chain::{
+    canonical_bytes, chain_hash, verify_chain, ChainBreak, ChainBreakKind, ChainVerifier, EventHash,
+    GENESIS_HASH,
+};
