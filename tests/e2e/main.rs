@@ -1,1 +1,7 @@
+//! End-to-end tests: the real `egov` binary against the real PostgreSQL. One binary, a module per
+//! area (declared as the `e2e` test of the `api` package, which owns the binary).
 
+mod cli;
+mod embedded;
+mod serve;
+mod support;

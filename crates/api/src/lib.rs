@@ -1,1 +1,22 @@
+//! The HTTP face of egov-events and the glue of the `egov` binary.
+//!
+//! Map of the crate:
+//! - [`settings`]: every `EGOV_*` variable parsed once into typed [`Settings`];
+//! - [`telemetry`]: tracing set up once (text or JSON, levels from `RUST_LOG`);
+//! - [`embedded_postgres`]: the private PostgreSQL cluster `egov serve` starts when no
+//!   `DATABASE_URL` is given;
+//! - [`startup`]: [`Application`] binds first, reports its port, then serves until told to stop;
+//! - [`routes`]: the HTTP routes (health and readiness so far);
+//! - [`problem`]: the one mapping of failures to RFC 9457 problem responses;
+//! - [`bench`]: `egov bench append`, the event store benchmark against a pgbench reference.
 
+pub mod bench;
+pub mod embedded_postgres;
+pub mod problem;
+pub mod routes;
+pub mod settings;
+pub mod startup;
+pub mod telemetry;
+
+pub use settings::Settings;
+pub use startup::Application;

@@ -215,7 +215,7 @@ impl EventStore {
     /// - [`StoreError::Unavailable`] and [`StoreError::Database`] when the database fails; nothing
     ///   is half-written then, but whether the append committed is unknown when the connection
     ///   broke during commit, and retrying with the same event ids resolves it.
-    #[tracing::instrument(skip_all, fields(stream_id = %stream_id, expected = %expected, events = events.len()), err(level = "debug"))]
+    #[tracing::instrument(level = "debug", skip_all, fields(stream_id = %stream_id, expected = %expected, events = events.len()), err(level = "debug"))]
     pub async fn append(
         &self,
         stream_id: StreamId,

@@ -41,7 +41,7 @@ impl EventStore {
     /// # Errors
     /// [`StoreError::Unavailable`] or [`StoreError::Database`] when the database fails;
     /// [`StoreError::CorruptRow`] when a stored row cannot be decoded.
-    #[tracing::instrument(skip_all, fields(after = %after, limit), err(level = "debug"))]
+    #[tracing::instrument(level = "debug", skip_all, fields(after = %after, limit), err(level = "debug"))]
     pub async fn read_all(&self, after: Cursor, limit: u32) -> Result<Page, StoreError> {
         let client = self.db.pool().get().await.map_err(StoreError::Unavailable)?;
         let statement = client
@@ -94,7 +94,7 @@ impl EventStore {
     ///
     /// # Errors
     /// As [`EventStore::read_all`].
-    #[tracing::instrument(skip_all, fields(stream_id = %stream_id, after = %after), err(level = "debug"))]
+    #[tracing::instrument(level = "debug", skip_all, fields(stream_id = %stream_id, after = %after), err(level = "debug"))]
     pub async fn read_stream(
         &self,
         stream_id: StreamId,

@@ -1,0 +1,3 @@
+//! The HTTP routes, one module per area.
+
+pub mod health;

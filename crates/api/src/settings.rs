@@ -1,0 +1,175 @@
+//! Configuration, read once from the environment into typed values. Raw strings stop here: a bad
+//! value stops startup with a message naming the variable and the form it expects. Every variable
+//! and its default is in README.md's table.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Everything `egov` is configured with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `DATABASE_URL`: the PostgreSQL server; `None` starts the embedded cluster.
+    pub database_url: Option<String>,
+    /// `EGOV_HTTP_ADDR`: where `egov serve` listens.
+    pub http_addr: SocketAddr,
+    /// `EGOV_DATA_DIR`: the embedded cluster's data directory.
+    pub data_dir: PathBuf,
+    /// `EGOV_PG_BINDIR`: where the PostgreSQL server binaries are; `None` searches the usual places.
+    pub pg_bindir: Option<PathBuf>,
+    /// `EGOV_DB_POOL_SIZE`: most connections to the database.
+    pub db_pool_size: usize,
+    /// `EGOV_DB_STATEMENT_TIMEOUT`: PostgreSQL's statement_timeout for the service's sessions.
+    pub db_statement_timeout: Duration,
+    /// `EGOV_DB_ROLE`: the role the service's sessions switch to (`none` to keep the login's).
+    pub db_role: Option<String>,
+    /// `EGOV_LOG_FORMAT`: how logs are written.
+    pub log_format: LogFormat,
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines, for development.
+    Text,
+    /// One JSON object a line, for log collectors.
+    Json,
+}
+
+/// A variable with a value that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("{variable}={value:?} is not valid: expected {expected}")]
+pub struct SettingsError {
+    pub variable: &'static str,
+    pub value: String,
+    pub expected: &'static str,
+}
+
+impl Settings {
+    /// Reads the settings from the process environment.
+    ///
+    /// # Errors
+    /// [`SettingsError`] naming the first variable whose value cannot be used.
+    pub fn from_env() -> Result<Self, SettingsError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the settings through `lookup` (tests pass a map).
+    ///
+    /// # Errors
+    /// As [`Settings::from_env`].
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let http_addr = match get("EGOV_HTTP_ADDR") {
+            Some(raw) => raw.trim().parse().map_err(|_| SettingsError {
+                variable: "EGOV_HTTP_ADDR",
+                value: raw,
+                expected: "a socket address such as 127.0.0.1:8080",
+            })?,
+            None => SocketAddr::from(([127, 0, 0, 1], 8080)),
+        };
+        let db_pool_size = match get("EGOV_DB_POOL_SIZE") {
+            Some(raw) => raw.trim().parse().ok().filter(|n| (1..=1000).contains(n)).ok_or(
+                SettingsError {
+                    variable: "EGOV_DB_POOL_SIZE",
+                    value: raw,
+                    expected: "a whole number from 1 to 1000",
+                },
+            )?,
+            None => 16,
+        };
+        let db_statement_timeout = match get("EGOV_DB_STATEMENT_TIMEOUT") {
+            Some(raw) => parse_duration(&raw).ok_or(SettingsError {
+                variable: "EGOV_DB_STATEMENT_TIMEOUT",
+                value: raw,
+                expected: "a duration such as 30s or 500ms",
+            })?,
+            None => Duration::from_secs(30),
+        };
+        let db_role = match get("EGOV_DB_ROLE") {
+            Some(raw) if raw.trim() == "none" => None,
+            Some(raw) => Some(raw.trim().to_owned()),
+            None => Some(commands::db::APP_ROLE.to_owned()),
+        };
+        let log_format = match get("EGOV_LOG_FORMAT").as_deref().map(str::trim) {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(SettingsError {
+                    variable: "EGOV_LOG_FORMAT",
+                    value: other.to_owned(),
+                    expected: "text or json",
+                })
+            }
+        };
+        Ok(Settings {
+            database_url: get("DATABASE_URL"),
+            http_addr,
+            data_dir: get("EGOV_DATA_DIR").map_or_else(|| PathBuf::from("./.egov/pg"), PathBuf::from),
+            pg_bindir: get("EGOV_PG_BINDIR").map(PathBuf::from),
+            db_pool_size,
+            db_statement_timeout,
+            db_role,
+            log_format,
+        })
+    }
+}
+
+/// Parses `30s`, `500ms`, `2m` or a bare number of seconds.
+fn parse_duration(raw: &str) -> Option<Duration> {
+    let raw = raw.trim();
+    let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
+    let (number, unit) = raw.split_at(split);
+    let number: u64 = number.parse().ok()?;
+    match unit {
+        "" | "s" => Some(Duration::from_secs(number)),
+        "ms" => Some(Duration::from_millis(number)),
+        "m" => Some(Duration::from_secs(number.checked_mul(60)?)),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+        let map: HashMap<String, String> =
+            vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        Settings::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn settings_take_the_documented_defaults_when_nothing_is_set() {
+        let s = settings(&[]).expect("defaults");
+        assert_eq!(s.http_addr, SocketAddr::from(([127, 0, 0, 1], 8080)));
+        assert_eq!(s.data_dir, PathBuf::from("./.egov/pg"));
+        assert!(s.database_url.is_none());
+        assert_eq!(s.db_pool_size, 16);
+        assert_eq!(s.db_statement_timeout, Duration::from_secs(30));
+        assert_eq!(s.db_role.as_deref(), Some("egov_app"));
+        assert_eq!(s.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn settings_name_the_variable_when_a_value_is_bad() {
+        for (variable, value) in [
+            ("EGOV_HTTP_ADDR", "localhost"),
+            ("EGOV_DB_POOL_SIZE", "0"),
+            ("EGOV_DB_STATEMENT_TIMEOUT", "soon"),
+            ("EGOV_LOG_FORMAT", "xml"),
+        ] {
+            let error = settings(&[(variable, value)]).expect_err(variable);
+            assert_eq!(error.variable, variable);
+        }
+    }
+
+    #[test]
+    fn durations_parse_with_their_units() {
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_duration("7"), Some(Duration::from_secs(7)));
+        assert_eq!(parse_duration("1h"), None);
+    }
+}
