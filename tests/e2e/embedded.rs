@@ -5,7 +5,8 @@ use std::time::Duration;
 use crate::support::{alive, postmaster, Served};
 
 #[tokio::test]
-async fn serve_without_a_database_url_runs_a_private_cluster_that_keeps_its_data_and_stops_with_egov() {
+async fn serve_without_a_database_url_runs_a_private_cluster_that_keeps_its_data_and_stops_with_egov(
+) {
     let dir = tempfile::tempdir().expect("temp dir");
     let data_dir = dir.path().join("pg");
     let data = data_dir.to_string_lossy().into_owned();
@@ -16,7 +17,11 @@ async fn serve_without_a_database_url_runs_a_private_cluster_that_keeps_its_data
     assert!(alive(pid));
     let config = {
         let mut config = tokio_postgres::Config::new();
-        config.host("127.0.0.1").port(port).user("postgres").dbname("egov");
+        config
+            .host("127.0.0.1")
+            .port(port)
+            .user("postgres")
+            .dbname("egov");
         config
     };
     testkit::connect(&config)
@@ -26,13 +31,20 @@ async fn serve_without_a_database_url_runs_a_private_cluster_that_keeps_its_data
         .expect("write to the embedded cluster");
     assert!(first.terminate(), "egov exits cleanly on SIGTERM");
     assert!(!alive(pid), "no PostgreSQL process is left behind");
-    assert!(postmaster(&data_dir).is_none(), "the cluster was shut down cleanly");
+    assert!(
+        postmaster(&data_dir).is_none(),
+        "the cluster was shut down cleanly"
+    );
 
     let mut second = Served::start(&[("EGOV_DATA_DIR", &data)]);
     second.wait_ready(Duration::from_secs(120)).await;
     let (pid, port) = postmaster(&data_dir).expect("the cluster runs again");
     let mut config = tokio_postgres::Config::new();
-    config.host("127.0.0.1").port(port).user("postgres").dbname("egov");
+    config
+        .host("127.0.0.1")
+        .port(port)
+        .user("postgres")
+        .dbname("egov");
     let note: String = testkit::connect(&config)
         .await
         .query_one("SELECT note FROM survives_restart", &[])

@@ -14,10 +14,20 @@ async fn serve_applies_the_migrations_answers_health_and_readiness_and_stops_on_
     served.wait_ready(Duration::from_secs(60)).await;
 
     let client = reqwest::Client::new();
-    let health = client.get(format!("{}/healthz", served.base)).send().await.expect("healthz");
+    let health = client
+        .get(format!("{}/healthz", served.base))
+        .send()
+        .await
+        .expect("healthz");
     assert_eq!(health.status(), 200);
-    let ready: serde_json::Value =
-        client.get(format!("{}/readyz", served.base)).send().await.expect("readyz").json().await.expect("json");
+    let ready: serde_json::Value = client
+        .get(format!("{}/readyz", served.base))
+        .send()
+        .await
+        .expect("readyz")
+        .json()
+        .await
+        .expect("json");
     assert_eq!(ready["status"], "ready");
 
     let applied: i64 = db
@@ -27,7 +37,11 @@ async fn serve_applies_the_migrations_answers_health_and_readiness_and_stops_on_
         .await
         .expect("migrations table")
         .get(0);
-    assert_eq!(applied, commands::db::latest_migration(), "serve applied every migration at start");
+    assert_eq!(
+        applied,
+        commands::db::latest_migration(),
+        "serve applied every migration at start"
+    );
     assert!(served.terminate(), "egov serve exits cleanly on SIGTERM");
 }
 
@@ -41,7 +55,10 @@ async fn readiness_answers_503_with_a_problem_document_when_the_database_goes_aw
     // Make the service's database refuse connections and end the sessions it has.
     let admin = testkit::connect(&testkit::admin_config()).await;
     admin
-        .batch_execute(&format!("ALTER DATABASE {} ALLOW_CONNECTIONS false", db.name()))
+        .batch_execute(&format!(
+            "ALTER DATABASE {} ALLOW_CONNECTIONS false",
+            db.name()
+        ))
         .await
         .expect("close the database");
     admin
@@ -55,7 +72,11 @@ async fn readiness_answers_503_with_a_problem_document_when_the_database_goes_aw
     let client = reqwest::Client::new();
     let mut answer = None;
     for _ in 0..50 {
-        let response = client.get(format!("{}/readyz", served.base)).send().await.expect("readyz answers");
+        let response = client
+            .get(format!("{}/readyz", served.base))
+            .send()
+            .await
+            .expect("readyz answers");
         if response.status() == 503 {
             answer = Some(response);
             break;
@@ -64,7 +85,10 @@ async fn readiness_answers_503_with_a_problem_document_when_the_database_goes_aw
     }
     let answer = answer.expect("readyz turns 503 while the database is away");
     assert_eq!(
-        answer.headers().get("content-type").and_then(|v| v.to_str().ok()),
+        answer
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
         Some("application/problem+json")
     );
     let problem: serde_json::Value = answer.json().await.expect("problem json");
@@ -72,7 +96,10 @@ async fn readiness_answers_503_with_a_problem_document_when_the_database_goes_aw
     assert!(problem["detail"]["kk"].is_string());
 
     admin
-        .batch_execute(&format!("ALTER DATABASE {} ALLOW_CONNECTIONS true", db.name()))
+        .batch_execute(&format!(
+            "ALTER DATABASE {} ALLOW_CONNECTIONS true",
+            db.name()
+        ))
         .await
         .expect("reopen the database");
     served.wait_ready(Duration::from_secs(30)).await;

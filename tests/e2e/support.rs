@@ -8,7 +8,10 @@ use std::time::{Duration, Instant};
 pub fn egov() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_egov"));
     // Tests decide about the database themselves.
-    command.env_remove("DATABASE_URL").env_remove("EGOV_DATA_DIR").env_remove("EGOV_HTTP_ADDR");
+    command
+        .env_remove("DATABASE_URL")
+        .env_remove("EGOV_DATA_DIR")
+        .env_remove("EGOV_HTTP_ADDR");
     if std::env::var_os("TEST_LOG").is_none() {
         command.env("RUST_LOG", "warn");
     }
@@ -34,12 +37,20 @@ impl Served {
     pub fn start(envs: &[(&str, &str)]) -> Served {
         let port = free_port();
         let mut command = egov();
-        command.arg("serve").env("EGOV_HTTP_ADDR", format!("127.0.0.1:{port}"));
+        command
+            .arg("serve")
+            .env("EGOV_HTTP_ADDR", format!("127.0.0.1:{port}"));
         for (key, value) in envs {
             command.env(key, value);
         }
-        let child = command.stdin(Stdio::null()).spawn().expect("start egov serve");
-        Served { child, base: format!("http://127.0.0.1:{port}") }
+        let child = command
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start egov serve");
+        Served {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        }
     }
 
     /// Polls `/readyz` until it answers 200, failing the test after `limit`.
@@ -50,11 +61,18 @@ impl Served {
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("egov serve exited before it was ready: {status}");
             }
-            let answer = client.get(format!("{}/readyz", self.base)).timeout(Duration::from_secs(2)).send().await;
+            let answer = client
+                .get(format!("{}/readyz", self.base))
+                .timeout(Duration::from_secs(2))
+                .send()
+                .await;
             if answer.is_ok_and(|a| a.status() == 200) {
                 return;
             }
-            assert!(Instant::now() < deadline, "egov serve was not ready within {limit:?}");
+            assert!(
+                Instant::now() < deadline,
+                "egov serve was not ready within {limit:?}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -76,7 +94,9 @@ impl Drop for Served {
 }
 
 fn signal_term(pid: u32) {
-    let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
 }
 
 fn wait_exit(child: &mut Child, limit: Duration) -> bool {

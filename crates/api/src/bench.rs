@@ -71,7 +71,10 @@ struct Run {
 ///
 /// # Errors
 /// [`BenchError`] naming the step that failed; the scratch database is dropped in any case.
-pub async fn run(admin: &tokio_postgres::Config, options: &BenchOptions) -> Result<BenchReport, BenchError> {
+pub async fn run(
+    admin: &tokio_postgres::Config,
+    options: &BenchOptions,
+) -> Result<BenchReport, BenchError> {
     let name = format!("egov_bench_{}", Uuid::new_v4().simple());
     let admin_client = connect(admin).await?;
     admin_client
@@ -81,23 +84,37 @@ pub async fn run(admin: &tokio_postgres::Config, options: &BenchOptions) -> Resu
     let mut config = admin.clone();
     config.dbname(&name);
     let result = run_in(&config, options).await;
-    let _ = admin_client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+    let _ = admin_client
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await;
     result
 }
 
-async fn run_in(config: &tokio_postgres::Config, options: &BenchOptions) -> Result<BenchReport, BenchError> {
+async fn run_in(
+    config: &tokio_postgres::Config,
+    options: &BenchOptions,
+) -> Result<BenchReport, BenchError> {
     commands::db::migrate(config).await?;
     let mut settings = DbSettings::from_config(config.clone());
     settings.pool_size = options.writers + 2;
     let store = EventStore::new(Database::connect(settings)?);
     let seconds = Duration::from_secs(options.seconds);
 
-    eprintln!("(a) 1 event per append, {} writers, {} s ...", options.writers, options.seconds);
+    eprintln!(
+        "(a) 1 event per append, {} writers, {} s ...",
+        options.writers, options.seconds
+    );
     let single = appends(&store, options.writers, 1, seconds).await?;
-    eprintln!("(b) 10 events per append, {} writers, {} s ...", options.writers, options.seconds);
+    eprintln!(
+        "(b) 10 events per append, {} writers, {} s ...",
+        options.writers, options.seconds
+    );
     let batch = appends(&store, options.writers, 10, seconds).await?;
 
-    eprintln!("(c) the gap-free reader catching up over {} events ...", single.events + batch.events);
+    eprintln!(
+        "(c) the gap-free reader catching up over {} events ...",
+        single.events + batch.events
+    );
     let started = Instant::now();
     let mut cursor = Cursor::START;
     let mut read = 0u64;
@@ -111,7 +128,10 @@ async fn run_in(config: &tokio_postgres::Config, options: &BenchOptions) -> Resu
     }
     let reader_elapsed = started.elapsed();
 
-    eprintln!("(a') and (b') pgbench, {} clients, {} s each ...", options.writers, options.seconds);
+    eprintln!(
+        "(a') and (b') pgbench, {} clients, {} s each ...",
+        options.writers, options.seconds
+    );
     let client = connect(config).await?;
     client
         .batch_execute(PLAIN_TABLE)
@@ -142,7 +162,12 @@ async fn run_in(config: &tokio_postgres::Config, options: &BenchOptions) -> Resu
 }
 
 /// `writers` tasks, each appending `per_append` events at a time to its own streams for `duration`.
-async fn appends(store: &EventStore, writers: usize, per_append: u64, duration: Duration) -> Result<Run, BenchError> {
+async fn appends(
+    store: &EventStore,
+    writers: usize,
+    per_append: u64,
+    duration: Duration,
+) -> Result<Run, BenchError> {
     let started = Instant::now();
     let deadline = started + duration;
     let tasks: Vec<_> = (0..writers)
@@ -157,14 +182,23 @@ async fn appends(store: &EventStore, writers: usize, per_append: u64, duration: 
                 };
                 let mut latencies = Vec::new();
                 let mut events = 0u64;
-                let (mut stream, mut version) = (StreamId::from_uuid(Uuid::now_v7()), StreamVersion::EMPTY);
+                let (mut stream, mut version) =
+                    (StreamId::from_uuid(Uuid::now_v7()), StreamVersion::EMPTY);
                 while Instant::now() < deadline {
                     // Streams stay short, as requests' streams are.
                     if version.get() >= 50 {
-                        (stream, version) = (StreamId::from_uuid(Uuid::now_v7()), StreamVersion::EMPTY);
+                        (stream, version) =
+                            (StreamId::from_uuid(Uuid::now_v7()), StreamVersion::EMPTY);
                     }
                     let batch: Vec<NewEvent> = (0..per_append)
-                        .map(|i| NewEvent::new(Uuid::now_v7(), "BenchEventRecorded", 1, sample_payload(i)))
+                        .map(|i| {
+                            NewEvent::new(
+                                Uuid::now_v7(),
+                                "BenchEventRecorded",
+                                1,
+                                sample_payload(i),
+                            )
+                        })
                         .collect::<Result<_, _>>()?;
                     let began = Instant::now();
                     let outcome = store.append(stream, version, &batch, &metadata).await?;
@@ -176,9 +210,15 @@ async fn appends(store: &EventStore, writers: usize, per_append: u64, duration: 
             })
         })
         .collect();
-    let mut run = Run { events: 0, elapsed: Duration::ZERO, latencies: Vec::new() };
+    let mut run = Run {
+        events: 0,
+        elapsed: Duration::ZERO,
+        latencies: Vec::new(),
+    };
     for task in tasks {
-        let (events, latencies) = task.await.map_err(|e| BenchError::Pgbench(format!("writer task: {e}")))??;
+        let (events, latencies) = task
+            .await
+            .map_err(|e| BenchError::Pgbench(format!("writer task: {e}")))??;
         run.events += events;
         run.latencies.extend(latencies);
     }
@@ -216,28 +256,57 @@ fn find_pgbench(bindir: Option<&Path>) -> PathBuf {
         .collect();
     debian.sort();
     candidates.extend(debian.into_iter().rev());
-    candidates.into_iter().find(|p| p.is_file()).unwrap_or_else(|| PathBuf::from("pgbench"))
+    candidates
+        .into_iter()
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from("pgbench"))
 }
 
-fn pgbench_tps(pgbench: &Path, config: &tokio_postgres::Config, options: &BenchOptions, script: &str) -> Result<f64, BenchError> {
+fn pgbench_tps(
+    pgbench: &Path,
+    config: &tokio_postgres::Config,
+    options: &BenchOptions,
+    script: &str,
+) -> Result<f64, BenchError> {
     let file = std::env::temp_dir().join(format!("egov-bench-{}.sql", Uuid::now_v7().simple()));
     std::fs::write(&file, script).map_err(|e| BenchError::Pgbench(e.to_string()))?;
     let clients = options.writers.to_string();
     let output = Command::new(pgbench)
-        .args(["-n", "-M", "prepared", "-c", &clients, "-j", "2", "-T", &options.seconds.to_string(), "-f"])
+        .args([
+            "-n",
+            "-M",
+            "prepared",
+            "-c",
+            &clients,
+            "-j",
+            "2",
+            "-T",
+            &options.seconds.to_string(),
+            "-f",
+        ])
         .arg(&file)
         .arg(conninfo(config))
         .output();
     let _ = std::fs::remove_file(&file);
-    let output = output.map_err(|e| BenchError::Pgbench(format!("cannot run {}: {e}", pgbench.display())))?;
+    let output = output
+        .map_err(|e| BenchError::Pgbench(format!("cannot run {}: {e}", pgbench.display())))?;
     let text = String::from_utf8_lossy(&output.stdout);
     if !output.status.success() {
-        return Err(BenchError::Pgbench(format!("{text}{}", String::from_utf8_lossy(&output.stderr))));
+        return Err(BenchError::Pgbench(format!(
+            "{text}{}",
+            String::from_utf8_lossy(&output.stderr)
+        )));
     }
     // "tps = 1234.567890 (without initial connection time)"
     text.lines()
         .filter(|l| l.starts_with("tps = "))
-        .find_map(|l| l.trim_start_matches("tps = ").split_whitespace().next()?.parse().ok())
+        .find_map(|l| {
+            l.trim_start_matches("tps = ")
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
         .ok_or_else(|| BenchError::Pgbench(format!("no tps in its output:\n{text}")))
 }
 
@@ -254,7 +323,10 @@ fn conninfo(config: &tokio_postgres::Config) -> String {
         parts.push(format!("user={user}"));
     }
     if let Some(password) = config.get_password() {
-        parts.push(format!("password='{}'", String::from_utf8_lossy(password).replace('\'', "\\'")));
+        parts.push(format!(
+            "password='{}'",
+            String::from_utf8_lossy(password).replace('\'', "\\'")
+        ));
     }
     if let Some(dbname) = config.get_dbname() {
         parts.push(format!("dbname={dbname}"));
@@ -286,11 +358,19 @@ fn per_second(events: u64, elapsed: Duration) -> f64 {
 fn percentile_ms(latencies: &[Duration], q: f64) -> f64 {
     let mut sorted = latencies.to_vec();
     sorted.sort_unstable();
-    let Some(last) = sorted.len().checked_sub(1) else { return 0.0 };
+    let Some(last) = sorted.len().checked_sub(1) else {
+        return 0.0;
+    };
     // Rounds q * last to the nearest index; both are small and non-negative.
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss
+    )]
     let index = ((last as f64) * q).round() as usize;
-    sorted.get(index.min(last)).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    sorted
+        .get(index.min(last))
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
 }
 
 fn ratio(ours: f64, reference: f64) -> f64 {
@@ -303,10 +383,28 @@ fn ratio(ours: f64, reference: f64) -> f64 {
 
 /// The report as a table for people.
 pub fn print_table(report: &BenchReport) {
-    println!("egov bench append: {} writers, {} s per run", report.writers, report.seconds);
-    println!("  (a)  1 event/append   {:>10.0} events/s  p50 {:>6.2} ms  p99 {:>6.2} ms", report.single_events_per_s, report.single_p50_ms, report.single_p99_ms);
-    println!("  (a') pgbench 1-row    {:>10.0} rows/s    ratio (a)/(a') = {:.2}", report.pgbench_single_tps, report.single_ratio);
-    println!("  (b)  10 events/append {:>10.0} events/s  p50 {:>6.2} ms  p99 {:>6.2} ms", report.batch_events_per_s, report.batch_p50_ms, report.batch_p99_ms);
-    println!("  (b') pgbench 10-row   {:>10.0} rows/s    ratio (b)/(b') = {:.2}", report.pgbench_batch_events_per_s, report.batch_ratio);
-    println!("  (c)  gap-free reader  {:>10.0} events/s  over {} events", report.reader_events_per_s, report.reader_events);
+    println!(
+        "egov bench append: {} writers, {} s per run",
+        report.writers, report.seconds
+    );
+    println!(
+        "  (a)  1 event/append   {:>10.0} events/s  p50 {:>6.2} ms  p99 {:>6.2} ms",
+        report.single_events_per_s, report.single_p50_ms, report.single_p99_ms
+    );
+    println!(
+        "  (a') pgbench 1-row    {:>10.0} rows/s    ratio (a)/(a') = {:.2}",
+        report.pgbench_single_tps, report.single_ratio
+    );
+    println!(
+        "  (b)  10 events/append {:>10.0} events/s  p50 {:>6.2} ms  p99 {:>6.2} ms",
+        report.batch_events_per_s, report.batch_p50_ms, report.batch_p99_ms
+    );
+    println!(
+        "  (b') pgbench 10-row   {:>10.0} rows/s    ratio (b)/(b') = {:.2}",
+        report.pgbench_batch_events_per_s, report.batch_ratio
+    );
+    println!(
+        "  (c)  gap-free reader  {:>10.0} events/s  over {} events",
+        report.reader_events_per_s, report.reader_events
+    );
 }

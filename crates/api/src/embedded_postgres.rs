@@ -49,7 +49,11 @@ pub enum EmbeddedError {
     },
     /// A PostgreSQL command failed.
     #[error("`{command}` failed ({status}); its output:\n{output}")]
-    Command { command: String, status: String, output: String },
+    Command {
+        command: String,
+        status: String,
+        output: String,
+    },
     /// The started cluster could not be reached.
     #[error("the embedded cluster started but cannot be reached")]
     Connect(#[source] tokio_postgres::Error),
@@ -81,12 +85,20 @@ impl EmbeddedPostgres {
             path: data_dir.to_owned(),
             source,
         })?;
-        let data_dir = data_dir.canonicalize().map_err(|source| EmbeddedError::Io {
-            doing: "cannot resolve the data directory",
-            path: data_dir.to_owned(),
-            source,
-        })?;
-        let mut cluster = EmbeddedPostgres { data_dir, bindir, port: 0, as_system_user, running: false };
+        let data_dir = data_dir
+            .canonicalize()
+            .map_err(|source| EmbeddedError::Io {
+                doing: "cannot resolve the data directory",
+                path: data_dir.to_owned(),
+                source,
+            })?;
+        let mut cluster = EmbeddedPostgres {
+            data_dir,
+            bindir,
+            port: 0,
+            as_system_user,
+            running: false,
+        };
         if as_system_user {
             cluster.hand_over_data_dir()?;
         }
@@ -94,12 +106,25 @@ impl EmbeddedPostgres {
             tracing::info!(data_dir = %cluster.data_dir.display(), "creating the embedded PostgreSQL cluster");
             cluster.run(
                 "initdb",
-                &["-D", &cluster.path(), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-locale"],
+                &[
+                    "-D",
+                    &cluster.path(),
+                    "-U",
+                    "postgres",
+                    "-A",
+                    "trust",
+                    "-E",
+                    "UTF8",
+                    "--no-locale",
+                ],
             )?;
         }
         match cluster.running_port() {
             Some(port) => {
-                tracing::info!(port, "adopting the embedded PostgreSQL cluster that is already running");
+                tracing::info!(
+                    port,
+                    "adopting the embedded PostgreSQL cluster that is already running"
+                );
                 cluster.port = port;
             }
             None => {
@@ -109,10 +134,25 @@ impl EmbeddedPostgres {
                     source,
                 })?;
                 let options = format!("-p {} -h 127.0.0.1 -k ''", cluster.port);
-                let log = cluster.data_dir.join("postgres.log").to_string_lossy().into_owned();
+                let log = cluster
+                    .data_dir
+                    .join("postgres.log")
+                    .to_string_lossy()
+                    .into_owned();
                 cluster.run(
                     "pg_ctl",
-                    &["start", "-w", "-t", "60", "-D", &cluster.path(), "-l", &log, "-o", &options],
+                    &[
+                        "start",
+                        "-w",
+                        "-t",
+                        "60",
+                        "-D",
+                        &cluster.path(),
+                        "-l",
+                        &log,
+                        "-o",
+                        &options,
+                    ],
                 )?;
                 tracing::info!(port = cluster.port, data_dir = %cluster.data_dir.display(), "embedded PostgreSQL started");
             }
@@ -145,7 +185,10 @@ impl EmbeddedPostgres {
             return Ok(());
         }
         self.running = false;
-        self.run("pg_ctl", &["stop", "-w", "-t", "60", "-m", "fast", "-D", &self.path()])?;
+        self.run(
+            "pg_ctl",
+            &["stop", "-w", "-t", "60", "-m", "fast", "-D", &self.path()],
+        )?;
         tracing::info!("embedded PostgreSQL stopped");
         Ok(())
     }
@@ -156,7 +199,10 @@ impl EmbeddedPostgres {
 
     /// The port of a postmaster already running on this data directory, if any.
     fn running_port(&self) -> Option<u16> {
-        let status = self.command("pg_ctl", &["status", "-D", &self.path()]).output().ok()?;
+        let status = self
+            .command("pg_ctl", &["status", "-D", &self.path()])
+            .output()
+            .ok()?;
         if !status.status.success() {
             return None;
         }
@@ -167,9 +213,15 @@ impl EmbeddedPostgres {
 
     async fn ensure_database(&self) -> Result<(), EmbeddedError> {
         let mut config = tokio_postgres::Config::new();
-        config.host("127.0.0.1").port(self.port).user("postgres").dbname("postgres");
-        let (client, connection) =
-            config.connect(tokio_postgres::NoTls).await.map_err(EmbeddedError::Connect)?;
+        config
+            .host("127.0.0.1")
+            .port(self.port)
+            .user("postgres")
+            .dbname("postgres");
+        let (client, connection) = config
+            .connect(tokio_postgres::NoTls)
+            .await
+            .map_err(EmbeddedError::Connect)?;
         let driver = tokio::spawn(connection);
         let exists = client
             .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&DATABASE])
@@ -191,11 +243,18 @@ impl EmbeddedPostgres {
     /// Gives the data directory to the system user, and lets it reach the directory.
     fn hand_over_data_dir(&self) -> Result<(), EmbeddedError> {
         self.run_plain("chown", &["-R", &format!("{SYSTEM_USER}:"), &self.path()])?;
-        let io = |doing| move |source| EmbeddedError::Io { doing, path: PathBuf::new(), source };
+        let io = |doing| {
+            move |source| EmbeddedError::Io {
+                doing,
+                path: PathBuf::new(),
+                source,
+            }
+        };
         std::fs::set_permissions(&self.data_dir, std::fs::Permissions::from_mode(0o700))
             .map_err(io("cannot restrict the data directory"))?;
         for ancestor in self.data_dir.ancestors().skip(1) {
-            let meta = std::fs::metadata(ancestor).map_err(io("cannot inspect a parent directory"))?;
+            let meta =
+                std::fs::metadata(ancestor).map_err(io("cannot inspect a parent directory"))?;
             let mode = meta.permissions().mode();
             if mode & 0o001 == 0 {
                 std::fs::set_permissions(ancestor, std::fs::Permissions::from_mode(mode | 0o001))
@@ -213,7 +272,10 @@ impl EmbeddedPostgres {
         let binary = self.bindir.join(program);
         if self.as_system_user {
             let mut command = Command::new("runuser");
-            command.args(["-u", SYSTEM_USER, "--"]).arg(binary).args(args);
+            command
+                .args(["-u", SYSTEM_USER, "--"])
+                .arg(binary)
+                .args(args);
             // The system user may not enter the caller's working directory.
             command.current_dir("/");
             command
@@ -255,7 +317,11 @@ fn checked(mut command: Command, program: &str, args: &[&str]) -> Result<(), Emb
     }
     let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
     text.push_str(&String::from_utf8_lossy(&output.stderr));
-    Err(EmbeddedError::Command { command: shown, status: output.status.to_string(), output: text })
+    Err(EmbeddedError::Command {
+        command: shown,
+        status: output.status.to_string(),
+        output: text,
+    })
 }
 
 /// The directory with `initdb` and `pg_ctl`: the configured one, else the newest
@@ -266,7 +332,9 @@ fn find_bindir(configured: Option<&Path>) -> Result<PathBuf, EmbeddedError> {
         return if has_binaries(dir) {
             Ok(dir.to_owned())
         } else {
-            Err(EmbeddedError::BinariesNotFound { searched: dir.display().to_string() })
+            Err(EmbeddedError::BinariesNotFound {
+                searched: dir.display().to_string(),
+            })
         };
     }
     let mut candidates: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
@@ -278,7 +346,7 @@ fn find_bindir(configured: Option<&Path>) -> Result<PathBuf, EmbeddedError> {
             Some((version, entry.path().join("bin")))
         })
         .collect();
-    candidates.sort_by(|a, b| b.0.cmp(&a.0));
+    candidates.sort_by_key(|c| std::cmp::Reverse(c.0));
     let path_dirs = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
         .unwrap_or_default();
@@ -304,9 +372,14 @@ fn running_as_root() -> bool {
 }
 
 fn system_user_exists() -> bool {
-    Command::new("id").arg(SYSTEM_USER).output().is_ok_and(|o| o.status.success())
+    Command::new("id")
+        .arg(SYSTEM_USER)
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }

@@ -13,7 +13,11 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 #[derive(Parser)]
-#[command(name = "egov", version, about = "Kazakhstan's social e-government services as an event-sourced system")]
+#[command(
+    name = "egov",
+    version,
+    about = "Kazakhstan's social e-government services as an event-sourced system"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -65,7 +69,10 @@ fn main() -> ExitCode {
         }
     };
     telemetry::init(settings.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("egov: cannot start the async runtime: {error}");
@@ -97,11 +104,20 @@ async fn dispatch(command: Cmd, settings: Settings) -> anyhow::Result<ExitCode> 
         Cmd::Serve => serve(&settings, db_settings, &shutdown).await,
         Cmd::Migrate => {
             let applied = commands::db::migrate(&db_settings.config).await?;
-            println!("migrations applied: {}", if applied.is_empty() { "none (up to date)".into() } else { format!("{applied:?}") });
+            println!(
+                "migrations applied: {}",
+                if applied.is_empty() {
+                    "none (up to date)".into()
+                } else {
+                    format!("{applied:?}")
+                }
+            );
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Verify { stream, all: _ } => verify(db_settings, stream).await,
-        Cmd::Bench { what: BenchCmd::Append { seconds, writers } } => {
+        Cmd::Bench {
+            what: BenchCmd::Append { seconds, writers },
+        } => {
             let options = bench::BenchOptions {
                 seconds,
                 writers,
@@ -114,7 +130,9 @@ async fn dispatch(command: Cmd, settings: Settings) -> anyhow::Result<ExitCode> 
         }
     };
     if let Some(embedded) = embedded {
-        embedded.stop().context("stopping the embedded PostgreSQL")?;
+        embedded
+            .stop()
+            .context("stopping the embedded PostgreSQL")?;
     }
     outcome
 }
@@ -139,8 +157,14 @@ async fn database(
     }
 }
 
-async fn serve(settings: &Settings, db_settings: DbSettings, shutdown: &CancellationToken) -> anyhow::Result<ExitCode> {
-    commands::db::migrate(&db_settings.config).await.context("applying the migrations")?;
+async fn serve(
+    settings: &Settings,
+    db_settings: DbSettings,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<ExitCode> {
+    commands::db::migrate(&db_settings.config)
+        .await
+        .context("applying the migrations")?;
     let db = Database::connect(db_settings)?;
     let app = Application::build(settings.http_addr, db)
         .with_context(|| format!("binding EGOV_HTTP_ADDR={}", settings.http_addr))?;
@@ -158,7 +182,10 @@ async fn verify(db_settings: DbSettings, stream: Option<Uuid>) -> anyhow::Result
     };
     println!("{}", serde_json::to_string_pretty(&report)?);
     if report.is_intact() {
-        eprintln!("intact: {} events in {} streams", report.events, report.streams);
+        eprintln!(
+            "intact: {} events in {} streams",
+            report.events, report.streams
+        );
         Ok(ExitCode::SUCCESS)
     } else {
         for broken in &report.breaks {

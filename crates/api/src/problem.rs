@@ -66,6 +66,8 @@ impl ResponseError for ApiError {
             code,
             detail: self.texts(),
         };
-        HttpResponse::build(status).content_type("application/problem+json").json(problem)
+        HttpResponse::build(status)
+            .content_type("application/problem+json")
+            .json(problem)
     }
 }

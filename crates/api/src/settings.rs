@@ -69,13 +69,16 @@ impl Settings {
             None => SocketAddr::from(([127, 0, 0, 1], 8080)),
         };
         let db_pool_size = match get("EGOV_DB_POOL_SIZE") {
-            Some(raw) => raw.trim().parse().ok().filter(|n| (1..=1000).contains(n)).ok_or(
-                SettingsError {
+            Some(raw) => raw
+                .trim()
+                .parse()
+                .ok()
+                .filter(|n| (1..=1000).contains(n))
+                .ok_or(SettingsError {
                     variable: "EGOV_DB_POOL_SIZE",
                     value: raw,
                     expected: "a whole number from 1 to 1000",
-                },
-            )?,
+                })?,
             None => 16,
         };
         let db_statement_timeout = match get("EGOV_DB_STATEMENT_TIMEOUT") {
@@ -105,7 +108,8 @@ impl Settings {
         Ok(Settings {
             database_url: get("DATABASE_URL"),
             http_addr,
-            data_dir: get("EGOV_DATA_DIR").map_or_else(|| PathBuf::from("./.egov/pg"), PathBuf::from),
+            data_dir: get("EGOV_DATA_DIR")
+                .map_or_else(|| PathBuf::from("./.egov/pg"), PathBuf::from),
             pg_bindir: get("EGOV_PG_BINDIR").map(PathBuf::from),
             db_pool_size,
             db_statement_timeout,
@@ -135,8 +139,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn settings(vars: &[(&str, &str)]) -> Result<Settings, SettingsError> {
-        let map: HashMap<String, String> =
-            vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         Settings::from_lookup(|name| map.get(name).cloned())
     }
 

@@ -49,7 +49,10 @@ impl Application {
     ///
     /// # Errors
     /// An IO error of the server.
-    pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()>) -> std::io::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> std::io::Result<()> {
         let handle = self.server.handle();
         let server = self.server;
         tokio::pin!(server);

@@ -101,7 +101,11 @@ pub enum DbError {
     Migration(#[source] refinery::Error),
     /// A query of this module failed.
     #[error("database error while {doing}")]
-    Query { doing: &'static str, #[source] source: tokio_postgres::Error },
+    Query {
+        doing: &'static str,
+        #[source]
+        source: tokio_postgres::Error,
+    },
 }
 
 /// The pool and the settings it was built from (the event store's listener opens its own
@@ -124,7 +128,9 @@ impl Database {
             NoTls,
             // Fast recycling checks only that the socket is open; a connection the server dropped
             // (a restart) is seen as closed and replaced, so the service reconnects by itself.
-            ManagerConfig { recycling_method: RecyclingMethod::Fast },
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
         );
         let setup = session_setup(&settings);
         let pool = Pool::builder(manager)
@@ -136,7 +142,10 @@ impl Database {
             .post_create(deadpool_postgres::Hook::async_fn(move |client, _| {
                 let setup = setup.clone();
                 Box::pin(async move {
-                    client.batch_execute(&setup).await.map_err(HookError::Backend)
+                    client
+                        .batch_execute(&setup)
+                        .await
+                        .map_err(HookError::Backend)
                 })
             }))
             .build()
@@ -163,7 +172,10 @@ impl Database {
         client
             .simple_query("SELECT 1")
             .await
-            .map_err(|source| DbError::Query { doing: "pinging the server", source })?;
+            .map_err(|source| DbError::Query {
+                doing: "pinging the server",
+                source,
+            })?;
         Ok(())
     }
 
@@ -174,9 +186,15 @@ impl Database {
     pub async fn migrations_current(&self) -> Result<bool, DbError> {
         let client = self.pool.get().await.map_err(DbError::Unavailable)?;
         let row = client
-            .query_one("SELECT coalesce(max(version), 0) FROM refinery_schema_history", &[])
+            .query_one(
+                "SELECT coalesce(max(version), 0) FROM refinery_schema_history",
+                &[],
+            )
             .await
-            .map_err(|source| DbError::Query { doing: "reading the applied migrations", source })?;
+            .map_err(|source| DbError::Query {
+                doing: "reading the applied migrations",
+                source,
+            })?;
         let applied: i32 = row.get(0);
         Ok(i64::from(applied) >= latest_migration())
     }
@@ -228,19 +246,27 @@ pub async fn migrate(config: &tokio_postgres::Config) -> Result<Vec<i64>, DbErro
     client
         .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
         .await
-        .map_err(|source| DbError::Query { doing: "taking the migration lock", source })?;
+        .map_err(|source| DbError::Query {
+            doing: "taking the migration lock",
+            source,
+        })?;
     let report = embedded::migrations::runner()
         .set_abort_divergent(true)
         .set_abort_missing(true)
         .run_async(&mut client)
         .await;
     // The lock is a session lock: closing the connection below releases it even if this fails.
-    let _ = client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK]).await;
+    let _ = client
+        .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+        .await;
     drop(client);
     let _ = driver.await;
     let report = report.map_err(DbError::Migration)?;
-    let applied: Vec<i64> =
-        report.applied_migrations().iter().map(|m| i64::from(m.version())).collect();
+    let applied: Vec<i64> = report
+        .applied_migrations()
+        .iter()
+        .map(|m| i64::from(m.version()))
+        .collect();
     for version in &applied {
         tracing::info!(migration = version, "migration applied");
     }

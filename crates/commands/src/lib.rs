@@ -15,6 +15,6 @@ pub mod event_store;
 
 pub use db::{Database, DbError, DbSettings};
 pub use event_store::{
-    AppendOutcome, AppendedEvent, EventStore, InvalidEvent, NewEvent, Page, StoreError, Subscription,
-    VerifyReport,
+    AppendOutcome, AppendedEvent, EventStore, InvalidEvent, NewEvent, Page, StoreError,
+    Subscription, VerifyReport,
 };

@@ -82,11 +82,17 @@ pub struct Cursor {
 
 impl Cursor {
     /// Before the first event: reading after it reads the whole log.
-    pub const START: Cursor = Cursor { transaction: 0, position: 0 };
+    pub const START: Cursor = Cursor {
+        transaction: 0,
+        position: 0,
+    };
 
     /// A cursor at an event, from the columns the store keeps.
     pub const fn new(transaction: i64, position: i64) -> Self {
-        Self { transaction, position }
+        Self {
+            transaction,
+            position,
+        }
     }
 
     /// The transaction id part.
@@ -324,7 +330,17 @@ mod tests {
 
     #[test]
     fn cursor_parse_rejects_signs_and_garbage() {
-        for raw in ["", "-", "1-", "-1", "1--2", "+1-2", "a-b", "1-2-3", "99999999999999999999-1"] {
+        for raw in [
+            "",
+            "-",
+            "1-",
+            "-1",
+            "1--2",
+            "+1-2",
+            "a-b",
+            "1-2-3",
+            "99999999999999999999-1",
+        ] {
             assert_eq!(raw.parse::<Cursor>(), Err(CursorError), "{raw:?}");
         }
     }
@@ -343,7 +359,10 @@ mod tests {
         assert_eq!(Actor::parse("citizen"), Err(ActorError::UnknownKind));
         assert_eq!(Actor::parse("citizen:"), Err(ActorError::BadId));
         assert_eq!(Actor::parse("system:a\nb"), Err(ActorError::BadId));
-        assert_eq!(Actor::parse(&format!("system:{}", "x".repeat(129))), Err(ActorError::BadId));
+        assert_eq!(
+            Actor::parse(&format!("system:{}", "x".repeat(129))),
+            Err(ActorError::BadId)
+        );
     }
 
     #[test]

@@ -56,11 +56,13 @@ impl EventHash {
     /// Lower-case hex, as shown to auditors.
     pub fn to_hex(&self) -> String {
         use fmt::Write;
-        self.0.iter().fold(String::with_capacity(64), |mut out, byte| {
-            // Writing to a String cannot fail.
-            let _ = write!(out, "{byte:02x}");
-            out
-        })
+        self.0
+            .iter()
+            .fold(String::with_capacity(64), |mut out, byte| {
+                // Writing to a String cannot fail.
+                let _ = write!(out, "{byte:02x}");
+                out
+            })
     }
 }
 
@@ -150,7 +152,12 @@ pub fn canonical_bytes(event: CanonicalEvent<'_>) -> Vec<u8> {
     out.push_str(",\"payload\":");
     push_canonical_value(&mut out, event.payload);
     out.push_str(",\"recorded_at\":");
-    push_json_string(&mut out, &event.recorded_at.to_rfc3339_opts(SecondsFormat::Micros, true));
+    push_json_string(
+        &mut out,
+        &event
+            .recorded_at
+            .to_rfc3339_opts(SecondsFormat::Micros, true),
+    );
     out.push_str(",\"schema_version\":");
     out.push_str(&event.schema_version.to_string());
     out.push_str(",\"stream_id\":");
@@ -188,7 +195,10 @@ pub struct ChainBreak {
 pub enum ChainBreakKind {
     /// The stored hash differs from the one computed from the event and its predecessor: the event,
     /// or one before it, was altered.
-    HashMismatch { stored: EventHash, computed: EventHash },
+    HashMismatch {
+        stored: EventHash,
+        computed: EventHash,
+    },
     /// The versions are not 1, 2, 3, ...: an event was removed or inserted.
     VersionGap { expected: StreamVersion },
 }
@@ -220,7 +230,10 @@ pub struct ChainVerifier {
 
 impl Default for ChainVerifier {
     fn default() -> Self {
-        Self { previous: GENESIS_HASH, expected: StreamVersion::EMPTY }
+        Self {
+            previous: GENESIS_HASH,
+            expected: StreamVersion::EMPTY,
+        }
     }
 }
 
@@ -247,7 +260,10 @@ impl ChainVerifier {
         }
         let computed = chain_hash(&self.previous, &canonical_bytes(event.into()));
         if computed != event.hash {
-            return Err(broken(ChainBreakKind::HashMismatch { stored: event.hash, computed }));
+            return Err(broken(ChainBreakKind::HashMismatch {
+                stored: event.hash,
+                computed,
+            }));
         }
         self.previous = computed;
         self.expected = expected;
@@ -323,12 +339,19 @@ fn push_canonical_number(out: &mut String, text: &str) {
         None => (false, text),
     };
     let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
-        Some(at) => (&unsigned[..at], unsigned[at + 1..].parse::<i64>().unwrap_or(0)),
+        Some(at) => (
+            &unsigned[..at],
+            unsigned[at + 1..].parse::<i64>().unwrap_or(0),
+        ),
         None => (unsigned, 0),
     };
     let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
     let fraction_len = i64::try_from(fraction.len()).unwrap_or(0);
-    let digits: String = whole.chars().chain(fraction.chars()).skip_while(|c| *c == '0').collect();
+    let digits: String = whole
+        .chars()
+        .chain(fraction.chars())
+        .skip_while(|c| *c == '0')
+        .collect();
     let significant = digits.trim_end_matches('0');
     if significant.is_empty() {
         out.push('0');
@@ -368,7 +391,10 @@ mod tests {
 
     fn stream(payloads: &[Value]) -> Vec<RecordedEvent> {
         let stream_id = StreamId::from_uuid(Uuid::from_u128(1));
-        let recorded_at = Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0).single().expect("valid date");
+        let recorded_at = Utc
+            .with_ymd_and_hms(2026, 11, 23, 10, 0, 0)
+            .single()
+            .expect("valid date");
         let mut previous = GENESIS_HASH;
         payloads
             .iter()
@@ -459,14 +485,22 @@ mod tests {
         events.remove(1);
         let broken = verify_chain(&events).expect_err("removed event");
         assert_eq!(broken.stream_version, StreamVersion::new(3));
-        assert_eq!(broken.kind, ChainBreakKind::VersionGap { expected: StreamVersion::new(2) });
+        assert_eq!(
+            broken.kind,
+            ChainBreakKind::VersionGap {
+                expected: StreamVersion::new(2)
+            }
+        );
     }
 
     #[test]
     fn event_hash_round_trips_through_hex() {
         let hash = chain_hash(&GENESIS_HASH, b"x");
         let json = serde_json::to_string(&hash).expect("serialise");
-        assert_eq!(serde_json::from_str::<EventHash>(&json).expect("parse"), hash);
+        assert_eq!(
+            serde_json::from_str::<EventHash>(&json).expect("parse"),
+            hash
+        );
     }
 
     fn json_value() -> impl Strategy<Value = Value> {
@@ -474,7 +508,9 @@ mod tests {
             Just(Value::Null),
             any::<bool>().prop_map(Value::Bool),
             any::<i64>().prop_map(|n| json!(n)),
-            any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(|f| json!(f)),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(|f| json!(f)),
             "\\PC*".prop_map(Value::String),
         ];
         leaf.prop_recursive(3, 24, 6, |inner| {

@@ -18,6 +18,6 @@ pub use envelope::{
     StreamVersion,
 };
 pub use hash_chain::{
-    canonical_bytes, chain_hash, verify_chain, ChainBreak, ChainBreakKind, ChainVerifier, EventHash,
-    GENESIS_HASH,
+    canonical_bytes, chain_hash, verify_chain, ChainBreak, ChainBreakKind, ChainVerifier,
+    EventHash, GENESIS_HASH,
 };

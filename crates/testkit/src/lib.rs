@@ -15,7 +15,8 @@ pub const DEFAULT_TEST_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/
 /// # Panics
 /// When `TEST_DATABASE_URL` does not parse: a test setup error.
 pub fn admin_config() -> Config {
-    let url = std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_TEST_DATABASE_URL.into());
+    let url =
+        std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_TEST_DATABASE_URL.into());
     url.parse().expect("TEST_DATABASE_URL is a PostgreSQL URL")
 }
 
@@ -55,7 +56,11 @@ impl TestDb {
             .expect("create the test database");
         let mut config = admin.clone();
         config.dbname(&name);
-        TestDb { name, admin, config }
+        TestDb {
+            name,
+            admin,
+            config,
+        }
     }
 
     /// Creates a fresh database and applies the migrations.
@@ -64,7 +69,9 @@ impl TestDb {
     /// When the database cannot be created or migrated.
     pub async fn migrated() -> TestDb {
         let db = TestDb::empty().await;
-        commands::db::migrate(&db.config).await.expect("migrate the test database");
+        commands::db::migrate(&db.config)
+            .await
+            .expect("migrate the test database");
         db
     }
 
@@ -118,7 +125,9 @@ impl Drop for TestDb {
         // Drop runs inside the test's runtime, which must not be blocked on itself: a thread with
         // its own runtime drops the database.
         let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
             if let Ok(runtime) = runtime {
                 runtime.block_on(async move {
                     if let Ok((client, connection)) = admin.connect(NoTls).await {

@@ -47,7 +47,9 @@ pub struct AppendOutcome {
 impl AppendOutcome {
     /// The stream's version after its last event of this append.
     pub fn version(&self) -> StreamVersion {
-        self.events.last().map_or(StreamVersion::EMPTY, |e| e.stream_version)
+        self.events
+            .last()
+            .map_or(StreamVersion::EMPTY, |e| e.stream_version)
     }
 }
 
@@ -98,7 +100,10 @@ impl<'a> PreparedAppend<'a> {
         };
         let mut seen = std::collections::HashSet::with_capacity(events.len());
         for (offset, event) in (1u64..).zip(events) {
-            let invalid = |reason| StoreError::InvalidEvent { event_id: event.event_id, reason };
+            let invalid = |reason| StoreError::InvalidEvent {
+                event_id: event.event_id,
+                reason,
+            };
             if !seen.insert(event.event_id) {
                 return Err(invalid(InvalidEvent::DuplicateInAppend));
             }
@@ -134,7 +139,10 @@ impl<'a> PreparedAppend<'a> {
         Ok(prepared)
     }
 
-    async fn execute(&self, client: &impl GenericClient) -> Result<Vec<AppendedEvent>, tokio_postgres::Error> {
+    async fn execute(
+        &self,
+        client: &impl GenericClient,
+    ) -> Result<Vec<AppendedEvent>, tokio_postgres::Error> {
         let statement = client
             .prepare_cached(
                 "SELECT out_version, out_position, out_tx_id \
@@ -224,22 +232,38 @@ impl EventStore {
         metadata: &EventMetadata,
     ) -> Result<AppendOutcome, StoreError> {
         let prepared = PreparedAppend::new(stream_id, expected, events, metadata, Utc::now())?;
-        let client = self.db.pool().get().await.map_err(StoreError::Unavailable)?;
+        let client = self
+            .db
+            .pool()
+            .get()
+            .await
+            .map_err(StoreError::Unavailable)?;
         let result = prepared.execute(&client).await;
         drop(client);
         match result {
             Ok(events) => {
                 self.notifier.poke();
-                Ok(AppendOutcome { stream_id, events, already_stored: false })
+                Ok(AppendOutcome {
+                    stream_id,
+                    events,
+                    already_stored: false,
+                })
             }
             Err(error) if is_rejection(&error) => match self.resolve_rejection(&prepared).await? {
                 Rejection::AlreadyStored(events) => {
                     tracing::debug!("append was already stored; reporting the original positions");
-                    Ok(AppendOutcome { stream_id, events, already_stored: true })
+                    Ok(AppendOutcome {
+                        stream_id,
+                        events,
+                        already_stored: true,
+                    })
                 }
                 Rejection::Error(error) => Err(error),
             },
-            Err(error) => Err(StoreError::Database { doing: "appending events", source: error }),
+            Err(error) => Err(StoreError::Database {
+                doing: "appending events",
+                source: error,
+            }),
         }
     }
 
@@ -262,14 +286,21 @@ impl EventStore {
     ) -> Result<AppendOutcome, StoreError> {
         let prepared = PreparedAppend::new(stream_id, expected, events, metadata, Utc::now())?;
         match prepared.execute(transaction).await {
-            Ok(events) => Ok(AppendOutcome { stream_id, events, already_stored: false }),
+            Ok(events) => Ok(AppendOutcome {
+                stream_id,
+                events,
+                already_stored: false,
+            }),
             Err(error) if is_rejection(&error) => match self.resolve_rejection(&prepared).await? {
                 Rejection::AlreadyStored(events) => Err(StoreError::EventIdReused {
                     event_id: events.first().map_or(Uuid::nil(), |e| e.event_id),
                 }),
                 Rejection::Error(error) => Err(error),
             },
-            Err(error) => Err(StoreError::Database { doing: "appending events", source: error }),
+            Err(error) => Err(StoreError::Database {
+                doing: "appending events",
+                source: error,
+            }),
         }
     }
 
@@ -281,8 +312,16 @@ impl EventStore {
 
     /// Finds out why the database refused an append: a resend of stored events, a reused event id,
     /// or a version conflict (with the stream's actual version).
-    async fn resolve_rejection(&self, append: &PreparedAppend<'_>) -> Result<Rejection, StoreError> {
-        let client = self.db.pool().get().await.map_err(StoreError::Unavailable)?;
+    async fn resolve_rejection(
+        &self,
+        append: &PreparedAppend<'_>,
+    ) -> Result<Rejection, StoreError> {
+        let client = self
+            .db
+            .pool()
+            .get()
+            .await
+            .map_err(StoreError::Unavailable)?;
         let rows = client
             .query(
                 "SELECT event_id, stream_id, stream_version, position, tx_id \
@@ -299,7 +338,9 @@ impl EventStore {
                 )
                 .await
                 .map_err(StoreError::database("reading a stream's version"))?;
-            let actual: i64 = row.try_get(0).map_err(StoreError::database("reading a stream's version"))?;
+            let actual: i64 = row
+                .try_get(0)
+                .map_err(StoreError::database("reading a stream's version"))?;
             return Ok(Rejection::Error(StoreError::Conflict {
                 stream_id: append.stream_id,
                 expected: append.expected,

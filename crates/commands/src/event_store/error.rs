@@ -15,11 +15,18 @@ pub enum StoreError {
     TooManyEvents { count: usize, limit: usize },
     /// One event cannot be stored as it is. Client data: 400/422 where a client sent it.
     #[error("event {event_id} cannot be stored: {reason}")]
-    InvalidEvent { event_id: Uuid, reason: InvalidEvent },
+    InvalidEvent {
+        event_id: Uuid,
+        reason: InvalidEvent,
+    },
     /// Another writer appended to the stream first. Reload, decide again, retry; 409 when retries
     /// are spent.
     #[error("stream {stream_id} is at version {actual}, not {expected}")]
-    Conflict { stream_id: StreamId, expected: StreamVersion, actual: StreamVersion },
+    Conflict {
+        stream_id: StreamId,
+        expected: StreamVersion,
+        actual: StreamVersion,
+    },
     /// An event id of this append is already stored, but not as this same append (another stream,
     /// or only some of the ids). A caller bug: event ids must not be reused; 500.
     #[error("event id {event_id} is already stored as another event")]
@@ -41,7 +48,9 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    pub(crate) fn database(doing: &'static str) -> impl Fn(tokio_postgres::Error) -> StoreError + Copy {
+    pub(crate) fn database(
+        doing: &'static str,
+    ) -> impl Fn(tokio_postgres::Error) -> StoreError + Copy {
         move |source| StoreError::Database { doing, source }
     }
 }

@@ -30,7 +30,9 @@ impl NewEvent {
         let invalid = |reason| StoreError::InvalidEvent { event_id, reason };
         let type_ok = !event_type.is_empty()
             && event_type.len() <= 100
-            && event_type.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+            && event_type
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
         if !type_ok {
             return Err(invalid(InvalidEvent::BadEventType));
         }
@@ -43,7 +45,12 @@ impl NewEvent {
         if holds_nul(&payload) {
             return Err(invalid(InvalidEvent::PayloadHasNul));
         }
-        Ok(Self { event_id, event_type: event_type.to_owned(), schema_version, payload })
+        Ok(Self {
+            event_id,
+            event_type: event_type.to_owned(),
+            schema_version,
+            payload,
+        })
     }
 
     /// An event whose payload arrives as JSON text (from a client or a file).
@@ -93,14 +100,20 @@ mod tests {
     #[test]
     fn new_event_is_refused_when_the_payload_is_not_an_object() {
         let id = Uuid::from_u128(1);
-        assert_eq!(reason(NewEvent::new(id, "A", 1, json!([1]))), InvalidEvent::PayloadNotAnObject);
+        assert_eq!(
+            reason(NewEvent::new(id, "A", 1, json!([1]))),
+            InvalidEvent::PayloadNotAnObject
+        );
     }
 
     #[test]
     fn new_event_is_refused_when_a_nested_string_holds_nul() {
         let id = Uuid::from_u128(1);
         let payload = json!({"a": [{"b": "x\u{0}y"}]});
-        assert_eq!(reason(NewEvent::new(id, "A", 1, payload)), InvalidEvent::PayloadHasNul);
+        assert_eq!(
+            reason(NewEvent::new(id, "A", 1, payload)),
+            InvalidEvent::PayloadHasNul
+        );
     }
 
     #[test]
@@ -113,8 +126,17 @@ mod tests {
     #[test]
     fn new_event_is_refused_when_type_or_schema_version_is_bad() {
         let id = Uuid::from_u128(1);
-        assert_eq!(reason(NewEvent::new(id, "", 1, json!({}))), InvalidEvent::BadEventType);
-        assert_eq!(reason(NewEvent::new(id, "a b", 1, json!({}))), InvalidEvent::BadEventType);
-        assert_eq!(reason(NewEvent::new(id, "A", 0, json!({}))), InvalidEvent::BadSchemaVersion);
+        assert_eq!(
+            reason(NewEvent::new(id, "", 1, json!({}))),
+            InvalidEvent::BadEventType
+        );
+        assert_eq!(
+            reason(NewEvent::new(id, "a b", 1, json!({}))),
+            InvalidEvent::BadEventType
+        );
+        assert_eq!(
+            reason(NewEvent::new(id, "A", 0, json!({}))),
+            InvalidEvent::BadSchemaVersion
+        );
     }
 }

@@ -43,7 +43,12 @@ impl EventStore {
     /// [`StoreError::CorruptRow`] when a stored row cannot be decoded.
     #[tracing::instrument(level = "debug", skip_all, fields(after = %after, limit), err(level = "debug"))]
     pub async fn read_all(&self, after: Cursor, limit: u32) -> Result<Page, StoreError> {
-        let client = self.db.pool().get().await.map_err(StoreError::Unavailable)?;
+        let client = self
+            .db
+            .pool()
+            .get()
+            .await
+            .map_err(StoreError::Unavailable)?;
         let statement = client
             .prepare_cached(&format!(
                 "SELECT {EVENT_COLUMNS} FROM events \
@@ -61,7 +66,10 @@ impl EventStore {
             )
             .await
             .map_err(StoreError::database("reading the global log"))?;
-        let events = rows.iter().map(decode_event).collect::<Result<Vec<_>, _>>()?;
+        let events = rows
+            .iter()
+            .map(decode_event)
+            .collect::<Result<Vec<_>, _>>()?;
         let next = events.last().map_or(after, |e| e.cursor);
         Ok(Page { events, next })
     }
@@ -73,7 +81,12 @@ impl EventStore {
     /// # Errors
     /// As [`EventStore::read_all`].
     pub async fn held_back(&self, after: Cursor) -> Result<bool, StoreError> {
-        let client = self.db.pool().get().await.map_err(StoreError::Unavailable)?;
+        let client = self
+            .db
+            .pool()
+            .get()
+            .await
+            .map_err(StoreError::Unavailable)?;
         let statement = client
             .prepare_cached(
                 "SELECT EXISTS (SELECT 1 FROM events \
@@ -86,7 +99,8 @@ impl EventStore {
             .query_one(&statement, &[&after.transaction(), &after.position()])
             .await
             .map_err(StoreError::database("checking for held-back events"))?;
-        row.try_get(0).map_err(StoreError::database("checking for held-back events"))
+        row.try_get(0)
+            .map_err(StoreError::database("checking for held-back events"))
     }
 
     /// Reads up to `limit` events of one stream after version `after` (`StreamVersion::EMPTY` for
@@ -101,7 +115,12 @@ impl EventStore {
         after: StreamVersion,
         limit: u32,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let client = self.db.pool().get().await.map_err(StoreError::Unavailable)?;
+        let client = self
+            .db
+            .pool()
+            .get()
+            .await
+            .map_err(StoreError::Unavailable)?;
         let statement = client
             .prepare_cached(&format!(
                 "SELECT {EVENT_COLUMNS} FROM events \
@@ -112,7 +131,10 @@ impl EventStore {
             .map_err(StoreError::database("preparing the stream read"))?;
         let after = i64::try_from(after.get()).unwrap_or(i64::MAX);
         let rows = client
-            .query(&statement, &[&stream_id.as_uuid(), &after, &i64::from(limit)])
+            .query(
+                &statement,
+                &[&stream_id.as_uuid(), &after, &i64::from(limit)],
+            )
             .await
             .map_err(StoreError::database("reading a stream"))?;
         rows.iter().map(decode_event).collect()
@@ -123,7 +145,12 @@ impl EventStore {
     /// # Errors
     /// As [`EventStore::read_all`].
     pub async fn stream_version(&self, stream_id: StreamId) -> Result<StreamVersion, StoreError> {
-        let client = self.db.pool().get().await.map_err(StoreError::Unavailable)?;
+        let client = self
+            .db
+            .pool()
+            .get()
+            .await
+            .map_err(StoreError::Unavailable)?;
         let row = client
             .query_one(
                 "SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = $1",
@@ -131,14 +158,18 @@ impl EventStore {
             )
             .await
             .map_err(StoreError::database("reading a stream's version"))?;
-        let version: i64 = row.try_get(0).map_err(StoreError::database("reading a stream's version"))?;
+        let version: i64 = row
+            .try_get(0)
+            .map_err(StoreError::database("reading a stream's version"))?;
         Ok(StreamVersion::new(version.unsigned_abs()))
     }
 }
 
 /// Turns a row of [`EVENT_COLUMNS`] back into an event, without panicking on anything stored.
 pub(crate) fn decode_event(row: &Row) -> Result<RecordedEvent, StoreError> {
-    let position: i64 = row.try_get(0).map_err(StoreError::database("decoding an event"))?;
+    let position: i64 = row
+        .try_get(0)
+        .map_err(StoreError::database("decoding an event"))?;
     let corrupt = |reason: String| StoreError::CorruptRow { position, reason };
     let get_err = |e: tokio_postgres::Error| corrupt(e.to_string());
     let tx_id: i64 = row.try_get(1).map_err(get_err)?;
@@ -161,7 +192,9 @@ pub(crate) fn decode_event(row: &Row) -> Result<RecordedEvent, StoreError> {
         payload: row.try_get(7).map_err(get_err)?,
         metadata: EventMetadata {
             actor: Actor::parse(actor).map_err(|e| corrupt(format!("actor: {e}")))?,
-            channel: channel.parse::<Channel>().map_err(|e| corrupt(format!("channel: {e}")))?,
+            channel: channel
+                .parse::<Channel>()
+                .map_err(|e| corrupt(format!("channel: {e}")))?,
             correlation_id: row.try_get(10).map_err(get_err)?,
             causation_id: row.try_get(11).map_err(get_err)?,
         },

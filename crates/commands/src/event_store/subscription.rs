@@ -55,7 +55,13 @@ impl EventStore {
         let (sender, wake) = watch::channel(0u64);
         let config = self.db.settings().config.clone();
         let listener = tokio::spawn(listen(config, Arc::new(sender)));
-        Subscription { store: self.clone(), cursor: after, options, wake, listener }
+        Subscription {
+            store: self.clone(),
+            cursor: after,
+            options,
+            wake,
+            listener,
+        }
     }
 }
 
@@ -79,7 +85,10 @@ impl Subscription {
             // Marked as seen before reading, so an announcement that arrives during the read
             // makes the wait below return at once instead of being lost.
             self.wake.borrow_and_update();
-            let page = self.store.read_all(self.cursor, self.options.batch_size).await?;
+            let page = self
+                .store
+                .read_all(self.cursor, self.options.batch_size)
+                .await?;
             if !page.events.is_empty() {
                 self.cursor = page.next;
                 return Ok(page.events);
@@ -127,7 +136,10 @@ async fn listen(config: tokio_postgres::Config, wake: Arc<watch::Sender<u64>>) {
                     }
                 };
                 let subscribe = async {
-                    match client.batch_execute(&format!("LISTEN {NOTIFY_CHANNEL}")).await {
+                    match client
+                        .batch_execute(&format!("LISTEN {NOTIFY_CHANNEL}"))
+                        .await
+                    {
                         Ok(()) => {
                             pause = Duration::from_millis(100);
                             bump(&wake);

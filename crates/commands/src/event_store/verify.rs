@@ -48,7 +48,11 @@ impl EventStore {
     #[tracing::instrument(skip_all, fields(stream_id = %stream_id), err)]
     pub async fn verify_stream(&self, stream_id: StreamId) -> Result<VerifyReport, StoreError> {
         let mut verifier = ChainVerifier::new();
-        let mut report = VerifyReport { streams: 0, events: 0, breaks: Vec::new() };
+        let mut report = VerifyReport {
+            streams: 0,
+            events: 0,
+            breaks: Vec::new(),
+        };
         let mut after = StreamVersion::EMPTY;
         loop {
             let events = self.read_stream(stream_id, after, PAGE).await?;
@@ -72,11 +76,20 @@ impl EventStore {
     /// As [`EventStore::verify_stream`].
     #[tracing::instrument(skip_all, err)]
     pub async fn verify_all(&self) -> Result<VerifyReport, StoreError> {
-        let mut report = VerifyReport { streams: 0, events: 0, breaks: Vec::new() };
+        let mut report = VerifyReport {
+            streams: 0,
+            events: 0,
+            breaks: Vec::new(),
+        };
         let mut current: Option<(StreamId, ChainVerifier, bool)> = None;
         let mut after = (Uuid::nil(), 0i64);
         loop {
-            let client = self.db.pool().get().await.map_err(StoreError::Unavailable)?;
+            let client = self
+                .db
+                .pool()
+                .get()
+                .await
+                .map_err(StoreError::Unavailable)?;
             let statement = client
                 .prepare_cached(&format!(
                     "SELECT {EVENT_COLUMNS} FROM events \
@@ -95,8 +108,13 @@ impl EventStore {
             }
             for row in &rows {
                 let event = decode_event(row)?;
-                after = (event.stream_id.as_uuid(), i64::try_from(event.stream_version.get()).unwrap_or(i64::MAX));
-                let same_stream = current.as_ref().is_some_and(|(id, _, _)| *id == event.stream_id);
+                after = (
+                    event.stream_id.as_uuid(),
+                    i64::try_from(event.stream_version.get()).unwrap_or(i64::MAX),
+                );
+                let same_stream = current
+                    .as_ref()
+                    .is_some_and(|(id, _, _)| *id == event.stream_id);
                 if !same_stream {
                     report.streams += 1;
                     current = Some((event.stream_id, ChainVerifier::new(), false));

@@ -19,7 +19,10 @@ async fn events_cannot_be_updated_deleted_or_truncated_as_the_application_role()
         .await
         .expect("append");
     let client = db.superuser().await;
-    client.batch_execute(&format!("SET ROLE {APP_ROLE}")).await.expect("become the app role");
+    client
+        .batch_execute(&format!("SET ROLE {APP_ROLE}"))
+        .await
+        .expect("become the app role");
     for change in CHANGES {
         let error = client.batch_execute(change).await.expect_err(change);
         assert!(
@@ -35,9 +38,19 @@ async fn events_cannot_be_updated_deleted_or_truncated_as_the_application_role()
              sha256(''))",
         )
         .await;
-    assert!(forged_insert.is_err(), "the app role must write only through append_events");
-    client.batch_execute("RESET ROLE").await.expect("reset role");
-    let count: i64 = client.query_one("SELECT count(*) FROM events", &[]).await.expect("count").get(0);
+    assert!(
+        forged_insert.is_err(),
+        "the app role must write only through append_events"
+    );
+    client
+        .batch_execute("RESET ROLE")
+        .await
+        .expect("reset role");
+    let count: i64 = client
+        .query_one("SELECT count(*) FROM events", &[])
+        .await
+        .expect("count")
+        .get(0);
     assert_eq!(count, 2, "no change may have gone through");
 }
 

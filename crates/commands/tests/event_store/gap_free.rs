@@ -19,7 +19,8 @@ const TRANSACTIONS_PER_WRITER: usize = 30;
 type Committed = Arc<Mutex<HashMap<Uuid, Instant>>>;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_follower_reads_every_committed_event_exactly_once_while_transactions_commit_out_of_order() {
+async fn a_follower_reads_every_committed_event_exactly_once_while_transactions_commit_out_of_order(
+) {
     let (_db, store) = store().await;
     let committed: Committed = Arc::default();
     let rolled_back: Arc<Mutex<HashSet<Uuid>>> = Arc::default();
@@ -59,15 +60,24 @@ async fn a_follower_reads_every_committed_event_exactly_once_while_transactions_
 
     let writers: Vec<_> = (0..WRITERS)
         .map(|writer| {
-            let (store, committed, rolled_back) = (store.clone(), committed.clone(), rolled_back.clone());
+            let (store, committed, rolled_back) =
+                (store.clone(), committed.clone(), rolled_back.clone());
             tokio::spawn(async move {
                 let stream = new_stream();
                 let mut version = StreamVersion::EMPTY;
                 for round in 0..TRANSACTIONS_PER_WRITER {
                     let (batch_size, hold, roll_back) = {
                         let mut rng = rand::thread_rng();
-                        let hold = if rng.gen_bool(0.5) { rng.gen_range(1..=12) } else { 0 };
-                        (rng.gen_range(1..=3u64), Duration::from_millis(hold), (writer + round) % 10 == 3)
+                        let hold = if rng.gen_bool(0.5) {
+                            rng.gen_range(1..=12)
+                        } else {
+                            0
+                        };
+                        (
+                            rng.gen_range(1..=3u64),
+                            Duration::from_millis(hold),
+                            (writer + round) % 10 == 3,
+                        )
                     };
                     let batch = events(batch_size);
                     let mut client = store.database().pool().get().await.expect("connection");
@@ -81,14 +91,20 @@ async fn a_follower_reads_every_committed_event_exactly_once_while_transactions_
                     tokio::time::sleep(hold).await;
                     if roll_back {
                         transaction.rollback().await.expect("rollback");
-                        rolled_back.lock().expect("lock").extend(batch.iter().map(|e| e.event_id()));
+                        rolled_back
+                            .lock()
+                            .expect("lock")
+                            .extend(batch.iter().map(|e| e.event_id()));
                         continue;
                     }
                     transaction.commit().await.expect("commit");
                     let now = Instant::now();
                     store.announce_commit();
                     version = version.advanced_by(batch_size).expect("small");
-                    committed.lock().expect("lock").extend(batch.iter().map(|e| (e.event_id(), now)));
+                    committed
+                        .lock()
+                        .expect("lock")
+                        .extend(batch.iter().map(|e| (e.event_id(), now)));
                 }
             })
         })
@@ -97,19 +113,35 @@ async fn a_follower_reads_every_committed_event_exactly_once_while_transactions_
         writer.await.expect("writer");
     }
     let committed = committed.lock().expect("lock").clone();
-    done_tx.send(Some(committed.len())).expect("signal the follower");
+    done_tx
+        .send(Some(committed.len()))
+        .expect("signal the follower");
     let (read, cursor) = tokio::time::timeout(Duration::from_secs(60), follower)
         .await
         .expect("the follower keeps up within the deadline")
         .expect("follower task");
-    let extra = store.read_all(cursor, 10).await.expect("read past the follower").events;
-    assert!(extra.is_empty(), "nothing beyond the committed events: {extra:?}");
+    let extra = store
+        .read_all(cursor, 10)
+        .await
+        .expect("read past the follower")
+        .events;
+    assert!(
+        extra.is_empty(),
+        "nothing beyond the committed events: {extra:?}"
+    );
 
     let rolled_back = rolled_back.lock().expect("lock").clone();
     let mut seen = HashSet::new();
     for (event, _) in &read {
-        assert!(seen.insert(event.event_id), "event {} read twice", event.event_id);
-        assert!(!rolled_back.contains(&event.event_id), "a rolled-back event was read");
+        assert!(
+            seen.insert(event.event_id),
+            "event {} read twice",
+            event.event_id
+        );
+        assert!(
+            !rolled_back.contains(&event.event_id),
+            "a rolled-back event was read"
+        );
     }
     let missing = committed.keys().filter(|id| !seen.contains(*id)).count();
     assert_eq!(missing, 0, "every committed event is read");
@@ -121,7 +153,10 @@ async fn a_follower_reads_every_committed_event_exactly_once_while_transactions_
     let mut last_version: HashMap<_, u64> = HashMap::new();
     for (event, _) in &read {
         let last = last_version.entry(event.stream_id).or_insert(0);
-        assert!(event.stream_version.get() > *last, "a stream's events arrive in order");
+        assert!(
+            event.stream_version.get() > *last,
+            "a stream's events arrive in order"
+        );
         *last = event.stream_version.get();
     }
     // The follower is woken by commits, so it never trails a commit by much more than the longest
@@ -129,7 +164,11 @@ async fn a_follower_reads_every_committed_event_exactly_once_while_transactions_
     // that waited for its one-minute poll would miss it by far.
     let worst_lag = read
         .iter()
-        .filter_map(|(event, at)| committed.get(&event.event_id).map(|c| at.saturating_duration_since(*c)))
+        .filter_map(|(event, at)| {
+            committed
+                .get(&event.event_id)
+                .map(|c| at.saturating_duration_since(*c))
+        })
         .max()
         .unwrap_or_default();
     assert!(
@@ -142,7 +181,10 @@ async fn a_follower_reads_every_committed_event_exactly_once_while_transactions_
 async fn read_all_pages_through_the_log_without_gaps_or_repeats() {
     let (_db, store) = store().await;
     for _ in 0..7 {
-        store.append(new_stream(), StreamVersion::EMPTY, &events(3), &metadata()).await.expect("append");
+        store
+            .append(new_stream(), StreamVersion::EMPTY, &events(3), &metadata())
+            .await
+            .expect("append");
     }
     let mut cursor = Cursor::START;
     let mut ids = Vec::new();
@@ -153,7 +195,15 @@ async fn read_all_pages_through_the_log_without_gaps_or_repeats() {
         ids.extend(page.events.iter().map(|e| e.event_id));
         cursor = page.next;
     }
-    assert!(store.read_all(cursor, 4).await.expect("page").events.is_empty(), "nothing after the end");
+    assert!(
+        store
+            .read_all(cursor, 4)
+            .await
+            .expect("page")
+            .events
+            .is_empty(),
+        "nothing after the end"
+    );
     let unique: HashSet<_> = ids.iter().collect();
     assert_eq!(ids.len(), 21);
     assert_eq!(unique.len(), 21);
@@ -165,7 +215,13 @@ async fn read_all_holds_back_later_commits_while_an_earlier_transaction_is_open(
     let mut client = store.database().pool().get().await.expect("connection");
     let open = client.transaction().await.expect("begin");
     let early = store
-        .append_in(&open, new_stream(), StreamVersion::EMPTY, &events(1), &metadata())
+        .append_in(
+            &open,
+            new_stream(),
+            StreamVersion::EMPTY,
+            &events(1),
+            &metadata(),
+        )
         .await
         .expect("append in the open transaction");
     let late = store
@@ -175,7 +231,10 @@ async fn read_all_holds_back_later_commits_while_an_earlier_transaction_is_open(
     assert!(late.events[0].cursor.position() > early.events[0].cursor.position());
 
     let page = store.read_all(Cursor::START, 10).await.expect("read");
-    assert!(page.events.is_empty(), "nothing may be read past a transaction still open");
+    assert!(
+        page.events.is_empty(),
+        "nothing may be read past a transaction still open"
+    );
     assert!(store.held_back(Cursor::START).await.expect("held back"));
 
     open.commit().await.expect("commit");
@@ -190,5 +249,9 @@ async fn read_all_holds_back_later_commits_while_an_earlier_transaction_is_open(
         cursor = page.next;
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    assert_eq!(ids, vec![early.events[0].event_id, late.events[0].event_id], "commit order is not read order");
+    assert_eq!(
+        ids,
+        vec![early.events[0].event_id, late.events[0].event_id],
+        "commit order is not read order"
+    );
 }

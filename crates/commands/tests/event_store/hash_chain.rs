@@ -20,9 +20,18 @@ async fn with_trigger_disabled(db: &testkit::TestDb, statement: &str) {
 
 async fn two_streams(store: &EventStore) -> (StreamId, StreamId) {
     let (a, b) = (new_stream(), new_stream());
-    store.append(a, StreamVersion::EMPTY, &events(3), &metadata()).await.expect("append a");
-    store.append(a, StreamVersion::new(3), &events(2), &metadata()).await.expect("append a again");
-    store.append(b, StreamVersion::EMPTY, &events(2), &metadata()).await.expect("append b");
+    store
+        .append(a, StreamVersion::EMPTY, &events(3), &metadata())
+        .await
+        .expect("append a");
+    store
+        .append(a, StreamVersion::new(3), &events(2), &metadata())
+        .await
+        .expect("append a again");
+    store
+        .append(b, StreamVersion::EMPTY, &events(2), &metadata())
+        .await
+        .expect("append b");
     (a, b)
 }
 
@@ -42,10 +51,17 @@ async fn verify_finds_untouched_streams_intact() {
 async fn verify_names_the_altered_event_when_a_payload_is_changed_behind_the_triggers() {
     let (db, store) = store().await;
     let (a, b) = two_streams(&store).await;
-    let victim = store.read_stream(a, StreamVersion::new(3), 1).await.expect("read")[0].clone();
+    let victim = store
+        .read_stream(a, StreamVersion::new(3), 1)
+        .await
+        .expect("read")[0]
+        .clone();
     with_trigger_disabled(
         &db,
-        &format!("UPDATE events SET payload = '{{\"n\": 99}}' WHERE event_id = '{}'", victim.event_id),
+        &format!(
+            "UPDATE events SET payload = '{{\"n\": 99}}' WHERE event_id = '{}'",
+            victim.event_id
+        ),
     )
     .await;
 
@@ -65,14 +81,24 @@ async fn verify_names_the_altered_event_when_a_payload_is_changed_behind_the_tri
 async fn verify_names_the_altered_event_when_its_metadata_is_changed() {
     let (db, store) = store().await;
     let (a, _) = two_streams(&store).await;
-    let victim = store.read_stream(a, StreamVersion::EMPTY, 1).await.expect("read")[0].clone();
+    let victim = store
+        .read_stream(a, StreamVersion::EMPTY, 1)
+        .await
+        .expect("read")[0]
+        .clone();
     with_trigger_disabled(
         &db,
-        &format!("UPDATE events SET actor = 'operator:mallory' WHERE event_id = '{}'", victim.event_id),
+        &format!(
+            "UPDATE events SET actor = 'operator:mallory' WHERE event_id = '{}'",
+            victim.event_id
+        ),
     )
     .await;
     let report = store.verify_stream(a).await.expect("verify");
-    assert_eq!(report.first_break().map(|b| b.event_id), Some(victim.event_id));
+    assert_eq!(
+        report.first_break().map(|b| b.event_id),
+        Some(victim.event_id)
+    );
 }
 
 #[tokio::test]
@@ -87,7 +113,12 @@ async fn verify_names_the_gap_when_an_event_is_deleted_behind_the_triggers() {
     let report = store.verify_stream(a).await.expect("verify");
     let broken = report.first_break().expect("a break is found");
     assert_eq!(broken.stream_version, StreamVersion::new(3));
-    assert_eq!(broken.kind, ChainBreakKind::VersionGap { expected: StreamVersion::new(2) });
+    assert_eq!(
+        broken.kind,
+        ChainBreakKind::VersionGap {
+            expected: StreamVersion::new(2)
+        }
+    );
 }
 
 #[tokio::test]
@@ -108,7 +139,10 @@ async fn the_chain_survives_payloads_that_jsonb_rewrites() {
         .map(|p| NewEvent::new(Uuid::new_v4(), "Tested", 1, p.clone()).expect("valid"))
         .collect();
     let stream = new_stream();
-    store.append(stream, StreamVersion::EMPTY, &batch, &metadata()).await.expect("append");
+    store
+        .append(stream, StreamVersion::EMPTY, &batch, &metadata())
+        .await
+        .expect("append");
     let report = store.verify_stream(stream).await.expect("verify");
     assert!(report.is_intact(), "{report:?}");
     assert_eq!(report.events, 6);

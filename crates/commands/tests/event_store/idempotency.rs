@@ -10,18 +10,38 @@ async fn reappending_stored_events_appends_nothing_and_reports_the_original_posi
     let (_db, store) = store().await;
     let stream = new_stream();
     let batch = events(3);
-    let first = store.append(stream, StreamVersion::EMPTY, &batch, &metadata()).await.expect("append");
+    let first = store
+        .append(stream, StreamVersion::EMPTY, &batch, &metadata())
+        .await
+        .expect("append");
     assert!(!first.already_stored);
 
     // The same command retried, even after the stream moved on.
-    store.append(stream, StreamVersion::new(3), &events(1), &metadata()).await.expect("later append");
-    let again = store.append(stream, StreamVersion::EMPTY, &batch, &metadata()).await.expect("resend");
+    store
+        .append(stream, StreamVersion::new(3), &events(1), &metadata())
+        .await
+        .expect("later append");
+    let again = store
+        .append(stream, StreamVersion::EMPTY, &batch, &metadata())
+        .await
+        .expect("resend");
 
     assert!(again.already_stored);
-    assert_eq!(again.events, first.events, "the original versions and positions");
+    assert_eq!(
+        again.events, first.events,
+        "the original versions and positions"
+    );
     let all = read_all_until(&store, 4).await;
     let cursor = all.last().map(|e| e.cursor).unwrap_or_default();
-    assert!(store.read_all(cursor, 10).await.expect("read").events.is_empty(), "nothing after");
+    assert!(
+        store
+            .read_all(cursor, 10)
+            .await
+            .expect("read")
+            .events
+            .is_empty(),
+        "nothing after"
+    );
     assert_eq!(all.len(), 4, "nothing appended twice");
 }
 
@@ -33,7 +53,11 @@ async fn concurrent_resends_of_one_command_store_it_once() {
     let senders: Vec<_> = (0..8)
         .map(|_| {
             let (store, batch) = (store.clone(), batch.clone());
-            tokio::spawn(async move { store.append(stream, StreamVersion::EMPTY, &batch, &metadata()).await })
+            tokio::spawn(async move {
+                store
+                    .append(stream, StreamVersion::EMPTY, &batch, &metadata())
+                    .await
+            })
         })
         .collect();
     let mut outcomes = Vec::new();
@@ -42,14 +66,25 @@ async fn concurrent_resends_of_one_command_store_it_once() {
     }
     assert_eq!(outcomes.iter().filter(|o| !o.already_stored).count(), 1);
     assert!(outcomes.windows(2).all(|w| w[0].events == w[1].events));
-    assert_eq!(store.stream_version(stream).await.expect("version"), StreamVersion::new(2));
+    assert_eq!(
+        store.stream_version(stream).await.expect("version"),
+        StreamVersion::new(2)
+    );
 }
 
 #[tokio::test]
 async fn an_event_id_stored_in_another_stream_is_refused_as_reused() {
     let (_db, store) = store().await;
     let batch = events(1);
-    store.append(new_stream(), StreamVersion::EMPTY, &batch, &metadata()).await.expect("append");
-    let reused = store.append(new_stream(), StreamVersion::EMPTY, &batch, &metadata()).await;
-    assert!(matches!(reused, Err(StoreError::EventIdReused { .. })), "got {reused:?}");
+    store
+        .append(new_stream(), StreamVersion::EMPTY, &batch, &metadata())
+        .await
+        .expect("append");
+    let reused = store
+        .append(new_stream(), StreamVersion::EMPTY, &batch, &metadata())
+        .await;
+    assert!(
+        matches!(reused, Err(StoreError::EventIdReused { .. })),
+        "got {reused:?}"
+    );
 }

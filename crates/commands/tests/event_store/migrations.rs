@@ -20,8 +20,15 @@ async fn migrations_apply_once_when_instances_start_together() {
     let expected: Vec<i64> = (1..=latest_migration()).collect();
     applied.sort_unstable();
     assert_eq!(applied, expected, "each migration applied exactly once");
-    assert!(migrate(db.config()).await.expect("again").is_empty(), "a second run applies nothing");
-    assert!(db.database().migrations_current().await.expect("readiness check"));
+    assert!(
+        migrate(db.config()).await.expect("again").is_empty(),
+        "a second run applies nothing"
+    );
+    assert!(db
+        .database()
+        .migrations_current()
+        .await
+        .expect("readiness check"));
 }
 
 #[tokio::test]
@@ -33,5 +40,8 @@ async fn migrate_refuses_to_run_when_an_applied_migration_was_edited() {
         .await
         .expect("simulate an edited migration file");
     let result = migrate(db.config()).await;
-    assert!(matches!(result, Err(DbError::Migration(_))), "got {result:?}");
+    assert!(
+        matches!(result, Err(DbError::Migration(_))),
+        "got {result:?}"
+    );
 }

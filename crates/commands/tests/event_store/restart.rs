@@ -45,14 +45,24 @@ async fn appends_fail_cleanly_and_resume_when_the_server_drops_every_connection(
             Err(StoreError::Database { .. } | StoreError::Unavailable(_)) => failures += 1,
             Err(other) => panic!("unexpected error {other:?}"),
         }
-        assert!(Instant::now() < deadline + Duration::from_secs(30), "the store must recover");
+        assert!(
+            Instant::now() < deadline + Duration::from_secs(30),
+            "the store must recover"
+        );
     }
     killer.await.expect("killer");
     let after_restart = store.append(stream, version, &events(1), &metadata()).await;
-    assert!(after_restart.is_ok(), "the store reconnected by itself: {after_restart:?}");
+    assert!(
+        after_restart.is_ok(),
+        "the store reconnected by itself: {after_restart:?}"
+    );
 
     assert!(failures > 0, "the connection drops were noticed");
     let report = store.verify_stream(stream).await.expect("verify");
     assert!(report.is_intact(), "{report:?}");
-    assert_eq!(report.events, acknowledged + 1, "every acknowledged event once, nothing else");
+    assert_eq!(
+        report.events,
+        acknowledged + 1,
+        "every acknowledged event once, nothing else"
+    );
 }
