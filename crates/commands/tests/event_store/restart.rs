@@ -3,25 +3,98 @@
 
 use std::time::{Duration, Instant};
 
-use commands::StoreError;
+use commands::{EventStore, StoreError};
 use domain::StreamVersion;
+use testkit::TestDb;
 
 use crate::support::{events, metadata, new_stream, store};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn appends_fail_cleanly_and_resume_when_the_server_drops_every_connection() {
+async fn drop_every_connection(db: &TestDb) {
+    db.superuser()
+        .await
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+              WHERE datname = $1 AND pid <> pg_backend_pid()",
+            &[&db.name()],
+        )
+        .await
+        .expect("terminate the store's connections");
+}
+
+/// Appends, retrying failed attempts with the same event ids, until it succeeds or `limit` passes.
+async fn append_until_accepted(
+    store: &EventStore,
+    stream: domain::StreamId,
+    version: StreamVersion,
+    n: u64,
+) -> (commands::AppendOutcome, u32) {
+    let batch = events(n);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut failures = 0;
+    loop {
+        match store.append(stream, version, &batch, &metadata()).await {
+            Ok(outcome) => return (outcome, failures),
+            Err(StoreError::Database { .. } | StoreError::Unavailable(_)) => failures += 1,
+            Err(other) => panic!("unexpected error {other:?}"),
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the store must reconnect by itself"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_append_in_flight_when_the_server_drops_connections_fails_and_leaves_nothing_behind() {
     let (db, store) = store().await;
     let stream = new_stream();
+    let mut client = store.database().pool().get().await.expect("connection");
+    let transaction = client.transaction().await.expect("begin");
+    store
+        .append_in(
+            &transaction,
+            stream,
+            StreamVersion::EMPTY,
+            &events(2),
+            &metadata(),
+        )
+        .await
+        .expect("append inside the transaction");
+
+    drop_every_connection(&db).await;
+    assert!(
+        transaction.commit().await.is_err(),
+        "the in-flight append fails"
+    );
+    drop(client);
+
+    let (outcome, _) = append_until_accepted(&store, stream, StreamVersion::EMPTY, 3).await;
+    assert_eq!(
+        outcome.version(),
+        StreamVersion::new(3),
+        "nothing of the failed append remains"
+    );
+    let report = store.verify_stream(stream).await.expect("verify");
+    assert!(report.is_intact() && report.events == 3, "{report:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appends_resume_and_stay_exactly_once_while_the_server_keeps_dropping_connections() {
+    let (db, store) = store().await;
+    let stream = new_stream();
+    let killing_until = Instant::now() + Duration::from_millis(800);
     let killer = {
-        let (admin, name) = (db.superuser().await, db.name().to_owned());
+        let db_name = db.name().to_owned();
+        let admin = db.superuser().await;
         tokio::spawn(async move {
-            for _ in 0..3 {
-                tokio::time::sleep(Duration::from_millis(150)).await;
+            while Instant::now() < killing_until {
+                tokio::time::sleep(Duration::from_millis(60)).await;
                 admin
                     .execute(
                         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
                           WHERE datname = $1 AND pid <> pg_backend_pid()",
-                        &[&name],
+                        &[&db_name],
                     )
                     .await
                     .expect("terminate the store's connections");
@@ -29,40 +102,24 @@ async fn appends_fail_cleanly_and_resume_when_the_server_drops_every_connection(
         })
     };
 
-    let deadline = Instant::now() + Duration::from_millis(900);
     let mut version = StreamVersion::EMPTY;
-    let (mut acknowledged, mut failures) = (0u64, 0u64);
-    let mut pending = events(2);
-    while Instant::now() < deadline || failures == 0 {
-        // A failed append is retried with the same event ids: whether or not it had committed,
-        // the retry resolves it exactly once.
-        match store.append(stream, version, &pending, &metadata()).await {
-            Ok(outcome) => {
-                version = outcome.version();
-                acknowledged += 2;
-                pending = events(2);
-            }
-            Err(StoreError::Database { .. } | StoreError::Unavailable(_)) => failures += 1,
-            Err(other) => panic!("unexpected error {other:?}"),
-        }
-        assert!(
-            Instant::now() < deadline + Duration::from_secs(30),
-            "the store must recover"
-        );
+    let mut appended = 0u64;
+    while Instant::now() < killing_until {
+        // A failed attempt may or may not have committed; retrying with the same event ids
+        // resolves it exactly once either way.
+        let (outcome, _) = append_until_accepted(&store, stream, version, 2).await;
+        version = outcome.version();
+        appended += 2;
     }
     killer.await.expect("killer");
-    let after_restart = store.append(stream, version, &events(1), &metadata()).await;
-    assert!(
-        after_restart.is_ok(),
-        "the store reconnected by itself: {after_restart:?}"
-    );
+    let (outcome, _) = append_until_accepted(&store, stream, version, 1).await;
+    assert_eq!(outcome.version().get(), appended + 1);
 
-    assert!(failures > 0, "the connection drops were noticed");
     let report = store.verify_stream(stream).await.expect("verify");
     assert!(report.is_intact(), "{report:?}");
     assert_eq!(
         report.events,
-        acknowledged + 1,
-        "every acknowledged event once, nothing else"
+        appended + 1,
+        "every accepted event once, nothing else"
     );
 }
