@@ -316,35 +316,19 @@ impl EventStore {
         &self,
         append: &PreparedAppend<'_>,
     ) -> Result<Rejection, StoreError> {
-        let client = self
-            .db
-            .pool()
-            .get()
-            .await
-            .map_err(StoreError::Unavailable)?;
-        let rows = client
+        let rows = self
             .query(
                 "SELECT event_id, stream_id, stream_version, position, tx_id \
                    FROM events WHERE event_id = ANY($1) ORDER BY stream_version",
                 &[&append.event_ids],
+                "looking up stored event ids",
             )
-            .await
-            .map_err(StoreError::database("looking up stored event ids"))?;
+            .await?;
         if rows.is_empty() {
-            let row = client
-                .query_one(
-                    "SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = $1",
-                    &[&append.stream_id.as_uuid()],
-                )
-                .await
-                .map_err(StoreError::database("reading a stream's version"))?;
-            let actual: i64 = row
-                .try_get(0)
-                .map_err(StoreError::database("reading a stream's version"))?;
             return Ok(Rejection::Error(StoreError::Conflict {
                 stream_id: append.stream_id,
                 expected: append.expected,
-                actual: StreamVersion::new(actual.unsigned_abs()),
+                actual: self.stream_version(append.stream_id).await?,
             }));
         }
         let mut stored = Vec::with_capacity(rows.len());

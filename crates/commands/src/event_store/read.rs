@@ -12,6 +12,7 @@
 use domain::{
     Actor, Channel, Cursor, EventHash, EventMetadata, RecordedEvent, StreamId, StreamVersion,
 };
+use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
 use super::error::StoreError;
@@ -33,6 +34,30 @@ pub struct Page {
 }
 
 impl EventStore {
+    /// Runs one prepared (and cached) statement on a pooled connection; `doing` names the step in
+    /// the error.
+    pub(crate) async fn query(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+        doing: &'static str,
+    ) -> Result<Vec<Row>, StoreError> {
+        let client = self
+            .db
+            .pool()
+            .get()
+            .await
+            .map_err(StoreError::Unavailable)?;
+        let statement = client
+            .prepare_cached(sql)
+            .await
+            .map_err(StoreError::database(doing))?;
+        client
+            .query(&statement, params)
+            .await
+            .map_err(StoreError::database(doing))
+    }
+
     /// Reads up to `limit` events after `after` in the gap-free global order.
     ///
     /// An empty answer means no event after `after` is readable *yet*: either none was committed,
@@ -43,29 +68,16 @@ impl EventStore {
     /// [`StoreError::CorruptRow`] when a stored row cannot be decoded.
     #[tracing::instrument(level = "debug", skip_all, fields(after = %after, limit), err(level = "debug"))]
     pub async fn read_all(&self, after: Cursor, limit: u32) -> Result<Page, StoreError> {
-        let client = self
-            .db
-            .pool()
-            .get()
-            .await
-            .map_err(StoreError::Unavailable)?;
-        let statement = client
-            .prepare_cached(&format!(
-                "SELECT {EVENT_COLUMNS} FROM events \
-                  WHERE (tx_id, position) > ($1, $2) \
-                    AND tx_id < (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint) \
-                  ORDER BY tx_id, position \
-                  LIMIT $3"
-            ))
-            .await
-            .map_err(StoreError::database("preparing the global read"))?;
-        let rows = client
-            .query(
-                &statement,
-                &[&after.transaction(), &after.position(), &i64::from(limit)],
-            )
-            .await
-            .map_err(StoreError::database("reading the global log"))?;
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM events \
+              WHERE (tx_id, position) > ($1, $2) \
+                AND tx_id < (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint) \
+              ORDER BY tx_id, position \
+              LIMIT $3"
+        );
+        let params: [&(dyn ToSql + Sync); 3] =
+            [&after.transaction(), &after.position(), &i64::from(limit)];
+        let rows = self.query(&sql, &params, "reading the global log").await?;
         let events = rows
             .iter()
             .map(decode_event)
@@ -81,26 +93,14 @@ impl EventStore {
     /// # Errors
     /// As [`EventStore::read_all`].
     pub async fn held_back(&self, after: Cursor) -> Result<bool, StoreError> {
-        let client = self
-            .db
-            .pool()
-            .get()
-            .await
-            .map_err(StoreError::Unavailable)?;
-        let statement = client
-            .prepare_cached(
-                "SELECT EXISTS (SELECT 1 FROM events \
-                  WHERE (tx_id, position) > ($1, $2) \
-                    AND tx_id >= (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint))",
-            )
-            .await
-            .map_err(StoreError::database("preparing the held-back check"))?;
-        let row = client
-            .query_one(&statement, &[&after.transaction(), &after.position()])
-            .await
-            .map_err(StoreError::database("checking for held-back events"))?;
-        row.try_get(0)
-            .map_err(StoreError::database("checking for held-back events"))
+        let doing = "checking for held-back events";
+        let sql = "SELECT EXISTS (SELECT 1 FROM events \
+                    WHERE (tx_id, position) > ($1, $2) \
+                      AND tx_id >= (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint))";
+        let rows = self
+            .query(sql, &[&after.transaction(), &after.position()], doing)
+            .await?;
+        first_column(&rows, doing).map(|held| held.unwrap_or(false))
     }
 
     /// Reads up to `limit` events of one stream after version `after` (`StreamVersion::EMPTY` for
@@ -115,28 +115,14 @@ impl EventStore {
         after: StreamVersion,
         limit: u32,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let client = self
-            .db
-            .pool()
-            .get()
-            .await
-            .map_err(StoreError::Unavailable)?;
-        let statement = client
-            .prepare_cached(&format!(
-                "SELECT {EVENT_COLUMNS} FROM events \
-                  WHERE stream_id = $1 AND stream_version > $2 \
-                  ORDER BY stream_version LIMIT $3"
-            ))
-            .await
-            .map_err(StoreError::database("preparing the stream read"))?;
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM events \
+              WHERE stream_id = $1 AND stream_version > $2 \
+              ORDER BY stream_version LIMIT $3"
+        );
         let after = i64::try_from(after.get()).unwrap_or(i64::MAX);
-        let rows = client
-            .query(
-                &statement,
-                &[&stream_id.as_uuid(), &after, &i64::from(limit)],
-            )
-            .await
-            .map_err(StoreError::database("reading a stream"))?;
+        let params: [&(dyn ToSql + Sync); 3] = [&stream_id.as_uuid(), &after, &i64::from(limit)];
+        let rows = self.query(&sql, &params, "reading a stream").await?;
         rows.iter().map(decode_event).collect()
     }
 
@@ -145,24 +131,23 @@ impl EventStore {
     /// # Errors
     /// As [`EventStore::read_all`].
     pub async fn stream_version(&self, stream_id: StreamId) -> Result<StreamVersion, StoreError> {
-        let client = self
-            .db
-            .pool()
-            .get()
-            .await
-            .map_err(StoreError::Unavailable)?;
-        let row = client
-            .query_one(
-                "SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = $1",
-                &[&stream_id.as_uuid()],
-            )
-            .await
-            .map_err(StoreError::database("reading a stream's version"))?;
-        let version: i64 = row
-            .try_get(0)
-            .map_err(StoreError::database("reading a stream's version"))?;
+        let doing = "reading a stream's version";
+        let sql = "SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = $1";
+        let rows = self.query(sql, &[&stream_id.as_uuid()], doing).await?;
+        let version: i64 = first_column(&rows, doing)?.unwrap_or(0);
         Ok(StreamVersion::new(version.unsigned_abs()))
     }
+}
+
+/// The first column of the first row, if there is a row.
+fn first_column<'a, T: tokio_postgres::types::FromSql<'a>>(
+    rows: &'a [Row],
+    doing: &'static str,
+) -> Result<Option<T>, StoreError> {
+    rows.first()
+        .map(|row| row.try_get(0))
+        .transpose()
+        .map_err(StoreError::database(doing))
 }
 
 /// Turns a row of [`EVENT_COLUMNS`] back into an event, without panicking on anything stored.

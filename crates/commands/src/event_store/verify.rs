@@ -84,25 +84,18 @@ impl EventStore {
         let mut current: Option<(StreamId, ChainVerifier, bool)> = None;
         let mut after = (Uuid::nil(), 0i64);
         loop {
-            let client = self
-                .db
-                .pool()
-                .get()
-                .await
-                .map_err(StoreError::Unavailable)?;
-            let statement = client
-                .prepare_cached(&format!(
-                    "SELECT {EVENT_COLUMNS} FROM events \
-                      WHERE (stream_id, stream_version) > ($1, $2) \
-                      ORDER BY stream_id, stream_version LIMIT $3"
-                ))
-                .await
-                .map_err(StoreError::database("preparing the verification read"))?;
-            let rows = client
-                .query(&statement, &[&after.0, &after.1, &i64::from(PAGE)])
-                .await
-                .map_err(StoreError::database("reading events to verify"))?;
-            drop(client);
+            let sql = format!(
+                "SELECT {EVENT_COLUMNS} FROM events \
+                  WHERE (stream_id, stream_version) > ($1, $2) \
+                  ORDER BY stream_id, stream_version LIMIT $3"
+            );
+            let rows = self
+                .query(
+                    &sql,
+                    &[&after.0, &after.1, &i64::from(PAGE)],
+                    "reading events to verify",
+                )
+                .await?;
             if rows.is_empty() {
                 break;
             }
