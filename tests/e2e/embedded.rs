@@ -15,16 +15,7 @@ async fn serve_without_a_database_url_runs_a_private_cluster_that_keeps_its_data
     first.wait_ready(Duration::from_secs(120)).await;
     let (pid, port) = postmaster(&data_dir).expect("the cluster runs in EGOV_DATA_DIR");
     assert!(alive(pid));
-    let config = {
-        let mut config = tokio_postgres::Config::new();
-        config
-            .host("127.0.0.1")
-            .port(port)
-            .user("postgres")
-            .dbname("egov");
-        config
-    };
-    testkit::connect(&config)
+    testkit::connect(&cluster_config(port))
         .await
         .batch_execute("CREATE TABLE survives_restart (note text); INSERT INTO survives_restart VALUES ('kept')")
         .await
@@ -39,13 +30,7 @@ async fn serve_without_a_database_url_runs_a_private_cluster_that_keeps_its_data
     let mut second = Served::start(&[("EGOV_DATA_DIR", &data)]);
     second.wait_ready(Duration::from_secs(120)).await;
     let (pid, port) = postmaster(&data_dir).expect("the cluster runs again");
-    let mut config = tokio_postgres::Config::new();
-    config
-        .host("127.0.0.1")
-        .port(port)
-        .user("postgres")
-        .dbname("egov");
-    let note: String = testkit::connect(&config)
+    let note: String = testkit::connect(&cluster_config(port))
         .await
         .query_one("SELECT note FROM survives_restart", &[])
         .await
@@ -54,6 +39,17 @@ async fn serve_without_a_database_url_runs_a_private_cluster_that_keeps_its_data
     assert_eq!(note, "kept");
     assert!(second.terminate());
     assert!(!alive(pid), "no PostgreSQL process is left behind");
+}
+
+/// The service's database in the embedded cluster listening on `port`.
+fn cluster_config(port: u16) -> tokio_postgres::Config {
+    let mut config = tokio_postgres::Config::new();
+    config
+        .host("127.0.0.1")
+        .port(port)
+        .user("postgres")
+        .dbname("egov");
+    config
 }
 
 #[test]

@@ -59,6 +59,8 @@ pub enum BenchError {
     Store(#[from] commands::StoreError),
     #[error("pgbench failed: {0}")]
     Pgbench(String),
+    #[error("a writer task ended abnormally")]
+    Writer(#[source] tokio::task::JoinError),
 }
 
 struct Run {
@@ -216,9 +218,7 @@ async fn appends(
         latencies: Vec::new(),
     };
     for task in tasks {
-        let (events, latencies) = task
-            .await
-            .map_err(|e| BenchError::Pgbench(format!("writer task: {e}")))??;
+        let (events, latencies) = task.await.map_err(BenchError::Writer)??;
         run.events += events;
         run.latencies.extend(latencies);
     }
