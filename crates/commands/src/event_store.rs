@@ -14,9 +14,11 @@
 //!    [`EventStore::verify_stream`] and [`EventStore::verify_all`] name the first altered event.
 //!
 //! Submodules: `append` (writes), `read` (the read API the read side uses), `subscription` (live
-//! following), `verify` (the hash chain), `notifier` (wakes subscribers after commits), `error`.
+//! following), `verify` (the hash chain), `combiner` (writes appends, several in one call under
+//! load), `notifier` (wakes subscribers after commits), `error`.
 
 mod append;
+mod combiner;
 mod error;
 mod new_event;
 mod notifier;
@@ -43,14 +45,21 @@ const NOTIFY_CHANNEL: &str = "egov_events";
 pub struct EventStore {
     db: Database,
     notifier: Arc<notifier::Notifier>,
+    combiner: Arc<combiner::Combiner>,
 }
 
 impl EventStore {
-    /// A store over `db`. Starts the task that announces commits to subscribers, so it must be
-    /// called inside a Tokio runtime; the task ends when the last clone of the store is dropped.
+    /// A store over `db`. Starts the tasks that write appends and announce commits to subscribers,
+    /// so it must be called inside a Tokio runtime; they end when the last clone of the store is
+    /// dropped.
     pub fn new(db: Database) -> Self {
         let notifier = Arc::new(notifier::Notifier::start(db.pool().clone()));
-        Self { db, notifier }
+        let combiner = Arc::new(combiner::Combiner::start(db.pool().clone()));
+        Self {
+            db,
+            notifier,
+            combiner,
+        }
     }
 
     /// The database this store writes to.

@@ -1,5 +1,6 @@
-//! Appending events: one call of the `append_events` SQL function, so an append costs one round
-//! trip and commits on its own (or inside the caller's transaction, with [`EventStore::append_in`]).
+//! Appending events: checked and turned into canonical bytes here, then written by the
+//! [`super::combiner`] with one SQL call (or inside the caller's transaction, with
+//! [`EventStore::append_in`]).
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
@@ -8,6 +9,9 @@ use domain::{canonical_bytes, Cursor, EventMetadata, StreamId, StreamVersion};
 use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 
+use std::sync::Arc;
+
+use super::combiner::{Failure, Written};
 use super::error::{InvalidEvent, StoreError};
 use super::new_event::NewEvent;
 use super::EventStore;
@@ -54,25 +58,27 @@ impl AppendOutcome {
 }
 
 /// An append checked and turned into the parameters of `append_events`.
-struct PreparedAppend<'a> {
-    stream_id: StreamId,
-    expected: StreamVersion,
-    event_ids: Vec<Uuid>,
-    event_types: Vec<&'a str>,
-    schema_versions: Vec<i32>,
-    payloads: Vec<&'a serde_json::Value>,
-    canonical: Vec<Vec<u8>>,
-    actor: String,
-    metadata: &'a EventMetadata,
-    recorded_at: DateTime<Utc>,
+///
+/// It owns its data, so that the [`super::combiner`] can carry it to the task that writes it.
+pub(crate) struct PreparedAppend {
+    pub(crate) stream_id: StreamId,
+    pub(crate) expected: StreamVersion,
+    pub(crate) event_ids: Vec<Uuid>,
+    pub(crate) event_types: Vec<String>,
+    pub(crate) schema_versions: Vec<i32>,
+    pub(crate) payloads: Vec<serde_json::Value>,
+    pub(crate) canonical: Vec<Vec<u8>>,
+    pub(crate) actor: String,
+    pub(crate) metadata: EventMetadata,
+    pub(crate) recorded_at: DateTime<Utc>,
 }
 
-impl<'a> PreparedAppend<'a> {
+impl PreparedAppend {
     fn new(
         stream_id: StreamId,
         expected: StreamVersion,
-        events: &'a [NewEvent],
-        metadata: &'a EventMetadata,
+        events: &[NewEvent],
+        metadata: &EventMetadata,
         now: DateTime<Utc>,
     ) -> Result<Self, StoreError> {
         if events.is_empty() {
@@ -95,7 +101,7 @@ impl<'a> PreparedAppend<'a> {
             payloads: Vec::with_capacity(events.len()),
             canonical: Vec::with_capacity(events.len()),
             actor: metadata.actor.to_string(),
-            metadata,
+            metadata: metadata.clone(),
             recorded_at,
         };
         let mut seen = std::collections::HashSet::with_capacity(events.len());
@@ -131,15 +137,16 @@ impl<'a> PreparedAppend<'a> {
                 }));
             }
             prepared.event_ids.push(event.event_id);
-            prepared.event_types.push(&event.event_type);
+            prepared.event_types.push(event.event_type.clone());
             prepared.schema_versions.push(schema_version);
-            prepared.payloads.push(&event.payload);
+            prepared.payloads.push(event.payload.clone());
             prepared.canonical.push(bytes);
         }
         Ok(prepared)
     }
 
-    async fn execute(
+    /// Runs the append as one call of `append_events`.
+    pub(crate) async fn execute(
         &self,
         client: &impl GenericClient,
     ) -> Result<Vec<AppendedEvent>, tokio_postgres::Error> {
@@ -195,7 +202,7 @@ impl<'a> PreparedAppend<'a> {
 
 /// Whether the database refused the append for a version clash or a stored event id, rather than
 /// failing.
-fn is_rejection(error: &tokio_postgres::Error) -> bool {
+pub(crate) fn is_rejection(error: &tokio_postgres::Error) -> bool {
     error.code().is_some_and(|code| {
         *code == SqlState::UNIQUE_VIOLATION || code.code() == WRONG_EXPECTED_VERSION
     })
@@ -231,17 +238,15 @@ impl EventStore {
         events: &[NewEvent],
         metadata: &EventMetadata,
     ) -> Result<AppendOutcome, StoreError> {
-        let prepared = PreparedAppend::new(stream_id, expected, events, metadata, Utc::now())?;
-        let client = self
-            .db
-            .pool()
-            .get()
-            .await
-            .map_err(StoreError::Unavailable)?;
-        let result = prepared.execute(&client).await;
-        drop(client);
-        match result {
-            Ok(events) => {
+        let prepared = Arc::new(PreparedAppend::new(
+            stream_id,
+            expected,
+            events,
+            metadata,
+            Utc::now(),
+        )?);
+        match self.combiner.submit(prepared.clone()).await {
+            Written::Appended(events) => {
                 self.notifier.poke();
                 Ok(AppendOutcome {
                     stream_id,
@@ -249,7 +254,7 @@ impl EventStore {
                     already_stored: false,
                 })
             }
-            Err(error) if is_rejection(&error) => match self.resolve_rejection(&prepared).await? {
+            Written::Rejected => match self.resolve_rejection(&prepared).await? {
                 Rejection::AlreadyStored(events) => {
                     tracing::debug!("append was already stored; reporting the original positions");
                     Ok(AppendOutcome {
@@ -260,7 +265,8 @@ impl EventStore {
                 }
                 Rejection::Error(error) => Err(error),
             },
-            Err(error) => Err(StoreError::Database {
+            Written::Failed(Failure::Pool(error)) => Err(StoreError::Unavailable(error)),
+            Written::Failed(Failure::Database(error)) => Err(StoreError::Database {
                 doing: "appending events",
                 source: error,
             }),
@@ -312,10 +318,7 @@ impl EventStore {
 
     /// Finds out why the database refused an append: a resend of stored events, a reused event id,
     /// or a version conflict (with the stream's actual version).
-    async fn resolve_rejection(
-        &self,
-        append: &PreparedAppend<'_>,
-    ) -> Result<Rejection, StoreError> {
+    async fn resolve_rejection(&self, append: &PreparedAppend) -> Result<Rejection, StoreError> {
         let rows = self
             .query(
                 "SELECT event_id, stream_id, stream_version, position, tx_id \

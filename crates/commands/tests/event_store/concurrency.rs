@@ -105,3 +105,67 @@ async fn an_append_stores_none_of_its_events_when_one_of_them_is_refused() {
         .is_empty());
     let _ = Uuid::nil();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appends_written_together_each_report_their_own_versions_and_positions() {
+    let (_db, store) = store().await;
+    // Many appends at once queue up behind the busy lanes and are written several per call; each
+    // must still get the versions and positions of its own events, and a stale one its conflict.
+    let shared = new_stream();
+    let tasks: Vec<_> = (0..96u64)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let stream = if i % 8 == 0 { shared } else { new_stream() };
+                let batch = events(1 + i % 3);
+                let outcome = store
+                    .append(stream, StreamVersion::EMPTY, &batch, &metadata())
+                    .await;
+                (stream, batch, outcome)
+            })
+        })
+        .collect();
+    let mut appended = Vec::new();
+    let mut shared_winners = 0;
+    for task in tasks {
+        let (stream, batch, outcome) = task.await.expect("task");
+        match outcome {
+            Ok(outcome) => {
+                assert!(!outcome.already_stored);
+                let ids: Vec<_> = outcome.events.iter().map(|e| e.event_id).collect();
+                let expected_ids: Vec<_> = batch.iter().map(|e| e.event_id()).collect();
+                assert_eq!(ids, expected_ids, "the answer names this append's events");
+                let versions: Vec<u64> = outcome
+                    .events
+                    .iter()
+                    .map(|e| e.stream_version.get())
+                    .collect();
+                assert_eq!(versions, (1..=batch.len() as u64).collect::<Vec<_>>());
+                shared_winners += usize::from(stream == shared);
+                appended.extend(outcome.events);
+            }
+            Err(StoreError::Conflict { .. }) => {
+                assert_eq!(stream, shared, "only the shared stream conflicts")
+            }
+            Err(other) => panic!("unexpected error {other:?}"),
+        }
+    }
+    assert_eq!(
+        shared_winners, 1,
+        "exactly one append to the shared stream wins"
+    );
+    let stored = crate::support::read_all_until(&store, appended.len()).await;
+    assert_eq!(stored.len(), appended.len());
+    for event in &stored {
+        let reported = appended
+            .iter()
+            .find(|a| a.event_id == event.event_id)
+            .expect("reported");
+        assert_eq!(
+            reported.cursor, event.cursor,
+            "the reported position is the stored one"
+        );
+        assert_eq!(reported.stream_version, event.stream_version);
+    }
+    assert!(store.verify_all().await.expect("verify").is_intact());
+}
