@@ -138,15 +138,15 @@ pub fn canonical_bytes(event: CanonicalEvent<'_>) -> Vec<u8> {
     push_json_string(&mut out, &meta.actor.to_string());
     out.push_str(",\"causation_id\":");
     match meta.causation_id {
-        Some(id) => push_json_string(&mut out, &id.to_string()),
+        Some(id) => push_uuid(&mut out, id),
         None => out.push_str("null"),
     }
     out.push_str(",\"channel\":");
     push_json_string(&mut out, meta.channel.as_str());
     out.push_str(",\"correlation_id\":");
-    push_json_string(&mut out, &meta.correlation_id.to_string());
+    push_uuid(&mut out, meta.correlation_id);
     out.push_str(",\"event_id\":");
-    push_json_string(&mut out, &event.event_id.to_string());
+    push_uuid(&mut out, event.event_id);
     out.push_str(",\"event_type\":");
     push_json_string(&mut out, event.event_type);
     out.push_str(",\"payload\":");
@@ -161,7 +161,7 @@ pub fn canonical_bytes(event: CanonicalEvent<'_>) -> Vec<u8> {
     out.push_str(",\"schema_version\":");
     out.push_str(&event.schema_version.to_string());
     out.push_str(",\"stream_id\":");
-    push_json_string(&mut out, &event.stream_id.to_string());
+    push_uuid(&mut out, event.stream_id.as_uuid());
     out.push_str(",\"stream_version\":");
     out.push_str(&event.stream_version.to_string());
     out.push('}');
@@ -293,8 +293,24 @@ pub fn verify_chain<'a>(
 }
 
 fn push_json_string(out: &mut String, s: &str) {
-    // serde_json's escaping is deterministic; serialising a &str cannot fail.
-    out.push_str(&serde_json::to_string(s).unwrap_or_default());
+    // serde_json escapes only '"', '\\' and control characters; a string without them is written
+    // as it is, which spares the hot append path an allocation per field.
+    if s.chars()
+        .all(|c| c != '"' && c != '\\' && !c.is_ascii_control())
+    {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    } else {
+        // serde_json's escaping is deterministic; serialising a &str cannot fail.
+        out.push_str(&serde_json::to_string(s).unwrap_or_default());
+    }
+}
+
+fn push_uuid(out: &mut String, id: Uuid) {
+    use fmt::Write;
+    // A hyphenated UUID holds nothing to escape; writing to a String cannot fail.
+    let _ = write!(out, "\"{}\"", id.hyphenated());
 }
 
 fn push_canonical_value(out: &mut String, value: &Value) {
@@ -523,6 +539,13 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn json_strings_are_written_exactly_as_serde_json_writes_them(s in "\\PC*|[\\x00-\\x7f\"\\\\]*") {
+            let mut out = String::new();
+            push_json_string(&mut out, &s);
+            prop_assert_eq!(out, serde_json::to_string(&s).expect("serialise a string"));
+        }
+
         #[test]
         fn canonical_payload_is_valid_json_that_reparses_to_the_same_value(payload in json_value()) {
             let mut out = String::new();

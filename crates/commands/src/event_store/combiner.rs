@@ -185,8 +185,7 @@ async fn write_together(pool: &Pool, batch: &[Job]) -> Result<Vec<Written>, Stri
         .iter()
         .flat_map(|a| a.schema_versions.iter().copied())
         .collect();
-    let payloads: Vec<&serde_json::Value> =
-        appends.iter().flat_map(|a| a.payloads.iter()).collect();
+    let payloads: Vec<_> = appends.iter().flat_map(|a| a.payload_params()).collect();
     let canonical: Vec<&[u8]> = appends
         .iter()
         .flat_map(|a| a.canonical.iter().map(Vec::as_slice))
