@@ -26,7 +26,7 @@ use domain::StreamVersion;
 /// Most appends written by one call.
 pub(crate) const MAX_BATCH: usize = 64;
 
-/// Most events written by one call (a single larger append is still written, alone).
+/// A batch stops taking appends once it holds this many events (a larger append is written alone).
 const MAX_BATCH_EVENTS: usize = 1_000;
 
 /// How many calls may be under way at once.
