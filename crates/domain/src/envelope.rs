@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::hash_chain::EventHash;
+use crate::identifiers::{Iin, IinError};
 
 /// The identity of one event stream; one stream per service request (stream id = request id).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -149,12 +150,11 @@ impl<'de> Deserialize<'de> for Cursor {
 
 /// Who caused an event (DESIGN.md, guarantee 5).
 ///
-/// The text form is `KIND:ID`: `citizen:870412300415`, `operator:op-17`, `system:workflow`.
-// TODO(#4): the citizen's id becomes the `Iin` newtype once the domain identifiers exist.
+/// The text form is `KIND:ID`: `citizen:900101300007`, `operator:op-17`, `system:workflow`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Actor {
     /// A citizen acting for themselves, named by IIN.
-    Citizen { iin: String },
+    Citizen { iin: Iin },
     /// A service-centre operator, named by the operator id from the token.
     Operator { id: String },
     /// A component of this system (the workflow, a projector, the relay, the benchmark).
@@ -170,6 +170,9 @@ pub enum ActorError {
     /// The id is empty, longer than 128 characters or holds control characters.
     #[error("an actor id is 1 to 128 printable characters")]
     BadId,
+    /// A citizen's id is not a valid IIN.
+    #[error("a citizen actor is named by a valid IIN: {0}")]
+    BadIin(#[from] IinError),
 }
 
 impl Actor {
@@ -187,7 +190,9 @@ impl Actor {
         }
         let id = id.to_owned();
         match kind {
-            "citizen" => Ok(Actor::Citizen { iin: id }),
+            "citizen" => Ok(Actor::Citizen {
+                iin: Iin::parse(&id)?,
+            }),
             "operator" => Ok(Actor::Operator { id }),
             "system" => Ok(Actor::System { component: id }),
             _ => Err(ActorError::UnknownKind),
@@ -347,7 +352,7 @@ mod tests {
 
     #[test]
     fn actor_round_trips_through_text() {
-        for raw in ["citizen:870412300415", "operator:op-17", "system:workflow"] {
+        for raw in ["citizen:900101300007", "operator:op-17", "system:workflow"] {
             let actor = Actor::parse(raw).expect("valid actor");
             assert_eq!(actor.to_string(), raw);
         }
@@ -358,6 +363,10 @@ mod tests {
         assert_eq!(Actor::parse("robot:x"), Err(ActorError::UnknownKind));
         assert_eq!(Actor::parse("citizen"), Err(ActorError::UnknownKind));
         assert_eq!(Actor::parse("citizen:"), Err(ActorError::BadId));
+        assert!(matches!(
+            Actor::parse("citizen:900101300008"),
+            Err(ActorError::BadIin(_))
+        ));
         assert_eq!(Actor::parse("system:a\nb"), Err(ActorError::BadId));
         assert_eq!(
             Actor::parse(&format!("system:{}", "x".repeat(129))),

@@ -7,11 +7,15 @@
 //! - [`hash_chain`]: the canonical bytes of an event and the per-stream SHA-256 chain over them, so
 //!   that anyone holding the events can check, without the database, that none was altered.
 //!
-//! The identifiers, the service catalog and the request aggregate (`decide`/`evolve`) follow in
-//! issue #4; they will live here because they, too, are pure.
+//! - [`identifiers`]: [`Iin`] (national check digit), [`Sik`], [`RequestNumber`], built only by
+//!   parsing.
+//!
+//! The service catalog and the request aggregate (`decide`/`evolve`) follow in issue #4; they will
+//! live here because they, too, are pure.
 
 pub mod envelope;
 pub mod hash_chain;
+pub mod identifiers;
 
 pub use envelope::{
     Actor, ActorError, Channel, ChannelError, Cursor, EventMetadata, RecordedEvent, StreamId,
@@ -21,3 +25,4 @@ pub use hash_chain::{
     canonical_bytes, chain_hash, verify_chain, ChainBreak, ChainBreakKind, ChainVerifier,
     EventHash, GENESIS_HASH,
 };
+pub use identifiers::{Iin, IinError, RequestNumber, RequestNumberError, Sex, Sik, SikError};
