@@ -10,13 +10,18 @@
 //! - [`identifiers`]: [`Iin`] (national check digit), [`Sik`], [`RequestNumber`], built only by
 //!   parsing.
 //!
+//! - [`calendar`]: the Kazakhstan working-day calendar (data, not code) and deadline arithmetic in
+//!   `Asia/Almaty`.
+//!
 //! The service catalog and the request aggregate (`decide`/`evolve`) follow in issue #4; they will
 //! live here because they, too, are pure.
 
+pub mod calendar;
 pub mod envelope;
 pub mod hash_chain;
 pub mod identifiers;
 
+pub use calendar::{CalendarError, TimeLimit, WorkingCalendar};
 pub use envelope::{
     Actor, ActorError, Channel, ChannelError, Cursor, EventMetadata, RecordedEvent, StreamId,
     StreamVersion,
