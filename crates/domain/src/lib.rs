@@ -13,15 +13,20 @@
 //! - [`calendar`]: the Kazakhstan working-day calendar (data, not code) and deadline arithmetic in
 //!   `Asia/Almaty`.
 //!
-//! The service catalog and the request aggregate (`decide`/`evolve`) follow in issue #4; they will
-//! live here because they, too, are pure.
+//! - [`catalog`]: every service of DOMAIN.md as data: names, kind, channels, form validation,
+//!   lookups, result document, refusals, step limits and deadline.
+//!
+//! The request aggregate (`decide`/`evolve`), the status texts and the payload upcasters follow in
+//! issue #4; they will live here because they, too, are pure.
 
 pub mod calendar;
+pub mod catalog;
 pub mod envelope;
 pub mod hash_chain;
 pub mod identifiers;
 
 pub use calendar::{CalendarError, TimeLimit, WorkingCalendar};
+pub use catalog::{RequestForm, Service, ServiceCode, CATALOG};
 pub use envelope::{
     Actor, ActorError, Channel, ChannelError, Cursor, EventMetadata, RecordedEvent, StreamId,
     StreamVersion,
