@@ -16,6 +16,7 @@ use serde_json::Value;
 use crate::calendar::TimeLimit;
 use crate::envelope::Channel;
 use crate::identifiers::{Iin, IinError};
+use crate::refusal::RefusalReason;
 
 /// The code of a service (DOMAIN.md 2a).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -237,7 +238,7 @@ pub struct Service {
     pub centre_lookups: &'static [Lookup],
     pub result: ResultDocument,
     /// The refusal codes of DOMAIN.md 5 that can end a request for this service.
-    pub refusals: &'static [&'static str],
+    pub refusals: &'static [RefusalReason],
     /// The step limits of the portal's step table.
     pub steps: &'static [StepLimit],
     /// The step limits of the service centre's step table.
@@ -388,15 +389,15 @@ const PORTAL: &[Channel] = &[Channel::Portal];
 const PORTAL_AND_CENTRE: &[Channel] = &[Channel::Portal, Channel::ServiceCentre];
 
 const BENEFIT_LOOKUPS: &[Lookup] = &[Lookup::Iin, Lookup::Sik, Lookup::BenefitData];
-const BENEFIT_REFUSALS: &[&str] = &[
-    "auth-failed",
-    "signature-invalid",
-    "certificate-expired",
-    "certificate-revoked",
-    "certificate-iin-mismatch",
-    "iin-not-found",
-    "sik-not-registered",
-    "no-data",
+const BENEFIT_REFUSALS: &[RefusalReason] = &[
+    RefusalReason::AuthFailed,
+    RefusalReason::SignatureInvalid,
+    RefusalReason::CertificateExpired,
+    RefusalReason::CertificateRevoked,
+    RefusalReason::CertificateIinMismatch,
+    RefusalReason::IinNotFound,
+    RefusalReason::SikNotRegistered,
+    RefusalReason::NoData,
 ];
 
 /// Services 1-8 (REG 280-309, identical in every table).
@@ -536,13 +537,13 @@ pub static CATALOG: [Service; 11] = [
         centre_lookups: &[],
         result: ResultDocument::SikCertificate,
         refusals: &[
-            "auth-failed",
-            "signature-invalid",
-            "certificate-expired",
-            "certificate-revoked",
-            "certificate-iin-mismatch",
-            "processing-error",
-            "no-data",
+            RefusalReason::AuthFailed,
+            RefusalReason::SignatureInvalid,
+            RefusalReason::CertificateExpired,
+            RefusalReason::CertificateRevoked,
+            RefusalReason::CertificateIinMismatch,
+            RefusalReason::ProcessingError,
+            RefusalReason::NoData,
         ],
         // REG 2967-2979.
         steps: &[
@@ -585,17 +586,17 @@ pub static CATALOG: [Service; 11] = [
         centre_lookups: &[Lookup::ApplicantIdentity, Lookup::PowerOfAttorney, Lookup::FundMovements],
         result: ResultDocument::FundStatement,
         refusals: &[
-            "auth-failed",
-            "signature-invalid",
-            "certificate-expired",
-            "certificate-revoked",
-            "certificate-iin-mismatch",
-            "iin-not-found",
-            "sik-not-registered",
-            "no-data",
-            "applicant-not-in-gbd-fl",
-            "poa-not-in-enis",
-            "operator-signature-invalid",
+            RefusalReason::AuthFailed,
+            RefusalReason::SignatureInvalid,
+            RefusalReason::CertificateExpired,
+            RefusalReason::CertificateRevoked,
+            RefusalReason::CertificateIinMismatch,
+            RefusalReason::IinNotFound,
+            RefusalReason::SikNotRegistered,
+            RefusalReason::NoData,
+            RefusalReason::ApplicantNotInGbdFl,
+            RefusalReason::PoaNotInEnis,
+            RefusalReason::OperatorSignatureInvalid,
         ],
         // Table 1, REG 3551-3572.
         steps: &[
@@ -639,11 +640,11 @@ pub static CATALOG: [Service; 11] = [
         centre_lookups: &[],
         result: ResultDocument::SocialStatusLine,
         refusals: &[
-            "auth-failed",
-            "client-ncalayer-missing",
-            "client-root-cert-missing",
-            "iin-invalid",
-            "not-found-in-registry",
+            RefusalReason::AuthFailed,
+            RefusalReason::ClientNcalayerMissing,
+            RefusalReason::ClientRootCertMissing,
+            RefusalReason::IinInvalid,
+            RefusalReason::NotFoundInRegistry,
         ],
         steps: &[StepLimit { step: Step::Lookup(Lookup::SocialStatus), seconds: 15 }],
         centre_steps: &[],

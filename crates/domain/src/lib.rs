@@ -13,10 +13,12 @@
 //! - [`calendar`]: the Kazakhstan working-day calendar (data, not code) and deadline arithmetic in
 //!   `Asia/Almaty`.
 //!
+//! - [`messages`]: the request statuses and the texts of statuses and refusals in ru/kk/en, as data.
+//! - [`refusal`]: the refusal reasons of DOMAIN.md 5 with their stable codes.
 //! - [`catalog`]: every service of DOMAIN.md as data: names, kind, channels, form validation,
 //!   lookups, result document, refusals, step limits and deadline.
 //!
-//! The request aggregate (`decide`/`evolve`), the status texts and the payload upcasters follow in
+//! The request aggregate (`decide`/`evolve`) and the payload upcasters follow in
 //! issue #4; they will live here because they, too, are pure.
 
 pub mod calendar;
@@ -24,6 +26,8 @@ pub mod catalog;
 pub mod envelope;
 pub mod hash_chain;
 pub mod identifiers;
+pub mod messages;
+pub mod refusal;
 
 pub use calendar::{CalendarError, TimeLimit, WorkingCalendar};
 pub use catalog::{RequestForm, Service, ServiceCode, CATALOG};
@@ -36,3 +40,5 @@ pub use hash_chain::{
     EventHash, GENESIS_HASH,
 };
 pub use identifiers::{Iin, IinError, RequestNumber, RequestNumberError, Sex, Sik, SikError};
+pub use messages::{Message, Messages, RequestStatus, Texts};
+pub use refusal::RefusalReason;

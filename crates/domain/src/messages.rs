@@ -1,0 +1,230 @@
+//! Texts people read, in Russian, Kazakh and English, kept as data (`data/messages.json`, compiled
+//! in) rather than string literals in code, so that a reviewer can replace any text without a code
+//! change. The Russian texts quote the regulations where they have one; the rest, and all Kazakh and
+//! English texts, are marked as translations awaiting review (DOMAIN.md 4).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::refusal::RefusalReason;
+
+const BUILT_IN: &str = include_str!("../data/messages.json");
+
+/// The status of a request as people see it (DOMAIN.md 4, the proposed status model).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RequestStatus {
+    /// Filled in, not yet signed.
+    AwaitingSignature,
+    /// Signed and received: «Запрос передан в обработку».
+    Submitted,
+    /// The signature checked out and the provider is working on it: «Запрос передан в ИС ГО».
+    ForwardedToProvider,
+    /// The result is issued.
+    Completed,
+    /// Refused, with a reason.
+    Refused,
+}
+
+impl RequestStatus {
+    /// Every status.
+    pub const ALL: [RequestStatus; 5] = [
+        RequestStatus::AwaitingSignature,
+        RequestStatus::Submitted,
+        RequestStatus::ForwardedToProvider,
+        RequestStatus::Completed,
+        RequestStatus::Refused,
+    ];
+
+    /// The stable code.
+    pub const fn code(self) -> &'static str {
+        match self {
+            RequestStatus::AwaitingSignature => "awaiting-signature",
+            RequestStatus::Submitted => "submitted",
+            RequestStatus::ForwardedToProvider => "forwarded-to-provider",
+            RequestStatus::Completed => "completed",
+            RequestStatus::Refused => "refused",
+        }
+    }
+}
+
+impl fmt::Display for RequestStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+impl FromStr for RequestStatus {
+    type Err = MessagesError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        RequestStatus::ALL
+            .into_iter()
+            .find(|status| status.code() == s)
+            .ok_or_else(|| MessagesError::Unknown(s.to_owned()))
+    }
+}
+
+/// One text in the three languages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Texts {
+    pub ru: String,
+    pub kk: String,
+    pub en: String,
+}
+
+/// A message: its texts, where the Russian one is quoted from, and whether it was reviewed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    #[serde(flatten)]
+    pub texts: Texts,
+    /// The regulation line the Russian text is quoted from, if any.
+    pub source: Option<String>,
+    /// Whether the texts without a source were checked by a reviewer.
+    pub reviewed: bool,
+}
+
+/// A message file that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MessagesError {
+    /// Not the expected JSON shape.
+    #[error("the messages are not valid: {0}")]
+    Invalid(String),
+    /// A key that is no status or refusal code.
+    #[error("no status or refusal has the code {0:?}")]
+    Unknown(String),
+    /// A status or refusal without texts, or with an empty one.
+    #[error("the message for {0:?} is missing or has an empty text")]
+    Missing(String),
+}
+
+#[derive(Deserialize)]
+struct MessagesFile {
+    statuses: BTreeMap<String, Message>,
+    refusals: BTreeMap<String, Message>,
+}
+
+/// Every status and refusal text.
+#[derive(Debug, Clone)]
+pub struct Messages {
+    statuses: BTreeMap<RequestStatus, Message>,
+    refusals: BTreeMap<RefusalReason, Message>,
+}
+
+impl Messages {
+    /// The texts compiled into the binary.
+    ///
+    /// # Panics
+    /// Never in a released build: the compiled-in file is checked by a test.
+    pub fn built_in() -> Self {
+        Self::from_json(BUILT_IN).expect("the compiled-in messages are complete (tested)")
+    }
+
+    /// Messages from JSON of the shape of `data/messages.json`; every status and refusal must have
+    /// non-empty texts in all three languages.
+    ///
+    /// # Errors
+    /// [`MessagesError`] naming what is wrong or missing.
+    pub fn from_json(text: &str) -> Result<Self, MessagesError> {
+        let file: MessagesFile =
+            serde_json::from_str(text).map_err(|e| MessagesError::Invalid(e.to_string()))?;
+        let statuses = file
+            .statuses
+            .into_iter()
+            .map(|(code, message)| Ok((code.parse::<RequestStatus>()?, message)))
+            .collect::<Result<BTreeMap<_, _>, MessagesError>>()?;
+        let refusals = file
+            .refusals
+            .into_iter()
+            .map(|(code, message)| {
+                let reason = code
+                    .parse::<RefusalReason>()
+                    .map_err(|_| MessagesError::Unknown(code))?;
+                Ok((reason, message))
+            })
+            .collect::<Result<BTreeMap<_, _>, MessagesError>>()?;
+        let complete = |m: Option<&Message>| {
+            m.is_some_and(|m| {
+                [&m.texts.ru, &m.texts.kk, &m.texts.en]
+                    .iter()
+                    .all(|t| !t.trim().is_empty())
+            })
+        };
+        if let Some(status) = RequestStatus::ALL
+            .into_iter()
+            .find(|s| !complete(statuses.get(s)))
+        {
+            return Err(MessagesError::Missing(status.code().to_owned()));
+        }
+        if let Some(reason) = RefusalReason::ALL
+            .into_iter()
+            .find(|r| !complete(refusals.get(r)))
+        {
+            return Err(MessagesError::Missing(reason.code().to_owned()));
+        }
+        Ok(Self { statuses, refusals })
+    }
+
+    /// The texts of a status.
+    pub fn status(&self, status: RequestStatus) -> &Message {
+        // Every status has a message: from_json refuses files where one is missing.
+        &self.statuses[&status]
+    }
+
+    /// The texts of a refusal reason.
+    pub fn refusal(&self, reason: RefusalReason) -> &Message {
+        // Every reason has a message: from_json refuses files where one is missing.
+        &self.refusals[&reason]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_built_in_messages_cover_every_status_and_refusal_in_three_languages() {
+        let messages = Messages::built_in();
+        for status in RequestStatus::ALL {
+            assert!(!messages.status(status).texts.kk.is_empty(), "{status}");
+        }
+        for reason in RefusalReason::ALL {
+            assert!(!messages.refusal(reason).texts.en.is_empty(), "{reason}");
+        }
+    }
+
+    #[test]
+    fn the_regulations_wording_is_kept_where_it_exists() {
+        let messages = Messages::built_in();
+        let submitted = messages.status(RequestStatus::Submitted);
+        assert_eq!(submitted.texts.ru, "Запрос передан в обработку");
+        assert_eq!(submitted.source.as_deref(), Some("REG 3536"));
+        assert_eq!(
+            messages.status(RequestStatus::ForwardedToProvider).texts.ru,
+            "Запрос передан в ИС ГО"
+        );
+        assert!(
+            !messages.status(RequestStatus::Completed).reviewed,
+            "our own texts await review"
+        );
+    }
+
+    #[test]
+    fn a_message_file_missing_a_refusal_is_refused_by_name() {
+        let mut file: serde_json::Value = serde_json::from_str(BUILT_IN).expect("json");
+        file["refusals"]
+            .as_object_mut()
+            .expect("object")
+            .remove("no-data");
+        let error = Messages::from_json(&file.to_string()).expect_err("incomplete");
+        assert_eq!(error, MessagesError::Missing("no-data".into()));
+        let mut file: serde_json::Value = serde_json::from_str(BUILT_IN).expect("json");
+        file["statuses"]["typo"] = file["statuses"]["submitted"].clone();
+        assert_eq!(
+            Messages::from_json(&file.to_string()).expect_err("unknown"),
+            MessagesError::Unknown("typo".into())
+        );
+    }
+}
