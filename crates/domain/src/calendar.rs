@@ -93,6 +93,12 @@ impl WorkingCalendar {
         Self::from_json(DEFAULT_CALENDAR).expect("the compiled-in calendar is valid (tested)")
     }
 
+    /// The compiled-in calendar, parsed once for the process.
+    pub fn shared() -> &'static Self {
+        static SHARED: std::sync::OnceLock<WorkingCalendar> = std::sync::OnceLock::new();
+        SHARED.get_or_init(Self::kazakhstan)
+    }
+
     /// A calendar from JSON of the shape of `data/kz-calendar.json`.
     ///
     /// # Errors

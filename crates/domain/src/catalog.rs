@@ -180,7 +180,7 @@ impl ResultDocument {
 }
 
 /// A step of the workflow whose time the step tables limit (DOMAIN.md 3.2-3.4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "step", content = "lookup")]
 pub enum Step {
     /// The provider checks the EDS of the request.

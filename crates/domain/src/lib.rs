@@ -15,11 +15,11 @@
 //!
 //! - [`messages`]: the request statuses and the texts of statuses and refusals in ru/kk/en, as data.
 //! - [`refusal`]: the refusal reasons of DOMAIN.md 5 with their stable codes.
+//! - [`request`]: the request aggregate: commands, events, `decide` and `evolve`.
 //! - [`catalog`]: every service of DOMAIN.md as data: names, kind, channels, form validation,
 //!   lookups, result document, refusals, step limits and deadline.
 //!
-//! The request aggregate (`decide`/`evolve`) and the payload upcasters follow in
-//! issue #4; they will live here because they, too, are pure.
+//! Payload upcasters follow with the first schema change (issue #4).
 
 pub mod calendar;
 pub mod catalog;
@@ -28,6 +28,7 @@ pub mod hash_chain;
 pub mod identifiers;
 pub mod messages;
 pub mod refusal;
+pub mod request;
 
 pub use calendar::{CalendarError, TimeLimit, WorkingCalendar};
 pub use catalog::{RequestForm, Service, ServiceCode, CATALOG};

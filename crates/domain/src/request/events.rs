@@ -1,0 +1,313 @@
+//! The events of a request's stream: past-tense facts, each a payload struct with a schema version.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::catalog::{Lookup, RequestForm, ServiceCode, Step};
+use crate::envelope::Channel;
+use crate::identifiers::{Iin, RequestNumber};
+use crate::refusal::RefusalReason;
+
+/// The certificate a signature was made with, as the verifier read it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateInfo {
+    pub serial: String,
+    pub issuer: String,
+    pub not_before: DateTime<Utc>,
+    pub not_after: DateTime<Utc>,
+    /// The IIN of the subject's serialNumber, when it has one.
+    pub subject_iin: Option<Iin>,
+}
+
+/// Why a signature was rejected (the NCA checks, KZ.md 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SignatureRejection {
+    Expired,
+    Revoked,
+    NotTrusted,
+    Malformed,
+    /// The IIN of the certificate differs from the IIN of the request.
+    IinMismatch,
+}
+
+/// How a registry lookup failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LookupFailure {
+    /// An answer: the registry has no such record. It ends the request.
+    NotFound,
+    /// No answer; may be retried.
+    Unavailable,
+    /// No answer in time; may be retried.
+    TimedOut,
+}
+
+/// An answer to a survey question (DOMAIN.md 7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SurveyAnswer {
+    NotSatisfied,
+    PartiallySatisfied,
+    Satisfied,
+}
+
+/// A representative acting under a notarised power of attorney (service centre only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Representative {
+    pub iin: Iin,
+    pub power_of_attorney_number: String,
+    pub power_of_attorney_date: chrono::NaiveDate,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestSubmitted {
+    pub request_id: Uuid,
+    pub number: RequestNumber,
+    pub service: ServiceCode,
+    /// The citizen the request is for (the owner of the request).
+    pub applicant: Iin,
+    pub channel: Channel,
+    pub form: RequestForm,
+    pub representative: Option<Representative>,
+    /// The service centre's operator who filed it, for the centre channel.
+    pub operator_id: Option<String>,
+    pub received_at: DateTime<Utc>,
+    /// The promised deadline, where the service has one.
+    pub deadline: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestSigned {
+    /// SHA-256 (hex) of the signature container as received.
+    pub signature_sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignatureVerified {
+    pub certificate: CertificateInfo,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignatureRejected {
+    pub reason: SignatureRejection,
+    pub certificate: Option<CertificateInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegistryLookupRequested {
+    pub lookup: Lookup,
+    pub attempt: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegistryLookupSucceeded {
+    pub lookup: Lookup,
+    pub attempt: u32,
+    /// What the registry answered, as it answered.
+    pub data: serde_json::Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegistryLookupFailed {
+    pub lookup: Lookup,
+    pub attempt: u32,
+    pub failure: LookupFailure,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestRefused {
+    pub reason: RefusalReason,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResultIssued {
+    /// The document's unique number.
+    pub document_number: String,
+    /// SHA-256 (hex) of the signed document.
+    pub document_sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepDeadlineMissed {
+    pub step: Step,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceDeadlineMissed {
+    pub deadline: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SurveySubmitted {
+    /// «Удовлетворены ли Вы качеством процесса оказания …?»
+    pub quality: SurveyAnswer,
+    /// «Удовлетворены ли Вы качеством информации о порядке оказания …?»
+    pub information: SurveyAnswer,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocumentsScanned {
+    /// What the paper is (identity document, power of attorney, ...).
+    pub kind: String,
+    /// SHA-256 (hex) of the scan; the bytes are stored apart, never in the event.
+    pub sha256: String,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OperatorSigned {
+    pub operator_id: String,
+    /// SHA-256 (hex) of the signature container as received.
+    pub signature_sha256: String,
+}
+
+/// Every event of a request stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestEvent {
+    Submitted(RequestSubmitted),
+    Signed(RequestSigned),
+    SignatureVerified(SignatureVerified),
+    SignatureRejected(SignatureRejected),
+    LookupRequested(RegistryLookupRequested),
+    LookupSucceeded(RegistryLookupSucceeded),
+    LookupFailed(RegistryLookupFailed),
+    Refused(RequestRefused),
+    ResultIssued(ResultIssued),
+    StepDeadlineMissed(StepDeadlineMissed),
+    ServiceDeadlineMissed(ServiceDeadlineMissed),
+    SurveySubmitted(SurveySubmitted),
+    DocumentsScanned(DocumentsScanned),
+    OperatorSigned(OperatorSigned),
+}
+
+/// A stored event that is not a request event this build can read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EventDecodeError {
+    #[error("unknown event type {0:?}")]
+    UnknownType(String),
+    #[error("{event_type} has schema version {found}; this build reads up to {known}")]
+    NewerSchema {
+        event_type: &'static str,
+        found: u32,
+        known: u32,
+    },
+    #[error("{event_type}: {message}")]
+    BadPayload {
+        event_type: &'static str,
+        message: String,
+    },
+}
+
+impl RequestEvent {
+    /// The schema version every payload is written with.
+    pub const SCHEMA_VERSION: u32 = 1;
+
+    /// The event's stored type name.
+    pub const fn event_type(&self) -> &'static str {
+        match self {
+            RequestEvent::Submitted(_) => "RequestSubmitted",
+            RequestEvent::Signed(_) => "RequestSigned",
+            RequestEvent::SignatureVerified(_) => "SignatureVerified",
+            RequestEvent::SignatureRejected(_) => "SignatureRejected",
+            RequestEvent::LookupRequested(_) => "RegistryLookupRequested",
+            RequestEvent::LookupSucceeded(_) => "RegistryLookupSucceeded",
+            RequestEvent::LookupFailed(_) => "RegistryLookupFailed",
+            RequestEvent::Refused(_) => "RequestRefused",
+            RequestEvent::ResultIssued(_) => "ResultIssued",
+            RequestEvent::StepDeadlineMissed(_) => "StepDeadlineMissed",
+            RequestEvent::ServiceDeadlineMissed(_) => "ServiceDeadlineMissed",
+            RequestEvent::SurveySubmitted(_) => "SurveySubmitted",
+            RequestEvent::DocumentsScanned(_) => "DocumentsScanned",
+            RequestEvent::OperatorSigned(_) => "OperatorSigned",
+        }
+    }
+
+    /// The payload as stored.
+    pub fn payload(&self) -> serde_json::Value {
+        let value = match self {
+            RequestEvent::Submitted(p) => serde_json::to_value(p),
+            RequestEvent::Signed(p) => serde_json::to_value(p),
+            RequestEvent::SignatureVerified(p) => serde_json::to_value(p),
+            RequestEvent::SignatureRejected(p) => serde_json::to_value(p),
+            RequestEvent::LookupRequested(p) => serde_json::to_value(p),
+            RequestEvent::LookupSucceeded(p) => serde_json::to_value(p),
+            RequestEvent::LookupFailed(p) => serde_json::to_value(p),
+            RequestEvent::Refused(p) => serde_json::to_value(p),
+            RequestEvent::ResultIssued(p) => serde_json::to_value(p),
+            RequestEvent::StepDeadlineMissed(p) => serde_json::to_value(p),
+            RequestEvent::ServiceDeadlineMissed(p) => serde_json::to_value(p),
+            RequestEvent::SurveySubmitted(p) => serde_json::to_value(p),
+            RequestEvent::DocumentsScanned(p) => serde_json::to_value(p),
+            RequestEvent::OperatorSigned(p) => serde_json::to_value(p),
+        };
+        // Serialising these plain structs (strings, numbers, enums, dates) cannot fail.
+        value.unwrap_or(serde_json::Value::Null)
+    }
+
+    /// Reads a stored event back.
+    ///
+    /// # Errors
+    /// [`EventDecodeError`] for an unknown type, a schema newer than this build, or a payload that
+    /// does not fit.
+    pub fn decode(
+        event_type: &str,
+        schema_version: u32,
+        payload: serde_json::Value,
+    ) -> Result<Self, EventDecodeError> {
+        fn read<T: serde::de::DeserializeOwned>(
+            event_type: &'static str,
+            schema_version: u32,
+            payload: serde_json::Value,
+        ) -> Result<T, EventDecodeError> {
+            if schema_version > RequestEvent::SCHEMA_VERSION {
+                return Err(EventDecodeError::NewerSchema {
+                    event_type,
+                    found: schema_version,
+                    known: RequestEvent::SCHEMA_VERSION,
+                });
+            }
+            serde_json::from_value(payload).map_err(|e| EventDecodeError::BadPayload {
+                event_type,
+                message: e.to_string(),
+            })
+        }
+        let v = schema_version;
+        Ok(match event_type {
+            "RequestSubmitted" => RequestEvent::Submitted(read("RequestSubmitted", v, payload)?),
+            "RequestSigned" => RequestEvent::Signed(read("RequestSigned", v, payload)?),
+            "SignatureVerified" => {
+                RequestEvent::SignatureVerified(read("SignatureVerified", v, payload)?)
+            }
+            "SignatureRejected" => {
+                RequestEvent::SignatureRejected(read("SignatureRejected", v, payload)?)
+            }
+            "RegistryLookupRequested" => {
+                RequestEvent::LookupRequested(read("RegistryLookupRequested", v, payload)?)
+            }
+            "RegistryLookupSucceeded" => {
+                RequestEvent::LookupSucceeded(read("RegistryLookupSucceeded", v, payload)?)
+            }
+            "RegistryLookupFailed" => {
+                RequestEvent::LookupFailed(read("RegistryLookupFailed", v, payload)?)
+            }
+            "RequestRefused" => RequestEvent::Refused(read("RequestRefused", v, payload)?),
+            "ResultIssued" => RequestEvent::ResultIssued(read("ResultIssued", v, payload)?),
+            "StepDeadlineMissed" => {
+                RequestEvent::StepDeadlineMissed(read("StepDeadlineMissed", v, payload)?)
+            }
+            "ServiceDeadlineMissed" => {
+                RequestEvent::ServiceDeadlineMissed(read("ServiceDeadlineMissed", v, payload)?)
+            }
+            "SurveySubmitted" => {
+                RequestEvent::SurveySubmitted(read("SurveySubmitted", v, payload)?)
+            }
+            "DocumentsScanned" => {
+                RequestEvent::DocumentsScanned(read("DocumentsScanned", v, payload)?)
+            }
+            "OperatorSigned" => RequestEvent::OperatorSigned(read("OperatorSigned", v, payload)?),
+            other => return Err(EventDecodeError::UnknownType(other.to_owned())),
+        })
+    }
+}

@@ -1,0 +1,241 @@
+//! The state of a request, and `evolve`.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::events::{Representative, RequestEvent};
+use crate::catalog::{Lookup, RequestForm, ServiceCode, Step};
+use crate::envelope::Channel;
+use crate::identifiers::{Iin, RequestNumber};
+use crate::messages::RequestStatus;
+use crate::refusal::RefusalReason;
+
+/// What a request is about; fixed when it is submitted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestInfo {
+    pub id: Uuid,
+    pub number: RequestNumber,
+    pub service: ServiceCode,
+    pub applicant: Iin,
+    pub channel: Channel,
+    pub form: RequestForm,
+    pub representative: Option<Representative>,
+    pub operator_id: Option<String>,
+    pub received_at: DateTime<Utc>,
+    pub deadline: Option<DateTime<Utc>>,
+}
+
+/// Where an open request stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stage {
+    /// Lookups before anyone signs (the service centre's identity checks), `done` of them finished.
+    Checks {
+        done: usize,
+        in_flight: Option<Lookup>,
+    },
+    /// Waiting for the signature (the citizen's, or the operator's after the scans).
+    AwaitingSignature { scans: usize },
+    /// Signed; the signature is being verified.
+    AwaitingVerification,
+    /// Verified; the service's lookups, `done` of them finished.
+    Lookups {
+        done: usize,
+        in_flight: Option<Lookup>,
+    },
+}
+
+/// A request in progress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Open {
+    pub info: RequestInfo,
+    pub stage: Stage,
+    /// The lookups that must run before the signature, in order.
+    pub checks: Vec<Lookup>,
+    /// The lookups that run after the signature, in order.
+    pub lookups: Vec<Lookup>,
+    pub missed_steps: Vec<Step>,
+    pub service_deadline_missed: bool,
+}
+
+/// How a request ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Completed { document_number: String },
+    Refused { reason: RefusalReason },
+}
+
+/// A request that ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Closed {
+    pub info: RequestInfo,
+    pub outcome: Outcome,
+    pub survey_submitted: bool,
+}
+
+/// The request aggregate.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Request {
+    /// Nothing recorded yet.
+    #[default]
+    Empty,
+    Open(Box<Open>),
+    Closed(Box<Closed>),
+}
+
+impl Request {
+    /// The status people see.
+    pub fn status(&self) -> Option<RequestStatus> {
+        match self {
+            Request::Empty => None,
+            Request::Open(open) => Some(match open.stage {
+                Stage::Checks { .. } | Stage::AwaitingSignature { .. } => {
+                    RequestStatus::AwaitingSignature
+                }
+                Stage::AwaitingVerification => RequestStatus::Submitted,
+                Stage::Lookups { .. } => RequestStatus::ForwardedToProvider,
+            }),
+            Request::Closed(closed) => Some(match closed.outcome {
+                Outcome::Completed { .. } => RequestStatus::Completed,
+                Outcome::Refused { .. } => RequestStatus::Refused,
+            }),
+        }
+    }
+
+    /// What the request is about, once submitted.
+    pub fn info(&self) -> Option<&RequestInfo> {
+        match self {
+            Request::Empty => None,
+            Request::Open(open) => Some(&open.info),
+            Request::Closed(closed) => Some(&closed.info),
+        }
+    }
+}
+
+/// The lookups of a service and channel: (before the signature, after it).
+pub(crate) fn lookups_for(info: &RequestInfo) -> (Vec<Lookup>, Vec<Lookup>) {
+    let service = info.service.service();
+    match info.channel {
+        Channel::ServiceCentre => {
+            let mut checks = vec![Lookup::ApplicantIdentity];
+            if info.representative.is_some() {
+                checks.push(Lookup::PowerOfAttorney);
+            }
+            let after = service
+                .centre_lookups
+                .iter()
+                .copied()
+                .filter(|l| !matches!(l, Lookup::ApplicantIdentity | Lookup::PowerOfAttorney))
+                .collect();
+            (checks, after)
+        }
+        Channel::Portal | Channel::System => (Vec::new(), service.lookups.to_vec()),
+    }
+}
+
+/// Applies one event. Holds no rules: an event that does not fit the state leaves it as it is.
+pub fn evolve(state: Request, event: &RequestEvent) -> Request {
+    match (state, event) {
+        (Request::Empty, RequestEvent::Submitted(e)) => {
+            let info = RequestInfo {
+                id: e.request_id,
+                number: e.number.clone(),
+                service: e.service,
+                applicant: e.applicant.clone(),
+                channel: e.channel,
+                form: e.form.clone(),
+                representative: e.representative.clone(),
+                operator_id: e.operator_id.clone(),
+                received_at: e.received_at,
+                deadline: e.deadline,
+            };
+            let (checks, lookups) = lookups_for(&info);
+            let stage = if checks.is_empty() {
+                Stage::AwaitingSignature { scans: 0 }
+            } else {
+                Stage::Checks {
+                    done: 0,
+                    in_flight: None,
+                }
+            };
+            Request::Open(Box::new(Open {
+                info,
+                stage,
+                checks,
+                lookups,
+                missed_steps: Vec::new(),
+                service_deadline_missed: false,
+            }))
+        }
+        (Request::Open(mut open), event) => {
+            match event {
+                RequestEvent::Signed(_) | RequestEvent::OperatorSigned(_) => {
+                    open.stage = Stage::AwaitingVerification
+                }
+                RequestEvent::SignatureVerified(_) => {
+                    open.stage = Stage::Lookups {
+                        done: 0,
+                        in_flight: None,
+                    }
+                }
+                RequestEvent::DocumentsScanned(_) => {
+                    if let Stage::AwaitingSignature { scans } = &mut open.stage {
+                        *scans = scans.saturating_add(1);
+                    }
+                }
+                RequestEvent::LookupRequested(e) => match &mut open.stage {
+                    Stage::Checks { in_flight, .. } | Stage::Lookups { in_flight, .. } => {
+                        *in_flight = Some(e.lookup)
+                    }
+                    _ => {}
+                },
+                RequestEvent::LookupFailed(_) => match &mut open.stage {
+                    Stage::Checks { in_flight, .. } | Stage::Lookups { in_flight, .. } => {
+                        *in_flight = None
+                    }
+                    _ => {}
+                },
+                RequestEvent::LookupSucceeded(_) => match &mut open.stage {
+                    Stage::Checks { done, in_flight } => {
+                        *done = done.saturating_add(1);
+                        *in_flight = None;
+                        if *done >= open.checks.len() {
+                            open.stage = Stage::AwaitingSignature { scans: 0 };
+                        }
+                    }
+                    Stage::Lookups { done, in_flight } => {
+                        *done = done.saturating_add(1);
+                        *in_flight = None;
+                    }
+                    _ => {}
+                },
+                RequestEvent::StepDeadlineMissed(e) => open.missed_steps.push(e.step),
+                RequestEvent::ServiceDeadlineMissed(_) => open.service_deadline_missed = true,
+                RequestEvent::Refused(e) => {
+                    return Request::Closed(Box::new(Closed {
+                        info: open.info,
+                        outcome: Outcome::Refused { reason: e.reason },
+                        survey_submitted: false,
+                    }))
+                }
+                RequestEvent::ResultIssued(e) => {
+                    return Request::Closed(Box::new(Closed {
+                        info: open.info,
+                        outcome: Outcome::Completed {
+                            document_number: e.document_number.clone(),
+                        },
+                        survey_submitted: false,
+                    }))
+                }
+                RequestEvent::Submitted(_)
+                | RequestEvent::SignatureRejected(_)
+                | RequestEvent::SurveySubmitted(_) => {}
+            }
+            Request::Open(open)
+        }
+        (Request::Closed(mut closed), RequestEvent::SurveySubmitted(_)) => {
+            closed.survey_submitted = true;
+            Request::Closed(closed)
+        }
+        (state, _) => state,
+    }
+}

@@ -1,0 +1,713 @@
+//! Given/when/then tests of the lifecycle, and properties of `decide` and `evolve`.
+
+use chrono::{DateTime, TimeZone, Utc};
+use proptest::prelude::*;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::*;
+use crate::catalog::{Lookup, ServiceCode, Step, CATALOG};
+use crate::envelope::Channel;
+use crate::identifiers::{Iin, RequestNumber};
+use crate::messages::RequestStatus;
+use crate::refusal::RefusalReason;
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 23, 6, 0, 0)
+        .single()
+        .expect("time")
+}
+
+fn citizen() -> Iin {
+    Iin::parse("900101300007").expect("valid IIN")
+}
+
+fn someone_else() -> Iin {
+    Iin::parse("850715400109").expect("valid IIN")
+}
+
+struct Given(Request);
+struct When(Result<Vec<RequestEvent>, DomainError>, Request);
+
+fn given(events: &[RequestEvent]) -> Given {
+    Given(events.iter().fold(Request::default(), evolve))
+}
+
+impl Given {
+    fn when(self, command: Command) -> When {
+        When(decide(&self.0, command, now()), self.0)
+    }
+}
+
+impl When {
+    #[track_caller]
+    fn then(self, expected: &[RequestEvent]) -> Request {
+        let events = self.0.expect("the command is accepted");
+        assert_eq!(events, expected);
+        events.iter().fold(self.1, evolve)
+    }
+
+    #[track_caller]
+    fn then_err(self, expected: DomainError) {
+        assert_eq!(self.0.expect_err("the command is refused"), expected);
+    }
+
+    #[track_caller]
+    fn events(self) -> Vec<RequestEvent> {
+        self.0.expect("the command is accepted")
+    }
+}
+
+fn submit(service: ServiceCode, channel: Channel) -> Command {
+    Command::Submit {
+        request_id: Uuid::from_u128(1),
+        number: RequestNumber::parse("20261123000001").expect("number"),
+        service,
+        applicant: citizen(),
+        channel,
+        form: if service == ServiceCode::SocialStatusCheck {
+            json!({"patient_iin": "850715400109"})
+        } else {
+            json!({})
+        },
+        representative: None,
+        operator_id: (channel == Channel::ServiceCentre).then(|| "op-17".to_owned()),
+    }
+}
+
+fn submitted(service: ServiceCode) -> Vec<RequestEvent> {
+    given(&[]).when(submit(service, Channel::Portal)).events()
+}
+
+fn certificate(of: Iin) -> CertificateInfo {
+    CertificateInfo {
+        serial: "01ab".into(),
+        issuer: "CN=NCA test".into(),
+        not_before: now() - chrono::Duration::days(30),
+        not_after: now() + chrono::Duration::days(300),
+        subject_iin: Some(of),
+    }
+}
+
+fn signed_and_verified(service: ServiceCode) -> Vec<RequestEvent> {
+    let mut events = submitted(service);
+    events.push(RequestEvent::Signed(RequestSigned {
+        signature_sha256: "aa".into(),
+    }));
+    events.push(RequestEvent::SignatureVerified(SignatureVerified {
+        certificate: certificate(citizen()),
+    }));
+    events
+}
+
+/// Runs the service's lookups to the end, each found.
+fn all_found(service: ServiceCode) -> Vec<RequestEvent> {
+    let mut events = signed_and_verified(service);
+    for lookup in service.service().lookups {
+        events.push(RequestEvent::LookupRequested(RegistryLookupRequested {
+            lookup: *lookup,
+            attempt: 1,
+        }));
+        events.push(RequestEvent::LookupSucceeded(RegistryLookupSucceeded {
+            lookup: *lookup,
+            attempt: 1,
+            data: json!({}),
+        }));
+    }
+    events
+}
+
+fn refused(reason: RefusalReason) -> RequestEvent {
+    RequestEvent::Refused(RequestRefused { reason })
+}
+
+#[test]
+fn every_portal_service_runs_from_submission_to_result() {
+    for service in CATALOG
+        .iter()
+        .filter(|s| s.channels.contains(&Channel::Portal))
+    {
+        let state = given(&[])
+            .when(submit(service.code, Channel::Portal))
+            .events();
+        let state = given(&state);
+        assert_eq!(
+            state.0.status(),
+            Some(RequestStatus::AwaitingSignature),
+            "{}",
+            service.code
+        );
+        let state = given(&all_found(service.code));
+        assert_eq!(state.0.status(), Some(RequestStatus::ForwardedToProvider));
+        let done = state
+            .when(Command::IssueResult {
+                document_number: "R-1".into(),
+                document_sha256: "bb".into(),
+            })
+            .then(&[RequestEvent::ResultIssued(ResultIssued {
+                document_number: "R-1".into(),
+                document_sha256: "bb".into(),
+            })]);
+        assert_eq!(
+            done.status(),
+            Some(RequestStatus::Completed),
+            "{}",
+            service.code
+        );
+    }
+}
+
+#[test]
+fn every_lookup_that_finds_nothing_ends_in_its_refusal() {
+    for service in CATALOG
+        .iter()
+        .filter(|s| s.channels.contains(&Channel::Portal))
+    {
+        for (i, lookup) in service.lookups.iter().enumerate() {
+            let mut events = signed_and_verified(service.code);
+            for earlier in &service.lookups[..i] {
+                events.push(RequestEvent::LookupRequested(RegistryLookupRequested {
+                    lookup: *earlier,
+                    attempt: 1,
+                }));
+                events.push(RequestEvent::LookupSucceeded(RegistryLookupSucceeded {
+                    lookup: *earlier,
+                    attempt: 1,
+                    data: json!({}),
+                }));
+            }
+            events.push(RequestEvent::LookupRequested(RegistryLookupRequested {
+                lookup: *lookup,
+                attempt: 1,
+            }));
+            let end = given(&events)
+                .when(Command::RecordLookup {
+                    lookup: *lookup,
+                    attempt: 1,
+                    outcome: LookupOutcome::Failed(LookupFailure::NotFound),
+                })
+                .then(&[
+                    RequestEvent::LookupFailed(RegistryLookupFailed {
+                        lookup: *lookup,
+                        attempt: 1,
+                        failure: LookupFailure::NotFound,
+                    }),
+                    refused(decide::refusal_for(*lookup)),
+                ]);
+            assert_eq!(
+                end.status(),
+                Some(RequestStatus::Refused),
+                "{} {lookup:?}",
+                service.code
+            );
+            assert!(
+                service.refusals.contains(&decide::refusal_for(*lookup)),
+                "{}: refusal listed",
+                service.code
+            );
+        }
+    }
+}
+
+#[test]
+fn an_unavailable_registry_is_retried_not_refused() {
+    let mut events = signed_and_verified(ServiceCode::GcvpPensionInfo);
+    events.push(RequestEvent::LookupRequested(RegistryLookupRequested {
+        lookup: Lookup::Iin,
+        attempt: 1,
+    }));
+    let state = given(&events)
+        .when(Command::RecordLookup {
+            lookup: Lookup::Iin,
+            attempt: 1,
+            outcome: LookupOutcome::Failed(LookupFailure::TimedOut),
+        })
+        .then(&[RequestEvent::LookupFailed(RegistryLookupFailed {
+            lookup: Lookup::Iin,
+            attempt: 1,
+            failure: LookupFailure::TimedOut,
+        })]);
+    assert_eq!(state.status(), Some(RequestStatus::ForwardedToProvider));
+    assert!(decide(
+        &state,
+        Command::StartLookup {
+            lookup: Lookup::Iin,
+            attempt: 2
+        },
+        now()
+    )
+    .is_ok());
+}
+
+#[test]
+fn each_signature_rejection_ends_in_the_refusal_domain_md_names() {
+    let cases = [
+        (
+            SignatureRejection::Expired,
+            RefusalReason::CertificateExpired,
+        ),
+        (
+            SignatureRejection::Revoked,
+            RefusalReason::CertificateRevoked,
+        ),
+        (
+            SignatureRejection::NotTrusted,
+            RefusalReason::SignatureInvalid,
+        ),
+        (
+            SignatureRejection::Malformed,
+            RefusalReason::SignatureInvalid,
+        ),
+        (
+            SignatureRejection::IinMismatch,
+            RefusalReason::CertificateIinMismatch,
+        ),
+    ];
+    for (rejection, reason) in cases {
+        let mut events = submitted(ServiceCode::PensionFundStatement);
+        events.push(RequestEvent::Signed(RequestSigned {
+            signature_sha256: "aa".into(),
+        }));
+        given(&events)
+            .when(Command::RecordSignatureCheck(SignatureCheck::Rejected {
+                reason: rejection,
+                certificate: None,
+            }))
+            .then(&[
+                RequestEvent::SignatureRejected(SignatureRejected {
+                    reason: rejection,
+                    certificate: None,
+                }),
+                refused(reason),
+            ]);
+    }
+}
+
+#[test]
+fn verification_is_refused_when_the_signer_is_not_the_applicant() {
+    let mut events = submitted(ServiceCode::PensionFundStatement);
+    events.push(RequestEvent::Signed(RequestSigned {
+        signature_sha256: "aa".into(),
+    }));
+    given(&events)
+        .when(Command::RecordSignatureCheck(SignatureCheck::Verified(
+            certificate(someone_else()),
+        )))
+        .then(&[
+            RequestEvent::SignatureRejected(SignatureRejected {
+                reason: SignatureRejection::IinMismatch,
+                certificate: Some(certificate(someone_else())),
+            }),
+            refused(RefusalReason::CertificateIinMismatch),
+        ]);
+}
+
+#[test]
+fn commands_that_make_no_sense_in_the_state_are_typed_errors() {
+    let signed = {
+        let mut events = submitted(ServiceCode::SikAssignment);
+        events.push(RequestEvent::Signed(RequestSigned {
+            signature_sha256: "aa".into(),
+        }));
+        events
+    };
+    given(&signed)
+        .when(Command::Sign {
+            signature_sha256: "aa".into(),
+        })
+        .then_err(DomainError::NotAwaitingSignature);
+    given(&signed)
+        .when(Command::SubmitSurvey {
+            quality: SurveyAnswer::Satisfied,
+            information: SurveyAnswer::Satisfied,
+        })
+        .then_err(DomainError::SurveyBeforeEnd);
+    given(&[])
+        .when(Command::Sign {
+            signature_sha256: "aa".into(),
+        })
+        .then_err(DomainError::NotSubmitted);
+    given(&submitted(ServiceCode::SikAssignment))
+        .when(submit(ServiceCode::SikAssignment, Channel::Portal))
+        .then_err(DomainError::AlreadySubmitted);
+    let mut refused_events = signed.clone();
+    refused_events.push(refused(RefusalReason::ProcessingError));
+    given(&refused_events)
+        .when(Command::StartLookup {
+            lookup: Lookup::SikProcessing,
+            attempt: 1,
+        })
+        .then_err(DomainError::RequestEnded);
+    given(&signed_and_verified(ServiceCode::GcvpPensionInfo))
+        .when(Command::StartLookup {
+            lookup: Lookup::Sik,
+            attempt: 1,
+        })
+        .then_err(DomainError::LookupOutOfOrder {
+            expected: Some(Lookup::Iin),
+            got: Lookup::Sik,
+        });
+    given(&signed_and_verified(ServiceCode::GcvpPensionInfo))
+        .when(Command::IssueResult {
+            document_number: "R".into(),
+            document_sha256: "b".into(),
+        })
+        .then_err(DomainError::LookupsUnfinished);
+}
+
+#[test]
+fn the_survey_is_taken_once_after_the_request_ends() {
+    let mut events = all_found(ServiceCode::BasicPensionInfo);
+    events.push(RequestEvent::ResultIssued(ResultIssued {
+        document_number: "R".into(),
+        document_sha256: "b".into(),
+    }));
+    let answer = Command::SubmitSurvey {
+        quality: SurveyAnswer::Satisfied,
+        information: SurveyAnswer::PartiallySatisfied,
+    };
+    let after = given(&events).when(answer.clone()).events();
+    events.extend(after);
+    given(&events)
+        .when(answer)
+        .then_err(DomainError::SurveyAlreadySubmitted);
+}
+
+#[test]
+fn submission_checks_the_channel_the_form_and_sets_the_promised_deadline() {
+    given(&[])
+        .when(submit(ServiceCode::SikAssignment, Channel::ServiceCentre))
+        .then_err(DomainError::ChannelNotOffered {
+            service: ServiceCode::SikAssignment,
+            channel: Channel::ServiceCentre,
+        });
+    let mut bad_form = submit(ServiceCode::PensionFundStatement, Channel::Portal);
+    if let Command::Submit { form, .. } = &mut bad_form {
+        *form = json!({"period_start": "2026-01-10", "period_end": "2026-01-01"});
+    }
+    given(&[]).when(bad_form).then_err(DomainError::InvalidForm(
+        crate::catalog::FormError::PeriodReversed,
+    ));
+    let events = submitted(ServiceCode::PensionFundStatement);
+    let Some(RequestEvent::Submitted(e)) = events.first() else {
+        panic!("submitted")
+    };
+    assert_eq!(
+        e.deadline,
+        Some(now() + chrono::Duration::hours(1)),
+        "«В течении 1 часа»"
+    );
+    let state = given(&events);
+    state
+        .when(Command::MarkServiceDeadlineMissed)
+        .then_err(DomainError::DeadlineNotReached);
+    let late = decide(
+        &given(&events).0,
+        Command::MarkServiceDeadlineMissed,
+        now() + chrono::Duration::hours(2),
+    );
+    assert!(matches!(
+        late.as_deref(),
+        Ok([RequestEvent::ServiceDeadlineMissed(_)])
+    ));
+}
+
+#[test]
+fn a_step_is_marked_late_once() {
+    let mut events = signed_and_verified(ServiceCode::DisabilityBenefitInfo);
+    let late = given(&events)
+        .when(Command::MarkStepDeadlineMissed {
+            step: Step::SignatureCheck,
+        })
+        .events();
+    events.extend(late);
+    given(&events)
+        .when(Command::MarkStepDeadlineMissed {
+            step: Step::SignatureCheck,
+        })
+        .then_err(DomainError::StepAlreadyLate(Step::SignatureCheck));
+}
+
+fn centre_submit(representative: bool) -> Command {
+    let mut command = submit(ServiceCode::PensionFundStatement, Channel::ServiceCentre);
+    if let Command::Submit {
+        representative: r, ..
+    } = &mut command
+    {
+        *r = representative.then(|| Representative {
+            iin: someone_else(),
+            power_of_attorney_number: "N-123".into(),
+            power_of_attorney_date: chrono::NaiveDate::from_ymd_opt(2026, 1, 15).expect("date"),
+        });
+    }
+    command
+}
+
+fn found(lookup: Lookup) -> [RequestEvent; 2] {
+    [
+        RequestEvent::LookupRequested(RegistryLookupRequested { lookup, attempt: 1 }),
+        RequestEvent::LookupSucceeded(RegistryLookupSucceeded {
+            lookup,
+            attempt: 1,
+            data: json!({}),
+        }),
+    ]
+}
+
+#[test]
+fn a_representative_at_a_service_centre_is_checked_in_gbd_fl_and_enis_then_scanned_signed_and_served(
+) {
+    let mut events = given(&[]).when(centre_submit(true)).events();
+    given(&events)
+        .when(Command::StartLookup {
+            lookup: Lookup::FundMovements,
+            attempt: 1,
+        })
+        .then_err(DomainError::LookupOutOfOrder {
+            expected: Some(Lookup::ApplicantIdentity),
+            got: Lookup::FundMovements,
+        });
+    events.extend(found(Lookup::ApplicantIdentity));
+    events.extend(found(Lookup::PowerOfAttorney));
+    given(&events)
+        .when(Command::OperatorSign {
+            operator_id: "op-17".into(),
+            signature_sha256: "cc".into(),
+        })
+        .then_err(DomainError::NoScans);
+    given(&events)
+        .when(Command::Sign {
+            signature_sha256: "cc".into(),
+        })
+        .then_err(DomainError::WrongChannel);
+    events.extend(
+        given(&events)
+            .when(Command::ScanDocument {
+                kind: "identity".into(),
+                sha256: "dd".into(),
+                size: 10,
+            })
+            .events(),
+    );
+    events.extend(
+        given(&events)
+            .when(Command::OperatorSign {
+                operator_id: "op-17".into(),
+                signature_sha256: "cc".into(),
+            })
+            .events(),
+    );
+    // The operator signs with the operator's own certificate: no IIN match with the applicant.
+    events.extend(
+        given(&events)
+            .when(Command::RecordSignatureCheck(SignatureCheck::Verified(
+                certificate(someone_else()),
+            )))
+            .events(),
+    );
+    events.extend(found(Lookup::FundMovements));
+    let done = given(&events)
+        .when(Command::IssueResult {
+            document_number: "R".into(),
+            document_sha256: "b".into(),
+        })
+        .events();
+    events.extend(done);
+    assert_eq!(given(&events).0.status(), Some(RequestStatus::Completed));
+}
+
+#[test]
+fn service_centre_checks_end_in_their_refusals() {
+    let events = given(&[]).when(centre_submit(false)).events();
+    let mut asked = events.clone();
+    asked.push(RequestEvent::LookupRequested(RegistryLookupRequested {
+        lookup: Lookup::ApplicantIdentity,
+        attempt: 1,
+    }));
+    let not_found = Command::RecordLookup {
+        lookup: Lookup::ApplicantIdentity,
+        attempt: 1,
+        outcome: LookupOutcome::Failed(LookupFailure::NotFound),
+    };
+    let out = given(&asked).when(not_found).events();
+    assert_eq!(
+        out.last(),
+        Some(&refused(RefusalReason::ApplicantNotInGbdFl))
+    );
+
+    let mut events = given(&[]).when(centre_submit(true)).events();
+    events.extend(found(Lookup::ApplicantIdentity));
+    events.push(RequestEvent::LookupRequested(RegistryLookupRequested {
+        lookup: Lookup::PowerOfAttorney,
+        attempt: 1,
+    }));
+    let out = given(&events)
+        .when(Command::RecordLookup {
+            lookup: Lookup::PowerOfAttorney,
+            attempt: 1,
+            outcome: LookupOutcome::Failed(LookupFailure::NotFound),
+        })
+        .events();
+    assert_eq!(out.last(), Some(&refused(RefusalReason::PoaNotInEnis)));
+
+    let mut events = given(&[]).when(centre_submit(false)).events();
+    events.extend(found(Lookup::ApplicantIdentity));
+    events.push(RequestEvent::DocumentsScanned(DocumentsScanned {
+        kind: "identity".into(),
+        sha256: "d".into(),
+        size: 1,
+    }));
+    events.push(RequestEvent::OperatorSigned(OperatorSigned {
+        operator_id: "op-17".into(),
+        signature_sha256: "c".into(),
+    }));
+    let out = given(&events)
+        .when(Command::RecordSignatureCheck(SignatureCheck::Rejected {
+            reason: SignatureRejection::Revoked,
+            certificate: None,
+        }))
+        .events();
+    assert_eq!(
+        out.last(),
+        Some(&refused(RefusalReason::OperatorSignatureInvalid))
+    );
+}
+
+#[test]
+fn a_representative_is_refused_on_the_portal() {
+    let mut command = centre_submit(true);
+    if let Command::Submit {
+        channel,
+        operator_id,
+        ..
+    } = &mut command
+    {
+        *channel = Channel::Portal;
+        *operator_id = None;
+    }
+    given(&[])
+        .when(command)
+        .then_err(DomainError::RepresentativeOnlyAtServiceCentre);
+}
+
+#[test]
+fn stored_events_decode_back_to_themselves() {
+    let mut events = all_found(ServiceCode::PensionFundStatement);
+    events.push(RequestEvent::ResultIssued(ResultIssued {
+        document_number: "R".into(),
+        document_sha256: "b".into(),
+    }));
+    for event in events {
+        let back = RequestEvent::decode(
+            event.event_type(),
+            RequestEvent::SCHEMA_VERSION,
+            event.payload(),
+        )
+        .expect("decodes");
+        assert_eq!(back, event);
+    }
+    assert!(matches!(
+        RequestEvent::decode("RequestSigned", 2, json!({"signature_sha256": "a"})),
+        Err(EventDecodeError::NewerSchema { .. })
+    ));
+    assert!(matches!(
+        RequestEvent::decode("Nope", 1, json!({})),
+        Err(EventDecodeError::UnknownType(_))
+    ));
+}
+
+/// Any command, with small choices, to drive random sequences.
+fn any_command() -> impl Strategy<Value = Command> {
+    let lookup = prop::sample::select(vec![
+        Lookup::Iin,
+        Lookup::Sik,
+        Lookup::BenefitData,
+        Lookup::SikProcessing,
+        Lookup::FundMovements,
+        Lookup::ApplicantIdentity,
+        Lookup::PowerOfAttorney,
+        Lookup::SocialStatus,
+    ]);
+    let failure = prop::sample::select(vec![
+        LookupFailure::NotFound,
+        LookupFailure::Unavailable,
+        LookupFailure::TimedOut,
+    ]);
+    prop_oneof![
+        prop::sample::select(ServiceCode::ALL.to_vec()).prop_map(|s| submit(s, Channel::Portal)),
+        Just(centre_submit(true)),
+        Just(Command::Sign {
+            signature_sha256: "a".into()
+        }),
+        Just(Command::ScanDocument {
+            kind: "identity".into(),
+            sha256: "d".into(),
+            size: 1
+        }),
+        Just(Command::OperatorSign {
+            operator_id: "op".into(),
+            signature_sha256: "c".into()
+        }),
+        Just(Command::RecordSignatureCheck(SignatureCheck::Verified(
+            certificate(citizen())
+        ))),
+        Just(Command::RecordSignatureCheck(SignatureCheck::Rejected {
+            reason: SignatureRejection::Expired,
+            certificate: None
+        })),
+        lookup
+            .clone()
+            .prop_map(|lookup| Command::StartLookup { lookup, attempt: 1 }),
+        lookup.clone().prop_map(|lookup| Command::RecordLookup {
+            lookup,
+            attempt: 1,
+            outcome: LookupOutcome::Found(json!({}))
+        }),
+        (lookup, failure).prop_map(|(lookup, f)| Command::RecordLookup {
+            lookup,
+            attempt: 1,
+            outcome: LookupOutcome::Failed(f)
+        }),
+        Just(Command::IssueResult {
+            document_number: "R".into(),
+            document_sha256: "b".into()
+        }),
+        Just(Command::Refuse {
+            reason: RefusalReason::ProcessingError
+        }),
+        Just(Command::MarkStepDeadlineMissed {
+            step: Step::SignatureCheck
+        }),
+        Just(Command::MarkServiceDeadlineMissed),
+        Just(Command::SubmitSurvey {
+            quality: SurveyAnswer::Satisfied,
+            information: SurveyAnswer::NotSatisfied
+        }),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn decided_events_always_move_the_state_and_replay_to_the_same_state(
+        commands in prop::collection::vec(any_command(), 0..40)
+    ) {
+        let mut state = Request::default();
+        let mut log = Vec::new();
+        for command in commands {
+            if let Ok(events) = decide(&state, command, now()) {
+                prop_assert!(!events.is_empty(), "an accepted command records something");
+                let before = state.clone();
+                for event in &events {
+                    state = evolve(state, event);
+                }
+                prop_assert_ne!(&before, &state, "accepted events change the state");
+                log.extend(events);
+            }
+        }
+        // Folding one event at a time and replaying the stream agree (evolve is deterministic).
+        let replayed = log.iter().fold(Request::default(), evolve);
+        prop_assert_eq!(replayed, state.clone());
+        // Every state reached has a status, once anything was submitted.
+        prop_assert_eq!(state.status().is_some(), !log.is_empty());
+    }
+}
