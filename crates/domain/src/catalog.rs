@@ -253,6 +253,7 @@ pub struct Service {
 pub enum Deadline {
     WorkingDays(u32),
     Hours(u32),
+    Minutes(u32),
 }
 
 impl Deadline {
@@ -264,6 +265,9 @@ impl Deadline {
                 receipt_day_counts: false,
             },
             Deadline::Hours(hours) => TimeLimit::Elapsed(chrono::Duration::hours(i64::from(hours))),
+            Deadline::Minutes(minutes) => {
+                TimeLimit::Elapsed(chrono::Duration::minutes(i64::from(minutes)))
+            }
         }
     }
 }
@@ -451,8 +455,9 @@ const fn benefit(code: ServiceCode, names: Names) -> Service {
         refusals: BENEFIT_REFUSALS,
         steps: BENEFIT_STEPS,
         centre_steps: &[],
-        // No citizen-facing deadline; the step table's «Всего 5-6 мин» bounds the steps (2b).
-        deadline: None,
+        // No citizen-facing deadline is given (DOMAIN.md 10, D3): the upper end of the step table's
+        // «Всего 5-6 мин», as data that is easy to change.
+        deadline: Some(Deadline::Minutes(6)),
     }
 }
 
@@ -583,7 +588,15 @@ pub static CATALOG: [Service; 11] = [
             },
         ],
         lookups: &[Lookup::Iin, Lookup::Sik, Lookup::FundMovements],
-        centre_lookups: &[Lookup::ApplicantIdentity, Lookup::PowerOfAttorney, Lookup::FundMovements],
+        // DOMAIN.md 10, D14: the service centre's table omits the IIN and SIK searches; they mirror
+        // the portal's.
+        centre_lookups: &[
+            Lookup::ApplicantIdentity,
+            Lookup::PowerOfAttorney,
+            Lookup::Iin,
+            Lookup::Sik,
+            Lookup::FundMovements,
+        ],
         result: ResultDocument::FundStatement,
         refusals: &[
             RefusalReason::AuthFailed,
@@ -607,11 +620,16 @@ pub static CATALOG: [Service; 11] = [
             StepLimit { step: Step::Lookup(Lookup::FundMovements), seconds: 30 },
             StepLimit { step: Step::ResultIssue, seconds: 20 },
         ],
-        // Table 2, REG 3575-3592: GBD FL and ENIS together take steps 3-4 (3 min).
+        // Table 2, REG 3575-3592: GBD FL and ENIS together take steps 3-4 (3 min); the NUC check of
+        // the operator's EDS and the IIN and SIK searches mirror the portal's (D14), and the
+        // unitless «10» and «20-3 сек» read as 10 s and 20-30 s.
         centre_steps: &[
             StepLimit { step: Step::Lookup(Lookup::ApplicantIdentity), seconds: 180 },
             StepLimit { step: Step::Lookup(Lookup::PowerOfAttorney), seconds: 180 },
             StepLimit { step: Step::SignatureCheck, seconds: 10 },
+            StepLimit { step: Step::CertificateCheck, seconds: 105 },
+            StepLimit { step: Step::Lookup(Lookup::Iin), seconds: 15 },
+            StepLimit { step: Step::Lookup(Lookup::Sik), seconds: 15 },
             StepLimit { step: Step::Lookup(Lookup::FundMovements), seconds: 30 },
             StepLimit { step: Step::ResultIssue, seconds: 10 },
         ],
@@ -799,6 +817,11 @@ mod tests {
             ServiceCode::PensionFundStatement.service().deadline,
             Some(Deadline::Hours(1))
         );
-        assert_eq!(ServiceCode::GcvpPensionInfo.service().deadline, None);
+        // DOMAIN.md 10, D3: six minutes for the information services.
+        assert_eq!(
+            ServiceCode::GcvpPensionInfo.service().deadline,
+            Some(Deadline::Minutes(6))
+        );
+        assert_eq!(ServiceCode::SocialStatusCheck.service().deadline, None);
     }
 }

@@ -19,7 +19,7 @@
 //! - [`catalog`]: every service of DOMAIN.md as data: names, kind, channels, form validation,
 //!   lookups, result document, refusals, step limits and deadline.
 //!
-//! Payload upcasters follow with the first schema change (issue #4).
+//! Stored payloads are versioned per event type and upcast on read (`request::RequestEvent::decode`).
 
 pub mod calendar;
 pub mod catalog;

@@ -58,6 +58,7 @@ pub enum Command {
     IssueResult {
         document_number: String,
         document_sha256: String,
+        sik_branch: Option<SikBranch>,
     },
     /// A step took longer than its limit.
     MarkStepDeadlineMissed { step: Step },
@@ -126,6 +127,8 @@ pub enum DomainError {
     NoLookupInFlight(Lookup),
     #[error("the lookups are not finished")]
     LookupsUnfinished,
+    #[error("a SIK result names its branch (assigned or duplicate); no other result does")]
+    SikBranchMismatch,
     #[error("step {0:?} was already marked late")]
     StepAlreadyLate(Step),
     #[error("the service deadline was already marked missed")]
@@ -159,6 +162,7 @@ impl DomainError {
             DomainError::LookupInFlight(_) => "lookup-in-flight",
             DomainError::NoLookupInFlight(_) => "no-lookup-in-flight",
             DomainError::LookupsUnfinished => "lookups-unfinished",
+            DomainError::SikBranchMismatch => "sik-branch-mismatch",
             DomainError::StepAlreadyLate(_) => "step-already-late",
             DomainError::DeadlineAlreadyMissed => "deadline-already-missed",
             DomainError::DeadlineNotReached => "deadline-not-reached",
@@ -383,16 +387,22 @@ pub fn decide(
         Command::IssueResult {
             document_number,
             document_sha256,
-        } => match open.stage {
-            Stage::Lookups {
-                done,
-                in_flight: None,
-            } if done >= open.lookups.len() => Ok(vec![RequestEvent::ResultIssued(ResultIssued {
+            sik_branch,
+        } => {
+            let finished = matches!(open.stage, Stage::Lookups { done, in_flight: None } if done >= open.lookups.len());
+            if !finished {
+                return Err(DomainError::LookupsUnfinished);
+            }
+            // DOMAIN.md 10, D15: a SIK is assigned, or its certificate issued again; say which.
+            if (open.info.service == ServiceCode::SikAssignment) != sik_branch.is_some() {
+                return Err(DomainError::SikBranchMismatch);
+            }
+            Ok(vec![RequestEvent::ResultIssued(ResultIssued {
                 document_number,
                 document_sha256,
-            })]),
-            _ => Err(DomainError::LookupsUnfinished),
-        },
+                sik_branch,
+            })])
+        }
         Command::MarkStepDeadlineMissed { step } => {
             if open.missed_steps.contains(&step) {
                 return Err(DomainError::StepAlreadyLate(step));

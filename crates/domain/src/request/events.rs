@@ -121,12 +121,25 @@ pub struct RequestRefused {
     pub reason: RefusalReason,
 }
 
+/// Whether a SIK was newly assigned or its certificate issued again (DOMAIN.md 10, D15).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SikBranch {
+    Assigned,
+    Duplicate,
+}
+
+/// Schema version 2: `sik_branch` was added (D15). Version 1 payloads are upcast on read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResultIssued {
     /// The document's unique number.
     pub document_number: String,
     /// SHA-256 (hex) of the signed document.
     pub document_sha256: String,
+    /// For `sik-assignment` only: which branch was taken. Required in version 2 payloads (no serde
+    /// default), so that a version 1 payload cannot be read without its upcaster.
+    #[serde(deserialize_with = "Option::deserialize")]
+    pub sik_branch: Option<SikBranch>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -200,9 +213,52 @@ pub enum EventDecodeError {
     },
 }
 
+/// The schema version this build writes for an event type (and reads up to).
+pub const fn current_schema_version(event_type: &str) -> u32 {
+    // Compared byte-wise: `match` on &str is not allowed in a const fn.
+    if const_eq(event_type, "ResultIssued") {
+        2
+    } else {
+        1
+    }
+}
+
+const fn const_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// Turns a payload of an older schema version into the current one, one version at a time.
+///
+/// Version history:
+/// - `ResultIssued` 1 -> 2: `sik_branch` added; results issued before it name no branch.
+fn upcast(event_type: &str, mut version: u32, mut payload: serde_json::Value) -> serde_json::Value {
+    while version < current_schema_version(event_type) {
+        if let ("ResultIssued", 1, serde_json::Value::Object(map)) =
+            (event_type, version, &mut payload)
+        {
+            map.entry("sik_branch").or_insert(serde_json::Value::Null);
+        }
+        version += 1;
+    }
+    payload
+}
+
 impl RequestEvent {
-    /// The schema version every payload is written with.
-    pub const SCHEMA_VERSION: u32 = 1;
+    /// The schema version this event's payload is written with.
+    pub const fn schema_version(&self) -> u32 {
+        current_schema_version(self.event_type())
+    }
 
     /// The event's stored type name.
     pub const fn event_type(&self) -> &'static str {
@@ -261,13 +317,15 @@ impl RequestEvent {
             schema_version: u32,
             payload: serde_json::Value,
         ) -> Result<T, EventDecodeError> {
-            if schema_version > RequestEvent::SCHEMA_VERSION {
+            let known = current_schema_version(event_type);
+            if schema_version > known {
                 return Err(EventDecodeError::NewerSchema {
                     event_type,
                     found: schema_version,
-                    known: RequestEvent::SCHEMA_VERSION,
+                    known,
                 });
             }
+            let payload = upcast(event_type, schema_version, payload);
             serde_json::from_value(payload).map_err(|e| EventDecodeError::BadPayload {
                 event_type,
                 message: e.to_string(),

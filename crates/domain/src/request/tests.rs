@@ -139,14 +139,18 @@ fn every_portal_service_runs_from_submission_to_result() {
         );
         let state = given(&all_found(service.code));
         assert_eq!(state.0.status(), Some(RequestStatus::ForwardedToProvider));
+        let sik_branch =
+            (service.code == ServiceCode::SikAssignment).then_some(SikBranch::Assigned);
         let done = state
             .when(Command::IssueResult {
                 document_number: "R-1".into(),
                 document_sha256: "bb".into(),
+                sik_branch,
             })
             .then(&[RequestEvent::ResultIssued(ResultIssued {
                 document_number: "R-1".into(),
                 document_sha256: "bb".into(),
+                sik_branch,
             })]);
         assert_eq!(
             done.status(),
@@ -351,6 +355,7 @@ fn commands_that_make_no_sense_in_the_state_are_typed_errors() {
         .when(Command::IssueResult {
             document_number: "R".into(),
             document_sha256: "b".into(),
+            sik_branch: None,
         })
         .then_err(DomainError::LookupsUnfinished);
 }
@@ -361,6 +366,7 @@ fn the_survey_is_taken_once_after_the_request_ends() {
     events.push(RequestEvent::ResultIssued(ResultIssued {
         document_number: "R".into(),
         document_sha256: "b".into(),
+        sik_branch: None,
     }));
     let answer = Command::SubmitSurvey {
         quality: SurveyAnswer::Satisfied,
@@ -505,11 +511,14 @@ fn a_representative_at_a_service_centre_is_checked_in_gbd_fl_and_enis_then_scann
             )))
             .events(),
     );
+    events.extend(found(Lookup::Iin));
+    events.extend(found(Lookup::Sik));
     events.extend(found(Lookup::FundMovements));
     let done = given(&events)
         .when(Command::IssueResult {
             document_number: "R".into(),
             document_sha256: "b".into(),
+            sik_branch: None,
         })
         .events();
     events.extend(done);
@@ -596,14 +605,12 @@ fn stored_events_decode_back_to_themselves() {
     events.push(RequestEvent::ResultIssued(ResultIssued {
         document_number: "R".into(),
         document_sha256: "b".into(),
+        sik_branch: None,
     }));
     for event in events {
-        let back = RequestEvent::decode(
-            event.event_type(),
-            RequestEvent::SCHEMA_VERSION,
-            event.payload(),
-        )
-        .expect("decodes");
+        let back =
+            RequestEvent::decode(event.event_type(), event.schema_version(), event.payload())
+                .expect("decodes");
         assert_eq!(back, event);
     }
     assert!(matches!(
@@ -670,7 +677,8 @@ fn any_command() -> impl Strategy<Value = Command> {
         }),
         Just(Command::IssueResult {
             document_number: "R".into(),
-            document_sha256: "b".into()
+            document_sha256: "b".into(),
+            sik_branch: None,
         }),
         Just(Command::Refuse {
             reason: RefusalReason::ProcessingError
@@ -710,4 +718,42 @@ proptest! {
         // Every state reached has a status, once anything was submitted.
         prop_assert_eq!(state.status().is_some(), !log.is_empty());
     }
+}
+
+#[test]
+fn a_result_issued_payload_of_schema_version_1_is_upcast_to_version_2() {
+    // As stored before the SIK branch existed (DOMAIN.md 10, D15).
+    let v1 = json!({"document_number": "R-7", "document_sha256": "ab"});
+    assert!(
+        serde_json::from_value::<ResultIssued>(v1.clone()).is_err(),
+        "the current payload cannot read version 1 without its upcaster"
+    );
+    let event = RequestEvent::decode("ResultIssued", 1, v1).expect("upcast");
+    assert_eq!(
+        event,
+        RequestEvent::ResultIssued(ResultIssued {
+            document_number: "R-7".into(),
+            document_sha256: "ab".into(),
+            sik_branch: None
+        })
+    );
+    assert_eq!(event.schema_version(), 2);
+}
+
+#[test]
+fn a_sik_result_names_its_branch_and_no_other_result_does() {
+    given(&all_found(ServiceCode::SikAssignment))
+        .when(Command::IssueResult {
+            document_number: "R".into(),
+            document_sha256: "b".into(),
+            sik_branch: None,
+        })
+        .then_err(DomainError::SikBranchMismatch);
+    given(&all_found(ServiceCode::AgeBenefitInfo))
+        .when(Command::IssueResult {
+            document_number: "R".into(),
+            document_sha256: "b".into(),
+            sik_branch: Some(SikBranch::Duplicate),
+        })
+        .then_err(DomainError::SikBranchMismatch);
 }
