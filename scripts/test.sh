@@ -10,6 +10,11 @@ TEST_DATABASE_URL="$(bash scripts/test-postgres.sh)"
 export TEST_DATABASE_URL
 
 cargo fmt --all -- --check
+# The domain stays pure (STYLE.md 9.1): no async runtime, database, network, randomness or clock.
+if cargo tree -p domain -e normal,features --prefix none | grep -E '^(tokio|tokio-postgres|deadpool|reqwest|actix|rdkafka|getrandom|rand) |chrono feature "clock"'; then
+  echo "test.sh: the domain crate depends on IO (above)" >&2
+  exit 1
+fi
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT

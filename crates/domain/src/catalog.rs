@@ -165,7 +165,118 @@ pub enum ResultDocument {
     SocialStatusLine,
 }
 
+/// A field of a result document: its key and its label as the sample documents print it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct DocumentField {
+    pub key: &'static str,
+    pub label_ru: &'static str,
+}
+
 impl ResultDocument {
+    /// The fields the document carries (DOMAIN.md 6), besides its unique number and the provider's
+    /// signature, which every document has.
+    pub const fn fields(self) -> &'static [DocumentField] {
+        match self {
+            // 6.1: the decision and what it assigned, or the benefit body's refusal, which is a
+            // result and not a refused request (DOMAIN.md 5(b)).
+            ResultDocument::BenefitInformation => &[
+                DocumentField {
+                    key: "issuer",
+                    label_ru: "наименование ГО",
+                },
+                DocumentField {
+                    key: "decision_number",
+                    label_ru: "Решением №",
+                },
+                DocumentField {
+                    key: "decision_date",
+                    label_ru: "от",
+                },
+                DocumentField {
+                    key: "amount_kzt",
+                    label_ru: "в размере ___ тенге",
+                },
+                DocumentField {
+                    key: "assigned_from",
+                    label_ru: "Дата назначения",
+                },
+                DocumentField {
+                    key: "paid_until",
+                    label_ru: "Дата окончания выплаты",
+                },
+                DocumentField {
+                    key: "refusal_reason",
+                    label_ru: "Отказано в назначении (причина отказа)",
+                },
+            ],
+            // 6.2.
+            ResultDocument::SikCertificate => &[
+                DocumentField {
+                    key: "sik",
+                    label_ru: "СИК",
+                },
+                DocumentField {
+                    key: "last_name",
+                    label_ru: "Фамилия",
+                },
+                DocumentField {
+                    key: "first_name",
+                    label_ru: "Имя",
+                },
+                DocumentField {
+                    key: "patronymic",
+                    label_ru: "Отчество",
+                },
+                DocumentField {
+                    key: "birth_date",
+                    label_ru: "Дата рождения",
+                },
+                DocumentField {
+                    key: "branch",
+                    label_ru: "Филиал/Отделение, выдавший(ее) свидетельство",
+                },
+                DocumentField {
+                    key: "registered_on",
+                    label_ru: "Дата регистрации",
+                },
+                DocumentField {
+                    key: "issued_on",
+                    label_ru: "Дата выдачи",
+                },
+            ],
+            // 6.3: one row per movement in the period, and the total.
+            ResultDocument::FundStatement => &[
+                DocumentField {
+                    key: "full_name",
+                    label_ru: "ФИО",
+                },
+                DocumentField {
+                    key: "sik",
+                    label_ru: "СИК",
+                },
+                DocumentField {
+                    key: "rows",
+                    label_ru: "Обороты по транзитным счетам вкладчика",
+                },
+                DocumentField {
+                    key: "total_kzt",
+                    label_ru: "Итого",
+                },
+            ],
+            // 8: «Статус ИИН [ХХХХХХХХХХХХ] : [Социальный статус]!»
+            ResultDocument::SocialStatusLine => &[
+                DocumentField {
+                    key: "iin",
+                    label_ru: "Статус ИИН",
+                },
+                DocumentField {
+                    key: "status",
+                    label_ru: "Социальный статус",
+                },
+            ],
+        }
+    }
+
     /// The document's title as the regulations give it.
     pub const fn title_ru(self) -> &'static str {
         match self {
@@ -724,6 +835,18 @@ mod tests {
             .map(|s| s.code)
             .collect();
         assert_eq!(centre, vec![ServiceCode::PensionFundStatement]);
+    }
+
+    #[test]
+    fn every_result_document_lists_its_fields() {
+        for service in &CATALOG {
+            assert!(!service.result.fields().is_empty(), "{}", service.code);
+        }
+        let statement = ResultDocument::FundStatement.fields();
+        assert!(
+            statement.iter().any(|f| f.key == "total_kzt"),
+            "«Итого» is on the statement"
+        );
     }
 
     #[test]
