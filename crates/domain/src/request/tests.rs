@@ -757,3 +757,25 @@ fn a_sik_result_names_its_branch_and_no_other_result_does() {
         })
         .then_err(DomainError::SikBranchMismatch);
 }
+
+#[test]
+fn a_processing_error_when_the_step_time_is_spent_ends_in_its_refusal() {
+    // REG 2976-2978: «4 - если в результате обработки произошла ошибка»; the workflow refuses once
+    // retries have used up the step's time.
+    let mut events = signed_and_verified(ServiceCode::SikAssignment);
+    events.push(RequestEvent::LookupRequested(RegistryLookupRequested {
+        lookup: Lookup::SikProcessing,
+        attempt: 1,
+    }));
+    events.push(RequestEvent::LookupFailed(RegistryLookupFailed {
+        lookup: Lookup::SikProcessing,
+        attempt: 1,
+        failure: LookupFailure::Unavailable,
+    }));
+    let end = given(&events)
+        .when(Command::Refuse {
+            reason: RefusalReason::ProcessingError,
+        })
+        .then(&[refused(RefusalReason::ProcessingError)]);
+    assert_eq!(end.status(), Some(RequestStatus::Refused));
+}
