@@ -779,3 +779,122 @@ fn a_processing_error_when_the_step_time_is_spent_ends_in_its_refusal() {
         .then(&[refused(RefusalReason::ProcessingError)]);
     assert_eq!(end.status(), Some(RequestStatus::Refused));
 }
+
+/// Drives a request of `service` to the refusal `reason` the way the workflow would: a lookup
+/// that finds nothing, a signature that is rejected, or (for refusals no check of the aggregate
+/// produces: authorisation, the client's NCALayer, an invalid IIN) an explicit refusal.
+fn refuse_with(service: ServiceCode, reason: RefusalReason) -> Request {
+    let portal = service.service().channels.contains(&Channel::Portal);
+    let channel = if portal {
+        Channel::Portal
+    } else {
+        Channel::ServiceCentre
+    };
+    let mut events = given(&[]).when(submit(service, channel)).events();
+    let lookup_for = |r: RefusalReason| {
+        [
+            Lookup::Iin,
+            Lookup::Sik,
+            Lookup::BenefitData,
+            Lookup::SikProcessing,
+            Lookup::FundMovements,
+            Lookup::ApplicantIdentity,
+            Lookup::PowerOfAttorney,
+            Lookup::SocialStatus,
+        ]
+        .into_iter()
+        .find(|l| decide::refusal_for(*l) == r)
+    };
+    let signature = match reason {
+        RefusalReason::CertificateExpired => Some(SignatureRejection::Expired),
+        RefusalReason::CertificateRevoked => Some(SignatureRejection::Revoked),
+        RefusalReason::CertificateIinMismatch => Some(SignatureRejection::IinMismatch),
+        RefusalReason::SignatureInvalid => Some(SignatureRejection::NotTrusted),
+        _ => None,
+    };
+    let state = |events: &[RequestEvent]| given(events).0;
+    if let Some(rejection) = signature {
+        events.push(RequestEvent::Signed(RequestSigned {
+            signature_sha256: "a".into(),
+        }));
+        let out = decide(
+            &state(&events),
+            Command::RecordSignatureCheck(SignatureCheck::Rejected {
+                reason: rejection,
+                certificate: None,
+            }),
+            now(),
+        )
+        .expect("rejection accepted");
+        events.extend(out);
+        return state(&events);
+    }
+    let lookups = service.service().lookups;
+    if let Some(target) = lookup_for(reason).filter(|l| lookups.contains(l)) {
+        events.push(RequestEvent::Signed(RequestSigned {
+            signature_sha256: "a".into(),
+        }));
+        events.push(RequestEvent::SignatureVerified(SignatureVerified {
+            certificate: certificate(citizen()),
+        }));
+        for lookup in lookups {
+            events.push(RequestEvent::LookupRequested(RegistryLookupRequested {
+                lookup: *lookup,
+                attempt: 1,
+            }));
+            let outcome = if *lookup == target {
+                LookupOutcome::Failed(LookupFailure::NotFound)
+            } else {
+                LookupOutcome::Found(json!({}))
+            };
+            let out = decide(
+                &state(&events),
+                Command::RecordLookup {
+                    lookup: *lookup,
+                    attempt: 1,
+                    outcome,
+                },
+                now(),
+            )
+            .expect("answer accepted");
+            events.extend(out);
+            if *lookup == target {
+                break;
+            }
+        }
+        return state(&events);
+    }
+    let out = decide(&state(&events), Command::Refuse { reason }, now()).expect("refusal accepted");
+    events.extend(out);
+    state(&events)
+}
+
+#[test]
+fn every_refusal_the_catalog_lists_for_a_portal_service_ends_its_request_with_that_reason() {
+    for service in CATALOG
+        .iter()
+        .filter(|s| s.channels.contains(&Channel::Portal))
+    {
+        for reason in service.refusals {
+            // The service-centre refusals belong to that channel's test below.
+            if matches!(
+                reason,
+                RefusalReason::ApplicantNotInGbdFl
+                    | RefusalReason::PoaNotInEnis
+                    | RefusalReason::OperatorSignatureInvalid
+            ) {
+                continue;
+            }
+            let end = refuse_with(service.code, *reason);
+            let Request::Closed(closed) = &end else {
+                panic!("{} {reason}: request still open", service.code)
+            };
+            assert_eq!(
+                closed.outcome,
+                Outcome::Refused { reason: *reason },
+                "{} {reason}",
+                service.code
+            );
+        }
+    }
+}
