@@ -6,9 +6,6 @@
 //! Kazakh names are our translations awaiting review (`Names::kk_reviewed` is false): the sources
 //! give Russian only.
 
-use std::fmt;
-use std::str::FromStr;
-
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -52,7 +49,7 @@ impl ServiceCode {
     ];
 
     /// The stable text form, as in DOMAIN.md and the API.
-    pub const fn as_str(self) -> &'static str {
+    pub const fn code(self) -> &'static str {
         match self {
             ServiceCode::BirthChildcareBenefitInfo => "birth-childcare-benefit-info",
             ServiceCode::GcvpPensionInfo => "gcvp-pension-info",
@@ -78,26 +75,7 @@ impl ServiceCode {
     }
 }
 
-impl fmt::Display for ServiceCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A service code that is not in the catalog.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("no service has the code {0:?}")]
-pub struct UnknownService(pub String);
-
-impl FromStr for ServiceCode {
-    type Err = UnknownService;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        ServiceCode::ALL
-            .into_iter()
-            .find(|c| c.as_str() == s)
-            .ok_or_else(|| UnknownService(s.to_owned()))
-    }
-}
+crate::codes::code_enum!(ServiceCode, UnknownService, "service");
 
 /// A name in the three languages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -792,7 +770,7 @@ mod tests {
             let entries = CATALOG.iter().filter(|s| s.code == code).count();
             assert_eq!(entries, 1, "{code} must be in the catalog once");
             assert_eq!(code.service().code, code);
-            assert_eq!(code.as_str().parse::<ServiceCode>(), Ok(code));
+            assert_eq!(code.code().parse::<ServiceCode>(), Ok(code));
         }
         assert_eq!(CATALOG.len(), ServiceCode::ALL.len());
     }

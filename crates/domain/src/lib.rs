@@ -23,6 +23,7 @@
 
 pub mod calendar;
 pub mod catalog;
+mod codes;
 pub mod envelope;
 pub mod hash_chain;
 pub mod identifiers;

@@ -3,11 +3,8 @@
 //! change. The Russian texts quote the regulations where they have one; the rest, and all Kazakh and
 //! English texts, are marked as translations awaiting review (DOMAIN.md 4).
 
-use std::collections::BTreeMap;
-use std::fmt;
-use std::str::FromStr;
-
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 use crate::refusal::RefusalReason;
 
@@ -51,21 +48,7 @@ impl RequestStatus {
     }
 }
 
-impl fmt::Display for RequestStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.code())
-    }
-}
-
-impl FromStr for RequestStatus {
-    type Err = MessagesError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        RequestStatus::ALL
-            .into_iter()
-            .find(|status| status.code() == s)
-            .ok_or_else(|| MessagesError::Unknown(s.to_owned()))
-    }
-}
+crate::codes::code_enum!(RequestStatus, UnknownStatus, "request status");
 
 /// One text in the three languages.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -133,7 +116,12 @@ impl Messages {
         let statuses = file
             .statuses
             .into_iter()
-            .map(|(code, message)| Ok((code.parse::<RequestStatus>()?, message)))
+            .map(|(code, message)| {
+                let status = code
+                    .parse::<RequestStatus>()
+                    .map_err(|_| MessagesError::Unknown(code))?;
+                Ok((status, message))
+            })
             .collect::<Result<BTreeMap<_, _>, MessagesError>>()?;
         let refusals = file
             .refusals

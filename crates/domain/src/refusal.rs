@@ -3,9 +3,6 @@
 //! A benefit refusal reported *inside* a result document (DOMAIN.md 5(b), «Отказано в назначении
 //! пособия …») is not one of these: that request succeeded, and its result says so.
 
-use std::fmt;
-use std::str::FromStr;
-
 use serde::{Deserialize, Serialize};
 
 /// A refusal reason (DOMAIN.md 5; the last two are proposals for the social-status check).
@@ -74,26 +71,7 @@ impl RefusalReason {
     }
 }
 
-impl fmt::Display for RefusalReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.code())
-    }
-}
-
-/// A refusal code that is not in DOMAIN.md 5.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("no refusal reason has the code {0:?}")]
-pub struct UnknownRefusal(pub String);
-
-impl FromStr for RefusalReason {
-    type Err = UnknownRefusal;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        RefusalReason::ALL
-            .into_iter()
-            .find(|r| r.code() == s)
-            .ok_or_else(|| UnknownRefusal(s.to_owned()))
-    }
-}
+crate::codes::code_enum!(RefusalReason, UnknownRefusal, "refusal reason");
 
 #[cfg(test)]
 mod tests {

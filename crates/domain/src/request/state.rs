@@ -1,29 +1,13 @@
 //! The state of a request, and `evolve`.
 
-use chrono::{DateTime, Utc};
-use uuid::Uuid;
-
-use super::events::{Representative, RequestEvent};
-use crate::catalog::{Lookup, RequestForm, ServiceCode, Step};
+use super::events::{RequestEvent, RequestSubmitted};
+use crate::catalog::{Lookup, Step};
 use crate::envelope::Channel;
-use crate::identifiers::{Iin, RequestNumber};
 use crate::messages::RequestStatus;
 use crate::refusal::RefusalReason;
 
-/// What a request is about; fixed when it is submitted.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequestInfo {
-    pub id: Uuid,
-    pub number: RequestNumber,
-    pub service: ServiceCode,
-    pub applicant: Iin,
-    pub channel: Channel,
-    pub form: RequestForm,
-    pub representative: Option<Representative>,
-    pub operator_id: Option<String>,
-    pub received_at: DateTime<Utc>,
-    pub deadline: Option<DateTime<Utc>>,
-}
+/// What a request is about: the facts of its submission, fixed from then on.
+pub type RequestInfo = RequestSubmitted;
 
 /// Where an open request stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,18 +120,7 @@ pub(crate) fn lookups_for(info: &RequestInfo) -> (Vec<Lookup>, Vec<Lookup>) {
 pub fn evolve(state: Request, event: &RequestEvent) -> Request {
     match (state, event) {
         (Request::Empty, RequestEvent::Submitted(e)) => {
-            let info = RequestInfo {
-                id: e.request_id,
-                number: e.number.clone(),
-                service: e.service,
-                applicant: e.applicant.clone(),
-                channel: e.channel,
-                form: e.form.clone(),
-                representative: e.representative.clone(),
-                operator_id: e.operator_id.clone(),
-                received_at: e.received_at,
-                deadline: e.deadline,
-            };
+            let info = e.clone();
             let (checks, lookups) = lookups_for(&info);
             let stage = if checks.is_empty() {
                 Stage::AwaitingSignature { scans: 0 }
