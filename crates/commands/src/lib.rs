@@ -7,14 +7,18 @@
 //!   optimistic concurrency, idempotency by event id, a gap-free global read with a live
 //!   subscription, and a per-stream SHA-256 hash chain with `verify`.
 //!
-//! Command handlers, the workflow and the adapters to the outside world (NCA, registries) arrive
-//! with issues #5 and #6.
+//! - [`requests`]: the command handlers for requests (submit, sign): load, `decide`, append, with
+//!   idempotent retries.
+//!
+//! The workflow and the adapters to the outside world (NCA, registries) arrive with issue #6.
 
 pub mod db;
 pub mod event_store;
+pub mod requests;
 
 pub use db::{Database, DbError, DbSettings};
 pub use event_store::{
     AppendOutcome, AppendedEvent, EventStore, InvalidEvent, NewEvent, Page, StoreError,
     Subscription, VerifyReport,
 };
+pub use requests::{CommandError, Requests, Submission};

@@ -84,6 +84,11 @@ pub enum TimeLimit {
     Elapsed(chrono::Duration),
 }
 
+/// The local date in `Asia/Almaty` of an instant: the date of receipt of a request.
+pub fn local_date(at: DateTime<Utc>) -> NaiveDate {
+    at.with_timezone(&Almaty).date_naive()
+}
+
 impl WorkingCalendar {
     /// The calendar compiled into the binary.
     ///

@@ -168,6 +168,15 @@ pub fn canonical_bytes(event: CanonicalEvent<'_>) -> Vec<u8> {
     out.into_bytes()
 }
 
+/// The canonical JSON text of any value (the form the payload takes inside [`canonical_bytes`]):
+/// object keys sorted, no insignificant white space, numbers by their decimal value. Documents
+/// that people sign are built with it, so the same content always gives the same bytes.
+pub fn canonical_json(value: &Value) -> Vec<u8> {
+    let mut out = String::with_capacity(256);
+    push_canonical_value(&mut out, value);
+    out.into_bytes()
+}
+
 /// The link after `previous` for an event with these canonical bytes.
 pub fn chain_hash(previous: &EventHash, canonical: &[u8]) -> EventHash {
     let mut hasher = Sha256::new();

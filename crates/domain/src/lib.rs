@@ -38,8 +38,8 @@ pub use envelope::{
     StreamVersion,
 };
 pub use hash_chain::{
-    canonical_bytes, chain_hash, verify_chain, ChainBreak, ChainBreakKind, ChainVerifier,
-    EventHash, GENESIS_HASH,
+    canonical_bytes, canonical_json, chain_hash, verify_chain, ChainBreak, ChainBreakKind,
+    ChainVerifier, EventHash, GENESIS_HASH,
 };
 pub use identifiers::{Iin, IinError, RequestNumber, RequestNumberError, Sex, Sik, SikError};
 pub use messages::{Message, Messages, RequestStatus, Texts};

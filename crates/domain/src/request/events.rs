@@ -7,6 +7,7 @@ use uuid::Uuid;
 use crate::catalog::{Lookup, RequestForm, ServiceCode, Step};
 use crate::envelope::Channel;
 use crate::identifiers::{Iin, RequestNumber};
+use crate::messages::RequestStatus;
 use crate::refusal::RefusalReason;
 
 /// The certificate a signature was made with, as the verifier read it.
@@ -76,6 +77,35 @@ pub struct RequestSubmitted {
     pub received_at: DateTime<Utc>,
     /// The promised deadline, where the service has one.
     pub deadline: Option<DateTime<Utc>>,
+}
+
+impl RequestSubmitted {
+    /// The exact bytes the citizen signs in portal step 2 (`document_to_sign`): the canonical JSON
+    /// of what the request asks for. Built only from the submission, so the verifier can rebuild
+    /// them from the stored event at any later time.
+    pub fn document_to_sign(&self) -> Vec<u8> {
+        let document = serde_json::json!({
+            "document": "egov-events/request/v1",
+            "request_id": self.request_id,
+            "number": self.number,
+            "service": self.service,
+            "applicant": self.applicant,
+            "channel": self.channel,
+            "form": self.form,
+            "representative": self.representative,
+            "received_at": self.received_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        });
+        crate::hash_chain::canonical_json(&document)
+    }
+
+    /// The citizen the request is about besides the applicant: the patient of a social-status
+    /// check. They may see the request too.
+    pub fn subject(&self) -> Option<&Iin> {
+        match &self.form {
+            RequestForm::PatientStatus { patient } => Some(patient),
+            RequestForm::Empty | RequestForm::Statement { .. } => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -255,6 +285,29 @@ fn upcast(event_type: &str, mut version: u32, mut payload: serde_json::Value) ->
 }
 
 impl RequestEvent {
+    /// The status a request has right after this event, when the event changes it; `None` for
+    /// events that leave the status as it was. Read models fold this instead of the whole state;
+    /// a test checks that it agrees with [`crate::request::Request::status`].
+    pub fn status_after(&self) -> Option<RequestStatus> {
+        match self {
+            RequestEvent::Submitted(_) => Some(RequestStatus::AwaitingSignature),
+            RequestEvent::Signed(_) | RequestEvent::OperatorSigned(_) => {
+                Some(RequestStatus::Submitted)
+            }
+            RequestEvent::SignatureVerified(_) => Some(RequestStatus::ForwardedToProvider),
+            RequestEvent::Refused(_) => Some(RequestStatus::Refused),
+            RequestEvent::ResultIssued(_) => Some(RequestStatus::Completed),
+            RequestEvent::SignatureRejected(_)
+            | RequestEvent::LookupRequested(_)
+            | RequestEvent::LookupSucceeded(_)
+            | RequestEvent::LookupFailed(_)
+            | RequestEvent::StepDeadlineMissed(_)
+            | RequestEvent::ServiceDeadlineMissed(_)
+            | RequestEvent::SurveySubmitted(_)
+            | RequestEvent::DocumentsScanned(_) => None,
+        }
+    }
+
     /// The schema version this event's payload is written with.
     pub const fn schema_version(&self) -> u32 {
         current_schema_version(self.event_type())

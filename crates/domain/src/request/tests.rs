@@ -717,6 +717,9 @@ proptest! {
         prop_assert_eq!(replayed, state.clone());
         // Every state reached has a status, once anything was submitted.
         prop_assert_eq!(state.status().is_some(), !log.is_empty());
+        // Read models fold `status_after` alone; it must agree with the whole state.
+        let folded = log.iter().fold(None, |status, event| event.status_after().or(status));
+        prop_assert_eq!(folded, state.status());
     }
 }
 
@@ -897,4 +900,45 @@ fn every_refusal_the_catalog_lists_for_a_portal_service_ends_its_request_with_th
             );
         }
     }
+}
+
+#[test]
+fn the_document_to_sign_is_canonical_and_changes_with_what_is_asked() {
+    let submitted = |form: serde_json::Value| match &given(&[])
+        .when(Command::Submit {
+            request_id: Uuid::from_u128(7),
+            number: RequestNumber::parse("20261123000001").expect("number"),
+            service: ServiceCode::PensionFundStatement,
+            applicant: citizen(),
+            channel: Channel::Portal,
+            form,
+            representative: None,
+            operator_id: None,
+        })
+        .events()[0]
+    {
+        RequestEvent::Submitted(e) => e.clone(),
+        other => panic!("expected a submission, got {other:?}"),
+    };
+    let all_time = submitted(json!({}));
+    let bytes = all_time.document_to_sign();
+    let text = String::from_utf8(bytes.clone()).expect("utf-8");
+    assert!(
+        text.starts_with("{\"applicant\":\"900101300007\",\"channel\":\"portal\""),
+        "{text}"
+    );
+    assert!(!text.contains(' '), "no insignificant white space: {text}");
+    // Rebuilt from the stored event, the bytes are the same.
+    let stored = RequestEvent::decode(
+        "RequestSubmitted",
+        1,
+        RequestEvent::Submitted(all_time.clone()).payload(),
+    )
+    .expect("decode");
+    let RequestEvent::Submitted(stored) = stored else {
+        panic!("decoded a submission")
+    };
+    assert_eq!(stored.document_to_sign(), bytes);
+    let with_period = submitted(json!({"period_start": "2020-01-01", "period_end": "2020-12-31"}));
+    assert_ne!(with_period.document_to_sign(), bytes);
 }

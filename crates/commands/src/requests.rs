@@ -1,0 +1,383 @@
+//! Command handlers for requests: load the stream, let the domain decide, append what it decided.
+//!
+//! Each handler is one round of optimistic concurrency: load the request's events, fold them with
+//! `evolve`, call `decide`, append at the version it loaded. When another writer got there first,
+//! the handler loads again and decides again, a few times, before it gives up with
+//! [`CommandError::Busy`].
+//!
+//! Retries from clients stay single: a submission with an `Idempotency-Key` lives in a stream whose
+//! id is derived from the caller and the key, and every event id a handler writes is derived from
+//! what it records, so a resent command appends nothing and answers as the first time did.
+
+mod error;
+mod numbers;
+
+use chrono::{DateTime, Utc};
+use domain::request::{decide, evolve, Command, Request, RequestEvent, RequestInfo};
+use domain::{
+    Actor, Channel, EventMetadata, Iin, RecordedEvent, RequestNumber, ServiceCode, StreamId,
+    StreamVersion,
+};
+use serde_json::Value;
+use uuid::Uuid;
+
+pub use error::CommandError;
+
+use crate::event_store::{EventStore, NewEvent, StoreError};
+
+/// How many times a handler decides again after losing a race for a stream.
+const ATTEMPTS: usize = 5;
+
+/// The namespace of the ids derived from callers' idempotency keys (UUID v5).
+const IDEMPOTENCY_NAMESPACE: Uuid = Uuid::from_u128(0x6567_6f76_2d65_7665_6e74_732d_6964_656d);
+
+/// A request to file, as a portal client sends it (the API has parsed the service and the IIN).
+#[derive(Debug, Clone)]
+pub struct Submission {
+    pub service: ServiceCode,
+    pub applicant: Iin,
+    pub form: Value,
+    /// Who files it, and through which channel.
+    pub actor: Actor,
+    pub channel: Channel,
+    /// The client's `Idempotency-Key`: the same key from the same actor returns the same request.
+    pub idempotency_key: Option<String>,
+}
+
+/// A request as the handlers see it: its submission and where it stands.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub stream_id: StreamId,
+    pub state: Request,
+    pub version: StreamVersion,
+}
+
+impl Loaded {
+    /// The submission, once there is one.
+    pub fn info(&self) -> Option<&RequestInfo> {
+        self.state.info()
+    }
+
+    /// Whether `actor` may see and act on this request: the applicant or the subject for a citizen;
+    /// operators, auditors and the system for any request.
+    pub fn visible_to(&self, actor: &Actor) -> bool {
+        let Some(info) = self.info() else {
+            return false;
+        };
+        match actor {
+            Actor::Citizen { iin } => &info.applicant == iin || info.subject() == Some(iin),
+            Actor::Operator { .. } | Actor::System { .. } => true,
+        }
+    }
+}
+
+/// The answer to a submission.
+#[derive(Debug, Clone)]
+pub struct Submitted {
+    pub info: RequestInfo,
+    pub version: StreamVersion,
+    /// `true` when this was a retry answered with the request filed the first time.
+    pub replayed: bool,
+}
+
+/// The answer to a signature.
+#[derive(Debug, Clone)]
+pub struct Signed {
+    pub info: RequestInfo,
+    pub version: StreamVersion,
+    pub replayed: bool,
+}
+
+/// The command handlers for requests. Cheap to clone.
+#[derive(Clone)]
+pub struct Requests {
+    store: EventStore,
+}
+
+impl Requests {
+    pub fn new(store: EventStore) -> Self {
+        Self { store }
+    }
+
+    /// The event store the handlers write to.
+    pub fn store(&self) -> &EventStore {
+        &self.store
+    }
+
+    /// Files a request (portal step 1).
+    ///
+    /// # Errors
+    /// [`CommandError::Rejected`] when the domain refuses it (unknown form field, channel not
+    /// offered, ...); [`CommandError::IdempotencyKeyReused`] when the key was used for a different
+    /// request; store errors as they come.
+    #[tracing::instrument(skip_all, fields(service = %submission.service, actor = %submission.actor))]
+    pub async fn submit(&self, submission: Submission) -> Result<Submitted, CommandError> {
+        let stream_id = match &submission.idempotency_key {
+            Some(key) => StreamId::from_uuid(Uuid::new_v5(
+                &IDEMPOTENCY_NAMESPACE,
+                format!("{}\n{key}", submission.actor).as_bytes(),
+            )),
+            None => StreamId::from_uuid(Uuid::now_v7()),
+        };
+        for _ in 0..ATTEMPTS {
+            let loaded = self.load(stream_id).await?;
+            let now = Utc::now();
+            if let Some(info) = loaded.info() {
+                return replay_submission(&submission, info, now, loaded.version);
+            }
+            // Decide once with a stand-in number, so that a bad form costs no number.
+            let today = domain::calendar::local_date(now);
+            let stand_in = RequestNumber::new(today, RequestNumber::MAX_SEQUENCE)
+                .map_err(|_| CommandError::NumbersExhausted)?;
+            decide(
+                &Request::Empty,
+                submit_command(&submission, stream_id, stand_in),
+                now,
+            )?;
+            let number = numbers::allocate(&self.store, stream_id, today).await?;
+            let events = decide(
+                &Request::Empty,
+                submit_command(&submission, stream_id, number),
+                now,
+            )?;
+            match self
+                .append(
+                    stream_id,
+                    StreamVersion::EMPTY,
+                    &events,
+                    &submission.actor,
+                    submission.channel,
+                )
+                .await
+            {
+                Ok(outcome) => {
+                    let RequestEvent::Submitted(info) = &events[0] else {
+                        return Err(CommandError::Corrupt {
+                            stream_id,
+                            reason: "a submission recorded no RequestSubmitted".into(),
+                        });
+                    };
+                    if outcome.already_stored {
+                        continue; // a concurrent retry of the same key stored it; answer with it
+                    }
+                    tracing::info!(number = %info.number, stream_id = %stream_id, "request submitted");
+                    return Ok(Submitted {
+                        info: info.clone(),
+                        version: outcome.version(),
+                        replayed: false,
+                    });
+                }
+                Err(StoreError::Conflict { .. }) => continue,
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Err(CommandError::Busy)
+    }
+
+    /// Records the citizen's signature over `document_to_sign` (portal step 2). Verification
+    /// follows in the workflow; here the signature is recorded as received.
+    ///
+    /// # Errors
+    /// [`CommandError::NotFound`] for an unknown request or one `actor` may not see;
+    /// [`CommandError::Rejected`] when the request is not waiting for a signature.
+    #[tracing::instrument(skip_all, fields(number = %number, actor = %actor))]
+    pub async fn sign(
+        &self,
+        number: &RequestNumber,
+        signature: &[u8],
+        actor: &Actor,
+    ) -> Result<Signed, CommandError> {
+        let stream_id = self.find(number).await?.ok_or(CommandError::NotFound)?;
+        let signature_sha256 = sha256_hex(signature);
+        for _ in 0..ATTEMPTS {
+            let loaded = self.load(stream_id).await?;
+            if !loaded.visible_to(actor) {
+                return Err(CommandError::NotFound);
+            }
+            let info = loaded.info().cloned().ok_or(CommandError::NotFound)?;
+            let channel = info.channel;
+            let command = Command::Sign {
+                signature_sha256: signature_sha256.clone(),
+            };
+            let events = match decide(&loaded.state, command, Utc::now()) {
+                Ok(events) => events,
+                Err(error) => {
+                    // The same signature again, after it was recorded: answer as the first time.
+                    if self.signed_with(stream_id, &signature_sha256).await? {
+                        return Ok(Signed {
+                            info,
+                            version: loaded.version,
+                            replayed: true,
+                        });
+                    }
+                    return Err(error.into());
+                }
+            };
+            match self
+                .append(stream_id, loaded.version, &events, actor, channel)
+                .await
+            {
+                Ok(outcome) => {
+                    tracing::info!(stream_id = %stream_id, "signature recorded");
+                    return Ok(Signed {
+                        info,
+                        version: outcome.version(),
+                        replayed: outcome.already_stored,
+                    });
+                }
+                Err(StoreError::Conflict { .. }) => continue,
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Err(CommandError::Busy)
+    }
+
+    /// The stream of the request with this number, if one was filed.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn find(&self, number: &RequestNumber) -> Result<Option<StreamId>, CommandError> {
+        numbers::find(&self.store, number).await
+    }
+
+    /// Loads a request: its events folded with `evolve`.
+    ///
+    /// # Errors
+    /// [`CommandError::Corrupt`] when a stored event cannot be read as a request event.
+    pub async fn load(&self, stream_id: StreamId) -> Result<Loaded, CommandError> {
+        let events = self.read_all_of(stream_id).await?;
+        let mut state = Request::default();
+        let mut version = StreamVersion::EMPTY;
+        for event in &events {
+            state = evolve(state, &decode(event)?);
+            version = event.stream_version;
+        }
+        Ok(Loaded {
+            stream_id,
+            state,
+            version,
+        })
+    }
+
+    async fn read_all_of(&self, stream_id: StreamId) -> Result<Vec<RecordedEvent>, CommandError> {
+        const PAGE: u32 = 1000;
+        let mut events = Vec::new();
+        loop {
+            let after = events
+                .last()
+                .map_or(StreamVersion::EMPTY, |e: &RecordedEvent| e.stream_version);
+            let page = self.store.read_stream(stream_id, after, PAGE).await?;
+            let full = page.len() == PAGE as usize;
+            events.extend(page);
+            if !full {
+                return Ok(events);
+            }
+        }
+    }
+
+    async fn signed_with(&self, stream_id: StreamId, sha256: &str) -> Result<bool, CommandError> {
+        let events = self.read_all_of(stream_id).await?;
+        for event in &events {
+            if let RequestEvent::Signed(signed) = decode(event)? {
+                if signed.signature_sha256 == sha256 {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
+    }
+
+    async fn append(
+        &self,
+        stream_id: StreamId,
+        expected: StreamVersion,
+        events: &[RequestEvent],
+        actor: &Actor,
+        channel: Channel,
+    ) -> Result<crate::event_store::AppendOutcome, StoreError> {
+        let mut new_events = Vec::with_capacity(events.len());
+        for (offset, event) in (1u64..).zip(events) {
+            // Derived from where the event lands and what it says: a resend of the same decision
+            // gets the same ids, so the store answers it with the original positions.
+            let payload = event.payload();
+            let version = expected.get().saturating_add(offset);
+            let name = format!("{stream_id}/{version}/{}/{payload}", event.event_type());
+            let event_id = Uuid::new_v5(&IDEMPOTENCY_NAMESPACE, name.as_bytes());
+            new_events.push(NewEvent::new(
+                event_id,
+                event.event_type(),
+                event.schema_version(),
+                payload,
+            )?);
+        }
+        let metadata = EventMetadata {
+            actor: actor.clone(),
+            channel,
+            correlation_id: stream_id.as_uuid(),
+            causation_id: None,
+        };
+        self.store
+            .append(stream_id, expected, &new_events, &metadata)
+            .await
+    }
+}
+
+fn submit_command(submission: &Submission, stream_id: StreamId, number: RequestNumber) -> Command {
+    Command::Submit {
+        request_id: stream_id.as_uuid(),
+        number,
+        service: submission.service,
+        applicant: submission.applicant.clone(),
+        channel: submission.channel,
+        form: submission.form.clone(),
+        representative: None,
+        operator_id: None,
+    }
+}
+
+/// A submission whose stream already holds a request: the same request again is a retry, anything
+/// else reuses the key.
+fn replay_submission(
+    submission: &Submission,
+    stored: &RequestInfo,
+    now: DateTime<Utc>,
+    version: StreamVersion,
+) -> Result<Submitted, CommandError> {
+    let form = submission
+        .service
+        .service()
+        .validate_form(&submission.form, domain::calendar::local_date(now));
+    let same = submission.service == stored.service
+        && submission.applicant == stored.applicant
+        && form.as_ref().ok() == Some(&stored.form);
+    if !same {
+        return Err(CommandError::IdempotencyKeyReused {
+            number: stored.number.clone(),
+        });
+    }
+    Ok(Submitted {
+        info: stored.clone(),
+        version,
+        replayed: true,
+    })
+}
+
+fn decode(event: &RecordedEvent) -> Result<RequestEvent, CommandError> {
+    RequestEvent::decode(
+        &event.event_type,
+        event.schema_version,
+        event.payload.clone(),
+    )
+    .map_err(|error| CommandError::Corrupt {
+        stream_id: event.stream_id,
+        reason: format!(
+            "event {} ({}): {error}",
+            event.stream_version, event.event_type
+        ),
+    })
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
