@@ -12,7 +12,7 @@
 mod error;
 mod numbers;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use domain::request::{decide, evolve, Command, Request, RequestEvent, RequestInfo};
 use domain::{
     Actor, Channel, EventMetadata, Iin, RecordedEvent, RequestNumber, ServiceCode, StreamId,
@@ -121,7 +121,8 @@ impl Requests {
         };
         for _ in 0..ATTEMPTS {
             let loaded = self.load(stream_id).await?;
-            let now = Utc::now();
+            // Whole microseconds, as PostgreSQL keeps times: the deadline reads back as decided.
+            let now = Utc::now().trunc_subsecs(6);
             if let Some(info) = loaded.info() {
                 return replay_submission(&submission, info, now, loaded.version);
             }

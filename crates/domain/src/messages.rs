@@ -105,6 +105,12 @@ impl Messages {
         Self::from_json(BUILT_IN).expect("the compiled-in messages are complete (tested)")
     }
 
+    /// The compiled-in messages, parsed once for the process.
+    pub fn shared() -> &'static Self {
+        static SHARED: std::sync::OnceLock<Messages> = std::sync::OnceLock::new();
+        SHARED.get_or_init(Self::built_in)
+    }
+
     /// Messages from JSON of the shape of `data/messages.json`; every status and refusal must have
     /// non-empty texts in all three languages.
     ///

@@ -1,7 +1,29 @@
-//! The read side of egov-events: projectors that follow the event log's gap-free cursor
-//! ([`domain::Cursor`]) and keep read models, each with its checkpoint moved in the same transaction
-//! as its rows.
+//! The read side of egov-events: projectors that follow the event log's gap-free cursor and keep
+//! read models, each with its checkpoint moved in the same transaction as its rows.
 //!
-//! Nothing lives here yet: the projection machinery and the `request_status` view arrive with
-//! issue #5. The crate exists now so that the workspace shows the architecture of DESIGN.md from the
-//! first commit, and so that the rule "projections never imports commands" holds from the start.
+//! Map of the crate:
+//! - [`projector`]: the [`Projector`] trait (how a read model applies a batch of events) and
+//!   [`run`], the loop that catches up from the checkpoint and then follows the log live (woken
+//!   by `NOTIFY` through the event store's subscription), publishing its [`Progress`].
+//! - [`rebuild`]: a read model rebuilt from the first event into a shadow table and swapped in
+//!   within one transaction, so readers never see it empty or half-built.
+//! - [`checkpoint`]: where each projector stands, and its lag behind the head of the log.
+//! - [`request_status`]: the status view that the portal's "refresh status" reads.
+//!
+//! Events are read through the event store's public read API (`commands::EventStore::read_all`
+//! and `subscribe`); nothing here writes events.
+
+pub mod checkpoint;
+mod error;
+pub mod projector;
+pub mod rebuild;
+pub mod request_status;
+
+pub use checkpoint::Lag;
+pub use error::ProjectionError;
+pub use projector::{run, Progress, Projector};
+pub use rebuild::{rebuild, RebuildReport};
+pub use request_status::{RequestStatusProjector, StatusRow, StatusView};
+
+/// The schema that holds every read model and the checkpoints (migrations/V3).
+pub const SCHEMA: &str = "projections";

@@ -1,0 +1,41 @@
+//! What can go wrong on the read side.
+
+use commands::StoreError;
+use domain::StreamId;
+
+/// Errors of projectors and read-model queries.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    /// Reading the log failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// No connection to the database could be had.
+    #[error("the database is unavailable")]
+    Unavailable(#[from] deadpool_postgres::PoolError),
+    /// A statement failed.
+    #[error("database error while {doing}")]
+    Database {
+        doing: &'static str,
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    /// A stored event of a known type cannot be read: the projector stops there rather than skip
+    /// it, and its lag shows it (an operator must look).
+    #[error("event {version} of stream {stream_id} cannot be read: {reason}")]
+    Undecodable {
+        stream_id: StreamId,
+        version: u64,
+        reason: String,
+    },
+    /// No read model has this name.
+    #[error("no read model is called {0:?}")]
+    UnknownReadModel(String),
+}
+
+impl ProjectionError {
+    pub(crate) fn database(
+        doing: &'static str,
+    ) -> impl Fn(tokio_postgres::Error) -> ProjectionError + Copy {
+        move |source| ProjectionError::Database { doing, source }
+    }
+}

@@ -1,0 +1,139 @@
+//! The projector trait and the loop that keeps a read model up to date.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use commands::event_store::SubscriptionOptions;
+use commands::EventStore;
+use deadpool_postgres::Transaction;
+use domain::{Cursor, RecordedEvent};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::{checkpoint, ProjectionError};
+
+/// A read model: how it applies events.
+///
+/// `apply` must be idempotent by stream version (an event at or below the version a row already
+/// has changes nothing), because a batch may be offered again after a crash between apply and
+/// commit, and it must only write inside `tx`, the transaction that also moves the checkpoint.
+pub trait Projector: Send + Sync + 'static {
+    /// The read model's name: the name of its checkpoint and of its table in the `projections`
+    /// schema.
+    fn name(&self) -> &'static str;
+
+    /// Applies `events` (in log order) to `table` (schema-qualified). Returns how many events
+    /// changed something.
+    fn apply<'a>(
+        &'a self,
+        tx: &'a Transaction<'a>,
+        table: &'a str,
+        events: &'a [RecordedEvent],
+    ) -> impl Future<Output = Result<u64, ProjectionError>> + Send + 'a;
+
+    /// The live table, schema-qualified.
+    fn table(&self) -> String {
+        format!("{}.{}", crate::SCHEMA, self.name())
+    }
+}
+
+/// What a running projector has applied: readers wait on changes of it (long polls).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Progress {
+    /// The checkpoint after the last committed batch.
+    pub cursor: Cursor,
+    /// Batches committed since the process started.
+    pub batches: u64,
+}
+
+/// Keeps the read model of `projector` up to date until `shutdown`: catches up from its
+/// checkpoint, then follows the log live. Each batch is applied and the checkpoint moved in one
+/// transaction; on shutdown it stops between batches, at a checkpoint. Failures are logged and
+/// retried with backoff; the loop never gives up on its own.
+pub async fn run<P: Projector>(
+    store: EventStore,
+    projector: Arc<P>,
+    progress: watch::Sender<Progress>,
+    shutdown: CancellationToken,
+) {
+    let name = projector.name();
+    let mut backoff = Duration::from_millis(100);
+    while !shutdown.is_cancelled() {
+        match follow(&store, projector.as_ref(), &progress, &shutdown).await {
+            Ok(Stopped::Shutdown) => break,
+            Ok(Stopped::CheckpointMoved) => {
+                tracing::info!(
+                    projector = name,
+                    "checkpoint moved by another writer (a rebuild?); resuming from it"
+                );
+                backoff = Duration::from_millis(100);
+            }
+            Err(error) => {
+                tracing::error!(projector = name, error = %error, cause = ?std::error::Error::source(&error), retry_in_ms = backoff.as_millis() as u64, "projector failed; it resumes from its checkpoint");
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    () = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+    tracing::info!(projector = name, "projector stopped at its checkpoint");
+}
+
+enum Stopped {
+    Shutdown,
+    CheckpointMoved,
+}
+
+async fn follow<P: Projector>(
+    store: &EventStore,
+    projector: &P,
+    progress: &watch::Sender<Progress>,
+    shutdown: &CancellationToken,
+) -> Result<Stopped, ProjectionError> {
+    let client = store.database().pool().get().await?;
+    let start = checkpoint::load(&client, projector.name()).await?;
+    drop(client);
+    tracing::info!(projector = projector.name(), from = %start, "projector following the log");
+    let mut subscription = store.subscribe(start, SubscriptionOptions::default());
+    let mut expected = start;
+    loop {
+        let batch = tokio::select! {
+            () = shutdown.cancelled() => return Ok(Stopped::Shutdown),
+            batch = subscription.next_batch() => batch?,
+        };
+        let Some(last) = batch.last() else { continue };
+        let next = last.cursor;
+        let mut client = store.database().pool().get().await?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(ProjectionError::database(
+                "starting a projector's transaction",
+            ))?;
+        if checkpoint::lock(&tx, projector.name()).await? != expected {
+            return Ok(Stopped::CheckpointMoved);
+        }
+        let table = projector.table();
+        let applied = projector.apply(&tx, &table, &batch).await?;
+        checkpoint::store(
+            &tx,
+            projector.name(),
+            next,
+            i64::try_from(batch.len()).unwrap_or(i64::MAX),
+            false,
+        )
+        .await?;
+        tx.commit()
+            .await
+            .map_err(ProjectionError::database("committing a projector's batch"))?;
+        tracing::debug!(projector = projector.name(), events = batch.len(), applied, to = %next, "batch applied");
+        expected = next;
+        progress.send_modify(|p| {
+            p.cursor = next;
+            p.batches = p.batches.wrapping_add(1);
+        });
+    }
+}

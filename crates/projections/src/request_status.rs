@@ -1,0 +1,285 @@
+//! The status view (`projections.request_status`): one row per request with what the portal's
+//! step 3 shows - number, IIN, service, status with its texts in ru/kk/en, deadline, whether the
+//! result is ready - and the stream version it reflects.
+//!
+//! The projector folds [`RequestEvent::status_after`] and a few facts per stream in memory, then
+//! writes a whole batch with two set-based statements (an insert for new requests, an update for
+//! the others), so a rebuild runs at the speed of reading the log.
+
+mod view;
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::Transaction;
+use domain::request::{EventDecodeError, RequestEvent};
+use domain::{Messages, RecordedEvent, RequestStatus, StreamId};
+use uuid::Uuid;
+
+pub use view::{HistoryCursor, StatusRow, StatusView};
+
+use crate::{ProjectionError, Projector};
+
+/// The projector of the status view.
+#[derive(Debug, Default)]
+pub struct RequestStatusProjector;
+
+impl RequestStatusProjector {
+    pub const NAME: &'static str = "request_status";
+}
+
+/// What a batch says about one request.
+#[derive(Debug, Default)]
+struct Change {
+    /// Set when the batch holds the request's submission: a new row.
+    submitted: Option<NewRow>,
+    status: Option<RequestStatus>,
+    refusal_reason: Option<&'static str>,
+    result_ready: bool,
+    last_change: Option<DateTime<Utc>>,
+    version: u64,
+}
+
+#[derive(Debug)]
+struct NewRow {
+    number: String,
+    service: &'static str,
+    iin: String,
+    subject_iin: Option<String>,
+    channel: &'static str,
+    deadline: Option<DateTime<Utc>>,
+    received_at: DateTime<Utc>,
+}
+
+impl Projector for RequestStatusProjector {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+
+    async fn apply<'a>(
+        &'a self,
+        tx: &'a Transaction<'a>,
+        table: &'a str,
+        events: &'a [RecordedEvent],
+    ) -> Result<u64, ProjectionError> {
+        let streams: Vec<Uuid> = {
+            let mut ids: Vec<Uuid> = events.iter().map(|e| e.stream_id.as_uuid()).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            ids
+        };
+        // The versions already applied: events at or below them change nothing (idempotency).
+        let rows = tx
+            .query(
+                &format!("SELECT stream_id, version FROM {table} WHERE stream_id = ANY($1)"),
+                &[&streams],
+            )
+            .await
+            .map_err(ProjectionError::database("reading applied versions"))?;
+        let applied: HashMap<Uuid, i64> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+
+        let mut changes: HashMap<StreamId, Change> = HashMap::new();
+        let mut order: Vec<StreamId> = Vec::new();
+        let mut changed_events = 0u64;
+        for recorded in events {
+            let stored = applied
+                .get(&recorded.stream_id.as_uuid())
+                .copied()
+                .unwrap_or(0);
+            let version = recorded.stream_version.get();
+            if i64::try_from(version).unwrap_or(i64::MAX) <= stored {
+                continue;
+            }
+            let event = match RequestEvent::decode(
+                &recorded.event_type,
+                recorded.schema_version,
+                recorded.payload.clone(),
+            ) {
+                Ok(event) => event,
+                Err(EventDecodeError::UnknownType(_)) => continue, // not a request's event
+                Err(error) => {
+                    return Err(ProjectionError::Undecodable {
+                        stream_id: recorded.stream_id,
+                        version,
+                        reason: error.to_string(),
+                    })
+                }
+            };
+            let change = changes.entry(recorded.stream_id).or_insert_with(|| {
+                order.push(recorded.stream_id);
+                Change::default()
+            });
+            if version <= change.version {
+                continue;
+            }
+            match &event {
+                RequestEvent::Submitted(info) => {
+                    change.submitted = Some(NewRow {
+                        number: info.number.to_string(),
+                        service: info.service.code(),
+                        iin: info.applicant.as_str().to_owned(),
+                        subject_iin: info.subject().map(|iin| iin.as_str().to_owned()),
+                        channel: info.channel.as_str(),
+                        deadline: info.deadline,
+                        received_at: info.received_at,
+                    })
+                }
+                RequestEvent::Refused(refused) => {
+                    change.refusal_reason = Some(refused.reason.code())
+                }
+                RequestEvent::ResultIssued(_) => change.result_ready = true,
+                _ => {}
+            }
+            if let Some(status) = event.status_after() {
+                change.status = Some(status);
+            }
+            change.last_change = Some(recorded.recorded_at);
+            change.version = version;
+            changed_events += 1;
+        }
+        write(tx, table, &order, &changes).await?;
+        Ok(changed_events)
+    }
+}
+
+/// Writes the folded changes: new requests by one insert, the others by one update.
+async fn write(
+    tx: &Transaction<'_>,
+    table: &str,
+    order: &[StreamId],
+    changes: &HashMap<StreamId, Change>,
+) -> Result<(), ProjectionError> {
+    let messages = Messages::shared();
+    let texts = |status: Option<RequestStatus>| {
+        status.map(|s| {
+            let m = messages.status(s);
+            (m.texts.ru.clone(), m.texts.kk.clone(), m.texts.en.clone())
+        })
+    };
+    let mut new = Columns::default();
+    let mut updated = Columns::default();
+    for stream_id in order {
+        let Some(change) = changes.get(stream_id) else {
+            continue;
+        };
+        let Some(last_change) = change.last_change else {
+            continue;
+        };
+        let (columns, status) = match &change.submitted {
+            Some(row) => {
+                new.number.push(row.number.clone());
+                new.service.push(row.service);
+                new.iin.push(row.iin.clone());
+                new.subject_iin.push(row.subject_iin.clone());
+                new.channel.push(row.channel);
+                new.deadline.push(row.deadline);
+                new.received_at.push(row.received_at);
+                (
+                    &mut new,
+                    Some(change.status.unwrap_or(RequestStatus::AwaitingSignature)),
+                )
+            }
+            None => (&mut updated, change.status),
+        };
+        let (ru, kk, en) = texts(status).map_or((None, None, None), |(ru, kk, en)| {
+            (Some(ru), Some(kk), Some(en))
+        });
+        columns.stream_id.push(stream_id.as_uuid());
+        columns.status.push(status.map(RequestStatus::code));
+        columns.status_ru.push(ru);
+        columns.status_kk.push(kk);
+        columns.status_en.push(en);
+        columns.refusal_reason.push(change.refusal_reason);
+        columns.result_ready.push(change.result_ready);
+        columns.last_change.push(last_change);
+        columns
+            .version
+            .push(i64::try_from(change.version).unwrap_or(i64::MAX));
+    }
+    if !new.stream_id.is_empty() {
+        tx.execute(
+            &format!(
+                "INSERT INTO {table} (stream_id, number, service, iin, subject_iin, channel, status, \
+                     status_ru, status_kk, status_en, refusal_reason, deadline, result_ready, \
+                     received_at, last_change, version) \
+                 SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], \
+                     $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], \
+                     $12::timestamptz[], $13::bool[], $14::timestamptz[], $15::timestamptz[], $16::int8[])"
+            ),
+            &[
+                &new.stream_id,
+                &new.number,
+                &new.service,
+                &new.iin,
+                &new.subject_iin,
+                &new.channel,
+                &new.status,
+                &new.status_ru,
+                &new.status_kk,
+                &new.status_en,
+                &new.refusal_reason,
+                &new.deadline,
+                &new.result_ready,
+                &new.received_at,
+                &new.last_change,
+                &new.version,
+            ],
+        )
+        .await
+        .map_err(ProjectionError::database("inserting new requests into the status view"))?;
+    }
+    if !updated.stream_id.is_empty() {
+        tx.execute(
+            &format!(
+                "UPDATE {table} AS t SET \
+                     status = coalesce(u.status, t.status), \
+                     status_ru = coalesce(u.status_ru, t.status_ru), \
+                     status_kk = coalesce(u.status_kk, t.status_kk), \
+                     status_en = coalesce(u.status_en, t.status_en), \
+                     refusal_reason = coalesce(u.refusal_reason, t.refusal_reason), \
+                     result_ready = t.result_ready OR u.result_ready, \
+                     last_change = u.last_change, version = u.version \
+                 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], \
+                     $6::text[], $7::bool[], $8::timestamptz[], $9::int8[]) \
+                     AS u(stream_id, status, status_ru, status_kk, status_en, refusal_reason, \
+                          result_ready, last_change, version) \
+                 WHERE t.stream_id = u.stream_id AND t.version < u.version"
+            ),
+            &[
+                &updated.stream_id,
+                &updated.status,
+                &updated.status_ru,
+                &updated.status_kk,
+                &updated.status_en,
+                &updated.refusal_reason,
+                &updated.result_ready,
+                &updated.last_change,
+                &updated.version,
+            ],
+        )
+        .await
+        .map_err(ProjectionError::database("updating the status view"))?;
+    }
+    Ok(())
+}
+
+/// The columns of a batch, as arrays for `unnest`.
+#[derive(Default)]
+struct Columns {
+    stream_id: Vec<Uuid>,
+    number: Vec<String>,
+    service: Vec<&'static str>,
+    iin: Vec<String>,
+    subject_iin: Vec<Option<String>>,
+    channel: Vec<&'static str>,
+    status: Vec<Option<&'static str>>,
+    status_ru: Vec<Option<String>>,
+    status_kk: Vec<Option<String>>,
+    status_en: Vec<Option<String>>,
+    refusal_reason: Vec<Option<&'static str>>,
+    deadline: Vec<Option<DateTime<Utc>>>,
+    result_ready: Vec<bool>,
+    received_at: Vec<DateTime<Utc>>,
+    last_change: Vec<DateTime<Utc>>,
+    version: Vec<i64>,
+}

@@ -1,0 +1,142 @@
+//! Reading the status view: what the API's "refresh status" and history answer from.
+
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::Pool;
+use domain::{RequestStatus, Texts};
+use serde::Serialize;
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use crate::ProjectionError;
+
+/// One request in the status view.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StatusRow {
+    pub stream_id: Uuid,
+    pub number: String,
+    pub service: String,
+    /// The applicant, who owns the request.
+    pub iin: String,
+    /// The citizen the request is about, when it is not the applicant (a patient).
+    pub subject_iin: Option<String>,
+    pub channel: String,
+    pub status: RequestStatus,
+    pub status_text: Texts,
+    pub refusal_reason: Option<String>,
+    pub deadline: Option<DateTime<Utc>>,
+    pub result_ready: bool,
+    pub received_at: DateTime<Utc>,
+    pub last_change: DateTime<Utc>,
+    pub version: i64,
+}
+
+impl StatusRow {
+    /// Whether a citizen with this IIN may see the request: as its applicant or its subject.
+    pub fn concerns(&self, iin: &str) -> bool {
+        self.iin == iin || self.subject_iin.as_deref() == Some(iin)
+    }
+}
+
+/// Where a page of a citizen's history ends: the next page starts after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistoryCursor {
+    pub received_at: DateTime<Utc>,
+    pub stream_id: Uuid,
+}
+
+/// Queries over the status view. Cheap to clone.
+#[derive(Clone)]
+pub struct StatusView {
+    pool: Pool,
+}
+
+const COLUMNS: &str = "stream_id, number, service, iin, subject_iin, channel, status, status_ru, \
+                       status_kk, status_en, refusal_reason, deadline, result_ready, received_at, \
+                       last_change, version";
+
+impl StatusView {
+    pub fn new(pool: Pool) -> Self {
+        Self { pool }
+    }
+
+    /// The request with this number.
+    ///
+    /// # Errors
+    /// When the database fails or a row cannot be read.
+    pub async fn by_number(&self, number: &str) -> Result<Option<StatusRow>, ProjectionError> {
+        let client = self.pool.get().await?;
+        let statement = client
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM projections.request_status WHERE number = $1"
+            ))
+            .await
+            .map_err(ProjectionError::database("preparing a status read"))?;
+        let row = client
+            .query_opt(&statement, &[&number])
+            .await
+            .map_err(ProjectionError::database("reading the status view"))?;
+        row.as_ref().map(decode).transpose()
+    }
+
+    /// A citizen's requests (as applicant or subject), newest first, `limit` after `after`.
+    ///
+    /// # Errors
+    /// When the database fails or a row cannot be read.
+    pub async fn history(
+        &self,
+        iin: &str,
+        after: Option<HistoryCursor>,
+        limit: i64,
+    ) -> Result<Vec<StatusRow>, ProjectionError> {
+        let client = self.pool.get().await?;
+        let (at, id) = after.map_or((None, None), |c| (Some(c.received_at), Some(c.stream_id)));
+        let statement = client
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM projections.request_status \
+                  WHERE (iin = $1 OR subject_iin = $1) \
+                    AND ($2::timestamptz IS NULL OR (received_at, stream_id) < ($2, $3::uuid)) \
+                  ORDER BY received_at DESC, stream_id DESC LIMIT $4"
+            ))
+            .await
+            .map_err(ProjectionError::database("preparing a history read"))?;
+        let rows = client
+            .query(&statement, &[&iin, &at, &id, &limit])
+            .await
+            .map_err(ProjectionError::database("reading a citizen's history"))?;
+        rows.iter().map(decode).collect()
+    }
+}
+
+fn decode(row: &Row) -> Result<StatusRow, ProjectionError> {
+    let get = ProjectionError::database("reading a status row");
+    let status: String = row.try_get("status").map_err(get)?;
+    let status = RequestStatus::from_str(&status).map_err(|_| ProjectionError::Undecodable {
+        stream_id: domain::StreamId::from_uuid(
+            row.try_get("stream_id").map_err(get).unwrap_or_default(),
+        ),
+        version: 0,
+        reason: format!("unknown status {status:?} in the status view"),
+    })?;
+    Ok(StatusRow {
+        stream_id: row.try_get("stream_id").map_err(get)?,
+        number: row.try_get("number").map_err(get)?,
+        service: row.try_get("service").map_err(get)?,
+        iin: row.try_get("iin").map_err(get)?,
+        subject_iin: row.try_get("subject_iin").map_err(get)?,
+        channel: row.try_get("channel").map_err(get)?,
+        status,
+        status_text: Texts {
+            ru: row.try_get("status_ru").map_err(get)?,
+            kk: row.try_get("status_kk").map_err(get)?,
+            en: row.try_get("status_en").map_err(get)?,
+        },
+        refusal_reason: row.try_get("refusal_reason").map_err(get)?,
+        deadline: row.try_get("deadline").map_err(get)?,
+        result_ready: row.try_get("result_ready").map_err(get)?,
+        received_at: row.try_get("received_at").map_err(get)?,
+        last_change: row.try_get("last_change").map_err(get)?,
+        version: row.try_get("version").map_err(get)?,
+    })
+}

@@ -1,0 +1,270 @@
+//! The projection machinery and the status view against the real PostgreSQL.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use commands::requests::{Requests, Submission};
+use commands::EventStore;
+use domain::{Actor, Channel, Cursor, Iin, RequestStatus, ServiceCode};
+use projections::{
+    checkpoint, rebuild, run, Progress, Projector, RequestStatusProjector, StatusView,
+};
+use serde_json::json;
+use testkit::TestDb;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+const ALICE: &str = "900101300007";
+
+fn submission(iin: &str) -> Submission {
+    let applicant = Iin::parse(iin).expect("valid IIN");
+    Submission {
+        service: ServiceCode::PensionFundStatement,
+        applicant: applicant.clone(),
+        form: json!({}),
+        actor: Actor::Citizen { iin: applicant },
+        channel: Channel::Portal,
+        idempotency_key: None,
+    }
+}
+
+struct Running {
+    progress: watch::Receiver<Progress>,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+fn start(store: &EventStore) -> Running {
+    let (sender, progress) = watch::channel(Progress::default());
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(run(
+        store.clone(),
+        Arc::new(RequestStatusProjector),
+        sender,
+        stop.clone(),
+    ));
+    Running {
+        progress,
+        stop,
+        task,
+    }
+}
+
+impl Running {
+    async fn stop(self) {
+        self.stop.cancel();
+        self.task.await.expect("projector task");
+    }
+}
+
+/// Waits until the view shows `number` at `version` (or 30 s pass).
+async fn until_version(view: &StatusView, number: &str, version: i64) -> projections::StatusRow {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(row) = view.by_number(number).await.expect("read view") {
+            if row.version >= version {
+                return row;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{number} never reached version {version}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_view_follows_the_log_live_with_texts_in_three_languages() {
+    let db = TestDb::migrated().await;
+    let store = EventStore::new(db.database());
+    let requests = Requests::new(store.clone());
+    let view = StatusView::new(db.database().pool().clone());
+    let running = start(&store);
+
+    let submitted = requests.submit(submission(ALICE)).await.expect("submit");
+    let number = submitted.info.number.to_string();
+    let row = until_version(&view, &number, 1).await;
+    assert_eq!(row.status, RequestStatus::AwaitingSignature);
+    assert_eq!(row.iin, ALICE);
+    assert_eq!(row.service, "pension-fund-statement");
+    assert_eq!(row.deadline, submitted.info.deadline);
+    assert!(!row.result_ready);
+
+    let actor = Actor::Citizen {
+        iin: Iin::parse(ALICE).expect("iin"),
+    };
+    requests
+        .sign(&submitted.info.number, b"cms", &actor)
+        .await
+        .expect("sign");
+    let row = until_version(&view, &number, 2).await;
+    assert_eq!(row.status, RequestStatus::Submitted);
+    let expected = domain::Messages::shared().status(RequestStatus::Submitted);
+    assert_eq!(row.status_text, expected.texts);
+    assert!(!row.status_text.kk.is_empty() && !row.status_text.en.is_empty());
+    assert!(running.progress.borrow().batches >= 2);
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn a_projector_catches_up_after_downtime_and_its_lag_says_how_far_behind_it_was() {
+    let db = TestDb::migrated().await;
+    let store = EventStore::new(db.database());
+    let requests = Requests::new(store.clone());
+    let view = StatusView::new(db.database().pool().clone());
+    let mut numbers = Vec::new();
+    for _ in 0..30 {
+        numbers.push(
+            requests
+                .submit(submission(ALICE))
+                .await
+                .expect("submit")
+                .info
+                .number
+                .to_string(),
+        );
+    }
+    let lag = checkpoint::lag(db.database().pool(), RequestStatusProjector::NAME)
+        .await
+        .expect("lag");
+    assert_eq!(lag.events_behind, 30);
+    assert!(lag.seconds_behind >= 0.0);
+    assert_eq!(lag.cursor, Cursor::START);
+
+    let running = start(&store);
+    for number in &numbers {
+        until_version(&view, number, 1).await;
+    }
+    running.stop().await;
+    let lag = checkpoint::lag(db.database().pool(), RequestStatusProjector::NAME)
+        .await
+        .expect("lag");
+    assert_eq!(lag.events_behind, 0);
+    assert!(lag.seconds_behind.abs() < f64::EPSILON);
+    let history = view.history(ALICE, None, 100).await.expect("history");
+    assert_eq!(history.len(), 30);
+    assert!(
+        history
+            .windows(2)
+            .all(|w| (w[0].received_at, w[0].stream_id) > (w[1].received_at, w[1].stream_id)),
+        "newest first"
+    );
+}
+
+#[tokio::test]
+async fn applying_a_batch_again_changes_nothing() {
+    let db = TestDb::migrated().await;
+    let store = EventStore::new(db.database());
+    let requests = Requests::new(store.clone());
+    let submitted = requests.submit(submission(ALICE)).await.expect("submit");
+    let actor = Actor::Citizen {
+        iin: Iin::parse(ALICE).expect("iin"),
+    };
+    requests
+        .sign(&submitted.info.number, b"cms", &actor)
+        .await
+        .expect("sign");
+    let events = store
+        .read_stream(
+            domain::StreamId::from_uuid(submitted.info.request_id),
+            domain::StreamVersion::EMPTY,
+            10,
+        )
+        .await
+        .expect("read");
+    let projector = RequestStatusProjector;
+    let mut client = db.database().pool().get().await.expect("client");
+    let table = projector.table();
+    for round in 0..3 {
+        let tx = client.transaction().await.expect("tx");
+        // The whole stream, then only its first event: neither moves the row back.
+        let batch = if round == 2 {
+            &events[..1]
+        } else {
+            &events[..]
+        };
+        let applied = projector.apply(&tx, &table, batch).await.expect("apply");
+        assert_eq!(applied, if round == 0 { 2 } else { 0 }, "round {round}");
+        tx.commit().await.expect("commit");
+    }
+    let view = StatusView::new(db.database().pool().clone());
+    let row = view
+        .by_number(submitted.info.number.as_str())
+        .await
+        .expect("read")
+        .expect("row");
+    assert_eq!((row.status, row.version), (RequestStatus::Submitted, 2));
+}
+
+#[tokio::test]
+async fn a_rebuild_swaps_in_the_same_rows_while_readers_always_find_them() {
+    let db = TestDb::migrated().await;
+    let store = EventStore::new(db.database());
+    let requests = Requests::new(store.clone());
+    let view = StatusView::new(db.database().pool().clone());
+    let actor = Actor::Citizen {
+        iin: Iin::parse(ALICE).expect("iin"),
+    };
+    let mut numbers = Vec::new();
+    for i in 0..200 {
+        let submitted = requests.submit(submission(ALICE)).await.expect("submit");
+        if i % 2 == 0 {
+            requests
+                .sign(&submitted.info.number, b"cms", &actor)
+                .await
+                .expect("sign");
+        }
+        numbers.push(submitted.info.number.to_string());
+    }
+    let running = start(&store);
+    for number in &numbers {
+        until_version(&view, number, 1).await;
+    }
+    let before = view.history(ALICE, None, 1000).await.expect("history");
+    assert_eq!(before.len(), 200);
+
+    // Readers hammer the view during the rebuild; every read must find its row.
+    let stop_readers = CancellationToken::new();
+    let mut readers = Vec::new();
+    for r in 0..4 {
+        let view = view.clone();
+        let numbers = numbers.clone();
+        let stop = stop_readers.clone();
+        readers.push(tokio::spawn(async move {
+            let mut reads = 0u64;
+            let mut i = r;
+            while !stop.is_cancelled() {
+                let number = &numbers[i % numbers.len()];
+                let row = view.by_number(number).await.expect("read during rebuild");
+                assert!(row.is_some(), "{number} missing during the rebuild");
+                reads += 1;
+                i += 7;
+            }
+            reads
+        }));
+    }
+    // Writes go on during the rebuild too; the live projector and the rebuild must agree.
+    let late = requests.submit(submission(ALICE)).await.expect("submit");
+    let report = rebuild(&store, &RequestStatusProjector)
+        .await
+        .expect("rebuild");
+    let later = requests.submit(submission(ALICE)).await.expect("submit");
+    until_version(&view, later.info.number.as_str(), 1).await;
+    until_version(&view, late.info.number.as_str(), 1).await;
+    stop_readers.cancel();
+    let mut reads = 0;
+    for reader in readers {
+        reads += reader.await.expect("reader");
+    }
+    assert!(reads > 0);
+    assert!(report.events >= 301, "{report:?}");
+    let after = view.history(ALICE, None, 1000).await.expect("history");
+    assert_eq!(after.len(), 202);
+    let after_old: Vec<_> = after
+        .into_iter()
+        .filter(|r| numbers.contains(&r.number))
+        .collect();
+    assert_eq!(after_old, before, "the rebuilt rows equal the live ones");
+    running.stop().await;
+}
