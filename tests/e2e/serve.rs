@@ -93,7 +93,7 @@ async fn readiness_answers_503_with_a_problem_document_when_the_database_goes_aw
     );
     let problem: serde_json::Value = answer.json().await.expect("problem json");
     assert_eq!(problem["code"], "not-ready");
-    assert!(problem["detail"]["kk"].is_string());
+    assert!(problem["texts"]["kk"].is_string());
 
     admin
         .batch_execute(&format!(

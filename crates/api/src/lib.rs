@@ -6,16 +6,23 @@
 //! - [`embedded_postgres`]: the private PostgreSQL cluster `egov serve` starts when no
 //!   `DATABASE_URL` is given;
 //! - [`startup`]: [`Application`] binds first, reports its port, then serves until told to stop;
-//! - [`routes`]: the HTTP routes (health and readiness so far);
+//! - [`routes`]: the HTTP routes under `/api/v1` (catalog, requests) with their OpenAPI document,
+//!   and health and readiness;
+//! - [`auth`]: bearer JWTs checked against configured keys (or the development key), roles;
+//! - [`state`]: what the handlers share;
+//! - [`metrics`]: Prometheus metrics at `/metrics`;
 //! - [`problem`]: the one mapping of failures to RFC 9457 problem responses;
 //! - [`bench`]: `egov bench append`, the event store benchmark against a pgbench reference.
 
+pub mod auth;
 pub mod bench;
 pub mod embedded_postgres;
+pub mod metrics;
 pub mod problem;
 pub mod routes;
 pub mod settings;
 pub mod startup;
+pub mod state;
 pub mod telemetry;
 
 pub use settings::Settings;

@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
+use api::auth::{Authenticator, Claims, DevKey, Role, VerifyingKey};
 use api::embedded_postgres::EmbeddedPostgres;
 use api::{bench, telemetry, Application, Settings};
 use clap::{Parser, Subcommand};
@@ -39,11 +40,42 @@ enum Cmd {
         #[arg(long)]
         all: bool,
     },
+    /// Print a development token signed with the development key (development mode only).
+    Token {
+        /// The role the token carries.
+        #[arg(long, value_enum)]
+        role: api::auth::Role,
+        /// The subject: a citizen's IIN, an operator's id, ...
+        #[arg(long)]
+        sub: String,
+        /// How long the token is valid, e.g. 1h, 30m, 90s.
+        #[arg(long, default_value = "1h")]
+        ttl: String,
+        /// The organisation (service centre, medical organisation).
+        #[arg(long)]
+        org: Option<String>,
+    },
+    /// Read models: rebuild one from the first event, or show where each stands.
+    Projections {
+        #[command(subcommand)]
+        what: ProjectionsCmd,
+    },
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
         what: BenchCmd,
     },
+}
+
+#[derive(Subcommand)]
+enum ProjectionsCmd {
+    /// Rebuild a read model from the first event into a shadow table and swap it in.
+    Rebuild {
+        /// The read model, e.g. request_status.
+        name: String,
+    },
+    /// Each projector's checkpoint and lag, as JSON.
+    Status,
 }
 
 #[derive(Subcommand)]
@@ -90,6 +122,15 @@ fn main() -> ExitCode {
 }
 
 async fn dispatch(command: Cmd, settings: Settings) -> anyhow::Result<ExitCode> {
+    if let Cmd::Token {
+        role,
+        sub,
+        ttl,
+        org,
+    } = &command
+    {
+        return token(&settings, *role, sub, ttl, org.clone());
+    }
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone()));
     // The embedded cluster (when used) lives until the subcommand is done; dropping it stops it.
@@ -115,6 +156,8 @@ async fn dispatch(command: Cmd, settings: Settings) -> anyhow::Result<ExitCode> 
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Verify { stream, all: _ } => verify(db_settings, stream).await,
+        Cmd::Token { .. } => Ok(ExitCode::SUCCESS),
+        Cmd::Projections { what } => projections_cmd(db_settings, what).await,
         Cmd::Bench {
             what: BenchCmd::Append { seconds, writers },
         } => {
@@ -166,11 +209,122 @@ async fn serve(
         .await
         .context("applying the migrations")?;
     let db = Database::connect(db_settings)?;
-    let app = Application::build(settings.http_addr, db)
+    let auth = authenticator(settings)?;
+    let store = EventStore::new(db.clone());
+    let (progress_tx, progress) = tokio::sync::watch::channel(projections::Progress::default());
+    let projectors_stop = CancellationToken::new();
+    let projector = tokio::spawn(projections::run(
+        store.clone(),
+        std::sync::Arc::new(projections::RequestStatusProjector),
+        progress_tx,
+        projectors_stop.clone(),
+    ));
+    let state = actix_web::web::Data::new(api::state::AppState {
+        db: db.clone(),
+        requests: commands::Requests::new(store),
+        status_view: projections::StatusView::new(db.pool().clone()),
+        auth,
+        status_progress: progress,
+        metrics: api::metrics::Metrics::default(),
+    });
+    let app = Application::build(settings.http_addr, state)
         .with_context(|| format!("binding EGOV_HTTP_ADDR={}", settings.http_addr))?;
     tracing::info!(addr = %settings.http_addr.ip(), port = app.port(), "egov serving HTTP");
     app.run_until(shutdown.cancelled()).await?;
+    // In-flight requests are done; the projector stops between batches, at a checkpoint.
+    projectors_stop.cancel();
+    if let Err(error) = projector.await {
+        tracing::error!(error = %error, "the projector task failed");
+    }
     tracing::info!("egov stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The token checker: the configured keys, or the development key with a warning.
+fn authenticator(settings: &Settings) -> anyhow::Result<Authenticator> {
+    let keys = if settings.jwt_public_keys.is_empty() {
+        let dev = DevKey::load_or_create(&settings.dev_key_path())?;
+        tracing::warn!(
+            key = %dev.path().display(),
+            "DEVELOPMENT MODE: EGOV_JWT_PUBLIC_KEYS is not set; trusting the development key (get tokens with `egov token`)"
+        );
+        vec![dev.verifying_key()?]
+    } else {
+        let keys = VerifyingKey::load_all(&settings.jwt_public_keys)?;
+        tracing::info!(keys = keys.len(), issuer = %settings.jwt_issuer, audience = %settings.jwt_audience, "checking tokens against the configured keys");
+        keys
+    };
+    Ok(Authenticator::new(
+        keys,
+        settings.jwt_issuer.clone(),
+        settings.jwt_audience.clone(),
+    ))
+}
+
+fn token(
+    settings: &Settings,
+    role: Role,
+    sub: &str,
+    ttl: &str,
+    org: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    if !settings.jwt_public_keys.is_empty() {
+        anyhow::bail!("EGOV_JWT_PUBLIC_KEYS is set: tokens come from the identity provider, not from `egov token`");
+    }
+    let ttl = api::settings::parse_duration_with_hours(ttl).ok_or_else(|| {
+        anyhow::anyhow!("--ttl {ttl:?}: expected a duration such as 1h, 30m or 90s")
+    })?;
+    let dev = DevKey::load_or_create(&settings.dev_key_path())?;
+    let now = chrono::Utc::now().timestamp();
+    let claims = Claims {
+        sub: sub.to_owned(),
+        role,
+        iss: settings.jwt_issuer.clone(),
+        aud: settings.jwt_audience.clone(),
+        exp: now.saturating_add(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX)),
+        nbf: Some(now),
+        iat: Some(now),
+        org,
+    };
+    println!("{}", dev.sign(&claims)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn projections_cmd(
+    db_settings: DbSettings,
+    what: ProjectionsCmd,
+) -> anyhow::Result<ExitCode> {
+    commands::db::migrate(&db_settings.config)
+        .await
+        .context("applying the migrations")?;
+    let db = Database::connect(db_settings)?;
+    match what {
+        ProjectionsCmd::Rebuild { name } => {
+            if name != projections::RequestStatusProjector::NAME {
+                anyhow::bail!(
+                    "no read model is called {name:?}; there is: {}",
+                    projections::RequestStatusProjector::NAME
+                );
+            }
+            let store = EventStore::new(db);
+            let report = projections::rebuild(&store, &projections::RequestStatusProjector).await?;
+            eprintln!(
+                "rebuilt {}: {} events in {:.2} s ({:.0} events/s), swap held the lock {:.1} ms",
+                report.name,
+                report.events,
+                report.seconds,
+                report.events_per_second,
+                report.swap_ms
+            );
+            println!("{}", serde_json::to_string(&report)?);
+        }
+        ProjectionsCmd::Status => {
+            let lag =
+                projections::checkpoint::lag(db.pool(), projections::RequestStatusProjector::NAME)
+                    .await?;
+            println!("{}", serde_json::to_string(&[lag])?);
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 

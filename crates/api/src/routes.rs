@@ -1,3 +1,65 @@
-//! The HTTP routes, one module per area.
+//! The HTTP routes, one module per area, and the OpenAPI document generated from them.
 
 pub mod health;
+pub mod requests;
+pub mod services;
+
+use actix_web::{web, HttpResponse};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::problem::ApiError;
+
+/// The OpenAPI 3 document of `/api/v1`, built from the handlers' annotations.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "egov-events", description = "Social e-government services of Kazakhstan: file, sign and follow requests."),
+    paths(services::list, requests::submit, requests::sign, requests::status, requests::history),
+    components(schemas(crate::problem::Problem, crate::problem::ProblemTexts)),
+    modifiers(&BearerAuth),
+    tags((name = "services", description = "The catalog"), (name = "requests", description = "A citizen's requests"))
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// `GET /api/v1/openapi.json`.
+pub async fn openapi() -> HttpResponse {
+    HttpResponse::Ok().json(ApiDoc::openapi())
+}
+
+/// A known path asked with a method it does not have.
+pub async fn method_not_allowed() -> HttpResponse {
+    actix_web::ResponseError::error_response(&ApiError::MethodNotAllowed)
+}
+
+/// No route matched.
+pub async fn not_found() -> HttpResponse {
+    actix_web::ResponseError::error_response(&ApiError::RouteNotFound)
+}
+
+/// The routes under `/api/v1`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/openapi.json")
+            .route(web::get().to(openapi))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .configure(services::configure)
+    .configure(requests::configure);
+}

@@ -25,6 +25,13 @@ pub struct Settings {
     pub db_role: Option<String>,
     /// `EGOV_LOG_FORMAT`: how logs are written.
     pub log_format: LogFormat,
+    /// `EGOV_JWT_PUBLIC_KEYS`: comma-separated PEM or JWKS (`.json`) files that tokens are checked
+    /// against; empty means development mode (the development key, see [`Settings::dev_key_path`]).
+    pub jwt_public_keys: Vec<PathBuf>,
+    /// `EGOV_JWT_ISSUER`: the `iss` tokens must carry.
+    pub jwt_issuer: String,
+    /// `EGOV_JWT_AUDIENCE`: the `aud` tokens must carry.
+    pub jwt_audience: String,
 }
 
 /// How logs are written.
@@ -105,7 +112,19 @@ impl Settings {
                 })
             }
         };
+        let jwt_public_keys = get("EGOV_JWT_PUBLIC_KEYS")
+            .map(|raw| {
+                raw.split(',')
+                    .map(str::trim)
+                    .filter(|p| !p.is_empty())
+                    .map(PathBuf::from)
+                    .collect()
+            })
+            .unwrap_or_default();
         Ok(Settings {
+            jwt_public_keys,
+            jwt_issuer: get("EGOV_JWT_ISSUER").unwrap_or_else(|| "egov-idp".into()),
+            jwt_audience: get("EGOV_JWT_AUDIENCE").unwrap_or_else(|| "egov-events".into()),
             database_url: get("DATABASE_URL"),
             http_addr,
             data_dir: get("EGOV_DATA_DIR")
@@ -116,6 +135,31 @@ impl Settings {
             db_role,
             log_format,
         })
+    }
+}
+
+impl Settings {
+    /// The development signing key: beside the data directory (not in it, so that `initdb` finds
+    /// the directory empty), e.g. `./.egov/dev-jwt-es256.pem` for the default `./.egov/pg`.
+    pub fn dev_key_path(&self) -> PathBuf {
+        let parent = self
+            .data_dir
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), PathBuf::from);
+        parent.join("dev-jwt-es256.pem")
+    }
+}
+
+/// Parses durations as [`parse_duration`] does, and also `1h` (token lifetimes).
+pub fn parse_duration_with_hours(raw: &str) -> Option<Duration> {
+    match raw.trim().strip_suffix('h') {
+        Some(hours) => hours
+            .parse::<u64>()
+            .ok()?
+            .checked_mul(3600)
+            .map(Duration::from_secs),
+        None => parse_duration(raw),
     }
 }
 
@@ -156,6 +200,8 @@ mod tests {
         assert_eq!(s.db_statement_timeout, Duration::from_secs(30));
         assert_eq!(s.db_role.as_deref(), Some("egov_app"));
         assert_eq!(s.log_format, LogFormat::Text);
+        assert!(s.jwt_public_keys.is_empty());
+        assert_eq!(s.dev_key_path(), PathBuf::from("./.egov/dev-jwt-es256.pem"));
     }
 
     #[test]

@@ -4,11 +4,18 @@
 use std::net::TcpListener;
 
 use actix_web::dev::Server;
+use actix_web::error::{JsonPayloadError, QueryPayloadError};
+use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
-use commands::Database;
 use tracing_actix_web::TracingLogger;
 
-use crate::routes::health;
+use crate::metrics;
+use crate::problem::ApiError;
+use crate::routes::{self, health};
+use crate::state::AppState;
+
+/// The largest JSON body accepted.
+pub const MAX_JSON_BYTES: usize = 256 * 1024;
 
 /// The bound, not yet running HTTP server.
 pub struct Application {
@@ -16,21 +23,52 @@ pub struct Application {
     server: Server,
 }
 
+fn json_error(error: JsonPayloadError) -> ApiError {
+    match error {
+        JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
+            ApiError::PayloadTooLarge {
+                limit: MAX_JSON_BYTES,
+            }
+        }
+        JsonPayloadError::ContentType => ApiError::UnsupportedMediaType,
+        JsonPayloadError::Deserialize(e) => ApiError::MalformedJson(e.to_string()),
+        other => ApiError::MalformedJson(other.to_string()),
+    }
+}
+
+fn query_error(error: QueryPayloadError) -> ApiError {
+    ApiError::InvalidParameter {
+        field: "query",
+        reason: error.to_string(),
+    }
+}
+
 impl Application {
-    /// Binds `addr` and prepares the routes over `db`.
+    /// Binds `addr` and prepares the routes over `state`.
     ///
     /// # Errors
     /// The bind error when the address is taken or not allowed.
-    pub fn build(addr: std::net::SocketAddr, db: Database) -> std::io::Result<Self> {
+    pub fn build(addr: std::net::SocketAddr, state: web::Data<AppState>) -> std::io::Result<Self> {
         let listener = TcpListener::bind(addr)?;
         let port = listener.local_addr()?.port();
-        let db = web::Data::new(db);
+        let db = web::Data::new(state.db.clone());
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(from_fn(metrics::track))
                 .wrap(TracingLogger::default())
                 .app_data(db.clone())
+                .app_data(state.clone())
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(MAX_JSON_BYTES)
+                        .error_handler(|e, _| json_error(e).into()),
+                )
+                .app_data(web::QueryConfig::default().error_handler(|e, _| query_error(e).into()))
                 .service(health::healthz)
                 .service(health::readyz)
+                .service(metrics::metrics)
+                .service(web::scope("/api/v1").configure(routes::configure))
+                .default_service(web::to(routes::not_found))
         })
         // Signals are handled by the binary, which also stops the embedded database afterwards.
         .disable_signals()

@@ -1,0 +1,265 @@
+//! Authentication (bearer JWTs) and the principal a request acts as.
+//!
+//! Tokens are checked with `jsonwebtoken` against configured public keys (`EGOV_JWT_PUBLIC_KEYS`:
+//! PEM files and/or JWKS files). Each key admits exactly one algorithm, fixed by the key's type
+//! (RSA -> RS256, EC P-256 -> ES256): a token naming any other algorithm is refused before its
+//! signature is looked at, so `alg: none` and HS256-signed-with-the-public-key tokens never pass.
+//! `exp`, `nbf`, `iss` and `aud` are checked (60 s leeway for clocks).
+//!
+//! Without configured keys the server runs in development mode: it trusts an ES256 key kept beside
+//! the data directory (created on first use) and `egov token` signs tokens with it.
+
+mod dev_key;
+mod keys;
+
+use std::fmt;
+use std::future::{ready, Ready};
+
+use actix_web::{web, FromRequest, HttpRequest};
+use domain::{Actor, Iin};
+use jsonwebtoken::{decode, decode_header, Algorithm, Validation};
+use serde::{Deserialize, Serialize};
+
+pub use dev_key::DevKey;
+pub use keys::{KeyError, VerifyingKey};
+
+use crate::problem::ApiError;
+use crate::state::AppState;
+
+/// The roles a token may carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// A citizen on the portal; the subject is the IIN.
+    Citizen,
+    /// A service-centre operator; the subject is the operator's id.
+    Operator,
+    Auditor,
+    Analyst,
+    /// A medical organisation's user (social-status check).
+    Medical,
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Role::Citizen => "citizen",
+            Role::Operator => "operator",
+            Role::Auditor => "auditor",
+            Role::Analyst => "analyst",
+            Role::Medical => "medical",
+        })
+    }
+}
+
+/// The claims of an egov token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub role: Role,
+    pub iss: String,
+    pub aud: String,
+    pub exp: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+    /// The organisation (a service centre, a medical organisation, an agency).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org: Option<String>,
+}
+
+/// Who a request acts as, from a checked token.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub role: Role,
+    pub subject: String,
+    pub organisation: Option<String>,
+    /// The citizen's IIN, for the citizen role.
+    pub iin: Option<Iin>,
+}
+
+impl Principal {
+    /// The actor recorded on events this principal causes.
+    pub fn actor(&self) -> Actor {
+        match (&self.iin, self.role) {
+            (Some(iin), _) => Actor::Citizen { iin: iin.clone() },
+            (None, _) => Actor::Operator {
+                id: format!("{}:{}", self.role, self.subject),
+            },
+        }
+    }
+
+    /// Refuses (403) unless the principal has one of `roles`.
+    ///
+    /// # Errors
+    /// [`ApiError::Forbidden`].
+    pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
+        if roles.contains(&self.role) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden { role: self.role })
+        }
+    }
+}
+
+/// Why a token was refused; each answers 401 with its own code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("no bearer token")]
+    Missing,
+    #[error("the token is not a well-formed JWT")]
+    Malformed,
+    #[error("the token's algorithm is not the one its key admits")]
+    Algorithm,
+    #[error("the token's signature does not verify")]
+    Signature,
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token is not valid yet")]
+    NotYetValid,
+    #[error("the token was issued for another issuer or audience")]
+    WrongAudience,
+    #[error("the token's subject is not valid for its role")]
+    Subject,
+}
+
+impl TokenError {
+    pub const fn code(self) -> &'static str {
+        match self {
+            TokenError::Missing => "token-missing",
+            TokenError::Malformed => "token-malformed",
+            TokenError::Algorithm => "token-algorithm",
+            TokenError::Signature => "token-signature",
+            TokenError::Expired => "token-expired",
+            TokenError::NotYetValid => "token-not-yet-valid",
+            TokenError::WrongAudience => "token-audience",
+            TokenError::Subject => "token-subject",
+        }
+    }
+}
+
+/// Checks tokens against the configured keys.
+pub struct Authenticator {
+    keys: Vec<VerifyingKey>,
+    issuer: String,
+    audience: String,
+}
+
+impl Authenticator {
+    pub fn new(keys: Vec<VerifyingKey>, issuer: String, audience: String) -> Self {
+        Self {
+            keys,
+            issuer,
+            audience,
+        }
+    }
+
+    /// The principal of a bearer token.
+    ///
+    /// # Errors
+    /// [`TokenError`] naming why the token is refused.
+    pub fn authenticate(&self, token: &str) -> Result<Principal, TokenError> {
+        let header = decode_header(token).map_err(|_| TokenError::Malformed)?;
+        let candidates: Vec<&VerifyingKey> = self
+            .keys
+            .iter()
+            .filter(|k| header.kid.is_none() || k.kid.is_none() || k.kid == header.kid)
+            .filter(|k| k.algorithm == header.alg)
+            .collect();
+        if candidates.is_empty() {
+            return Err(TokenError::Algorithm);
+        }
+        let mut last = TokenError::Signature;
+        for key in candidates {
+            let mut validation = Validation::new(key.algorithm);
+            validation.algorithms = vec![key.algorithm];
+            validation.leeway = 60;
+            validation.validate_nbf = true;
+            validation.set_issuer(&[&self.issuer]);
+            validation.set_audience(&[&self.audience]);
+            validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+            match decode::<Claims>(token, &key.key, &validation) {
+                Ok(data) => return principal(data.claims),
+                Err(error) => {
+                    use jsonwebtoken::errors::ErrorKind;
+                    last = match error.kind() {
+                        ErrorKind::InvalidSignature => TokenError::Signature,
+                        ErrorKind::ExpiredSignature => return Err(TokenError::Expired),
+                        ErrorKind::ImmatureSignature => return Err(TokenError::NotYetValid),
+                        ErrorKind::InvalidIssuer | ErrorKind::InvalidAudience => {
+                            return Err(TokenError::WrongAudience)
+                        }
+                        ErrorKind::InvalidAlgorithm => TokenError::Algorithm,
+                        ErrorKind::Json(_) | ErrorKind::MissingRequiredClaim(_) => {
+                            TokenError::Malformed
+                        }
+                        _ => TokenError::Signature,
+                    };
+                }
+            }
+        }
+        Err(last)
+    }
+}
+
+fn principal(claims: Claims) -> Result<Principal, TokenError> {
+    let iin = match claims.role {
+        Role::Citizen => Some(Iin::parse(&claims.sub).map_err(|_| TokenError::Subject)?),
+        _ => None,
+    };
+    if claims.sub.is_empty() || claims.sub.len() > 200 {
+        return Err(TokenError::Subject);
+    }
+    Ok(Principal {
+        role: claims.role,
+        subject: claims.sub,
+        organisation: claims.org,
+        iin,
+    })
+}
+
+/// The bearer token of a request, if it has one.
+fn bearer(req: &HttpRequest) -> Option<&str> {
+    let value = req.headers().get("authorization")?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+impl FromRequest for Principal {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let outcome = (|| {
+            let state = req
+                .app_data::<web::Data<AppState>>()
+                .ok_or_else(|| ApiError::internal("the application state is missing"))?;
+            let token = bearer(req).ok_or(ApiError::Unauthorized(TokenError::Missing))?;
+            state
+                .auth
+                .authenticate(token)
+                .map_err(ApiError::Unauthorized)
+        })();
+        if let Err(ApiError::Unauthorized(reason)) = &outcome {
+            tracing::info!(reason = reason.code(), "token refused");
+        }
+        ready(outcome)
+    }
+}
+
+/// The algorithm a key admits, by its type.
+pub(crate) fn algorithm_of(
+    pkey: &openssl::pkey::PKeyRef<openssl::pkey::Public>,
+) -> Option<Algorithm> {
+    use openssl::nid::Nid;
+    use openssl::pkey::Id;
+    match pkey.id() {
+        Id::RSA => Some(Algorithm::RS256),
+        Id::EC => {
+            let curve = pkey.ec_key().ok()?.group().curve_name()?;
+            (curve == Nid::X9_62_PRIME256V1).then_some(Algorithm::ES256)
+        }
+        _ => None,
+    }
+}

@@ -1,0 +1,159 @@
+//! Prometheus metrics: request rates and latencies per route, events appended, projector lag.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{get, web, HttpResponse};
+use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
+
+use crate::problem::ApiError;
+use crate::state::AppState;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    method: String,
+    route: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LatencyLabels {
+    method: String,
+    route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProjectorLabels {
+    projector: String,
+}
+
+/// The process's metrics.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Arc<Registry>,
+    requests: Family<RouteLabels, Counter>,
+    latency: Family<LatencyLabels, Histogram>,
+    /// Events appended by this process's command handlers.
+    pub events_appended: Counter,
+    lag_events: Family<ProjectorLabels, Gauge>,
+    lag_seconds: Family<ProjectorLabels, Gauge<f64, AtomicU64>>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("egov");
+        let requests = Family::<RouteLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests answered, by route and status",
+            requests.clone(),
+        );
+        let latency = Family::<LatencyLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+        });
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to answer, by route",
+            latency.clone(),
+        );
+        let events_appended = Counter::default();
+        registry.register(
+            "events_appended",
+            "Events appended by this process",
+            events_appended.clone(),
+        );
+        let lag_events = Family::<ProjectorLabels, Gauge>::default();
+        registry.register(
+            "projector_lag_events",
+            "Events committed that a projector has not applied",
+            lag_events.clone(),
+        );
+        let lag_seconds = Family::<ProjectorLabels, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "projector_lag_seconds",
+            "Age of the oldest event a projector has not applied",
+            lag_seconds.clone(),
+        );
+        Self {
+            registry: Arc::new(registry),
+            requests,
+            latency,
+            events_appended,
+            lag_events,
+            lag_seconds,
+        }
+    }
+}
+
+/// Middleware: counts and times every request by its route pattern (never by the raw path, so
+/// request numbers do not become labels).
+pub async fn track(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let method = req.method().to_string();
+    let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
+    let recorder = req
+        .app_data::<web::Data<AppState>>()
+        .map(|s| s.metrics.clone());
+    let response = next.call(req).await?;
+    if let Some(recorder) = recorder {
+        let status = response.status().as_u16();
+        recorder
+            .requests
+            .get_or_create(&RouteLabels {
+                method: method.clone(),
+                route: route.clone(),
+                status,
+            })
+            .inc();
+        recorder
+            .latency
+            .get_or_create(&LatencyLabels { method, route })
+            .observe(started.elapsed().as_secs_f64());
+    }
+    Ok(response)
+}
+
+/// `GET /metrics`: Prometheus text format.
+#[get("/metrics")]
+pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    for name in [projections::RequestStatusProjector::NAME] {
+        match projections::checkpoint::lag(state.db.pool(), name).await {
+            Ok(lag) => {
+                let labels = ProjectorLabels {
+                    projector: name.to_owned(),
+                };
+                state
+                    .metrics
+                    .lag_events
+                    .get_or_create(&labels)
+                    .set(lag.events_behind);
+                state
+                    .metrics
+                    .lag_seconds
+                    .get_or_create(&labels)
+                    .set(lag.seconds_behind);
+            }
+            Err(error) => {
+                tracing::warn!(projector = name, error = %error, "cannot measure projector lag")
+            }
+        }
+    }
+    let mut body = String::new();
+    encode(&mut body, &state.metrics.registry).map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+        .body(body))
+}
