@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what building and running egov needs on Debian, when it is missing: the PostgreSQL
-# server binaries (initdb, pg_ctl, pgbench; the embedded default and the tests use them) and a C
-# toolchain for crates that build C. Needs the Rust toolchain (cargo) already installed.
+# server binaries (initdb, pg_ctl, pgbench; the embedded default and the tests use them), a C
+# toolchain and OpenSSL's headers for crates that build C, the openssl command line (tests make
+# certificates and run an OCSP responder with it), Python's venv (the tests install Schemathesis
+# into one) and wrk (the HTTP benchmark). Needs the Rust toolchain (cargo) already installed.
 set -euo pipefail
 
 need=()
@@ -9,6 +11,11 @@ command -v cc >/dev/null 2>&1 || need+=(build-essential)
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql postgresql-contrib)
 command -v psql >/dev/null 2>&1 || need+=(postgresql-client)
+[ -e /usr/include/openssl/ssl.h ] || need+=(libssl-dev)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v python3 >/dev/null 2>&1 || need+=(python3)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
+command -v wrk >/dev/null 2>&1 || need+=(wrk)
 
 if ((${#need[@]})); then
   echo "setup: installing ${need[*]}" >&2

@@ -1,7 +1,9 @@
 //! End-to-end tests: the real `egov` binary against the real PostgreSQL. One binary, a module per
 //! area (declared as the `e2e` test of the `api` package, which owns the binary).
 
+mod api;
 mod cli;
 mod embedded;
+mod portal;
 mod serve;
 mod support;

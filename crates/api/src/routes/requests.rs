@@ -34,8 +34,10 @@ pub const MAX_CMS_BYTES: usize = 192 * 1024;
 #[serde(deny_unknown_fields)]
 pub struct SubmitBody {
     /// A service code from `GET /services`.
+    #[schema(example = "pension-fund-statement")]
     pub service: String,
     /// The applicant's IIN: the citizen's own.
+    #[schema(pattern = "^[0-9]{12}$", example = "900101300007")]
     pub iin: String,
     /// The service's form fields (see the catalog); `{}` or absent for services without fields.
     #[serde(default)]
@@ -70,6 +72,7 @@ pub struct CreatedDto {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignBody {
+    #[schema(format = Byte)]
     pub cms: String,
 }
 
@@ -398,6 +401,9 @@ pub async fn status(
     });
     let deadline = tokio::time::Instant::now() + hold;
     let mut progress = state.status_progress.clone();
+    // A version the event store does not have yet cannot be waited for: it would hold the answer
+    // for nothing. Asked once, only when the view is behind `min_version`.
+    let mut written: Option<u64> = None;
     loop {
         // Marked seen before reading, so a commit during the read is not missed.
         progress.borrow_and_update();
@@ -411,13 +417,26 @@ pub async fn status(
                 .as_deref()
                 .is_some_and(|tags| etag_matches(tags, &etag(row)))
         };
-        let settled = match &row {
-            None => query.min_version.is_none(),
-            Some(row) => {
-                query.min_version.is_none_or(|v| row.version >= v)
-                    && !(wait.is_some() && unchanged(row))
+        let view_version = row.as_ref().map_or(0, |r| r.version);
+        let behind = match query.min_version {
+            Some(wanted) if view_version < wanted => {
+                let stored = match written {
+                    Some(stored) => stored,
+                    None => {
+                        let stored = stored_version(&state, &number).await?;
+                        written = Some(stored);
+                        stored
+                    }
+                };
+                i64::try_from(stored).unwrap_or(i64::MAX) >= wanted
             }
+            _ => false,
         };
+        let settled = !behind
+            && match &row {
+                None => true,
+                Some(row) => !(wait.is_some() && unchanged(row)),
+            };
         if settled || tokio::time::Instant::now() >= deadline {
             let row = row.ok_or(ApiError::RequestNotFound)?;
             let tag = etag(&row);
@@ -439,6 +458,19 @@ pub async fn status(
         )
         .await;
     }
+}
+
+/// The version the event store holds for the request with this number (0 when there is none).
+async fn stored_version(state: &AppState, number: &RequestNumber) -> Result<u64, ApiError> {
+    let Some(stream_id) = state.requests.find(number).await? else {
+        return Ok(0);
+    };
+    Ok(state
+        .requests
+        .store()
+        .stream_version(stream_id)
+        .await?
+        .get())
 }
 
 fn visible(principal: &Principal, row: &StatusRow) -> bool {

@@ -1,0 +1,838 @@
+//! The portal API over HTTP, as a portal client drives it: every endpoint, every client mistake,
+//! tokens, ownership, idempotent retries, long polls, a rebuild under readers, and Schemathesis.
+
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use serde_json::{json, Value};
+
+use crate::portal::{cms_signature, Keys, Portal, ALICE, BOB};
+use crate::support::egov;
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Asserts a problem answer: status, content type, code, and texts in three languages.
+async fn assert_problem(answer: reqwest::Response, status: u16, code: &str) -> Value {
+    assert_eq!(answer.status().as_u16(), status, "status for {code}");
+    let content_type = answer
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(
+        content_type, "application/problem+json",
+        "content type for {code}"
+    );
+    let problem: Value = answer.json().await.expect("problem json");
+    assert_eq!(problem["code"], code, "{problem}");
+    assert_eq!(problem["status"], status);
+    for language in ["ru", "kk", "en"] {
+        assert!(
+            problem["texts"][language]
+                .as_str()
+                .is_some_and(|t| !t.is_empty()),
+            "{language} text in {problem}"
+        );
+    }
+    problem
+}
+
+#[tokio::test]
+async fn a_citizen_files_signs_and_follows_a_request_with_long_polls() {
+    let portal = Portal::start().await;
+    let alice = portal.keys.citizen(ALICE);
+
+    // The catalog is public.
+    let services: Value = portal
+        .http
+        .get(portal.url("/api/v1/services"))
+        .send()
+        .await
+        .expect("services")
+        .json()
+        .await
+        .expect("json");
+    let statement = services
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|s| s["code"] == "pension-fund-statement")
+        .expect("service")
+        .clone();
+    assert!(statement["names"]["kk"].is_string());
+    assert_eq!(statement["form"].as_array().expect("fields").len(), 2);
+    assert!(statement["channels"]
+        .as_array()
+        .expect("channels")
+        .contains(&json!("service-centre")));
+
+    // Step 1.
+    let created = portal.submit(ALICE).await;
+    let number = created["number"].as_str().expect("number").to_owned();
+    assert_eq!(created["status"]["code"], "awaiting-signature");
+    assert_eq!(created["iin"], ALICE);
+    assert!(created["deadline"].is_string());
+    let document = base64::engine::general_purpose::STANDARD
+        .decode(created["document_to_sign"].as_str().expect("document"))
+        .expect("base64");
+    let text = String::from_utf8(document.clone()).expect("utf-8");
+    assert!(text.contains(&number) && text.contains(ALICE), "{text}");
+
+    // Step 3 right after step 1: read your write.
+    let path = format!("/api/v1/requests/{number}");
+    let answer = portal
+        .http
+        .get(portal.url(&format!("{path}?min_version=1")))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(answer.status(), 200);
+    let etag = answer
+        .headers()
+        .get("etag")
+        .expect("etag")
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    let status: Value = answer.json().await.expect("json");
+    assert_eq!(status["status"]["code"], "awaiting-signature");
+    assert_eq!(status["status"]["text"]["ru"], "Ожидает подписания");
+    assert_eq!(status["version"], 1);
+    assert_eq!(status["result_ready"], false);
+    assert_eq!(status["service"], "pension-fund-statement");
+
+    // Unchanged: 304, at once without wait.
+    let unchanged = portal
+        .http
+        .get(portal.url(&path))
+        .bearer_auth(&alice)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(unchanged.status(), 304);
+
+    // A long poll holds until the status changes: sign while it waits.
+    let poll = {
+        let http = portal.http.clone();
+        let url = portal.url(&format!("{path}?wait=25"));
+        let (alice, etag) = (alice.clone(), etag.clone());
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let answer = http
+                .get(url)
+                .bearer_auth(alice)
+                .header("if-none-match", etag)
+                .send()
+                .await
+                .expect("poll");
+            (
+                answer.status().as_u16(),
+                answer.json::<Value>().await.unwrap_or(Value::Null),
+                started.elapsed(),
+            )
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !poll.is_finished(),
+        "the long poll holds while nothing changes"
+    );
+    let signed = portal
+        .http
+        .post(portal.url(&format!("{path}/signature")))
+        .bearer_auth(&alice)
+        .json(&json!({"cms": b64(&cms_signature(&document, ALICE))}))
+        .send()
+        .await
+        .expect("sign");
+    assert_eq!(signed.status(), 202);
+    let accepted: Value = signed.json().await.expect("json");
+    assert_eq!(accepted["version"], 2);
+    let (code, body, waited) = poll.await.expect("poll task");
+    assert_eq!(code, 200);
+    assert_eq!(body["status"]["code"], "submitted");
+    assert!(
+        waited < Duration::from_secs(20),
+        "woken by the change, not the timeout: {waited:?}"
+    );
+
+    // A long poll with nothing changing answers 304 when its time is up.
+    let (_, now) = portal.get(&path, &alice).await;
+    assert_eq!(now["version"], 2);
+    let current = portal
+        .http
+        .get(portal.url(&path))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .expect("get");
+    let etag = current
+        .headers()
+        .get("etag")
+        .expect("etag")
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    let started = Instant::now();
+    let held = portal
+        .http
+        .get(portal.url(&format!("{path}?wait=1")))
+        .bearer_auth(&alice)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(held.status(), 304);
+    assert!(started.elapsed() >= Duration::from_millis(900));
+
+    // The same signature again is a retry; the request is no longer waiting for another one.
+    let again = portal
+        .http
+        .post(portal.url(&format!("{path}/signature")))
+        .bearer_auth(&alice)
+        .json(&json!({"cms": b64(&cms_signature(&document, ALICE))}))
+        .send()
+        .await
+        .expect("sign");
+    assert_problem(again, 409, "not-awaiting-signature").await;
+
+    // History: newest first, paged by cursor.
+    let second = portal.submit(ALICE).await;
+    let (code, page) = portal.get("/api/v1/requests?limit=1", &alice).await;
+    assert_eq!(code, 200);
+    // The newest may still be on its way into the view; the page is newest first either way.
+    let first_page = page["items"].as_array().expect("items");
+    assert_eq!(first_page.len(), 1);
+    if first_page[0]["number"] == second["number"] {
+        let next = page["next"].as_str().expect("a next page");
+        let (_, page2) = portal
+            .get(&format!("/api/v1/requests?limit=1&after={next}"), &alice)
+            .await;
+        assert_eq!(page2["items"][0]["number"], number.as_str());
+        assert!(page2["next"].is_null());
+    }
+}
+
+#[tokio::test]
+async fn a_retry_with_the_same_idempotency_key_returns_the_same_request() {
+    let portal = Portal::start().await;
+    let alice = portal.keys.citizen(ALICE);
+    let send = |body: Value| {
+        portal
+            .http
+            .post(portal.url("/api/v1/requests"))
+            .bearer_auth(&alice)
+            .header("idempotency-key", "0f4e-retry")
+            .json(&body)
+            .send()
+    };
+    let body = json!({"service": "pension-fund-statement", "iin": ALICE, "form": {}});
+    let first = send(body.clone()).await.expect("first");
+    assert_eq!(first.status(), 201);
+    assert_eq!(first.headers()["idempotent-replayed"], "false");
+    let first: Value = first.json().await.expect("json");
+    let retry = send(body).await.expect("retry");
+    assert_eq!(retry.status(), 201);
+    assert_eq!(retry.headers()["idempotent-replayed"], "true");
+    let retry: Value = retry.json().await.expect("json");
+    assert_eq!(first, retry, "the retry answers exactly as the first time");
+    let other = send(json!({"service": "sik-assignment", "iin": ALICE}))
+        .await
+        .expect("other");
+    let problem = assert_problem(other, 422, "idempotency-key-reused").await;
+    assert!(problem["detail"]
+        .as_str()
+        .expect("detail")
+        .contains(first["number"].as_str().expect("number")));
+    let stored: i64 = portal
+        .db
+        .superuser()
+        .await
+        .query_one("SELECT count(*) FROM events", &[])
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(stored, 1);
+}
+
+#[tokio::test]
+async fn another_citizens_request_answers_exactly_like_an_unknown_one() {
+    let portal = Portal::start().await;
+    let created = portal.submit(ALICE).await;
+    let number = created["number"].as_str().expect("number");
+    let alice = portal.keys.citizen(ALICE);
+    let bob = portal.keys.citizen(BOB);
+    let (code, _) = portal
+        .get(&format!("/api/v1/requests/{number}?min_version=1"), &alice)
+        .await;
+    assert_eq!(code, 200);
+
+    let foreign = portal
+        .http
+        .get(portal.url(&format!("/api/v1/requests/{number}")))
+        .bearer_auth(&bob)
+        .send()
+        .await
+        .expect("get");
+    let foreign = assert_problem(foreign, 404, "request-not-found").await;
+    let unknown = portal
+        .http
+        .get(portal.url("/api/v1/requests/20200101999999"))
+        .bearer_auth(&bob)
+        .send()
+        .await
+        .expect("get");
+    let unknown = assert_problem(unknown, 404, "request-not-found").await;
+    assert_eq!(
+        foreign, unknown,
+        "nothing tells a foreign request from an unknown one"
+    );
+    let sign = portal
+        .http
+        .post(portal.url(&format!("/api/v1/requests/{number}/signature")))
+        .bearer_auth(&bob)
+        .json(&json!({"cms": b64(&cms_signature(b"x", BOB))}))
+        .send()
+        .await
+        .expect("sign");
+    assert_problem(sign, 404, "request-not-found").await;
+    let (_, history) = portal.get("/api/v1/requests", &bob).await;
+    assert_eq!(history["items"], json!([]));
+    // Filing for someone else's IIN is refused.
+    let for_alice = portal
+        .http
+        .post(portal.url("/api/v1/requests"))
+        .bearer_auth(&bob)
+        .json(&json!({"service": "pension-fund-statement", "iin": ALICE}))
+        .send()
+        .await
+        .expect("post");
+    assert_problem(for_alice, 403, "foreign-iin").await;
+
+    // Staff roles: an operator reads any request, an analyst none, and neither files for citizens.
+    let operator = portal.keys.es256(&Keys::claims("operator", "op-17"));
+    let (code, body) = portal
+        .get(&format!("/api/v1/requests/{number}"), &operator)
+        .await;
+    assert_eq!((code, body["iin"].as_str()), (200, Some(ALICE)));
+    let analyst = portal.keys.rs256(&Keys::claims("analyst", "an-1"));
+    let denied = portal
+        .http
+        .get(portal.url(&format!("/api/v1/requests/{number}")))
+        .bearer_auth(&analyst)
+        .send()
+        .await
+        .expect("get");
+    assert_problem(denied, 403, "forbidden").await;
+    let filed = portal
+        .http
+        .post(portal.url("/api/v1/requests"))
+        .bearer_auth(&operator)
+        .json(&json!({"service": "pension-fund-statement", "iin": ALICE}))
+        .send()
+        .await
+        .expect("post");
+    assert_problem(filed, 403, "forbidden").await;
+}
+
+#[tokio::test]
+async fn tokens_are_checked_for_signature_algorithm_time_issuer_and_audience() {
+    let portal = Portal::start().await;
+    let path = "/api/v1/requests";
+    let try_token = |token: Option<String>| {
+        let mut request = portal.http.get(portal.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+    // Both configured keys work: EC from PEM, RSA from the JWKS.
+    assert_eq!(
+        try_token(Some(portal.keys.citizen(ALICE)))
+            .await
+            .expect("es256")
+            .status(),
+        200
+    );
+    assert_eq!(
+        try_token(Some(portal.keys.rs256(&Keys::claims("citizen", ALICE))))
+            .await
+            .expect("rs256")
+            .status(),
+        200
+    );
+
+    let missing = try_token(None).await.expect("none");
+    assert_eq!(missing.headers()["www-authenticate"], "Bearer");
+    assert_problem(missing, 401, "token-missing").await;
+    assert_problem(
+        try_token(Some("not.a.jwt".into())).await.expect("garbage"),
+        401,
+        "token-malformed",
+    )
+    .await;
+
+    let now = chrono::Utc::now().timestamp();
+    let mut expired = Keys::claims("citizen", ALICE);
+    expired["exp"] = json!(now - 3600);
+    assert_problem(
+        try_token(Some(portal.keys.es256(&expired)))
+            .await
+            .expect("expired"),
+        401,
+        "token-expired",
+    )
+    .await;
+    let mut early = Keys::claims("citizen", ALICE);
+    early["nbf"] = json!(now + 3600);
+    assert_problem(
+        try_token(Some(portal.keys.es256(&early)))
+            .await
+            .expect("early"),
+        401,
+        "token-not-yet-valid",
+    )
+    .await;
+    let mut audience = Keys::claims("citizen", ALICE);
+    audience["aud"] = json!("another-system");
+    assert_problem(
+        try_token(Some(portal.keys.es256(&audience)))
+            .await
+            .expect("aud"),
+        401,
+        "token-audience",
+    )
+    .await;
+    let mut issuer = Keys::claims("citizen", ALICE);
+    issuer["iss"] = json!("someone-else");
+    assert_problem(
+        try_token(Some(portal.keys.es256(&issuer)))
+            .await
+            .expect("iss"),
+        401,
+        "token-audience",
+    )
+    .await;
+    let mut subject = Keys::claims("citizen", ALICE);
+    subject["sub"] = json!("900101300008");
+    assert_problem(
+        try_token(Some(portal.keys.es256(&subject)))
+            .await
+            .expect("sub"),
+        401,
+        "token-subject",
+    )
+    .await;
+
+    // alg: none, unsigned.
+    let b64url = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    let unsigned = format!(
+        "{}.{}.",
+        b64url(&json!({"alg": "none", "typ": "JWT"})),
+        b64url(&Keys::claims("citizen", ALICE))
+    );
+    assert_problem(
+        try_token(Some(unsigned)).await.expect("none"),
+        401,
+        "token-malformed",
+    )
+    .await;
+    // HS256 with the public key as the HMAC secret (the RS/HS confusion attack).
+    let public_pem = portal.keys.rsa.public_key_to_pem().expect("pem");
+    let confused = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &Keys::claims("citizen", ALICE),
+        &jsonwebtoken::EncodingKey::from_secret(&public_pem),
+    )
+    .expect("hs256");
+    assert_problem(
+        try_token(Some(confused)).await.expect("hs"),
+        401,
+        "token-algorithm",
+    )
+    .await;
+    // A key the server does not know.
+    let stranger = Keys::new();
+    assert_problem(
+        try_token(Some(stranger.citizen(ALICE)))
+            .await
+            .expect("stranger"),
+        401,
+        "token-signature",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn client_mistakes_get_problem_answers_and_never_a_500() {
+    let portal = Portal::start().await;
+    let alice = portal.keys.citizen(ALICE);
+    let post = |body: &str, content_type: &str| {
+        portal
+            .http
+            .post(portal.url("/api/v1/requests"))
+            .bearer_auth(&alice)
+            .header("content-type", content_type.to_owned())
+            .body(body.to_owned())
+            .send()
+    };
+    assert_problem(
+        post("{\"service\":", "application/json")
+            .await
+            .expect("post"),
+        400,
+        "malformed-json",
+    )
+    .await;
+    assert_problem(
+        post("{\"iin\":\"900101300007\"}", "application/json")
+            .await
+            .expect("post"),
+        400,
+        "malformed-json",
+    )
+    .await;
+    assert_problem(
+        post("{}", "text/plain").await.expect("post"),
+        415,
+        "unsupported-media-type",
+    )
+    .await;
+    let huge = format!("{{\"service\":\"{}\"}}", "x".repeat(300 * 1024));
+    assert_problem(
+        post(&huge, "application/json").await.expect("post"),
+        413,
+        "payload-too-large",
+    )
+    .await;
+    let unknown = post(
+        r#"{"service":"free-money","iin":"900101300007"}"#,
+        "application/json",
+    )
+    .await
+    .expect("post");
+    assert_eq!(
+        assert_problem(unknown, 422, "unknown-service").await["field"],
+        "service"
+    );
+    // Each IIN rule has its own code.
+    for (iin, code) in [
+        ("90010130000", "iin-length"),
+        ("90010130000X", "iin-not-digits"),
+        ("900101300008", "iin-check-digit"),
+    ] {
+        let body = json!({"service": "pension-fund-statement", "iin": iin}).to_string();
+        let problem = assert_problem(
+            post(&body, "application/json").await.expect("post"),
+            422,
+            code,
+        )
+        .await;
+        assert_eq!(problem["field"], "iin");
+    }
+    let bad_form = json!({"service": "pension-fund-statement", "iin": ALICE, "form": {"period_start": "2020-13-01", "period_end": "2020-12-31"}}).to_string();
+    let problem = assert_problem(
+        post(&bad_form, "application/json").await.expect("post"),
+        422,
+        "invalid-form",
+    )
+    .await;
+    assert_eq!(problem["field"], "form.period_start");
+    let half = json!({"service": "pension-fund-statement", "iin": ALICE, "form": {"period_start": "2020-01-01"}}).to_string();
+    assert_problem(
+        post(&half, "application/json").await.expect("post"),
+        422,
+        "invalid-form",
+    )
+    .await;
+
+    let created = portal.submit(ALICE).await;
+    let number = created["number"].as_str().expect("number");
+    let sign = |body: Value| {
+        portal
+            .http
+            .post(portal.url(&format!("/api/v1/requests/{number}/signature")))
+            .bearer_auth(&alice)
+            .json(&body)
+            .send()
+    };
+    assert_problem(
+        sign(json!({"cms": "%%%"})).await.expect("sign"),
+        400,
+        "invalid-signature-encoding",
+    )
+    .await;
+    assert_problem(
+        sign(json!({"cms": b64(b"hello")})).await.expect("sign"),
+        400,
+        "invalid-signature-encoding",
+    )
+    .await;
+    assert_problem(
+        sign(json!({"signature": "x"})).await.expect("sign"),
+        400,
+        "malformed-json",
+    )
+    .await;
+
+    let get = |path: String| {
+        portal
+            .http
+            .get(portal.url(&path))
+            .bearer_auth(&alice)
+            .send()
+    };
+    assert_problem(
+        get(format!("/api/v1/requests/{number}?wait=31"))
+            .await
+            .expect("get"),
+        400,
+        "invalid-parameter",
+    )
+    .await;
+    assert_problem(
+        get(format!("/api/v1/requests/{number}?wait=soon"))
+            .await
+            .expect("get"),
+        400,
+        "invalid-parameter",
+    )
+    .await;
+    assert_problem(
+        get("/api/v1/requests?limit=0".into()).await.expect("get"),
+        400,
+        "invalid-parameter",
+    )
+    .await;
+    assert_problem(
+        get("/api/v1/requests?after=garbage".into())
+            .await
+            .expect("get"),
+        400,
+        "invalid-parameter",
+    )
+    .await;
+    assert_problem(
+        get("/api/v1/requests/not-a-number".into())
+            .await
+            .expect("get"),
+        404,
+        "request-not-found",
+    )
+    .await;
+    assert_problem(
+        get("/api/v1/nothing-here".into()).await.expect("get"),
+        404,
+        "not-found",
+    )
+    .await;
+    let delete = portal
+        .http
+        .delete(portal.url(&format!("/api/v1/requests/{number}")))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .expect("delete");
+    assert_problem(delete, 405, "method-not-allowed").await;
+
+    // Nothing above was a server error.
+    let metrics = portal
+        .http
+        .get(portal.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        !metrics
+            .lines()
+            .any(|l| l.starts_with("egov_http_requests_total") && l.contains("status=\"5")),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            "egov_http_requests_total{method=\"POST\",route=\"/api/v1/requests\",status=\"422\"}"
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("egov_projector_lag_events{projector=\"request_status\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("egov_http_request_duration_seconds_bucket"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn a_rebuild_while_clients_read_never_shows_them_a_missing_or_older_request() {
+    let portal = Portal::start().await;
+    let alice = portal.keys.citizen(ALICE);
+    let mut numbers = Vec::new();
+    for _ in 0..60 {
+        numbers.push(
+            portal.submit(ALICE).await["number"]
+                .as_str()
+                .expect("number")
+                .to_owned(),
+        );
+    }
+    for number in &numbers {
+        let (code, _) = portal
+            .get(&format!("/api/v1/requests/{number}?min_version=1"), &alice)
+            .await;
+        assert_eq!(code, 200);
+    }
+    let stop = tokio_util::sync::CancellationToken::new();
+    let mut readers = Vec::new();
+    for r in 0..4 {
+        let (http, base, token, numbers, stop) = (
+            portal.http.clone(),
+            portal.served.base.clone(),
+            alice.clone(),
+            numbers.clone(),
+            stop.clone(),
+        );
+        readers.push(tokio::spawn(async move {
+            let mut reads = 0u32;
+            let mut i = r;
+            while !stop.is_cancelled() {
+                let number = &numbers[i % numbers.len()];
+                let answer = http
+                    .get(format!("{base}/api/v1/requests/{number}"))
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                    .expect("read");
+                assert_eq!(answer.status(), 200, "{number} during the rebuild");
+                let body: Value = answer.json().await.expect("json");
+                assert_eq!(body["version"], 1);
+                reads += 1;
+                i += 5;
+            }
+            reads
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let output = egov()
+        .args(["projections", "rebuild", "request_status"])
+        .env("DATABASE_URL", portal.db.url())
+        .output()
+        .expect("run egov projections rebuild");
+    assert!(
+        output.status.success(),
+        "rebuild failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_slice(
+        output
+            .stdout
+            .rsplit(|b| *b == b'\n')
+            .find(|l| !l.is_empty())
+            .expect("a JSON line"),
+    )
+    .expect("json");
+    assert_eq!(report["events"], 60);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.cancel();
+    let mut reads = 0;
+    for reader in readers {
+        reads += reader.await.expect("reader");
+    }
+    assert!(reads > 20, "readers kept reading: {reads}");
+    // The live projector carries on after the swap.
+    let later = portal.submit(ALICE).await;
+    let (code, _) = portal
+        .get(
+            &format!(
+                "/api/v1/requests/{}?min_version=1",
+                later["number"].as_str().expect("number")
+            ),
+            &alice,
+        )
+        .await;
+    assert_eq!(code, 200);
+    let unknown = egov()
+        .args(["projections", "rebuild", "nonsense"])
+        .env("DATABASE_URL", portal.db.url())
+        .output()
+        .expect("run");
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("request_status"));
+}
+
+#[tokio::test]
+async fn development_mode_trusts_tokens_from_egov_token() {
+    let db = testkit::TestDb::empty().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let data_dir = dir.path().join("pg");
+    let data_dir = data_dir.to_str().expect("utf-8");
+    let url = db.url();
+    let mut served =
+        crate::support::Served::start(&[("DATABASE_URL", &url), ("EGOV_DATA_DIR", data_dir)]);
+    served.wait_ready(Duration::from_secs(60)).await;
+    let token = egov()
+        .args(["token", "--role", "citizen", "--sub", ALICE, "--ttl", "10m"])
+        .env("EGOV_DATA_DIR", data_dir)
+        .output()
+        .expect("egov token");
+    assert!(
+        token.status.success(),
+        "{}",
+        String::from_utf8_lossy(&token.stderr)
+    );
+    let token = String::from_utf8(token.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_owned();
+    let http = reqwest::Client::new();
+    let answer = http
+        .get(format!("{}/api/v1/requests", served.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(answer.status(), 200);
+    assert!(
+        dir.path().join("dev-jwt-es256.pem").exists(),
+        "the key is kept beside the data directory"
+    );
+    let bad = egov()
+        .args([
+            "token", "--role", "citizen", "--sub", ALICE, "--ttl", "forever",
+        ])
+        .env("EGOV_DATA_DIR", data_dir)
+        .output()
+        .expect("egov token");
+    assert!(!bad.status.success());
+}
+
+#[tokio::test]
+async fn schemathesis_finds_no_server_error_and_no_answer_that_contradicts_the_document() {
+    let portal = Portal::start().await;
+    portal.submit(ALICE).await;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/schemathesis.sh");
+    let output = tokio::process::Command::new("bash")
+        .arg(script)
+        .arg(portal.url("/api/v1/openapi.json"))
+        .arg(&portal.served.base)
+        .env("EGOV_SCHEMATHESIS_TOKEN", portal.keys.citizen(ALICE))
+        .output()
+        .await
+        .expect("run schemathesis");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "schemathesis failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("passed"), "{stdout}");
+}
