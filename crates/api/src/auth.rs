@@ -140,11 +140,19 @@ impl TokenError {
 }
 
 /// Checks tokens against the configured keys.
+///
+/// A signature check costs far more than the rest of a status read, and portal clients poll with
+/// the same token all day, so tokens that passed are remembered (bounded, by the token's bytes)
+/// until their `exp`; only the time is checked again on a hit.
 pub struct Authenticator {
     keys: Vec<VerifyingKey>,
     issuer: String,
     audience: String,
+    verified: quick_cache::sync::Cache<String, (Principal, i64)>,
 }
+
+/// How many verified tokens are remembered.
+const VERIFIED_TOKENS: usize = 100_000;
 
 impl Authenticator {
     pub fn new(keys: Vec<VerifyingKey>, issuer: String, audience: String) -> Self {
@@ -152,6 +160,7 @@ impl Authenticator {
             keys,
             issuer,
             audience,
+            verified: quick_cache::sync::Cache::new(VERIFIED_TOKENS),
         }
     }
 
@@ -160,6 +169,22 @@ impl Authenticator {
     /// # Errors
     /// [`TokenError`] naming why the token is refused.
     pub fn authenticate(&self, token: &str) -> Result<Principal, TokenError> {
+        if let Some((principal, exp)) = self.verified.get(token) {
+            // The same leeway as the full check.
+            return if chrono::Utc::now().timestamp() <= exp.saturating_add(60) {
+                Ok(principal)
+            } else {
+                self.verified.remove(token);
+                Err(TokenError::Expired)
+            };
+        }
+        let (principal, exp) = self.verify(token)?;
+        self.verified
+            .insert(token.to_owned(), (principal.clone(), exp));
+        Ok(principal)
+    }
+
+    fn verify(&self, token: &str) -> Result<(Principal, i64), TokenError> {
         let header = decode_header(token).map_err(|_| TokenError::Malformed)?;
         let candidates: Vec<&VerifyingKey> = self
             .keys
@@ -180,7 +205,10 @@ impl Authenticator {
             validation.set_audience(&[&self.audience]);
             validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
             match decode::<Claims>(token, &key.key, &validation) {
-                Ok(data) => return principal(data.claims),
+                Ok(data) => {
+                    let exp = data.claims.exp;
+                    return principal(data.claims).map(|p| (p, exp));
+                }
                 Err(error) => {
                     use jsonwebtoken::errors::ErrorKind;
                     last = match error.kind() {

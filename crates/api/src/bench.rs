@@ -334,7 +334,9 @@ fn conninfo(config: &tokio_postgres::Config) -> String {
     parts.join(" ")
 }
 
-async fn connect(config: &tokio_postgres::Config) -> Result<tokio_postgres::Client, BenchError> {
+pub(crate) async fn connect(
+    config: &tokio_postgres::Config,
+) -> Result<tokio_postgres::Client, BenchError> {
     let (client, connection) = config
         .connect(NoTls)
         .await

@@ -12,10 +12,13 @@
 //! - [`state`]: what the handlers share;
 //! - [`metrics`]: Prometheus metrics at `/metrics`;
 //! - [`problem`]: the one mapping of failures to RFC 9457 problem responses;
-//! - [`bench`]: `egov bench append`, the event store benchmark against a pgbench reference.
+//! - [`bench`]: `egov bench append`, the event store benchmark against a pgbench reference;
+//! - [`bench_read`]: `egov bench read`, the status view's rebuild rate and `GET` under load
+//!   against `/healthz`.
 
 pub mod auth;
 pub mod bench;
+pub mod bench_read;
 pub mod embedded_postgres;
 pub mod metrics;
 pub mod problem;

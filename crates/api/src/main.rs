@@ -80,6 +80,22 @@ enum ProjectionsCmd {
 
 #[derive(Subcommand)]
 enum BenchCmd {
+    /// The read side: rebuild rate of the status view, and `GET /requests/{number}` under wrk
+    /// against `/healthz` in the same run.
+    Read {
+        /// Requests written (5 events each) before measuring.
+        #[arg(long, default_value_t = 200_000)]
+        requests: u64,
+        /// Distinct requests the load asks for, spread over all written.
+        #[arg(long, default_value_t = 10_000)]
+        keys: usize,
+        /// Seconds for each wrk run.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// wrk connections.
+        #[arg(long, default_value_t = 64)]
+        connections: u32,
+    },
     /// Append throughput and latency against a pgbench reference, and the reader's catch-up rate.
     Append {
         /// Seconds for each measured run.
@@ -159,6 +175,25 @@ async fn dispatch(command: Cmd, settings: Settings) -> anyhow::Result<ExitCode> 
         Cmd::Token { .. } => Ok(ExitCode::SUCCESS),
         Cmd::Projections { what } => projections_cmd(db_settings, what).await,
         Cmd::Bench {
+            what:
+                BenchCmd::Read {
+                    requests,
+                    keys,
+                    seconds,
+                    connections,
+                },
+        } => {
+            let options = api::bench_read::ReadBenchOptions {
+                requests,
+                keys,
+                seconds,
+                connections,
+            };
+            let report = api::bench_read::run(&db_settings.config, &options).await?;
+            println!("{}", serde_json::to_string(&report)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Bench {
             what: BenchCmd::Append { seconds, writers },
         } => {
             let options = bench::BenchOptions {
@@ -222,10 +257,11 @@ async fn serve(
     let state = actix_web::web::Data::new(api::state::AppState {
         db: db.clone(),
         requests: commands::Requests::new(store),
-        status_view: projections::StatusView::new(db.pool().clone()),
+        status_view: projections::StatusView::cached(db.pool().clone(), progress.clone()),
         auth,
         status_progress: progress,
         metrics: api::metrics::Metrics::default(),
+        status_bodies: api::state::status_bodies(),
     });
     let app = Application::build(settings.http_addr, state)
         .with_context(|| format!("binding EGOV_HTTP_ADDR={}", settings.http_addr))?;

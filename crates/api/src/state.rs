@@ -17,4 +17,22 @@ pub struct AppState {
     /// Moves whenever the status view's projector commits a batch.
     pub status_progress: watch::Receiver<Progress>,
     pub metrics: Metrics,
+    /// Serialised status answers by stream, valid for the version they were made from.
+    pub status_bodies: StatusBodies,
+}
+
+/// A serialised `GET /requests/{number}` answer and the row version it shows.
+pub struct StatusBody {
+    pub version: i64,
+    pub etag: String,
+    pub json: actix_web::web::Bytes,
+}
+
+/// Answers to "refresh status" are read far more often than requests change; each is serialised
+/// once per version of its row.
+pub type StatusBodies = quick_cache::sync::Cache<uuid::Uuid, std::sync::Arc<StatusBody>>;
+
+/// An empty cache of status answers.
+pub fn status_bodies() -> StatusBodies {
+    quick_cache::sync::Cache::new(100_000)
 }

@@ -15,6 +15,7 @@
 
 pub mod checkpoint;
 mod error;
+mod leader;
 pub mod projector;
 pub mod rebuild;
 pub mod request_status;

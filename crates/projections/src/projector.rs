@@ -11,6 +11,7 @@ use domain::{Cursor, RecordedEvent};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use crate::leader::Leadership;
 use crate::{checkpoint, ProjectionError};
 
 /// A read model: how it applies events.
@@ -39,12 +40,27 @@ pub trait Projector: Send + Sync + 'static {
 }
 
 /// What a running projector has applied: readers wait on changes of it (long polls).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Progress {
     /// The checkpoint after the last committed batch.
     pub cursor: Cursor,
     /// Batches committed since the process started.
     pub batches: u64,
+    /// The streams the last batch touched (caches of the read model drop them).
+    pub streams: Arc<[uuid::Uuid]>,
+    /// Whether this process is the one projecting (and so sees every change). `batches` jumps by
+    /// more than one whenever a cache can no longer trust what it holds (leadership gained or
+    /// lost, the table swapped by a rebuild).
+    pub leader: bool,
+}
+
+/// Tells caches to drop everything and whether this process now leads.
+fn reset(progress: &watch::Sender<Progress>, leader: bool) {
+    progress.send_modify(|p| {
+        p.batches = p.batches.wrapping_add(2);
+        p.streams = Arc::from([]);
+        p.leader = leader;
+    });
 }
 
 /// Keeps the read model of `projector` up to date until `shutdown`: catches up from its
@@ -59,26 +75,53 @@ pub async fn run<P: Projector>(
 ) {
     let name = projector.name();
     let mut backoff = Duration::from_millis(100);
-    while !shutdown.is_cancelled() {
-        match follow(&store, projector.as_ref(), &progress, &shutdown).await {
-            Ok(Stopped::Shutdown) => break,
-            Ok(Stopped::CheckpointMoved) => {
-                tracing::info!(
-                    projector = name,
-                    "checkpoint moved by another writer (a rebuild?); resuming from it"
-                );
-                backoff = Duration::from_millis(100);
-            }
+    let config = store.database().settings().config.clone();
+    'leading: while !shutdown.is_cancelled() {
+        let mut leadership = match Leadership::acquire(&config, name, &shutdown).await {
+            Ok(Some(leadership)) => leadership,
+            Ok(None) => break,
             Err(error) => {
-                tracing::error!(projector = name, error = %error, cause = ?std::error::Error::source(&error), retry_in_ms = backoff.as_millis() as u64, "projector failed; it resumes from its checkpoint");
+                tracing::warn!(projector = name, error = %error, "cannot take the projector's leadership; retrying");
                 tokio::select! {
                     () = shutdown.cancelled() => break,
                     () = tokio::time::sleep(backoff) => {}
                 }
                 backoff = (backoff * 2).min(Duration::from_secs(10));
+                continue;
+            }
+        };
+        reset(&progress, true);
+        while !shutdown.is_cancelled() {
+            let outcome = tokio::select! {
+                outcome = follow(&store, projector.as_ref(), &progress, &shutdown) => outcome,
+                () = leadership.lost() => {
+                    tracing::warn!(projector = name, "leadership lost; standing by");
+                    reset(&progress, false);
+                    continue 'leading;
+                }
+            };
+            match outcome {
+                Ok(Stopped::Shutdown) => break,
+                Ok(Stopped::CheckpointMoved) => {
+                    tracing::info!(
+                        projector = name,
+                        "checkpoint moved by another writer (a rebuild?); resuming from it"
+                    );
+                    reset(&progress, true);
+                    backoff = Duration::from_millis(100);
+                }
+                Err(error) => {
+                    tracing::error!(projector = name, error = %error, cause = ?std::error::Error::source(&error), retry_in_ms = backoff.as_millis() as u64, "projector failed; it resumes from its checkpoint");
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        () = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
             }
         }
     }
+    reset(&progress, false);
     tracing::info!(projector = name, "projector stopped at its checkpoint");
 }
 
@@ -131,9 +174,13 @@ async fn follow<P: Projector>(
             .map_err(ProjectionError::database("committing a projector's batch"))?;
         tracing::debug!(projector = projector.name(), events = batch.len(), applied, to = %next, "batch applied");
         expected = next;
+        let mut streams: Vec<uuid::Uuid> = batch.iter().map(|e| e.stream_id.as_uuid()).collect();
+        streams.sort_unstable();
+        streams.dedup();
         progress.send_modify(|p| {
             p.cursor = next;
             p.batches = p.batches.wrapping_add(1);
+            p.streams = streams.into();
         });
     }
 }

@@ -61,7 +61,7 @@ impl Running {
 async fn until_version(view: &StatusView, number: &str, version: i64) -> projections::StatusRow {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
-        if let Some(row) = view.by_number(number).await.expect("read view") {
+        if let Some(row) = view.by_number_fresh(number).await.expect("read view") {
             if row.version >= version {
                 return row;
             }
@@ -190,7 +190,7 @@ async fn applying_a_batch_again_changes_nothing() {
     }
     let view = StatusView::new(db.database().pool().clone());
     let row = view
-        .by_number(submitted.info.number.as_str())
+        .by_number_fresh(submitted.info.number.as_str())
         .await
         .expect("read")
         .expect("row");
@@ -236,7 +236,10 @@ async fn a_rebuild_swaps_in_the_same_rows_while_readers_always_find_them() {
             let mut i = r;
             while !stop.is_cancelled() {
                 let number = &numbers[i % numbers.len()];
-                let row = view.by_number(number).await.expect("read during rebuild");
+                let row = view
+                    .by_number_fresh(number)
+                    .await
+                    .expect("read during rebuild");
                 assert!(row.is_some(), "{number} missing during the rebuild");
                 reads += 1;
                 i += 7;
@@ -266,5 +269,85 @@ async fn a_rebuild_swaps_in_the_same_rows_while_readers_always_find_them() {
         .filter(|r| numbers.contains(&r.number))
         .collect();
     assert_eq!(after_old, before, "the rebuilt rows equal the live ones");
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn the_cached_view_drops_a_row_as_soon_as_the_projector_applies_a_change() {
+    let db = TestDb::migrated().await;
+    let store = EventStore::new(db.database());
+    let requests = Requests::new(store.clone());
+    let running = start(&store);
+    let cached = StatusView::cached(db.database().pool().clone(), running.progress.clone());
+    let fresh = StatusView::new(db.database().pool().clone());
+    let actor = Actor::Citizen {
+        iin: Iin::parse(ALICE).expect("iin"),
+    };
+    let mut numbers = Vec::new();
+    for _ in 0..20 {
+        let submitted = requests.submit(submission(ALICE)).await.expect("submit");
+        numbers.push(submitted.info.number);
+    }
+    for number in &numbers {
+        until_version(&fresh, number.as_str(), 1).await;
+    }
+    for number in &numbers {
+        // Read twice: the second read is served from the cache once this process leads.
+        cached
+            .by_number(number.as_str())
+            .await
+            .expect("read")
+            .expect("row");
+        let entry = cached
+            .by_number(number.as_str())
+            .await
+            .expect("read")
+            .expect("row");
+        assert_eq!(entry.0.version, 1);
+    }
+    for number in &numbers {
+        requests.sign(number, b"cms", &actor).await.expect("sign");
+    }
+    // Every cached read reflects the signature within moments (the rows expire only after 60 s).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    for number in &numbers {
+        loop {
+            let entry = cached
+                .by_number(number.as_str())
+                .await
+                .expect("read")
+                .expect("row");
+            if entry.0.version == 2 {
+                assert_eq!(entry.0.status, RequestStatus::Submitted);
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{number} stayed stale in the cache"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    // A rebuild swaps the table under the cache: what it serves afterwards is still current.
+    rebuild(&store, &RequestStatusProjector)
+        .await
+        .expect("rebuild");
+    requests
+        .sign(&numbers[0], b"cms", &actor)
+        .await
+        .expect("resend is a retry");
+    for number in &numbers {
+        let entry = cached
+            .by_number(number.as_str())
+            .await
+            .expect("read")
+            .expect("row");
+        let row = fresh
+            .by_number_fresh(number.as_str())
+            .await
+            .expect("read")
+            .expect("row");
+        assert_eq!(entry.0, row);
+    }
     running.stop().await;
 }

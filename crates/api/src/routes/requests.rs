@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use crate::auth::{Principal, Role};
 use crate::problem::{ApiError, Problem};
-use crate::state::AppState;
+use crate::state::{AppState, StatusBody};
 
 /// The longest a long poll may hold an answer.
 pub const MAX_WAIT_SECONDS: u64 = 30;
@@ -153,7 +153,7 @@ fn status_dto(status: RequestStatus) -> StatusDto {
     }
 }
 
-fn request_dto(row: StatusRow) -> RequestDto {
+fn request_dto(row: &StatusRow) -> RequestDto {
     let refusal = row
         .refusal_reason
         .as_deref()
@@ -170,17 +170,17 @@ fn request_dto(row: StatusRow) -> RequestDto {
             }
         });
     RequestDto {
-        number: row.number,
+        number: row.number.clone(),
         id: row.stream_id,
-        service: row.service,
-        iin: row.iin,
-        channel: row.channel,
+        service: row.service.clone(),
+        iin: row.iin.clone(),
+        channel: row.channel.clone(),
         status: StatusDto {
             code: row.status.code().to_owned(),
             text: crate::problem::ProblemTexts {
-                ru: row.status_text.ru,
-                kk: row.status_text.kk,
-                en: row.status_text.en,
+                ru: row.status_text.ru.clone(),
+                kk: row.status_text.kk.clone(),
+                en: row.status_text.en.clone(),
             },
         },
         refusal,
@@ -407,17 +407,25 @@ pub async fn status(
     loop {
         // Marked seen before reading, so a commit during the read is not missed.
         progress.borrow_and_update();
-        let row = state
-            .status_view
-            .by_number(number.as_str())
-            .await?
-            .filter(|row| visible(&principal, row));
+        // Polls and read-your-writes read the table itself; a plain refresh may be served from
+        // the cache the projector of this process keeps current.
+        let entry = if wait.is_some() || query.min_version.is_some() {
+            state
+                .status_view
+                .by_number_fresh(number.as_str())
+                .await?
+                .map(|row| std::sync::Arc::new((row, std::time::Instant::now())))
+        } else {
+            state.status_view.by_number(number.as_str()).await?
+        }
+        .filter(|entry| visible(&principal, &entry.0));
+        let row = entry.as_ref().map(|entry| &entry.0);
         let unchanged = |row: &StatusRow| {
             if_none_match
                 .as_deref()
                 .is_some_and(|tags| etag_matches(tags, &etag(row)))
         };
-        let view_version = row.as_ref().map_or(0, |r| r.version);
+        let view_version = row.map_or(0, |r| r.version);
         let behind = match query.min_version {
             Some(wanted) if view_version < wanted => {
                 let stored = match written {
@@ -433,22 +441,23 @@ pub async fn status(
             _ => false,
         };
         let settled = !behind
-            && match &row {
+            && match row {
                 None => true,
                 Some(row) => !(wait.is_some() && unchanged(row)),
             };
         if settled || tokio::time::Instant::now() >= deadline {
             let row = row.ok_or(ApiError::RequestNotFound)?;
-            let tag = etag(&row);
-            if unchanged(&row) {
+            let body = status_body(&state, row)?;
+            if unchanged(row) {
                 return Ok(HttpResponse::NotModified()
-                    .insert_header((header::ETAG, tag))
+                    .insert_header((header::ETAG, body.etag.as_str()))
                     .finish());
             }
             return Ok(HttpResponse::Ok()
-                .insert_header((header::ETAG, tag))
+                .insert_header((header::ETAG, body.etag.as_str()))
                 .insert_header((header::CACHE_CONTROL, "private, no-cache"))
-                .json(request_dto(row)));
+                .content_type("application/json")
+                .body(body.json.clone()));
         }
         // Wake on the projector's next commit; re-check now and then in case the projector
         // runs in another process.
@@ -458,6 +467,23 @@ pub async fn status(
         )
         .await;
     }
+}
+
+/// The serialised answer for `row`, made once per version of the row.
+fn status_body(state: &AppState, row: &StatusRow) -> Result<std::sync::Arc<StatusBody>, ApiError> {
+    if let Some(body) = state.status_bodies.get(&row.stream_id) {
+        if body.version == row.version {
+            return Ok(body);
+        }
+    }
+    let json = serde_json::to_vec(&request_dto(row)).map_err(ApiError::internal)?;
+    let body = std::sync::Arc::new(StatusBody {
+        version: row.version,
+        etag: etag(row),
+        json: json.into(),
+    });
+    state.status_bodies.insert(row.stream_id, body.clone());
+    Ok(body)
 }
 
 /// The version the event store holds for the request with this number (0 when there is none).
@@ -549,7 +575,7 @@ pub async fn history(
         None
     };
     Ok(HttpResponse::Ok().json(HistoryDto {
-        items: rows.into_iter().map(request_dto).collect(),
+        items: rows.iter().map(request_dto).collect(),
         next,
     }))
 }

@@ -1,15 +1,19 @@
 //! Reading the status view: what the API's "refresh status" and history answer from.
 
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
 use domain::{RequestStatus, Texts};
 use serde::Serialize;
+use tokio::sync::watch;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use crate::ProjectionError;
+use crate::{Progress, ProjectionError};
 
 /// One request in the status view.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -50,6 +54,69 @@ pub struct HistoryCursor {
 #[derive(Clone)]
 pub struct StatusView {
     pool: Pool,
+    cache: Option<Arc<RowCache>>,
+}
+
+/// Rows read recently, so that clients polling "refresh status" do not each cost a query.
+///
+/// Used only while the projector of this process leads (and so applies every change): every batch
+/// it commits drops the rows of the streams it touched, and anything it cannot account for (a
+/// missed batch, leadership gained or lost, a rebuild's swap) drops everything. As a last guard a
+/// row is never served older than [`RowCache::MAX_AGE`].
+struct RowCache {
+    /// Request number -> the row and when it was read.
+    rows: quick_cache::sync::Cache<String, Arc<(StatusRow, Instant)>>,
+    /// Stream id -> request number, to drop the rows of changed streams.
+    numbers: quick_cache::sync::Cache<Uuid, String>,
+    /// Moves on every invalidation: a row read before a move is not stored after it.
+    epoch: AtomicU64,
+    /// Whether this process's projector leads; the cache is bypassed otherwise.
+    enabled: std::sync::atomic::AtomicBool,
+}
+
+impl RowCache {
+    const MAX_AGE: Duration = Duration::from_secs(60);
+    const CAPACITY: usize = 100_000;
+
+    fn new() -> Self {
+        Self {
+            rows: quick_cache::sync::Cache::new(Self::CAPACITY),
+            numbers: quick_cache::sync::Cache::new(Self::CAPACITY * 2),
+            epoch: AtomicU64::new(0),
+            enabled: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    fn get(&self, number: &str) -> Option<Arc<(StatusRow, Instant)>> {
+        if !self.enabled.load(Ordering::SeqCst) {
+            return None;
+        }
+        self.rows
+            .get(number)
+            .filter(|entry| entry.1.elapsed() < Self::MAX_AGE)
+    }
+
+    fn invalidate(&self, progress: &Progress, last_seen: u64) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        self.enabled.store(progress.leader, Ordering::SeqCst);
+        if progress.leader && progress.batches.wrapping_sub(last_seen) == 1 {
+            for id in progress.streams.iter() {
+                match self.numbers.get(id) {
+                    Some(number) => {
+                        self.rows.remove(&number);
+                    }
+                    // Evicted from the index: the row may still be cached; be safe.
+                    None if !self.rows.is_empty() && self.numbers.len() >= Self::CAPACITY * 2 => {
+                        self.rows.clear();
+                        return;
+                    }
+                    None => {}
+                }
+            }
+        } else {
+            self.rows.clear();
+        }
+    }
 }
 
 const COLUMNS: &str = "stream_id, number, service, iin, subject_iin, channel, status, status_ru, \
@@ -57,15 +124,80 @@ const COLUMNS: &str = "stream_id, number, service, iin, subject_iin, channel, st
                        last_change, version";
 
 impl StatusView {
+    /// Reads straight from the table.
     pub fn new(pool: Pool) -> Self {
-        Self { pool }
+        Self { pool, cache: None }
     }
 
-    /// The request with this number.
+    /// Reads through a cache kept correct by `progress`, the projector of this process (see
+    /// [`RowCache`]). Must be called inside a Tokio runtime: it starts the task that drops
+    /// changed rows; the task ends when the projector's sender is dropped.
+    pub fn cached(pool: Pool, mut progress: watch::Receiver<Progress>) -> Self {
+        let cache = Arc::new(RowCache::new());
+        let weak = Arc::downgrade(&cache);
+        tokio::spawn(async move {
+            let mut last_seen = {
+                let current = progress.borrow_and_update();
+                if let Some(cache) = weak.upgrade() {
+                    cache.enabled.store(current.leader, Ordering::SeqCst);
+                }
+                current.batches
+            };
+            while progress.changed().await.is_ok() {
+                let Some(cache) = weak.upgrade() else { break };
+                let current = progress.borrow_and_update().clone();
+                cache.invalidate(&current, last_seen);
+                last_seen = current.batches;
+            }
+        });
+        Self {
+            pool,
+            cache: Some(cache),
+        }
+    }
+
+    /// Whether reads are served from the cache now (this process's projector leads).
+    pub fn caching(&self) -> bool {
+        self.cache
+            .as_ref()
+            .is_some_and(|c| c.enabled.load(Ordering::SeqCst))
+    }
+
+    /// The request with this number (and when it was read), from the cache when it holds it.
     ///
     /// # Errors
     /// When the database fails or a row cannot be read.
-    pub async fn by_number(&self, number: &str) -> Result<Option<StatusRow>, ProjectionError> {
+    pub async fn by_number(
+        &self,
+        number: &str,
+    ) -> Result<Option<Arc<(StatusRow, Instant)>>, ProjectionError> {
+        let Some(cache) = &self.cache else {
+            let row = self.by_number_fresh(number).await?;
+            return Ok(row.map(|row| Arc::new((row, Instant::now()))));
+        };
+        if let Some(entry) = cache.get(number) {
+            return Ok(Some(entry));
+        }
+        let epoch = cache.epoch.load(Ordering::SeqCst);
+        let Some(row) = self.by_number_fresh(number).await? else {
+            return Ok(None);
+        };
+        cache.numbers.insert(row.stream_id, number.to_owned());
+        let entry = Arc::new((row, Instant::now()));
+        if cache.enabled.load(Ordering::SeqCst) && cache.epoch.load(Ordering::SeqCst) == epoch {
+            cache.rows.insert(number.to_owned(), entry.clone());
+        }
+        Ok(Some(entry))
+    }
+
+    /// The request with this number, read from the table now (long polls, read-your-writes).
+    ///
+    /// # Errors
+    /// When the database fails or a row cannot be read.
+    pub async fn by_number_fresh(
+        &self,
+        number: &str,
+    ) -> Result<Option<StatusRow>, ProjectionError> {
         let client = self.pool.get().await?;
         let statement = client
             .prepare_cached(&format!(

@@ -1,0 +1,396 @@
+//! `egov bench read`: the read side's figures. In a scratch database it writes `requests` requests
+//! of five events each (submitted, signed, signature verified, a lookup asked and answered), then
+//! (1) rebuilds the status view from the first event (`egov projections rebuild request_status`),
+//! and (2) serves the API in this process and runs `wrk` at `connections` connections against
+//! `GET /api/v1/requests/{number}` (`keys` numbers spread over the view, asked at random, with a
+//! citizen's token) and, in the
+//! same run, against `/healthz` as the reference. The last line is one JSON object.
+
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::web;
+use chrono::Utc;
+use commands::{Database, DbSettings, EventStore, NewEvent, Requests};
+use domain::request::CertificateInfo;
+use domain::request::{
+    decide, evolve, Command as DomainCommand, LookupOutcome, Request, SignatureCheck,
+};
+use domain::{
+    Actor, Channel, EventMetadata, Iin, RequestNumber, ServiceCode, StreamId, StreamVersion,
+};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::auth::{Authenticator, Claims, DevKey, Role};
+use crate::bench::{connect, BenchError};
+use crate::startup::Application;
+use crate::state::AppState;
+
+/// What the read benchmark is asked to do.
+#[derive(Debug, Clone)]
+pub struct ReadBenchOptions {
+    pub requests: u64,
+    /// How many distinct requests the load asks for (spread over all of them).
+    pub keys: usize,
+    pub seconds: u64,
+    pub connections: u32,
+}
+
+/// The figures of one run.
+#[derive(Debug, Serialize)]
+pub struct ReadBenchReport {
+    pub requests: u64,
+    pub events: u64,
+    pub fill_events_per_s: f64,
+    pub rebuild_events: u64,
+    pub rebuild_seconds: f64,
+    pub rebuild_events_per_s: f64,
+    pub rebuild_swap_ms: f64,
+    pub connections: u32,
+    pub seconds: u64,
+    pub status_requests_per_s: f64,
+    pub status_p50_ms: f64,
+    pub status_p99_ms: f64,
+    pub status_non_2xx: u64,
+    pub healthz_requests_per_s: f64,
+    pub healthz_p99_ms: f64,
+    pub status_ratio: f64,
+}
+
+const CITIZEN: &str = "900101300007";
+
+/// Runs the read benchmark on the server of `admin`.
+///
+/// # Errors
+/// [`BenchError`] naming the step that failed; the scratch database is dropped in any case.
+pub async fn run(
+    admin: &tokio_postgres::Config,
+    options: &ReadBenchOptions,
+) -> anyhow::Result<ReadBenchReport> {
+    let name = format!("egov_bench_{}", Uuid::new_v4().simple());
+    let admin_client = connect(admin).await?;
+    admin_client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .map_err(|e| BenchError::Database("creating the scratch database", e))?;
+    let mut config = admin.clone();
+    config.dbname(&name);
+    let result = run_in(&config, options).await;
+    let _ = admin_client
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await;
+    result
+}
+
+async fn run_in(
+    config: &tokio_postgres::Config,
+    options: &ReadBenchOptions,
+) -> anyhow::Result<ReadBenchReport> {
+    commands::db::migrate(config).await?;
+    let mut settings = DbSettings::from_config(config.clone());
+    settings.pool_size = 24;
+    let db = Database::connect(settings)?;
+    let store = EventStore::new(db.clone());
+
+    eprintln!("writing {} requests of 5 events ...", options.requests);
+    let started = Instant::now();
+    let numbers = fill(&store, options.requests).await?;
+    let events = options.requests * 5;
+    let fill_rate = events as f64 / started.elapsed().as_secs_f64();
+
+    eprintln!("(1) rebuilding request_status over {events} events ...");
+    let rebuild = projections::rebuild(&store, &projections::RequestStatusProjector).await?;
+
+    // Settle the database as an operating one would be: vacuumed and checkpointed (autovacuum and
+    // a checkpoint of the fill's WAL would otherwise run during the measured runs and take a core).
+    let admin = connect(config).await?;
+    for statement in [
+        "VACUUM (ANALYZE) events",
+        "VACUUM (ANALYZE) projections.request_status",
+        "CHECKPOINT",
+    ] {
+        admin
+            .batch_execute(statement)
+            .await
+            .map_err(|e| BenchError::Database("vacuuming the scratch database", e))?;
+    }
+
+    eprintln!(
+        "(2) wrk, {} connections, {} s each: status view, then /healthz ...",
+        options.connections, options.seconds
+    );
+    let dir = tempfile::tempdir()?;
+    let key = DevKey::load_or_create(&dir.path().join("bench-key.pem"))?;
+    let now = Utc::now().timestamp();
+    let token = key.sign(&Claims {
+        sub: CITIZEN.into(),
+        role: Role::Citizen,
+        iss: "egov-bench".into(),
+        aud: "egov-events".into(),
+        exp: now + 3600,
+        nbf: Some(now),
+        iat: Some(now),
+        org: None,
+    })?;
+    let (progress_tx, progress) = tokio::sync::watch::channel(projections::Progress::default());
+    let stop = tokio_util::sync::CancellationToken::new();
+    let projector = tokio::spawn(projections::run(
+        store.clone(),
+        Arc::new(projections::RequestStatusProjector),
+        progress_tx,
+        stop.clone(),
+    ));
+    let state = web::Data::new(AppState {
+        db: db.clone(),
+        requests: Requests::new(store.clone()),
+        status_view: projections::StatusView::cached(db.pool().clone(), progress.clone()),
+        auth: Authenticator::new(
+            vec![key.verifying_key()?],
+            "egov-bench".into(),
+            "egov-events".into(),
+        ),
+        status_progress: progress,
+        metrics: crate::metrics::Metrics::default(),
+        status_bodies: crate::state::status_bodies(),
+    });
+    let app = Application::build(std::net::SocketAddr::from(([127, 0, 0, 1], 0)), state)?;
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let server_stop = tokio_util::sync::CancellationToken::new();
+    let server = tokio::spawn({
+        let server_stop = server_stop.clone();
+        async move { app.run_until(server_stop.cancelled_owned()).await }
+    });
+
+    let sample: Vec<&RequestNumber> = numbers
+        .iter()
+        .step_by((numbers.len() / options.keys.max(1)).max(1))
+        .collect();
+    let list = sample
+        .iter()
+        .map(|n| n.as_str())
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(dir.path().join("numbers.txt"), list)?;
+    let script = format!(
+        r#"local numbers = {{}}
+for line in io.lines("{numbers}") do numbers[#numbers + 1] = line end
+math.randomseed(7)
+wrk.headers["Authorization"] = "Bearer {token}"
+request = function()
+  return wrk.format("GET", "/api/v1/requests/" .. numbers[math.random(#numbers)])
+end
+"#,
+        numbers = dir.path().join("numbers.txt").display()
+    );
+    std::fs::write(dir.path().join("status.lua"), script)?;
+    // A short unmeasured pass first for each: clients poll the same requests all day, so the
+    // steady state (connections open, recent rows in the cache) is what is measured.
+    let warm_up = ReadBenchOptions {
+        seconds: 2,
+        ..options.clone()
+    };
+    let lua = dir.path().join("status.lua");
+    wrk(&base, "/", Some(&lua), &warm_up).await?;
+    let status = wrk(&base, "/", Some(&lua), options).await?;
+    wrk(&base, "/healthz", None, &warm_up).await?;
+    let healthz = wrk(&base, "/healthz", None, options).await?;
+
+    server_stop.cancel();
+    let _ = server.await;
+    stop.cancel();
+    let _ = projector.await;
+    Ok(ReadBenchReport {
+        requests: options.requests,
+        events,
+        fill_events_per_s: fill_rate,
+        rebuild_events: rebuild.events,
+        rebuild_seconds: rebuild.seconds,
+        rebuild_events_per_s: rebuild.events_per_second,
+        rebuild_swap_ms: rebuild.swap_ms,
+        connections: options.connections,
+        seconds: options.seconds,
+        status_requests_per_s: status.requests_per_s,
+        status_p50_ms: status.p50_ms,
+        status_p99_ms: status.p99_ms,
+        status_non_2xx: status.non_2xx,
+        healthz_requests_per_s: healthz.requests_per_s,
+        healthz_p99_ms: healthz.p99_ms,
+        status_ratio: status.requests_per_s / healthz.requests_per_s.max(f64::MIN_POSITIVE),
+    })
+}
+
+/// Writes `count` requests of five events each with 16 concurrent writers; returns their numbers.
+async fn fill(store: &EventStore, count: u64) -> anyhow::Result<Vec<RequestNumber>> {
+    const WRITERS: u64 = 16;
+    let today = domain::calendar::local_date(Utc::now());
+    let mut tasks = Vec::new();
+    for w in 0..WRITERS {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut numbers = Vec::new();
+            let mut i = w;
+            while i < count {
+                let number = RequestNumber::new(today, u32::try_from(i + 1)?)?;
+                append_request(&store, number.clone()).await?;
+                numbers.push(number);
+                i += WRITERS;
+            }
+            anyhow::Ok(numbers)
+        }));
+    }
+    let mut numbers = Vec::new();
+    for task in tasks {
+        numbers.extend(task.await??);
+    }
+    Ok(numbers)
+}
+
+/// One request's first five events, decided by the domain, appended at once.
+async fn append_request(store: &EventStore, number: RequestNumber) -> anyhow::Result<()> {
+    let id = Uuid::now_v7();
+    let applicant = Iin::parse(CITIZEN)?;
+    let now = Utc::now();
+    let service = ServiceCode::PensionFundStatement;
+    let lookup = service.service().lookups[0];
+    let commands = [
+        DomainCommand::Submit {
+            request_id: id,
+            number,
+            service,
+            applicant: applicant.clone(),
+            channel: Channel::Portal,
+            form: serde_json::json!({}),
+            representative: None,
+            operator_id: None,
+        },
+        DomainCommand::Sign {
+            signature_sha256: "0".repeat(64),
+        },
+        DomainCommand::RecordSignatureCheck(SignatureCheck::Verified(CertificateInfo {
+            serial: "01".into(),
+            issuer: "CN=bench".into(),
+            not_before: now,
+            not_after: now,
+            subject_iin: Some(applicant.clone()),
+        })),
+        DomainCommand::StartLookup { lookup, attempt: 1 },
+        DomainCommand::RecordLookup {
+            lookup,
+            attempt: 1,
+            outcome: LookupOutcome::Found(serde_json::json!({"found": true})),
+        },
+    ];
+    let mut state = Request::default();
+    let mut events = Vec::new();
+    for command in commands {
+        for event in decide(&state, command, now)? {
+            state = evolve(state, &event);
+            events.push(NewEvent::new(
+                Uuid::now_v7(),
+                event.event_type(),
+                event.schema_version(),
+                event.payload(),
+            )?);
+        }
+    }
+    let metadata = EventMetadata {
+        actor: Actor::Citizen { iin: applicant },
+        channel: Channel::Portal,
+        correlation_id: id,
+        causation_id: None,
+    };
+    store
+        .append(
+            StreamId::from_uuid(id),
+            StreamVersion::EMPTY,
+            &events,
+            &metadata,
+        )
+        .await?;
+    Ok(())
+}
+
+struct WrkRun {
+    requests_per_s: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    non_2xx: u64,
+}
+
+async fn wrk(
+    base: &str,
+    path: &str,
+    script: Option<&std::path::Path>,
+    options: &ReadBenchOptions,
+) -> anyhow::Result<WrkRun> {
+    let mut command = Command::new("wrk");
+    command
+        .arg("-t2")
+        .arg(format!("-c{}", options.connections))
+        .arg(format!("-d{}s", options.seconds))
+        .arg("--latency");
+    if let Some(script) = script {
+        command.arg("-s").arg(script);
+    }
+    command.arg(format!("{base}{path}"));
+    let output = tokio::task::spawn_blocking(move || command.output())
+        .await?
+        .map_err(|e| anyhow::anyhow!("cannot run wrk ({e}); scripts/setup.sh installs it"))?;
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    if !output.status.success() {
+        anyhow::bail!(
+            "wrk failed: {text}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    eprintln!("{text}");
+    let field = |prefix: &str| -> Option<&str> {
+        text.lines()
+            .map(str::trim)
+            .find(|l| l.starts_with(prefix))
+            .and_then(|l| l.split_whitespace().nth(1))
+    };
+    let requests_per_s = field("Requests/sec:")
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("no Requests/sec in wrk's output"))?;
+    let non_2xx = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Non-2xx or 3xx responses:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    Ok(WrkRun {
+        requests_per_s,
+        p50_ms: field("50%").map_or(f64::NAN, millis),
+        p99_ms: field("99%").map_or(f64::NAN, millis),
+        non_2xx,
+    })
+}
+
+/// wrk's latency, e.g. `1.23ms`, `850.00us`, `1.02s`, in milliseconds.
+fn millis(raw: &str) -> f64 {
+    let (number, factor) = if let Some(n) = raw.strip_suffix("us") {
+        (n, 0.001)
+    } else if let Some(n) = raw.strip_suffix("ms") {
+        (n, 1.0)
+    } else if let Some(n) = raw.strip_suffix('s') {
+        (n, 1000.0)
+    } else {
+        (raw, f64::NAN)
+    };
+    number.parse::<f64>().map_or(f64::NAN, |n| n * factor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::millis;
+
+    #[test]
+    fn wrk_latencies_read_in_milliseconds() {
+        assert!((millis("850.00us") - 0.85).abs() < 1e-9);
+        assert!((millis("1.50ms") - 1.5).abs() < 1e-9);
+        assert!((millis("2.00s") - 2000.0).abs() < 1e-9);
+        assert!(millis("fast").is_nan());
+    }
+}
