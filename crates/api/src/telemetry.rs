@@ -16,3 +16,26 @@ pub fn init(format: LogFormat) {
         LogFormat::Json => builder.json().try_init(),
     };
 }
+
+/// The root span of every HTTP request: tracing-actix-web's fields (method, route, status,
+/// `request_id`) plus the `correlation_id` of the service request being worked on, which handlers
+/// record once they know it, so every log line of a request names both.
+pub struct RequestSpan;
+
+impl tracing_actix_web::RootSpanBuilder for RequestSpan {
+    fn on_request_start(request: &actix_web::dev::ServiceRequest) -> tracing::Span {
+        tracing_actix_web::root_span!(request, correlation_id = tracing::field::Empty)
+    }
+
+    fn on_request_end<B: actix_web::body::MessageBody>(
+        span: tracing::Span,
+        outcome: &Result<actix_web::dev::ServiceResponse<B>, actix_web::Error>,
+    ) {
+        tracing_actix_web::DefaultRootSpanBuilder::on_request_end(span, outcome);
+    }
+}
+
+/// Records the service request's id on the current HTTP request's root span.
+pub fn record_correlation(span: &tracing_actix_web::RootSpan, id: uuid::Uuid) {
+    span.record("correlation_id", tracing::field::display(id));
+}

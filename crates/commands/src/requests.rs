@@ -110,7 +110,7 @@ impl Requests {
     /// [`CommandError::Rejected`] when the domain refuses it (unknown form field, channel not
     /// offered, ...); [`CommandError::IdempotencyKeyReused`] when the key was used for a different
     /// request; store errors as they come.
-    #[tracing::instrument(skip_all, fields(service = %submission.service, actor = %submission.actor))]
+    #[tracing::instrument(skip_all, fields(service = %submission.service))]
     pub async fn submit(&self, submission: Submission) -> Result<Submitted, CommandError> {
         let stream_id = match &submission.idempotency_key {
             Some(key) => StreamId::from_uuid(Uuid::new_v5(
@@ -181,7 +181,7 @@ impl Requests {
     /// # Errors
     /// [`CommandError::NotFound`] for an unknown request or one `actor` may not see;
     /// [`CommandError::Rejected`] when the request is not waiting for a signature.
-    #[tracing::instrument(skip_all, fields(number = %number, actor = %actor))]
+    #[tracing::instrument(skip_all, fields(number = %number))]
     pub async fn sign(
         &self,
         number: &RequestNumber,

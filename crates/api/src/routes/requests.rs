@@ -21,6 +21,8 @@ use uuid::Uuid;
 use crate::auth::{Principal, Role};
 use crate::problem::{ApiError, Problem};
 use crate::state::{AppState, StatusBody};
+use crate::telemetry::record_correlation;
+use tracing_actix_web::RootSpan;
 
 /// The longest a long poll may hold an answer.
 pub const MAX_WAIT_SECONDS: u64 = 30;
@@ -220,6 +222,7 @@ fn parse_iin(field: &'static str, raw: &str) -> Result<Iin, ApiError> {
 )]
 pub async fn submit(
     req: HttpRequest,
+    span: RootSpan,
     state: web::Data<AppState>,
     principal: Principal,
     body: web::Json<SubmitBody>,
@@ -250,6 +253,7 @@ pub async fn submit(
         state.metrics.events_appended.inc();
     }
     let info = submitted.info;
+    record_correlation(&span, info.request_id);
     let dto = CreatedDto {
         number: info.number.to_string(),
         id: info.request_id,
@@ -309,6 +313,7 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     security(("bearer" = []))
 )]
 pub async fn sign(
+    span: RootSpan,
     state: web::Data<AppState>,
     principal: Principal,
     number: web::Path<String>,
@@ -321,6 +326,7 @@ pub async fn sign(
         .requests
         .sign(&number, &der, &principal.actor())
         .await?;
+    record_correlation(&span, signed.info.request_id);
     if !signed.replayed {
         state.metrics.events_appended.inc();
     }
