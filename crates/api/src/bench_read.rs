@@ -61,6 +61,37 @@ pub struct ReadBenchReport {
 
 const CITIZEN: &str = "900101300007";
 
+/// Failures of the read benchmark, naming the step.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadBenchError {
+    #[error(transparent)]
+    Bench(#[from] BenchError),
+    #[error("cannot prepare the scratch database")]
+    Db(#[from] commands::DbError),
+    #[error("an append failed while filling")]
+    Store(#[from] commands::StoreError),
+    #[error("the rebuild failed")]
+    Projection(#[from] projections::ProjectionError),
+    #[error("the benchmark's signing key")]
+    Key(#[from] crate::auth::KeyError),
+    #[error("io error while {0}")]
+    Io(&'static str, #[source] std::io::Error),
+    #[error("a request of the fill is not valid: {0}")]
+    Fill(String),
+    #[error("wrk: {0}")]
+    Wrk(String),
+    #[error("a writer task ended abnormally")]
+    Writer(#[source] tokio::task::JoinError),
+}
+
+fn io(doing: &'static str) -> impl Fn(std::io::Error) -> ReadBenchError {
+    move |e| ReadBenchError::Io(doing, e)
+}
+
+fn fill_error(e: impl std::fmt::Display) -> ReadBenchError {
+    ReadBenchError::Fill(e.to_string())
+}
+
 /// Runs the read benchmark on the server of `admin`.
 ///
 /// # Errors
@@ -68,13 +99,14 @@ const CITIZEN: &str = "900101300007";
 pub async fn run(
     admin: &tokio_postgres::Config,
     options: &ReadBenchOptions,
-) -> anyhow::Result<ReadBenchReport> {
+) -> Result<ReadBenchReport, ReadBenchError> {
     let name = format!("egov_bench_{}", Uuid::new_v4().simple());
-    let admin_client = connect(admin).await?;
+    let admin_client = connect(admin).await.map_err(ReadBenchError::Bench)?;
     admin_client
         .batch_execute(&format!("CREATE DATABASE {name}"))
         .await
-        .map_err(|e| BenchError::Database("creating the scratch database", e))?;
+        .map_err(|e| BenchError::Database("creating the scratch database", e))
+        .map_err(ReadBenchError::Bench)?;
     let mut config = admin.clone();
     config.dbname(&name);
     let result = run_in(&config, options).await;
@@ -87,7 +119,7 @@ pub async fn run(
 async fn run_in(
     config: &tokio_postgres::Config,
     options: &ReadBenchOptions,
-) -> anyhow::Result<ReadBenchReport> {
+) -> Result<ReadBenchReport, ReadBenchError> {
     commands::db::migrate(config).await?;
     let mut settings = DbSettings::from_config(config.clone());
     settings.pool_size = 24;
@@ -105,7 +137,7 @@ async fn run_in(
 
     // Settle the database as an operating one would be: vacuumed and checkpointed (autovacuum and
     // a checkpoint of the fill's WAL would otherwise run during the measured runs and take a core).
-    let admin = connect(config).await?;
+    let admin = connect(config).await.map_err(ReadBenchError::Bench)?;
     for statement in [
         "VACUUM (ANALYZE) events",
         "VACUUM (ANALYZE) projections.request_status",
@@ -114,14 +146,15 @@ async fn run_in(
         admin
             .batch_execute(statement)
             .await
-            .map_err(|e| BenchError::Database("vacuuming the scratch database", e))?;
+            .map_err(|e| BenchError::Database("vacuuming the scratch database", e))
+            .map_err(ReadBenchError::Bench)?;
     }
 
     eprintln!(
         "(2) wrk, {} connections, {} s each: status view, then /healthz ...",
         options.connections, options.seconds
     );
-    let dir = tempfile::tempdir()?;
+    let dir = tempfile::tempdir().map_err(io("making a scratch directory"))?;
     let key = DevKey::load_or_create(&dir.path().join("bench-key.pem"))?;
     let now = Utc::now().timestamp();
     let token = key.sign(&Claims {
@@ -155,7 +188,8 @@ async fn run_in(
         metrics: crate::metrics::Metrics::default(),
         status_bodies: crate::state::status_bodies(),
     });
-    let app = Application::build(std::net::SocketAddr::from(([127, 0, 0, 1], 0)), state)?;
+    let app = Application::build(std::net::SocketAddr::from(([127, 0, 0, 1], 0)), state)
+        .map_err(io("binding the HTTP server"))?;
     let base = format!("http://127.0.0.1:{}", app.port());
     let server_stop = tokio_util::sync::CancellationToken::new();
     let server = tokio::spawn({
@@ -172,7 +206,7 @@ async fn run_in(
         .map(|n| n.as_str())
         .collect::<Vec<_>>()
         .join("\n");
-    std::fs::write(dir.path().join("numbers.txt"), list)?;
+    std::fs::write(dir.path().join("numbers.txt"), list).map_err(io("writing the numbers"))?;
     let script = format!(
         r#"local numbers = {{}}
 for line in io.lines("{numbers}") do numbers[#numbers + 1] = line end
@@ -184,7 +218,7 @@ end
 "#,
         numbers = dir.path().join("numbers.txt").display()
     );
-    std::fs::write(dir.path().join("status.lua"), script)?;
+    std::fs::write(dir.path().join("status.lua"), script).map_err(io("writing the wrk script"))?;
     // A short unmeasured pass first for each: clients poll the same requests all day, so the
     // steady state (connections open, recent rows in the cache) is what is measured.
     let warm_up = ReadBenchOptions {
@@ -222,7 +256,7 @@ end
 }
 
 /// Writes `count` requests of five events each with 16 concurrent writers; returns their numbers.
-async fn fill(store: &EventStore, count: u64) -> anyhow::Result<Vec<RequestNumber>> {
+async fn fill(store: &EventStore, count: u64) -> Result<Vec<RequestNumber>, ReadBenchError> {
     const WRITERS: u64 = 16;
     let today = domain::calendar::local_date(Utc::now());
     let mut tasks = Vec::new();
@@ -232,25 +266,26 @@ async fn fill(store: &EventStore, count: u64) -> anyhow::Result<Vec<RequestNumbe
             let mut numbers = Vec::new();
             let mut i = w;
             while i < count {
-                let number = RequestNumber::new(today, u32::try_from(i + 1)?)?;
+                let sequence = u32::try_from(i + 1).map_err(fill_error)?;
+                let number = RequestNumber::new(today, sequence).map_err(fill_error)?;
                 append_request(&store, number.clone()).await?;
                 numbers.push(number);
                 i += WRITERS;
             }
-            anyhow::Ok(numbers)
+            Ok::<_, ReadBenchError>(numbers)
         }));
     }
     let mut numbers = Vec::new();
     for task in tasks {
-        numbers.extend(task.await??);
+        numbers.extend(task.await.map_err(ReadBenchError::Writer)??);
     }
     Ok(numbers)
 }
 
 /// One request's first five events, decided by the domain, appended at once.
-async fn append_request(store: &EventStore, number: RequestNumber) -> anyhow::Result<()> {
+async fn append_request(store: &EventStore, number: RequestNumber) -> Result<(), ReadBenchError> {
     let id = Uuid::now_v7();
-    let applicant = Iin::parse(CITIZEN)?;
+    let applicant = Iin::parse(CITIZEN).map_err(fill_error)?;
     let now = Utc::now();
     let service = ServiceCode::PensionFundStatement;
     let lookup = service.service().lookups[0];
@@ -285,7 +320,7 @@ async fn append_request(store: &EventStore, number: RequestNumber) -> anyhow::Re
     let mut state = Request::default();
     let mut events = Vec::new();
     for command in commands {
-        for event in decide(&state, command, now)? {
+        for event in decide(&state, command, now).map_err(fill_error)? {
             state = evolve(state, &event);
             events.push(NewEvent::new(
                 Uuid::now_v7(),
@@ -324,7 +359,7 @@ async fn wrk(
     path: &str,
     script: Option<&std::path::Path>,
     options: &ReadBenchOptions,
-) -> anyhow::Result<WrkRun> {
+) -> Result<WrkRun, ReadBenchError> {
     let mut command = Command::new("wrk");
     command
         .arg("-t2")
@@ -336,14 +371,19 @@ async fn wrk(
     }
     command.arg(format!("{base}{path}"));
     let output = tokio::task::spawn_blocking(move || command.output())
-        .await?
-        .map_err(|e| anyhow::anyhow!("cannot run wrk ({e}); scripts/setup.sh installs it"))?;
+        .await
+        .map_err(ReadBenchError::Writer)?
+        .map_err(|e| {
+            ReadBenchError::Wrk(format!(
+                "cannot run wrk ({e}); scripts/setup.sh installs it"
+            ))
+        })?;
     let text = String::from_utf8_lossy(&output.stdout).into_owned();
     if !output.status.success() {
-        anyhow::bail!(
-            "wrk failed: {text}{}",
+        return Err(ReadBenchError::Wrk(format!(
+            "failed: {text}{}",
             String::from_utf8_lossy(&output.stderr)
-        );
+        )));
     }
     eprintln!("{text}");
     let field = |prefix: &str| -> Option<&str> {
@@ -354,7 +394,7 @@ async fn wrk(
     };
     let requests_per_s = field("Requests/sec:")
         .and_then(|v| v.parse().ok())
-        .ok_or_else(|| anyhow::anyhow!("no Requests/sec in wrk's output"))?;
+        .ok_or_else(|| ReadBenchError::Wrk("no Requests/sec in its output".into()))?;
     let non_2xx = text
         .lines()
         .find_map(|l| l.trim().strip_prefix("Non-2xx or 3xx responses:"))

@@ -92,6 +92,9 @@ pub async fn run<P: Projector>(
         };
         reset(&progress, true);
         while !shutdown.is_cancelled() {
+            // Cancel safe: `follow` stops between batches (its own select is on a cancel-safe
+            // `next_batch`, and a batch's transaction is never cut: dropped, it rolls back);
+            // `lost` only waits on the connection task.
             let outcome = tokio::select! {
                 outcome = follow(&store, projector.as_ref(), &progress, &shutdown) => outcome,
                 () = leadership.lost() => {
@@ -111,7 +114,7 @@ pub async fn run<P: Projector>(
                     backoff = Duration::from_millis(100);
                 }
                 Err(error) => {
-                    tracing::error!(projector = name, error = %error, cause = ?std::error::Error::source(&error), retry_in_ms = backoff.as_millis() as u64, "projector failed; it resumes from its checkpoint");
+                    tracing::error!(projector = name, error = %error, cause = ?std::error::Error::source(&error), retry_in_ms = u64::try_from(backoff.as_millis()).unwrap_or(u64::MAX), "projector failed; it resumes from its checkpoint");
                     tokio::select! {
                         () = shutdown.cancelled() => break,
                         () = tokio::time::sleep(backoff) => {}
@@ -143,6 +146,7 @@ async fn follow<P: Projector>(
     let mut subscription = store.subscribe(start, SubscriptionOptions::default());
     let mut expected = start;
     loop {
+        // Cancel safe: `next_batch` moves its cursor only when it returns events.
         let batch = tokio::select! {
             () = shutdown.cancelled() => return Ok(Stopped::Shutdown),
             batch = subscription.next_batch() => batch?,

@@ -156,27 +156,23 @@ fn status_dto(status: RequestStatus) -> StatusDto {
 }
 
 fn request_dto(row: &StatusRow) -> RequestDto {
-    let refusal = row
-        .refusal_reason
-        .as_deref()
-        .and_then(|code| code.parse::<domain::RefusalReason>().ok())
-        .map(|reason| {
-            let m = domain::Messages::shared().refusal(reason);
-            RefusalDto {
-                code: reason.code().to_owned(),
-                text: crate::problem::ProblemTexts {
-                    ru: m.texts.ru.clone(),
-                    kk: m.texts.kk.clone(),
-                    en: m.texts.en.clone(),
-                },
-            }
-        });
+    let refusal = row.refusal_reason.map(|reason| {
+        let m = domain::Messages::shared().refusal(reason);
+        RefusalDto {
+            code: reason.code().to_owned(),
+            text: crate::problem::ProblemTexts {
+                ru: m.texts.ru.clone(),
+                kk: m.texts.kk.clone(),
+                en: m.texts.en.clone(),
+            },
+        }
+    });
     RequestDto {
-        number: row.number.clone(),
+        number: row.number.to_string(),
         id: row.stream_id,
-        service: row.service.clone(),
-        iin: row.iin.clone(),
-        channel: row.channel.clone(),
+        service: row.service.code().to_owned(),
+        iin: row.iin.as_str().to_owned(),
+        channel: row.channel.as_str().to_owned(),
         status: StatusDto {
             code: row.status.code().to_owned(),
             text: crate::problem::ProblemTexts {
@@ -510,7 +506,7 @@ fn visible(principal: &Principal, row: &StatusRow) -> bool {
         Role::Citizen => principal
             .iin
             .as_ref()
-            .is_some_and(|iin| row.concerns(iin.as_str())),
+            .is_some_and(|iin| row.concerns(iin)),
         Role::Operator | Role::Auditor => true,
         Role::Analyst | Role::Medical => false,
     }
@@ -563,10 +559,7 @@ pub async fn history(
         .as_deref()
         .map(parse_history_cursor)
         .transpose()?;
-    let mut rows = state
-        .status_view
-        .history(iin.as_str(), after, limit + 1)
-        .await?;
+    let mut rows = state.status_view.history(iin, after, limit + 1).await?;
     let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
     rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
     let next = if more {

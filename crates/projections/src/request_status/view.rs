@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
-use domain::{RequestStatus, Texts};
+use domain::{Channel, Iin, RefusalReason, RequestNumber, RequestStatus, ServiceCode, Texts};
 use serde::Serialize;
 use tokio::sync::watch;
 use tokio_postgres::Row;
@@ -19,16 +19,16 @@ use crate::{Progress, ProjectionError};
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StatusRow {
     pub stream_id: Uuid,
-    pub number: String,
-    pub service: String,
+    pub number: RequestNumber,
+    pub service: ServiceCode,
     /// The applicant, who owns the request.
-    pub iin: String,
+    pub iin: Iin,
     /// The citizen the request is about, when it is not the applicant (a patient).
-    pub subject_iin: Option<String>,
-    pub channel: String,
+    pub subject_iin: Option<Iin>,
+    pub channel: Channel,
     pub status: RequestStatus,
     pub status_text: Texts,
-    pub refusal_reason: Option<String>,
+    pub refusal_reason: Option<RefusalReason>,
     pub deadline: Option<DateTime<Utc>>,
     pub result_ready: bool,
     pub received_at: DateTime<Utc>,
@@ -38,8 +38,8 @@ pub struct StatusRow {
 
 impl StatusRow {
     /// Whether a citizen with this IIN may see the request: as its applicant or its subject.
-    pub fn concerns(&self, iin: &str) -> bool {
-        self.iin == iin || self.subject_iin.as_deref() == Some(iin)
+    pub fn concerns(&self, iin: &Iin) -> bool {
+        &self.iin == iin || self.subject_iin.as_ref() == Some(iin)
     }
 }
 
@@ -218,7 +218,7 @@ impl StatusView {
     /// When the database fails or a row cannot be read.
     pub async fn history(
         &self,
-        iin: &str,
+        iin: &Iin,
         after: Option<HistoryCursor>,
         limit: i64,
     ) -> Result<Vec<StatusRow>, ProjectionError> {
@@ -234,7 +234,7 @@ impl StatusView {
             .await
             .map_err(ProjectionError::database("preparing a history read"))?;
         let rows = client
-            .query(&statement, &[&iin, &at, &id, &limit])
+            .query(&statement, &[&iin.as_str(), &at, &id, &limit])
             .await
             .map_err(ProjectionError::database("reading a citizen's history"))?;
         rows.iter().map(decode).collect()
@@ -243,28 +243,41 @@ impl StatusView {
 
 fn decode(row: &Row) -> Result<StatusRow, ProjectionError> {
     let get = ProjectionError::database("reading a status row");
-    let status: String = row.try_get("status").map_err(get)?;
-    let status = RequestStatus::from_str(&status).map_err(|_| ProjectionError::Undecodable {
-        stream_id: domain::StreamId::from_uuid(
-            row.try_get("stream_id").map_err(get).unwrap_or_default(),
-        ),
+    let stream_id: Uuid = row.try_get("stream_id").map_err(get)?;
+    // A value the projector wrote that does not parse back is a bug to look at, not a row to show.
+    let bad = |column: &str, value: &str| ProjectionError::Undecodable {
+        stream_id: domain::StreamId::from_uuid(stream_id),
         version: 0,
-        reason: format!("unknown status {status:?} in the status view"),
-    })?;
+        reason: format!("the status view holds {column} {value:?}"),
+    };
+    let text = |column: &'static str| -> Result<String, ProjectionError> {
+        row.try_get::<_, String>(column).map_err(get)
+    };
+    let status = text("status")?;
+    let number = text("number")?;
+    let service = text("service")?;
+    let iin = text("iin")?;
+    let channel = text("channel")?;
+    let subject: Option<String> = row.try_get("subject_iin").map_err(get)?;
+    let refusal: Option<String> = row.try_get("refusal_reason").map_err(get)?;
     Ok(StatusRow {
-        stream_id: row.try_get("stream_id").map_err(get)?,
-        number: row.try_get("number").map_err(get)?,
-        service: row.try_get("service").map_err(get)?,
-        iin: row.try_get("iin").map_err(get)?,
-        subject_iin: row.try_get("subject_iin").map_err(get)?,
-        channel: row.try_get("channel").map_err(get)?,
-        status,
+        stream_id,
+        number: RequestNumber::parse(&number).map_err(|_| bad("number", &number))?,
+        service: ServiceCode::from_str(&service).map_err(|_| bad("service", &service))?,
+        iin: Iin::parse(&iin).map_err(|_| bad("iin", &iin))?,
+        subject_iin: subject
+            .map(|s| Iin::parse(&s).map_err(|_| bad("subject_iin", &s)))
+            .transpose()?,
+        channel: Channel::from_str(&channel).map_err(|_| bad("channel", &channel))?,
+        status: RequestStatus::from_str(&status).map_err(|_| bad("status", &status))?,
         status_text: Texts {
-            ru: row.try_get("status_ru").map_err(get)?,
-            kk: row.try_get("status_kk").map_err(get)?,
-            en: row.try_get("status_en").map_err(get)?,
+            ru: text("status_ru")?,
+            kk: text("status_kk")?,
+            en: text("status_en")?,
         },
-        refusal_reason: row.try_get("refusal_reason").map_err(get)?,
+        refusal_reason: refusal
+            .map(|r| RefusalReason::from_str(&r).map_err(|_| bad("refusal_reason", &r)))
+            .transpose()?,
         deadline: row.try_get("deadline").map_err(get)?,
         result_ready: row.try_get("result_ready").map_err(get)?,
         received_at: row.try_get("received_at").map_err(get)?,
