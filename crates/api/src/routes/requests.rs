@@ -503,10 +503,7 @@ async fn stored_version(state: &AppState, number: &RequestNumber) -> Result<u64,
 
 fn visible(principal: &Principal, row: &StatusRow) -> bool {
     match principal.role {
-        Role::Citizen => principal
-            .iin
-            .as_ref()
-            .is_some_and(|iin| row.concerns(iin)),
+        Role::Citizen => principal.iin.as_ref().is_some_and(|iin| row.concerns(iin)),
         Role::Operator | Role::Auditor => true,
         Role::Analyst | Role::Medical => false,
     }
