@@ -836,3 +836,71 @@ async fn schemathesis_finds_no_server_error_and_no_answer_that_contradicts_the_d
     );
     assert!(stdout.contains("passed"), "{stdout}");
 }
+
+#[tokio::test]
+async fn a_long_poll_in_flight_is_answered_when_the_server_stops_and_the_projector_stops_at_a_checkpoint(
+) {
+    let mut portal = Portal::start().await;
+    let alice = portal.keys.citizen(ALICE);
+    let created = portal.submit(ALICE).await;
+    let path = format!(
+        "/api/v1/requests/{}",
+        created["number"].as_str().expect("number")
+    );
+    let current = portal
+        .http
+        .get(portal.url(&format!("{path}?min_version=1")))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .expect("get");
+    let etag = current
+        .headers()
+        .get("etag")
+        .expect("etag")
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    let poll = {
+        let (http, url, alice) = (
+            portal.http.clone(),
+            portal.url(&format!("{path}?wait=30")),
+            alice.clone(),
+        );
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let answer = http
+                .get(url)
+                .bearer_auth(alice)
+                .header("if-none-match", etag)
+                .send()
+                .await;
+            (answer.map(|a| a.status().as_u16()), started.elapsed())
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let pid = portal.served.child.id();
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+    let (answer, waited) = poll.await.expect("poll task");
+    assert_eq!(answer.expect("the poll is answered, not cut off"), 304);
+    assert!(
+        waited < Duration::from_secs(10),
+        "answered when the server stopped: {waited:?}"
+    );
+    assert!(portal.served.terminate(), "egov exits cleanly");
+    // The projector stopped at its checkpoint: it stands at the one event written.
+    let checkpoint: i64 = portal
+        .db
+        .superuser()
+        .await
+        .query_one(
+            "SELECT events_applied FROM projections.checkpoints WHERE name = 'request_status'",
+            &[],
+        )
+        .await
+        .expect("checkpoint")
+        .get(0);
+    assert_eq!(checkpoint, 1);
+}

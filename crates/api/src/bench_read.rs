@@ -175,6 +175,7 @@ async fn run_in(
         progress_tx,
         stop.clone(),
     ));
+    let server_stop = tokio_util::sync::CancellationToken::new();
     let state = web::Data::new(AppState {
         db: db.clone(),
         requests: Requests::new(store.clone()),
@@ -187,11 +188,11 @@ async fn run_in(
         status_progress: progress,
         metrics: crate::metrics::Metrics::default(),
         status_bodies: crate::state::status_bodies(),
+        stopping: server_stop.clone(),
     });
     let app = Application::build(std::net::SocketAddr::from(([127, 0, 0, 1], 0)), state)
         .map_err(io("binding the HTTP server"))?;
     let base = format!("http://127.0.0.1:{}", app.port());
-    let server_stop = tokio_util::sync::CancellationToken::new();
     let server = tokio::spawn({
         let server_stop = server_stop.clone();
         async move { app.run_until(server_stop.cancelled_owned()).await }

@@ -262,6 +262,7 @@ async fn serve(
         status_progress: progress,
         metrics: api::metrics::Metrics::default(),
         status_bodies: api::state::status_bodies(),
+        stopping: shutdown.clone(),
     });
     let app = Application::build(settings.http_addr, state)
         .with_context(|| format!("binding EGOV_HTTP_ADDR={}", settings.http_addr))?;

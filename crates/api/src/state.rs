@@ -19,6 +19,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Serialised status answers by stream, valid for the version they were made from.
     pub status_bodies: StatusBodies,
+    /// Cancelled when the server begins to stop: long polls answer at once instead of holding.
+    pub stopping: tokio_util::sync::CancellationToken,
 }
 
 /// A serialised `GET /requests/{number}` answer and the row version it shows.

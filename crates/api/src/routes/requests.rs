@@ -447,7 +447,8 @@ pub async fn status(
                 None => true,
                 Some(row) => !(wait.is_some() && unchanged(row)),
             };
-        if settled || tokio::time::Instant::now() >= deadline {
+        // A stopping server answers with what it has rather than hold a poll past its drain.
+        if settled || tokio::time::Instant::now() >= deadline || state.stopping.is_cancelled() {
             let row = row.ok_or(ApiError::RequestNotFound)?;
             let body = status_body(&state, row)?;
             if unchanged(row) {
@@ -463,11 +464,14 @@ pub async fn status(
         }
         // Wake on the projector's next commit; re-check now and then in case the projector
         // runs in another process.
-        let _ = tokio::time::timeout_at(
-            deadline.min(tokio::time::Instant::now() + Duration::from_millis(500)),
-            progress.changed(),
-        )
-        .await;
+        // Cancel safe: each branch only waits; the loop re-reads the view whichever ends first.
+        tokio::select! {
+            _ = tokio::time::timeout_at(
+                deadline.min(tokio::time::Instant::now() + Duration::from_millis(500)),
+                progress.changed(),
+            ) => {}
+            () = state.stopping.cancelled() => {}
+        }
     }
 }
 
