@@ -77,6 +77,26 @@ pub async fn run(
     admin: &tokio_postgres::Config,
     options: &BenchOptions,
 ) -> Result<BenchReport, BenchError> {
+    in_scratch_database(
+        admin,
+        |config| async move { run_in(&config, options).await },
+    )
+    .await?
+}
+
+/// Runs `work` against a database created for it on the server of `admin` (a login allowed to
+/// create databases), and drops the database afterwards whatever `work` returned.
+///
+/// # Errors
+/// [`BenchError::Database`] when the database cannot be created; `work`'s own result otherwise.
+pub(crate) async fn in_scratch_database<T, F, Fut>(
+    admin: &tokio_postgres::Config,
+    work: F,
+) -> Result<T, BenchError>
+where
+    F: FnOnce(tokio_postgres::Config) -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
     let name = format!("egov_bench_{}", Uuid::new_v4().simple());
     let admin_client = connect(admin).await?;
     admin_client
@@ -85,11 +105,11 @@ pub async fn run(
         .map_err(|e| BenchError::Database("creating the scratch database", e))?;
     let mut config = admin.clone();
     config.dbname(&name);
-    let result = run_in(&config, options).await;
+    let result = work(config).await;
     let _ = admin_client
         .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         .await;
-    result
+    Ok(result)
 }
 
 async fn run_in(

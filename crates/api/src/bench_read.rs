@@ -24,7 +24,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::auth::{Authenticator, Claims, DevKey, Role};
-use crate::bench::{connect, BenchError};
+use crate::bench::{connect, in_scratch_database, BenchError};
 use crate::startup::Application;
 use crate::state::AppState;
 
@@ -100,20 +100,11 @@ pub async fn run(
     admin: &tokio_postgres::Config,
     options: &ReadBenchOptions,
 ) -> Result<ReadBenchReport, ReadBenchError> {
-    let name = format!("egov_bench_{}", Uuid::new_v4().simple());
-    let admin_client = connect(admin).await.map_err(ReadBenchError::Bench)?;
-    admin_client
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .await
-        .map_err(|e| BenchError::Database("creating the scratch database", e))
-        .map_err(ReadBenchError::Bench)?;
-    let mut config = admin.clone();
-    config.dbname(&name);
-    let result = run_in(&config, options).await;
-    let _ = admin_client
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .await;
-    result
+    in_scratch_database(
+        admin,
+        |config| async move { run_in(&config, options).await },
+    )
+    .await?
 }
 
 async fn run_in(
