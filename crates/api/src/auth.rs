@@ -149,7 +149,13 @@ pub struct Authenticator {
     issuer: String,
     audience: String,
     verified: quick_cache::sync::Cache<String, (Principal, i64)>,
+    /// Tokens refused lately, so that a client resending a bad token (or someone flooding with
+    /// one) costs a lookup, not a signature check. Kept a minute.
+    refused: quick_cache::sync::Cache<String, (TokenError, std::time::Instant)>,
 }
+
+/// How long a refused token is remembered.
+const REFUSED_FOR: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// How many verified tokens are remembered.
 const VERIFIED_TOKENS: usize = 100_000;
@@ -161,6 +167,7 @@ impl Authenticator {
             issuer,
             audience,
             verified: quick_cache::sync::Cache::new(VERIFIED_TOKENS),
+            refused: quick_cache::sync::Cache::new(VERIFIED_TOKENS),
         }
     }
 
@@ -178,10 +185,26 @@ impl Authenticator {
                 Err(TokenError::Expired)
             };
         }
-        let (principal, exp) = self.verify(token)?;
-        self.verified
-            .insert(token.to_owned(), (principal.clone(), exp));
-        Ok(principal)
+        if let Some((error, at)) = self.refused.get(token) {
+            if at.elapsed() < REFUSED_FOR {
+                return Err(error);
+            }
+        }
+        match self.verify(token) {
+            Ok((principal, exp)) => {
+                self.verified
+                    .insert(token.to_owned(), (principal.clone(), exp));
+                Ok(principal)
+            }
+            Err(error) => {
+                // Only refusals that time cannot cure; a token that is not valid yet may become so.
+                if error != TokenError::NotYetValid {
+                    self.refused
+                        .insert(token.to_owned(), (error, std::time::Instant::now()));
+                }
+                Err(error)
+            }
+        }
     }
 
     fn verify(&self, token: &str) -> Result<(Principal, i64), TokenError> {
@@ -289,5 +312,82 @@ pub(crate) fn algorithm_of(
             (curve == Nid::X9_62_PRIME256V1).then_some(Algorithm::ES256)
         }
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn signer() -> (tempfile::TempDir, DevKey, Authenticator) {
+        let dir = tempfile::tempdir().expect("dir");
+        let key = DevKey::load_or_create(&dir.path().join("k.pem")).expect("key");
+        let auth = Authenticator::new(
+            vec![key.verifying_key().expect("public key")],
+            "iss".into(),
+            "aud".into(),
+        );
+        (dir, key, auth)
+    }
+
+    fn claims(exp_in: i64) -> Claims {
+        let now = chrono::Utc::now().timestamp();
+        Claims {
+            sub: "900101300007".into(),
+            role: Role::Citizen,
+            iss: "iss".into(),
+            aud: "aud".into(),
+            exp: now + exp_in,
+            nbf: None,
+            iat: None,
+            org: None,
+        }
+    }
+
+    #[test]
+    fn a_remembered_token_is_refused_once_it_expires() {
+        let (_dir, key, auth) = signer();
+        let token = key.sign(&claims(3600)).expect("sign");
+        let principal = auth.authenticate(&token).expect("valid");
+        assert_eq!(principal.role, Role::Citizen);
+        // As if the hour had passed: the remembered entry's expiry is checked on every use.
+        let expired = chrono::Utc::now().timestamp() - 61;
+        auth.verified.insert(token.clone(), (principal, expired));
+        assert_eq!(auth.authenticate(&token).err(), Some(TokenError::Expired));
+    }
+
+    #[test]
+    fn a_refused_token_is_answered_from_memory_and_a_good_one_is_not_refused() {
+        let (_dir, key, auth) = signer();
+        let (_other_dir, other, _) = signer();
+        let forged = other.sign(&claims(3600)).expect("sign");
+        assert_eq!(
+            auth.authenticate(&forged).err(),
+            Some(TokenError::Signature)
+        );
+        assert!(
+            auth.refused.get(&forged).is_some(),
+            "the refusal is remembered"
+        );
+        assert_eq!(
+            auth.authenticate(&forged).err(),
+            Some(TokenError::Signature)
+        );
+        let good = key.sign(&claims(3600)).expect("sign");
+        assert!(auth.authenticate(&good).is_ok());
+        assert!(auth.refused.get(&good).is_none());
+    }
+
+    #[test]
+    fn a_token_not_valid_yet_is_not_remembered_as_refused() {
+        let (_dir, key, auth) = signer();
+        let mut early = claims(3600);
+        early.nbf = Some(chrono::Utc::now().timestamp() + 600);
+        let token = key.sign(&early).expect("sign");
+        assert_eq!(
+            auth.authenticate(&token).err(),
+            Some(TokenError::NotYetValid)
+        );
+        assert!(auth.refused.get(&token).is_none());
     }
 }

@@ -31,6 +31,20 @@ impl tracing_actix_web::RootSpanBuilder for RequestSpan {
         span: tracing::Span,
         outcome: &Result<actix_web::dev::ServiceResponse<B>, actix_web::Error>,
     ) {
+        // A client's mistake is answered with a problem document; it is not an operator's
+        // concern, so it is logged at debug rather than as a warning. Server errors and successes
+        // go through the default (which logs 5xx as errors).
+        if let Ok(response) = outcome {
+            let status = response.response().status();
+            if status.is_client_error() {
+                span.record("http.status_code", status.as_u16());
+                span.record("otel.status_code", "OK");
+                if let Some(error) = response.response().error() {
+                    tracing::debug!(parent: &span, status = status.as_u16(), error = %error, "client error");
+                }
+                return;
+            }
+        }
         tracing_actix_web::DefaultRootSpanBuilder::on_request_end(span, outcome);
     }
 }
