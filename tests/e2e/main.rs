@@ -5,5 +5,6 @@ mod api;
 mod cli;
 mod embedded;
 mod portal;
+mod registry_sim;
 mod serve;
 mod support;

@@ -11,6 +11,7 @@
 //! - [`auth`]: bearer JWTs checked against configured keys (or the development key), roles;
 //! - [`state`]: what the handlers share;
 //! - [`metrics`]: Prometheus metrics at `/metrics`;
+//! - [`registry_sim`]: the registry simulator (`egov-registry-sim`) over a JSON fixture;
 //! - [`problem`]: the one mapping of failures to RFC 9457 problem responses;
 //! - [`bench`]: `egov bench append`, the event store benchmark against a pgbench reference;
 //! - [`bench_read`]: `egov bench read`, the status view's rebuild rate and `GET` under load
@@ -22,6 +23,7 @@ pub mod bench_read;
 pub mod embedded_postgres;
 pub mod metrics;
 pub mod problem;
+pub mod registry_sim;
 pub mod routes;
 pub mod settings;
 pub mod startup;

@@ -245,6 +245,8 @@ async fn serve(
         .context("applying the migrations")?;
     let db = Database::connect(db_settings)?;
     let auth = authenticator(settings)?;
+    let (registry_url, simulator) = registry(settings, shutdown)?;
+    tracing::info!(registry = %registry_url, "registries");
     let store = EventStore::new(db.clone());
     let (progress_tx, progress) = tokio::sync::watch::channel(projections::Progress::default());
     let projectors_stop = CancellationToken::new();
@@ -268,6 +270,9 @@ async fn serve(
         .with_context(|| format!("binding EGOV_HTTP_ADDR={}", settings.http_addr))?;
     tracing::info!(addr = %settings.http_addr.ip(), port = app.port(), "egov serving HTTP");
     app.run_until(shutdown.cancelled()).await?;
+    if let Some(simulator) = simulator {
+        let _ = simulator.await;
+    }
     // In-flight requests are done; the projector stops between batches, at a checkpoint.
     projectors_stop.cancel();
     if let Err(error) = projector.await {
@@ -275,6 +280,36 @@ async fn serve(
     }
     tracing::info!("egov stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The in-process registry simulator, running until the server stops.
+type SimulatorTask = tokio::task::JoinHandle<std::io::Result<()>>;
+
+/// The registries' URL: `EGOV_REGISTRY_URL`, or the simulator started here with the shipped
+/// fixture (stopped with the server).
+fn registry(
+    settings: &Settings,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<(String, Option<SimulatorTask>)> {
+    if let Some(url) = &settings.registry_url {
+        return Ok((url.clone(), None));
+    }
+    let registry = api::registry_sim::Registry::built_in()?;
+    let simulator = api::registry_sim::Simulator::build(
+        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        registry,
+        api::registry_sim::FaultSettings {
+            latency_ms: 0,
+            error_rate: 0.0,
+            outage: false,
+        },
+    )
+    .context("starting the registry simulator")?;
+    let url = format!("http://127.0.0.1:{}", simulator.port());
+    tracing::warn!(url = %url, "no EGOV_REGISTRY_URL: serving the registry simulator with the shipped synthetic citizens");
+    let stop = shutdown.clone();
+    let task = tokio::spawn(async move { simulator.run_until(stop.cancelled_owned()).await });
+    Ok((url, Some(task)))
 }
 
 /// The token checker: the configured keys, or the development key with a warning.

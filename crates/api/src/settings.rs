@@ -32,6 +32,9 @@ pub struct Settings {
     pub jwt_issuer: String,
     /// `EGOV_JWT_AUDIENCE`: the `aud` tokens must carry.
     pub jwt_audience: String,
+    /// `EGOV_REGISTRY_URL`: the registries' HTTP endpoint; `None` starts the registry simulator
+    /// in-process with the shipped fixture.
+    pub registry_url: Option<String>,
 }
 
 /// How logs are written.
@@ -123,6 +126,8 @@ impl Settings {
             .unwrap_or_default();
         Ok(Settings {
             jwt_public_keys,
+            registry_url: get("EGOV_REGISTRY_URL")
+                .map(|u| u.trim().trim_end_matches('/').to_owned()),
             jwt_issuer: get("EGOV_JWT_ISSUER").unwrap_or_else(|| "egov-idp".into()),
             jwt_audience: get("EGOV_JWT_AUDIENCE").unwrap_or_else(|| "egov-events".into()),
             database_url: get("DATABASE_URL"),
@@ -201,6 +206,7 @@ mod tests {
         assert_eq!(s.db_role.as_deref(), Some("egov_app"));
         assert_eq!(s.log_format, LogFormat::Text);
         assert!(s.jwt_public_keys.is_empty());
+        assert!(s.registry_url.is_none());
         assert_eq!(s.dev_key_path(), PathBuf::from("./.egov/dev-jwt-es256.pem"));
     }
 

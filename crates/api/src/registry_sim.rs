@@ -1,0 +1,361 @@
+//! The registry simulator: AIS GTsVP, GBD FL, ENIS and the MTSZN state database as one small HTTP
+//! service over a JSON fixture of synthetic citizens, for development and tests. Other agencies'
+//! registries are reached over HTTP in production; this stands in for them with the same shape of
+//! answers, and with faults that can be injected at start or switched at run time
+//! (`PUT /admin/faults`): added latency, a share of 503 answers, a full outage.
+//!
+//! Answers: 200 with the record; 404 `{"error": "not-found"}` when the registry has no such record
+//! (an answer, which ends a request with its refusal); 503 `{"error": "unavailable"}` for an
+//! injected fault (no answer: the caller retries); 400 `{"error": "bad-request"}` for a malformed
+//! identifier. The routes are listed in README.md, "The registry simulator".
+
+pub mod fixture;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::{web, App, HttpResponse, HttpServer};
+use chrono::NaiveDate;
+use domain::{Iin, ServiceCode};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+pub use fixture::{FixtureError, Registry};
+
+/// Faults to inject, switchable at run time.
+#[derive(Debug, Default)]
+pub struct Faults {
+    latency_ms: AtomicU64,
+    /// The share of answers that are 503, as f64 bits.
+    error_rate: AtomicU64,
+    outage: AtomicBool,
+}
+
+/// The faults as JSON (`GET` and `PUT /admin/faults`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultSettings {
+    #[serde(default)]
+    pub latency_ms: u64,
+    #[serde(default)]
+    pub error_rate: f64,
+    #[serde(default)]
+    pub outage: bool,
+}
+
+impl Faults {
+    /// Faults as configured.
+    pub fn new(settings: FaultSettings) -> Self {
+        let faults = Faults::default();
+        faults.set(settings);
+        faults
+    }
+
+    fn set(&self, settings: FaultSettings) {
+        self.latency_ms.store(settings.latency_ms, Ordering::SeqCst);
+        self.error_rate
+            .store(settings.error_rate.to_bits(), Ordering::SeqCst);
+        self.outage.store(settings.outage, Ordering::SeqCst);
+    }
+
+    fn get(&self) -> FaultSettings {
+        FaultSettings {
+            latency_ms: self.latency_ms.load(Ordering::SeqCst),
+            error_rate: f64::from_bits(self.error_rate.load(Ordering::SeqCst)),
+            outage: self.outage.load(Ordering::SeqCst),
+        }
+    }
+}
+
+/// Checks fault settings: latency up to 10 minutes, error rate a share between 0 and 1.
+///
+/// # Errors
+/// What is out of range.
+pub fn check_faults(settings: &FaultSettings) -> Result<(), String> {
+    if !(0.0..=1.0).contains(&settings.error_rate) {
+        return Err(format!(
+            "error_rate {} is not between 0 and 1",
+            settings.error_rate
+        ));
+    }
+    if settings.latency_ms > 600_000 {
+        return Err(format!("latency_ms {} is over 600000", settings.latency_ms));
+    }
+    Ok(())
+}
+
+struct Sim {
+    registry: Registry,
+    faults: Faults,
+}
+
+/// The bound, not yet running simulator.
+pub struct Simulator {
+    port: u16,
+    server: Server,
+}
+
+impl Simulator {
+    /// Binds `addr` and prepares the routes over `registry`.
+    ///
+    /// # Errors
+    /// The bind error.
+    pub fn build(
+        addr: SocketAddr,
+        registry: Registry,
+        faults: FaultSettings,
+    ) -> std::io::Result<Simulator> {
+        let listener = std::net::TcpListener::bind(addr)?;
+        let port = listener.local_addr()?.port();
+        let sim = web::Data::new(Sim {
+            registry,
+            faults: Faults::new(faults),
+        });
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(sim.clone())
+                .app_data(web::JsonConfig::default().error_handler(|e, _| {
+                    actix_web::error::InternalError::from_response(
+                        e.to_string(),
+                        HttpResponse::BadRequest()
+                            .json(json!({"error": "bad-request", "detail": e.to_string()})),
+                    )
+                    .into()
+                }))
+                .route(
+                    "/healthz",
+                    web::get().to(|| async { HttpResponse::Ok().json(json!({"status": "ok"})) }),
+                )
+                .route("/admin/faults", web::get().to(get_faults))
+                .route("/admin/faults", web::put().to(put_faults))
+                .service(
+                    web::scope("")
+                        .route("/gcvp/persons/{iin}", web::get().to(gcvp_person))
+                        .route("/gcvp/sik/{iin}", web::get().to(gcvp_sik))
+                        .route("/gcvp/benefits/{iin}", web::get().to(gcvp_benefits))
+                        .route(
+                            "/gcvp/fund-transactions/{iin}",
+                            web::get().to(gcvp_fund_transactions),
+                        )
+                        .route("/gbdfl/persons/{iin}", web::get().to(gbdfl_person))
+                        .route(
+                            "/enis/powers-of-attorney/{number}",
+                            web::get().to(enis_power_of_attorney),
+                        )
+                        .route(
+                            "/mtszn/social-status/{iin}",
+                            web::get().to(mtszn_social_status),
+                        ),
+                )
+                .default_service(web::to(|| async {
+                    HttpResponse::NotFound().json(json!({"error": "no-such-route"}))
+                }))
+        })
+        .disable_signals()
+        .workers(2)
+        .shutdown_timeout(5)
+        .listen(listener)?
+        .run();
+        Ok(Simulator { port, server })
+    }
+
+    /// The port the simulator is bound to.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until `shutdown` completes.
+    ///
+    /// # Errors
+    /// An IO error of the server.
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        let server = self.server;
+        tokio::pin!(server);
+        tokio::select! {
+            result = &mut server => result,
+            () = shutdown => {
+                let (_, result) = tokio::join!(handle.stop(true), &mut server);
+                result
+            }
+        }
+    }
+}
+
+async fn get_faults(sim: web::Data<Sim>) -> HttpResponse {
+    HttpResponse::Ok().json(sim.faults.get())
+}
+
+async fn put_faults(sim: web::Data<Sim>, body: web::Json<FaultSettings>) -> HttpResponse {
+    if let Err(reason) = check_faults(&body) {
+        return HttpResponse::BadRequest().json(json!({"error": "bad-request", "detail": reason}));
+    }
+    sim.faults.set(*body);
+    tracing::info!(faults = ?*body, "faults switched");
+    HttpResponse::Ok().json(sim.faults.get())
+}
+
+/// Applies the injected faults: `Some(answer)` when the call fails.
+async fn fault(sim: &Sim) -> Option<HttpResponse> {
+    let faults = sim.faults.get();
+    if faults.latency_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(faults.latency_ms)).await;
+    }
+    let failed = faults.outage
+        || (faults.error_rate > 0.0 && rand::thread_rng().gen_bool(faults.error_rate.min(1.0)));
+    failed.then(|| HttpResponse::ServiceUnavailable().json(json!({"error": "unavailable"})))
+}
+
+fn not_found() -> HttpResponse {
+    HttpResponse::NotFound().json(json!({"error": "not-found"}))
+}
+
+fn bad_request(detail: impl ToString) -> HttpResponse {
+    HttpResponse::BadRequest().json(json!({"error": "bad-request", "detail": detail.to_string()}))
+}
+
+/// The citizen of a path IIN, or the answer to give instead.
+async fn citizen<'a>(sim: &'a Sim, raw: &str) -> Result<&'a fixture::Citizen, HttpResponse> {
+    if let Some(answer) = fault(sim).await {
+        return Err(answer);
+    }
+    let iin = Iin::parse(raw).map_err(bad_request)?;
+    sim.registry
+        .citizens
+        .get(iin.as_str())
+        .ok_or_else(not_found)
+}
+
+fn person(c: &fixture::Citizen) -> serde_json::Value {
+    json!({
+        "iin": c.iin, "last_name": c.last_name, "first_name": c.first_name,
+        "patronymic": c.patronymic, "birth_date": c.birth_date,
+    })
+}
+
+async fn gcvp_person(sim: web::Data<Sim>, iin: web::Path<String>) -> HttpResponse {
+    match citizen(&sim, &iin).await {
+        Ok(c) if c.in_gcvp => HttpResponse::Ok().json(person(c)),
+        Ok(_) => not_found(),
+        Err(answer) => answer,
+    }
+}
+
+async fn gbdfl_person(sim: web::Data<Sim>, iin: web::Path<String>) -> HttpResponse {
+    match citizen(&sim, &iin).await {
+        Ok(c) if c.in_gbd_fl => HttpResponse::Ok().json(person(c)),
+        Ok(_) => not_found(),
+        Err(answer) => answer,
+    }
+}
+
+async fn gcvp_sik(sim: web::Data<Sim>, iin: web::Path<String>) -> HttpResponse {
+    match citizen(&sim, &iin).await {
+        Ok(c) => match &c.sik {
+            Some(sik) => HttpResponse::Ok().json(json!({
+                "iin": c.iin, "sik": sik.sik, "branch": sik.branch,
+                "registered_on": sik.registered_on, "issued_on": sik.issued_on,
+            })),
+            None => not_found(),
+        },
+        Err(answer) => answer,
+    }
+}
+
+#[derive(Deserialize)]
+struct BenefitQuery {
+    service: String,
+}
+
+async fn gcvp_benefits(
+    sim: web::Data<Sim>,
+    iin: web::Path<String>,
+    query: Result<web::Query<BenefitQuery>, actix_web::Error>,
+) -> HttpResponse {
+    let service = match query.map(|q| q.service.parse::<ServiceCode>()) {
+        Ok(Ok(service)) => service,
+        _ => return bad_request("?service= names an information service, e.g. age-benefit-info"),
+    };
+    match citizen(&sim, &iin).await {
+        Ok(c) => {
+            let records: Vec<_> = c.benefits.iter().filter(|b| b.service == service).collect();
+            if records.is_empty() {
+                not_found()
+            } else {
+                HttpResponse::Ok()
+                    .json(json!({"iin": c.iin, "service": service, "records": records}))
+            }
+        }
+        Err(answer) => answer,
+    }
+}
+
+#[derive(Deserialize)]
+struct PeriodQuery {
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+}
+
+async fn gcvp_fund_transactions(
+    sim: web::Data<Sim>,
+    iin: web::Path<String>,
+    query: Result<web::Query<PeriodQuery>, actix_web::Error>,
+) -> HttpResponse {
+    let Ok(period) = query else {
+        return bad_request("?from= and ?to= are dates, YYYY-MM-DD");
+    };
+    match citizen(&sim, &iin).await {
+        Ok(c) => {
+            let Some(sik) = &c.sik else {
+                return not_found();
+            };
+            let mut rows: Vec<_> = c
+                .fund_transactions
+                .iter()
+                .filter(|t| period.from.is_none_or(|from| t.received_on >= from))
+                .filter(|t| period.to.is_none_or(|to| t.received_on <= to))
+                .collect();
+            rows.sort_by_key(|t| t.received_on);
+            let full_name = [
+                Some(&c.last_name),
+                Some(&c.first_name),
+                c.patronymic.as_ref(),
+            ]
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join(" ");
+            HttpResponse::Ok().json(json!({
+                "iin": c.iin, "full_name": full_name, "sik": sik.sik, "rows": rows,
+            }))
+        }
+        Err(answer) => answer,
+    }
+}
+
+async fn enis_power_of_attorney(sim: web::Data<Sim>, number: web::Path<String>) -> HttpResponse {
+    if let Some(answer) = fault(&sim).await {
+        return answer;
+    }
+    match sim.registry.powers_of_attorney.get(number.as_str()) {
+        Some(poa) => HttpResponse::Ok().json(poa),
+        None => not_found(),
+    }
+}
+
+async fn mtszn_social_status(sim: web::Data<Sim>, iin: web::Path<String>) -> HttpResponse {
+    match citizen(&sim, &iin).await {
+        Ok(c) => match &c.social_status {
+            Some(status) => HttpResponse::Ok().json(json!({"iin": c.iin, "status": status})),
+            None => not_found(),
+        },
+        Err(answer) => answer,
+    }
+}
