@@ -5,6 +5,7 @@ mod api;
 mod cli;
 mod embedded;
 mod portal;
+mod registries;
 mod registry_sim;
 mod serve;
 mod support;

@@ -9,13 +9,13 @@ use serde_json::{json, Value};
 use crate::support::free_port;
 
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/registry.json");
-const AIDA: &str = "760324400005";
-const GHOST: &str = "991231300003";
+pub const AIDA: &str = "760324400005";
+pub const GHOST: &str = "991231300003";
 const DANA: &str = "900101400003";
 
-struct Sim {
+pub struct Sim {
     child: Child,
-    base: String,
+    pub base: String,
 }
 
 impl Drop for Sim {
@@ -25,7 +25,7 @@ impl Drop for Sim {
     }
 }
 
-async fn start(args: &[&str]) -> Sim {
+pub async fn start(args: &[&str]) -> Sim {
     let port = free_port();
     let mut command = Command::new(env!("CARGO_BIN_EXE_egov-registry-sim"));
     command

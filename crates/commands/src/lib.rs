@@ -10,10 +10,14 @@
 //! - [`requests`]: the command handlers for requests (submit, sign): load, `decide`, append, with
 //!   idempotent retries.
 //!
-//! The workflow and the adapters to the outside world (NCA, registries) arrive with issue #6.
+//! - [`registries`]: the adapter to the other agencies' registries over HTTP, with retries,
+//!   backoff with jitter and a circuit breaker per registry.
+//!
+//! The workflow and the NCA adapter arrive with the rest of issue #6.
 
 pub mod db;
 pub mod event_store;
+pub mod registries;
 pub mod requests;
 
 pub use db::{Database, DbError, DbSettings};

@@ -1,0 +1,221 @@
+//! The registries over HTTP (the routes of `egov-registry-sim`, README "The registry simulator").
+
+use std::time::Duration;
+
+use domain::catalog::Lookup;
+use rand::Rng;
+use reqwest::StatusCode;
+use tokio::time::Instant;
+
+use super::{
+    BreakerSettings, CircuitBreaker, LookupQuery, Registries, Registry, RegistryAnswer,
+    RegistryError,
+};
+
+/// How calls are timed and retried.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// The most one attempt may take (less when the deadline is nearer).
+    pub attempt_timeout: Duration,
+    /// The first backoff's ceiling; each later one doubles, up to `max_delay`.
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            attempt_timeout: Duration::from_secs(10),
+            base_delay: Duration::from_millis(50),
+            max_delay: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The registries at one base URL, with a circuit breaker per registry.
+pub struct HttpRegistries {
+    base: String,
+    client: reqwest::Client,
+    policy: RetryPolicy,
+    breakers: [CircuitBreaker; 4],
+}
+
+/// A registry call's URL and query parameters.
+type Route = (String, Vec<(&'static str, String)>);
+
+/// Why one attempt got no answer.
+enum Failure {
+    TimedOut,
+    Unavailable(String),
+}
+
+impl HttpRegistries {
+    /// Registries at `base` (e.g. `http://127.0.0.1:8090`).
+    ///
+    /// # Errors
+    /// When the HTTP client cannot be built (TLS set-up).
+    pub fn new(
+        base: &str,
+        policy: RetryPolicy,
+        breaker: BreakerSettings,
+    ) -> Result<Self, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .pool_max_idle_per_host(32)
+            .build()?;
+        Ok(Self {
+            base: base.trim_end_matches('/').to_owned(),
+            client,
+            policy,
+            breakers: Registry::ALL.map(|_| CircuitBreaker::new(breaker)),
+        })
+    }
+
+    /// The breaker of `registry`.
+    pub fn breaker(&self, registry: Registry) -> &CircuitBreaker {
+        let index = Registry::ALL
+            .iter()
+            .position(|r| *r == registry)
+            .unwrap_or_default();
+        &self.breakers[index]
+    }
+
+    fn url(
+        &self,
+        query: &LookupQuery,
+    ) -> Result<(String, Vec<(&'static str, String)>), RegistryError> {
+        let iin = query.iin.as_str();
+        let base = &self.base;
+        Ok(match query.lookup {
+            Lookup::Iin => (format!("{base}/gcvp/persons/{iin}"), vec![]),
+            Lookup::Sik => (format!("{base}/gcvp/sik/{iin}"), vec![]),
+            Lookup::BenefitData => (
+                format!("{base}/gcvp/benefits/{iin}"),
+                vec![("service", query.service.code().to_owned())],
+            ),
+            Lookup::FundMovements => (
+                format!("{base}/gcvp/fund-transactions/{iin}"),
+                query
+                    .period
+                    .map(|(from, to)| vec![("from", from.to_string()), ("to", to.to_string())])
+                    .unwrap_or_default(),
+            ),
+            Lookup::ApplicantIdentity => (format!("{base}/gbdfl/persons/{iin}"), vec![]),
+            Lookup::PowerOfAttorney => {
+                let number =
+                    query
+                        .power_of_attorney
+                        .as_deref()
+                        .ok_or(RegistryError::Unsupported {
+                            registry: Registry::Enis.name(),
+                            lookup: query.lookup,
+                            reason: "the power of attorney's number is missing",
+                        })?;
+                (format!("{base}/enis/powers-of-attorney/{number}"), vec![])
+            }
+            Lookup::SocialStatus => (format!("{base}/mtszn/social-status/{iin}"), vec![]),
+            Lookup::SikProcessing => {
+                return Err(RegistryError::Unsupported {
+                    registry: Registry::Gcvp.name(),
+                    lookup: query.lookup,
+                    reason: "the assignment of a SIK is not offered by the registry API yet",
+                })
+            }
+        })
+    }
+
+    async fn attempt(
+        &self,
+        url: &str,
+        params: &[(&'static str, String)],
+        query: &LookupQuery,
+        timeout: Duration,
+    ) -> Result<RegistryAnswer, Failure> {
+        let call = self
+            .client
+            .get(url)
+            .query(params)
+            .header("Idempotency-Key", query.idempotency_key.to_string())
+            .timeout(timeout)
+            .send();
+        let response = match call.await {
+            Ok(response) => response,
+            Err(error) if error.is_timeout() => return Err(Failure::TimedOut),
+            Err(error) => return Err(Failure::Unavailable(error.to_string())),
+        };
+        let status = response.status();
+        let body: Result<serde_json::Value, _> = response.json().await;
+        match (status, body) {
+            (StatusCode::OK, Ok(record)) => Ok(RegistryAnswer::Found(record)),
+            // Only the registry's own "no such record" is an answer; a 404 from a wrong URL is not.
+            (StatusCode::NOT_FOUND, Ok(body)) if body["error"] == "not-found" => {
+                Ok(RegistryAnswer::NotFound)
+            }
+            (status, Ok(_)) => Err(Failure::Unavailable(format!("answered {status}"))),
+            (status, Err(error)) => Err(Failure::Unavailable(format!(
+                "answered {status} with a body that is not JSON: {error}"
+            ))),
+        }
+    }
+}
+
+impl Registries for HttpRegistries {
+    async fn lookup(
+        &self,
+        query: &LookupQuery,
+        deadline: Instant,
+    ) -> Result<RegistryAnswer, RegistryError> {
+        let registry = Registry::of(query.lookup);
+        let name = registry.name();
+        let (url, params) = self.url(query)?;
+        let breaker = self.breaker(registry);
+        let mut attempts = 0u32;
+        let mut last = Failure::TimedOut;
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            if !breaker.allow() {
+                return Err(RegistryError::CircuitOpen { registry: name });
+            }
+            attempts += 1;
+            let timeout = self.policy.attempt_timeout.min(deadline - now);
+            match self.attempt(&url, &params, query, timeout).await {
+                Ok(answer) => {
+                    breaker.succeeded();
+                    return Ok(answer);
+                }
+                Err(failure) => {
+                    breaker.failed();
+                    if let Failure::Unavailable(reason) = &failure {
+                        tracing::debug!(registry = name, attempts, reason = %reason, "registry call failed");
+                    }
+                    last = failure;
+                }
+            }
+            // Full jitter: a random pause up to the doubled ceiling, so retries spread out.
+            let ceiling = self
+                .policy
+                .base_delay
+                .saturating_mul(1u32 << attempts.min(16))
+                .min(self.policy.max_delay);
+            let pause = rand::thread_rng().gen_range(Duration::ZERO..=ceiling);
+            if Instant::now() + pause >= deadline {
+                break;
+            }
+            tokio::time::sleep(pause).await;
+        }
+        Err(match last {
+            Failure::TimedOut => RegistryError::TimedOut {
+                registry: name,
+                attempts,
+            },
+            Failure::Unavailable(reason) => RegistryError::Unavailable {
+                registry: name,
+                attempts,
+                reason,
+            },
+        })
+    }
+}
