@@ -80,10 +80,7 @@ impl HttpRegistries {
         &self.breakers[index]
     }
 
-    fn url(
-        &self,
-        query: &LookupQuery,
-    ) -> Result<(String, Vec<(&'static str, String)>), RegistryError> {
+    fn url(&self, query: &LookupQuery) -> Result<Route, RegistryError> {
         let iin = query.iin.as_str();
         let base = &self.base;
         Ok(match query.lookup {
