@@ -869,3 +869,136 @@ async fn a_long_poll_in_flight_is_answered_when_the_server_stops_and_the_project
         .get(0);
     assert_eq!(checkpoint, 1);
 }
+
+/// Ends a request the way the workflow will: the signature check rejects the certificate, which
+/// refuses the request (appended here through the domain and the event store).
+async fn refuse_by_signature_check(portal: &Portal, number: &str) {
+    use domain::request::{decide, Command, SignatureCheck, SignatureRejection};
+    let store = commands::EventStore::new(portal.db.database());
+    let requests = commands::Requests::new(store.clone());
+    let number = domain::RequestNumber::parse(number).expect("number");
+    let stream = requests.find(&number).await.expect("find").expect("filed");
+    let loaded = requests.load(stream).await.expect("load");
+    let events = decide(
+        &loaded.state,
+        Command::RecordSignatureCheck(SignatureCheck::Rejected {
+            reason: SignatureRejection::Expired,
+            certificate: None,
+        }),
+        chrono::Utc::now(),
+    )
+    .expect("the check is recorded");
+    let new_events: Vec<commands::NewEvent> = events
+        .iter()
+        .map(|e| {
+            commands::NewEvent::new(
+                uuid::Uuid::now_v7(),
+                e.event_type(),
+                e.schema_version(),
+                e.payload(),
+            )
+            .expect("event")
+        })
+        .collect();
+    let metadata = domain::EventMetadata {
+        actor: domain::Actor::system("workflow-test").expect("actor"),
+        channel: domain::Channel::System,
+        correlation_id: stream.as_uuid(),
+        causation_id: None,
+    };
+    store
+        .append(stream, loaded.version, &new_events, &metadata)
+        .await
+        .expect("append");
+}
+
+#[tokio::test]
+async fn the_survey_is_answered_once_by_the_applicant_after_the_request_ended() {
+    let portal = Portal::start().await;
+    let alice = portal.keys.citizen(ALICE);
+    let created = portal.submit(ALICE).await;
+    let number = created["number"].as_str().expect("number").to_owned();
+    let survey = |token: &str, body: Value| {
+        portal
+            .http
+            .post(portal.url(&format!("/api/v1/requests/{number}/survey")))
+            .bearer_auth(token.to_owned())
+            .json(&body)
+            .send()
+    };
+    let answers = json!({"quality": "satisfied", "information": "partially-satisfied"});
+    assert_problem(
+        survey(&alice, answers.clone()).await.expect("post"),
+        409,
+        "survey-before-end",
+    )
+    .await;
+
+    let document = base64::engine::general_purpose::STANDARD
+        .decode(created["document_to_sign"].as_str().expect("doc"))
+        .expect("b64");
+    let signed = portal
+        .http
+        .post(portal.url(&format!("/api/v1/requests/{number}/signature")))
+        .bearer_auth(&alice)
+        .json(&json!({"cms": b64(&cms_signature(&document, ALICE))}))
+        .send()
+        .await
+        .expect("sign");
+    assert_eq!(signed.status(), 202);
+    refuse_by_signature_check(&portal, &number).await;
+
+    // The status view shows the refusal with its reason in three languages.
+    let (code, status) = portal
+        .get(&format!("/api/v1/requests/{number}?min_version=4"), &alice)
+        .await;
+    assert_eq!(code, 200);
+    assert_eq!(status["status"]["code"], "refused");
+    assert_eq!(status["version"], 4);
+    assert!(status["refusal"]["code"].is_string(), "{status}");
+    assert!(status["refusal"]["text"]["kk"].is_string(), "{status}");
+
+    let bob = portal.keys.citizen(BOB);
+    assert_problem(
+        survey(&bob, answers.clone()).await.expect("post"),
+        404,
+        "request-not-found",
+    )
+    .await;
+    assert_problem(
+        survey(
+            &alice,
+            json!({"quality": "great", "information": "satisfied"}),
+        )
+        .await
+        .expect("post"),
+        400,
+        "malformed-json",
+    )
+    .await;
+    let first = survey(&alice, answers.clone()).await.expect("post");
+    assert_eq!(first.status(), 201);
+    assert_eq!(first.headers()["idempotent-replayed"], "false");
+    let again = survey(&alice, answers.clone()).await.expect("post");
+    assert_eq!(again.status(), 201);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    let other = json!({"quality": "not-satisfied", "information": "not-satisfied"});
+    assert_problem(
+        survey(&alice, other).await.expect("post"),
+        409,
+        "survey-already-submitted",
+    )
+    .await;
+    let stored: i64 = portal
+        .db
+        .superuser()
+        .await
+        .query_one(
+            "SELECT count(*) FROM events WHERE event_type = 'SurveySubmitted'",
+            &[],
+        )
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(stored, 1);
+}

@@ -297,6 +297,16 @@ impl ApiError {
                 "Бұл қызмет осы арна арқылы көрсетілмейді.",
                 "This service is not offered through this channel.",
             ),
+            ApiError::WrongState(DomainError::SurveyBeforeEnd) => texts(
+                "Анкету можно заполнить после завершения оказания услуги.",
+                "Сауалнаманы қызмет көрсету аяқталғаннан кейін толтыруға болады.",
+                "The survey can be answered once the service is completed.",
+            ),
+            ApiError::WrongState(DomainError::SurveyAlreadySubmitted) => texts(
+                "Анкета по этому запросу уже заполнена.",
+                "Бұл сұрау бойынша сауалнама толтырылған.",
+                "The survey for this request was already answered.",
+            ),
             ApiError::WrongState(_) => texts(
                 "Действие сейчас недоступно для этого запроса.",
                 "Бұл әрекет қазір осы сұрау үшін қолжетімсіз.",

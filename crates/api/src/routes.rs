@@ -14,7 +14,7 @@ use crate::problem::ApiError;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "egov-events", description = "Social e-government services of Kazakhstan: file, sign and follow requests."),
-    paths(services::list, requests::submit, requests::sign, requests::status, requests::history),
+    paths(services::list, requests::submit, requests::sign, requests::survey, requests::status, requests::history),
     components(schemas(crate::problem::Problem, crate::problem::ProblemTexts)),
     modifiers(&BearerAuth),
     tags((name = "services", description = "The catalog"), (name = "requests", description = "A citizen's requests"))

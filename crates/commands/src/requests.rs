@@ -13,7 +13,7 @@ mod error;
 mod numbers;
 
 use chrono::{DateTime, SubsecRound, Utc};
-use domain::request::{decide, evolve, Command, Request, RequestEvent, RequestInfo};
+use domain::request::{decide, evolve, Command, Request, RequestEvent, RequestInfo, SurveyAnswer};
 use domain::{
     Actor, Channel, EventMetadata, Iin, RecordedEvent, RequestNumber, ServiceCode, StreamId,
     StreamVersion,
@@ -84,6 +84,13 @@ pub struct Submitted {
 #[derive(Debug, Clone)]
 pub struct Signed {
     pub info: RequestInfo,
+    pub version: StreamVersion,
+    pub replayed: bool,
+}
+
+/// The answer to a survey.
+#[derive(Debug, Clone)]
+pub struct Surveyed {
     pub version: StreamVersion,
     pub replayed: bool,
 }
@@ -231,6 +238,77 @@ impl Requests {
             }
         }
         Err(CommandError::Busy)
+    }
+
+    /// Records the citizen's answers to the survey (DOMAIN.md 7), once per request, after it ended.
+    ///
+    /// # Errors
+    /// [`CommandError::NotFound`] for an unknown request or one `actor` did not file;
+    /// [`CommandError::Rejected`] before the request ended or when other answers were recorded.
+    #[tracing::instrument(skip_all, fields(number = %number))]
+    pub async fn survey(
+        &self,
+        number: &RequestNumber,
+        quality: SurveyAnswer,
+        information: SurveyAnswer,
+        actor: &Actor,
+    ) -> Result<Surveyed, CommandError> {
+        let stream_id = self.find(number).await?.ok_or(CommandError::NotFound)?;
+        for _ in 0..ATTEMPTS {
+            let loaded = self.load(stream_id).await?;
+            let info = loaded.info().cloned().ok_or(CommandError::NotFound)?;
+            // Only the applicant answers the survey of their request.
+            let applicant = matches!(actor, Actor::Citizen { iin } if *iin == info.applicant);
+            if !applicant {
+                return Err(CommandError::NotFound);
+            }
+            let command = Command::SubmitSurvey {
+                quality,
+                information,
+            };
+            let events = match decide(&loaded.state, command, Utc::now()) {
+                Ok(events) => events,
+                Err(error) => {
+                    // The same answers again, after they were recorded: a retry.
+                    if self.surveyed_with(stream_id, quality, information).await? {
+                        return Ok(Surveyed {
+                            version: loaded.version,
+                            replayed: true,
+                        });
+                    }
+                    return Err(error.into());
+                }
+            };
+            match self
+                .append(stream_id, loaded.version, &events, actor, info.channel)
+                .await
+            {
+                Ok(outcome) => {
+                    tracing::info!(stream_id = %stream_id, "survey recorded");
+                    return Ok(Surveyed {
+                        version: outcome.version(),
+                        replayed: outcome.already_stored,
+                    });
+                }
+                Err(StoreError::Conflict { .. }) => continue,
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Err(CommandError::Busy)
+    }
+
+    async fn surveyed_with(
+        &self,
+        stream_id: StreamId,
+        quality: SurveyAnswer,
+        information: SurveyAnswer,
+    ) -> Result<bool, CommandError> {
+        for event in &self.read_all_of(stream_id).await? {
+            if let RequestEvent::SurveySubmitted(survey) = decode(event)? {
+                return Ok(survey.quality == quality && survey.information == information);
+            }
+        }
+        Ok(false)
     }
 
     /// The stream of the request with this number, if one was filed.

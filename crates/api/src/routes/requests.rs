@@ -11,6 +11,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use commands::Submission;
+use domain::request::SurveyAnswer;
 use domain::{Channel, Iin, RequestNumber, RequestStatus, ServiceCode};
 use projections::request_status::HistoryCursor;
 use projections::StatusRow;
@@ -76,6 +77,25 @@ pub struct CreatedDto {
 pub struct SignBody {
     #[schema(format = Byte)]
     pub cms: String,
+}
+
+/// The survey of DOMAIN.md 7: two questions, three answers each.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SurveyBody {
+    /// «Удовлетворены ли Вы качеством процесса оказания электронной государственной услуги?»
+    #[schema(value_type = String, pattern = "^(not-satisfied|partially-satisfied|satisfied)$", example = "satisfied")]
+    pub quality: SurveyAnswer,
+    /// «Удовлетворены ли Вы качеством информации о порядке оказания электронной государственной услуги?»
+    #[schema(value_type = String, pattern = "^(not-satisfied|partially-satisfied|satisfied)$", example = "partially-satisfied")]
+    pub information: SurveyAnswer,
+}
+
+/// The survey's answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SurveyedDto {
+    pub number: String,
+    pub version: u64,
 }
 
 /// Step 2's answer.
@@ -346,6 +366,56 @@ fn decode_cms(text: &str) -> Result<Vec<u8>, ApiError> {
     Ok(der)
 }
 
+/// Answer the survey (DOMAIN.md 7), once, after the request ended.
+#[utoipa::path(
+    post,
+    path = "/api/v1/requests/{number}/survey",
+    tag = "requests",
+    params(("number" = String, Path, description = "The request number")),
+    request_body = SurveyBody,
+    responses(
+        (status = 201, description = "The answers are recorded (a resend of the same answers too)", body = SurveyedDto),
+        (status = 400, description = "Malformed JSON or an answer that is not one of the three", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a citizen", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown request, or one the citizen did not file", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The request has not ended, or was already surveyed", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Temporarily unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn survey(
+    span: RootSpan,
+    state: web::Data<AppState>,
+    principal: Principal,
+    number: web::Path<String>,
+    body: web::Json<SurveyBody>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(&[Role::Citizen])?;
+    let number = RequestNumber::parse(&number).map_err(|_| ApiError::RequestNotFound)?;
+    let surveyed = state
+        .requests
+        .survey(&number, body.quality, body.information, &principal.actor())
+        .await?;
+    if let Some(stream_id) = state.requests.find(&number).await? {
+        record_correlation(&span, stream_id.as_uuid());
+    }
+    if !surveyed.replayed {
+        state.metrics.events_appended.inc();
+    }
+    Ok(HttpResponse::Created()
+        .insert_header((
+            "Idempotent-Replayed",
+            if surveyed.replayed { "true" } else { "false" },
+        ))
+        .json(SurveyedDto {
+            number: number.to_string(),
+            version: surveyed.version.get(),
+        }))
+}
+
 /// Refresh status (portal step 3), read from the status view; long poll with `wait`.
 #[utoipa::path(
     get,
@@ -610,6 +680,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/requests/{number}/signature")
             .route(web::post().to(sign))
+            .default_service(web::to(super::method_not_allowed)),
+    )
+    .service(
+        web::resource("/requests/{number}/survey")
+            .route(web::post().to(survey))
             .default_service(web::to(super::method_not_allowed)),
     );
 }
