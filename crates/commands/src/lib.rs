@@ -13,10 +13,14 @@
 //! - [`registries`]: the adapter to the other agencies' registries over HTTP, with retries,
 //!   backoff with jitter and a circuit breaker per registry.
 //!
-//! The workflow and the NCA adapter arrive with the rest of issue #6.
+//! - [`nca`]: the NCA steps - a CMS signature checked for its document, chain, validity at
+//!   signing time, key usage, IIN and revocation (OCSP).
+//!
+//! The workflow arrives with the rest of issue #6.
 
 pub mod db;
 pub mod event_store;
+pub mod nca;
 pub mod registries;
 pub mod requests;
 

@@ -1,0 +1,402 @@
+//! The NCA steps: the citizen's CMS signature over `document_to_sign`, checked as KZ.md 2 says -
+//! the signature over exactly those bytes, the chain to a configured trust anchor, the
+//! certificate's validity at signing time (the signed `signingTime`, bounded by the time of
+//! receipt), the key usage of a signing key, the IIN in the subject's serialNumber, and revocation
+//! by OCSP (the responder named in the certificate, or a configured one).
+//!
+//! The verdict is the domain's [`SignatureCheck`]: verified with the certificate's data, or
+//! rejected with the reason DOMAIN.md maps to a refusal. A revocation status that cannot be learnt
+//! (the responder down, an answer that does not verify) is not a verdict: it is
+//! [`NcaError::RevocationUnknown`], and the caller asks again later - never a silent "good".
+//!
+//! The verifier is a trait so that a GOST provider (Kalkan or an NCANode sidecar, KZ.md 2.3) can
+//! be added; [`OpensslVerifier`] covers RSA and ECDSA.
+
+mod parse;
+
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use domain::request::{CertificateInfo, SignatureCheck, SignatureRejection};
+use domain::Iin;
+use openssl::cms::{CMSOptions, CmsContentInfo};
+use openssl::hash::MessageDigest;
+use openssl::nid::Nid;
+use openssl::ocsp::{
+    OcspCertId, OcspCertStatus, OcspFlag, OcspRequest, OcspResponse, OcspResponseStatus,
+};
+use openssl::stack::Stack;
+use openssl::x509::store::{X509Store, X509StoreBuilder};
+use openssl::x509::verify::X509VerifyParam;
+use openssl::x509::{X509KeyUsage, X509};
+
+/// How far a signing time may lie after the time of receipt (clocks differ).
+const CLOCK_SKEW: chrono::Duration = chrono::Duration::minutes(5);
+
+/// What the verifier learnt about revocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revocation {
+    Good,
+    Revoked,
+    /// Not asked: the certificate was refused before.
+    NotChecked,
+}
+
+/// The verdict on one signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub check: SignatureCheck,
+    pub revocation: Revocation,
+}
+
+/// No verdict could be reached now; ask again later.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NcaError {
+    #[error("the revocation status cannot be learnt: {0}")]
+    RevocationUnknown(String),
+    #[error("the verifier cannot run: {0}")]
+    Internal(String),
+}
+
+/// Why the trust anchors cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TrustAnchorError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path} holds no PEM certificate: {reason}")]
+    Invalid { path: String, reason: String },
+}
+
+/// A signature to check.
+#[derive(Debug, Clone, Copy)]
+pub struct SignatureToCheck<'a> {
+    /// The exact bytes the citizen was asked to sign.
+    pub document: &'a [u8],
+    /// The CMS SignedData (DER), attached or detached.
+    pub cms: &'a [u8],
+    /// The IIN of the request.
+    pub applicant: &'a Iin,
+    /// When the signature arrived.
+    pub received_at: DateTime<Utc>,
+}
+
+/// Checks signatures.
+pub trait SignatureVerifier: Send + Sync {
+    fn verify(
+        &self,
+        signature: SignatureToCheck<'_>,
+    ) -> impl std::future::Future<Output = Result<Verdict, NcaError>> + Send;
+}
+
+/// RSA and ECDSA signatures, checked with OpenSSL.
+pub struct OpensslVerifier {
+    anchors: Vec<X509>,
+    ocsp_url: Option<String>,
+    http: reqwest::Client,
+}
+
+impl OpensslVerifier {
+    /// A verifier trusting `anchors` that asks `ocsp_url` (or else the responder each certificate
+    /// names) with `ocsp_timeout` per call.
+    ///
+    /// # Errors
+    /// When the HTTP client cannot be built.
+    pub fn new(
+        anchors: Vec<X509>,
+        ocsp_url: Option<String>,
+        ocsp_timeout: Duration,
+    ) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder().timeout(ocsp_timeout).build()?;
+        Ok(Self {
+            anchors,
+            ocsp_url,
+            http,
+        })
+    }
+
+    /// The certificates of a PEM file, or of every `.pem`/`.crt`/`.cer` file of a directory
+    /// (`EGOV_TRUST_ANCHORS`).
+    ///
+    /// # Errors
+    /// [`TrustAnchorError`] naming the file that cannot be used.
+    pub fn load_anchors(path: &Path) -> Result<Vec<X509>, TrustAnchorError> {
+        let read = |p: &Path| -> Result<Vec<X509>, TrustAnchorError> {
+            let bytes = std::fs::read(p).map_err(|source| TrustAnchorError::Read {
+                path: p.display().to_string(),
+                source,
+            })?;
+            let certs = X509::stack_from_pem(&bytes).map_err(|e| TrustAnchorError::Invalid {
+                path: p.display().to_string(),
+                reason: e.to_string(),
+            })?;
+            if certs.is_empty() {
+                return Err(TrustAnchorError::Invalid {
+                    path: p.display().to_string(),
+                    reason: "no certificate".into(),
+                });
+            }
+            Ok(certs)
+        };
+        if !path.is_dir() {
+            return read(path);
+        }
+        let entries = std::fs::read_dir(path).map_err(|source| TrustAnchorError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let mut anchors = Vec::new();
+        for entry in entries.flatten() {
+            let p = entry.path();
+            if p.extension()
+                .is_some_and(|e| e == "pem" || e == "crt" || e == "cer")
+            {
+                anchors.extend(read(&p)?);
+            }
+        }
+        Ok(anchors)
+    }
+
+    fn store(&self, extra: &[X509], at: Option<DateTime<Utc>>) -> Result<X509Store, NcaError> {
+        let internal = |e: openssl::error::ErrorStack| NcaError::Internal(e.to_string());
+        let mut builder = X509StoreBuilder::new().map_err(internal)?;
+        for anchor in self.anchors.iter().chain(extra) {
+            builder.add_cert(anchor.clone()).map_err(internal)?;
+        }
+        if let Some(at) = at {
+            let mut param = X509VerifyParam::new().map_err(internal)?;
+            param.set_time(at.timestamp());
+            builder.set_param(&param).map_err(internal)?;
+        }
+        Ok(builder.build())
+    }
+
+    fn rejected(reason: SignatureRejection, certificate: Option<CertificateInfo>) -> Verdict {
+        Verdict {
+            check: SignatureCheck::Rejected {
+                reason,
+                certificate,
+            },
+            revocation: Revocation::NotChecked,
+        }
+    }
+
+    /// Everything but revocation; `Ok(Err(verdict))` is a rejection.
+    fn offline(&self, s: SignatureToCheck<'_>) -> Result<Result<Checked, Verdict>, NcaError> {
+        let malformed = |info| Ok(Err(Self::rejected(SignatureRejection::Malformed, info)));
+        let Some(parsed) = parse::parse(s.cms) else {
+            return malformed(None);
+        };
+        let info = parsed.info.clone();
+        let signing_time = parsed.signing_time.unwrap_or(s.received_at);
+        if signing_time > s.received_at + CLOCK_SKEW {
+            return malformed(Some(info));
+        }
+        // The signature over exactly the document (attached content must be the document).
+        let Ok(mut cms) = CmsContentInfo::from_der(s.cms) else {
+            return malformed(Some(info));
+        };
+        let detached = parsed.attached.is_none().then_some(s.document);
+        let mut content = Vec::new();
+        let signature_ok = cms
+            .verify(
+                None,
+                None,
+                detached,
+                Some(&mut content),
+                CMSOptions::BINARY | CMSOptions::NO_SIGNER_CERT_VERIFY,
+            )
+            .is_ok();
+        if !signature_ok || content != s.document {
+            return malformed(Some(info));
+        }
+        // Valid at signing time.
+        if signing_time < info.not_before || signing_time > info.not_after {
+            return Ok(Err(Self::rejected(SignatureRejection::Expired, Some(info))));
+        }
+        // A chain to a trust anchor, at signing time, through the certificates the CMS carries.
+        let intermediates: Vec<X509> = parsed.certificates.clone();
+        let store = self.store(&[], Some(signing_time))?;
+        let mut stack = Stack::new().map_err(|e| NcaError::Internal(e.to_string()))?;
+        for cert in &intermediates {
+            stack
+                .push(cert.clone())
+                .map_err(|e| NcaError::Internal(e.to_string()))?;
+        }
+        let chained = cms
+            .verify(
+                Some(&stack),
+                Some(&store),
+                detached,
+                None,
+                CMSOptions::BINARY,
+            )
+            .is_ok();
+        if !chained {
+            return Ok(Err(Self::rejected(
+                SignatureRejection::NotTrusted,
+                Some(info),
+            )));
+        }
+        // A signing key (KZ.md 2.2: digitalSignature + nonRepudiation).
+        let usage = parsed.signer.key_usage();
+        let signing_key = usage.is_some_and(|u| {
+            u.contains(X509KeyUsage::DIGITAL_SIGNATURE) && u.contains(X509KeyUsage::NON_REPUDIATION)
+        });
+        if !signing_key {
+            return Ok(Err(Self::rejected(
+                SignatureRejection::NotTrusted,
+                Some(info),
+            )));
+        }
+        if info.subject_iin.as_ref() != Some(s.applicant) {
+            return Ok(Err(Self::rejected(
+                SignatureRejection::IinMismatch,
+                Some(info),
+            )));
+        }
+        let issuer = intermediates
+            .iter()
+            .chain(&self.anchors)
+            .find(|c| {
+                c.subject_name().try_cmp(parsed.signer.issuer_name()).ok()
+                    == Some(std::cmp::Ordering::Equal)
+            })
+            .cloned()
+            .ok_or_else(|| NcaError::Internal("the issuer is not at hand".into()))?;
+        Ok(Ok(Checked {
+            info,
+            signer: parsed.signer,
+            issuer,
+            intermediates,
+        }))
+    }
+
+    async fn revocation(&self, checked: &Checked) -> Result<Revocation, NcaError> {
+        let unknown = |why: String| NcaError::RevocationUnknown(why);
+        let url = match &self.ocsp_url {
+            Some(url) => url.clone(),
+            None => checked
+                .signer
+                .ocsp_responders()
+                .ok()
+                .and_then(|r| r.iter().next().map(|u| u.to_string()))
+                .ok_or_else(|| unknown("the certificate names no OCSP responder".into()))?,
+        };
+        let id = || {
+            OcspCertId::from_cert(MessageDigest::sha1(), &checked.signer, &checked.issuer)
+                .map_err(|e| NcaError::Internal(e.to_string()))
+        };
+        let mut request = OcspRequest::new().map_err(|e| NcaError::Internal(e.to_string()))?;
+        request
+            .add_id(id()?)
+            .map_err(|e| NcaError::Internal(e.to_string()))?;
+        let body = request
+            .to_der()
+            .map_err(|e| NcaError::Internal(e.to_string()))?;
+        let answer = self
+            .http
+            .post(&url)
+            .header("content-type", "application/ocsp-request")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| unknown(format!("{url}: {}", causes(&e))))?;
+        if !answer.status().is_success() {
+            return Err(unknown(format!("{url} answered {}", answer.status())));
+        }
+        let bytes = answer
+            .bytes()
+            .await
+            .map_err(|e| unknown(format!("{url}: {e}")))?;
+        let response = OcspResponse::from_der(&bytes)
+            .map_err(|e| unknown(format!("not an OCSP response: {e}")))?;
+        if response.status() != OcspResponseStatus::SUCCESSFUL {
+            return Err(unknown(format!(
+                "the responder answered status {:?}",
+                response.status()
+            )));
+        }
+        let basic = response.basic().map_err(|e| unknown(e.to_string()))?;
+        // The answer must be signed by the CA or a responder it delegated to.
+        let store = self.store(&checked.intermediates, None)?;
+        let mut certs = Stack::new().map_err(|e| NcaError::Internal(e.to_string()))?;
+        for cert in &checked.intermediates {
+            certs
+                .push(cert.clone())
+                .map_err(|e| NcaError::Internal(e.to_string()))?;
+        }
+        basic
+            .verify(&certs, &store, OcspFlag::empty())
+            .map_err(|e| unknown(format!("the OCSP answer does not verify: {e}")))?;
+        let id = id()?;
+        let status = basic
+            .find_status(&id)
+            .ok_or_else(|| unknown("the answer does not cover this certificate".into()))?;
+        status
+            .check_validity(300, None)
+            .map_err(|e| unknown(format!("the answer is stale: {e}")))?;
+        match status.status {
+            OcspCertStatus::GOOD => Ok(Revocation::Good),
+            OcspCertStatus::REVOKED => Ok(Revocation::Revoked),
+            _ => Err(unknown(
+                "the responder does not know the certificate".into(),
+            )),
+        }
+    }
+}
+
+/// A signature that passed the offline checks.
+struct Checked {
+    info: CertificateInfo,
+    signer: X509,
+    issuer: X509,
+    intermediates: Vec<X509>,
+}
+
+impl SignatureVerifier for OpensslVerifier {
+    async fn verify(&self, signature: SignatureToCheck<'_>) -> Result<Verdict, NcaError> {
+        let checked = match self.offline(signature)? {
+            Ok(checked) => checked,
+            Err(rejected) => return Ok(rejected),
+        };
+        Ok(match self.revocation(&checked).await? {
+            Revocation::Good => Verdict {
+                check: SignatureCheck::Verified(checked.info),
+                revocation: Revocation::Good,
+            },
+            Revocation::Revoked | Revocation::NotChecked => Verdict {
+                check: SignatureCheck::Rejected {
+                    reason: SignatureRejection::Revoked,
+                    certificate: Some(checked.info),
+                },
+                revocation: Revocation::Revoked,
+            },
+        })
+    }
+}
+
+/// An error and its causes, for a message an operator can act on.
+fn causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// The IIN in a subject's serialNumber (`IIN` + 12 digits, KZ.md 2.1).
+fn subject_iin(cert: &X509) -> Option<Iin> {
+    let entry = cert
+        .subject_name()
+        .entries_by_nid(Nid::SERIALNUMBER)
+        .next()?;
+    let text = entry.data().to_string().ok()?;
+    Iin::parse(text.strip_prefix("IIN")?).ok()
+}

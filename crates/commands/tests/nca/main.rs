@@ -1,0 +1,162 @@
+//! The NCA steps against a real test PKI, real CMS signatures and `openssl ocsp` as the responder.
+
+mod pki;
+
+use std::time::Duration;
+
+use commands::nca::{NcaError, OpensslVerifier, Revocation, SignatureToCheck, SignatureVerifier};
+use domain::request::{SignatureCheck, SignatureRejection};
+use domain::Iin;
+use pki::{Algorithm, Pki};
+
+const ALICE: &str = "900101300007";
+const BOB: &str = "850715400109";
+const DOCUMENT: &[u8] = br#"{"applicant":"900101300007","number":"20261124000001"}"#;
+
+fn verifier_at(pki: &Pki, ocsp_url: &str) -> OpensslVerifier {
+    OpensslVerifier::new(
+        pki.anchors(),
+        Some(ocsp_url.to_owned()),
+        Duration::from_secs(5),
+    )
+    .expect("verifier")
+}
+
+async fn check(
+    verifier: &OpensslVerifier,
+    cms: &[u8],
+    applicant: &str,
+) -> Result<commands::nca::Verdict, NcaError> {
+    let applicant = Iin::parse(applicant).expect("iin");
+    verifier
+        .verify(SignatureToCheck {
+            document: DOCUMENT,
+            cms,
+            applicant: &applicant,
+            received_at: chrono::Utc::now(),
+        })
+        .await
+}
+
+fn rejection(verdict: &commands::nca::Verdict) -> Option<SignatureRejection> {
+    match &verdict.check {
+        SignatureCheck::Rejected { reason, .. } => Some(*reason),
+        SignatureCheck::Verified(_) => None,
+    }
+}
+
+#[tokio::test]
+async fn valid_rsa_and_ecdsa_signatures_attached_or_detached_are_verified_with_their_certificate() {
+    let mut pki = Pki::new();
+    let rsa = pki.citizen(ALICE, Algorithm::Rsa, (-10, 300), false, true);
+    let ec = pki.citizen(ALICE, Algorithm::EcP256, (-10, 300), false, true);
+    let responder = pki.responder();
+    let verifier = verifier_at(&pki, &responder.url);
+    for (signer, detached) in [(&rsa, false), (&ec, true), (&rsa, true)] {
+        let verdict = check(&verifier, &pki.sign(signer, DOCUMENT, detached), ALICE)
+            .await
+            .expect("verdict");
+        let SignatureCheck::Verified(info) = &verdict.check else {
+            panic!("expected verified, got {verdict:?}")
+        };
+        assert_eq!(verdict.revocation, Revocation::Good);
+        assert_eq!(info.subject_iin.as_ref().map(Iin::as_str), Some(ALICE));
+        assert!(info.issuer.contains("ҰКО TEST (RSA)"), "{}", info.issuer);
+        assert!(info.serial.starts_with("10"), "{}", info.serial);
+        assert!(info.not_before < chrono::Utc::now() && chrono::Utc::now() < info.not_after);
+    }
+}
+
+#[tokio::test]
+async fn every_failing_check_names_its_reason() {
+    let mut pki = Pki::new();
+    let expired = pki.citizen(ALICE, Algorithm::Rsa, (-400, -10), false, true);
+    let not_yet = pki.citizen(ALICE, Algorithm::Rsa, (10, 400), false, true);
+    let revoked = pki.citizen(ALICE, Algorithm::Rsa, (-10, 300), true, true);
+    let bobs = pki.citizen(BOB, Algorithm::Rsa, (-10, 300), false, true);
+    let authentication = pki.citizen(ALICE, Algorithm::Rsa, (-10, 300), false, false);
+    let valid = pki.citizen(ALICE, Algorithm::EcP256, (-10, 300), false, true);
+    let responder = pki.responder();
+    let verifier = verifier_at(&pki, &responder.url);
+    let reason = |cms: Vec<u8>| {
+        let verifier = &verifier;
+        async move { rejection(&check(verifier, &cms, ALICE).await.expect("verdict")) }
+    };
+    assert_eq!(
+        reason(pki.sign(&expired, DOCUMENT, false)).await,
+        Some(SignatureRejection::Expired)
+    );
+    assert_eq!(
+        reason(pki.sign(&not_yet, DOCUMENT, false)).await,
+        Some(SignatureRejection::Expired)
+    );
+    assert_eq!(
+        reason(pki.sign(&revoked, DOCUMENT, false)).await,
+        Some(SignatureRejection::Revoked)
+    );
+    assert_eq!(
+        reason(pki.sign(&bobs, DOCUMENT, false)).await,
+        Some(SignatureRejection::IinMismatch)
+    );
+    assert_eq!(
+        reason(pki.sign(&authentication, DOCUMENT, false)).await,
+        Some(SignatureRejection::NotTrusted)
+    );
+    let (_root, stranger) = Pki::stranger(ALICE);
+    assert_eq!(
+        reason(pki::sign_with(&stranger, &[], DOCUMENT, false)).await,
+        Some(SignatureRejection::NotTrusted)
+    );
+    // Another document, attached or detached; bytes that are no CMS at all.
+    assert_eq!(
+        reason(pki.sign(&valid, b"something else", false)).await,
+        Some(SignatureRejection::Malformed)
+    );
+    assert_eq!(
+        reason(pki.sign(&valid, b"something else", true)).await,
+        Some(SignatureRejection::Malformed)
+    );
+    assert_eq!(
+        reason(b"\x30\x03\x02\x01\x01".to_vec()).await,
+        Some(SignatureRejection::Malformed)
+    );
+    // The revoked and the valid certificate's verdicts carry the certificate.
+    let verdict = check(&verifier, &pki.sign(&revoked, DOCUMENT, false), ALICE)
+        .await
+        .expect("verdict");
+    assert!(matches!(
+        verdict.check,
+        SignatureCheck::Rejected {
+            certificate: Some(_),
+            ..
+        }
+    ));
+    assert_eq!(verdict.revocation, Revocation::Revoked);
+}
+
+#[tokio::test]
+async fn a_responder_that_is_down_gives_no_verdict_rather_than_a_silent_good() {
+    let mut pki = Pki::new();
+    let valid = pki.citizen(ALICE, Algorithm::Rsa, (-10, 300), false, true);
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let down = verifier_at(&pki, &format!("http://127.0.0.1:{closed}"));
+    let answer = check(&down, &pki.sign(&valid, DOCUMENT, false), ALICE).await;
+    assert!(
+        matches!(answer, Err(NcaError::RevocationUnknown(_))),
+        "{answer:?}"
+    );
+    // Another PKI's responder: its answer does not verify against our anchors (and it does not
+    // know the certificate) - no verdict either.
+    let other = Pki::new();
+    let responder = other.responder();
+    let verifier = verifier_at(&pki, &responder.url);
+    let answer = check(&verifier, &pki.sign(&valid, DOCUMENT, false), ALICE).await;
+    assert!(
+        matches!(answer, Err(NcaError::RevocationUnknown(_))),
+        "{answer:?}"
+    );
+}

@@ -1,0 +1,326 @@
+//! A test PKI in the national profile: a root, an issuing CA, a delegated OCSP signer and user
+//! certificates (KZ.md 2.1-2.2), and `openssl ocsp` as a real responder over its index.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use openssl::asn1::{Asn1Integer, Asn1Time};
+use openssl::bn::BigNum;
+use openssl::cms::{CMSOptions, CmsContentInfo};
+use openssl::ec::{EcGroup, EcKey};
+use openssl::hash::MessageDigest;
+use openssl::nid::Nid;
+use openssl::pkey::{PKey, Private};
+use openssl::rsa::Rsa;
+use openssl::stack::Stack;
+use openssl::x509::extension::{BasicConstraints, ExtendedKeyUsage, KeyUsage};
+use openssl::x509::{X509Builder, X509NameBuilder, X509};
+
+pub struct Issued {
+    pub cert: X509,
+    pub key: PKey<Private>,
+}
+
+pub enum Algorithm {
+    Rsa,
+    EcP256,
+}
+
+fn key(algorithm: &Algorithm) -> PKey<Private> {
+    match algorithm {
+        Algorithm::Rsa => PKey::from_rsa(Rsa::generate(2048).expect("rsa")).expect("pkey"),
+        Algorithm::EcP256 => {
+            let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).expect("curve");
+            PKey::from_ec_key(EcKey::generate(&group).expect("ec")).expect("pkey")
+        }
+    }
+}
+
+/// A certificate of `subject` signed by `issuer` (self-signed when `None`).
+#[allow(clippy::too_many_arguments)]
+fn issue(
+    subject: &[(&str, &str)],
+    key: PKey<Private>,
+    issuer: Option<&Issued>,
+    serial: u32,
+    days_from_now: (i64, i64),
+    ca: bool,
+    usage: &KeyUsage,
+    ocsp_signing: bool,
+) -> Issued {
+    let mut name = X509NameBuilder::new().expect("name");
+    for (field, value) in subject {
+        name.append_entry_by_text(field, value).expect("entry");
+    }
+    let name = name.build();
+    let mut builder = X509Builder::new().expect("builder");
+    builder.set_version(2).expect("version");
+    let serial = Asn1Integer::from_bn(&BigNum::from_u32(serial).expect("bn")).expect("serial");
+    builder.set_serial_number(&serial).expect("serial");
+    builder.set_subject_name(&name).expect("subject");
+    builder
+        .set_issuer_name(issuer.map_or(&name, |i| i.cert.subject_name()))
+        .expect("issuer");
+    builder.set_pubkey(&key).expect("pubkey");
+    let time = |days: i64| {
+        Asn1Time::from_unix(chrono::Utc::now().timestamp() + days * 86_400).expect("time")
+    };
+    builder.set_not_before(&time(days_from_now.0)).expect("nb");
+    builder.set_not_after(&time(days_from_now.1)).expect("na");
+    let mut constraints = BasicConstraints::new();
+    if ca {
+        constraints.critical().ca();
+    }
+    builder
+        .append_extension(constraints.build().expect("bc"))
+        .expect("ext");
+    builder
+        .append_extension(usage.build().expect("ku"))
+        .expect("ext");
+    if ocsp_signing {
+        builder
+            .append_extension(
+                ExtendedKeyUsage::new()
+                    .other("OCSPSigning")
+                    .build()
+                    .expect("eku"),
+            )
+            .expect("ext");
+    }
+    let signer = issuer.map_or(&key, |i| &i.key);
+    builder.sign(signer, MessageDigest::sha256()).expect("sign");
+    Issued {
+        cert: builder.build(),
+        key,
+    }
+}
+
+pub struct Pki {
+    pub root: Issued,
+    pub ca: Issued,
+    pub ocsp: Issued,
+    pub dir: tempfile::TempDir,
+    index: Vec<String>,
+    next_serial: u32,
+}
+
+impl Pki {
+    pub fn new() -> Pki {
+        let root = issue(
+            &[("CN", "TEST ROOT (RSA)"), ("C", "KZ")],
+            key(&Algorithm::Rsa),
+            None,
+            1,
+            (-3650, 3650),
+            true,
+            KeyUsage::new().critical().key_cert_sign().crl_sign(),
+            false,
+        );
+        let ca = issue(
+            &[("CN", "ҰКО TEST (RSA)"), ("C", "KZ")],
+            key(&Algorithm::Rsa),
+            Some(&root),
+            2,
+            (-1800, 1800),
+            true,
+            KeyUsage::new().critical().key_cert_sign().crl_sign(),
+            false,
+        );
+        let ocsp = issue(
+            &[("CN", "TEST OCSP"), ("C", "KZ")],
+            key(&Algorithm::Rsa),
+            Some(&ca),
+            3,
+            (-30, 365),
+            false,
+            KeyUsage::new().critical().digital_signature(),
+            true,
+        );
+        Pki {
+            root,
+            ca,
+            ocsp,
+            dir: tempfile::tempdir().expect("dir"),
+            index: Vec::new(),
+            next_serial: 0x1000,
+        }
+    }
+
+    /// A citizen's signing certificate from the issuing CA, entered in the responder's index.
+    pub fn citizen(
+        &mut self,
+        iin: &str,
+        algorithm: Algorithm,
+        days: (i64, i64),
+        revoked: bool,
+        signing_key: bool,
+    ) -> Issued {
+        let serial = self.next_serial;
+        self.next_serial += 1;
+        let mut usage = KeyUsage::new();
+        usage.critical().digital_signature();
+        if signing_key {
+            usage.non_repudiation();
+        } else {
+            usage.key_encipherment();
+        }
+        let issued = issue(
+            &[
+                ("CN", "ТЕСТОВ ТЕСТ"),
+                ("surname", "ТЕСТОВ"),
+                ("serialNumber", &format!("IIN{iin}")),
+                ("C", "KZ"),
+            ],
+            key(&algorithm),
+            Some(&self.ca),
+            serial,
+            days,
+            false,
+            &usage,
+            false,
+        );
+        let expiry = "301231235959Z";
+        let line = if revoked {
+            format!("R\t{expiry}\t240101000000Z\t{serial:X}\tunknown\t/CN=TEST {serial:X}")
+        } else {
+            format!("V\t{expiry}\t\t{serial:X}\tunknown\t/CN=TEST {serial:X}")
+        };
+        self.index.push(line);
+        issued
+    }
+
+    /// A certificate from a CA nobody trusts.
+    pub fn stranger(iin: &str) -> (Issued, Issued) {
+        let root = issue(
+            &[("CN", "SOMEONE ELSE"), ("C", "KZ")],
+            key(&Algorithm::Rsa),
+            None,
+            9,
+            (-10, 10),
+            true,
+            KeyUsage::new().critical().key_cert_sign(),
+            false,
+        );
+        let user = issue(
+            &[
+                ("CN", "ТЕСТОВ ТЕСТ"),
+                ("serialNumber", &format!("IIN{iin}")),
+                ("C", "KZ"),
+            ],
+            key(&Algorithm::Rsa),
+            Some(&root),
+            10,
+            (-1, 10),
+            false,
+            KeyUsage::new()
+                .critical()
+                .digital_signature()
+                .non_repudiation(),
+            false,
+        );
+        (root, user)
+    }
+
+    fn write(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, bytes).expect("write");
+        path
+    }
+
+    /// Starts `openssl ocsp` over the index on a free port.
+    pub fn responder(&self) -> Responder {
+        let lines: String = self.index.iter().map(|l| format!("{l}\n")).collect();
+        let index = self.write("index.txt", lines.as_bytes());
+        let ca = self.write("ca.pem", &self.ca.cert.to_pem().expect("pem"));
+        let rsigner = self.write("ocsp.pem", &self.ocsp.cert.to_pem().expect("pem"));
+        let rkey = self.write(
+            "ocsp.key",
+            &self.ocsp.key.private_key_to_pem_pkcs8().expect("pem"),
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("port");
+        let mut child = Command::new("openssl")
+            .args(["ocsp", "-index"])
+            .arg(&index)
+            .args(["-port", &port.to_string(), "-rsigner"])
+            .arg(&rsigner)
+            .arg("-rkey")
+            .arg(&rkey)
+            .arg("-CA")
+            .arg(&ca)
+            .args(["-nmin", "5", "-ignore_err"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start openssl ocsp");
+        // Ready when it says it accepts (a probing connection would wedge it: it serves one
+        // connection at a time and waits for that one's request).
+        let stdout = child.stdout.take().expect("stdout");
+        let (ready_tx, ready) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            let mut lines = std::io::BufReader::new(stdout).lines();
+            for line in lines.by_ref() {
+                if line.is_ok_and(|l| l.starts_with("ACCEPT")) {
+                    let _ = ready_tx.send(());
+                    break;
+                }
+            }
+            for _ in lines {} // keep the pipe drained
+        });
+        ready
+            .recv_timeout(Duration::from_secs(20))
+            .expect("openssl ocsp did not start");
+        Responder {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    /// The trust anchors: the root only (the CMS carries the issuing CA).
+    pub fn anchors(&self) -> Vec<X509> {
+        vec![self.root.cert.clone()]
+    }
+
+    /// A CMS SignedData (DER) over `content` by `signer`, carrying the issuing CA's certificate.
+    pub fn sign(&self, signer: &Issued, content: &[u8], detached: bool) -> Vec<u8> {
+        sign_with(signer, &[&self.ca.cert], content, detached)
+    }
+}
+
+pub fn sign_with(signer: &Issued, chain: &[&X509], content: &[u8], detached: bool) -> Vec<u8> {
+    let mut certs = Stack::new().expect("stack");
+    for cert in chain {
+        certs.push((*cert).clone()).expect("push");
+    }
+    let mut flags = CMSOptions::BINARY;
+    if detached {
+        flags |= CMSOptions::DETACHED;
+    }
+    CmsContentInfo::sign(
+        Some(&signer.cert),
+        Some(&signer.key),
+        Some(&certs),
+        Some(content),
+        flags,
+    )
+    .expect("cms")
+    .to_der()
+    .expect("der")
+}
+
+/// A running `openssl ocsp`, killed when dropped.
+pub struct Responder {
+    child: Child,
+    pub url: String,
+}
+
+impl Drop for Responder {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
