@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use serde_json::{json, Value};
 
-use crate::portal::{cms_signature, Keys, Portal, ALICE, BOB};
+use crate::portal::{cms_signature, etag_of, Keys, Portal, ALICE, BOB};
 use crate::support::egov;
 
 fn b64(bytes: &[u8]) -> String {
@@ -91,13 +91,7 @@ async fn a_citizen_files_signs_and_follows_a_request_with_long_polls() {
         .await
         .expect("get");
     assert_eq!(answer.status(), 200);
-    let etag = answer
-        .headers()
-        .get("etag")
-        .expect("etag")
-        .to_str()
-        .expect("ascii")
-        .to_owned();
+    let etag = etag_of(&answer);
     let status: Value = answer.json().await.expect("json");
     assert_eq!(status["status"]["code"], "awaiting-signature");
     assert_eq!(status["status"]["text"]["ru"], "Ожидает подписания");
@@ -171,13 +165,7 @@ async fn a_citizen_files_signs_and_follows_a_request_with_long_polls() {
         .send()
         .await
         .expect("get");
-    let etag = current
-        .headers()
-        .get("etag")
-        .expect("etag")
-        .to_str()
-        .expect("ascii")
-        .to_owned();
+    let etag = etag_of(&current);
     let started = Instant::now();
     let held = portal
         .http
@@ -819,13 +807,7 @@ async fn a_long_poll_in_flight_is_answered_when_the_server_stops_and_the_project
         .send()
         .await
         .expect("get");
-    let etag = current
-        .headers()
-        .get("etag")
-        .expect("etag")
-        .to_str()
-        .expect("ascii")
-        .to_owned();
+    let etag = etag_of(&current);
     let poll = {
         let (http, url, alice) = (
             portal.http.clone(),

@@ -176,3 +176,14 @@ pub fn cms_signature(content: &[u8], iin: &str) -> Vec<u8> {
     .to_der()
     .expect("der")
 }
+
+/// The `ETag` header of an answer.
+pub fn etag_of(answer: &reqwest::Response) -> String {
+    answer
+        .headers()
+        .get("etag")
+        .expect("etag")
+        .to_str()
+        .expect("ascii")
+        .to_owned()
+}

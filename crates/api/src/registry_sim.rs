@@ -175,16 +175,7 @@ impl Simulator {
         self,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> std::io::Result<()> {
-        let handle = self.server.handle();
-        let server = self.server;
-        tokio::pin!(server);
-        tokio::select! {
-            result = &mut server => result,
-            () = shutdown => {
-                let (_, result) = tokio::join!(handle.stop(true), &mut server);
-                result
-            }
-        }
+        crate::startup::serve_until(self.server, shutdown).await
     }
 }
 

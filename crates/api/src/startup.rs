@@ -91,17 +91,28 @@ impl Application {
         self,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> std::io::Result<()> {
-        let handle = self.server.handle();
-        let server = self.server;
-        tokio::pin!(server);
-        tokio::select! {
-            result = &mut server => result,
-            () = shutdown => {
-                tracing::info!("shutting down: draining requests");
-                // The server future must keep being polled for the stop to complete.
-                let (_, result) = tokio::join!(handle.stop(true), &mut server);
-                result
-            }
+        serve_until(self.server, shutdown).await
+    }
+}
+
+/// Runs an actix server until `shutdown` completes, then stops it gracefully (in-flight requests
+/// finish within the server's shutdown timeout).
+///
+/// # Errors
+/// An IO error of the server.
+pub async fn serve_until(
+    server: Server,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
+    let handle = server.handle();
+    tokio::pin!(server);
+    tokio::select! {
+        result = &mut server => result,
+        () = shutdown => {
+            tracing::info!("shutting down: draining requests");
+            // The server future must keep being polled for the stop to complete.
+            let (_, result) = tokio::join!(handle.stop(true), &mut server);
+            result
         }
     }
 }
