@@ -160,3 +160,26 @@ async fn a_responder_that_is_down_gives_no_verdict_rather_than_a_silent_good() {
         "{answer:?}"
     );
 }
+
+#[tokio::test]
+async fn without_a_configured_responder_the_one_the_certificate_names_is_asked() {
+    let mut pki = Pki::new();
+    let valid = pki.citizen(ALICE, Algorithm::Rsa, (-10, 300), false, true);
+    let revoked = pki.citizen(ALICE, Algorithm::EcP256, (-10, 300), true, true);
+    let _responder = pki.responder();
+    let from_certificate =
+        OpensslVerifier::new(pki.anchors(), None, Duration::from_secs(5)).expect("verifier");
+    let verdict = check(&from_certificate, &pki.sign(&valid, DOCUMENT, false), ALICE)
+        .await
+        .expect("verdict");
+    assert_eq!(verdict.revocation, Revocation::Good);
+    assert!(matches!(verdict.check, SignatureCheck::Verified(_)));
+    let verdict = check(
+        &from_certificate,
+        &pki.sign(&revoked, DOCUMENT, true),
+        ALICE,
+    )
+    .await
+    .expect("verdict");
+    assert_eq!(rejection(&verdict), Some(SignatureRejection::Revoked));
+}

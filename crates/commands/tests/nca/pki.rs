@@ -48,6 +48,7 @@ fn issue(
     ca: bool,
     usage: &KeyUsage,
     ocsp_signing: bool,
+    ocsp_url: Option<&str>,
 ) -> Issued {
     let mut name = X509NameBuilder::new().expect("name");
     for (field, value) in subject {
@@ -88,6 +89,18 @@ fn issue(
             )
             .expect("ext");
     }
+    if let Some(url) = ocsp_url {
+        // The responder named in the certificate (authorityInfoAccess), as NCA certificates do.
+        #[allow(deprecated)]
+        let aia = openssl::x509::X509Extension::new_nid(
+            None,
+            None,
+            Nid::INFO_ACCESS,
+            &format!("OCSP;URI:{url}"),
+        )
+        .expect("aia");
+        builder.append_extension(aia).expect("ext");
+    }
     let signer = issuer.map_or(&key, |i| &i.key);
     builder.sign(signer, MessageDigest::sha256()).expect("sign");
     Issued {
@@ -103,6 +116,8 @@ pub struct Pki {
     pub dir: tempfile::TempDir,
     index: Vec<String>,
     next_serial: u32,
+    /// The responder's port, chosen before any certificate names it.
+    pub port: u16,
 }
 
 impl Pki {
@@ -116,6 +131,7 @@ impl Pki {
             true,
             KeyUsage::new().critical().key_cert_sign().crl_sign(),
             false,
+            None,
         );
         let ca = issue(
             &[("CN", "ҰКО TEST (RSA)"), ("C", "KZ")],
@@ -126,6 +142,7 @@ impl Pki {
             true,
             KeyUsage::new().critical().key_cert_sign().crl_sign(),
             false,
+            None,
         );
         let ocsp = issue(
             &[("CN", "TEST OCSP"), ("C", "KZ")],
@@ -136,6 +153,7 @@ impl Pki {
             false,
             KeyUsage::new().critical().digital_signature(),
             true,
+            None,
         );
         Pki {
             root,
@@ -144,6 +162,10 @@ impl Pki {
             dir: tempfile::tempdir().expect("dir"),
             index: Vec::new(),
             next_serial: 0x1000,
+            port: std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .map(|a| a.port())
+                .expect("port"),
         }
     }
 
@@ -179,6 +201,7 @@ impl Pki {
             false,
             &usage,
             false,
+            Some(&format!("http://127.0.0.1:{}", self.port)),
         );
         let expiry = "301231235959Z";
         let line = if revoked {
@@ -201,6 +224,7 @@ impl Pki {
             true,
             KeyUsage::new().critical().key_cert_sign(),
             false,
+            None,
         );
         let user = issue(
             &[
@@ -218,6 +242,7 @@ impl Pki {
                 .digital_signature()
                 .non_repudiation(),
             false,
+            None,
         );
         (root, user)
     }
@@ -238,10 +263,7 @@ impl Pki {
             "ocsp.key",
             &self.ocsp.key.private_key_to_pem_pkcs8().expect("pem"),
         );
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("port");
+        let port = self.port;
         let mut child = Command::new("openssl")
             .args(["ocsp", "-index"])
             .arg(&index)
