@@ -31,6 +31,7 @@ use std::sync::Arc;
 pub use append::{AppendOutcome, AppendedEvent, MAX_EVENTS_PER_APPEND, MAX_EVENT_BYTES};
 pub use error::{InvalidEvent, StoreError};
 pub use new_event::NewEvent;
+pub(crate) use read::first_column;
 pub use read::Page;
 pub use subscription::{Subscription, SubscriptionOptions};
 pub use verify::VerifyReport;

@@ -50,6 +50,8 @@ pub struct Loaded {
     pub stream_id: StreamId,
     pub state: Request,
     pub version: StreamVersion,
+    /// The stream's events, decoded (a resent command is recognised among them).
+    pub events: Vec<RequestEvent>,
 }
 
 impl Loaded {
@@ -80,18 +82,12 @@ pub struct Submitted {
     pub replayed: bool,
 }
 
-/// The answer to a signature.
+/// The answer to a command on a filed request (a signature, a survey).
 #[derive(Debug, Clone)]
-pub struct Signed {
+pub struct Recorded {
     pub info: RequestInfo,
     pub version: StreamVersion,
-    pub replayed: bool,
-}
-
-/// The answer to a survey.
-#[derive(Debug, Clone)]
-pub struct Surveyed {
-    pub version: StreamVersion,
+    /// `true` when the same command was recorded before: nothing was appended.
     pub replayed: bool,
 }
 
@@ -194,50 +190,18 @@ impl Requests {
         number: &RequestNumber,
         signature: &[u8],
         actor: &Actor,
-    ) -> Result<Signed, CommandError> {
-        let stream_id = self.find(number).await?.ok_or(CommandError::NotFound)?;
+    ) -> Result<Recorded, CommandError> {
         let signature_sha256 = sha256_hex(signature);
-        for _ in 0..ATTEMPTS {
-            let loaded = self.load(stream_id).await?;
-            if !loaded.visible_to(actor) {
-                return Err(CommandError::NotFound);
-            }
-            let info = loaded.info().cloned().ok_or(CommandError::NotFound)?;
-            let channel = info.channel;
-            let command = Command::Sign {
+        self.act(
+            number,
+            |loaded| loaded.visible_to(actor),
+            || Command::Sign {
                 signature_sha256: signature_sha256.clone(),
-            };
-            let events = match decide(&loaded.state, command, Utc::now()) {
-                Ok(events) => events,
-                Err(error) => {
-                    // The same signature again, after it was recorded: answer as the first time.
-                    if self.signed_with(stream_id, &signature_sha256).await? {
-                        return Ok(Signed {
-                            info,
-                            version: loaded.version,
-                            replayed: true,
-                        });
-                    }
-                    return Err(error.into());
-                }
-            };
-            match self
-                .append(stream_id, loaded.version, &events, actor, channel)
-                .await
-            {
-                Ok(outcome) => {
-                    tracing::info!(stream_id = %stream_id, "signature recorded");
-                    return Ok(Signed {
-                        info,
-                        version: outcome.version(),
-                        replayed: outcome.already_stored,
-                    });
-                }
-                Err(StoreError::Conflict { .. }) => continue,
-                Err(error) => return Err(error.into()),
-            }
-        }
-        Err(CommandError::Busy)
+            },
+            |event| matches!(event, RequestEvent::Signed(s) if s.signature_sha256 == signature_sha256),
+            actor,
+        )
+        .await
     }
 
     /// Records the citizen's answers to the survey (DOMAIN.md 7), once per request, after it ended.
@@ -252,40 +216,63 @@ impl Requests {
         quality: SurveyAnswer,
         information: SurveyAnswer,
         actor: &Actor,
-    ) -> Result<Surveyed, CommandError> {
+    ) -> Result<Recorded, CommandError> {
+        self.act(
+            number,
+            // Only the applicant answers the survey of their request.
+            |loaded| {
+                matches!((actor, loaded.info()), (Actor::Citizen { iin }, Some(info)) if *iin == info.applicant)
+            },
+            || Command::SubmitSurvey {
+                quality,
+                information,
+            },
+            |event| {
+                matches!(event, RequestEvent::SurveySubmitted(s) if s.quality == quality && s.information == information)
+            },
+            actor,
+        )
+        .await
+    }
+
+    /// One command on a filed request: load it, check that `actor` may act on it, decide, append
+    /// at the loaded version, and decide again when another writer got there first. A command the
+    /// domain refuses because it was recorded before (`recorded_before` finds its event) is a
+    /// resend, answered as the first time.
+    async fn act(
+        &self,
+        number: &RequestNumber,
+        may_act: impl Fn(&Loaded) -> bool,
+        command: impl Fn() -> Command,
+        recorded_before: impl Fn(&RequestEvent) -> bool,
+        actor: &Actor,
+    ) -> Result<Recorded, CommandError> {
         let stream_id = self.find(number).await?.ok_or(CommandError::NotFound)?;
         for _ in 0..ATTEMPTS {
             let loaded = self.load(stream_id).await?;
-            let info = loaded.info().cloned().ok_or(CommandError::NotFound)?;
-            // Only the applicant answers the survey of their request.
-            let applicant = matches!(actor, Actor::Citizen { iin } if *iin == info.applicant);
-            if !applicant {
+            if !may_act(&loaded) {
                 return Err(CommandError::NotFound);
             }
-            let command = Command::SubmitSurvey {
-                quality,
-                information,
-            };
-            let events = match decide(&loaded.state, command, Utc::now()) {
+            let info = loaded.info().cloned().ok_or(CommandError::NotFound)?;
+            let events = match decide(&loaded.state, command(), Utc::now()) {
                 Ok(events) => events,
-                Err(error) => {
-                    // The same answers again, after they were recorded: a retry.
-                    if self.surveyed_with(stream_id, quality, information).await? {
-                        return Ok(Surveyed {
-                            version: loaded.version,
-                            replayed: true,
-                        });
-                    }
-                    return Err(error.into());
+                Err(_) if loaded.events.iter().any(&recorded_before) => {
+                    return Ok(Recorded {
+                        info,
+                        version: loaded.version,
+                        replayed: true,
+                    })
                 }
+                Err(error) => return Err(error.into()),
             };
             match self
                 .append(stream_id, loaded.version, &events, actor, info.channel)
                 .await
             {
                 Ok(outcome) => {
-                    tracing::info!(stream_id = %stream_id, "survey recorded");
-                    return Ok(Surveyed {
+                    tracing::info!(stream_id = %stream_id, event = events.first().map(RequestEvent::event_type), "recorded");
+                    return Ok(Recorded {
+                        info,
                         version: outcome.version(),
                         replayed: outcome.already_stored,
                     });
@@ -295,20 +282,6 @@ impl Requests {
             }
         }
         Err(CommandError::Busy)
-    }
-
-    async fn surveyed_with(
-        &self,
-        stream_id: StreamId,
-        quality: SurveyAnswer,
-        information: SurveyAnswer,
-    ) -> Result<bool, CommandError> {
-        for event in &self.read_all_of(stream_id).await? {
-            if let RequestEvent::SurveySubmitted(survey) = decode(event)? {
-                return Ok(survey.quality == quality && survey.information == information);
-            }
-        }
-        Ok(false)
     }
 
     /// The stream of the request with this number, if one was filed.
@@ -324,17 +297,17 @@ impl Requests {
     /// # Errors
     /// [`CommandError::Corrupt`] when a stored event cannot be read as a request event.
     pub async fn load(&self, stream_id: StreamId) -> Result<Loaded, CommandError> {
-        let events = self.read_all_of(stream_id).await?;
-        let mut state = Request::default();
-        let mut version = StreamVersion::EMPTY;
-        for event in &events {
-            state = evolve(state, &decode(event)?);
-            version = event.stream_version;
-        }
+        let recorded = self.read_all_of(stream_id).await?;
+        let version = recorded
+            .last()
+            .map_or(StreamVersion::EMPTY, |e| e.stream_version);
+        let events = recorded.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
+        let state = events.iter().fold(Request::default(), evolve);
         Ok(Loaded {
             stream_id,
             state,
             version,
+            events,
         })
     }
 
@@ -352,18 +325,6 @@ impl Requests {
                 return Ok(events);
             }
         }
-    }
-
-    async fn signed_with(&self, stream_id: StreamId, sha256: &str) -> Result<bool, CommandError> {
-        let events = self.read_all_of(stream_id).await?;
-        for event in &events {
-            if let RequestEvent::Signed(signed) = decode(event)? {
-                if signed.signature_sha256 == sha256 {
-                    return Ok(true);
-                }
-            }
-        }
-        Ok(false)
     }
 
     async fn append(

@@ -284,11 +284,16 @@ pub async fn submit(
     // A retry answers exactly as the first time did, and says that it is a replay.
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/api/v1/requests/{}", dto.number)))
-        .insert_header((
-            "Idempotent-Replayed",
-            if submitted.replayed { "true" } else { "false" },
-        ))
+        .insert_header(replayed_header(submitted.replayed))
         .json(dto))
+}
+
+/// `Idempotent-Replayed`: whether a resend was answered with what the first send recorded.
+fn replayed_header(replayed: bool) -> (&'static str, &'static str) {
+    (
+        "Idempotent-Replayed",
+        if replayed { "true" } else { "false" },
+    )
 }
 
 fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
@@ -399,17 +404,12 @@ pub async fn survey(
         .requests
         .survey(&number, body.quality, body.information, &principal.actor())
         .await?;
-    if let Some(stream_id) = state.requests.find(&number).await? {
-        record_correlation(&span, stream_id.as_uuid());
-    }
+    record_correlation(&span, surveyed.info.request_id);
     if !surveyed.replayed {
         state.metrics.events_appended.inc();
     }
     Ok(HttpResponse::Created()
-        .insert_header((
-            "Idempotent-Replayed",
-            if surveyed.replayed { "true" } else { "false" },
-        ))
+        .insert_header(replayed_header(surveyed.replayed))
         .json(SurveyedDto {
             number: number.to_string(),
             version: surveyed.version.get(),

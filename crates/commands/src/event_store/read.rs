@@ -140,7 +140,7 @@ impl EventStore {
 }
 
 /// The first column of the first row, if there is a row.
-fn first_column<'a, T: tokio_postgres::types::FromSql<'a>>(
+pub(crate) fn first_column<'a, T: tokio_postgres::types::FromSql<'a>>(
     rows: &'a [Row],
     doing: &'static str,
 ) -> Result<Option<T>, StoreError> {

@@ -6,7 +6,7 @@ use domain::{RequestNumber, StreamId};
 use uuid::Uuid;
 
 use super::CommandError;
-use crate::event_store::{EventStore, StoreError};
+use crate::event_store::{first_column, EventStore, StoreError};
 
 /// The number of the request in `stream_id`: the one it was given before, or the next of `day`.
 pub(super) async fn allocate(
@@ -14,35 +14,28 @@ pub(super) async fn allocate(
     stream_id: StreamId,
     day: NaiveDate,
 ) -> Result<RequestNumber, CommandError> {
-    let doing = "drawing a request number";
-    let client = store
-        .database()
-        .pool()
-        .get()
-        .await
-        .map_err(StoreError::Unavailable)?;
-    let row = client
-        .query_one(
+    let rows = store
+        .query(
             "SELECT allocate_request_number($1, $2)",
             &[&stream_id.as_uuid(), &day],
+            "drawing a request number",
         )
         .await
-        .map_err(|source| {
-            if source
-                .as_db_error()
-                .is_some_and(|e| e.constraint().is_some())
+        .map_err(|error| match &error {
+            // The day's counter is past 999999 (its CHECK constraint).
+            StoreError::Database { source, .. }
+                if source
+                    .as_db_error()
+                    .is_some_and(|e| e.constraint().is_some()) =>
             {
                 CommandError::NumbersExhausted
-            } else {
-                StoreError::Database { doing, source }.into()
             }
+            _ => error.into(),
         })?;
-    let raw: String = row
-        .try_get(0)
-        .map_err(|source| StoreError::Database { doing, source })?;
+    let raw: String = first_column(&rows, "drawing a request number")?.unwrap_or_default();
     RequestNumber::parse(&raw).map_err(|error| CommandError::Corrupt {
         stream_id,
-        reason: format!("drawn number {raw}: {error}"),
+        reason: format!("drawn number {raw:?}: {error}"),
     })
 }
 
@@ -52,20 +45,12 @@ pub(super) async fn find(
     number: &RequestNumber,
 ) -> Result<Option<StreamId>, CommandError> {
     let doing = "looking up a request number";
-    let client = store
-        .database()
-        .pool()
-        .get()
-        .await
-        .map_err(StoreError::Unavailable)?;
-    let row = client
-        .query_opt(
+    let rows = store
+        .query(
             "SELECT stream_id FROM request_numbers WHERE number = $1",
-            &[&number.to_string()],
+            &[&number.as_str()],
+            doing,
         )
-        .await
-        .map_err(|source| StoreError::Database { doing, source })?;
-    row.map(|row| row.try_get::<_, Uuid>(0).map(StreamId::from_uuid))
-        .transpose()
-        .map_err(|source| StoreError::Database { doing, source }.into())
+        .await?;
+    Ok(first_column::<Uuid>(&rows, doing)?.map(StreamId::from_uuid))
 }
