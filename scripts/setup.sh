@@ -3,7 +3,7 @@
 # server binaries (initdb, pg_ctl, pgbench; the embedded default and the tests use them), a C
 # toolchain and OpenSSL's headers for crates that build C, the openssl command line (tests make
 # certificates and run an OCSP responder with it), Python's venv (the tests install Schemathesis
-# into one) and wrk (the HTTP benchmark). Needs the Rust toolchain (cargo) already installed.
+# into one), wrk (the HTTP benchmark) and poppler's pdftotext (a test reads the result PDFs back). Needs the Rust toolchain (cargo) already installed.
 set -euo pipefail
 
 need=()
@@ -16,6 +16,7 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
+command -v pdftotext >/dev/null 2>&1 || need+=(poppler-utils)
 
 if ((${#need[@]})); then
   echo "setup: installing ${need[*]}" >&2

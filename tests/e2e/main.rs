@@ -9,3 +9,4 @@ mod registries;
 mod registry_sim;
 mod serve;
 mod support;
+mod workflow;

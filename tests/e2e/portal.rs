@@ -95,11 +95,15 @@ impl Portal {
         let keys = Keys::new();
         let url = db.url();
         let setting = keys.setting();
+        let data_dir = keys.dir.path().join("pg").display().to_string();
         let mut served = Served::start(&[
             ("DATABASE_URL", &url),
             ("EGOV_JWT_PUBLIC_KEYS", &setting),
             ("EGOV_JWT_ISSUER", ISSUER),
             ("EGOV_JWT_AUDIENCE", AUDIENCE),
+            // The API and the status view on their own: no workflow moves the requests on.
+            ("EGOV_WORKFLOW", "off"),
+            ("EGOV_DATA_DIR", &data_dir),
         ]);
         served.wait_ready(Duration::from_secs(60)).await;
         Portal {

@@ -40,6 +40,11 @@ impl Served {
         command
             .arg("serve")
             .env("EGOV_HTTP_ADDR", format!("127.0.0.1:{port}"));
+        // Development keys go beside the data directory: keep them out of the source tree.
+        if !envs.iter().any(|(key, _)| *key == "EGOV_DATA_DIR") {
+            let scratch = std::env::temp_dir().join(format!("egov-e2e-{}", std::process::id()));
+            command.env("EGOV_DATA_DIR", scratch.join("pg"));
+        }
         for (key, value) in envs {
             command.env(key, value);
         }

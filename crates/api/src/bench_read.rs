@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use actix_web::web;
 use chrono::Utc;
-use commands::{Database, DbSettings, EventStore, NewEvent, Requests};
+use commands::{Database, DbSettings, EventStore, NewEvent};
 use domain::request::CertificateInfo;
 use domain::request::{
     decide, evolve, Command as DomainCommand, LookupOutcome, Request, SignatureCheck,
@@ -167,20 +167,22 @@ async fn run_in(
         stop.clone(),
     ));
     let server_stop = tokio_util::sync::CancellationToken::new();
-    let state = web::Data::new(AppState {
-        db: db.clone(),
-        requests: Requests::new(store.clone()),
-        status_view: projections::StatusView::cached(db.pool().clone(), progress.clone()),
-        auth: Authenticator::new(
-            vec![key.verifying_key()?],
-            "egov-bench".into(),
-            "egov-events".into(),
-        ),
-        status_progress: progress,
-        metrics: crate::metrics::Metrics::default(),
-        status_bodies: crate::state::status_bodies(),
-        stopping: server_stop.clone(),
-    });
+    let auth = Authenticator::new(
+        vec![key.verifying_key()?],
+        "egov-bench".into(),
+        "egov-events".into(),
+    );
+    // No registry is called by the read benchmark.
+    let state = web::Data::new(
+        AppState::new(
+            db.clone(),
+            auth,
+            progress,
+            "http://127.0.0.1:9",
+            server_stop.clone(),
+        )
+        .map_err(fill_error)?,
+    );
     let app = Application::build(std::net::SocketAddr::from(([127, 0, 0, 1], 0)), state)
         .map_err(io("binding the HTTP server"))?;
     let base = format!("http://127.0.0.1:{}", app.port());
@@ -294,6 +296,7 @@ async fn append_request(store: &EventStore, number: RequestNumber) -> Result<(),
         },
         DomainCommand::Sign {
             signature_sha256: "0".repeat(64),
+            cms: String::new(),
         },
         DomainCommand::RecordSignatureCheck(SignatureCheck::Verified(CertificateInfo {
             serial: "01".into(),
@@ -301,6 +304,7 @@ async fn append_request(store: &EventStore, number: RequestNumber) -> Result<(),
             not_before: now,
             not_after: now,
             subject_iin: Some(applicant.clone()),
+            revocation: Some(domain::request::RevocationStatus::Good),
         })),
         DomainCommand::StartLookup { lookup, attempt: 1 },
         DomainCommand::RecordLookup {

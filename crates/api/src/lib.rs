@@ -12,8 +12,10 @@
 //! - [`state`]: what the handlers share;
 //! - [`metrics`]: Prometheus metrics at `/metrics`;
 //! - [`registry_sim`]: the registry simulator (`egov-registry-sim`) over a JSON fixture;
+//! - [`pdf`]: the printable, bilingual PDF of a result document with its QR code;
 //! - [`problem`]: the one mapping of failures to RFC 9457 problem responses;
 //! - [`bench`]: `egov bench append`, the event store benchmark against a pgbench reference;
+//! - [`workers`]: the workflow with the adapters the settings choose (`egov serve`, `egov worker`);
 //! - [`bench_read`]: `egov bench read`, the status view's rebuild rate and `GET` under load
 //!   against `/healthz`.
 
@@ -22,6 +24,7 @@ pub mod bench;
 pub mod bench_read;
 pub mod embedded_postgres;
 pub mod metrics;
+pub mod pdf;
 pub mod problem;
 pub mod registry_sim;
 pub mod routes;
@@ -29,6 +32,7 @@ pub mod settings;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod workers;
 
 pub use settings::Settings;
 pub use startup::Application;

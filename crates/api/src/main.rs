@@ -29,6 +29,9 @@ enum Cmd {
     /// Serve the HTTP API (applies the migrations first; starts the embedded PostgreSQL when no
     /// DATABASE_URL is set).
     Serve,
+    /// Run only the workflow (signature checks, registry lookups, results, timers) until stopped;
+    /// several workers may run beside `egov serve` (with EGOV_WORKFLOW=off there).
+    Worker,
     /// Apply the migrations that are not applied yet, then exit.
     Migrate,
     /// Check the hash chains of the event log and name the first altered event of each stream.
@@ -159,6 +162,7 @@ async fn dispatch(command: Cmd, settings: Settings) -> anyhow::Result<ExitCode> 
     db_settings.app_role.clone_from(&settings.db_role);
     let outcome = match command {
         Cmd::Serve => serve(&settings, db_settings, &shutdown).await,
+        Cmd::Worker => worker(&settings, db_settings, &shutdown).await,
         Cmd::Migrate => {
             let applied = commands::db::migrate(&db_settings.config).await?;
             println!(
@@ -248,6 +252,17 @@ async fn serve(
     let (registry_url, simulator) = registry(settings, shutdown)?;
     tracing::info!(registry = %registry_url, "registries");
     let store = EventStore::new(db.clone());
+    let requests = commands::Requests::new(store.clone());
+    let workflow_stop = CancellationToken::new();
+    let workflow = if settings.workflow {
+        let workflow = api::workers::build(settings, requests.clone(), &registry_url)?;
+        Some(tokio::spawn(workflow.run(workflow_stop.clone())))
+    } else {
+        tracing::info!(
+            "EGOV_WORKFLOW=off: requests are driven by separate `egov worker` processes"
+        );
+        None
+    };
     let (progress_tx, progress) = tokio::sync::watch::channel(projections::Progress::default());
     let projectors_stop = CancellationToken::new();
     let projector = tokio::spawn(projections::run(
@@ -256,20 +271,24 @@ async fn serve(
         progress_tx,
         projectors_stop.clone(),
     ));
-    let state = actix_web::web::Data::new(api::state::AppState {
-        db: db.clone(),
-        requests: commands::Requests::new(store),
-        status_view: projections::StatusView::cached(db.pool().clone(), progress.clone()),
+    let state = actix_web::web::Data::new(api::state::AppState::new(
+        db.clone(),
         auth,
-        status_progress: progress,
-        metrics: api::metrics::Metrics::default(),
-        status_bodies: api::state::status_bodies(),
-        stopping: shutdown.clone(),
-    });
+        progress,
+        &registry_url,
+        shutdown.clone(),
+    )?);
     let app = Application::build(settings.http_addr, state)
         .with_context(|| format!("binding EGOV_HTTP_ADDR={}", settings.http_addr))?;
     tracing::info!(addr = %settings.http_addr.ip(), port = app.port(), "egov serving HTTP");
     app.run_until(shutdown.cancelled()).await?;
+    // The workflow finishes the steps in flight before the simulator it may be calling stops.
+    workflow_stop.cancel();
+    if let Some(workflow) = workflow {
+        if let Err(error) = workflow.await {
+            tracing::error!(error = %error, "the workflow task failed");
+        }
+    }
     if let Some(simulator) = simulator {
         let _ = simulator.await;
     }
@@ -279,6 +298,29 @@ async fn serve(
         tracing::error!(error = %error, "the projector task failed");
     }
     tracing::info!("egov stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `egov worker`: the workflow alone, until SIGINT/SIGTERM.
+async fn worker(
+    settings: &Settings,
+    db_settings: DbSettings,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<ExitCode> {
+    commands::db::migrate(&db_settings.config)
+        .await
+        .context("applying the migrations")?;
+    let db = Database::connect(db_settings)?;
+    let simulator_stop = CancellationToken::new();
+    let (registry_url, simulator) = registry(settings, &simulator_stop)?;
+    tracing::info!(registry = %registry_url, "registries");
+    let requests = commands::Requests::new(EventStore::new(db));
+    let workflow = api::workers::build(settings, requests, &registry_url)?;
+    workflow.run(shutdown.clone()).await;
+    simulator_stop.cancel();
+    if let Some(simulator) = simulator {
+        let _ = simulator.await;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

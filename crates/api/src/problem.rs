@@ -66,6 +66,15 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("the body must be application/json")]
     UnsupportedMediaType,
+    /// The request has no result document (yet, or because it was refused).
+    #[error("the request has no result document")]
+    ResultNotReady,
+    /// The registry has no social status for the IIN.
+    #[error("the registry has no social status for this IIN")]
+    SocialStatusNotFound,
+    /// A registry did not answer a check that is answered at once.
+    #[error("the registry did not answer in time")]
+    RegistryUnavailable,
     #[error("internal error {correlation_id}")]
     Internal { correlation_id: Uuid },
 }
@@ -143,6 +152,9 @@ impl ApiError {
             ApiError::Busy => "busy",
             ApiError::PayloadTooLarge { .. } => "payload-too-large",
             ApiError::UnsupportedMediaType => "unsupported-media-type",
+            ApiError::ResultNotReady => "result-not-ready",
+            ApiError::RegistryUnavailable => "registry-unavailable",
+            ApiError::SocialStatusNotFound => "not-found-in-registry",
             ApiError::Internal { .. } => "internal",
         }
     }
@@ -327,6 +339,21 @@ impl ApiError {
                 "Деректер JSON пішімінде болуы керек.",
                 "The data must be sent as JSON.",
             ),
+            ApiError::ResultNotReady => texts(
+                "Результат по запросу ещё не готов или услуга не была оказана.",
+                "Сұрау бойынша нәтиже әлі дайын емес немесе қызмет көрсетілмеді.",
+                "The result of this request is not ready, or the service was not provided.",
+            ),
+            ApiError::SocialStatusNotFound => texts(
+                "Сведения о социальном статусе по данному ИИН не найдены.",
+                "Осы ЖСН бойынша әлеуметтік мәртебе туралы мәліметтер табылмады.",
+                "No social status was found for this IIN.",
+            ),
+            ApiError::RegistryUnavailable => texts(
+                "Источник данных временно недоступен. Повторите попытку позже.",
+                "Деректер көзі уақытша қолжетімсіз. Кейінірек қайталап көріңіз.",
+                "The data source is temporarily unavailable. Please try again later.",
+            ),
             ApiError::Internal { .. } => texts(
                 "Произошла внутренняя ошибка. Сообщите в службу поддержки код ошибки.",
                 "Ішкі қате орын алды. Қолдау қызметіне қате кодын хабарлаңыз.",
@@ -358,10 +385,15 @@ impl ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            ApiError::NotReady(_) | ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::NotReady(_) | ApiError::Unavailable | ApiError::RegistryUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ApiError::ResultNotReady => StatusCode::CONFLICT,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden { .. } | ApiError::ForeignIin => StatusCode::FORBIDDEN,
-            ApiError::RequestNotFound | ApiError::RouteNotFound => StatusCode::NOT_FOUND,
+            ApiError::RequestNotFound
+            | ApiError::RouteNotFound
+            | ApiError::SocialStatusNotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::MalformedJson(_)
             | ApiError::InvalidParameter { .. }
@@ -384,7 +416,10 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized(_) => {
                 response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
             }
-            ApiError::NotReady(_) | ApiError::Unavailable | ApiError::Busy => {
+            ApiError::NotReady(_)
+            | ApiError::Unavailable
+            | ApiError::Busy
+            | ApiError::RegistryUnavailable => {
                 response.insert_header((header::RETRY_AFTER, "5"));
             }
             _ => {}
@@ -431,6 +466,19 @@ impl From<ProjectionError> for ApiError {
                 ApiError::Unavailable
             }
             ProjectionError::Store(store) => store.into(),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<commands::results::ResultError> for ApiError {
+    fn from(error: commands::results::ResultError) -> Self {
+        use commands::results::ResultError;
+        match error {
+            ResultError::Unavailable(_) | ResultError::Database { .. } => {
+                tracing::warn!(error = %error, cause = ?std::error::Error::source(&error), "database unavailable");
+                ApiError::Unavailable
+            }
             other => ApiError::internal(other),
         }
     }

@@ -90,6 +90,9 @@ pub fn check_faults(settings: &FaultSettings) -> Result<(), String> {
 struct Sim {
     registry: Registry,
     faults: Faults,
+    /// SIKs assigned while running, by IIN, with the idempotency key of the call that assigned
+    /// each (a retry of that call is answered "assigned" again; any later call "duplicate").
+    assigned: std::sync::Mutex<std::collections::HashMap<String, (fixture::SikRecord, String)>>,
 }
 
 /// The bound, not yet running simulator.
@@ -113,6 +116,7 @@ impl Simulator {
         let sim = web::Data::new(Sim {
             registry,
             faults: Faults::new(faults),
+            assigned: std::sync::Mutex::default(),
         });
         let server = HttpServer::new(move || {
             App::new()
@@ -135,6 +139,10 @@ impl Simulator {
                     web::scope("")
                         .route("/gcvp/persons/{iin}", web::get().to(gcvp_person))
                         .route("/gcvp/sik/{iin}", web::get().to(gcvp_sik))
+                        .route(
+                            "/gcvp/sik-assignment/{iin}",
+                            web::post().to(gcvp_sik_assignment),
+                        )
                         .route("/gcvp/benefits/{iin}", web::get().to(gcvp_benefits))
                         .route(
                             "/gcvp/fund-transactions/{iin}",
@@ -259,6 +267,76 @@ async fn gcvp_sik(sim: web::Data<Sim>, iin: web::Path<String>) -> HttpResponse {
     }
 }
 
+/// Assigns a SIK (service 9, REG 2967-2979): a citizen with a SIK gets its certificate again
+/// ("duplicate"); one without gets a new code ("assigned"), derived from the IIN so that the
+/// simulator stays deterministic. A retry with the same `Idempotency-Key` answers as the first call.
+async fn gcvp_sik_assignment(
+    sim: web::Data<Sim>,
+    iin: web::Path<String>,
+    request: actix_web::HttpRequest,
+) -> HttpResponse {
+    let c = match citizen(&sim, &iin).await {
+        Ok(c) if c.in_gcvp => c,
+        Ok(_) => return not_found(),
+        Err(answer) => return answer,
+    };
+    let key = request
+        .headers()
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let (record, outcome) = match &c.sik {
+        Some(sik) => (sik.clone(), "duplicate"),
+        None => {
+            let Ok(mut assigned) = sim.assigned.lock() else {
+                return HttpResponse::ServiceUnavailable().json(json!({"error": "unavailable"}));
+            };
+            match assigned.get(c.iin.as_str()) {
+                Some((record, first)) if *first == key && !key.is_empty() => {
+                    (record.clone(), "assigned")
+                }
+                Some((record, _)) => (record.clone(), "duplicate"),
+                None => {
+                    let today = chrono::Utc::now().date_naive();
+                    let Some(sik) = derived_sik(&c.iin) else {
+                        return HttpResponse::InternalServerError()
+                            .json(json!({"error": "cannot-derive-sik"}));
+                    };
+                    let record = fixture::SikRecord {
+                        sik,
+                        branch: "РГКП \"Государственный центр по выплате пенсий\"".into(),
+                        registered_on: today,
+                        issued_on: today,
+                    };
+                    assigned.insert(c.iin.as_str().to_owned(), (record.clone(), key));
+                    (record, "assigned")
+                }
+            }
+        }
+    };
+    let mut answer = person(c);
+    answer["outcome"] = json!(outcome);
+    answer["sik"] = json!(record.sik);
+    answer["branch"] = json!(record.branch);
+    answer["registered_on"] = json!(record.registered_on);
+    answer["issued_on"] = json!(record.issued_on);
+    HttpResponse::Ok().json(answer)
+}
+
+/// A SIK for `iin`: 16 upper-case letters and digits from its SHA-256.
+fn derived_sik(iin: &Iin) -> Option<domain::Sik> {
+    use sha2::Digest;
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    let digest = sha2::Sha256::digest(iin.as_str().as_bytes());
+    let text: String = digest
+        .iter()
+        .take(16)
+        .map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()]))
+        .collect();
+    domain::Sik::parse(&text).ok()
+}
+
 #[derive(Deserialize)]
 struct BenefitQuery {
     service: String,
@@ -344,7 +422,9 @@ async fn enis_power_of_attorney(sim: web::Data<Sim>, number: web::Path<String>) 
 async fn mtszn_social_status(sim: web::Data<Sim>, iin: web::Path<String>) -> HttpResponse {
     match citizen(&sim, &iin).await {
         Ok(c) => match &c.social_status {
-            Some(status) => HttpResponse::Ok().json(json!({"iin": c.iin, "status": status})),
+            Some(status) => HttpResponse::Ok().json(json!({
+                "iin": c.iin, "status": status, "explanation": c.social_status_explanation,
+            })),
             None => not_found(),
         },
         Err(answer) => answer,

@@ -2,7 +2,9 @@
 
 pub mod health;
 pub mod requests;
+pub mod results;
 pub mod services;
+pub mod social_status;
 
 use actix_web::{web, HttpResponse};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -14,10 +16,10 @@ use crate::problem::ApiError;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "egov-events", description = "Social e-government services of Kazakhstan: file, sign and follow requests."),
-    paths(services::list, requests::submit, requests::sign, requests::survey, requests::status, requests::history),
+    paths(services::list, requests::submit, requests::sign, requests::survey, requests::status, requests::history, results::result, social_status::check),
     components(schemas(crate::problem::Problem, crate::problem::ProblemTexts)),
     modifiers(&BearerAuth),
-    tags((name = "services", description = "The catalog"), (name = "requests", description = "A citizen's requests"))
+    tags((name = "services", description = "The catalog"), (name = "requests", description = "A citizen's requests"), (name = "social-status", description = "The social-status check of medical organisations"))
 )]
 pub struct ApiDoc;
 
@@ -61,5 +63,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .default_service(web::to(method_not_allowed)),
     )
     .configure(services::configure)
-    .configure(requests::configure);
+    .configure(requests::configure)
+    .configure(results::configure)
+    .configure(social_status::configure);
 }

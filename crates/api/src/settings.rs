@@ -35,6 +35,22 @@ pub struct Settings {
     /// `EGOV_REGISTRY_URL`: the registries' HTTP endpoint; `None` starts the registry simulator
     /// in-process with the shipped fixture.
     pub registry_url: Option<String>,
+    /// `EGOV_TRUST_ANCHORS`: the CA certificates citizens' signatures must chain to (a PEM file
+    /// or a directory of them). Unset: no signature can be trusted, and every one is refused.
+    pub trust_anchors: Option<PathBuf>,
+    /// `EGOV_OCSP_URL`: the OCSP responder to ask instead of the one in the certificate's AIA.
+    pub ocsp_url: Option<String>,
+    /// `EGOV_PROVIDER_KEY` and `EGOV_PROVIDER_CERT`: the key and certificate result documents are
+    /// signed with (PEM). Unset: a development key beside the data directory.
+    pub provider_key: Option<(PathBuf, PathBuf)>,
+    /// `EGOV_WORKFLOW`: whether `egov serve` runs the workflow too (`on`, the default, or `off`
+    /// when separate `egov worker` processes drive requests).
+    pub workflow: bool,
+    /// `EGOV_WORKFLOW_CONCURRENCY`: requests one process drives at once.
+    pub workflow_concurrency: usize,
+    /// `EGOV_WORKFLOW_LEASE`: how long a worker holds a request without renewing; after a crash,
+    /// another worker takes it over this long after the last renewal.
+    pub workflow_lease: Duration,
 }
 
 /// How logs are written.
@@ -124,7 +140,65 @@ impl Settings {
                     .collect()
             })
             .unwrap_or_default();
+        let provider_key = match (get("EGOV_PROVIDER_KEY"), get("EGOV_PROVIDER_CERT")) {
+            (Some(key), Some(cert)) => Some((PathBuf::from(key), PathBuf::from(cert))),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(SettingsError {
+                    variable: "EGOV_PROVIDER_CERT",
+                    value: String::new(),
+                    expected: "the certificate of EGOV_PROVIDER_KEY (PEM); set both or neither",
+                })
+            }
+            (None, Some(_)) => {
+                return Err(SettingsError {
+                    variable: "EGOV_PROVIDER_KEY",
+                    value: String::new(),
+                    expected: "the private key of EGOV_PROVIDER_CERT (PEM); set both or neither",
+                })
+            }
+        };
+        let workflow = match get("EGOV_WORKFLOW").as_deref().map(str::trim) {
+            None | Some("on") => true,
+            Some("off") => false,
+            Some(other) => {
+                return Err(SettingsError {
+                    variable: "EGOV_WORKFLOW",
+                    value: other.to_owned(),
+                    expected: "on or off",
+                })
+            }
+        };
+        let workflow_concurrency = match get("EGOV_WORKFLOW_CONCURRENCY") {
+            Some(raw) => match raw.trim().parse::<usize>() {
+                Ok(n) if (1..=1024).contains(&n) => n,
+                _ => {
+                    return Err(SettingsError {
+                        variable: "EGOV_WORKFLOW_CONCURRENCY",
+                        value: raw,
+                        expected: "a whole number from 1 to 1024",
+                    })
+                }
+            },
+            None => 64,
+        };
+        let workflow_lease = match get("EGOV_WORKFLOW_LEASE") {
+            Some(raw) => parse_duration(&raw)
+                .filter(|d| *d >= Duration::from_secs(1))
+                .ok_or(SettingsError {
+                    variable: "EGOV_WORKFLOW_LEASE",
+                    value: raw,
+                    expected: "a duration of at least 1s, such as 30s",
+                })?,
+            None => Duration::from_secs(30),
+        };
         Ok(Settings {
+            trust_anchors: get("EGOV_TRUST_ANCHORS").map(PathBuf::from),
+            ocsp_url: get("EGOV_OCSP_URL").map(|u| u.trim().to_owned()),
+            provider_key,
+            workflow,
+            workflow_concurrency,
+            workflow_lease,
             jwt_public_keys,
             registry_url: get("EGOV_REGISTRY_URL")
                 .map(|u| u.trim().trim_end_matches('/').to_owned()),
@@ -153,6 +227,13 @@ impl Settings {
             .filter(|p| !p.as_os_str().is_empty())
             .map_or_else(|| PathBuf::from("."), PathBuf::from);
         parent.join("dev-jwt-es256.pem")
+    }
+
+    /// Where the development provider key lives (beside the data directory, like the JWT key).
+    pub fn dev_provider_dir(&self) -> PathBuf {
+        self.dev_key_path()
+            .parent()
+            .map_or_else(|| PathBuf::from("."), PathBuf::from)
     }
 }
 
@@ -217,10 +298,16 @@ mod tests {
             ("EGOV_DB_POOL_SIZE", "0"),
             ("EGOV_DB_STATEMENT_TIMEOUT", "soon"),
             ("EGOV_LOG_FORMAT", "xml"),
+            ("EGOV_WORKFLOW", "maybe"),
+            ("EGOV_WORKFLOW_CONCURRENCY", "0"),
+            ("EGOV_WORKFLOW_LEASE", "100ms"),
         ] {
             let error = settings(&[(variable, value)]).expect_err(variable);
             assert_eq!(error.variable, variable);
         }
+        // Half a provider key names the half that is missing.
+        let error = settings(&[("EGOV_PROVIDER_CERT", "cert.pem")]).expect_err("half a key");
+        assert_eq!(error.variable, "EGOV_PROVIDER_KEY");
     }
 
     #[test]

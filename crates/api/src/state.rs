@@ -12,6 +12,12 @@ use crate::metrics::Metrics;
 pub struct AppState {
     pub db: Database,
     pub requests: Requests,
+    /// Issued result documents (`GET /requests/{number}/result`).
+    pub documents: commands::results::ResultDocuments,
+    /// The social-status checks of medical organisations.
+    pub social_status: commands::social_status::SocialStatusChecks,
+    /// The registries, for checks answered at once (the social status).
+    pub registries: std::sync::Arc<commands::registries::HttpRegistries>,
     pub status_view: StatusView,
     pub auth: Authenticator,
     /// Moves whenever the status view's projector commits a batch.
@@ -21,6 +27,40 @@ pub struct AppState {
     pub status_bodies: StatusBodies,
     /// Cancelled when the server begins to stop: long polls answer at once instead of holding.
     pub stopping: tokio_util::sync::CancellationToken,
+}
+
+impl AppState {
+    /// The state over one database: command handlers, the cached status view fed by `progress`,
+    /// and the registries at `registry_url`.
+    ///
+    /// # Errors
+    /// When the registries' HTTP client cannot be built.
+    pub fn new(
+        db: Database,
+        auth: Authenticator,
+        progress: watch::Receiver<Progress>,
+        registry_url: &str,
+        stopping: tokio_util::sync::CancellationToken,
+    ) -> Result<Self, reqwest::Error> {
+        let store = commands::EventStore::new(db.clone());
+        Ok(Self {
+            requests: Requests::new(store.clone()),
+            documents: commands::results::ResultDocuments::new(db.clone()),
+            social_status: commands::social_status::SocialStatusChecks::new(store),
+            registries: std::sync::Arc::new(commands::registries::HttpRegistries::new(
+                registry_url,
+                commands::registries::RetryPolicy::default(),
+                commands::registries::BreakerSettings::default(),
+            )?),
+            status_view: StatusView::cached(db.pool().clone(), progress.clone()),
+            db,
+            auth,
+            status_progress: progress,
+            metrics: Metrics::default(),
+            status_bodies: status_bodies(),
+            stopping,
+        })
+    }
 }
 
 /// A serialised `GET /requests/{number}` answer and the row version it shows.

@@ -16,13 +16,20 @@
 //! - [`nca`]: the NCA steps - a CMS signature checked for its document, chain, validity at
 //!   signing time, key usage, IIN and revocation (OCSP).
 //!
-//! The workflow arrives with the rest of issue #6.
+//! - [`workflow`]: the process manager - a feeder from the log into a task table, and workers that
+//!   drive each request (signature check, lookups in order, result or refusal, time limits).
+//! - [`results`]: the provider's signing key and the store of issued result documents.
+//! - [`social_status`]: the social-status check of a medical organisation, answered at once and
+//!   recorded.
 
 pub mod db;
 pub mod event_store;
 pub mod nca;
 pub mod registries;
 pub mod requests;
+pub mod results;
+pub mod social_status;
+pub mod workflow;
 
 pub use db::{Database, DbError, DbSettings};
 pub use event_store::{
@@ -30,3 +37,9 @@ pub use event_store::{
     Subscription, VerifyReport,
 };
 pub use requests::{CommandError, Requests, Submission};
+
+/// SHA-256 of `bytes`, lower-case hex.
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}

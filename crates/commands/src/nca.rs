@@ -34,14 +34,8 @@ use openssl::x509::{X509KeyUsage, X509};
 /// How far a signing time may lie after the time of receipt (clocks differ).
 const CLOCK_SKEW: chrono::Duration = chrono::Duration::minutes(5);
 
-/// What the verifier learnt about revocation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Revocation {
-    Good,
-    Revoked,
-    /// Not asked: the certificate was refused before.
-    NotChecked,
-}
+/// What the verifier learnt about revocation (recorded in the certificate's info on the event).
+pub use domain::request::RevocationStatus as Revocation;
 
 /// The verdict on one signature.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -363,15 +357,18 @@ impl SignatureVerifier for OpensslVerifier {
             Ok(checked) => checked,
             Err(rejected) => return Ok(rejected),
         };
-        Ok(match self.revocation(&checked).await? {
+        let revocation = self.revocation(&checked).await?;
+        let mut info = checked.info;
+        info.revocation = Some(revocation);
+        Ok(match revocation {
             Revocation::Good => Verdict {
-                check: SignatureCheck::Verified(checked.info),
-                revocation: Revocation::Good,
+                check: SignatureCheck::Verified(info),
+                revocation,
             },
             Revocation::Revoked | Revocation::NotChecked => Verdict {
                 check: SignatureCheck::Rejected {
                     reason: SignatureRejection::Revoked,
-                    certificate: Some(checked.info),
+                    certificate: Some(info),
                 },
                 revocation: Revocation::Revoked,
             },

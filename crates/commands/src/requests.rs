@@ -52,6 +52,8 @@ pub struct Loaded {
     pub version: StreamVersion,
     /// The stream's events, decoded (a resent command is recognised among them).
     pub events: Vec<RequestEvent>,
+    /// When each event was recorded (same order as `events`), for the workflow's timers.
+    pub recorded_at: Vec<DateTime<Utc>>,
 }
 
 impl Loaded {
@@ -191,12 +193,15 @@ impl Requests {
         signature: &[u8],
         actor: &Actor,
     ) -> Result<Recorded, CommandError> {
-        let signature_sha256 = sha256_hex(signature);
+        use base64::Engine as _;
+        let signature_sha256 = crate::sha256_hex(signature);
+        let cms = base64::engine::general_purpose::STANDARD.encode(signature);
         self.act(
             number,
             |loaded| loaded.visible_to(actor),
             || Command::Sign {
                 signature_sha256: signature_sha256.clone(),
+                cms: cms.clone(),
             },
             |event| matches!(event, RequestEvent::Signed(s) if s.signature_sha256 == signature_sha256),
             actor,
@@ -308,6 +313,7 @@ impl Requests {
             state,
             version,
             events,
+            recorded_at: recorded.iter().map(|e| e.recorded_at).collect(),
         })
     }
 
@@ -325,6 +331,33 @@ impl Requests {
                 return Ok(events);
             }
         }
+    }
+
+    /// Records what the domain decides for `command` on a loaded request, at the loaded version
+    /// (the workflow's way in: it has just loaded the stream to know what to do).
+    ///
+    /// # Errors
+    /// [`CommandError::Rejected`] when the domain refuses the command; a store conflict when
+    /// another writer appended since `loaded` was read (load again and ask again).
+    pub async fn record(
+        &self,
+        loaded: &Loaded,
+        command: Command,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<StreamVersion, CommandError> {
+        let info = loaded.info().ok_or(CommandError::NotFound)?;
+        let events = decide(&loaded.state, command, now)?;
+        let outcome = self
+            .append(
+                loaded.stream_id,
+                loaded.version,
+                &events,
+                actor,
+                info.channel,
+            )
+            .await?;
+        Ok(outcome.version())
     }
 
     async fn append(
@@ -415,9 +448,4 @@ fn decode(event: &RecordedEvent) -> Result<RequestEvent, CommandError> {
             event.stream_version, event.event_type
         ),
     })
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(bytes))
 }

@@ -282,6 +282,25 @@ pub enum Step {
     ResultIssue,
 }
 
+impl Step {
+    /// A stable text form: `signature-check`, `certificate-check`, `result-issue`, or
+    /// `lookup:<lookup>` (e.g. `lookup:fund-movements`).
+    pub fn code(&self) -> String {
+        match self {
+            Step::SignatureCheck => "signature-check".into(),
+            Step::CertificateCheck => "certificate-check".into(),
+            Step::ResultIssue => "result-issue".into(),
+            Step::Lookup(lookup) => {
+                let name = serde_json::to_value(lookup)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                format!("lookup:{name}")
+            }
+        }
+    }
+}
+
 /// The longest a step may take: the upper end of its range in the step table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct StepLimit {

@@ -19,6 +19,11 @@
 //! - [`catalog`]: every service of DOMAIN.md as data: names, kind, channels, form validation,
 //!   lookups, result document, refusals, step limits and deadline.
 //!
+//! - [`workflow`]: what a request needs next (a check, a lookup, a timer, the result), read from its
+//!   stream - the rules of the process manager.
+//! - [`result`]: the result documents of DOMAIN.md 6, composed from the registries' answers.
+//! - [`social_status`]: the social-status check of a medical organisation (DOMAIN.md 8).
+//!
 //! Stored payloads are versioned per event type and upcast on read (`request::RequestEvent::decode`).
 
 pub mod calendar;
@@ -30,6 +35,9 @@ pub mod identifiers;
 pub mod messages;
 pub mod refusal;
 pub mod request;
+pub mod result;
+pub mod social_status;
+pub mod workflow;
 
 pub use calendar::{CalendarError, TimeLimit, WorkingCalendar};
 pub use catalog::{RequestForm, Service, ServiceCode, CATALOG};

@@ -36,6 +36,9 @@ struct Change {
     status: Option<RequestStatus>,
     refusal_reason: Option<&'static str>,
     result_ready: bool,
+    service_deadline_missed: bool,
+    /// Steps that took longer than their limit, as `Step::code`, comma-separated.
+    late_steps: Vec<String>,
     last_change: Option<DateTime<Utc>>,
     version: u64,
 }
@@ -128,6 +131,10 @@ impl Projector for RequestStatusProjector {
                     change.refusal_reason = Some(refused.reason.code())
                 }
                 RequestEvent::ResultIssued(_) => change.result_ready = true,
+                RequestEvent::ServiceDeadlineMissed(_) => change.service_deadline_missed = true,
+                RequestEvent::StepDeadlineMissed(missed) => {
+                    change.late_steps.push(missed.step.code())
+                }
                 _ => {}
             }
             if let Some(status) = event.status_after() {
@@ -191,6 +198,10 @@ async fn write(
         columns.status_en.push(en);
         columns.refusal_reason.push(change.refusal_reason);
         columns.result_ready.push(change.result_ready);
+        columns
+            .service_deadline_missed
+            .push(change.service_deadline_missed);
+        columns.late_steps.push(change.late_steps.join(","));
         columns.last_change.push(last_change);
         columns
             .version
@@ -201,10 +212,14 @@ async fn write(
             &format!(
                 "INSERT INTO {table} (stream_id, number, service, iin, subject_iin, channel, status, \
                      status_ru, status_kk, status_en, refusal_reason, deadline, result_ready, \
-                     received_at, last_change, version) \
-                 SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], \
+                     received_at, last_change, version, service_deadline_missed, late_steps) \
+                 SELECT s, n, sv, i, si, c, st, ru, kk, en, rr, d, r, ra, lc, v, m, \
+                        coalesce(string_to_array(nullif(l, ''), ','), '{{}}') \
+                   FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], \
                      $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], \
-                     $12::timestamptz[], $13::bool[], $14::timestamptz[], $15::timestamptz[], $16::int8[])"
+                     $12::timestamptz[], $13::bool[], $14::timestamptz[], $15::timestamptz[], $16::int8[], \
+                     $17::bool[], $18::text[]) \
+                     AS u(s, n, sv, i, si, c, st, ru, kk, en, rr, d, r, ra, lc, v, m, l)"
             ),
             &[
                 &new.stream_id,
@@ -223,6 +238,8 @@ async fn write(
                 &new.received_at,
                 &new.last_change,
                 &new.version,
+                &new.service_deadline_missed,
+                &new.late_steps,
             ],
         )
         .await
@@ -238,11 +255,13 @@ async fn write(
                      status_en = coalesce(u.status_en, t.status_en), \
                      refusal_reason = coalesce(u.refusal_reason, t.refusal_reason), \
                      result_ready = t.result_ready OR u.result_ready, \
+                     service_deadline_missed = t.service_deadline_missed OR u.missed, \
+                     late_steps = t.late_steps || coalesce(string_to_array(nullif(u.late, ''), ','), '{{}}'), \
                      last_change = u.last_change, version = u.version \
                  FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], \
-                     $6::text[], $7::bool[], $8::timestamptz[], $9::int8[]) \
+                     $6::text[], $7::bool[], $8::timestamptz[], $9::int8[], $10::bool[], $11::text[]) \
                      AS u(stream_id, status, status_ru, status_kk, status_en, refusal_reason, \
-                          result_ready, last_change, version) \
+                          result_ready, last_change, version, missed, late) \
                  WHERE t.stream_id = u.stream_id AND t.version < u.version"
             ),
             &[
@@ -255,6 +274,8 @@ async fn write(
                 &updated.result_ready,
                 &updated.last_change,
                 &updated.version,
+                &updated.service_deadline_missed,
+                &updated.late_steps,
             ],
         )
         .await
@@ -279,6 +300,8 @@ struct Columns {
     refusal_reason: Vec<Option<&'static str>>,
     deadline: Vec<Option<DateTime<Utc>>>,
     result_ready: Vec<bool>,
+    service_deadline_missed: Vec<bool>,
+    late_steps: Vec<String>,
     received_at: Vec<DateTime<Utc>>,
     last_change: Vec<DateTime<Utc>>,
     version: Vec<i64>,

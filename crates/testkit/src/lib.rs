@@ -1,6 +1,11 @@
 //! Test support: each test gets a fresh database on the server named by `TEST_DATABASE_URL`
 //! (default `postgres://postgres@127.0.0.1:5432/postgres`), migrated, and dropped when the test ends,
 //! so tests run in parallel and never touch anyone's data.
+//!
+//! [`pki`] is a test certification authority in the national profile with `openssl ocsp` as its
+//! responder, for tests and benchmarks that need real signatures.
+
+pub mod pki;
 
 use std::time::Duration;
 

@@ -46,6 +46,9 @@ pub struct Citizen {
     /// The social status line of the MTSZN state database, if the person has one.
     #[serde(default)]
     pub social_status: Option<String>,
+    /// The explanation about compulsory social health insurance shown under the status line.
+    #[serde(default)]
+    pub social_status_explanation: Option<String>,
 }
 
 fn yes() -> bool {

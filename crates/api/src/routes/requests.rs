@@ -29,8 +29,10 @@ use tracing_actix_web::RootSpan;
 pub const MAX_WAIT_SECONDS: u64 = 30;
 /// How long `min_version` waits when no `wait` is given.
 const DEFAULT_MIN_VERSION_WAIT: Duration = Duration::from_secs(10);
-/// The largest signature container accepted.
-pub const MAX_CMS_BYTES: usize = 192 * 1024;
+/// The largest signature container accepted. The container is kept in the `RequestSigned` event
+/// (base64, a third larger), well inside the store's limit on one event; a real NCALayer CMS with
+/// its chain is a few kilobytes.
+pub const MAX_CMS_BYTES: usize = 64 * 1024;
 
 /// Step 1: what a portal client sends.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -126,6 +128,10 @@ pub struct RequestDto {
     pub refusal: Option<RefusalDto>,
     pub deadline: Option<DateTime<Utc>>,
     pub result_ready: bool,
+    /// The promised deadline passed while the request was open.
+    pub deadline_missed: bool,
+    /// The steps that took longer than their limit, e.g. `lookup:sik`, `certificate-check`.
+    pub late_steps: Vec<String>,
     pub received_at: DateTime<Utc>,
     pub last_change: DateTime<Utc>,
     pub version: i64,
@@ -204,6 +210,8 @@ fn request_dto(row: &StatusRow) -> RequestDto {
         refusal,
         deadline: row.deadline,
         result_ready: row.result_ready,
+        deadline_missed: row.service_deadline_missed,
+        late_steps: row.late_steps.clone(),
         received_at: row.received_at,
         last_change: row.last_change,
         version: row.version,
@@ -575,7 +583,7 @@ async fn stored_version(state: &AppState, number: &RequestNumber) -> Result<u64,
         .get())
 }
 
-fn visible(principal: &Principal, row: &StatusRow) -> bool {
+pub(crate) fn visible(principal: &Principal, row: &StatusRow) -> bool {
     match principal.role {
         Role::Citizen => principal.iin.as_ref().is_some_and(|iin| row.concerns(iin)),
         Role::Operator | Role::Auditor => true,

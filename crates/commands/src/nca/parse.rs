@@ -89,6 +89,7 @@ pub(super) fn parse(der_bytes: &[u8]) -> Option<Parsed> {
         not_before: asn1_time(signer.not_before())?,
         not_after: asn1_time(signer.not_after())?,
         subject_iin: super::subject_iin(&signer),
+        revocation: Some(domain::request::RevocationStatus::NotChecked),
     };
     Some(Parsed {
         signer,

@@ -20,6 +20,9 @@ pub struct RetryPolicy {
     /// The first backoff's ceiling; each later one doubles, up to `max_delay`.
     pub base_delay: Duration,
     pub max_delay: Duration,
+    /// The most attempts one call makes; `None` retries until the deadline. The workflow makes
+    /// one attempt per call, so that each attempt is recorded as an event.
+    pub max_attempts: Option<u32>,
 }
 
 impl Default for RetryPolicy {
@@ -28,6 +31,18 @@ impl Default for RetryPolicy {
             attempt_timeout: Duration::from_secs(10),
             base_delay: Duration::from_millis(50),
             max_delay: Duration::from_secs(5),
+            max_attempts: None,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// One attempt per call, each at most `attempt_timeout`: the caller retries and records.
+    pub fn single_attempt(attempt_timeout: Duration) -> Self {
+        Self {
+            attempt_timeout,
+            max_attempts: Some(1),
+            ..Self::default()
         }
     }
 }
@@ -111,13 +126,7 @@ impl HttpRegistries {
                 (format!("{base}/enis/powers-of-attorney/{number}"), vec![])
             }
             Lookup::SocialStatus => (format!("{base}/mtszn/social-status/{iin}"), vec![]),
-            Lookup::SikProcessing => {
-                return Err(RegistryError::Unsupported {
-                    registry: Registry::Gcvp.name(),
-                    lookup: query.lookup,
-                    reason: "the assignment of a SIK is not offered by the registry API yet",
-                })
-            }
+            Lookup::SikProcessing => (format!("{base}/gcvp/sik-assignment/{iin}"), vec![]),
         })
     }
 
@@ -128,9 +137,15 @@ impl HttpRegistries {
         query: &LookupQuery,
         timeout: Duration,
     ) -> Result<RegistryAnswer, Failure> {
+        // Assigning a SIK changes the registry (a POST, made safe to retry by the idempotency key);
+        // every other lookup only reads.
+        let method = match query.lookup {
+            Lookup::SikProcessing => reqwest::Method::POST,
+            _ => reqwest::Method::GET,
+        };
         let call = self
             .client
-            .get(url)
+            .request(method, url)
             .query(params)
             .header("Idempotency-Key", query.idempotency_key.to_string())
             .timeout(timeout)
@@ -190,6 +205,13 @@ impl Registries for HttpRegistries {
                     }
                     last = failure;
                 }
+            }
+            if self
+                .policy
+                .max_attempts
+                .is_some_and(|most| attempts >= most)
+            {
+                break;
             }
             // Full jitter: a random pause up to the doubled ceiling, so retries spread out.
             let ceiling = self

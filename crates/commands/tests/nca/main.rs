@@ -1,13 +1,11 @@
 //! The NCA steps against a real test PKI, real CMS signatures and `openssl ocsp` as the responder.
 
-mod pki;
-
 use std::time::Duration;
 
 use commands::nca::{NcaError, OpensslVerifier, Revocation, SignatureToCheck, SignatureVerifier};
 use domain::request::{SignatureCheck, SignatureRejection};
 use domain::Iin;
-use pki::{Algorithm, Pki};
+use testkit::pki::{self, Algorithm, Pki};
 
 const ALICE: &str = "900101300007";
 const BOB: &str = "850715400109";

@@ -28,8 +28,12 @@ pub enum Command {
         representative: Option<Representative>,
         operator_id: Option<String>,
     },
-    /// The citizen's signature arrived (portal step 2).
-    Sign { signature_sha256: String },
+    /// The citizen's signature arrived (portal step 2): its digest and the container itself
+    /// (base64 of its DER), kept so that it can be verified from the event alone.
+    Sign {
+        signature_sha256: String,
+        cms: String,
+    },
     /// A paper document was scanned (service centre).
     ScanDocument {
         kind: String,
@@ -196,9 +200,12 @@ pub(crate) const fn refusal_for_signature(
         (_, SignatureRejection::Expired) => RefusalReason::CertificateExpired,
         (_, SignatureRejection::Revoked) => RefusalReason::CertificateRevoked,
         (_, SignatureRejection::IinMismatch) => RefusalReason::CertificateIinMismatch,
-        (_, SignatureRejection::NotTrusted | SignatureRejection::Malformed) => {
-            RefusalReason::SignatureInvalid
-        }
+        (
+            _,
+            SignatureRejection::NotTrusted
+            | SignatureRejection::Malformed
+            | SignatureRejection::RevocationUnknown,
+        ) => RefusalReason::SignatureInvalid,
     }
 }
 
@@ -260,13 +267,17 @@ pub fn decide(
     let centre = open.info.channel == Channel::ServiceCentre;
     match command {
         Command::Submit { .. } => Err(DomainError::AlreadySubmitted),
-        Command::Sign { signature_sha256 } => {
+        Command::Sign {
+            signature_sha256,
+            cms,
+        } => {
             awaiting_signature(open)?;
             if centre {
                 return Err(DomainError::WrongChannel);
             }
             Ok(vec![RequestEvent::Signed(RequestSigned {
                 signature_sha256,
+                cms: Some(cms),
             })])
         }
         Command::ScanDocument { kind, sha256, size } => {

@@ -19,6 +19,20 @@ pub struct CertificateInfo {
     pub not_after: DateTime<Utc>,
     /// The IIN of the subject's serialNumber, when it has one.
     pub subject_iin: Option<Iin>,
+    /// What OCSP said about the certificate when it was checked (schema version 2; `None` in
+    /// events recorded before it was kept). Required in version 2 payloads.
+    #[serde(deserialize_with = "Option::deserialize")]
+    pub revocation: Option<RevocationStatus>,
+}
+
+/// The revocation status of a certificate as the responder gave it (KZ.md 2.6: no silent "good").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RevocationStatus {
+    Good,
+    Revoked,
+    /// Not asked: the certificate was refused before revocation mattered.
+    NotChecked,
 }
 
 /// Why a signature was rejected (the NCA checks, KZ.md 2).
@@ -31,6 +45,9 @@ pub enum SignatureRejection {
     Malformed,
     /// The IIN of the certificate differs from the IIN of the request.
     IinMismatch,
+    /// The revocation status could not be learnt within the check's time limit (the OCSP
+    /// responder did not answer); no "good" is assumed (KZ.md 2.6).
+    RevocationUnknown,
 }
 
 /// How a registry lookup failed.
@@ -108,10 +125,16 @@ impl RequestSubmitted {
     }
 }
 
+/// Schema version 2: `cms` was added, so the workflow (and an auditor) can verify the signature
+/// from the event alone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RequestSigned {
     /// SHA-256 (hex) of the signature container as received.
     pub signature_sha256: String,
+    /// The CMS SignedData as received, base64 of its DER. `None` in version 1 events, which did
+    /// not keep it. Required in version 2 payloads.
+    #[serde(deserialize_with = "Option::deserialize")]
+    pub cms: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -246,7 +269,11 @@ pub enum EventDecodeError {
 /// The schema version this build writes for an event type (and reads up to).
 pub const fn current_schema_version(event_type: &str) -> u32 {
     // Compared byte-wise: `match` on &str is not allowed in a const fn.
-    if const_eq(event_type, "ResultIssued") {
+    if const_eq(event_type, "ResultIssued")
+        || const_eq(event_type, "RequestSigned")
+        || const_eq(event_type, "SignatureVerified")
+        || const_eq(event_type, "SignatureRejected")
+    {
         2
     } else {
         1
@@ -272,12 +299,27 @@ const fn const_eq(a: &str, b: &str) -> bool {
 ///
 /// Version history:
 /// - `ResultIssued` 1 -> 2: `sik_branch` added; results issued before it name no branch.
+/// - `RequestSigned` 1 -> 2: `cms` added; signatures recorded before it kept only their digest.
+/// - `SignatureVerified`, `SignatureRejected` 1 -> 2: `certificate.revocation` added; checks
+///   recorded before it did not keep the OCSP answer.
 fn upcast(event_type: &str, mut version: u32, mut payload: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
     while version < current_schema_version(event_type) {
-        if let ("ResultIssued", 1, serde_json::Value::Object(map)) =
-            (event_type, version, &mut payload)
-        {
-            map.entry("sik_branch").or_insert(serde_json::Value::Null);
+        if let (1, Value::Object(map)) = (version, &mut payload) {
+            match event_type {
+                "ResultIssued" => {
+                    map.entry("sik_branch").or_insert(Value::Null);
+                }
+                "RequestSigned" => {
+                    map.entry("cms").or_insert(Value::Null);
+                }
+                "SignatureVerified" | "SignatureRejected" => {
+                    if let Some(Value::Object(certificate)) = map.get_mut("certificate") {
+                        certificate.entry("revocation").or_insert(Value::Null);
+                    }
+                }
+                _ => {}
+            }
         }
         version += 1;
     }

@@ -86,6 +86,7 @@ fn certificate(of: Iin) -> CertificateInfo {
         not_before: now() - chrono::Duration::days(30),
         not_after: now() + chrono::Duration::days(300),
         subject_iin: Some(of),
+        revocation: Some(RevocationStatus::Good),
     }
 }
 
@@ -93,6 +94,7 @@ fn signed_and_verified(service: ServiceCode) -> Vec<RequestEvent> {
     let mut events = submitted(service);
     events.push(RequestEvent::Signed(RequestSigned {
         signature_sha256: "aa".into(),
+        cms: Some("MA==".into()),
     }));
     events.push(RequestEvent::SignatureVerified(SignatureVerified {
         certificate: certificate(citizen()),
@@ -271,6 +273,7 @@ fn each_signature_rejection_ends_in_the_refusal_domain_md_names() {
         let mut events = submitted(ServiceCode::PensionFundStatement);
         events.push(RequestEvent::Signed(RequestSigned {
             signature_sha256: "aa".into(),
+            cms: Some("MA==".into()),
         }));
         given(&events)
             .when(Command::RecordSignatureCheck(SignatureCheck::Rejected {
@@ -292,6 +295,7 @@ fn verification_is_refused_when_the_signer_is_not_the_applicant() {
     let mut events = submitted(ServiceCode::PensionFundStatement);
     events.push(RequestEvent::Signed(RequestSigned {
         signature_sha256: "aa".into(),
+        cms: Some("MA==".into()),
     }));
     given(&events)
         .when(Command::RecordSignatureCheck(SignatureCheck::Verified(
@@ -312,12 +316,14 @@ fn commands_that_make_no_sense_in_the_state_are_typed_errors() {
         let mut events = submitted(ServiceCode::SikAssignment);
         events.push(RequestEvent::Signed(RequestSigned {
             signature_sha256: "aa".into(),
+            cms: Some("MA==".into()),
         }));
         events
     };
     given(&signed)
         .when(Command::Sign {
             signature_sha256: "aa".into(),
+            cms: "MA==".into(),
         })
         .then_err(DomainError::NotAwaitingSignature);
     given(&signed)
@@ -329,6 +335,7 @@ fn commands_that_make_no_sense_in_the_state_are_typed_errors() {
     given(&[])
         .when(Command::Sign {
             signature_sha256: "aa".into(),
+            cms: "MA==".into(),
         })
         .then_err(DomainError::NotSubmitted);
     given(&submitted(ServiceCode::SikAssignment))
@@ -484,6 +491,7 @@ fn a_representative_at_a_service_centre_is_checked_in_gbd_fl_and_enis_then_scann
     given(&events)
         .when(Command::Sign {
             signature_sha256: "cc".into(),
+            cms: "MA==".into(),
         })
         .then_err(DomainError::WrongChannel);
     events.extend(
@@ -614,7 +622,7 @@ fn stored_events_decode_back_to_themselves() {
         assert_eq!(back, event);
     }
     assert!(matches!(
-        RequestEvent::decode("RequestSigned", 2, json!({"signature_sha256": "a"})),
+        RequestEvent::decode("RequestSigned", 3, json!({"signature_sha256": "a"})),
         Err(EventDecodeError::NewerSchema { .. })
     ));
     assert!(matches!(
@@ -644,7 +652,8 @@ fn any_command() -> impl Strategy<Value = Command> {
         prop::sample::select(ServiceCode::ALL.to_vec()).prop_map(|s| submit(s, Channel::Portal)),
         Just(centre_submit(true)),
         Just(Command::Sign {
-            signature_sha256: "a".into()
+            signature_sha256: "a".into(),
+            cms: "MA==".into(),
         }),
         Just(Command::ScanDocument {
             kind: "identity".into(),
@@ -721,6 +730,48 @@ proptest! {
         let folded = log.iter().fold(None, |status, event| event.status_after().or(status));
         prop_assert_eq!(folded, state.status());
     }
+}
+
+#[test]
+fn signatures_and_checks_of_schema_version_1_are_upcast_to_version_2() {
+    let signed = RequestEvent::decode("RequestSigned", 1, json!({"signature_sha256": "ab"}))
+        .expect("upcast");
+    assert_eq!(
+        signed,
+        RequestEvent::Signed(RequestSigned {
+            signature_sha256: "ab".into(),
+            cms: None
+        })
+    );
+    assert!(
+        RequestEvent::decode("RequestSigned", 2, json!({"signature_sha256": "ab"})).is_err(),
+        "a version 2 signature names its container (or null)"
+    );
+    let mut v1 = certificate(citizen());
+    v1.revocation = None;
+    let mut payload = serde_json::to_value(&v1).expect("serialises");
+    payload.as_object_mut().map(|m| m.remove("revocation"));
+    let verified = RequestEvent::decode("SignatureVerified", 1, json!({"certificate": payload}))
+        .expect("upcast");
+    assert_eq!(
+        verified,
+        RequestEvent::SignatureVerified(SignatureVerified {
+            certificate: v1.clone()
+        })
+    );
+    let rejected = RequestEvent::decode(
+        "SignatureRejected",
+        1,
+        json!({"reason": "revoked", "certificate": null}),
+    )
+    .expect("upcast");
+    assert_eq!(
+        rejected,
+        RequestEvent::SignatureRejected(SignatureRejected {
+            reason: SignatureRejection::Revoked,
+            certificate: None
+        })
+    );
 }
 
 #[test]
@@ -819,6 +870,7 @@ fn refuse_with(service: ServiceCode, reason: RefusalReason) -> Request {
     if let Some(rejection) = signature {
         events.push(RequestEvent::Signed(RequestSigned {
             signature_sha256: "a".into(),
+            cms: Some("MA==".into()),
         }));
         let out = decide(
             &state(&events),
@@ -836,6 +888,7 @@ fn refuse_with(service: ServiceCode, reason: RefusalReason) -> Request {
     if let Some(target) = lookup_for(reason).filter(|l| lookups.contains(l)) {
         events.push(RequestEvent::Signed(RequestSigned {
             signature_sha256: "a".into(),
+            cms: Some("MA==".into()),
         }));
         events.push(RequestEvent::SignatureVerified(SignatureVerified {
             certificate: certificate(citizen()),

@@ -31,6 +31,10 @@ pub struct StatusRow {
     pub refusal_reason: Option<RefusalReason>,
     pub deadline: Option<DateTime<Utc>>,
     pub result_ready: bool,
+    /// The promised deadline passed while the request was open.
+    pub service_deadline_missed: bool,
+    /// Steps that took longer than their limit (`Step::code`).
+    pub late_steps: Vec<String>,
     pub received_at: DateTime<Utc>,
     pub last_change: DateTime<Utc>,
     pub version: i64,
@@ -121,7 +125,7 @@ impl RowCache {
 
 const COLUMNS: &str = "stream_id, number, service, iin, subject_iin, channel, status, status_ru, \
                        status_kk, status_en, refusal_reason, deadline, result_ready, received_at, \
-                       last_change, version";
+                       last_change, version, service_deadline_missed, late_steps";
 
 impl StatusView {
     /// Reads straight from the table.
@@ -280,6 +284,8 @@ fn decode(row: &Row) -> Result<StatusRow, ProjectionError> {
             .transpose()?,
         deadline: row.try_get("deadline").map_err(get)?,
         result_ready: row.try_get("result_ready").map_err(get)?,
+        service_deadline_missed: row.try_get("service_deadline_missed").map_err(get)?,
+        late_steps: row.try_get("late_steps").map_err(get)?,
         received_at: row.try_get("received_at").map_err(get)?,
         last_change: row.try_get("last_change").map_err(get)?,
         version: row.try_get("version").map_err(get)?,

@@ -120,6 +120,12 @@ pub struct Pki {
     pub port: u16,
 }
 
+impl Default for Pki {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Pki {
     pub fn new() -> Pki {
         let root = issue(
@@ -255,6 +261,11 @@ impl Pki {
 
     /// Starts `openssl ocsp` over the index on a free port.
     pub fn responder(&self) -> Responder {
+        self.responder_with(1)
+    }
+
+    /// Starts `openssl ocsp` with `processes` child processes answering (`-multi`), for load.
+    pub fn responder_with(&self, processes: u32) -> Responder {
         let lines: String = self.index.iter().map(|l| format!("{l}\n")).collect();
         let index = self.write("index.txt", lines.as_bytes());
         let ca = self.write("ca.pem", &self.ca.cert.to_pem().expect("pem"));
@@ -274,6 +285,11 @@ impl Pki {
             .arg("-CA")
             .arg(&ca)
             .args(["-nmin", "5", "-ignore_err"])
+            .args(if processes > 1 {
+                vec!["-multi".to_owned(), processes.to_string()]
+            } else {
+                Vec::new()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -305,6 +321,11 @@ impl Pki {
     /// The trust anchors: the root only (the CMS carries the issuing CA).
     pub fn anchors(&self) -> Vec<X509> {
         vec![self.root.cert.clone()]
+    }
+
+    /// The trust anchors as a PEM file (for `EGOV_TRUST_ANCHORS`).
+    pub fn anchors_file(&self) -> PathBuf {
+        self.write("anchors.pem", &self.root.cert.to_pem().expect("pem"))
     }
 
     /// A CMS SignedData (DER) over `content` by `signer`, carrying the issuing CA's certificate.

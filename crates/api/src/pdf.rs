@@ -1,0 +1,398 @@
+//! The printable form of a result document: a bilingual (Kazakh/Russian) A4 PDF with the
+//! document's data and a QR code carrying its number and the digest of the signed bytes (the
+//! «штрих-код» of DOMAIN.md 6). The PDF embeds DejaVu Sans, which has every Kazakh letter
+//! (ә ғ қ ң ө ұ ү һ і), so it renders the same everywhere.
+
+use printpdf::{Color, Greyscale, IndirectFontRef, Mm, PdfDocument, PdfLayerReference, Rect};
+use qrcode::QrCode;
+use serde_json::Value;
+
+/// DejaVu Sans (Bitstream Vera license, `assets/fonts/LICENSE-DejaVu.txt`).
+const FONT: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
+
+const PAGE_WIDTH: f32 = 210.0;
+const PAGE_HEIGHT: f32 = 297.0;
+const MARGIN: f32 = 18.0;
+/// Characters per line at the body size, for wrapping (DejaVu Sans at 9 pt on 174 mm).
+const LINE_CHARS: usize = 92;
+
+/// The PDF cannot be produced.
+#[derive(Debug, thiserror::Error)]
+pub enum PdfError {
+    #[error("the PDF library failed: {0}")]
+    Render(String),
+    #[error("the QR code cannot hold the payload: {0}")]
+    Qr(String),
+}
+
+/// What the QR code carries: the document number and the SHA-256 of the signed bytes, so a
+/// printed copy can be matched to the signed original (`GET /requests/{number}/result`).
+pub fn qr_payload(document_number: &str, sha256: &str) -> String {
+    format!("egov-events:result:{document_number}:sha256:{sha256}")
+}
+
+/// Renders `document` (the composed result) as a PDF.
+///
+/// # Errors
+/// [`PdfError`] when the PDF library or the QR encoder fails.
+pub fn render(document: &Value, sha256: &str) -> Result<Vec<u8>, PdfError> {
+    let render = |e: printpdf::Error| PdfError::Render(e.to_string());
+    let number = document["document_number"].as_str().unwrap_or_default();
+    let (pdf, page, layer) = PdfDocument::new(
+        format!(
+            "{} {number}",
+            document["title_ru"].as_str().unwrap_or("Документ")
+        ),
+        Mm(PAGE_WIDTH),
+        Mm(PAGE_HEIGHT),
+        "document",
+    );
+    let font = pdf.add_external_font(FONT).map_err(render)?;
+    let layer = pdf.get_page(page).get_layer(layer);
+    let mut page = Page {
+        layer,
+        font,
+        y: PAGE_HEIGHT - MARGIN,
+    };
+    page.line(
+        "Құжат Электрондық қызмет порталымен қалыптасқан / Документ сформирован Порталом электронных услуг",
+        8.0,
+    );
+    page.line(&format!("Бірегей нөмір / Уникальный номер: {number}"), 9.0);
+    page.gap(3.0);
+    page.paragraph(text(&document["issuer"]).as_str(), 9.0);
+    page.gap(3.0);
+    let kind = document["kind"].as_str().unwrap_or_default();
+    page.paragraph(title_kk(kind), 12.0);
+    page.paragraph(document["title_ru"].as_str().unwrap_or_default(), 12.0);
+    page.gap(3.0);
+    let recipient = &document["recipient"];
+    page.paragraph(
+        &format!(
+            "Азамат(ша) / Гражданину(ке): {}, туған күні / дата рождения: {}",
+            text(&recipient["full_name"]),
+            text(&recipient["birth_date"])
+        ),
+        9.0,
+    );
+    page.line(&format!("ЖСН / ИИН: {}", text(&recipient["iin"])), 9.0);
+    page.line(
+        &format!(
+            "Сұрау / Запрос № {} · берілген күні / дата выдачи: {}",
+            text(&document["request_number"]),
+            text(&document["issued_at"]).get(..10).unwrap_or_default()
+        ),
+        9.0,
+    );
+    page.gap(3.0);
+    body(&mut page, kind, &document["body"]);
+    // The footer: QR code and the barcode clause.
+    let code = QrCode::new(qr_payload(number, sha256)).map_err(|e| PdfError::Qr(e.to_string()))?;
+    let size = 34.0;
+    page.qr(&code, MARGIN, MARGIN, size);
+    let mut footer = Page {
+        layer: page.layer.clone(),
+        font: page.font.clone(),
+        y: MARGIN + size - 3.0,
+    };
+    let x = MARGIN + size + 4.0;
+    footer.line_at(
+        x,
+        "*штрих-код ЗТМО ААЖ алынған және электрондық-цифрлық қолтаңбамен",
+        7.0,
+    );
+    footer.line_at(
+        x,
+        "қол қойылған деректерді қамтиды / штрих-код содержит данные, полученные",
+        7.0,
+    );
+    footer.line_at(
+        x,
+        "из АИС ГЦВП и подписанные электронной цифровой подписью.",
+        7.0,
+    );
+    footer.line_at(x, &format!("SHA-256: {sha256}"), 6.0);
+    drop(page);
+    drop(footer);
+    pdf.save_to_bytes().map_err(render)
+}
+
+/// The body lines of each kind of document.
+fn body(page: &mut Page, kind: &str, body: &Value) {
+    match kind {
+        "benefit-information" => {
+            for decision in body["decisions"].as_array().into_iter().flatten() {
+                page.paragraph(
+                    &format!(
+                        "Шешім / Решением № {} от {} ({})",
+                        text(&decision["decision_number"]),
+                        text(&decision["decision_date"]),
+                        text(&decision["issuer"])
+                    ),
+                    9.0,
+                );
+                match decision["refusal_reason"].as_str() {
+                    Some(reason) => page.paragraph(
+                        &format!("Тағайындаудан бас тартылды / Отказано в назначении: {reason}"),
+                        9.0,
+                    ),
+                    None => {
+                        page.line(
+                            &format!(
+                                "Тағайындалды / Назначено в размере {} тенге",
+                                text(&decision["amount_kzt"])
+                            ),
+                            9.0,
+                        );
+                        page.line(
+                            &format!(
+                                "Тағайындалған күні / Дата назначения: {}",
+                                text(&decision["assigned_from"])
+                            ),
+                            9.0,
+                        );
+                        if let Some(until) = decision["paid_until"].as_str() {
+                            page.line(
+                                &format!("Төлемнің аяқталу күні / Дата окончания выплаты: {until}"),
+                                9.0,
+                            );
+                        }
+                    }
+                }
+                page.gap(2.0);
+            }
+        }
+        "sik-certificate" => {
+            page.line(&format!("ӘЖК / СИК: {}", text(&body["sik"])), 12.0);
+            for (kk_ru, key) in [
+                ("Тегі / Фамилия", "last_name"),
+                ("Аты / Имя", "first_name"),
+                ("Әкесінің аты / Отчество", "patronymic"),
+                ("Туған күні / Дата рождения", "birth_date"),
+                (
+                    "Куәлікті берген филиал/бөлімше / Филиал/Отделение, выдавший(ее) свидетельство",
+                    "branch",
+                ),
+                ("Тіркелген күні / Дата регистрации", "registered_on"),
+                ("Берілген күні / Дата выдачи", "issued_on"),
+            ] {
+                page.paragraph(&format!("{kk_ru}: {}", text(&body[key])), 9.0);
+            }
+        }
+        "fund-statement" => {
+            page.line(&format!("ТАӘ / ФИО: {}", text(&body["full_name"])), 9.0);
+            page.line(&format!("ӘЖК / СИК: {}", text(&body["sik"])), 9.0);
+            page.gap(2.0);
+            page.line(
+                "Салымшының транзиттік шоттары бойынша айналымдар / Обороты по транзитным счетам вкладчика",
+                9.0,
+            );
+            page.line(
+                "Түскен күні / Дата поступления · Жіберілген / Дата отправки · № · КНП · Жіберуші / Отправитель · Сома / Сумма",
+                7.0,
+            );
+            for row in body["rows"].as_array().into_iter().flatten() {
+                page.paragraph(
+                    &format!(
+                        "{} · {} · № {} от {} · {} · {} → {} · {} тенге",
+                        text(&row["received_on"]),
+                        text(&row["sent_on"]),
+                        text(&row["document_number"]),
+                        text(&row["document_date"]),
+                        text(&row["knp"]),
+                        text(&row["sender"]),
+                        text(&row["recipient"]),
+                        text(&row["amount_kzt"])
+                    ),
+                    8.0,
+                );
+            }
+            page.gap(2.0);
+            page.line(
+                &format!("Барлығы / Итого: {} тенге", text(&body["total_kzt"])),
+                9.0,
+            );
+            page.paragraph(
+                "Данный документ согласно пункту 1 статьи 7 ЗРК от 7 января 2003 года «Об электронном документе и электронной цифровой подписи» равнозначен документу на бумажном носителе.",
+                8.0,
+            );
+        }
+        _ => {
+            page.paragraph(text(&body["line"]).as_str(), 11.0);
+            if let Some(explanation) = body["explanation"].as_str() {
+                page.paragraph(explanation, 9.0);
+            }
+        }
+    }
+}
+
+/// The Kazakh title of each kind of document.
+fn title_kk(kind: &str) -> &'static str {
+    match kind {
+        "benefit-information" => "Тағайындау (тағайындаудан бас тарту) туралы АҚПАРАТ",
+        "sik-certificate" => "Әлеуметтік жеке код беру туралы куәлік",
+        "fund-statement" => "Салымшының транзиттік шоттары бойынша айналымдар туралы анықтама",
+        _ => "Әлеуметтік мәртебе туралы мәліметтер",
+    }
+}
+
+/// A JSON value as printed: strings as they are, numbers as written, nothing for null.
+fn text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Null => "—".into(),
+        other => other.to_string(),
+    }
+}
+
+/// Writes lines top-down on one page.
+struct Page {
+    layer: PdfLayerReference,
+    font: IndirectFontRef,
+    /// The baseline of the next line, in mm from the bottom.
+    y: f32,
+}
+
+impl Page {
+    fn line(&mut self, text: &str, size: f32) {
+        self.line_at(MARGIN, text, size);
+    }
+
+    fn line_at(&mut self, x: f32, text: &str, size: f32) {
+        self.layer
+            .use_text(text, size, Mm(x), Mm(self.y), &self.font);
+        self.y -= size * 0.45;
+    }
+
+    /// A paragraph wrapped at word boundaries.
+    fn paragraph(&mut self, text: &str, size: f32) {
+        let width = (LINE_CHARS as f32 * 9.0 / size) as usize;
+        for line in wrap(text, width) {
+            self.line(&line, size);
+        }
+    }
+
+    fn gap(&mut self, mm: f32) {
+        self.y -= mm;
+    }
+
+    /// Draws `code` with its lower left corner at (x, y), `size` mm wide.
+    fn qr(&self, code: &QrCode, x: f32, y: f32, size: f32) {
+        let width = code.width();
+        let module = size / width as f32;
+        self.layer
+            .set_fill_color(Color::Greyscale(Greyscale::new(0.0, None)));
+        for (index, color) in code.to_colors().iter().enumerate() {
+            if *color == qrcode::Color::Dark {
+                let column = (index % width) as f32;
+                let row = (index / width) as f32;
+                let left = x + column * module;
+                let top = y + size - row * module;
+                self.layer.add_rect(Rect::new(
+                    Mm(left),
+                    Mm(top - module),
+                    Mm(left + module),
+                    Mm(top),
+                ));
+            }
+        }
+    }
+}
+
+/// Splits `text` into lines of at most `width` characters at spaces (a longer word stands alone).
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut current = String::new();
+    for word in text.split_whitespace() {
+        let extra = usize::from(!current.is_empty());
+        if !current.is_empty() && current.chars().count() + extra + word.chars().count() > width {
+            lines.push(std::mem::take(&mut current));
+        }
+        if !current.is_empty() {
+            current.push(' ');
+        }
+        current.push_str(word);
+    }
+    if !current.is_empty() {
+        lines.push(current);
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Every Kazakh letter besides the Russian alphabet, upper and lower case.
+    const KAZAKH: &str = "ӘәҒғҚқҢңӨөҰұҮүҺһІі";
+
+    /// The text of a PDF as poppler's `pdftotext` reads it (installed by scripts/setup.sh).
+    fn text_of(pdf: &[u8]) -> String {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("result.pdf");
+        std::fs::write(&path, pdf).expect("write");
+        let out = std::process::Command::new("pdftotext")
+            .arg("-enc")
+            .arg("UTF-8")
+            .arg(&path)
+            .arg("-")
+            .output()
+            .expect("pdftotext (poppler-utils) runs");
+        assert!(out.status.success(), "pdftotext failed: {out:?}");
+        String::from_utf8(out.stdout).expect("utf-8")
+    }
+
+    #[test]
+    fn the_pdf_carries_every_kazakh_letter_and_the_documents_data_as_text() {
+        let document = json!({
+            "document_number": "R20261123000042",
+            "kind": "sik-certificate",
+            "title_ru": "Свидетельство о присвоении социального индивидуального кода",
+            "request_number": "20261123000042",
+            "issuer": "Зейнетақы төлеу жөніндегі мемлекеттік орталық",
+            "recipient": {"iin": "760324400005", "full_name": format!("ТЕСТ {KAZAKH}"), "birth_date": "1976-03-24"},
+            "body": {"sik": "DV6MH41VHFEX4009", "last_name": "БАПАХОВА", "first_name": "АИДА",
+                     "patronymic": "ГАЛИХАНОВНА", "birth_date": "1976-03-24",
+                     "branch": "Шаһар бөлімшесі", "registered_on": "2000-02-01", "issued_on": "2000-02-01"},
+            "issued_at": "2026-11-23T10:00:00.000000Z",
+        });
+        let pdf = render(&document, &"ab".repeat(32)).expect("rendered");
+        assert!(pdf.starts_with(b"%PDF-"));
+        eprintln!("PDF of {} bytes", pdf.len());
+        let text = text_of(&pdf);
+        for letter in KAZAKH.chars() {
+            assert!(text.contains(letter), "{letter} is missing from:\n{text}");
+        }
+        for expected in [
+            "R20261123000042",
+            "DV6MH41VHFEX4009",
+            "БАПАХОВА",
+            "Әлеуметтік жеке код беру туралы куәлік",
+            "Свидетельство о присвоении социального индивидуального кода",
+            "Шаһар",
+        ] {
+            assert!(
+                text.contains(expected),
+                "{expected:?} is missing from:\n{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_qr_code_carries_the_number_and_the_digest() {
+        let payload = qr_payload("R1", "00ff");
+        assert_eq!(payload, "egov-events:result:R1:sha256:00ff");
+        assert!(QrCode::new(qr_payload("R20261123000042", &"ab".repeat(32))).is_ok());
+    }
+
+    #[test]
+    fn wrapping_keeps_words_whole_and_lines_short() {
+        let lines = wrap("Департамент по контролю и социальной защите населения", 20);
+        assert!(lines.iter().all(|l| l.chars().count() <= 20), "{lines:?}");
+        assert_eq!(
+            lines.join(" "),
+            "Департамент по контролю и социальной защите населения"
+        );
+    }
+}

@@ -1,0 +1,120 @@
+//! The result of a request (DOMAIN.md 6): the signed document as JSON with its CMS signature, or
+//! with `Accept: application/pdf` the bilingual PDF with its QR code («открыть», «сохранить»).
+//! Only who may see the request may fetch it: its applicant (and subject), operators, auditors.
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use domain::RequestNumber;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::auth::{Principal, Role};
+use crate::problem::{ApiError, Problem};
+use crate::state::AppState;
+use crate::telemetry::record_correlation;
+use tracing_actix_web::RootSpan;
+
+/// A result document and its signature.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ResultDto {
+    pub document_number: String,
+    /// The document (its exact signed bytes are `document_base64`).
+    #[schema(value_type = Object)]
+    pub document: serde_json::Value,
+    /// Base64 of the canonical JSON bytes the provider signed.
+    pub document_base64: String,
+    /// SHA-256 (hex) of those bytes, as the `ResultIssued` event records it.
+    pub sha256: String,
+    /// Base64 of the provider's detached CMS SignedData (DER) over those bytes.
+    pub signature: String,
+    pub issued_at: DateTime<Utc>,
+}
+
+/// The result document of a completed request.
+#[utoipa::path(
+    get,
+    path = "/api/v1/requests/{number}/result",
+    tag = "requests",
+    params(("number" = String, Path, description = "The request number"),
+           ("Accept" = Option<String>, Header, description = "`application/pdf` for the printable PDF; JSON otherwise")),
+    responses(
+        (status = 200, description = "The signed document (JSON), or its PDF", body = ResultDto,
+         content((ResultDto = "application/json"), (Vec<u8> = "application/pdf"))),
+        (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A role that does not read results", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown request, or another citizen's", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "No result (yet, or the request was refused)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Temporarily unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn result(
+    span: RootSpan,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    principal: Principal,
+    number: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(&[Role::Citizen, Role::Operator, Role::Auditor])?;
+    let number = RequestNumber::parse(&number).map_err(|_| ApiError::RequestNotFound)?;
+    let row = state
+        .status_view
+        .by_number_fresh(number.as_str())
+        .await?
+        .filter(|row| super::requests::visible(&principal, row))
+        .ok_or(ApiError::RequestNotFound)?;
+    record_correlation(&span, row.stream_id);
+    let stored = state
+        .documents
+        .get(domain::StreamId::from_uuid(row.stream_id))
+        .await?
+        .ok_or(ApiError::ResultNotReady)?;
+    let document: serde_json::Value =
+        serde_json::from_slice(&stored.document).map_err(ApiError::internal)?;
+    if wants_pdf(&req) {
+        let pdf = crate::pdf::render(&document, &stored.sha256).map_err(ApiError::internal)?;
+        return Ok(HttpResponse::Ok()
+            .content_type("application/pdf")
+            .insert_header((
+                header::CONTENT_DISPOSITION,
+                format!("inline; filename=\"{}.pdf\"", stored.number),
+            ))
+            .insert_header((header::CACHE_CONTROL, "private, no-store"))
+            .body(pdf));
+    }
+    let b64 = base64::engine::general_purpose::STANDARD;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "private, no-store"))
+        .json(ResultDto {
+            document_number: stored.number,
+            document,
+            document_base64: b64.encode(&stored.document),
+            sha256: stored.sha256,
+            signature: b64.encode(&stored.signature),
+            issued_at: stored.created_at,
+        }))
+}
+
+/// Whether the client asks for the PDF (`Accept: application/pdf`, preferred over JSON).
+fn wants_pdf(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| {
+            accept
+                .split(',')
+                .map(|part| part.split(';').next().unwrap_or_default().trim())
+                .take_while(|kind| *kind != "application/json")
+                .any(|kind| kind.eq_ignore_ascii_case("application/pdf"))
+        })
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/requests/{number}/result")
+            .route(web::get().to(result))
+            .default_service(web::to(super::method_not_allowed)),
+    );
+}

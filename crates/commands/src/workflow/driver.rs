@@ -1,0 +1,322 @@
+//! Driving one request: ask the domain what it needs, do it, record the outcome, again.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use domain::catalog::Lookup;
+use domain::request::{
+    Command, LookupFailure, LookupOutcome, RequestEvent, SignatureCheck, SignatureRejection,
+};
+use domain::workflow::{next, Next, Timed};
+use domain::{Actor, RequestForm, StreamId};
+use rand::Rng;
+use uuid::Uuid;
+
+use super::Workflow;
+use crate::event_store::StoreError;
+use crate::nca::{NcaError, SignatureToCheck, SignatureVerifier};
+use crate::registries::{LookupQuery, Registries, RegistryAnswer, RegistryError};
+use crate::requests::{CommandError, Loaded};
+use crate::results::ResultError;
+
+/// The most rounds in a row that record nothing before a drive lets go of a request (a guard
+/// against a loop the domain and the workflow could disagree into). Waiting for a registry or an
+/// OCSP responder is bounded by the step's time limit instead.
+const MAX_STALLED_ROUNDS: usize = 16;
+
+/// The namespace of the idempotency keys sent to registries (UUID v5).
+const REGISTRY_CALL_NAMESPACE: Uuid = Uuid::from_u128(0x6567_6f76_2d72_6567_6973_7472_792d_6b65);
+
+/// Why a request could not be driven now; the task is retried after a backoff.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkflowError {
+    #[error(transparent)]
+    Command(#[from] CommandError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the signature verifier cannot run: {0}")]
+    Verifier(String),
+    #[error(transparent)]
+    Result(#[from] ResultError),
+    #[error("no connection to the database")]
+    Unavailable(#[source] deadpool_postgres::PoolError),
+    #[error("database error while {doing}")]
+    Database {
+        doing: &'static str,
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    #[error("{0} rounds in a row recorded nothing; the request is left for a later drive")]
+    Unsettled(usize),
+}
+
+impl WorkflowError {
+    pub(super) fn database(
+        doing: &'static str,
+    ) -> impl Fn(tokio_postgres::Error) -> WorkflowError + Copy {
+        move |source| WorkflowError::Database { doing, source }
+    }
+}
+
+impl<V, R> Workflow<V, R>
+where
+    V: SignatureVerifier + 'static,
+    R: Registries + 'static,
+{
+    /// Drives the request until it waits or ends. Returns when it is next due (a timer), or
+    /// `None` when nothing will happen until someone acts.
+    ///
+    /// # Errors
+    /// [`WorkflowError`] when the store, the verifier or the document store fail; what was
+    /// recorded stays recorded, and the next drive resumes from it.
+    #[tracing::instrument(skip(self), fields(worker = %self.worker_id))]
+    pub async fn drive(&self, stream_id: StreamId) -> Result<Option<DateTime<Utc>>, WorkflowError> {
+        let actor = Actor::System {
+            component: "workflow".into(),
+        };
+        let mut stalled = 0;
+        // Attempts at the revocation check in this drive, for the backoff between them.
+        let mut ocsp_attempts = 0u32;
+        while stalled < MAX_STALLED_ROUNDS {
+            let loaded = self.requests.load(stream_id).await?;
+            let history: Vec<Timed<'_>> = loaded
+                .recorded_at
+                .iter()
+                .zip(&loaded.events)
+                .map(|(at, event)| Timed { at: *at, event })
+                .collect();
+            let now = Utc::now();
+            let command = match next(&loaded.state, &history, now) {
+                Next::Done => return Ok(None),
+                Next::Wait { until } => return Ok(until),
+                Next::MarkServiceDeadlineMissed => Command::MarkServiceDeadlineMissed,
+                Next::MarkStepDeadlineMissed(step) => {
+                    tracing::warn!(stream_id = %stream_id, step = ?step, "a step took longer than its limit");
+                    Command::MarkStepDeadlineMissed { step }
+                }
+                Next::RejectUnverifiable => {
+                    Command::RecordSignatureCheck(SignatureCheck::Rejected {
+                        reason: SignatureRejection::RevocationUnknown,
+                        certificate: None,
+                    })
+                }
+                Next::Refuse(reason) => {
+                    tracing::warn!(stream_id = %stream_id, reason = %reason, "refusing: a step's time is spent");
+                    Command::Refuse { reason }
+                }
+                Next::VerifySignature { step_deadline } => {
+                    match self.verify(&loaded, &history).await? {
+                        Some(check) => Command::RecordSignatureCheck(check),
+                        None => {
+                            // No answer on revocation: ask again until the step's time is spent.
+                            ocsp_attempts = ocsp_attempts.saturating_add(1);
+                            self.pause(ocsp_attempts, step_deadline).await;
+                            continue;
+                        }
+                    }
+                }
+                Next::Lookup {
+                    lookup,
+                    attempt,
+                    resume: false,
+                    ..
+                } => Command::StartLookup { lookup, attempt },
+                Next::Lookup {
+                    lookup,
+                    attempt,
+                    resume: true,
+                    step_deadline,
+                } => {
+                    let outcome = self.call(&loaded, lookup, attempt, step_deadline).await;
+                    let failed = matches!(
+                        outcome,
+                        LookupOutcome::Failed(LookupFailure::Unavailable | LookupFailure::TimedOut)
+                    );
+                    let command = Command::RecordLookup {
+                        lookup,
+                        attempt,
+                        outcome,
+                    };
+                    if failed {
+                        stalled = if self.record(&loaded, command, &actor).await? {
+                            0
+                        } else {
+                            stalled + 1
+                        };
+                        self.pause(attempt, step_deadline).await;
+                        continue;
+                    }
+                    command
+                }
+                Next::IssueResult => self.issue(&loaded).await?,
+            };
+            stalled = if self.record(&loaded, command, &actor).await? {
+                0
+            } else {
+                stalled + 1
+            };
+        }
+        Err(WorkflowError::Unsettled(MAX_STALLED_ROUNDS))
+    }
+
+    /// Records a decision; says whether it was recorded. A lost race (another writer appended
+    /// first) or a command the domain no longer takes (someone else recorded the step) is not an
+    /// error: the next round reloads.
+    async fn record(
+        &self,
+        loaded: &Loaded,
+        command: Command,
+        actor: &Actor,
+    ) -> Result<bool, WorkflowError> {
+        match self
+            .requests
+            .record(loaded, command, actor, Utc::now())
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(CommandError::Store(StoreError::Conflict { .. })) => Ok(false),
+            Err(CommandError::Rejected(error)) => {
+                tracing::debug!(stream_id = %loaded.stream_id, error = %error, "the request moved on meanwhile");
+                Ok(false)
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// A pause before the next attempt: exponential with full jitter, never past `until`.
+    async fn pause(&self, attempt: u32, until: DateTime<Utc>) {
+        let ceiling = self
+            .settings
+            .retry_base
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
+            .min(self.settings.retry_max);
+        let pause = rand::thread_rng().gen_range(Duration::ZERO..=ceiling);
+        let left = (until - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+        tokio::time::sleep(pause.min(left)).await;
+    }
+
+    /// The verifier's verdict on the last signature, or `None` when revocation cannot be learnt
+    /// now (the OCSP responder is down): never a silent "good".
+    async fn verify(
+        &self,
+        loaded: &Loaded,
+        history: &[Timed<'_>],
+    ) -> Result<Option<SignatureCheck>, WorkflowError> {
+        let Some(info) = loaded.info() else {
+            return Ok(None);
+        };
+        let signed = history.iter().rev().find_map(|t| match t.event {
+            RequestEvent::Signed(signed) => Some((t.at, signed)),
+            _ => None,
+        });
+        let malformed = Some(SignatureCheck::Rejected {
+            reason: SignatureRejection::Malformed,
+            certificate: None,
+        });
+        let Some((received_at, signed)) = signed else {
+            // The operator's signature (service centre) is verified with issue #9's container.
+            return Ok(malformed);
+        };
+        let Some(cms) = signed
+            .cms
+            .as_deref()
+            .and_then(|text| base64::engine::general_purpose::STANDARD.decode(text).ok())
+        else {
+            return Ok(malformed);
+        };
+        let document = info.document_to_sign();
+        let verdict = self
+            .verifier
+            .verify(SignatureToCheck {
+                document: &document,
+                cms: &cms,
+                applicant: &info.applicant,
+                received_at,
+            })
+            .await;
+        match verdict {
+            Ok(verdict) => Ok(Some(verdict.check)),
+            Err(NcaError::RevocationUnknown(why)) => {
+                tracing::warn!(stream_id = %loaded.stream_id, reason = %why, "revocation unknown; the check is retried");
+                Ok(None)
+            }
+            Err(NcaError::Internal(why)) => Err(WorkflowError::Verifier(why)),
+        }
+    }
+
+    /// One attempt at a lookup, under an idempotency key of the request, lookup and attempt.
+    async fn call(
+        &self,
+        loaded: &Loaded,
+        lookup: Lookup,
+        attempt: u32,
+        step_deadline: DateTime<Utc>,
+    ) -> LookupOutcome {
+        let Some(info) = loaded.info() else {
+            return LookupOutcome::Failed(LookupFailure::Unavailable);
+        };
+        let key = format!("{}/{lookup:?}/{attempt}", loaded.stream_id);
+        let query = LookupQuery {
+            lookup,
+            iin: match lookup {
+                Lookup::SocialStatus => info.subject().unwrap_or(&info.applicant).clone(),
+                _ => info.applicant.clone(),
+            },
+            service: info.service,
+            period: match &info.form {
+                RequestForm::Statement {
+                    period: Some(period),
+                } => Some((period.start, period.end)),
+                _ => None,
+            },
+            power_of_attorney: info
+                .representative
+                .as_ref()
+                .map(|r| r.power_of_attorney_number.clone()),
+            idempotency_key: Uuid::new_v5(&REGISTRY_CALL_NAMESPACE, key.as_bytes()),
+        };
+        let left = (step_deadline - Utc::now())
+            .to_std()
+            .unwrap_or(Duration::ZERO);
+        let deadline = tokio::time::Instant::now() + left;
+        match self.registries.lookup(&query, deadline).await {
+            Ok(RegistryAnswer::Found(data)) => LookupOutcome::Found(data),
+            Ok(RegistryAnswer::NotFound) => LookupOutcome::Failed(LookupFailure::NotFound),
+            Err(RegistryError::TimedOut { .. }) => LookupOutcome::Failed(LookupFailure::TimedOut),
+            Err(error) => {
+                tracing::warn!(stream_id = %loaded.stream_id, lookup = ?lookup, attempt, error = %error, "registry unavailable");
+                LookupOutcome::Failed(LookupFailure::Unavailable)
+            }
+        }
+    }
+
+    /// Composes the result from the answers, signs it, stores it (once) and says what to record.
+    async fn issue(&self, loaded: &Loaded) -> Result<Command, WorkflowError> {
+        let Some(info) = loaded.info() else {
+            return Err(CommandError::NotFound.into());
+        };
+        let answers = domain::result::answers(&loaded.events);
+        let composed = match domain::result::compose(info, &answers, Utc::now()) {
+            Ok(composed) => composed,
+            Err(error) => {
+                tracing::error!(stream_id = %loaded.stream_id, error = %error, "the registries' answers cannot make a result; refusing with a processing error");
+                return Ok(Command::Refuse {
+                    reason: domain::RefusalReason::ProcessingError,
+                });
+            }
+        };
+        let bytes = composed.bytes();
+        let signature = self.provider.sign(&bytes)?;
+        // A document stored by an earlier, interrupted drive wins: one document per request.
+        let stored = self
+            .documents
+            .store(loaded.stream_id, &composed.number, &bytes, &signature)
+            .await?;
+        Ok(Command::IssueResult {
+            document_number: stored.number,
+            document_sha256: stored.sha256,
+            sik_branch: composed.sik_branch,
+        })
+    }
+}

@@ -1,0 +1,339 @@
+//! The to-do list of the workflow (`workflow.tasks`): fed from the log, claimed by workers.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use domain::{Cursor, StreamId};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::{Workflow, WorkflowError};
+use crate::event_store::SubscriptionOptions;
+use crate::nca::SignatureVerifier;
+use crate::registries::Registries;
+
+/// The event types that give a request work to do.
+const STARTS_WORK: [&str; 3] = ["RequestSubmitted", "RequestSigned", "OperatorSigned"];
+
+/// How a worker gives a task back.
+enum Release {
+    /// Nothing is left to do until someone acts.
+    Done,
+    /// A timer: due again then.
+    At(DateTime<Utc>),
+    /// Driving failed; due again after a backoff.
+    Failed(String),
+}
+
+/// A claimed task.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Task {
+    pub stream_id: StreamId,
+    pub generation: i64,
+}
+
+impl<V, R> Workflow<V, R>
+where
+    V: SignatureVerifier + 'static,
+    R: Registries + 'static,
+{
+    /// Follows the log and queues the requests that have work. Restarts from its checkpoint after
+    /// any failure, with backoff.
+    pub(super) async fn feed(self: Arc<Self>, shutdown: CancellationToken) {
+        let mut backoff = Duration::from_millis(100);
+        while !shutdown.is_cancelled() {
+            match self.feed_from_checkpoint(&shutdown).await {
+                Ok(()) => backoff = Duration::from_millis(100),
+                Err(error) => {
+                    tracing::error!(error = %error, cause = ?std::error::Error::source(&error), "workflow feeder failed; it resumes from its checkpoint");
+                    tokio::select! {
+                        () = shutdown.cancelled() => return,
+                        () = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+    }
+
+    /// One run of the feeder: from the stored checkpoint until shutdown, or until another feeder
+    /// moved the checkpoint (then the caller starts again from it).
+    async fn feed_from_checkpoint(
+        &self,
+        shutdown: &CancellationToken,
+    ) -> Result<(), WorkflowError> {
+        let store = self.requests.store();
+        let db = store.database();
+        let client = db.pool().get().await.map_err(WorkflowError::Unavailable)?;
+        let row = client
+            .query_one("SELECT tx_id, position FROM workflow.feed", &[])
+            .await
+            .map_err(WorkflowError::database("reading the feeder's checkpoint"))?;
+        drop(client);
+        let mut expected = Cursor::new(row.get(0), row.get(1));
+        let mut subscription = store.subscribe(expected, SubscriptionOptions::default());
+        loop {
+            let batch = tokio::select! {
+                () = shutdown.cancelled() => return Ok(()),
+                batch = subscription.next_batch() => batch?,
+            };
+            let Some(last) = batch.last() else { continue };
+            let next = last.cursor;
+            let mut streams: Vec<Uuid> = batch
+                .iter()
+                .filter(|e| STARTS_WORK.contains(&e.event_type.as_str()))
+                .map(|e| e.stream_id.as_uuid())
+                .collect();
+            streams.sort_unstable();
+            streams.dedup();
+            let mut client = db.pool().get().await.map_err(WorkflowError::Unavailable)?;
+            let tx = client
+                .transaction()
+                .await
+                .map_err(WorkflowError::database("starting the feeder's transaction"))?;
+            let row = tx
+                .query_one("SELECT tx_id, position FROM workflow.feed FOR UPDATE", &[])
+                .await
+                .map_err(WorkflowError::database("locking the feeder's checkpoint"))?;
+            if Cursor::new(row.get(0), row.get(1)) != expected {
+                tracing::info!("another feeder moved the workflow's checkpoint; following from it");
+                return Ok(());
+            }
+            if !streams.is_empty() {
+                tx.execute(
+                    "INSERT INTO workflow.tasks AS t (stream_id, due_at)
+                     SELECT s, now() FROM unnest($1::uuid[]) AS s
+                     ON CONFLICT (stream_id) DO UPDATE
+                        SET due_at = LEAST(t.due_at, now()),
+                            generation = t.generation + 1,
+                            updated_at = now()",
+                    &[&streams],
+                )
+                .await
+                .map_err(WorkflowError::database("queueing workflow tasks"))?;
+            }
+            tx.execute(
+                "UPDATE workflow.feed SET tx_id = $1, position = $2, updated_at = now()",
+                &[&next.transaction(), &next.position()],
+            )
+            .await
+            .map_err(WorkflowError::database("moving the feeder's checkpoint"))?;
+            tx.commit()
+                .await
+                .map_err(WorkflowError::database("committing the feeder's batch"))?;
+            expected = next;
+            if !streams.is_empty() {
+                tracing::debug!(tasks = streams.len(), to = %next, "workflow tasks queued");
+                self.wake.notify_one();
+            }
+        }
+    }
+
+    /// Renews the lease of the tasks this process holds, so that only a dead worker loses them.
+    pub(super) async fn heartbeat(self: Arc<Self>, shutdown: CancellationToken) {
+        let every = self.settings.lease / 3;
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(every) => {}
+            }
+            let renewed = async {
+                let client = self
+                    .requests
+                    .store()
+                    .database()
+                    .pool()
+                    .get()
+                    .await
+                    .map_err(WorkflowError::Unavailable)?;
+                client
+                    .execute(
+                        "UPDATE workflow.tasks SET claimed_until = now() + make_interval(secs => $2)
+                          WHERE claimed_by = $1",
+                        &[&self.worker_id, &self.settings.lease.as_secs_f64()],
+                    )
+                    .await
+                    .map_err(WorkflowError::database("renewing the workflow's leases"))
+            };
+            if let Err(error) = renewed.await {
+                tracing::warn!(error = %error, "cannot renew the workflow's leases");
+            }
+        }
+    }
+
+    /// Claims due tasks and drives them, at most `concurrency` at once, until shutdown; then waits
+    /// for the requests in flight.
+    pub(super) async fn work(self: Arc<Self>, shutdown: CancellationToken) {
+        let slots = Arc::new(Semaphore::new(self.settings.concurrency.max(1)));
+        let mut backoff = Duration::from_millis(100);
+        while !shutdown.is_cancelled() {
+            // Wait for a free slot before claiming, so a claimed task never waits on a slot.
+            let free = match slots.clone().acquire_owned().await {
+                Ok(permit) => {
+                    let more = slots.available_permits();
+                    drop(permit);
+                    more + 1
+                }
+                Err(_) => break,
+            };
+            let claimed = match self.claim(free).await {
+                Ok(claimed) => {
+                    backoff = Duration::from_millis(100);
+                    claimed
+                }
+                Err(error) => {
+                    tracing::error!(error = %error, "cannot claim workflow tasks");
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        () = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                    continue;
+                }
+            };
+            if claimed.is_empty() {
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    () = self.wake.notified() => {}
+                    () = tokio::time::sleep(self.settings.poll) => {}
+                }
+                continue;
+            }
+            for task in claimed {
+                let Ok(permit) = slots.clone().acquire_owned().await else {
+                    break;
+                };
+                let this = self.clone();
+                tokio::spawn(async move {
+                    this.run_task(task).await;
+                    drop(permit);
+                });
+            }
+        }
+        // Wait for the requests in flight to reach a recorded step.
+        let _ = slots
+            .acquire_many(u32::try_from(self.settings.concurrency.max(1)).unwrap_or(u32::MAX))
+            .await;
+    }
+
+    async fn claim(&self, limit: usize) -> Result<Vec<Task>, WorkflowError> {
+        let client = self
+            .requests
+            .store()
+            .database()
+            .pool()
+            .get()
+            .await
+            .map_err(WorkflowError::Unavailable)?;
+        let rows = client
+            .query(
+                "WITH due AS (
+                    SELECT stream_id FROM workflow.tasks
+                     WHERE due_at <= now() AND (claimed_until IS NULL OR claimed_until < now())
+                     ORDER BY due_at
+                     LIMIT $3
+                     FOR UPDATE SKIP LOCKED)
+                 UPDATE workflow.tasks t
+                    SET claimed_by = $1, claimed_until = now() + make_interval(secs => $2),
+                        updated_at = now()
+                   FROM due WHERE t.stream_id = due.stream_id
+                 RETURNING t.stream_id, t.generation",
+                &[
+                    &self.worker_id,
+                    &self.settings.lease.as_secs_f64(),
+                    &i64::try_from(limit).unwrap_or(i64::MAX),
+                ],
+            )
+            .await
+            .map_err(WorkflowError::database("claiming workflow tasks"))?;
+        Ok(rows
+            .iter()
+            .map(|row| Task {
+                stream_id: StreamId::from_uuid(row.get(0)),
+                generation: row.get(1),
+            })
+            .collect())
+    }
+
+    async fn run_task(&self, task: Task) {
+        let released = match self.drive(task.stream_id).await {
+            Ok(None) => self.release(task, Release::Done).await,
+            Ok(Some(at)) => self.release(task, Release::At(at)).await,
+            Err(error) => {
+                tracing::error!(stream_id = %task.stream_id, error = %error, cause = ?std::error::Error::source(&error), "driving a request failed; it is retried");
+                self.release(task, Release::Failed(error.to_string())).await
+            }
+        };
+        if let Err(error) = released {
+            tracing::warn!(stream_id = %task.stream_id, error = %error, "cannot release a workflow task; its lease runs out instead");
+        }
+    }
+
+    /// Gives a task back: deleted when nothing is left to do, due again at `until` (a timer), or
+    /// due soon after a failure. New work queued meanwhile (a newer generation) is due at once.
+    async fn release(&self, task: Task, release: Release) -> Result<(), WorkflowError> {
+        let client = self
+            .requests
+            .store()
+            .database()
+            .pool()
+            .get()
+            .await
+            .map_err(WorkflowError::Unavailable)?;
+        let id = task.stream_id.as_uuid();
+        let database = WorkflowError::database("releasing a workflow task");
+        match release {
+            Release::Done => {
+                let deleted = client
+                    .execute(
+                        "DELETE FROM workflow.tasks
+                          WHERE stream_id = $1 AND generation = $2 AND claimed_by = $3",
+                        &[&id, &task.generation, &self.worker_id],
+                    )
+                    .await
+                    .map_err(database)?;
+                if deleted == 0 {
+                    client
+                        .execute(
+                            "UPDATE workflow.tasks SET due_at = now(), claimed_by = NULL, claimed_until = NULL,
+                                    failures = 0, last_error = NULL, updated_at = now()
+                              WHERE stream_id = $1 AND claimed_by = $2",
+                            &[&id, &self.worker_id],
+                        )
+                        .await
+                        .map_err(database)?;
+                    self.wake.notify_one();
+                }
+            }
+            Release::At(at) => {
+                client
+                    .execute(
+                        "UPDATE workflow.tasks
+                            SET due_at = CASE WHEN generation = $2 THEN $4 ELSE now() END,
+                                claimed_by = NULL, claimed_until = NULL, failures = 0, last_error = NULL,
+                                updated_at = now()
+                          WHERE stream_id = $1 AND claimed_by = $3",
+                        &[&id, &task.generation, &self.worker_id, &at],
+                    )
+                    .await
+                    .map_err(database)?;
+            }
+            Release::Failed(error) => {
+                client
+                    .execute(
+                        "UPDATE workflow.tasks
+                            SET due_at = now() + make_interval(secs => least(60, 2 ^ least(failures, 6))),
+                                failures = failures + 1, last_error = $3,
+                                claimed_by = NULL, claimed_until = NULL, updated_at = now()
+                          WHERE stream_id = $1 AND claimed_by = $2",
+                        &[&id, &self.worker_id, &error],
+                    )
+                    .await
+                    .map_err(database)?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,282 @@
+//! The result documents of DOMAIN.md 6 and 8, composed from what the registries answered.
+//!
+//! A document is canonical JSON (the bytes the provider signs): its unique number, the request it
+//! answers, the issuer, the recipient and the body of its kind. Composing is pure; the workflow
+//! signs the bytes (CMS, the provider's key) and stores both.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Map, Value};
+
+use crate::catalog::{Lookup, ResultDocument};
+use crate::identifiers::Iin;
+use crate::request::{RequestEvent, RequestInfo, SikBranch};
+
+/// The issuer named on documents of AIS GTsVP (DOMAIN.md 6.2, 6.3).
+pub const GCVP_ISSUER: &str = "Государственный центр по выплате пенсий";
+/// Its Kazakh name (DOMAIN.md 6.2).
+pub const GCVP_ISSUER_KK: &str = "Зейнетақы төлеу жөніндегі мемлекеттік орталық";
+
+/// A composed document, ready to sign.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Composed {
+    pub number: String,
+    /// The document as a JSON value (its canonical bytes are [`Composed::bytes`]).
+    pub document: Value,
+    /// For `sik-assignment`: which branch the registry took.
+    pub sik_branch: Option<SikBranch>,
+}
+
+impl Composed {
+    /// The canonical bytes that are signed and stored.
+    pub fn bytes(&self) -> Vec<u8> {
+        crate::hash_chain::canonical_json(&self.document)
+    }
+}
+
+/// Why a document cannot be composed from the answers: the registry's answer lacks a field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the {lookup:?} answer has no usable {field:?}")]
+pub struct ComposeError {
+    pub lookup: Lookup,
+    pub field: &'static str,
+}
+
+/// The unique number of the result of a request: one result per request, so the request number
+/// makes it unique, and a workflow that composes it again after a crash gets the same number.
+pub fn document_number(info: &RequestInfo) -> String {
+    format!("R{}", info.number.as_str())
+}
+
+/// The registries' answers of a request, by lookup (the last answer of each).
+pub fn answers(events: &[RequestEvent]) -> HashMap<Lookup, &Value> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            RequestEvent::LookupSucceeded(s) => Some((s.lookup, &s.data)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Composes the result document of `info` from the registries' `answers`, issued at `issued_at`.
+///
+/// # Errors
+/// [`ComposeError`] when an answer lacks what the document prints.
+pub fn compose(
+    info: &RequestInfo,
+    answers: &HashMap<Lookup, &Value>,
+    issued_at: DateTime<Utc>,
+) -> Result<Composed, ComposeError> {
+    let service = info.service.service();
+    let kind = service.result;
+    let number = document_number(info);
+    let get = |lookup: Lookup| -> Result<&Value, ComposeError> {
+        answers.get(&lookup).copied().ok_or(ComposeError {
+            lookup,
+            field: "answer",
+        })
+    };
+    let mut sik_branch = None;
+    let (recipient, body) = match kind {
+        ResultDocument::BenefitInformation => {
+            let person = get(Lookup::Iin)?;
+            let benefits = get(Lookup::BenefitData)?;
+            let records = benefits["records"]
+                .as_array()
+                .filter(|r| !r.is_empty())
+                .ok_or(ComposeError {
+                    lookup: Lookup::BenefitData,
+                    field: "records",
+                })?;
+            // DOMAIN.md 6.1: the issuer is the department of the decision's region.
+            let issuer = records[0]["issuer"].clone();
+            (
+                recipient(person, Lookup::Iin)?,
+                json!({ "issuer": issuer, "decisions": records }),
+            )
+        }
+        ResultDocument::SikCertificate => {
+            let answer = get(Lookup::SikProcessing)?;
+            sik_branch = Some(match answer["outcome"].as_str() {
+                Some("assigned") => SikBranch::Assigned,
+                Some("duplicate") => SikBranch::Duplicate,
+                _ => {
+                    return Err(ComposeError {
+                        lookup: Lookup::SikProcessing,
+                        field: "outcome",
+                    })
+                }
+            });
+            let mut body = Map::new();
+            for key in [
+                "sik",
+                "last_name",
+                "first_name",
+                "patronymic",
+                "birth_date",
+                "branch",
+                "registered_on",
+                "issued_on",
+            ] {
+                body.insert(key.into(), answer[key].clone());
+            }
+            if !body["sik"].is_string() {
+                return Err(ComposeError {
+                    lookup: Lookup::SikProcessing,
+                    field: "sik",
+                });
+            }
+            (
+                recipient(answer, Lookup::SikProcessing)?,
+                Value::Object(body),
+            )
+        }
+        ResultDocument::FundStatement => {
+            let statement = get(Lookup::FundMovements)?;
+            let rows = statement["rows"].as_array().ok_or(ComposeError {
+                lookup: Lookup::FundMovements,
+                field: "rows",
+            })?;
+            let mut total_tiyn: i128 = 0;
+            for row in rows {
+                total_tiyn += row["amount_kzt"]
+                    .as_str()
+                    .and_then(tiyn)
+                    .ok_or(ComposeError {
+                        lookup: Lookup::FundMovements,
+                        field: "amount_kzt",
+                    })?;
+            }
+            let period = match &info.form {
+                crate::RequestForm::Statement { period } => json!(period),
+                _ => Value::Null,
+            };
+            let person = get(Lookup::Iin)?;
+            (
+                recipient(person, Lookup::Iin)?,
+                json!({
+                    "full_name": statement["full_name"],
+                    "sik": statement["sik"],
+                    "period": period,
+                    "rows": rows,
+                    "total_kzt": kzt(total_tiyn),
+                }),
+            )
+        }
+        ResultDocument::SocialStatusLine => {
+            let answer = get(Lookup::SocialStatus)?;
+            let status = answer["status"].as_str().ok_or(ComposeError {
+                lookup: Lookup::SocialStatus,
+                field: "status",
+            })?;
+            let patient = info.subject().unwrap_or(&info.applicant);
+            (
+                json!({ "iin": patient }),
+                json!({
+                    "line": status_line(patient, status),
+                    "status": status,
+                    "explanation": answer["explanation"],
+                }),
+            )
+        }
+    };
+    let issuer = match kind {
+        ResultDocument::BenefitInformation => body["issuer"].clone(),
+        _ => json!(GCVP_ISSUER),
+    };
+    let document = json!({
+        "document": "egov-events/result/v1",
+        "document_number": number,
+        "kind": kind,
+        "title_ru": kind.title_ru(),
+        "request_number": info.number,
+        "request_id": info.request_id,
+        "service": info.service,
+        "issuer": issuer,
+        "recipient": recipient,
+        "body": body,
+        "issued_at": issued_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+    });
+    Ok(Composed {
+        number,
+        document,
+        sik_branch,
+    })
+}
+
+/// The line of the social-status check, exactly as INS prints it (DOMAIN.md 8):
+/// «Статус ИИН [IIN] : [social status]!».
+pub fn status_line(iin: &Iin, status: &str) -> String {
+    format!("Статус ИИН {} : {status}!", iin.as_str())
+}
+
+fn recipient(person: &Value, lookup: Lookup) -> Result<Value, ComposeError> {
+    let part = |key: &'static str| person[key].as_str().filter(|s| !s.is_empty());
+    let last = part("last_name").ok_or(ComposeError {
+        lookup,
+        field: "last_name",
+    })?;
+    let first = part("first_name").ok_or(ComposeError {
+        lookup,
+        field: "first_name",
+    })?;
+    let full_name = [Some(last), Some(first), part("patronymic")]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+    Ok(json!({
+        "iin": person["iin"],
+        "full_name": full_name,
+        "birth_date": person["birth_date"],
+    }))
+}
+
+/// Tenge as a decimal string ("25400.00", "12", "3.5") in tiyn (hundredths).
+fn tiyn(text: &str) -> Option<i128> {
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    if whole.is_empty()
+        || fraction.len() > 2
+        || !whole.bytes().all(|b| b.is_ascii_digit())
+        || !fraction.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    let whole: i128 = whole.parse().ok()?;
+    let fraction: i128 = format!("{fraction:0<2}").parse().ok()?;
+    whole.checked_mul(100)?.checked_add(fraction)
+}
+
+fn kzt(tiyn: i128) -> String {
+    format!("{}.{:02}", tiyn / 100, tiyn % 100)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_add_up_in_tiyn_without_floating_point() {
+        assert_eq!(tiyn("25400.00"), Some(2_540_000));
+        assert_eq!(tiyn("3.5"), Some(350));
+        assert_eq!(tiyn("12"), Some(1200));
+        assert_eq!(tiyn("1.234"), None);
+        assert_eq!(tiyn("-1"), None);
+        assert_eq!(tiyn(".5"), None);
+        assert_eq!(
+            kzt(tiyn("0.10").unwrap_or(0) + tiyn("0.20").unwrap_or(0)),
+            "0.30"
+        );
+    }
+
+    #[test]
+    fn the_status_line_has_the_instructions_spaces_and_exclamation_mark() {
+        let iin = Iin::parse("760324400005").expect("valid IIN");
+        assert_eq!(
+            status_line(&iin, "Застрахован"),
+            "Статус ИИН 760324400005 : Застрахован!"
+        );
+    }
+}

@@ -1,0 +1,728 @@
+//! The workflow end to end: the real `egov` binary, the registry simulator as its own process, a
+//! test CA with `openssl ocsp` as the responder, real CMS signatures; a request goes from its
+//! signature to a signed result or a refusal, every step an event.
+
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use serde_json::{json, Value};
+use testkit::pki::{Algorithm, Issued, Pki, Responder};
+use testkit::TestDb;
+
+use crate::portal::{Keys, AUDIENCE, ISSUER};
+use crate::registry_sim::{self, Sim};
+use crate::support::Served;
+
+pub const AIDA: &str = "760324400005";
+const SERIK: &str = "850715300003";
+const DANA: &str = "900101400003";
+const ERLAN: &str = "620412300009";
+const GULNAR: &str = "551130400004";
+const NURLAN: &str = "010510500007";
+/// A valid IIN that no registry knows.
+const NOBODY: &str = "900101300007";
+
+/// A served API with the workflow, its simulator, its CA and OCSP responder.
+pub struct Flow {
+    pub served: Served,
+    pub db: TestDb,
+    pub keys: Keys,
+    pub pki: Pki,
+    pub responder: Option<Responder>,
+    pub sim: Sim,
+    pub data: tempfile::TempDir,
+    pub http: reqwest::Client,
+    env: Vec<(String, String)>,
+}
+
+impl Flow {
+    /// Starts everything; `sim_args` go to the simulator, `env` to `egov serve`.
+    pub async fn start(sim_args: &[&str], env: &[(&str, &str)]) -> Flow {
+        let db = TestDb::empty().await;
+        let keys = Keys::new();
+        let pki = Pki::new();
+        let sim = registry_sim::start(sim_args).await;
+        let data = tempfile::tempdir().expect("data dir");
+        let mut all: Vec<(String, String)> = vec![
+            ("DATABASE_URL".into(), db.url()),
+            ("EGOV_JWT_PUBLIC_KEYS".into(), keys.setting()),
+            ("EGOV_JWT_ISSUER".into(), ISSUER.into()),
+            ("EGOV_JWT_AUDIENCE".into(), AUDIENCE.into()),
+            ("EGOV_REGISTRY_URL".into(), sim.base.clone()),
+            (
+                "EGOV_TRUST_ANCHORS".into(),
+                pki.anchors_file().display().to_string(),
+            ),
+            (
+                "EGOV_DATA_DIR".into(),
+                data.path().join("pg").display().to_string(),
+            ),
+            ("EGOV_WORKFLOW_LEASE".into(), "2s".into()),
+        ];
+        all.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        let served = serve(&all).await;
+        Flow {
+            served,
+            db,
+            keys,
+            pki,
+            responder: None,
+            sim,
+            data,
+            http: reqwest::Client::new(),
+            env: all,
+        }
+    }
+
+    /// Starts the OCSP responder over the certificates issued so far.
+    pub fn start_responder(&mut self) {
+        self.responder = Some(self.pki.responder());
+    }
+
+    /// Starts `egov serve` again with the same settings (after a crash).
+    pub async fn restart(&mut self) {
+        self.served = serve(&self.env).await;
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.served.base)
+    }
+
+    /// Files a request; returns its number and the bytes to sign.
+    pub async fn submit(&self, service: &str, iin: &str, form: Value) -> (String, Vec<u8>) {
+        let answer = self
+            .http
+            .post(self.url("/api/v1/requests"))
+            .bearer_auth(self.keys.citizen(iin))
+            .json(&json!({"service": service, "iin": iin, "form": form}))
+            .send()
+            .await
+            .expect("submit");
+        assert_eq!(answer.status(), 201, "{service} for {iin}");
+        let body: Value = answer.json().await.expect("json");
+        let document = base64::engine::general_purpose::STANDARD
+            .decode(body["document_to_sign"].as_str().expect("document"))
+            .expect("base64");
+        (
+            body["number"].as_str().expect("number").to_owned(),
+            document,
+        )
+    }
+
+    /// Signs `document` with `signer`'s key and sends the signature.
+    pub async fn sign(&self, number: &str, iin: &str, cms: &[u8]) {
+        let answer = self
+            .http
+            .post(self.url(&format!("/api/v1/requests/{number}/signature")))
+            .bearer_auth(self.keys.citizen(iin))
+            .json(&json!({"cms": base64::engine::general_purpose::STANDARD.encode(cms)}))
+            .send()
+            .await
+            .expect("sign");
+        assert_eq!(answer.status(), 202, "signature of {number}");
+    }
+
+    pub async fn file_signed_by(
+        &self,
+        service: &str,
+        iin: &str,
+        form: Value,
+        signer: &Issued,
+    ) -> String {
+        let (number, document) = self.submit(service, iin, form).await;
+        let cms = self.pki.sign(signer, &document, true);
+        self.sign(&number, iin, &cms).await;
+        number
+    }
+
+    /// Waits until the request has ended; returns its status answer.
+    pub async fn outcome(&self, number: &str, iin: &str, limit: Duration) -> Value {
+        let deadline = Instant::now() + limit;
+        loop {
+            let answer = self
+                .http
+                .get(self.url(&format!("/api/v1/requests/{number}?wait=5")))
+                .bearer_auth(self.keys.citizen(iin))
+                .send()
+                .await
+                .expect("status");
+            let body: Value = answer.json().await.unwrap_or(Value::Null);
+            let code = body["status"]["code"].as_str().unwrap_or_default();
+            if code == "completed" || code == "refused" {
+                return body;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{number} did not end within {limit:?}: {body}"
+            );
+        }
+    }
+
+    /// The request's events: (type, payload), in stream order.
+    pub async fn events(&self, number: &str) -> Vec<(String, Value)> {
+        let client = self.db.superuser().await;
+        let rows = client
+            .query(
+                "SELECT e.event_type, e.payload FROM events e
+                   JOIN request_numbers n ON n.stream_id = e.stream_id
+                  WHERE n.number = $1 ORDER BY e.stream_version",
+                &[&number],
+            )
+            .await
+            .expect("events");
+        rows.iter().map(|r| (r.get(0), r.get(1))).collect()
+    }
+}
+
+async fn serve(env: &[(String, String)]) -> Served {
+    let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut served = Served::start(&pairs);
+    served.wait_ready(Duration::from_secs(60)).await;
+    served
+}
+
+fn types(events: &[(String, Value)]) -> Vec<&str> {
+    events.iter().map(|(t, _)| t.as_str()).collect()
+}
+
+const WAIT: Duration = Duration::from_secs(60);
+
+#[tokio::test]
+async fn every_service_ends_with_its_signed_result_through_the_whole_workflow() {
+    let mut flow = Flow::start(&[], &[]).await;
+    let cases = [
+        ("birth-childcare-benefit-info", AIDA, json!({})),
+        ("gcvp-pension-info", ERLAN, json!({})),
+        ("basic-pension-info", ERLAN, json!({})),
+        ("disability-benefit-info", SERIK, json!({})),
+        ("survivor-benefit-info", GULNAR, json!({})),
+        ("age-benefit-info", GULNAR, json!({})),
+        ("special-state-benefit-info", ERLAN, json!({})),
+        ("state-special-benefit-info", SERIK, json!({})),
+        ("sik-assignment", NURLAN, json!({})),
+        ("sik-assignment", AIDA, json!({})),
+        (
+            "pension-fund-statement",
+            AIDA,
+            json!({"period_start": "2023-01-01", "period_end": "2023-12-31"}),
+        ),
+        ("social-status-check", ERLAN, json!({"patient_iin": SERIK})),
+    ];
+    let mut filed = Vec::new();
+    let mut signers = Vec::new();
+    for (_, iin, _) in &cases {
+        signers.push(
+            flow.pki
+                .citizen(iin, Algorithm::Rsa, (-10, 300), false, true),
+        );
+    }
+    flow.start_responder();
+    for ((service, iin, form), signer) in cases.iter().zip(&signers) {
+        let number = flow
+            .file_signed_by(service, iin, form.clone(), signer)
+            .await;
+        filed.push((service, iin, number));
+    }
+    for (service, iin, number) in &filed {
+        let status = flow.outcome(number, iin, WAIT).await;
+        assert_eq!(status["status"]["code"], "completed", "{service}: {status}");
+        assert_eq!(status["result_ready"], true, "{service}");
+        let events = flow.events(number).await;
+        let kinds = types(&events);
+        assert_eq!(
+            &kinds[..3],
+            &["RequestSubmitted", "RequestSigned", "SignatureVerified"],
+            "{service}"
+        );
+        assert_eq!(kinds.last(), Some(&"ResultIssued"), "{service}");
+        let verified = &events[2].1;
+        assert_eq!(verified["certificate"]["revocation"], "good", "{service}");
+        assert_eq!(verified["certificate"]["subject_iin"], **iin, "{service}");
+        // The result: canonical JSON signed by the provider, its digest as the event recorded it.
+        let answer = flow
+            .http
+            .get(flow.url(&format!("/api/v1/requests/{number}/result")))
+            .bearer_auth(flow.keys.citizen(iin))
+            .send()
+            .await
+            .expect("result");
+        assert_eq!(answer.status(), 200, "{service}");
+        let result: Value = answer.json().await.expect("json");
+        let issued = &events.last().expect("issued").1;
+        assert_eq!(result["sha256"], issued["document_sha256"], "{service}");
+        assert_eq!(
+            result["document_number"], issued["document_number"],
+            "{service}"
+        );
+        assert_eq!(result["document"]["request_number"], **number);
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let bytes = b64
+            .decode(result["document_base64"].as_str().expect("bytes"))
+            .expect("base64");
+        let signature = b64
+            .decode(result["signature"].as_str().expect("signature"))
+            .expect("base64");
+        verify_provider_signature(&flow, &bytes, &signature);
+        match **service {
+            "pension-fund-statement" => {
+                assert_eq!(result["document"]["body"]["total_kzt"], "76900.00");
+                assert_eq!(
+                    result["document"]["body"]["rows"].as_array().map(Vec::len),
+                    Some(3)
+                );
+            }
+            "sik-assignment" if **iin == NURLAN => {
+                assert_eq!(issued["sik_branch"], "assigned");
+            }
+            "sik-assignment" => {
+                assert_eq!(issued["sik_branch"], "duplicate");
+                assert_eq!(result["document"]["body"]["sik"], "DV6MH41VHFEX4009");
+            }
+            "social-status-check" => {
+                assert_eq!(
+                    result["document"]["body"]["line"],
+                    format!("Статус ИИН {SERIK} : Лицо с инвалидностью второй группы!")
+                );
+            }
+            _ => {
+                assert!(
+                    result["document"]["body"]["decisions"][0]["decision_number"].is_string(),
+                    "{service}: {result}"
+                );
+            }
+        }
+    }
+    // The printable form: a PDF whose text carries the document's data.
+    let (_, iin, number) = &filed[10];
+    let answer = flow
+        .http
+        .get(flow.url(&format!("/api/v1/requests/{number}/result")))
+        .bearer_auth(flow.keys.citizen(iin))
+        .header("accept", "application/pdf")
+        .send()
+        .await
+        .expect("pdf");
+    assert_eq!(answer.status(), 200);
+    assert_eq!(
+        answer.headers().get("content-type").map(|v| v.as_bytes()),
+        Some(&b"application/pdf"[..])
+    );
+    let pdf = answer.bytes().await.expect("bytes");
+    let text = pdf_text(&pdf);
+    for expected in [
+        format!("R{number}"),
+        "DV6MH41VHFEX4009".to_owned(),
+        "Барлығы / Итого: 76900.00 тенге".to_owned(),
+        "Салымшының транзиттік шоттары".to_owned(),
+    ] {
+        assert!(text.contains(&expected), "{expected:?} not in:\n{text}");
+    }
+    // Another citizen cannot fetch it; the applicant answers the survey once.
+    let (code, _) = get(
+        &flow,
+        &format!("/api/v1/requests/{number}/result"),
+        &flow.keys.citizen(DANA),
+    )
+    .await;
+    assert_eq!(code, 404);
+    let survey = flow
+        .http
+        .post(flow.url(&format!("/api/v1/requests/{number}/survey")))
+        .bearer_auth(flow.keys.citizen(iin))
+        .json(&json!({"quality": "satisfied", "information": "partially-satisfied"}))
+        .send()
+        .await
+        .expect("survey");
+    assert_eq!(survey.status(), 201);
+}
+
+fn verify_provider_signature(flow: &Flow, document: &[u8], signature: &[u8]) {
+    use openssl::cms::{CMSOptions, CmsContentInfo};
+    use openssl::stack::Stack;
+    use openssl::x509::store::X509StoreBuilder;
+    use openssl::x509::X509;
+    // The development provider key lives beside the data directory.
+    let pem = std::fs::read(flow.data.path().join("provider-cert.pem")).expect("provider cert");
+    let cert = X509::from_pem(&pem).expect("pem");
+    let mut store = X509StoreBuilder::new().expect("store");
+    store.add_cert(cert).expect("anchor");
+    let store = store.build();
+    let mut cms = CmsContentInfo::from_der(signature).expect("cms");
+    cms.verify(
+        Some(&Stack::new().expect("stack")),
+        Some(&store),
+        Some(document),
+        None,
+        CMSOptions::BINARY,
+    )
+    .expect("the provider's signature verifies over the document's bytes");
+}
+
+fn pdf_text(pdf: &[u8]) -> String {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("r.pdf");
+    std::fs::write(&path, pdf).expect("write");
+    let out = std::process::Command::new("pdftotext")
+        .args(["-enc", "UTF-8"])
+        .arg(&path)
+        .arg("-")
+        .output()
+        .expect("pdftotext");
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+async fn get(flow: &Flow, path: &str, token: &str) -> (u16, Value) {
+    let answer = flow
+        .http
+        .get(flow.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("get");
+    let code = answer.status().as_u16();
+    (code, answer.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn every_refusal_of_the_signature_and_the_registries_ends_the_request_with_its_reason() {
+    let mut flow = Flow::start(&[], &[]).await;
+    let good = |flow: &mut Flow, iin: &str| {
+        flow.pki
+            .citizen(iin, Algorithm::Rsa, (-10, 300), false, true)
+    };
+    let expired = flow
+        .pki
+        .citizen(AIDA, Algorithm::Rsa, (-30, -1), false, true);
+    let not_yet = flow
+        .pki
+        .citizen(AIDA, Algorithm::EcP256, (2, 300), false, true);
+    let revoked = flow
+        .pki
+        .citizen(AIDA, Algorithm::Rsa, (-10, 300), true, true);
+    let bob = good(&mut flow, SERIK);
+    let auth_key = flow
+        .pki
+        .citizen(AIDA, Algorithm::Rsa, (-10, 300), false, false);
+    let (_, stranger) = Pki::stranger(AIDA);
+    let nobody = good(&mut flow, NOBODY);
+    let dana = good(&mut flow, DANA);
+    let aida = good(&mut flow, AIDA);
+    let erlan = good(&mut flow, ERLAN);
+    flow.start_responder();
+    let fund = "pension-fund-statement";
+    let cases: Vec<(&str, &str, Value, &Issued, &str)> = vec![
+        (fund, AIDA, json!({}), &expired, "certificate-expired"),
+        (fund, AIDA, json!({}), &not_yet, "certificate-expired"),
+        (fund, AIDA, json!({}), &revoked, "certificate-revoked"),
+        (fund, AIDA, json!({}), &bob, "certificate-iin-mismatch"),
+        (fund, AIDA, json!({}), &auth_key, "signature-invalid"),
+        (fund, AIDA, json!({}), &stranger, "signature-invalid"),
+        (fund, NOBODY, json!({}), &nobody, "iin-not-found"),
+        (fund, DANA, json!({}), &dana, "sik-not-registered"),
+        ("disability-benefit-info", AIDA, json!({}), &aida, "no-data"),
+        (
+            "sik-assignment",
+            NOBODY,
+            json!({}),
+            &nobody,
+            "processing-error",
+        ),
+        (
+            "social-status-check",
+            ERLAN,
+            json!({"patient_iin": DANA}),
+            &erlan,
+            "not-found-in-registry",
+        ),
+    ];
+    let mut filed = Vec::new();
+    for (service, iin, form, signer, reason) in &cases {
+        let (number, document) = flow.submit(service, iin, form.clone()).await;
+        // The stranger's CMS carries no chain to our CA.
+        let cms = if std::ptr::eq(*signer, &stranger) {
+            testkit::pki::sign_with(signer, &[], &document, true)
+        } else {
+            flow.pki.sign(signer, &document, true)
+        };
+        flow.sign(&number, iin, &cms).await;
+        filed.push((number, *iin, *reason, *service));
+    }
+    for (number, iin, reason, service) in &filed {
+        let status = flow.outcome(number, iin, WAIT).await;
+        assert_eq!(
+            status["status"]["code"], "refused",
+            "{service} {reason}: {status}"
+        );
+        assert_eq!(status["refusal"]["code"], *reason, "{service}: {status}");
+        assert!(
+            status["refusal"]["text"]["ru"]
+                .as_str()
+                .is_some_and(|t| !t.is_empty()),
+            "{status}"
+        );
+        let events = flow.events(number).await;
+        assert_eq!(
+            types(&events).last(),
+            Some(&"RequestRefused"),
+            "{service} {reason}"
+        );
+        assert!(
+            !types(&events).contains(&"ResultIssued"),
+            "{service} {reason}"
+        );
+        // A refused request has no result to fetch.
+        let (code, problem) = get(
+            &flow,
+            &format!("/api/v1/requests/{number}/result"),
+            &flow.keys.citizen(iin),
+        )
+        .await;
+        assert_eq!(
+            (code, problem["code"].as_str()),
+            (409, Some("result-not-ready"))
+        );
+    }
+    // The certificate's facts are recorded with each rejection.
+    let revoked_events = flow.events(&filed[2].0).await;
+    let rejected = revoked_events
+        .iter()
+        .find(|(t, _)| t == "SignatureRejected")
+        .expect("rejected");
+    assert_eq!(rejected.1["reason"], "revoked");
+    assert_eq!(rejected.1["certificate"]["revocation"], "revoked");
+    assert!(rejected.1["certificate"]["serial"].is_string());
+}
+
+#[tokio::test]
+async fn with_the_ocsp_responder_down_no_signature_is_taken_as_good_and_it_completes_once_it_answers(
+) {
+    let mut flow = Flow::start(&[], &[]).await;
+    let signer = flow
+        .pki
+        .citizen(AIDA, Algorithm::EcP256, (-10, 300), false, true);
+    let number = flow
+        .file_signed_by("birth-childcare-benefit-info", AIDA, json!({}), &signer)
+        .await;
+    // The responder is down: the request stays "submitted", nothing verified, nothing refused.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let events = flow.events(&number).await;
+    assert_eq!(types(&events), ["RequestSubmitted", "RequestSigned"]);
+    let (_, status) = get(
+        &flow,
+        &format!("/api/v1/requests/{number}"),
+        &flow.keys.citizen(AIDA),
+    )
+    .await;
+    assert_eq!(status["status"]["code"], "submitted");
+    // It comes back within the step's limit: the check goes on and the request completes.
+    flow.start_responder();
+    let status = flow.outcome(&number, AIDA, WAIT).await;
+    assert_eq!(status["status"]["code"], "completed", "{status}");
+}
+
+#[tokio::test]
+async fn a_registry_outage_that_heals_within_the_step_limit_ends_in_the_result() {
+    let mut flow = Flow::start(&["--outage"], &[]).await;
+    let signer = flow
+        .pki
+        .citizen(AIDA, Algorithm::EcP256, (-10, 300), false, true);
+    flow.start_responder();
+    let number = flow
+        .file_signed_by("pension-fund-statement", AIDA, json!({}), &signer)
+        .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let healed = flow
+        .http
+        .put(format!("{}/admin/faults", flow.sim.base))
+        .json(&json!({"outage": false}))
+        .send()
+        .await
+        .expect("heal");
+    assert_eq!(healed.status(), 200);
+    let status = flow.outcome(&number, AIDA, WAIT).await;
+    assert_eq!(status["status"]["code"], "completed", "{status}");
+    let events = flow.events(&number).await;
+    let failed: Vec<&Value> = events
+        .iter()
+        .filter(|(t, _)| t == "RegistryLookupFailed")
+        .map(|(_, p)| p)
+        .collect();
+    assert!(
+        !failed.is_empty(),
+        "the outage left its attempts in the log"
+    );
+    assert!(failed
+        .iter()
+        .all(|p| p["failure"] == "unavailable" && p["lookup"] == "iin"));
+    // Each attempt was asked once and answered once, numbered in order.
+    let asked: Vec<u64> = events
+        .iter()
+        .filter(|(t, p)| t == "RegistryLookupRequested" && p["lookup"] == "iin")
+        .filter_map(|(_, p)| p["attempt"].as_u64())
+        .collect();
+    assert_eq!(asked, (1..=asked.len() as u64).collect::<Vec<_>>());
+    assert_eq!(asked.len(), failed.len() + 1);
+}
+
+#[tokio::test]
+async fn a_registry_outage_longer_than_the_step_limit_ends_in_a_processing_error() {
+    let mut flow = Flow::start(&["--outage"], &[]).await;
+    let signer = flow
+        .pki
+        .citizen(AIDA, Algorithm::EcP256, (-10, 300), false, true);
+    flow.start_responder();
+    let number = flow
+        .file_signed_by("pension-fund-statement", AIDA, json!({}), &signer)
+        .await;
+    // The IIN lookup may take 15 seconds (DOMAIN.md 3.4).
+    let status = flow.outcome(&number, AIDA, WAIT).await;
+    assert_eq!(status["status"]["code"], "refused", "{status}");
+    assert_eq!(status["refusal"]["code"], "processing-error");
+    assert_eq!(status["late_steps"], json!(["lookup:iin"]), "{status}");
+    let events = flow.events(&number).await;
+    let kinds = types(&events);
+    let n = kinds.len();
+    assert_eq!(&kinds[n - 2..], ["StepDeadlineMissed", "RequestRefused"]);
+}
+
+#[tokio::test]
+async fn after_kill_9_mid_workflow_a_restarted_service_finishes_every_request_recording_each_step_once(
+) {
+    let mut flow = Flow::start(&["--latency-ms", "700"], &[]).await;
+    let signer = flow
+        .pki
+        .citizen(AIDA, Algorithm::Rsa, (-10, 300), false, true);
+    flow.start_responder();
+    let mut numbers = Vec::new();
+    for _ in 0..6 {
+        numbers.push(
+            flow.file_signed_by("pension-fund-statement", AIDA, json!({}), &signer)
+                .await,
+        );
+    }
+    // Wait until lookups are under way, then kill the service without a chance to clean up.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let mut asked = 0;
+        for number in &numbers {
+            asked += flow
+                .events(number)
+                .await
+                .iter()
+                .filter(|(t, _)| t == "RegistryLookupRequested")
+                .count();
+        }
+        if asked >= 3 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no lookup started");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    flow.served.child.kill().expect("kill -9");
+    let _ = flow.served.child.wait();
+    flow.restart().await;
+    for number in &numbers {
+        let status = flow.outcome(number, AIDA, WAIT).await;
+        assert_eq!(status["status"]["code"], "completed", "{number}: {status}");
+        let events = flow.events(number).await;
+        // Each lookup answered once; each attempt asked once and answered at most once.
+        for lookup in ["iin", "sik", "fund-movements"] {
+            let succeeded = events
+                .iter()
+                .filter(|(t, p)| t == "RegistryLookupSucceeded" && p["lookup"] == lookup)
+                .count();
+            assert_eq!(succeeded, 1, "{number} {lookup}: {:?}", types(&events));
+            let mut asked: Vec<u64> = events
+                .iter()
+                .filter(|(t, p)| t == "RegistryLookupRequested" && p["lookup"] == lookup)
+                .filter_map(|(_, p)| p["attempt"].as_u64())
+                .collect();
+            let total = asked.len();
+            asked.dedup();
+            assert_eq!(asked.len(), total, "{number}: an attempt asked twice");
+        }
+        let kinds = types(&events);
+        for once in ["SignatureVerified", "ResultIssued", "RequestSigned"] {
+            assert_eq!(
+                kinds.iter().filter(|k| **k == once).count(),
+                1,
+                "{number}: {kinds:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_medical_user_sees_the_status_line_at_once_and_the_check_is_recorded() {
+    let flow = Flow::start(&[], &[]).await;
+    let medic = flow.keys.es256(&json!({
+        "sub": "doctor-41", "role": "medical", "org": "Городская поликлиника №5",
+        "iss": ISSUER, "aud": AUDIENCE,
+        "exp": chrono::Utc::now().timestamp() + 600,
+    }));
+    let check = |token: String, body: Value| {
+        let http = flow.http.clone();
+        let url = flow.url("/api/v1/social-status");
+        async move {
+            let answer = http
+                .post(url)
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .expect("check");
+            let code = answer.status().as_u16();
+            (code, answer.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (code, answer) = check(
+        medic.clone(),
+        json!({"iin": AIDA, "purpose": "приём пациента"}),
+    )
+    .await;
+    assert_eq!(code, 200, "{answer}");
+    assert_eq!(
+        answer["line"],
+        format!("Статус ИИН {AIDA} : Многодетная мать!")
+    );
+    assert!(answer["explanation"]
+        .as_str()
+        .is_some_and(|e| e.contains("ОСМС") || e.contains("медицинского")));
+    let (code, answer) = check(medic.clone(), json!({"iin": DANA})).await;
+    assert_eq!(
+        (code, answer["code"].as_str()),
+        (404, Some("not-found-in-registry"))
+    );
+    let (code, answer) = check(medic.clone(), json!({"iin": "760324400006"})).await;
+    assert_eq!(
+        (code, answer["code"].as_str()),
+        (422, Some("iin-check-digit"))
+    );
+    let (code, _) = check(flow.keys.citizen(AIDA), json!({"iin": AIDA})).await;
+    assert_eq!(code, 403);
+    // Each check is a fact: who looked up whom, from which organisation, why.
+    let client = flow.db.superuser().await;
+    let rows = client
+        .query(
+            "SELECT payload, actor FROM events WHERE event_type = 'SocialStatusChecked' ORDER BY position",
+            &[],
+        )
+        .await
+        .expect("events");
+    assert_eq!(
+        rows.len(),
+        2,
+        "the refused (403) and invalid (422) checks asked nobody"
+    );
+    let first: Value = rows[0].get(0);
+    assert_eq!(first["patient"], AIDA);
+    assert_eq!(first["checker"], "doctor-41");
+    assert_eq!(first["organisation"], "Городская поликлиника №5");
+    assert_eq!(first["purpose"], "приём пациента");
+    assert_eq!(first["result"]["outcome"], "found");
+    let second: Value = rows[1].get(0);
+    assert_eq!(second["result"]["outcome"], "not-found");
+    let actor: String = rows[0].get(1);
+    assert!(actor.contains("doctor-41"), "{actor}");
+}
