@@ -377,7 +377,7 @@ fn per_second(events: u64, elapsed: Duration) -> f64 {
     }
 }
 
-fn percentile_ms(latencies: &[Duration], q: f64) -> f64 {
+pub(crate) fn percentile_ms(latencies: &[Duration], q: f64) -> f64 {
     let mut sorted = latencies.to_vec();
     sorted.sort_unstable();
     let Some(last) = sorted.len().checked_sub(1) else {

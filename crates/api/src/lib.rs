@@ -15,6 +15,8 @@
 //! - [`pdf`]: the printable, bilingual PDF of a result document with its QR code;
 //! - [`problem`]: the one mapping of failures to RFC 9457 problem responses;
 //! - [`bench`]: `egov bench append`, the event store benchmark against a pgbench reference;
+//! - [`bench_workflow`]: `egov bench workflow`, requests carried from submission to result per
+//!   second through the real workflow, with per-step medians;
 //! - [`workers`]: the workflow with the adapters the settings choose (`egov serve`, `egov worker`);
 //! - [`bench_read`]: `egov bench read`, the status view's rebuild rate and `GET` under load
 //!   against `/healthz`.
@@ -22,6 +24,7 @@
 pub mod auth;
 pub mod bench;
 pub mod bench_read;
+pub mod bench_workflow;
 pub mod embedded_postgres;
 pub mod metrics;
 pub mod pdf;

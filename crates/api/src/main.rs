@@ -99,6 +99,19 @@ enum BenchCmd {
         #[arg(long, default_value_t = 64)]
         connections: u32,
     },
+    /// Requests carried from submission to result per second through the real workflow (simulator
+    /// at 0 ms, a local OCSP responder), the p50/p99 from signature to result, per-step medians.
+    Workflow {
+        /// Seconds measured (after a 2 s warm-up).
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Citizens filing at once, each waiting for its result before filing again.
+        #[arg(long, default_value_t = 256)]
+        clients: usize,
+        /// Requests the workflow drives at once.
+        #[arg(long, default_value_t = 128)]
+        concurrency: usize,
+    },
     /// Append throughput and latency against a pgbench reference, and the reader's catch-up rate.
     Append {
         /// Seconds for each measured run.
@@ -194,6 +207,24 @@ async fn dispatch(command: Cmd, settings: Settings) -> anyhow::Result<ExitCode> 
                 connections,
             };
             let report = api::bench_read::run(&db_settings.config, &options).await?;
+            println!("{}", serde_json::to_string(&report)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Bench {
+            what:
+                BenchCmd::Workflow {
+                    seconds,
+                    clients,
+                    concurrency,
+                },
+        } => {
+            let options = api::bench_workflow::WorkflowBenchOptions {
+                seconds,
+                clients,
+                concurrency,
+            };
+            let report = api::bench_workflow::run(&db_settings.config, &options).await?;
+            api::bench_workflow::print_table(&report);
             println!("{}", serde_json::to_string(&report)?);
             Ok(ExitCode::SUCCESS)
         }

@@ -180,7 +180,7 @@ impl Settings {
                     })
                 }
             },
-            None => 64,
+            None => 128,
         };
         let workflow_lease = match get("EGOV_WORKFLOW_LEASE") {
             Some(raw) => parse_duration(&raw)

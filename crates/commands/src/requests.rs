@@ -62,6 +62,18 @@ impl Loaded {
         self.state.info()
     }
 
+    /// Folds events this process has just appended at `version` into the loaded request, as a
+    /// reload would (their recorded time is taken as `at`), so a caller that acts step after step
+    /// does not read the stream again after each of its own appends.
+    pub fn extend(&mut self, appended: Appended, at: DateTime<Utc>) {
+        for event in appended.events {
+            self.state = evolve(std::mem::take(&mut self.state), &event);
+            self.events.push(event);
+            self.recorded_at.push(at);
+        }
+        self.version = appended.version;
+    }
+
     /// Whether `actor` may see and act on this request: the applicant or the subject for a citizen;
     /// operators, auditors and the system for any request.
     pub fn visible_to(&self, actor: &Actor) -> bool {
@@ -73,6 +85,13 @@ impl Loaded {
             Actor::Operator { .. } | Actor::System { .. } => true,
         }
     }
+}
+
+/// What [`Requests::record`] appended.
+#[derive(Debug, Clone)]
+pub struct Appended {
+    pub version: StreamVersion,
+    pub events: Vec<RequestEvent>,
 }
 
 /// The answer to a submission.
@@ -345,7 +364,7 @@ impl Requests {
         command: Command,
         actor: &Actor,
         now: DateTime<Utc>,
-    ) -> Result<StreamVersion, CommandError> {
+    ) -> Result<Appended, CommandError> {
         let info = loaded.info().ok_or(CommandError::NotFound)?;
         let events = decide(&loaded.state, command, now)?;
         let outcome = self
@@ -357,7 +376,10 @@ impl Requests {
                 info.channel,
             )
             .await?;
-        Ok(outcome.version())
+        Ok(Appended {
+            version: outcome.version(),
+            events,
+        })
     }
 
     async fn append(

@@ -49,7 +49,7 @@ pub struct WorkflowSettings {
 impl Default for WorkflowSettings {
     fn default() -> Self {
         Self {
-            concurrency: 64,
+            concurrency: 128,
             lease: Duration::from_secs(30),
             poll: Duration::from_millis(500),
             retry_base: Duration::from_millis(200),

@@ -78,8 +78,8 @@ where
         let mut stalled = 0;
         // Attempts at the revocation check in this drive, for the backoff between them.
         let mut ocsp_attempts = 0u32;
+        let mut loaded = self.requests.load(stream_id).await?;
         while stalled < MAX_STALLED_ROUNDS {
-            let loaded = self.requests.load(stream_id).await?;
             let history: Vec<Timed<'_>> = loaded
                 .recorded_at
                 .iter()
@@ -139,11 +139,7 @@ where
                         outcome,
                     };
                     if failed {
-                        stalled = if self.record(&loaded, command, &actor).await? {
-                            0
-                        } else {
-                            stalled + 1
-                        };
+                        stalled = self.record(&mut loaded, command, &actor, stalled).await?;
                         self.pause(attempt, step_deadline).await;
                         continue;
                     }
@@ -151,37 +147,39 @@ where
                 }
                 Next::IssueResult => self.issue(&loaded).await?,
             };
-            stalled = if self.record(&loaded, command, &actor).await? {
-                0
-            } else {
-                stalled + 1
-            };
+            stalled = self.record(&mut loaded, command, &actor, stalled).await?;
         }
         Err(WorkflowError::Unsettled(MAX_STALLED_ROUNDS))
     }
 
-    /// Records a decision; says whether it was recorded. A lost race (another writer appended
-    /// first) or a command the domain no longer takes (someone else recorded the step) is not an
-    /// error: the next round reloads.
+    /// Records a decision and brings `loaded` up to date: with what was appended, or by reading
+    /// the stream again after a lost race (another writer appended first) or a command the domain
+    /// no longer takes (someone else recorded the step) - neither is an error. Returns the count
+    /// of rounds in a row that recorded nothing.
     async fn record(
         &self,
-        loaded: &Loaded,
+        loaded: &mut Loaded,
         command: Command,
         actor: &Actor,
-    ) -> Result<bool, WorkflowError> {
+        stalled: usize,
+    ) -> Result<usize, WorkflowError> {
         match self
             .requests
             .record(loaded, command, actor, Utc::now())
             .await
         {
-            Ok(_) => Ok(true),
-            Err(CommandError::Store(StoreError::Conflict { .. })) => Ok(false),
+            Ok(appended) => {
+                loaded.extend(appended, Utc::now());
+                return Ok(0);
+            }
+            Err(CommandError::Store(StoreError::Conflict { .. })) => {}
             Err(CommandError::Rejected(error)) => {
                 tracing::debug!(stream_id = %loaded.stream_id, error = %error, "the request moved on meanwhile");
-                Ok(false)
             }
-            Err(error) => Err(error.into()),
+            Err(error) => return Err(error.into()),
         }
+        *loaded = self.requests.load(loaded.stream_id).await?;
+        Ok(stalled + 1)
     }
 
     /// A pause before the next attempt: exponential with full jitter, never past `until`.

@@ -1,0 +1,368 @@
+//! `egov bench workflow`: requests carried from submission to result per second, end to end, and
+//! the time from signature to result. In a scratch database, with the registry simulator at 0 ms
+//! latency and `openssl ocsp` over a test CA as the OCSP responder, it runs the real workflow (the
+//! feeder, the workers, the OpenSSL verifier, the HTTP registries, the provider's CMS signature)
+//! while `clients` simulated citizens each file a pension-fund statement, sign it with a real CMS
+//! signature and wait for the result, again and again, for `seconds`. The times come from the
+//! events' own recorded times; the per-step medians show where the time goes. The last line is one
+//! JSON object.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use commands::event_store::SubscriptionOptions;
+use commands::nca::OpensslVerifier;
+use commands::registries::{BreakerSettings, HttpRegistries, RetryPolicy};
+use commands::results::ProviderKey;
+use commands::workflow::{Workflow, WorkflowSettings};
+use commands::{Database, DbSettings, EventStore, Requests, Submission};
+use domain::{Actor, Channel, Cursor, Iin, ServiceCode};
+use serde::Serialize;
+use testkit::pki::{Algorithm, Pki};
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+
+use crate::bench::{connect, in_scratch_database, percentile_ms, BenchError};
+use crate::registry_sim::{FaultSettings, Registry, Simulator};
+
+/// The applicant of every benchmark request (in the shipped fixture, with a SIK and movements).
+const APPLICANT: &str = "760324400005";
+
+/// What the workflow benchmark is asked to do.
+#[derive(Debug, Clone)]
+pub struct WorkflowBenchOptions {
+    pub seconds: u64,
+    /// Citizens filing at once, each waiting for their result before filing again.
+    pub clients: usize,
+    /// Requests the workflow drives at once.
+    pub concurrency: usize,
+}
+
+/// The median time of each step, in milliseconds, from the events' recorded times.
+#[derive(Debug, Serialize)]
+pub struct StepTimes {
+    /// Signed -> signature verified (CMS, chain, OCSP round trip).
+    pub verify_ms: f64,
+    /// Each lookup, asked -> answered (an HTTP call to the simulator, and two appends).
+    pub lookup_iin_ms: f64,
+    pub lookup_sik_ms: f64,
+    pub lookup_fund_movements_ms: f64,
+    /// Last answer -> result issued (compose, CMS sign, store the document, append).
+    pub issue_ms: f64,
+    /// Submitted -> signed (the client's share: building and sending its signature).
+    pub client_sign_ms: f64,
+}
+
+/// The figures of one run.
+#[derive(Debug, Serialize)]
+pub struct WorkflowBenchReport {
+    pub seconds: u64,
+    pub clients: usize,
+    pub concurrency: usize,
+    pub completed: u64,
+    pub refused: u64,
+    pub requests_per_s: f64,
+    pub events_per_s: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub steps: StepTimes,
+}
+
+/// Why the benchmark could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkflowBenchError {
+    #[error(transparent)]
+    Bench(#[from] BenchError),
+    #[error("cannot prepare the scratch database")]
+    Db(#[from] commands::DbError),
+    #[error(transparent)]
+    Store(#[from] commands::StoreError),
+    #[error(transparent)]
+    Command(#[from] commands::CommandError),
+    #[error(transparent)]
+    Result(#[from] commands::results::ResultError),
+    #[error("{0}")]
+    Setup(String),
+}
+
+fn setup(e: impl std::fmt::Display) -> WorkflowBenchError {
+    WorkflowBenchError::Setup(e.to_string())
+}
+
+/// Runs the workflow benchmark on the server of `admin`.
+///
+/// # Errors
+/// [`WorkflowBenchError`] naming what failed; the scratch database is dropped in any case.
+pub async fn run(
+    admin: &tokio_postgres::Config,
+    options: &WorkflowBenchOptions,
+) -> Result<WorkflowBenchReport, WorkflowBenchError> {
+    in_scratch_database(
+        admin,
+        |config| async move { run_in(&config, options).await },
+    )
+    .await?
+}
+
+async fn run_in(
+    config: &tokio_postgres::Config,
+    options: &WorkflowBenchOptions,
+) -> Result<WorkflowBenchReport, WorkflowBenchError> {
+    commands::db::migrate(config).await?;
+    let mut settings = DbSettings::from_config(config.clone());
+    settings.pool_size = 32;
+    let db = Database::connect(settings)?;
+    let store = EventStore::new(db.clone());
+    let requests = Requests::new(store.clone());
+
+    // The outside world: a CA with its OCSP responder, the registries' simulator.
+    let mut pki = Pki::new();
+    let signer = pki.citizen(APPLICANT, Algorithm::EcP256, (-10, 300), false, true);
+    let responder = pki.responder_with(2);
+    let stop = CancellationToken::new();
+    let simulator = Simulator::build(
+        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        Registry::built_in().map_err(setup)?,
+        FaultSettings {
+            latency_ms: 0,
+            error_rate: 0.0,
+            outage: false,
+        },
+    )
+    .map_err(setup)?;
+    let registry_url = format!("http://127.0.0.1:{}", simulator.port());
+    let sim_task = tokio::spawn(simulator.run_until(stop.clone().cancelled_owned()));
+    let keys = tempfile::tempdir().map_err(setup)?;
+    let workflow = Workflow::new(
+        requests.clone(),
+        OpensslVerifier::new(
+            pki.anchors(),
+            Some(responder.url.clone()),
+            Duration::from_secs(10),
+        )
+        .map_err(setup)?,
+        HttpRegistries::new(
+            &registry_url,
+            RetryPolicy::single_attempt(Duration::from_secs(10)),
+            BreakerSettings::default(),
+        )
+        .map_err(setup)?,
+        ProviderKey::development(keys.path())?,
+        WorkflowSettings {
+            concurrency: options.concurrency,
+            ..WorkflowSettings::default()
+        },
+    );
+    let workflow_task = tokio::spawn(workflow.run(stop.clone()));
+
+    // Who waits for which request: the watcher follows the log and answers at its end.
+    let waiting: Waiting = Arc::default();
+    let watcher = tokio::spawn(watch(store.clone(), waiting.clone(), stop.clone()));
+
+    eprintln!(
+        "{} clients filing and signing for {} s (+2 s warm-up), the workflow driving {} at once ...",
+        options.clients, options.seconds, options.concurrency
+    );
+    let signer = Arc::new(signer);
+    let pki = Arc::new(pki);
+    let warm_up = Duration::from_secs(2);
+    let started = Instant::now();
+    let until = started + warm_up + Duration::from_secs(options.seconds);
+    let mut clients = Vec::new();
+    for _ in 0..options.clients {
+        let requests = requests.clone();
+        let waiting = waiting.clone();
+        let signer = signer.clone();
+        let pki = pki.clone();
+        clients.push(tokio::spawn(async move {
+            let applicant = Iin::parse(APPLICANT).map_err(setup)?;
+            let actor = Actor::Citizen {
+                iin: applicant.clone(),
+            };
+            let mut ended = Vec::new();
+            while Instant::now() < until {
+                let submitted = requests
+                    .submit(Submission {
+                        service: ServiceCode::PensionFundStatement,
+                        applicant: applicant.clone(),
+                        form: serde_json::json!({}),
+                        actor: actor.clone(),
+                        channel: Channel::Portal,
+                        idempotency_key: None,
+                    })
+                    .await?;
+                let document = submitted.info.document_to_sign();
+                let cms = pki.sign(&signer, &document, true);
+                let (tx, rx) = oneshot::channel();
+                if let Ok(mut waiting) = waiting.lock() {
+                    waiting.insert(submitted.info.request_id, tx);
+                }
+                requests.sign(&submitted.info.number, &cms, &actor).await?;
+                if let Ok(completed) = rx.await {
+                    ended.push((Instant::now(), completed));
+                }
+            }
+            Ok::<_, WorkflowBenchError>(ended)
+        }));
+    }
+    let mut completed = 0u64;
+    let mut refused = 0u64;
+    for client in clients {
+        let ended = client.await.map_err(setup)??;
+        for (at, ok) in ended {
+            if at >= started + warm_up && at < until {
+                if ok {
+                    completed += 1;
+                } else {
+                    refused += 1;
+                }
+            }
+        }
+    }
+    stop.cancel();
+    let _ = workflow_task.await;
+    let _ = watcher.await;
+    let _ = sim_task.await;
+    drop(responder);
+
+    let measured = Duration::from_secs(options.seconds).as_secs_f64();
+    let client = connect(config).await?;
+    let events: i64 = client
+        .query_one("SELECT count(*) FROM events", &[])
+        .await
+        .map_err(|e| BenchError::Database("counting events", e))?
+        .get(0);
+    let (latencies, steps) = timings(&client).await?;
+    #[allow(clippy::cast_precision_loss)]
+    let report = WorkflowBenchReport {
+        seconds: options.seconds,
+        clients: options.clients,
+        concurrency: options.concurrency,
+        completed,
+        refused,
+        requests_per_s: completed as f64 / measured,
+        events_per_s: events as f64 / (measured + warm_up.as_secs_f64()),
+        p50_ms: percentile_ms(&latencies, 0.50),
+        p99_ms: percentile_ms(&latencies, 0.99),
+        steps,
+    };
+    Ok(report)
+}
+
+/// Requests awaited by clients: `true` when it ended with a result, `false` with a refusal.
+type Waiting = Arc<Mutex<HashMap<uuid::Uuid, oneshot::Sender<bool>>>>;
+
+async fn watch(store: EventStore, waiting: Waiting, stop: CancellationToken) {
+    let mut subscription = store.subscribe(Cursor::START, SubscriptionOptions::default());
+    loop {
+        let batch = tokio::select! {
+            () = stop.cancelled() => return,
+            batch = subscription.next_batch() => batch,
+        };
+        let Ok(batch) = batch else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        for event in batch {
+            let ok = match event.event_type.as_str() {
+                "ResultIssued" => true,
+                "RequestRefused" => false,
+                _ => continue,
+            };
+            let sender = waiting
+                .lock()
+                .ok()
+                .and_then(|mut w| w.remove(&event.stream_id.as_uuid()));
+            if let Some(sender) = sender {
+                let _ = sender.send(ok);
+            }
+        }
+    }
+}
+
+/// Signature-to-result latencies and the median of each step, from the recorded times.
+async fn timings(
+    client: &tokio_postgres::Client,
+) -> Result<(Vec<Duration>, StepTimes), WorkflowBenchError> {
+    let database = |e| BenchError::Database("reading the step times", e);
+    let latencies: Vec<Duration> = client
+        .query(
+            "SELECT extract(epoch FROM r.recorded_at - s.recorded_at)::float8
+               FROM events s JOIN events r ON r.stream_id = s.stream_id
+              WHERE s.event_type = 'RequestSigned' AND r.event_type = 'ResultIssued'",
+            &[],
+        )
+        .await
+        .map_err(database)?
+        .iter()
+        .map(|row| Duration::from_secs_f64(row.get::<_, f64>(0).max(0.0)))
+        .collect();
+    let between = |from: &str, to: &str, lookup: Option<&str>| {
+        let filter = lookup.map_or(String::new(), |l| {
+            format!(" AND a.payload->>'lookup' = '{l}' AND b.payload->>'lookup' = '{l}'")
+        });
+        format!(
+            "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM b.recorded_at - a.recorded_at))::float8
+               FROM events a JOIN events b ON b.stream_id = a.stream_id AND b.stream_version > a.stream_version
+              WHERE a.event_type = '{from}' AND b.event_type = '{to}'{filter}"
+        )
+    };
+    let verify = between("RequestSigned", "SignatureVerified", None);
+    let iin = between(
+        "RegistryLookupRequested",
+        "RegistryLookupSucceeded",
+        Some("iin"),
+    );
+    let sik = between(
+        "RegistryLookupRequested",
+        "RegistryLookupSucceeded",
+        Some("sik"),
+    );
+    let fund = between(
+        "RegistryLookupRequested",
+        "RegistryLookupSucceeded",
+        Some("fund-movements"),
+    );
+    let client_sign = between("RequestSubmitted", "RequestSigned", None);
+    let issue = "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM r.recorded_at - l.recorded_at))::float8
+                   FROM events r JOIN LATERAL (
+                        SELECT max(x.recorded_at) AS recorded_at FROM events x
+                         WHERE x.stream_id = r.stream_id AND x.event_type = 'RegistryLookupSucceeded') l ON true
+                  WHERE r.event_type = 'ResultIssued'";
+    let steps = StepTimes {
+        verify_ms: median_ms(client, &verify).await?,
+        lookup_iin_ms: median_ms(client, &iin).await?,
+        lookup_sik_ms: median_ms(client, &sik).await?,
+        lookup_fund_movements_ms: median_ms(client, &fund).await?,
+        issue_ms: median_ms(client, issue).await?,
+        client_sign_ms: median_ms(client, &client_sign).await?,
+    };
+    Ok((latencies, steps))
+}
+
+/// The one value of `sql` (a median in seconds), in milliseconds.
+async fn median_ms(client: &tokio_postgres::Client, sql: &str) -> Result<f64, WorkflowBenchError> {
+    Ok(client
+        .query_one(sql, &[])
+        .await
+        .map(|row| row.get::<_, Option<f64>>(0).unwrap_or(0.0) * 1000.0)
+        .map_err(|e| BenchError::Database("reading the step times", e))?)
+}
+
+/// The report as a table for people.
+pub fn print_table(report: &WorkflowBenchReport) {
+    eprintln!(
+        "workflow: {:.0} requests/s end to end ({} completed, {} refused in {} s; {} clients, {} driven at once)",
+        report.requests_per_s, report.completed, report.refused, report.seconds, report.clients, report.concurrency
+    );
+    eprintln!(
+        "signature -> result: p50 {:.1} ms, p99 {:.1} ms; {:.0} events/s written",
+        report.p50_ms, report.p99_ms, report.events_per_s
+    );
+    let s = &report.steps;
+    eprintln!(
+        "median per step (ms): verify {:.1} | iin {:.1} | sik {:.1} | fund movements {:.1} | issue {:.1} | client sign {:.1}",
+        s.verify_ms, s.lookup_iin_ms, s.lookup_sik_ms, s.lookup_fund_movements_ms, s.issue_ms, s.client_sign_ms
+    );
+}
