@@ -354,6 +354,17 @@ fn conninfo(config: &tokio_postgres::Config) -> String {
     parts.join(" ")
 }
 
+/// The scratch database migrated, and a pool of `pool_size` connections to it.
+pub(crate) async fn migrated(
+    config: &tokio_postgres::Config,
+    pool_size: usize,
+) -> Result<commands::Database, commands::DbError> {
+    commands::db::migrate(config).await?;
+    let mut settings = commands::DbSettings::from_config(config.clone());
+    settings.pool_size = pool_size;
+    commands::Database::connect(settings)
+}
+
 pub(crate) async fn connect(
     config: &tokio_postgres::Config,
 ) -> Result<tokio_postgres::Client, BenchError> {

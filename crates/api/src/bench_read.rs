@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use actix_web::web;
 use chrono::Utc;
-use commands::{Database, DbSettings, EventStore, NewEvent};
+use commands::{EventStore, NewEvent};
 use domain::request::CertificateInfo;
 use domain::request::{
     decide, evolve, Command as DomainCommand, LookupOutcome, Request, SignatureCheck,
@@ -111,10 +111,7 @@ async fn run_in(
     config: &tokio_postgres::Config,
     options: &ReadBenchOptions,
 ) -> Result<ReadBenchReport, ReadBenchError> {
-    commands::db::migrate(config).await?;
-    let mut settings = DbSettings::from_config(config.clone());
-    settings.pool_size = 24;
-    let db = Database::connect(settings)?;
+    let db = crate::bench::migrated(config, 24).await?;
     let store = EventStore::new(db.clone());
 
     eprintln!("writing {} requests of 5 events ...", options.requests);

@@ -16,7 +16,7 @@ use commands::nca::OpensslVerifier;
 use commands::registries::{BreakerSettings, HttpRegistries, RetryPolicy};
 use commands::results::ProviderKey;
 use commands::workflow::{Workflow, WorkflowSettings};
-use commands::{Database, DbSettings, EventStore, Requests, Submission};
+use commands::{EventStore, Requests, Submission};
 use domain::{Actor, Channel, Cursor, Iin, ServiceCode};
 use serde::Serialize;
 use testkit::pki::{Algorithm, Pki};
@@ -109,10 +109,7 @@ async fn run_in(
     config: &tokio_postgres::Config,
     options: &WorkflowBenchOptions,
 ) -> Result<WorkflowBenchReport, WorkflowBenchError> {
-    commands::db::migrate(config).await?;
-    let mut settings = DbSettings::from_config(config.clone());
-    settings.pool_size = 32;
-    let db = Database::connect(settings)?;
+    let db = crate::bench::migrated(config, 32).await?;
     let store = EventStore::new(db.clone());
     let requests = Requests::new(store.clone());
 

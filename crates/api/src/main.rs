@@ -275,10 +275,7 @@ async fn serve(
     db_settings: DbSettings,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<ExitCode> {
-    commands::db::migrate(&db_settings.config)
-        .await
-        .context("applying the migrations")?;
-    let db = Database::connect(db_settings)?;
+    let db = open(db_settings).await?;
     let auth = authenticator(settings)?;
     let (registry_url, simulator) = registry(settings, shutdown)?;
     tracing::info!(registry = %registry_url, "registries");
@@ -332,16 +329,21 @@ async fn serve(
     Ok(ExitCode::SUCCESS)
 }
 
+/// Applies the migrations that are missing and opens the pool.
+async fn open(db_settings: DbSettings) -> anyhow::Result<Database> {
+    commands::db::migrate(&db_settings.config)
+        .await
+        .context("applying the migrations")?;
+    Ok(Database::connect(db_settings)?)
+}
+
 /// `egov worker`: the workflow alone, until SIGINT/SIGTERM.
 async fn worker(
     settings: &Settings,
     db_settings: DbSettings,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<ExitCode> {
-    commands::db::migrate(&db_settings.config)
-        .await
-        .context("applying the migrations")?;
-    let db = Database::connect(db_settings)?;
+    let db = open(db_settings).await?;
     let simulator_stop = CancellationToken::new();
     let (registry_url, simulator) = registry(settings, &simulator_stop)?;
     tracing::info!(registry = %registry_url, "registries");
@@ -439,10 +441,7 @@ async fn projections_cmd(
     db_settings: DbSettings,
     what: ProjectionsCmd,
 ) -> anyhow::Result<ExitCode> {
-    commands::db::migrate(&db_settings.config)
-        .await
-        .context("applying the migrations")?;
-    let db = Database::connect(db_settings)?;
+    let db = open(db_settings).await?;
     match what {
         ProjectionsCmd::Rebuild { name } => {
             if name != projections::RequestStatusProjector::NAME {

@@ -140,14 +140,7 @@ where
                 () = tokio::time::sleep(every) => {}
             }
             let renewed = async {
-                let client = self
-                    .requests
-                    .store()
-                    .database()
-                    .pool()
-                    .get()
-                    .await
-                    .map_err(WorkflowError::Unavailable)?;
+                let client = self.client().await?;
                 client
                     .execute(
                         "UPDATE workflow.tasks SET claimed_until = now() + make_interval(secs => $2)
@@ -218,15 +211,19 @@ where
             .await;
     }
 
-    async fn claim(&self, limit: usize) -> Result<Vec<Task>, WorkflowError> {
-        let client = self
-            .requests
+    /// A pooled connection.
+    async fn client(&self) -> Result<deadpool_postgres::Object, WorkflowError> {
+        self.requests
             .store()
             .database()
             .pool()
             .get()
             .await
-            .map_err(WorkflowError::Unavailable)?;
+            .map_err(WorkflowError::Unavailable)
+    }
+
+    async fn claim(&self, limit: usize) -> Result<Vec<Task>, WorkflowError> {
+        let client = self.client().await?;
         let rows = client
             .query(
                 "WITH due AS (
@@ -274,14 +271,7 @@ where
     /// Gives a task back: deleted when nothing is left to do, due again at `until` (a timer), or
     /// due soon after a failure. New work queued meanwhile (a newer generation) is due at once.
     async fn release(&self, task: Task, release: Release) -> Result<(), WorkflowError> {
-        let client = self
-            .requests
-            .store()
-            .database()
-            .pool()
-            .get()
-            .await
-            .map_err(WorkflowError::Unavailable)?;
+        let client = self.client().await?;
         let id = task.stream_id.as_uuid();
         let database = WorkflowError::database("releasing a workflow task");
         match release {
