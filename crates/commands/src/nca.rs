@@ -211,6 +211,20 @@ impl OpensslVerifier {
         if signing_time < info.not_before || signing_time > info.not_after {
             return Ok(Err(Self::rejected(SignatureRejection::Expired, Some(info))));
         }
+        // A signing key (KZ.md 2.2: digitalSignature + nonRepudiation), checked before the chain so
+        // that this is the reason given (OpenSSL's chain check refuses a clientAuth-only
+        // certificate for S/MIME signing too).
+        let usage = parsed.signer.key_usage();
+        let signing_key = usage.is_some_and(|u| {
+            u.contains(X509KeyUsage::DIGITAL_SIGNATURE) && u.contains(X509KeyUsage::NON_REPUDIATION)
+        });
+        // An authentication certificate does not sign applications (KZ.md 2.6, pitfall 4).
+        if !signing_key || parsed.authentication_only {
+            return Ok(Err(Self::rejected(
+                SignatureRejection::NotASigningKey,
+                Some(info),
+            )));
+        }
         // A chain to a trust anchor, at signing time, through the certificates the CMS carries.
         let intermediates: Vec<X509> = parsed.certificates.clone();
         let store = self.store(&[], Some(signing_time))?;
@@ -230,17 +244,6 @@ impl OpensslVerifier {
             )
             .is_ok();
         if !chained {
-            return Ok(Err(Self::rejected(
-                SignatureRejection::NotTrusted,
-                Some(info),
-            )));
-        }
-        // A signing key (KZ.md 2.2: digitalSignature + nonRepudiation).
-        let usage = parsed.signer.key_usage();
-        let signing_key = usage.is_some_and(|u| {
-            u.contains(X509KeyUsage::DIGITAL_SIGNATURE) && u.contains(X509KeyUsage::NON_REPUDIATION)
-        });
-        if !signing_key {
             return Ok(Err(Self::rejected(
                 SignatureRejection::NotTrusted,
                 Some(info),

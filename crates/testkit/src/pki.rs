@@ -37,6 +37,23 @@ fn key(algorithm: &Algorithm) -> PKey<Private> {
     }
 }
 
+/// A certificatePolicies extension of the comma-separated policy OIDs in `oids`.
+fn policies(oids: &str) -> openssl::x509::X509Extension {
+    use der::Encode;
+    let list = x509_cert::ext::pkix::CertificatePolicies(
+        oids.split(',')
+            .map(|oid| x509_cert::ext::pkix::certpolicy::PolicyInformation {
+                policy_identifier: der::asn1::ObjectIdentifier::new_unwrap(oid.trim()),
+                policy_qualifiers: None,
+            })
+            .collect(),
+    );
+    let der = list.to_der().expect("policies DER");
+    let oid = openssl::asn1::Asn1Object::from_str("2.5.29.32").expect("oid");
+    let value = openssl::asn1::Asn1OctetString::new_from_bytes(&der).expect("octets");
+    openssl::x509::X509Extension::new_from_der(&oid, false, &value).expect("extension")
+}
+
 /// A certificate of `subject` signed by `issuer` (self-signed when `None`).
 #[allow(clippy::too_many_arguments)]
 fn issue(
@@ -49,6 +66,7 @@ fn issue(
     usage: &KeyUsage,
     ocsp_signing: bool,
     ocsp_url: Option<&str>,
+    extensions: &[(&str, &str)],
 ) -> Issued {
     let mut name = X509NameBuilder::new().expect("name");
     for (field, value) in subject {
@@ -88,6 +106,19 @@ fn issue(
                     .expect("eku"),
             )
             .expect("ext");
+    }
+    for (name, value) in extensions {
+        // Named extensions in OpenSSL's config syntax, e.g. certificatePolicies, extendedKeyUsage.
+        let extension = if *name == "certificatePolicies" {
+            // OpenSSL reads policies only from a config database; the DER is built instead.
+            policies(value)
+        } else {
+            let context = builder.x509v3_context(issuer.map(|i| i.cert.as_ref()), None);
+            #[allow(deprecated)]
+            openssl::x509::X509Extension::new(None, Some(&context), name, value)
+                .unwrap_or_else(|e| panic!("extension {name}={value}: {e}"))
+        };
+        builder.append_extension(extension).expect("ext");
     }
     if let Some(url) = ocsp_url {
         // The responder named in the certificate (authorityInfoAccess), as NCA certificates do.
@@ -138,6 +169,7 @@ impl Pki {
             KeyUsage::new().critical().key_cert_sign().crl_sign(),
             false,
             None,
+            &[],
         );
         let ca = issue(
             &[("CN", "ҰКО TEST (RSA)"), ("C", "KZ")],
@@ -149,6 +181,7 @@ impl Pki {
             KeyUsage::new().critical().key_cert_sign().crl_sign(),
             false,
             None,
+            &[],
         );
         let ocsp = issue(
             &[("CN", "TEST OCSP"), ("C", "KZ")],
@@ -160,6 +193,7 @@ impl Pki {
             KeyUsage::new().critical().digital_signature(),
             true,
             None,
+            &[],
         );
         Pki {
             root,
@@ -183,6 +217,20 @@ impl Pki {
         days: (i64, i64),
         revoked: bool,
         signing_key: bool,
+    ) -> Issued {
+        self.citizen_with(iin, algorithm, days, revoked, signing_key, &[])
+    }
+
+    /// As [`Pki::citizen`], with more extensions in OpenSSL's config syntax, e.g.
+    /// `("certificatePolicies", "1.2.398.3.3.2.4")` or `("extendedKeyUsage", "clientAuth")`.
+    pub fn citizen_with(
+        &mut self,
+        iin: &str,
+        algorithm: Algorithm,
+        days: (i64, i64),
+        revoked: bool,
+        signing_key: bool,
+        extensions: &[(&str, &str)],
     ) -> Issued {
         let serial = self.next_serial;
         self.next_serial += 1;
@@ -208,6 +256,7 @@ impl Pki {
             &usage,
             false,
             Some(&format!("http://127.0.0.1:{}", self.port)),
+            extensions,
         );
         let expiry = "301231235959Z";
         let line = if revoked {
@@ -231,6 +280,7 @@ impl Pki {
             KeyUsage::new().critical().key_cert_sign(),
             false,
             None,
+            &[],
         );
         let user = issue(
             &[
@@ -249,6 +299,7 @@ impl Pki {
                 .non_repudiation(),
             false,
             None,
+            &[],
         );
         (root, user)
     }

@@ -14,6 +14,20 @@ use openssl::x509::X509;
 const SIGNED_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.2");
 const SIGNING_TIME: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.5");
 const SUBJECT_KEY_ID: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.14");
+const CERTIFICATE_POLICIES: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.32");
+const EXTENDED_KEY_USAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.37");
+/// KZ.md 2.2: the NCA's policies of signing certificates (legal entities, individuals).
+const SIGNING_POLICIES: [ObjectIdentifier; 2] = [
+    ObjectIdentifier::new_unwrap("1.2.398.3.3.2.1"),
+    ObjectIdentifier::new_unwrap("1.2.398.3.3.2.3"),
+];
+/// KZ.md 2.2: the NCA's policies of authentication certificates.
+const AUTHENTICATION_POLICIES: [ObjectIdentifier; 2] = [
+    ObjectIdentifier::new_unwrap("1.2.398.3.3.2.2"),
+    ObjectIdentifier::new_unwrap("1.2.398.3.3.2.4"),
+];
+const CLIENT_AUTH: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.2");
+const EMAIL_PROTECTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.4");
 
 pub(super) struct Parsed {
     pub signer: X509,
@@ -22,6 +36,10 @@ pub(super) struct Parsed {
     pub certificates: Vec<X509>,
     pub signing_time: Option<DateTime<Utc>>,
     pub attached: Option<Vec<u8>>,
+    /// Whether the signer's certificate says it is for authentication, not for signing: an
+    /// authentication policy of KZ.md 2.2 without a signing one, or clientAuth without
+    /// emailProtection in its extended key usage (KZ.md 2.6, pitfall 4).
+    pub authentication_only: bool,
 }
 
 /// `None` when the bytes are not a CMS SignedData with one signer whose certificate it carries.
@@ -74,6 +92,7 @@ pub(super) fn parse(der_bytes: &[u8]) -> Option<Parsed> {
         Some(any) => Some(any.decode_as::<OctetString>().ok()?.into_bytes()),
         None => None,
     };
+    let authentication_only = authentication_only(signer);
     let to_openssl = |cert: &x509_cert::Certificate| X509::from_der(&cert.to_der().ok()?).ok();
     let signer = to_openssl(signer)?;
     let certificates = certificates.iter().filter_map(to_openssl).collect();
@@ -97,7 +116,33 @@ pub(super) fn parse(der_bytes: &[u8]) -> Option<Parsed> {
         certificates,
         signing_time,
         attached,
+        authentication_only,
     })
+}
+
+fn authentication_only(cert: &x509_cert::Certificate) -> bool {
+    let extensions = cert.tbs_certificate.extensions.iter().flatten();
+    let mut policies = Vec::new();
+    let mut usages = Vec::new();
+    for ext in extensions {
+        if ext.extn_id == CERTIFICATE_POLICIES {
+            if let Ok(list) =
+                x509_cert::ext::pkix::CertificatePolicies::from_der(ext.extn_value.as_bytes())
+            {
+                policies.extend(list.0.into_iter().map(|p| p.policy_identifier));
+            }
+        } else if ext.extn_id == EXTENDED_KEY_USAGE {
+            if let Ok(list) =
+                x509_cert::ext::pkix::ExtendedKeyUsage::from_der(ext.extn_value.as_bytes())
+            {
+                usages.extend(list.0);
+            }
+        }
+    }
+    let authentication_policy = policies.iter().any(|p| AUTHENTICATION_POLICIES.contains(p))
+        && !policies.iter().any(|p| SIGNING_POLICIES.contains(p));
+    let authentication_usage = usages.contains(&CLIENT_AUTH) && !usages.contains(&EMAIL_PROTECTION);
+    authentication_policy || authentication_usage
 }
 
 fn oneline(name: &openssl::x509::X509NameRef) -> String {

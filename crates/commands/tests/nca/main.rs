@@ -74,6 +74,29 @@ async fn every_failing_check_names_its_reason() {
     let bobs = pki.citizen(BOB, Algorithm::Rsa, (-10, 300), false, true);
     let authentication = pki.citizen(ALICE, Algorithm::Rsa, (-10, 300), false, false);
     let valid = pki.citizen(ALICE, Algorithm::EcP256, (-10, 300), false, true);
+    let profiles: Vec<_> = [
+        (
+            &[("certificatePolicies", "1.2.398.3.3.2.4")][..],
+            Some(SignatureRejection::NotASigningKey),
+        ),
+        (
+            &[("extendedKeyUsage", "clientAuth")][..],
+            Some(SignatureRejection::NotASigningKey),
+        ),
+        (
+            &[
+                ("certificatePolicies", "1.2.398.3.3.2.3"),
+                ("extendedKeyUsage", "emailProtection"),
+            ][..],
+            None,
+        ),
+    ]
+    .into_iter()
+    .map(|(extensions, expected)| {
+        let cert = pki.citizen_with(ALICE, Algorithm::Rsa, (-10, 300), false, true, extensions);
+        (cert, expected)
+    })
+    .collect();
     let responder = pki.responder();
     let verifier = verifier_at(&pki, &responder.url);
     let reason = |cms: Vec<u8>| {
@@ -98,8 +121,16 @@ async fn every_failing_check_names_its_reason() {
     );
     assert_eq!(
         reason(pki.sign(&authentication, DOCUMENT, false)).await,
-        Some(SignatureRejection::NotTrusted)
+        Some(SignatureRejection::NotASigningKey)
     );
+    // The NCA's profile (KZ.md 2.2): an authentication policy or clientAuth-only usage does not
+    // sign applications, even with a signing key usage; the signing policy and emailProtection do.
+    for (cert, expected) in &profiles {
+        let verdict = check(&verifier, &pki.sign(cert, DOCUMENT, false), ALICE)
+            .await
+            .expect("verdict");
+        assert_eq!(rejection(&verdict), *expected);
+    }
     let (_root, stranger) = Pki::stranger(ALICE);
     assert_eq!(
         reason(pki::sign_with(&stranger, &[], DOCUMENT, false)).await,

@@ -204,6 +204,7 @@ pub(crate) const fn refusal_for_signature(
             _,
             SignatureRejection::NotTrusted
             | SignatureRejection::Malformed
+            | SignatureRejection::NotASigningKey
             | SignatureRejection::RevocationUnknown,
         ) => RefusalReason::SignatureInvalid,
     }

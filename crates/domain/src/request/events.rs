@@ -45,6 +45,9 @@ pub enum SignatureRejection {
     Malformed,
     /// The IIN of the certificate differs from the IIN of the request.
     IinMismatch,
+    /// The certificate is not for signing: its key usage, policy or extended key usage say
+    /// authentication (KZ.md 2.2).
+    NotASigningKey,
     /// The revocation status could not be learnt within the check's time limit (the OCSP
     /// responder did not answer); no "good" is assumed (KZ.md 2.6).
     RevocationUnknown,
