@@ -40,6 +40,9 @@ pub struct Settings {
     pub trust_anchors: Option<PathBuf>,
     /// `EGOV_OCSP_URL`: the OCSP responder to ask instead of the one in the certificate's AIA.
     pub ocsp_url: Option<String>,
+    /// `EGOV_CRL_URLS`: CRLs (comma-separated http(s) URLs or files) asked when OCSP gives no
+    /// answer.
+    pub crl_urls: Vec<String>,
     /// `EGOV_PROVIDER_KEY` and `EGOV_PROVIDER_CERT`: the key and certificate result documents are
     /// signed with (PEM). Unset: a development key beside the data directory.
     pub provider_key: Option<(PathBuf, PathBuf)>,
@@ -195,6 +198,15 @@ impl Settings {
         Ok(Settings {
             trust_anchors: get("EGOV_TRUST_ANCHORS").map(PathBuf::from),
             ocsp_url: get("EGOV_OCSP_URL").map(|u| u.trim().to_owned()),
+            crl_urls: get("EGOV_CRL_URLS")
+                .map(|raw| {
+                    raw.split(',')
+                        .map(str::trim)
+                        .filter(|u| !u.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default(),
             provider_key,
             workflow,
             workflow_concurrency,

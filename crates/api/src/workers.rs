@@ -44,7 +44,8 @@ pub fn build(
         }
     };
     let verifier = OpensslVerifier::new(anchors, settings.ocsp_url.clone(), OCSP_TIMEOUT)
-        .context("building the OCSP client")?;
+        .context("building the OCSP client")?
+        .with_crls(settings.crl_urls.clone());
     let registries = HttpRegistries::new(
         registry_url,
         RetryPolicy::single_attempt(REGISTRY_ATTEMPT_TIMEOUT),

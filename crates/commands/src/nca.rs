@@ -12,6 +12,7 @@
 //! The verifier is a trait so that a GOST provider (Kalkan or an NCANode sidecar, KZ.md 2.3) can
 //! be added; [`OpensslVerifier`] covers RSA and ECDSA.
 
+mod crl;
 mod parse;
 
 use std::path::Path;
@@ -90,6 +91,8 @@ pub trait SignatureVerifier: Send + Sync {
 pub struct OpensslVerifier {
     anchors: Vec<X509>,
     ocsp_url: Option<String>,
+    /// CRLs asked when OCSP gives no answer (URLs or files).
+    crls: Vec<String>,
     http: reqwest::Client,
 }
 
@@ -108,8 +111,16 @@ impl OpensslVerifier {
         Ok(Self {
             anchors,
             ocsp_url,
+            crls: Vec::new(),
             http,
         })
+    }
+
+    /// Falls back to these CRLs (http(s) URLs or files) when OCSP gives no answer.
+    #[must_use]
+    pub fn with_crls(mut self, crls: Vec<String>) -> Self {
+        self.crls = crls;
+        self
     }
 
     /// The certificates of a PEM file, or of every `.pem`/`.crt`/`.cer` file of a directory
@@ -360,7 +371,16 @@ impl SignatureVerifier for OpensslVerifier {
             Ok(checked) => checked,
             Err(rejected) => return Ok(rejected),
         };
-        let revocation = self.revocation(&checked).await?;
+        let revocation = match self.revocation(&checked).await {
+            Err(NcaError::RevocationUnknown(ocsp)) if !self.crls.is_empty() => {
+                crl::status(&self.http, &self.crls, &checked.signer, &checked.issuer)
+                    .await
+                    .map_err(|crl| {
+                        NcaError::RevocationUnknown(format!("OCSP: {ocsp}; CRL: {crl}"))
+                    })?
+            }
+            other => other?,
+        };
         let mut info = checked.info;
         info.revocation = Some(revocation);
         Ok(match revocation {

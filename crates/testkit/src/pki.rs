@@ -310,6 +310,42 @@ impl Pki {
         path
     }
 
+    /// A CRL of the issuing CA over the certificates issued so far (revoked ones listed), made by
+    /// `openssl ca -gencrl`, valid for `hours`, as a PEM file.
+    pub fn crl_file(&self, hours: u32) -> PathBuf {
+        let lines: String = self.index.iter().map(|l| format!("{l}\n")).collect();
+        let index = self.write("crl-index.txt", lines.as_bytes());
+        let key = self.write(
+            "ca.key",
+            &self.ca.key.private_key_to_pem_pkcs8().expect("pem"),
+        );
+        let ca = self.write("ca.pem", &self.ca.cert.to_pem().expect("pem"));
+        let config = self.write(
+            "ca.cnf",
+            format!(
+                "[ca]\ndefault_ca = test\n[test]\ndatabase = {}\ndefault_md = sha256\n",
+                index.display()
+            )
+            .as_bytes(),
+        );
+        let out = self.dir.path().join("ca.crl");
+        let status = Command::new("openssl")
+            .args(["ca", "-gencrl", "-batch", "-config"])
+            .arg(&config)
+            .arg("-keyfile")
+            .arg(&key)
+            .arg("-cert")
+            .arg(&ca)
+            .args(["-crlhours", &hours.to_string(), "-out"])
+            .arg(&out)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("openssl ca");
+        assert!(status.success(), "openssl ca -gencrl failed");
+        out
+    }
+
     /// Starts `openssl ocsp` over the index on a free port.
     pub fn responder(&self) -> Responder {
         self.responder_with(1)

@@ -212,3 +212,38 @@ async fn without_a_configured_responder_the_one_the_certificate_names_is_asked()
     .expect("verdict");
     assert_eq!(rejection(&verdict), Some(SignatureRejection::Revoked));
 }
+
+#[tokio::test]
+async fn with_the_responder_down_a_configured_crl_of_the_issuer_decides_and_anothers_does_not() {
+    let mut pki = Pki::new();
+    let valid = pki.citizen(ALICE, Algorithm::Rsa, (-10, 300), false, true);
+    let revoked = pki.citizen(ALICE, Algorithm::EcP256, (-10, 300), true, true);
+    let crl = pki.crl_file(24).display().to_string();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let down = format!("http://127.0.0.1:{closed}");
+    let verifier = verifier_at(&pki, &down).with_crls(vec![crl]);
+    let verdict = check(&verifier, &pki.sign(&valid, DOCUMENT, true), ALICE)
+        .await
+        .expect("a verdict from the CRL");
+    assert_eq!(verdict.revocation, Revocation::Good);
+    assert!(matches!(verdict.check, SignatureCheck::Verified(_)));
+    let verdict = check(&verifier, &pki.sign(&revoked, DOCUMENT, true), ALICE)
+        .await
+        .expect("a verdict from the CRL");
+    assert_eq!(rejection(&verdict), Some(SignatureRejection::Revoked));
+    // A CRL of another CA (or no readable CRL) decides nothing: still no verdict.
+    let other = Pki::new();
+    let foreign = other.crl_file(24).display().to_string();
+    for crls in [vec![foreign], vec!["/nonexistent/ca.crl".to_owned()]] {
+        let verifier = verifier_at(&pki, &down).with_crls(crls);
+        let answer = check(&verifier, &pki.sign(&valid, DOCUMENT, true), ALICE).await;
+        assert!(
+            matches!(answer, Err(NcaError::RevocationUnknown(_))),
+            "{answer:?}"
+        );
+    }
+}
