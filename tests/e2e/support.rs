@@ -116,6 +116,36 @@ fn wait_exit(child: &mut Child, limit: Duration) -> bool {
     panic!("egov did not stop within {limit:?} of SIGTERM");
 }
 
+/// A running `egov worker`, stopped with SIGTERM when dropped.
+pub struct Worker {
+    pub child: Child,
+}
+
+impl Worker {
+    pub fn start(envs: &[(String, String)]) -> Worker {
+        let mut command = egov();
+        command.arg("worker");
+        for (key, value) in envs {
+            command.env(key, value);
+        }
+        Worker {
+            child: command
+                .stdin(Stdio::null())
+                .spawn()
+                .expect("start egov worker"),
+        }
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            signal_term(self.child.id());
+            let _ = wait_exit(&mut self.child, Duration::from_secs(30));
+        }
+    }
+}
+
 /// The postmaster's pid and port from a data directory's postmaster.pid, if the file exists.
 pub fn postmaster(data_dir: &Path) -> Option<(u32, u16)> {
     let text = std::fs::read_to_string(data_dir.join("postmaster.pid")).ok()?;

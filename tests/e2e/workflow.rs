@@ -32,7 +32,7 @@ pub struct Flow {
     pub sim: Sim,
     pub data: tempfile::TempDir,
     pub http: reqwest::Client,
-    env: Vec<(String, String)>,
+    pub env: Vec<(String, String)>,
 }
 
 impl Flow {
@@ -725,4 +725,57 @@ async fn a_medical_user_sees_the_status_line_at_once_and_the_check_is_recorded()
     assert_eq!(second["result"]["outcome"], "not-found");
     let actor: String = rows[0].get(1);
     assert!(actor.contains("doctor-41"), "{actor}");
+}
+
+#[tokio::test]
+async fn two_egov_workers_beside_a_serve_without_workflow_share_the_requests_each_driven_once() {
+    let mut flow = Flow::start(&["--latency-ms", "50"], &[("EGOV_WORKFLOW", "off")]).await;
+    let signer = flow
+        .pki
+        .citizen(AIDA, Algorithm::EcP256, (-10, 300), false, true);
+    flow.start_responder();
+    let mut numbers = Vec::new();
+    for _ in 0..8 {
+        numbers.push(
+            flow.file_signed_by("pension-fund-statement", AIDA, json!({}), &signer)
+                .await,
+        );
+    }
+    // Nothing moves without a worker.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        types(&flow.events(&numbers[0]).await),
+        ["RequestSubmitted", "RequestSigned"]
+    );
+    // Each worker drives two requests at a time, so that both have a share.
+    let mut env = flow.env.clone();
+    env.push(("EGOV_WORKFLOW_CONCURRENCY".into(), "2".into()));
+    let workers: Vec<crate::support::Worker> = (0..2)
+        .map(|_| crate::support::Worker::start(&env))
+        .collect();
+    for number in &numbers {
+        let status = flow.outcome(number, AIDA, WAIT).await;
+        assert_eq!(status["status"]["code"], "completed", "{status}");
+        let events = flow.events(number).await;
+        let kinds = types(&events);
+        assert_eq!(kinds.len(), 10, "each step once: {kinds:?}");
+    }
+    // Both workers took part: each records its steps under its own name.
+    let client = flow.db.superuser().await;
+    let actors: i64 = client
+        .query_one(
+            "SELECT count(DISTINCT actor) FROM events WHERE actor LIKE 'system:workflow/%'",
+            &[],
+        )
+        .await
+        .expect("actors")
+        .get(0);
+    assert_eq!(actors, 2, "both workers drove requests");
+    let left: i64 = client
+        .query_one("SELECT count(*) FROM workflow.tasks", &[])
+        .await
+        .expect("tasks")
+        .get(0);
+    assert_eq!(left, 0, "every task done and removed");
+    drop(workers);
 }

@@ -72,8 +72,9 @@ where
     /// recorded stays recorded, and the next drive resumes from it.
     #[tracing::instrument(skip(self), fields(worker = %self.worker_id))]
     pub async fn drive(&self, stream_id: StreamId) -> Result<Option<DateTime<Utc>>, WorkflowError> {
+        // Named by worker, so that an auditor sees which process recorded each step.
         let actor = Actor::System {
-            component: "workflow".into(),
+            component: format!("workflow/{}", self.worker_id),
         };
         let mut stalled = 0;
         // Attempts at the revocation check in this drive, for the backoff between them.
