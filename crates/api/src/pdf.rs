@@ -25,17 +25,29 @@ pub enum PdfError {
     Qr(String),
 }
 
-/// What the QR code carries: the document number and the SHA-256 of the signed bytes, so a
-/// printed copy can be matched to the signed original (`GET /requests/{number}/result`).
-pub fn qr_payload(document_number: &str, sha256: &str) -> String {
-    format!("egov-events:result:{document_number}:sha256:{sha256}")
+/// The digests a printed document is matched by: of the signed bytes and of the signature.
+#[derive(Debug, Clone, Copy)]
+pub struct Digests<'a> {
+    /// SHA-256 (hex) of the document's canonical bytes.
+    pub document: &'a str,
+    /// SHA-256 (hex) of the provider's CMS signature.
+    pub signature: &'a str,
+}
+
+/// What the QR code carries: the document number and the digests, so a printed copy can be
+/// matched to the signed original (`GET /requests/{number}/result`).
+pub fn qr_payload(document_number: &str, digests: Digests<'_>) -> String {
+    format!(
+        "egov-events:result:{document_number}:sha256:{}:signature-sha256:{}",
+        digests.document, digests.signature
+    )
 }
 
 /// Renders `document` (the composed result) as a PDF.
 ///
 /// # Errors
 /// [`PdfError`] when the PDF library or the QR encoder fails.
-pub fn render(document: &Value, sha256: &str) -> Result<Vec<u8>, PdfError> {
+pub fn render(document: &Value, digests: Digests<'_>) -> Result<Vec<u8>, PdfError> {
     let render = |e: printpdf::Error| PdfError::Render(e.to_string());
     let number = document["document_number"].as_str().unwrap_or_default();
     let (pdf, page, layer) = PdfDocument::new(
@@ -47,7 +59,9 @@ pub fn render(document: &Value, sha256: &str) -> Result<Vec<u8>, PdfError> {
         Mm(PAGE_HEIGHT),
         "document",
     );
-    let font = pdf.add_external_font(FONT).map_err(render)?;
+    let font = pdf
+        .add_external_font_with_subsetting(FONT, true)
+        .map_err(render)?;
     let layer = pdf.get_page(page).get_layer(layer);
     let mut page = Page {
         layer,
@@ -87,7 +101,7 @@ pub fn render(document: &Value, sha256: &str) -> Result<Vec<u8>, PdfError> {
     page.gap(3.0);
     body(&mut page, kind, &document["body"]);
     // The footer: QR code and the barcode clause.
-    let code = QrCode::new(qr_payload(number, sha256)).map_err(|e| PdfError::Qr(e.to_string()))?;
+    let code = QrCode::new(qr_payload(number, digests)).map_err(|e| PdfError::Qr(e.to_string()))?;
     let size = 34.0;
     page.qr(&code, MARGIN, MARGIN, size);
     let mut footer = Page {
@@ -111,7 +125,7 @@ pub fn render(document: &Value, sha256: &str) -> Result<Vec<u8>, PdfError> {
         "из АИС ГЦВП и подписанные электронной цифровой подписью.",
         7.0,
     );
-    footer.line_at(x, &format!("SHA-256: {sha256}"), 6.0);
+    footer.line_at(x, &format!("SHA-256: {}", digests.document), 6.0);
     drop(page);
     drop(footer);
     pdf.save_to_bytes().map_err(render)
@@ -357,7 +371,12 @@ mod tests {
                      "branch": "Шаһар бөлімшесі", "registered_on": "2000-02-01", "issued_on": "2000-02-01"},
             "issued_at": "2026-11-23T10:00:00.000000Z",
         });
-        let pdf = render(&document, &"ab".repeat(32)).expect("rendered");
+        let (document_digest, signature_digest) = ("ab".repeat(32), "cd".repeat(32));
+        let digests = Digests {
+            document: &document_digest,
+            signature: &signature_digest,
+        };
+        let pdf = render(&document, digests).expect("rendered");
         assert!(pdf.starts_with(b"%PDF-"));
         eprintln!("PDF of {} bytes", pdf.len());
         let text = text_of(&pdf);
@@ -380,10 +399,62 @@ mod tests {
     }
 
     #[test]
+    fn the_rendered_qr_code_reads_back_as_the_number_and_the_digests() {
+        let document = json!({
+            "document_number": "R20261123000042", "kind": "fund-statement",
+            "title_ru": "Справка", "request_number": "20261123000042", "issuer": "ГЦВП",
+            "recipient": {"iin": "760324400005", "full_name": "ТЕСТ", "birth_date": "1976-03-24"},
+            "body": {"full_name": "ТЕСТ", "sik": "DV6MH41VHFEX4009", "rows": [], "total_kzt": "0.00"},
+            "issued_at": "2026-11-23T10:00:00.000000Z",
+        });
+        let (a, b) = ("ab".repeat(32), "cd".repeat(32));
+        let digests = Digests {
+            document: &a,
+            signature: &b,
+        };
+        let pdf = render(&document, digests).expect("rendered");
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("r.pdf");
+        std::fs::write(&path, pdf).expect("write");
+        let status = std::process::Command::new("pdftoppm")
+            .args(["-png", "-r", "200", "-singlefile"])
+            .arg(&path)
+            .arg(dir.path().join("page"))
+            .status()
+            .expect("pdftoppm (poppler-utils) runs");
+        assert!(status.success());
+        let page = image::open(dir.path().join("page.png"))
+            .expect("png")
+            .to_luma8();
+        let mut prepared = rqrr::PreparedImage::prepare(page);
+        let grids = prepared.detect_grids();
+        assert_eq!(grids.len(), 1, "one QR code on the page");
+        let (_, content) = grids[0].decode().expect("decodes");
+        assert_eq!(content, qr_payload("R20261123000042", digests));
+    }
+
+    #[test]
     fn the_qr_code_carries_the_number_and_the_digest() {
-        let payload = qr_payload("R1", "00ff");
-        assert_eq!(payload, "egov-events:result:R1:sha256:00ff");
-        assert!(QrCode::new(qr_payload("R20261123000042", &"ab".repeat(32))).is_ok());
+        let payload = qr_payload(
+            "R1",
+            Digests {
+                document: "00ff",
+                signature: "11ee",
+            },
+        );
+        assert_eq!(
+            payload,
+            "egov-events:result:R1:sha256:00ff:signature-sha256:11ee"
+        );
+        let (a, b) = ("ab".repeat(32), "cd".repeat(32));
+        let long = qr_payload(
+            "R20261123000042",
+            Digests {
+                document: &a,
+                signature: &b,
+            },
+        );
+        assert!(QrCode::new(long).is_ok());
     }
 
     #[test]

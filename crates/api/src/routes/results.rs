@@ -74,7 +74,15 @@ pub async fn result(
     let document: serde_json::Value =
         serde_json::from_slice(&stored.document).map_err(ApiError::internal)?;
     if wants_pdf(&req) {
-        let pdf = crate::pdf::render(&document, &stored.sha256).map_err(ApiError::internal)?;
+        let signature_sha256 = {
+            use sha2::Digest;
+            hex::encode(sha2::Sha256::digest(&stored.signature))
+        };
+        let digests = crate::pdf::Digests {
+            document: &stored.sha256,
+            signature: &signature_sha256,
+        };
+        let pdf = crate::pdf::render(&document, digests).map_err(ApiError::internal)?;
         return Ok(HttpResponse::Ok()
             .content_type("application/pdf")
             .insert_header((
