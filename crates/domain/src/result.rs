@@ -83,15 +83,18 @@ pub fn compose(
         ResultDocument::BenefitInformation => {
             let person = get(Lookup::Iin)?;
             let benefits = get(Lookup::BenefitData)?;
-            let records = benefits["records"]
-                .as_array()
-                .filter(|r| !r.is_empty())
+            let records = benefits["records"].as_array().ok_or(ComposeError {
+                lookup: Lookup::BenefitData,
+                field: "records",
+            })?;
+            // DOMAIN.md 6.1: the issuer is the department of the decision's region.
+            let issuer = records
+                .first()
+                .map(|record| record["issuer"].clone())
                 .ok_or(ComposeError {
                     lookup: Lookup::BenefitData,
                     field: "records",
                 })?;
-            // DOMAIN.md 6.1: the issuer is the department of the decision's region.
-            let issuer = records[0]["issuer"].clone();
             (
                 recipient(person, Lookup::Iin)?,
                 json!({ "issuer": issuer, "decisions": records }),
@@ -268,6 +271,75 @@ mod tests {
         assert_eq!(
             kzt(tiyn("0.10").unwrap_or(0) + tiyn("0.20").unwrap_or(0)),
             "0.30"
+        );
+    }
+
+    fn at() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_795_000_000, 0).expect("a time")
+    }
+
+    fn info(service: crate::ServiceCode) -> RequestInfo {
+        let events = crate::request::decide(
+            &crate::request::Request::Empty,
+            crate::request::Command::Submit {
+                request_id: uuid::Uuid::from_u128(9),
+                number: crate::RequestNumber::parse("20261123000009").expect("number"),
+                service,
+                applicant: Iin::parse("760324400005").expect("iin"),
+                channel: crate::Channel::Portal,
+                form: serde_json::json!({}),
+                representative: None,
+                operator_id: None,
+            },
+            at(),
+        )
+        .expect("submitted");
+        match events.into_iter().next() {
+            Some(RequestEvent::Submitted(info)) => info,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_fund_statement_totals_its_rows_and_names_its_recipient() {
+        let info = info(crate::ServiceCode::PensionFundStatement);
+        let person = json!({"iin": "760324400005", "last_name": "БАПАХОВА", "first_name": "АИДА",
+                            "patronymic": "ГАЛИХАНОВНА", "birth_date": "1976-03-24"});
+        let movements = json!({"full_name": "БАПАХОВА АИДА", "sik": "DV6MH41VHFEX4009",
+                               "rows": [{"amount_kzt": "25400.00"}, {"amount_kzt": "0.55"}]});
+        let answers = HashMap::from([(Lookup::Iin, &person), (Lookup::FundMovements, &movements)]);
+        let composed = compose(&info, &answers, at()).expect("composed");
+        assert_eq!(composed.number, "R20261123000009");
+        assert_eq!(composed.document["body"]["total_kzt"], "25400.55");
+        assert_eq!(
+            composed.document["recipient"]["full_name"],
+            "БАПАХОВА АИДА ГАЛИХАНОВНА"
+        );
+        assert_eq!(composed.sik_branch, None);
+        // The same answers make the same bytes (canonical JSON), the time aside.
+        assert_eq!(
+            composed.bytes(),
+            crate::hash_chain::canonical_json(&composed.document)
+        );
+    }
+
+    #[test]
+    fn a_sik_certificate_names_its_branch_and_an_answer_without_it_is_an_error() {
+        let info = info(crate::ServiceCode::SikAssignment);
+        let answer = json!({"iin": "760324400005", "last_name": "Б", "first_name": "А",
+                            "birth_date": "1976-03-24", "sik": "DV6MH41VHFEX4009", "outcome": "assigned"});
+        let answers = HashMap::from([(Lookup::SikProcessing, &answer)]);
+        let composed = compose(&info, &answers, at()).expect("composed");
+        assert_eq!(composed.sik_branch, Some(SikBranch::Assigned));
+        let without =
+            json!({"iin": "760324400005", "last_name": "Б", "first_name": "А", "sik": "X"});
+        let answers = HashMap::from([(Lookup::SikProcessing, &without)]);
+        assert_eq!(
+            compose(&info, &answers, at()),
+            Err(ComposeError {
+                lookup: Lookup::SikProcessing,
+                field: "outcome"
+            })
         );
     }
 

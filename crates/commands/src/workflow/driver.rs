@@ -70,7 +70,7 @@ where
     /// # Errors
     /// [`WorkflowError`] when the store, the verifier or the document store fail; what was
     /// recorded stays recorded, and the next drive resumes from it.
-    #[tracing::instrument(skip(self), fields(worker = %self.worker_id))]
+    #[tracing::instrument(skip_all, fields(stream_id = %stream_id, worker = %self.worker_id))]
     pub async fn drive(&self, stream_id: StreamId) -> Result<Option<DateTime<Utc>>, WorkflowError> {
         // Named by worker, so that an auditor sees which process recorded each step.
         let actor = Actor::System {

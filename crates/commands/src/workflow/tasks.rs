@@ -75,6 +75,7 @@ where
         let mut expected = Cursor::new(row.get(0), row.get(1));
         let mut subscription = store.subscribe(expected, SubscriptionOptions::default());
         loop {
+            // Cancel safe: `next_batch` moves its cursor only when it returns events.
             let batch = tokio::select! {
                 () = shutdown.cancelled() => return Ok(()),
                 batch = subscription.next_batch() => batch?,
@@ -135,6 +136,7 @@ where
     pub(super) async fn heartbeat(self: Arc<Self>, shutdown: CancellationToken) {
         let every = self.settings.lease / 3;
         loop {
+            // Cancel safe: both branches only wait.
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 () = tokio::time::sleep(every) => {}
@@ -187,6 +189,7 @@ where
                 }
             };
             if claimed.is_empty() {
+                // Cancel safe: each branch only waits; a permit of `wake` left unconsumed is kept.
                 tokio::select! {
                     () = shutdown.cancelled() => break,
                     () = self.wake.notified() => {}
