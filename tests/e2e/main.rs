@@ -2,6 +2,7 @@
 //! area (declared as the `e2e` test of the `api` package, which owns the binary).
 
 mod api;
+mod audit;
 mod cli;
 mod embedded;
 mod portal;

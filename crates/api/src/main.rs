@@ -37,8 +37,11 @@ enum Cmd {
     /// Check the hash chains of the event log and name the first altered event of each stream.
     Verify {
         /// Check only this stream (request id).
-        #[arg(long, conflicts_with = "all")]
+        #[arg(long, conflicts_with_all = ["all", "request"])]
         stream: Option<Uuid>,
+        /// Check only the request with this number.
+        #[arg(long, conflicts_with = "all")]
+        request: Option<String>,
         /// Check every stream (the default).
         #[arg(long)]
         all: bool,
@@ -188,7 +191,11 @@ async fn dispatch(command: Cmd, settings: Settings) -> anyhow::Result<ExitCode> 
             );
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Verify { stream, all: _ } => verify(db_settings, stream).await,
+        Cmd::Verify {
+            stream,
+            request,
+            all: _,
+        } => verify(db_settings, stream, request).await,
         Cmd::Token { .. } => Ok(ExitCode::SUCCESS),
         Cmd::Projections { what } => projections_cmd(db_settings, what).await,
         Cmd::Bench {
@@ -472,8 +479,25 @@ async fn projections_cmd(
     Ok(ExitCode::SUCCESS)
 }
 
-async fn verify(db_settings: DbSettings, stream: Option<Uuid>) -> anyhow::Result<ExitCode> {
+async fn verify(
+    db_settings: DbSettings,
+    stream: Option<Uuid>,
+    request: Option<String>,
+) -> anyhow::Result<ExitCode> {
     let store = EventStore::new(Database::connect(db_settings)?);
+    let stream = match request {
+        Some(number) => {
+            let parsed = domain::RequestNumber::parse(&number)
+                .map_err(|e| anyhow::anyhow!("--request {number:?}: {e}"))?;
+            let found = commands::Requests::new(store.clone()).find(&parsed).await?;
+            Some(
+                found
+                    .ok_or_else(|| anyhow::anyhow!("no request has the number {number}"))?
+                    .as_uuid(),
+            )
+        }
+        None => stream,
+    };
     let report = match stream {
         Some(id) => store.verify_stream(StreamId::from_uuid(id)).await?,
         None => store.verify_all().await?,

@@ -1,5 +1,6 @@
 //! The HTTP routes, one module per area, and the OpenAPI document generated from them.
 
+pub mod audit;
 pub mod health;
 pub mod requests;
 pub mod results;
@@ -16,10 +17,10 @@ use crate::problem::ApiError;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "egov-events", description = "Social e-government services of Kazakhstan: file, sign and follow requests."),
-    paths(services::list, requests::submit, requests::sign, requests::survey, requests::status, requests::history, results::result, social_status::check),
+    paths(services::list, requests::submit, requests::sign, requests::survey, requests::status, requests::history, results::result, social_status::check, audit::events, audit::state_at, audit::verify, audit::feed),
     components(schemas(crate::problem::Problem, crate::problem::ProblemTexts)),
     modifiers(&BearerAuth),
-    tags((name = "services", description = "The catalog"), (name = "requests", description = "A citizen's requests"), (name = "social-status", description = "The social-status check of medical organisations"))
+    tags((name = "services", description = "The catalog"), (name = "requests", description = "A citizen's requests"), (name = "social-status", description = "The social-status check of medical organisations"), (name = "audit", description = "Auditors: streams, replayed states, hash chains, the global log"))
 )]
 pub struct ApiDoc;
 
@@ -65,5 +66,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(services::configure)
     .configure(requests::configure)
     .configure(results::configure)
-    .configure(social_status::configure);
+    .configure(social_status::configure)
+    .configure(audit::configure);
 }
