@@ -46,6 +46,13 @@ enum Cmd {
         #[arg(long)]
         all: bool,
     },
+    /// Replay every read model from the log and compare it with the stored one; exit 4 and list
+    /// the differing rows when they differ.
+    Replay {
+        /// Compare only (the one mode there is: nothing is written).
+        #[arg(long, required = true)]
+        check: bool,
+    },
     /// Print a development token signed with the development key (development mode only).
     Token {
         /// The role the token carries.
@@ -198,6 +205,7 @@ async fn dispatch(command: Cmd, settings: Settings) -> anyhow::Result<ExitCode> 
         } => verify(db_settings, stream, request).await,
         Cmd::Token { .. } => Ok(ExitCode::SUCCESS),
         Cmd::Projections { what } => projections_cmd(db_settings, what).await,
+        Cmd::Replay { check: _ } => replay_check(db_settings).await,
         Cmd::Bench {
             what:
                 BenchCmd::Read {
@@ -477,6 +485,26 @@ async fn projections_cmd(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `egov replay --check`.
+async fn replay_check(db_settings: DbSettings) -> anyhow::Result<ExitCode> {
+    let store = EventStore::new(open(db_settings).await?);
+    let report =
+        projections::check(&store, &projections::RequestStatusProjector, "stream_id").await?;
+    println!("{}", serde_json::to_string_pretty(&[&report])?);
+    if report.is_consistent() {
+        eprintln!(
+            "{}: {} rows match the replay of {} events",
+            report.name, report.rows, report.events
+        );
+        Ok(ExitCode::SUCCESS)
+    } else {
+        for difference in &report.differences {
+            eprintln!("DIFFERS: {} {}", report.name, difference.key);
+        }
+        Ok(ExitCode::from(4))
+    }
 }
 
 async fn verify(

@@ -7,6 +7,8 @@
 //!   by `NOTIFY` through the event store's subscription), publishing its [`Progress`].
 //! - [`rebuild`]: a read model rebuilt from the first event into a shadow table and swapped in
 //!   within one transaction, so readers never see it empty or half-built.
+//! - [`replay`]: a read model replayed in a temporary table and compared with the stored one
+//!   (`egov replay --check`).
 //! - [`checkpoint`]: where each projector stands, and its lag behind the head of the log.
 //! - [`request_status`]: the status view that the portal's "refresh status" reads.
 //!
@@ -18,12 +20,14 @@ mod error;
 mod leader;
 pub mod projector;
 pub mod rebuild;
+pub mod replay;
 pub mod request_status;
 
 pub use checkpoint::Lag;
 pub use error::ProjectionError;
 pub use projector::{run, Progress, Projector};
 pub use rebuild::{rebuild, RebuildReport};
+pub use replay::{check, CheckReport};
 pub use request_status::{RequestStatusProjector, StatusRow, StatusView};
 
 /// The schema that holds every read model and the checkpoints (migrations/V3).
