@@ -352,21 +352,28 @@ impl Requests {
         }
     }
 
-    /// Records what the domain decides for `command` on a loaded request, at the loaded version
-    /// (the workflow's way in: it has just loaded the stream to know what to do).
+    /// Records what the domain decides for `commands`, one after the other, on a loaded request,
+    /// at the loaded version and in one append (the workflow's way in: it has just loaded the
+    /// stream to know what to do; a step and the next one it starts are recorded together).
     ///
     /// # Errors
-    /// [`CommandError::Rejected`] when the domain refuses the command; a store conflict when
-    /// another writer appended since `loaded` was read (load again and ask again).
+    /// [`CommandError::Rejected`] when the domain refuses a command (nothing is recorded); a store
+    /// conflict when another writer appended since `loaded` was read (load again and ask again).
     pub async fn record(
         &self,
         loaded: &Loaded,
-        command: Command,
+        commands: Vec<Command>,
         actor: &Actor,
         now: DateTime<Utc>,
     ) -> Result<Appended, CommandError> {
         let info = loaded.info().ok_or(CommandError::NotFound)?;
-        let events = decide(&loaded.state, command, now)?;
+        let mut state = loaded.state.clone();
+        let mut events = Vec::new();
+        for command in commands {
+            let decided = decide(&state, command, now)?;
+            state = decided.iter().fold(state, evolve);
+            events.extend(decided);
+        }
         let outcome = self
             .append(
                 loaded.stream_id,

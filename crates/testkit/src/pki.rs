@@ -1,6 +1,7 @@
 //! A test PKI in the national profile: a root, an issuing CA, a delegated OCSP signer and user
 //! certificates (KZ.md 2.1-2.2), and `openssl ocsp` as a real responder over its index.
 
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -379,6 +380,9 @@ impl Pki {
             })
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
+            // Its own process group: `-multi` forks children, and dropping the responder stops
+            // them all.
+            .process_group(0)
             .spawn()
             .expect("start openssl ocsp");
         // Ready when it says it accepts (a probing connection would wedge it: it serves one
@@ -450,6 +454,10 @@ pub struct Responder {
 
 impl Drop for Responder {
     fn drop(&mut self) {
+        // The whole group: the responder and the children `-multi` forked.
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

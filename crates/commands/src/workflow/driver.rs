@@ -164,11 +164,12 @@ where
         actor: &Actor,
         stalled: usize,
     ) -> Result<usize, WorkflowError> {
-        match self
-            .requests
-            .record(loaded, command, actor, Utc::now())
-            .await
-        {
+        let now = Utc::now();
+        let mut commands = vec![command];
+        if let Some(next) = follow_up(loaded, &commands[0], now) {
+            commands.push(next);
+        }
+        match self.requests.record(loaded, commands, actor, now).await {
             Ok(appended) => {
                 loaded.extend(appended, Utc::now());
                 return Ok(0);
@@ -318,4 +319,41 @@ where
             sik_branch: composed.sik_branch,
         })
     }
+}
+
+/// The lookup a verified signature or an answered lookup leads to, asked in the same append: it
+/// is what the next round would record first, and recording it with the step before saves a
+/// round trip and a commit per lookup. Only a lookup never asked before (attempt 1) is chained.
+fn follow_up(loaded: &Loaded, command: &Command, now: DateTime<Utc>) -> Option<Command> {
+    let chains = matches!(
+        command,
+        Command::RecordSignatureCheck(SignatureCheck::Verified(_))
+            | Command::RecordLookup {
+                outcome: LookupOutcome::Found(_),
+                ..
+            }
+    );
+    if !chains {
+        return None;
+    }
+    let events = domain::request::decide(&loaded.state, command.clone(), now).ok()?;
+    let after = events
+        .iter()
+        .fold(loaded.state.clone(), domain::request::evolve);
+    let domain::request::Request::Open(open) = &after else {
+        return None;
+    };
+    let domain::request::Stage::Lookups {
+        done,
+        in_flight: None,
+    } = open.stage
+    else {
+        return None;
+    };
+    let lookup = *open.lookups.get(done)?;
+    let asked_before = loaded
+        .events
+        .iter()
+        .any(|e| matches!(e, RequestEvent::LookupRequested(r) if r.lookup == lookup));
+    (!asked_before).then_some(Command::StartLookup { lookup, attempt: 1 })
 }
