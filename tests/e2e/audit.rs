@@ -314,3 +314,98 @@ async fn the_global_feed_read_in_small_pages_while_16_writers_append_has_every_e
         .collect();
     assert!(parsed.windows(2).all(|w| w[0] < w[1]), "out of order");
 }
+
+#[tokio::test]
+async fn a_citizen_sees_who_read_their_request_and_why_and_another_citizen_sees_nothing() {
+    let flow = Flow::start(&[], &[("EGOV_WORKFLOW", "off")]).await;
+    let (number, _) = flow.submit("pension-fund-statement", AIDA, json!({})).await;
+    let mut claims = Keys::claims("operator", "op-17");
+    claims["org"] = json!("ЦОН Алмалинского района");
+    let operator = flow.keys.es256(&claims);
+    let read = flow
+        .http
+        .get(flow.url(&format!("/api/v1/requests/{number}")))
+        .bearer_auth(&operator)
+        .header("X-Purpose", "консультация заявителя")
+        .send()
+        .await
+        .expect("read");
+    assert_eq!(read.status(), 200);
+    // The citizen's own reads are not listed.
+    let (code, _) = get(
+        &flow,
+        &format!("/api/v1/requests/{number}"),
+        &flow.keys.citizen(AIDA),
+    )
+    .await;
+    assert_eq!(code, 200);
+    // A medical user's check of the citizen's social status is listed too.
+    let medic = flow.keys.es256(&json!({
+        "sub": "doctor-41", "role": "medical", "org": "Поликлиника №5",
+        "iss": crate::portal::ISSUER, "aud": crate::portal::AUDIENCE,
+        "exp": chrono::Utc::now().timestamp() + 600,
+    }));
+    let checked = flow
+        .http
+        .post(flow.url("/api/v1/social-status"))
+        .bearer_auth(&medic)
+        .json(&json!({"iin": AIDA, "purpose": "приём"}))
+        .send()
+        .await
+        .expect("check");
+    assert_eq!(checked.status(), 200);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let items = loop {
+        let (code, page) = get(&flow, "/api/v1/me/data-access", &flow.keys.citizen(AIDA)).await;
+        assert_eq!(code, 200, "{page}");
+        let items = page["items"].as_array().cloned().unwrap_or_default();
+        if items.len() >= 2 {
+            break items;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the reads were not listed: {page}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(items.len(), 2, "{items:?}");
+    let operator_read = items
+        .iter()
+        .find(|i| i["role"] == "operator")
+        .expect("the operator's read");
+    assert_eq!(operator_read["reader"], "op-17");
+    assert_eq!(operator_read["organisation"], "ЦОН Алмалинского района");
+    assert_eq!(operator_read["what"], format!("request:{number}"));
+    assert_eq!(operator_read["purpose"], "консультация заявителя");
+    let medical_read = items
+        .iter()
+        .find(|i| i["role"] == "medical")
+        .expect("the medical check");
+    assert_eq!(medical_read["what"], "social-status");
+    assert_eq!(medical_read["organisation"], "Поликлиника №5");
+    // Another citizen sees nothing of it; other roles have no such list.
+    let (code, page) = get(
+        &flow,
+        "/api/v1/me/data-access",
+        &flow.keys.citizen(NOBODY_ELSE),
+    )
+    .await;
+    assert_eq!(
+        (code, page["items"].as_array().map(Vec::len)),
+        (200, Some(0))
+    );
+    let (code, _) = get(&flow, "/api/v1/me/data-access", &operator).await;
+    assert_eq!(code, 403);
+    // A purpose that is not text is refused before anything is read.
+    let bad = flow
+        .http
+        .get(flow.url(&format!("/api/v1/requests/{number}")))
+        .bearer_auth(&operator)
+        .header("X-Purpose", "x".repeat(501))
+        .send()
+        .await
+        .expect("read");
+    assert_eq!(bad.status(), 400);
+}
+
+const NOBODY_ELSE: &str = "900101400003";

@@ -170,12 +170,16 @@ async fn run_in(
         "egov-events".into(),
     );
     // No registry is called by the read benchmark.
+    let (read_audit, audit_task) =
+        crate::read_audit::ReadAudit::new(store.clone(), server_stop.clone());
+    tokio::spawn(audit_task);
     let state = web::Data::new(
         AppState::new(
             db.clone(),
             auth,
             progress,
             "http://127.0.0.1:9",
+            read_audit,
             server_stop.clone(),
         )
         .map_err(fill_error)?,

@@ -13,6 +13,7 @@
 //! - [`metrics`]: Prometheus metrics at `/metrics`;
 //! - [`registry_sim`]: the registry simulator (`egov-registry-sim`) over a JSON fixture;
 //! - [`pdf`]: the printable, bilingual PDF of a result document with its QR code;
+//! - [`read_audit`]: reads of citizens' data by others, queued and recorded in batches;
 //! - [`problem`]: the one mapping of failures to RFC 9457 problem responses;
 //! - [`bench`]: `egov bench append`, the event store benchmark against a pgbench reference;
 //! - [`bench_workflow`]: `egov bench workflow`, requests carried from submission to result per
@@ -29,6 +30,7 @@ pub mod embedded_postgres;
 pub mod metrics;
 pub mod pdf;
 pub mod problem;
+pub mod read_audit;
 pub mod registry_sim;
 pub mod routes;
 pub mod settings;

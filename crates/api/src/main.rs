@@ -314,11 +314,23 @@ async fn serve(
         progress_tx,
         projectors_stop.clone(),
     ));
+    let audit_stop = CancellationToken::new();
+    let (read_audit, audit_task) =
+        api::read_audit::ReadAudit::new(store.clone(), audit_stop.clone());
+    let audit_task = tokio::spawn(audit_task);
+    let (access_tx, _access) = tokio::sync::watch::channel(projections::Progress::default());
+    let access_projector = tokio::spawn(projections::run(
+        store.clone(),
+        std::sync::Arc::new(projections::DataAccessProjector),
+        access_tx,
+        projectors_stop.clone(),
+    ));
     let state = actix_web::web::Data::new(api::state::AppState::new(
         db.clone(),
         auth,
         progress,
         &registry_url,
+        read_audit,
         shutdown.clone(),
     )?);
     let app = Application::build(settings.http_addr, state)
@@ -335,10 +347,20 @@ async fn serve(
     if let Some(simulator) = simulator {
         let _ = simulator.await;
     }
-    // In-flight requests are done; the projector stops between batches, at a checkpoint.
+    // In-flight requests are done: the reads they recorded are appended, then the projectors stop
+    // between batches, at a checkpoint.
+    audit_stop.cancel();
+    if let Err(error) = audit_task.await {
+        tracing::error!(error = %error, "the read-auditing task failed");
+    }
     projectors_stop.cancel();
-    if let Err(error) = projector.await {
-        tracing::error!(error = %error, "the projector task failed");
+    for (name, task) in [
+        ("request_status", projector),
+        ("data_access", access_projector),
+    ] {
+        if let Err(error) = task.await {
+            tracing::error!(projector = name, error = %error, "the projector task failed");
+        }
     }
     tracing::info!("egov stopped");
     Ok(ExitCode::SUCCESS)

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod health;
+pub mod me;
 pub mod requests;
 pub mod results;
 pub mod services;
@@ -17,10 +18,10 @@ use crate::problem::ApiError;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "egov-events", description = "Social e-government services of Kazakhstan: file, sign and follow requests."),
-    paths(services::list, requests::submit, requests::sign, requests::survey, requests::status, requests::history, results::result, social_status::check, audit::events, audit::state_at, audit::verify, audit::feed),
+    paths(services::list, requests::submit, requests::sign, requests::survey, requests::status, requests::history, results::result, social_status::check, audit::events, audit::state_at, audit::verify, audit::feed, me::data_access),
     components(schemas(crate::problem::Problem, crate::problem::ProblemTexts)),
     modifiers(&BearerAuth),
-    tags((name = "services", description = "The catalog"), (name = "requests", description = "A citizen's requests"), (name = "social-status", description = "The social-status check of medical organisations"), (name = "audit", description = "Auditors: streams, replayed states, hash chains, the global log"))
+    tags((name = "services", description = "The catalog"), (name = "requests", description = "A citizen's requests"), (name = "social-status", description = "The social-status check of medical organisations"), (name = "audit", description = "Auditors: streams, replayed states, hash chains, the global log"), (name = "me", description = "A citizen's own view: who looked at their data"))
 )]
 pub struct ApiDoc;
 
@@ -67,5 +68,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(requests::configure)
     .configure(results::configure)
     .configure(social_status::configure)
-    .configure(audit::configure);
+    .configure(audit::configure)
+    .configure(me::configure);
 }

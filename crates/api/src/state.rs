@@ -16,6 +16,8 @@ pub struct AppState {
     pub documents: commands::results::ResultDocuments,
     /// The social-status checks of medical organisations.
     pub social_status: commands::social_status::SocialStatusChecks,
+    /// Reads of citizens' data by others, recorded.
+    pub read_audit: crate::read_audit::ReadAudit,
     /// The registries, for checks answered at once (the social status).
     pub registries: std::sync::Arc<commands::registries::HttpRegistries>,
     pub status_view: StatusView,
@@ -40,6 +42,7 @@ impl AppState {
         auth: Authenticator,
         progress: watch::Receiver<Progress>,
         registry_url: &str,
+        read_audit: crate::read_audit::ReadAudit,
         stopping: tokio_util::sync::CancellationToken,
     ) -> Result<Self, reqwest::Error> {
         let store = commands::EventStore::new(db.clone());
@@ -47,6 +50,7 @@ impl AppState {
             requests: Requests::new(store.clone()),
             documents: commands::results::ResultDocuments::new(db.clone()),
             social_status: commands::social_status::SocialStatusChecks::new(store),
+            read_audit,
             registries: std::sync::Arc::new(commands::registries::HttpRegistries::new(
                 registry_url,
                 commands::registries::RetryPolicy::default(),

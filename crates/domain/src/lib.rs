@@ -22,6 +22,7 @@
 //! - [`workflow`]: what a request needs next (a check, a lookup, a timer, the result), read from its
 //!   stream - the rules of the process manager.
 //! - [`result`]: the result documents of DOMAIN.md 6, composed from the registries' answers.
+//! - [`data_access`]: a read of a citizen's data by someone else, as an event.
 //! - [`social_status`]: the social-status check of a medical organisation (DOMAIN.md 8).
 //!
 //! Stored payloads are versioned per event type and upcast on read (`request::RequestEvent::decode`).
@@ -29,6 +30,7 @@
 pub mod calendar;
 pub mod catalog;
 mod codes;
+pub mod data_access;
 pub mod envelope;
 pub mod hash_chain;
 pub mod identifiers;

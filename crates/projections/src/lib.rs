@@ -11,11 +11,13 @@
 //!   (`egov replay --check`).
 //! - [`checkpoint`]: where each projector stands, and its lag behind the head of the log.
 //! - [`request_status`]: the status view that the portal's "refresh status" reads.
+//! - [`data_access`]: "who looked at my data", the reads of each citizen's data by others.
 //!
 //! Events are read through the event store's public read API (`commands::EventStore::read_all`
 //! and `subscribe`); nothing here writes events.
 
 pub mod checkpoint;
+pub mod data_access;
 mod error;
 mod leader;
 pub mod projector;
@@ -24,6 +26,7 @@ pub mod replay;
 pub mod request_status;
 
 pub use checkpoint::Lag;
+pub use data_access::DataAccessProjector;
 pub use error::ProjectionError;
 pub use projector::{run, Progress, Projector};
 pub use rebuild::{rebuild, RebuildReport};

@@ -3,7 +3,7 @@
 //! projection), the hash chains verified, and the whole log as NDJSON in its gap-free order.
 
 use actix_web::http::header;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use domain::request::{evolve, Outcome, Request, RequestEvent, Stage};
 use domain::{Cursor, RecordedEvent, RequestNumber, StreamId, StreamVersion, GENESIS_HASH};
@@ -153,6 +153,20 @@ async fn read_stream(state: &AppState, stream: StreamId) -> Result<Vec<RecordedE
     }
 }
 
+/// An auditor reading a request's history reads its citizens' data: recorded.
+async fn record_audit_read(
+    state: &AppState,
+    principal: &Principal,
+    number: &RequestNumber,
+    purpose: Option<String>,
+) -> Result<(), ApiError> {
+    if let Some(row) = state.status_view.by_number_fresh(number.as_str()).await? {
+        super::requests::record_read(state, principal, &row, format!("audit:{number}"), purpose)
+            .await;
+    }
+    Ok(())
+}
+
 fn event_dto(event: &RecordedEvent, previous_hash: String) -> AuditEventDto {
     AuditEventDto {
         cursor: event.cursor.to_string(),
@@ -187,12 +201,15 @@ fn event_dto(event: &RecordedEvent, previous_hash: String) -> AuditEventDto {
     security(("bearer" = []))
 )]
 pub async fn events(
+    req: HttpRequest,
     state: web::Data<AppState>,
     principal: Principal,
     number: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     auditor(&principal)?;
+    let purpose = crate::read_audit::purpose(&req)?;
     let (number, stream) = stream_of(&state, &number).await?;
+    record_audit_read(&state, &principal, &number, purpose).await?;
     let events = read_stream(&state, stream).await?;
     let mut previous = GENESIS_HASH.to_string();
     let mut dtos = Vec::with_capacity(events.len());
@@ -226,12 +243,14 @@ pub async fn events(
     security(("bearer" = []))
 )]
 pub async fn state_at(
+    req: HttpRequest,
     state: web::Data<AppState>,
     principal: Principal,
     number: web::Path<String>,
     query: web::Query<StateQuery>,
 ) -> Result<HttpResponse, ApiError> {
     auditor(&principal)?;
+    let purpose = crate::read_audit::purpose(&req)?;
     let query = query.into_inner();
     let as_of = match &query.as_of {
         Some(raw) => Some(
@@ -261,6 +280,7 @@ pub async fn state_at(
         });
     }
     let (number, stream) = stream_of(&state, &number).await?;
+    record_audit_read(&state, &principal, &number, purpose).await?;
     let events = read_stream(&state, stream).await?;
     let mut request = Request::default();
     let mut replayed = 0u64;

@@ -431,11 +431,12 @@ pub async fn survey(
     tag = "requests",
     params(("number" = String, Path, description = "The request number"),
            ("If-None-Match" = Option<String>, Header, description = "The ETag of the last answer"),
+           ("X-Purpose" = Option<String>, Header, description = "Why someone other than the citizen reads the request (recorded with the read)"),
            StatusQuery),
     responses(
         (status = 200, description = "The request", body = RequestDto, headers(("ETag" = String))),
         (status = 304, description = "Unchanged since the given ETag"),
-        (status = 400, description = "Invalid `wait` or `min_version`", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid `wait`, `min_version` or `X-Purpose`", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "A role that does not read requests", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown request, or another citizen's", body = Problem, content_type = "application/problem+json"),
@@ -451,6 +452,7 @@ pub async fn status(
     query: web::Query<StatusQuery>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(&[Role::Citizen, Role::Operator, Role::Auditor])?;
+    let purpose = crate::read_audit::purpose(&req)?;
     let query = query.into_inner();
     let wait = match query.wait {
         Some(s) if s > MAX_WAIT_SECONDS => {
@@ -528,6 +530,16 @@ pub async fn status(
         // A stopping server answers with what it has rather than hold a poll past its drain.
         if settled || tokio::time::Instant::now() >= deadline || state.stopping.is_cancelled() {
             let row = row.ok_or(ApiError::RequestNotFound)?;
+            if principal.role != Role::Citizen {
+                record_read(
+                    &state,
+                    &principal,
+                    row,
+                    format!("request:{number}"),
+                    purpose,
+                )
+                .await;
+            }
             let body = status_body(&state, row)?;
             if unchanged(row) {
                 return Ok(HttpResponse::NotModified()
@@ -581,6 +593,20 @@ async fn stored_version(state: &AppState, number: &RequestNumber) -> Result<u64,
         .stream_version(stream_id)
         .await?
         .get())
+}
+
+/// Records a read of `row`'s citizens' data by `principal` (someone other than them).
+pub(crate) async fn record_read(
+    state: &AppState,
+    principal: &Principal,
+    row: &StatusRow,
+    what: String,
+    purpose: Option<String>,
+) {
+    let citizens: Vec<&Iin> = std::iter::once(&row.iin)
+        .chain(row.subject_iin.as_ref())
+        .collect();
+    crate::read_audit::record_read(&state.read_audit, principal, &citizens, what, purpose).await;
 }
 
 pub(crate) fn visible(principal: &Principal, row: &StatusRow) -> bool {

@@ -38,10 +38,12 @@ pub struct ResultDto {
     path = "/api/v1/requests/{number}/result",
     tag = "requests",
     params(("number" = String, Path, description = "The request number"),
-           ("Accept" = Option<String>, Header, description = "`application/pdf` for the printable PDF; JSON otherwise")),
+           ("Accept" = Option<String>, Header, description = "`application/pdf` for the printable PDF; JSON otherwise"),
+           ("X-Purpose" = Option<String>, Header, description = "Why someone other than the citizen reads the result (recorded with the read)")),
     responses(
         (status = 200, description = "The signed document (JSON), or its PDF", body = ResultDto,
          content((ResultDto = "application/json"), (Vec<u8> = "application/pdf"))),
+        (status = 400, description = "An invalid `X-Purpose`", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "A role that does not read results", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown request, or another citizen's", body = Problem, content_type = "application/problem+json"),
@@ -58,6 +60,7 @@ pub async fn result(
     number: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(&[Role::Citizen, Role::Operator, Role::Auditor])?;
+    let purpose = crate::read_audit::purpose(&req)?;
     let number = RequestNumber::parse(&number).map_err(|_| ApiError::RequestNotFound)?;
     let row = state
         .status_view
@@ -71,6 +74,16 @@ pub async fn result(
         .get(domain::StreamId::from_uuid(row.stream_id))
         .await?
         .ok_or(ApiError::ResultNotReady)?;
+    if principal.role != Role::Citizen {
+        super::requests::record_read(
+            &state,
+            &principal,
+            &row,
+            format!("result:{number}"),
+            purpose,
+        )
+        .await;
+    }
     let document: serde_json::Value =
         serde_json::from_slice(&stored.document).map_err(ApiError::internal)?;
     if wants_pdf(&req) {

@@ -1,0 +1,196 @@
+//! "Who looked at my data" (`projections.data_access`): one row per read of a citizen's data by
+//! someone else - `DataAccessed` events and the medical users' `SocialStatusChecked` - for the
+//! citizen's own list at `GET /api/v1/me/data-access`.
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::{Pool, Transaction};
+use domain::data_access::DataAccessed;
+use domain::social_status::SocialStatusChecked;
+use domain::{Iin, RecordedEvent};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::{ProjectionError, Projector};
+
+/// The projector of the data-access list.
+#[derive(Debug, Default)]
+pub struct DataAccessProjector;
+
+impl DataAccessProjector {
+    pub const NAME: &'static str = "data_access";
+}
+
+impl Projector for DataAccessProjector {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+
+    /// Idempotent by event id: a row per event, inserted once.
+    async fn apply<'a>(
+        &'a self,
+        tx: &'a Transaction<'a>,
+        table: &'a str,
+        events: &'a [RecordedEvent],
+    ) -> Result<u64, ProjectionError> {
+        let mut rows = Rows::default();
+        for event in events {
+            let row = match event.event_type.as_str() {
+                domain::data_access::EVENT_TYPE => {
+                    let Ok(read) = serde_json::from_value::<DataAccessed>(event.payload.clone())
+                    else {
+                        return Err(undecodable(event));
+                    };
+                    (
+                        read.subject,
+                        read.at,
+                        read.reader,
+                        read.role,
+                        read.organisation,
+                        read.what,
+                        read.purpose,
+                    )
+                }
+                domain::social_status::EVENT_TYPE => {
+                    let Ok(check) =
+                        serde_json::from_value::<SocialStatusChecked>(event.payload.clone())
+                    else {
+                        return Err(undecodable(event));
+                    };
+                    (
+                        check.patient,
+                        event.recorded_at,
+                        check.checker,
+                        "medical".to_owned(),
+                        check.organisation,
+                        "social-status".to_owned(),
+                        check.purpose,
+                    )
+                }
+                _ => continue,
+            };
+            rows.push(event.event_id, row);
+        }
+        if rows.event_id.is_empty() {
+            return Ok(0);
+        }
+        let inserted = tx
+            .execute(
+                &format!(
+                    "INSERT INTO {table} (event_id, subject_iin, at, reader, role, organisation, what, purpose)
+                     SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::text[],
+                                          $5::text[], $6::text[], $7::text[], $8::text[])
+                     ON CONFLICT (event_id) DO NOTHING"
+                ),
+                &[
+                    &rows.event_id,
+                    &rows.subject,
+                    &rows.at,
+                    &rows.reader,
+                    &rows.role,
+                    &rows.organisation,
+                    &rows.what,
+                    &rows.purpose,
+                ],
+            )
+            .await
+            .map_err(ProjectionError::database("recording reads of citizens' data"))?;
+        Ok(inserted)
+    }
+}
+
+fn undecodable(event: &RecordedEvent) -> ProjectionError {
+    ProjectionError::Undecodable {
+        stream_id: event.stream_id,
+        version: event.stream_version.get(),
+        reason: format!("{} does not fit its schema", event.event_type),
+    }
+}
+
+type Row = (
+    Iin,
+    DateTime<Utc>,
+    String,
+    String,
+    Option<String>,
+    String,
+    Option<String>,
+);
+
+#[derive(Default)]
+struct Rows {
+    event_id: Vec<Uuid>,
+    subject: Vec<String>,
+    at: Vec<DateTime<Utc>>,
+    reader: Vec<String>,
+    role: Vec<String>,
+    organisation: Vec<Option<String>>,
+    what: Vec<String>,
+    purpose: Vec<Option<String>>,
+}
+
+impl Rows {
+    fn push(&mut self, event_id: Uuid, row: Row) {
+        let (subject, at, reader, role, organisation, what, purpose) = row;
+        self.event_id.push(event_id);
+        self.subject.push(subject.as_str().to_owned());
+        self.at.push(at);
+        self.reader.push(reader);
+        self.role.push(role);
+        self.organisation.push(organisation);
+        self.what.push(what);
+        self.purpose.push(purpose);
+    }
+}
+
+/// One read of a citizen's data, as the citizen sees it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AccessRow {
+    pub event_id: Uuid,
+    pub at: DateTime<Utc>,
+    pub reader: String,
+    pub role: String,
+    pub organisation: Option<String>,
+    pub what: String,
+    pub purpose: Option<String>,
+}
+
+/// The reads of `subject`'s data, newest first, after `before` (a page's last row), at most
+/// `limit`.
+///
+/// # Errors
+/// Database errors.
+pub async fn reads_of(
+    pool: &Pool,
+    subject: &Iin,
+    before: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> Result<Vec<AccessRow>, ProjectionError> {
+    let client = pool.get().await?;
+    let (at, id) = before.map_or((None, None), |(at, id)| (Some(at), Some(id)));
+    let rows = client
+        .query(
+            "SELECT event_id, at, reader, role, organisation, what, purpose
+               FROM projections.data_access
+              WHERE subject_iin = $1
+                AND ($2::timestamptz IS NULL OR (at, event_id) < ($2, $3))
+              ORDER BY at DESC, event_id DESC
+              LIMIT $4",
+            &[&subject.as_str(), &at, &id, &limit],
+        )
+        .await
+        .map_err(ProjectionError::database(
+            "reading the reads of a citizen's data",
+        ))?;
+    Ok(rows
+        .iter()
+        .map(|row| AccessRow {
+            event_id: row.get(0),
+            at: row.get(1),
+            reader: row.get(2),
+            role: row.get(3),
+            organisation: row.get(4),
+            what: row.get(5),
+            purpose: row.get(6),
+        })
+        .collect())
+}
