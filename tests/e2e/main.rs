@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `egov` binary against the real PostgreSQL. One binary, a module per
 //! area (declared as the `e2e` test of the `api` package, which owns the binary).
 
+mod analytics;
 mod api;
 mod audit;
 mod cli;

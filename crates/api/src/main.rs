@@ -325,6 +325,13 @@ async fn serve(
         access_tx,
         projectors_stop.clone(),
     ));
+    let (analytics_tx, _analytics) = tokio::sync::watch::channel(projections::Progress::default());
+    let analytics_projector = tokio::spawn(projections::run(
+        store.clone(),
+        std::sync::Arc::new(projections::AnalyticsProjector),
+        analytics_tx,
+        projectors_stop.clone(),
+    ));
     let state = actix_web::web::Data::new(api::state::AppState::new(
         db.clone(),
         auth,
@@ -357,6 +364,7 @@ async fn serve(
     for (name, task) in [
         ("request_status", projector),
         ("data_access", access_projector),
+        ("analytics", analytics_projector),
     ] {
         if let Err(error) = task.await {
             tracing::error!(projector = name, error = %error, "the projector task failed");

@@ -1,5 +1,6 @@
 //! The HTTP routes, one module per area, and the OpenAPI document generated from them.
 
+pub mod analytics;
 pub mod audit;
 pub mod health;
 pub mod me;
@@ -18,10 +19,10 @@ use crate::problem::ApiError;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "egov-events", description = "Social e-government services of Kazakhstan: file, sign and follow requests."),
-    paths(services::list, requests::submit, requests::sign, requests::survey, requests::status, requests::history, results::result, social_status::check, audit::events, audit::state_at, audit::verify, audit::feed, me::data_access),
+    paths(services::list, requests::submit, requests::sign, requests::survey, requests::status, requests::history, results::result, social_status::check, audit::events, audit::state_at, audit::verify, audit::feed, me::data_access, analytics::view),
     components(schemas(crate::problem::Problem, crate::problem::ProblemTexts)),
     modifiers(&BearerAuth),
-    tags((name = "services", description = "The catalog"), (name = "requests", description = "A citizen's requests"), (name = "social-status", description = "The social-status check of medical organisations"), (name = "audit", description = "Auditors: streams, replayed states, hash chains, the global log"), (name = "me", description = "A citizen's own view: who looked at their data"))
+    tags((name = "services", description = "The catalog"), (name = "requests", description = "A citizen's requests"), (name = "social-status", description = "The social-status check of medical organisations"), (name = "audit", description = "Auditors: streams, replayed states, hash chains, the global log"), (name = "me", description = "A citizen's own view: who looked at their data"), (name = "analytics", description = "Analysts: aggregates per service and day, without personal data"))
 )]
 pub struct ApiDoc;
 
@@ -69,5 +70,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(results::configure)
     .configure(social_status::configure)
     .configure(audit::configure)
-    .configure(me::configure);
+    .configure(me::configure)
+    .configure(analytics::configure);
 }

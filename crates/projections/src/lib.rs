@@ -11,11 +11,14 @@
 //!   (`egov replay --check`).
 //! - [`checkpoint`]: where each projector stands, and its lag behind the head of the log.
 //! - [`request_status`]: the status view that the portal's "refresh status" reads.
+//! - [`analytics`]: the facts per request and step behind the `analytics` views, without personal
+//!   data.
 //! - [`data_access`]: "who looked at my data", the reads of each citizen's data by others.
 //!
 //! Events are read through the event store's public read API (`commands::EventStore::read_all`
 //! and `subscribe`); nothing here writes events.
 
+pub mod analytics;
 pub mod checkpoint;
 pub mod data_access;
 mod error;
@@ -25,6 +28,7 @@ pub mod rebuild;
 pub mod replay;
 pub mod request_status;
 
+pub use analytics::AnalyticsProjector;
 pub use checkpoint::Lag;
 pub use data_access::DataAccessProjector;
 pub use error::ProjectionError;
