@@ -57,6 +57,14 @@ pub struct ReadBenchReport {
     pub healthz_requests_per_s: f64,
     pub healthz_p99_ms: f64,
     pub status_ratio: f64,
+    /// The same reads by an operator, each recorded (read-auditing on).
+    pub operator_requests_per_s: f64,
+    pub operator_p99_ms: f64,
+    /// Operator (audited) over citizen (not audited) rate.
+    pub read_audit_ratio: f64,
+    /// Events copied through the NDJSON audit feed by one client, and the rate.
+    pub feed_events: u64,
+    pub feed_events_per_s: f64,
 }
 
 const CITIZEN: &str = "900101300007";
@@ -155,6 +163,20 @@ async fn run_in(
         iat: Some(now),
         org: None,
     })?;
+    let staff_token = |role: Role, sub: &str| {
+        key.sign(&Claims {
+            sub: sub.into(),
+            role,
+            iss: "egov-bench".into(),
+            aud: "egov-events".into(),
+            exp: now + 3600,
+            nbf: Some(now),
+            iat: Some(now),
+            org: Some("bench".into()),
+        })
+    };
+    let operator_token = staff_token(Role::Operator, "operator-1")?;
+    let auditor_token = staff_token(Role::Auditor, "auditor-1")?;
     let (progress_tx, progress) = tokio::sync::watch::channel(projections::Progress::default());
     let stop = tokio_util::sync::CancellationToken::new();
     let projector = tokio::spawn(projections::run(
@@ -202,18 +224,24 @@ async fn run_in(
         .collect::<Vec<_>>()
         .join("\n");
     std::fs::write(dir.path().join("numbers.txt"), list).map_err(io("writing the numbers"))?;
-    let script = format!(
-        r#"local numbers = {{}}
+    let script = |token: &str| {
+        format!(
+            r#"local numbers = {{}}
 for line in io.lines("{numbers}") do numbers[#numbers + 1] = line end
 math.randomseed(7)
 wrk.headers["Authorization"] = "Bearer {token}"
+wrk.headers["X-Purpose"] = "benchmark"
 request = function()
   return wrk.format("GET", "/api/v1/requests/" .. numbers[math.random(#numbers)])
 end
 "#,
-        numbers = dir.path().join("numbers.txt").display()
-    );
-    std::fs::write(dir.path().join("status.lua"), script).map_err(io("writing the wrk script"))?;
+            numbers = dir.path().join("numbers.txt").display()
+        )
+    };
+    std::fs::write(dir.path().join("status.lua"), script(&token))
+        .map_err(io("writing the wrk script"))?;
+    std::fs::write(dir.path().join("operator.lua"), script(&operator_token))
+        .map_err(io("writing the wrk script"))?;
     // A short unmeasured pass first for each: clients poll the same requests all day, so the
     // steady state (connections open, recent rows in the cache) is what is measured.
     let warm_up = ReadBenchOptions {
@@ -225,6 +253,14 @@ end
     let status = wrk(&base, "/", Some(&lua), options).await?;
     wrk(&base, "/healthz", None, &warm_up).await?;
     let healthz = wrk(&base, "/healthz", None, options).await?;
+    // (3) An operator reading the same requests: every read is recorded (read-auditing on).
+    let operator_lua = dir.path().join("operator.lua");
+    eprintln!("(3) wrk as an operator: every read recorded ...");
+    wrk(&base, "/", Some(&operator_lua), &warm_up).await?;
+    let operator = wrk(&base, "/", Some(&operator_lua), options).await?;
+    // (4) The audit feed: one client copies the whole log in pages of 10,000 events.
+    eprintln!("(4) one client reading the NDJSON audit feed from the start ...");
+    let (feed_events, feed_seconds) = read_feed(&base, &auditor_token).await?;
 
     server_stop.cancel();
     let _ = server.await;
@@ -247,7 +283,49 @@ end
         healthz_requests_per_s: healthz.requests_per_s,
         healthz_p99_ms: healthz.p99_ms,
         status_ratio: status.requests_per_s / healthz.requests_per_s.max(f64::MIN_POSITIVE),
+        operator_requests_per_s: operator.requests_per_s,
+        operator_p99_ms: operator.p99_ms,
+        read_audit_ratio: operator.requests_per_s / status.requests_per_s.max(f64::MIN_POSITIVE),
+        feed_events,
+        feed_events_per_s: feed_events as f64 / feed_seconds.max(f64::MIN_POSITIVE),
     })
+}
+
+/// Reads the whole log through `GET /api/v1/audit/events` in pages of 10,000; (events, seconds).
+async fn read_feed(base: &str, token: &str) -> Result<(u64, f64), ReadBenchError> {
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    let mut after = String::new();
+    let mut events = 0u64;
+    loop {
+        let mut url = format!("{base}/api/v1/audit/events?limit=10000");
+        if !after.is_empty() {
+            url.push_str("&after=");
+            url.push_str(&after);
+        }
+        let answer = client
+            .get(&url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(fill_error)?;
+        if !answer.status().is_success() {
+            return Err(fill_error(format!("the feed answered {}", answer.status())));
+        }
+        after = answer
+            .headers()
+            .get("x-next-cursor")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let body = answer.bytes().await.map_err(fill_error)?;
+        let lines = body.iter().filter(|b| **b == b'\n').count() as u64;
+        if lines == 0 {
+            break;
+        }
+        events += lines;
+    }
+    Ok((events, started.elapsed().as_secs_f64()))
 }
 
 /// Writes `count` requests of five events each with 16 concurrent writers; returns their numbers.

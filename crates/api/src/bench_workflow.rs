@@ -67,6 +67,11 @@ pub struct WorkflowBenchReport {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub steps: StepTimes,
+    /// How far the status view stood behind the log while the workflow ran (sampled every
+    /// 100 ms): p99, in milliseconds.
+    pub status_lag_p99_ms: f64,
+    /// The same for the analytics projection.
+    pub analytics_lag_p99_ms: f64,
 }
 
 /// Why the benchmark could not run.
@@ -152,6 +157,22 @@ async fn run_in(
         },
     );
     let workflow_task = tokio::spawn(workflow.run(stop.clone()));
+    // The projectors follow the log as in `egov serve`; their lag is sampled while it runs.
+    let mut projectors = Vec::new();
+    let (status_tx, _status) = tokio::sync::watch::channel(projections::Progress::default());
+    projectors.push(tokio::spawn(projections::run(
+        store.clone(),
+        Arc::new(projections::RequestStatusProjector),
+        status_tx,
+        stop.clone(),
+    )));
+    let (analytics_tx, _analytics) = tokio::sync::watch::channel(projections::Progress::default());
+    projectors.push(tokio::spawn(projections::run(
+        store.clone(),
+        Arc::new(projections::AnalyticsProjector),
+        analytics_tx,
+        stop.clone(),
+    )));
 
     // Who waits for which request: the watcher follows the log and answers at its end.
     let waiting: Waiting = Arc::default();
@@ -166,6 +187,11 @@ async fn run_in(
     let warm_up = Duration::from_secs(2);
     let started = Instant::now();
     let until = started + warm_up + Duration::from_secs(options.seconds);
+    let sampler = tokio::spawn(sample_lag(
+        db.clone(),
+        started + warm_up,
+        until,
+    ));
     let mut clients = Vec::new();
     for _ in 0..options.clients {
         let requests = requests.clone();
@@ -217,8 +243,12 @@ async fn run_in(
             }
         }
     }
+    let (status_lags, analytics_lags) = sampler.await.map_err(setup)?;
     stop.cancel();
     let _ = workflow_task.await;
+    for projector in projectors {
+        let _ = projector.await;
+    }
     let _ = watcher.await;
     let _ = sim_task.await;
     drop(responder);
@@ -243,8 +273,33 @@ async fn run_in(
         p50_ms: percentile_ms(&latencies, 0.50),
         p99_ms: percentile_ms(&latencies, 0.99),
         steps,
+        status_lag_p99_ms: percentile_ms(&status_lags, 0.99),
+        analytics_lag_p99_ms: percentile_ms(&analytics_lags, 0.99),
     };
     Ok(report)
+}
+
+/// Samples how far the status view and the analytics projection stand behind the log, every
+/// 100 ms from `from` to `until`.
+async fn sample_lag(
+    db: commands::Database,
+    from: Instant,
+    until: Instant,
+) -> (Vec<Duration>, Vec<Duration>) {
+    tokio::time::sleep_until(from.into()).await;
+    let (mut status, mut analytics) = (Vec::new(), Vec::new());
+    while Instant::now() < until {
+        for (name, samples) in [
+            (projections::RequestStatusProjector::NAME, &mut status),
+            (projections::AnalyticsProjector::NAME, &mut analytics),
+        ] {
+            if let Ok(lag) = projections::checkpoint::lag(db.pool(), name).await {
+                samples.push(Duration::from_secs_f64(lag.seconds_behind.max(0.0)));
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    (status, analytics)
 }
 
 /// Requests awaited by clients: `true` when it ended with a result, `false` with a refusal.
@@ -358,6 +413,10 @@ pub fn print_table(report: &WorkflowBenchReport) {
         report.p50_ms, report.p99_ms, report.events_per_s
     );
     let s = &report.steps;
+    eprintln!(
+        "projection lag p99: status view {:.1} ms, analytics {:.1} ms",
+        report.status_lag_p99_ms, report.analytics_lag_p99_ms
+    );
     eprintln!(
         "median per step (ms): verify {:.1} | iin {:.1} | sik {:.1} | fund movements {:.1} | issue {:.1} | client sign {:.1}",
         s.verify_ms, s.lookup_iin_ms, s.lookup_sik_ms, s.lookup_fund_movements_ms, s.issue_ms, s.client_sign_ms

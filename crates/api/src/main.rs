@@ -508,10 +508,15 @@ async fn projections_cmd(
             println!("{}", serde_json::to_string(&report)?);
         }
         ProjectionsCmd::Status => {
-            let lag =
-                projections::checkpoint::lag(db.pool(), projections::RequestStatusProjector::NAME)
-                    .await?;
-            println!("{}", serde_json::to_string(&[lag])?);
+            let mut lags = Vec::new();
+            for name in [
+                projections::RequestStatusProjector::NAME,
+                projections::DataAccessProjector::NAME,
+                projections::AnalyticsProjector::NAME,
+            ] {
+                lags.push(projections::checkpoint::lag(db.pool(), name).await?);
+            }
+            println!("{}", serde_json::to_string(&lags)?);
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -520,21 +525,30 @@ async fn projections_cmd(
 /// `egov replay --check`.
 async fn replay_check(db_settings: DbSettings) -> anyhow::Result<ExitCode> {
     let store = EventStore::new(open(db_settings).await?);
-    let report =
-        projections::check(&store, &projections::RequestStatusProjector, "stream_id").await?;
-    println!("{}", serde_json::to_string_pretty(&[&report])?);
-    if report.is_consistent() {
-        eprintln!(
-            "{}: {} rows match the replay of {} events",
-            report.name, report.rows, report.events
-        );
-        Ok(ExitCode::SUCCESS)
-    } else {
-        for difference in &report.differences {
-            eprintln!("DIFFERS: {} {}", report.name, difference.key);
+    let reports = [
+        projections::check(&store, &projections::RequestStatusProjector, "stream_id").await?,
+        projections::check(&store, &projections::DataAccessProjector, "event_id").await?,
+    ];
+    println!("{}", serde_json::to_string_pretty(&reports)?);
+    let mut consistent = true;
+    for report in &reports {
+        if report.is_consistent() {
+            eprintln!(
+                "{}: {} rows match the replay of {} events",
+                report.name, report.rows, report.events
+            );
+        } else {
+            consistent = false;
+            for difference in &report.differences {
+                eprintln!("DIFFERS: {} {}", report.name, difference.key);
+            }
         }
-        Ok(ExitCode::from(4))
     }
+    Ok(if consistent {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(4)
+    })
 }
 
 async fn verify(

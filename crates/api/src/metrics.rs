@@ -129,7 +129,11 @@ pub async fn track(
 /// `GET /metrics`: Prometheus text format.
 #[get("/metrics")]
 pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    for name in [projections::RequestStatusProjector::NAME] {
+    for name in [
+        projections::RequestStatusProjector::NAME,
+        projections::DataAccessProjector::NAME,
+        projections::AnalyticsProjector::NAME,
+    ] {
         match projections::checkpoint::lag(state.db.pool(), name).await {
             Ok(lag) => {
                 let labels = ProjectorLabels {
