@@ -1,12 +1,16 @@
 //! The facts behind the analytics views (`projections.analytics`, `projections.analytics_steps`,
 //! read through the views of schema `analytics`, migrations/V6): per request its service, channel,
 //! day, outcome, deadline and survey; per step its start and end. Nothing that names a person.
+//!
+//! Like the status view, a batch is folded in memory and written with a few set-based statements,
+//! so the projection keeps up with the workflow.
 
 use std::collections::HashMap;
 
+use chrono::{DateTime, NaiveDate, Utc};
 use deadpool_postgres::Transaction;
 use domain::request::{EventDecodeError, LookupFailure, RequestEvent};
-use domain::{RecordedEvent, StreamId};
+use domain::RecordedEvent;
 use uuid::Uuid;
 
 use crate::{ProjectionError, Projector};
@@ -19,25 +23,68 @@ impl AnalyticsProjector {
     pub const NAME: &'static str = "analytics";
 }
 
+/// What a batch says about one request.
+#[derive(Debug, Default)]
+struct Change {
+    submitted: Option<NewRow>,
+    outcome: Option<&'static str>,
+    refusal_reason: Option<&'static str>,
+    ended_at: Option<DateTime<Utc>>,
+    deadline_missed: bool,
+    late_steps: Vec<String>,
+    survey: Option<(String, String)>,
+    version: i64,
+}
+
+#[derive(Debug)]
+struct NewRow {
+    service: &'static str,
+    channel: &'static str,
+    received_at: DateTime<Utc>,
+    day: NaiveDate,
+    deadline: Option<DateTime<Utc>>,
+}
+
+/// The step a result is issued in runs from the last answer: its start moves with each answer.
+const RESULT_STEP: &str = "result";
+
 impl Projector for AnalyticsProjector {
     fn name(&self) -> &'static str {
         Self::NAME
     }
 
     /// Idempotent by stream version: an event at or below a request's stored version changes
-    /// nothing; steps are opened once and closed once.
+    /// nothing; a step is opened once (the result step moves to the last answer) and closed once.
     async fn apply<'a>(
         &'a self,
         tx: &'a Transaction<'a>,
         table: &'a str,
         events: &'a [RecordedEvent],
     ) -> Result<u64, ProjectionError> {
-        let steps_table = format!("{table}_steps");
-        let steps = steps_table.as_str();
-        let mut versions: HashMap<StreamId, i64> = HashMap::new();
         let database = ProjectionError::database("writing the analytics facts");
+        let mut streams: Vec<Uuid> = events.iter().map(|e| e.stream_id.as_uuid()).collect();
+        streams.sort_unstable();
+        streams.dedup();
+        let applied: HashMap<Uuid, i64> = tx
+            .query(
+                &format!("SELECT stream_id, version FROM {table} WHERE stream_id = ANY($1)"),
+                &[&streams],
+            )
+            .await
+            .map_err(database)?
+            .iter()
+            .map(|row| (row.get(0), row.get(1)))
+            .collect();
+        let mut changes: HashMap<Uuid, Change> = HashMap::new();
+        let mut opened: HashMap<(Uuid, String), DateTime<Utc>> = HashMap::new();
+        let mut closed: HashMap<(Uuid, String), DateTime<Utc>> = HashMap::new();
         let mut changed = 0u64;
         for recorded in events {
+            let id = recorded.stream_id.as_uuid();
+            let version = i64::try_from(recorded.stream_version.get()).unwrap_or(i64::MAX);
+            if version <= applied.get(&id).copied().unwrap_or(0) {
+                continue;
+            }
             let event = match RequestEvent::decode(
                 &recorded.event_type,
                 recorded.schema_version,
@@ -53,151 +100,203 @@ impl Projector for AnalyticsProjector {
                     })
                 }
             };
-            let id: Uuid = recorded.stream_id.as_uuid();
-            let version = i64::try_from(recorded.stream_version.get()).unwrap_or(i64::MAX);
-            let stored = match versions.get(&recorded.stream_id) {
-                Some(v) => *v,
-                None => tx
-                    .query_opt(
-                        &format!("SELECT version FROM {table} WHERE stream_id = $1"),
-                        &[&id],
-                    )
-                    .await
-                    .map_err(database)?
-                    .map_or(0, |row| row.get(0)),
-            };
-            if version <= stored {
+            let at = recorded.recorded_at;
+            let change = changes.entry(id).or_default();
+            if version <= change.version {
                 continue;
             }
-            versions.insert(recorded.stream_id, version);
-            let at = recorded.recorded_at;
-            let open_step = |step: String| async move {
-                tx.execute(
-                    &format!(
-                        "INSERT INTO {steps} (stream_id, step, started_at) VALUES ($1, $2, $3)
-                         ON CONFLICT (stream_id, step) DO NOTHING"
-                    ),
-                    &[&id, &step, &at],
-                )
-                .await
-                .map_err(database)
+            change.version = version;
+            changed += 1;
+            let mut open = |step: String| {
+                let moves = step == RESULT_STEP;
+                let entry = opened.entry((id, step)).or_insert(at);
+                if moves {
+                    *entry = at;
+                }
             };
-            let close_step = |step: String| async move {
-                tx.execute(
-                    &format!(
-                        "UPDATE {steps} SET ended_at = $3
-                          WHERE stream_id = $1 AND step = $2 AND ended_at IS NULL"
-                    ),
-                    &[&id, &step, &at],
-                )
-                .await
-                .map_err(database)
+            let mut close = |step: String| {
+                closed.entry((id, step)).or_insert(at);
             };
             match &event {
                 RequestEvent::Submitted(info) => {
-                    let day = domain::calendar::local_date(info.received_at);
-                    tx.execute(
-                        &format!(
-                            "INSERT INTO {table} (stream_id, service, channel, received_at, day, deadline, version)
-                             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (stream_id) DO NOTHING"
-                        ),
-                        &[
-                            &id,
-                            &info.service.code(),
-                            &info.channel.as_str(),
-                            &info.received_at,
-                            &day,
-                            &info.deadline,
-                            &version,
-                        ],
-                    )
-                    .await
-                    .map_err(database)?;
+                    change.submitted = Some(NewRow {
+                        service: info.service.code(),
+                        channel: info.channel.as_str(),
+                        received_at: info.received_at,
+                        day: domain::calendar::local_date(info.received_at),
+                        deadline: info.deadline,
+                    });
                 }
                 RequestEvent::Signed(_) | RequestEvent::OperatorSigned(_) => {
-                    open_step("signature".into()).await?;
+                    open("signature".into());
                 }
                 RequestEvent::SignatureVerified(_) | RequestEvent::SignatureRejected(_) => {
-                    close_step("signature".into()).await?;
+                    close("signature".into());
                 }
                 RequestEvent::LookupRequested(asked) => {
-                    open_step(domain::catalog::Step::Lookup(asked.lookup).code()).await?;
+                    open(domain::catalog::Step::Lookup(asked.lookup).code());
                 }
                 RequestEvent::LookupSucceeded(answered) => {
-                    let step = domain::catalog::Step::Lookup(answered.lookup).code();
-                    close_step(step).await?;
-                    open_step("result".into()).await?;
+                    close(domain::catalog::Step::Lookup(answered.lookup).code());
+                    open(RESULT_STEP.into());
                 }
                 RequestEvent::LookupFailed(failed) if failed.failure == LookupFailure::NotFound => {
-                    close_step(domain::catalog::Step::Lookup(failed.lookup).code()).await?;
+                    close(domain::catalog::Step::Lookup(failed.lookup).code());
                 }
                 RequestEvent::Refused(refused) => {
-                    tx.execute(
-                        &format!(
-                            "UPDATE {table} SET outcome = 'refused', refusal_reason = $2, ended_at = $3
-                              WHERE stream_id = $1"
-                        ),
-                        &[&id, &refused.reason.code(), &at],
-                    )
-                    .await
-                    .map_err(database)?;
+                    change.outcome = Some("refused");
+                    change.refusal_reason = Some(refused.reason.code());
+                    change.ended_at = Some(at);
                 }
                 RequestEvent::ResultIssued(_) => {
-                    close_step("result".into()).await?;
-                    tx.execute(
-                        &format!(
-                            "UPDATE {table} SET outcome = 'completed', ended_at = $2 WHERE stream_id = $1"
-                        ),
-                        &[&id, &at],
-                    )
-                    .await
-                    .map_err(database)?;
+                    close(RESULT_STEP.into());
+                    change.outcome = Some("completed");
+                    change.ended_at = Some(at);
                 }
-                RequestEvent::ServiceDeadlineMissed(_) => {
-                    tx.execute(
-                        &format!("UPDATE {table} SET deadline_missed = true WHERE stream_id = $1"),
-                        &[&id],
-                    )
-                    .await
-                    .map_err(database)?;
-                }
+                RequestEvent::ServiceDeadlineMissed(_) => change.deadline_missed = true,
                 RequestEvent::StepDeadlineMissed(missed) => {
-                    tx.execute(
-                        &format!(
-                            "UPDATE {table} SET late_steps = array_append(late_steps, $2) WHERE stream_id = $1"
-                        ),
-                        &[&id, &missed.step.code()],
-                    )
-                    .await
-                    .map_err(database)?;
+                    change.late_steps.push(missed.step.code());
                 }
                 RequestEvent::SurveySubmitted(survey) => {
                     let answer = |a| {
                         serde_json::to_value(a)
                             .ok()
                             .and_then(|v| v.as_str().map(str::to_owned))
+                            .unwrap_or_default()
                     };
-                    tx.execute(
-                        &format!(
-                            "UPDATE {table} SET survey_quality = $2, survey_information = $3 WHERE stream_id = $1"
-                        ),
-                        &[&id, &answer(survey.quality), &answer(survey.information)],
-                    )
-                    .await
-                    .map_err(database)?;
+                    change.survey = Some((answer(survey.quality), answer(survey.information)));
                 }
                 _ => {}
             }
-            changed += 1;
         }
-        for (stream, version) in &versions {
-            tx.execute(
-                &format!("UPDATE {table} SET version = greatest(version, $2) WHERE stream_id = $1"),
-                &[&stream.as_uuid(), version],
-            )
-            .await
-            .map_err(database)?;
-        }
+        write_requests(tx, table, &changes).await?;
+        write_steps(tx, &format!("{table}_steps"), &opened, &closed).await?;
         Ok(changed)
     }
+}
+
+async fn write_requests(
+    tx: &Transaction<'_>,
+    table: &str,
+    changes: &HashMap<Uuid, Change>,
+) -> Result<(), ProjectionError> {
+    let database = ProjectionError::database("writing the analytics facts");
+    let new: Vec<(&Uuid, &NewRow)> = changes
+        .iter()
+        .filter_map(|(id, c)| c.submitted.as_ref().map(|row| (id, row)))
+        .collect();
+    if !new.is_empty() {
+        let ids: Vec<Uuid> = new.iter().map(|(id, _)| **id).collect();
+        let service: Vec<&str> = new.iter().map(|(_, r)| r.service).collect();
+        let channel: Vec<&str> = new.iter().map(|(_, r)| r.channel).collect();
+        let received: Vec<DateTime<Utc>> = new.iter().map(|(_, r)| r.received_at).collect();
+        let day: Vec<NaiveDate> = new.iter().map(|(_, r)| r.day).collect();
+        let deadline: Vec<Option<DateTime<Utc>>> = new.iter().map(|(_, r)| r.deadline).collect();
+        tx.execute(
+            &format!(
+                "INSERT INTO {table} (stream_id, service, channel, received_at, day, deadline, version)
+                 SELECT s, sv, c, r, d, dl, 0
+                   FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::date[],
+                               $6::timestamptz[]) AS u(s, sv, c, r, d, dl)
+                 ON CONFLICT (stream_id) DO NOTHING"
+            ),
+            &[&ids, &service, &channel, &received, &day, &deadline],
+        )
+        .await
+        .map_err(database)?;
+    }
+    let ids: Vec<Uuid> = changes.keys().copied().collect();
+    let column = |f: &dyn Fn(&Change) -> Option<String>| -> Vec<Option<String>> {
+        ids.iter().map(|id| changes.get(id).and_then(f)).collect()
+    };
+    let outcome = column(&|c| c.outcome.map(str::to_owned));
+    let reason = column(&|c| c.refusal_reason.map(str::to_owned));
+    let quality = column(&|c| c.survey.as_ref().map(|s| s.0.clone()));
+    let information = column(&|c| c.survey.as_ref().map(|s| s.1.clone()));
+    let late = column(&|c| Some(c.late_steps.join(",")));
+    let ended: Vec<Option<DateTime<Utc>>> = ids
+        .iter()
+        .map(|id| changes.get(id).and_then(|c| c.ended_at))
+        .collect();
+    let missed: Vec<bool> = ids
+        .iter()
+        .map(|id| changes.get(id).is_some_and(|c| c.deadline_missed))
+        .collect();
+    let version: Vec<i64> = ids
+        .iter()
+        .map(|id| changes.get(id).map_or(0, |c| c.version))
+        .collect();
+    tx.execute(
+        &format!(
+            "UPDATE {table} AS t SET
+                 outcome = coalesce(u.outcome, t.outcome),
+                 refusal_reason = coalesce(u.reason, t.refusal_reason),
+                 ended_at = coalesce(u.ended, t.ended_at),
+                 deadline_missed = t.deadline_missed OR u.missed,
+                 late_steps = t.late_steps || coalesce(string_to_array(nullif(u.late, ''), ','), '{{}}'),
+                 survey_quality = coalesce(u.quality, t.survey_quality),
+                 survey_information = coalesce(u.information, t.survey_information),
+                 version = u.version
+             FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::bool[],
+                         $6::text[], $7::text[], $8::text[], $9::int8[])
+                  AS u(stream_id, outcome, reason, ended, missed, late, quality, information, version)
+            WHERE t.stream_id = u.stream_id AND t.version < u.version"
+        ),
+        &[
+            &ids,
+            &outcome,
+            &reason,
+            &ended,
+            &missed,
+            &late,
+            &quality,
+            &information,
+            &version,
+        ],
+    )
+    .await
+    .map_err(database)?;
+    Ok(())
+}
+
+async fn write_steps(
+    tx: &Transaction<'_>,
+    table: &str,
+    opened: &HashMap<(Uuid, String), DateTime<Utc>>,
+    closed: &HashMap<(Uuid, String), DateTime<Utc>>,
+) -> Result<(), ProjectionError> {
+    let database = ProjectionError::database("writing the analytics steps");
+    if !opened.is_empty() {
+        let ids: Vec<Uuid> = opened.keys().map(|(id, _)| *id).collect();
+        let steps: Vec<&str> = opened.keys().map(|(_, s)| s.as_str()).collect();
+        let at: Vec<DateTime<Utc>> = opened.values().copied().collect();
+        tx.execute(
+            &format!(
+                "INSERT INTO {table} AS t (stream_id, step, started_at)
+                 SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[])
+                 ON CONFLICT (stream_id, step) DO UPDATE SET started_at = excluded.started_at
+                  WHERE t.step = '{RESULT_STEP}' AND t.ended_at IS NULL
+                    AND t.started_at < excluded.started_at"
+            ),
+            &[&ids, &steps, &at],
+        )
+        .await
+        .map_err(database)?;
+    }
+    if !closed.is_empty() {
+        let ids: Vec<Uuid> = closed.keys().map(|(id, _)| *id).collect();
+        let steps: Vec<&str> = closed.keys().map(|(_, s)| s.as_str()).collect();
+        let at: Vec<DateTime<Utc>> = closed.values().copied().collect();
+        tx.execute(
+            &format!(
+                "UPDATE {table} AS t SET ended_at = u.at
+                   FROM unnest($1::uuid[], $2::text[], $3::timestamptz[]) AS u(stream_id, step, at)
+                  WHERE t.stream_id = u.stream_id AND t.step = u.step AND t.ended_at IS NULL"
+            ),
+            &[&ids, &steps, &at],
+        )
+        .await
+        .map_err(database)?;
+    }
+    Ok(())
 }
