@@ -187,11 +187,7 @@ async fn run_in(
     let warm_up = Duration::from_secs(2);
     let started = Instant::now();
     let until = started + warm_up + Duration::from_secs(options.seconds);
-    let sampler = tokio::spawn(sample_lag(
-        db.clone(),
-        started + warm_up,
-        until,
-    ));
+    let sampler = tokio::spawn(sample_lag(db.clone(), started + warm_up, until));
     let mut clients = Vec::new();
     for _ in 0..options.clients {
         let requests = requests.clone();

@@ -1,4 +1,4 @@
-//! Read-auditing: every read of a citizen's data by someone other than the citizen is recorded as
+//! Read-auditing: every read of a citizen's data by someone other than the citizen is recorded in
 //! a `DataAccessed` event. Handlers hand the record to a queue and go on; one task appends what
 //! queued up as one batch (one append, one commit) every few milliseconds, so recording costs the
 //! read path a channel send. When the queue is full, a handler waits for room rather than drop a
@@ -7,7 +7,9 @@
 
 use std::time::Duration;
 
-use domain::data_access::{DataAccessed, EVENT_TYPE, SCHEMA_VERSION};
+use domain::data_access::{
+    DataAccessed, DataRead, EVENT_TYPE, MAX_READS_PER_EVENT, SCHEMA_VERSION,
+};
 use domain::{Actor, Channel, EventMetadata, StreamId, StreamVersion};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -25,7 +27,7 @@ const GATHER: Duration = Duration::from_millis(20);
 /// The handlers' side of read-auditing. Cheap to clone.
 #[derive(Clone)]
 pub struct ReadAudit {
-    queue: mpsc::Sender<DataAccessed>,
+    queue: mpsc::Sender<DataRead>,
 }
 
 impl ReadAudit {
@@ -40,18 +42,14 @@ impl ReadAudit {
     }
 
     /// Queues a record; waits only while the queue is full.
-    pub async fn record(&self, read: DataAccessed) {
+    pub async fn record(&self, read: DataRead) {
         if self.queue.send(read).await.is_err() {
             tracing::error!("read-auditing has stopped; a read was not recorded");
         }
     }
 }
 
-async fn flush(
-    store: EventStore,
-    mut receiver: mpsc::Receiver<DataAccessed>,
-    stop: CancellationToken,
-) {
+async fn flush(store: EventStore, mut receiver: mpsc::Receiver<DataRead>, stop: CancellationToken) {
     loop {
         // Cancel safe: `recv` loses nothing when another branch wins.
         let first = tokio::select! {
@@ -86,13 +84,17 @@ async fn flush(
     }
 }
 
-/// Appends one batch as a stream of its own, retrying until it is stored.
-async fn append(store: &EventStore, batch: Vec<DataAccessed>) {
+/// Appends one batch as a stream of its own (events of up to 250 reads), retrying while the
+/// database cannot be reached.
+async fn append(store: &EventStore, batch: Vec<DataRead>) {
     let stream = StreamId::from_uuid(Uuid::now_v7());
     let events: Vec<NewEvent> = batch
-        .iter()
-        .filter_map(|read| {
-            let payload = serde_json::to_value(read).ok()?;
+        .chunks(MAX_READS_PER_EVENT)
+        .filter_map(|reads| {
+            let payload = serde_json::to_value(DataAccessed {
+                reads: reads.to_vec(),
+            })
+            .ok()?;
             NewEvent::new(Uuid::now_v7(), EVENT_TYPE, SCHEMA_VERSION, payload).ok()
         })
         .collect();
@@ -162,7 +164,7 @@ pub async fn record_read(
             continue;
         }
         audit
-            .record(DataAccessed {
+            .record(DataRead {
                 subject: (*citizen).clone(),
                 reader: principal.subject.clone(),
                 role: principal.role.to_string(),

@@ -1,6 +1,7 @@
-//! Reads of a citizen's data by anyone but the citizen (DOMAIN.md, "who looked at my data"): each
-//! is a fact, recorded as a `DataAccessed` event naming who read what about whom, in which role and
-//! organisation, and why.
+//! Reads of a citizen's data by anyone but the citizen ("who looked at my data"): each is a fact
+//! naming who read what about whom, in which role and organisation, and why. They are recorded in
+//! `DataAccessed` events of up to [`MAX_READS_PER_EVENT`] reads each, so that recording a read costs
+//! the log a small share of one event.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -11,10 +12,18 @@ use crate::identifiers::Iin;
 pub const EVENT_TYPE: &str = "DataAccessed";
 /// Its schema version.
 pub const SCHEMA_VERSION: u32 = 1;
+/// The most reads one event carries (about 300 bytes each, well inside an event's limit).
+pub const MAX_READS_PER_EVENT: usize = 250;
+
+/// Reads of citizens' data, in the order they happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataAccessed {
+    pub reads: Vec<DataRead>,
+}
 
 /// Someone read a citizen's data.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DataAccessed {
+pub struct DataRead {
     /// The citizen whose data was read.
     pub subject: Iin,
     /// Who read it (the token's subject).

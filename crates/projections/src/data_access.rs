@@ -36,19 +36,26 @@ impl Projector for DataAccessProjector {
         for event in events {
             let row = match event.event_type.as_str() {
                 domain::data_access::EVENT_TYPE => {
-                    let Ok(read) = serde_json::from_value::<DataAccessed>(event.payload.clone())
+                    let Ok(reads) = serde_json::from_value::<DataAccessed>(event.payload.clone())
                     else {
                         return Err(undecodable(event));
                     };
-                    (
-                        read.subject,
-                        read.at,
-                        read.reader,
-                        read.role,
-                        read.organisation,
-                        read.what,
-                        read.purpose,
-                    )
+                    for (seq, read) in (0i32..).zip(reads.reads) {
+                        rows.push(
+                            event.event_id,
+                            seq,
+                            (
+                                read.subject,
+                                read.at,
+                                read.reader,
+                                read.role,
+                                read.organisation,
+                                read.what,
+                                read.purpose,
+                            ),
+                        );
+                    }
+                    continue;
                 }
                 domain::social_status::EVENT_TYPE => {
                     let Ok(check) =
@@ -68,7 +75,7 @@ impl Projector for DataAccessProjector {
                 }
                 _ => continue,
             };
-            rows.push(event.event_id, row);
+            rows.push(event.event_id, 0, row);
         }
         if rows.event_id.is_empty() {
             return Ok(0);
@@ -76,10 +83,10 @@ impl Projector for DataAccessProjector {
         let inserted = tx
             .execute(
                 &format!(
-                    "INSERT INTO {table} (event_id, subject_iin, at, reader, role, organisation, what, purpose)
-                     SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::text[],
+                    "INSERT INTO {table} (event_id, seq, subject_iin, at, reader, role, organisation, what, purpose)
+                     SELECT * FROM unnest($1::uuid[], $9::int4[], $2::text[], $3::timestamptz[], $4::text[],
                                           $5::text[], $6::text[], $7::text[], $8::text[])
-                     ON CONFLICT (event_id) DO NOTHING"
+                     ON CONFLICT (event_id, seq) DO NOTHING"
                 ),
                 &[
                     &rows.event_id,
@@ -90,6 +97,7 @@ impl Projector for DataAccessProjector {
                     &rows.organisation,
                     &rows.what,
                     &rows.purpose,
+                    &rows.seq,
                 ],
             )
             .await
@@ -119,6 +127,7 @@ type Row = (
 #[derive(Default)]
 struct Rows {
     event_id: Vec<Uuid>,
+    seq: Vec<i32>,
     subject: Vec<String>,
     at: Vec<DateTime<Utc>>,
     reader: Vec<String>,
@@ -129,9 +138,10 @@ struct Rows {
 }
 
 impl Rows {
-    fn push(&mut self, event_id: Uuid, row: Row) {
+    fn push(&mut self, event_id: Uuid, seq: i32, row: Row) {
         let (subject, at, reader, role, organisation, what, purpose) = row;
         self.event_id.push(event_id);
+        self.seq.push(seq);
         self.subject.push(subject.as_str().to_owned());
         self.at.push(at);
         self.reader.push(reader);
@@ -146,6 +156,8 @@ impl Rows {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AccessRow {
     pub event_id: Uuid,
+    /// The read's place in its event.
+    pub seq: i32,
     pub at: DateTime<Utc>,
     pub reader: String,
     pub role: String,
@@ -162,20 +174,22 @@ pub struct AccessRow {
 pub async fn reads_of(
     pool: &Pool,
     subject: &Iin,
-    before: Option<(DateTime<Utc>, Uuid)>,
+    before: Option<(DateTime<Utc>, Uuid, i32)>,
     limit: i64,
 ) -> Result<Vec<AccessRow>, ProjectionError> {
     let client = pool.get().await?;
-    let (at, id) = before.map_or((None, None), |(at, id)| (Some(at), Some(id)));
+    let (at, id, seq) = before.map_or((None, None, None), |(at, id, seq)| {
+        (Some(at), Some(id), Some(seq))
+    });
     let rows = client
         .query(
-            "SELECT event_id, at, reader, role, organisation, what, purpose
+            "SELECT event_id, at, reader, role, organisation, what, purpose, seq
                FROM projections.data_access
               WHERE subject_iin = $1
-                AND ($2::timestamptz IS NULL OR (at, event_id) < ($2, $3))
-              ORDER BY at DESC, event_id DESC
+                AND ($2::timestamptz IS NULL OR (at, event_id, seq) < ($2, $3, $5))
+              ORDER BY at DESC, event_id DESC, seq DESC
               LIMIT $4",
-            &[&subject.as_str(), &at, &id, &limit],
+            &[&subject.as_str(), &at, &id, &limit, &seq],
         )
         .await
         .map_err(ProjectionError::database(
@@ -191,6 +205,7 @@ pub async fn reads_of(
             organisation: row.get(4),
             what: row.get(5),
             purpose: row.get(6),
+            seq: row.get(7),
         })
         .collect())
 }

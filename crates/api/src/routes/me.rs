@@ -106,19 +106,25 @@ pub async fn data_access(
     }))
 }
 
-fn parse_cursor(raw: &str) -> Result<(DateTime<Utc>, uuid::Uuid), ApiError> {
+fn parse_cursor(raw: &str) -> Result<(DateTime<Utc>, uuid::Uuid, i32), ApiError> {
     let invalid = || ApiError::InvalidParameter {
         field: "after",
         reason: "pass the `next` of the previous page".into(),
     };
-    let (micros, id) = raw.split_once('.').ok_or_else(invalid)?;
+    let mut parts = raw.split('.');
+    let (Some(micros), Some(id), Some(seq), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(invalid());
+    };
+    let seq = seq.parse::<i32>().map_err(|_| invalid())?;
     let at = micros
         .parse::<i64>()
         .ok()
         .and_then(DateTime::<Utc>::from_timestamp_micros)
         .ok_or_else(invalid)?;
     let id = uuid::Uuid::try_parse(id).map_err(|_| invalid())?;
-    Ok((at, id))
+    Ok((at, id, seq))
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
