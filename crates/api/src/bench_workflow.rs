@@ -157,18 +157,20 @@ async fn run_in(
         },
     );
     let workflow_task = tokio::spawn(workflow.run(stop.clone()));
-    // The projectors follow the log as in `egov serve`; their lag is sampled while it runs.
+    // The projectors follow the log as in `egov serve`, over their own connections; their lag is
+    // sampled while it runs.
+    let projector_store = EventStore::new(crate::bench::migrated(config, 6).await?);
     let mut projectors = Vec::new();
     let (status_tx, _status) = tokio::sync::watch::channel(projections::Progress::default());
     projectors.push(tokio::spawn(projections::run(
-        store.clone(),
+        projector_store.clone(),
         Arc::new(projections::RequestStatusProjector),
         status_tx,
         stop.clone(),
     )));
     let (analytics_tx, _analytics) = tokio::sync::watch::channel(projections::Progress::default());
     projectors.push(tokio::spawn(projections::run(
-        store.clone(),
+        projector_store.clone(),
         Arc::new(projections::AnalyticsProjector),
         analytics_tx,
         stop.clone(),
