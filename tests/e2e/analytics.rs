@@ -13,18 +13,6 @@ use crate::workflow::{Flow, AIDA};
 const ERLAN: &str = "620412300009";
 const DANA: &str = "900101400003";
 
-async fn get(flow: &Flow, path: &str, token: &str) -> (u16, Value) {
-    let answer = flow
-        .http
-        .get(flow.url(path))
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("get");
-    let code = answer.status().as_u16();
-    (code, answer.json().await.unwrap_or(Value::Null))
-}
-
 fn total(rows: &Value, key: &str, filter: impl Fn(&Value) -> bool) -> i64 {
     rows.as_array()
         .into_iter()
@@ -106,7 +94,7 @@ async fn analytics_figures_equal_the_events_and_the_analyst_role_sees_no_persona
     let analyst = flow.keys.es256(&Keys::claims("analyst", "analyst-1"));
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let survey_rows = loop {
-        let (code, rows) = get(&flow, "/api/v1/analytics/survey", &analyst).await;
+        let (code, rows) = flow.get("/api/v1/analytics/survey", &analyst).await;
         assert_eq!(code, 200, "{rows}");
         if total(&rows, "answers", |_| true) == 1 {
             break rows;
@@ -119,20 +107,20 @@ async fn analytics_figures_equal_the_events_and_the_analyst_role_sees_no_persona
     };
     assert_eq!(survey_rows[0]["quality"], 1.0);
     assert_eq!(survey_rows[0]["accessibility"], 0.0);
-    let (_, requests) = get(&flow, "/api/v1/analytics/requests", &analyst).await;
+    let (_, requests) = flow.get("/api/v1/analytics/requests", &analyst).await;
     assert_eq!(total(&requests, "requests", |_| true), submitted);
     assert_eq!(
         total(&requests, "requests", |r| r["outcome"] == "completed"),
         completed
     );
-    let (_, by_service) = get(
-        &flow,
-        "/api/v1/analytics/requests?service=pension-fund-statement",
-        &analyst,
-    )
-    .await;
+    let (_, by_service) = flow
+        .get(
+            "/api/v1/analytics/requests?service=pension-fund-statement",
+            &analyst,
+        )
+        .await;
     assert_eq!(total(&by_service, "requests", |_| true), 3);
-    let (_, refused) = get(&flow, "/api/v1/analytics/refusals", &analyst).await;
+    let (_, refused) = flow.get("/api/v1/analytics/refusals", &analyst).await;
     for (reason, count) in &refusals {
         assert_eq!(
             total(&refused, "refusals", |r| r["refusal_reason"]
@@ -141,23 +129,20 @@ async fn analytics_figures_equal_the_events_and_the_analyst_role_sees_no_persona
             "{reason}: {refused}"
         );
     }
-    let (_, steps) = get(&flow, "/api/v1/analytics/step-times", &analyst).await;
+    let (_, steps) = flow.get("/api/v1/analytics/step-times", &analyst).await;
     assert!(
         steps.as_array().is_some_and(|rows| rows
             .iter()
             .any(|r| r["step"] == "signature" && r["p95_seconds"].is_number())),
         "{steps}"
     );
-    let (code, deadlines) = get(&flow, "/api/v1/analytics/deadlines", &analyst).await;
+    let (code, deadlines) = flow.get("/api/v1/analytics/deadlines", &analyst).await;
     assert_eq!(code, 200, "{deadlines}");
-    let (code, _) = get(
-        &flow,
-        "/api/v1/analytics/requests",
-        &flow.keys.citizen(AIDA),
-    )
-    .await;
+    let (code, _) = flow
+        .get("/api/v1/analytics/requests", &flow.keys.citizen(AIDA))
+        .await;
     assert_eq!(code, 403);
-    let (code, _) = get(&flow, "/api/v1/analytics/nothing", &analyst).await;
+    let (code, _) = flow.get("/api/v1/analytics/nothing", &analyst).await;
     assert_eq!(code, 404);
 
     // The analyst role: the views, and nothing holding personal data.

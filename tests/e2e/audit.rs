@@ -16,18 +16,6 @@ fn auditor(keys: &Keys) -> String {
     keys.es256(&Keys::claims("auditor", "auditor-7"))
 }
 
-async fn get(flow: &Flow, path: &str, token: &str) -> (u16, Value) {
-    let answer = flow
-        .http
-        .get(flow.url(path))
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("get");
-    let code = answer.status().as_u16();
-    (code, answer.json().await.unwrap_or(Value::Null))
-}
-
 /// A completed pension-fund statement; its number.
 async fn completed_request(flow: &mut Flow) -> String {
     let signer = flow
@@ -49,12 +37,9 @@ async fn an_auditor_replays_a_request_at_any_instant_and_sees_tampering_named_by
     let token = auditor(&flow.keys);
 
     // The stream, with each event's metadata and its link to the previous hash.
-    let (code, stream) = get(
-        &flow,
-        &format!("/api/v1/audit/requests/{number}/events"),
-        &token,
-    )
-    .await;
+    let (code, stream) = flow
+        .get(&format!("/api/v1/audit/requests/{number}/events"), &token)
+        .await;
     assert_eq!(code, 200, "{stream}");
     let events = stream["events"].as_array().expect("events").clone();
     assert_eq!(events.len(), 10);
@@ -88,16 +73,16 @@ async fn an_auditor_replays_a_request_at_any_instant_and_sees_tampering_named_by
             "/api/v1/audit/requests/{number}/state?as_of={}",
             at.replace('+', "%2B")
         );
-        let (code, state) = get(&flow, &path, &token).await;
+        let (code, state) = flow.get(&path, &token).await;
         assert_eq!(code, 200, "{state}");
         // Events of one instant are replayed together, so the version may run ahead within it.
         assert!(state["version"].as_u64() >= Some(version as u64), "{state}");
-        let (code, by_version) = get(
-            &flow,
-            &format!("/api/v1/audit/requests/{number}/state?version={version}"),
-            &token,
-        )
-        .await;
+        let (code, by_version) = flow
+            .get(
+                &format!("/api/v1/audit/requests/{number}/state?version={version}"),
+                &token,
+            )
+            .await;
         assert_eq!(code, 200);
         assert_eq!(by_version["version"], version as u64);
         assert_eq!(
@@ -105,40 +90,34 @@ async fn an_auditor_replays_a_request_at_any_instant_and_sees_tampering_named_by
             "version {version}: {by_version}"
         );
     }
-    let (_, before) = get(
-        &flow,
-        &format!("/api/v1/audit/requests/{number}/state?as_of=2000-01-01T00:00:00Z"),
-        &token,
-    )
-    .await;
+    let (_, before) = flow
+        .get(
+            &format!("/api/v1/audit/requests/{number}/state?as_of=2000-01-01T00:00:00Z"),
+            &token,
+        )
+        .await;
     assert_eq!(
         (before["version"].as_u64(), before["status"].as_str()),
         (Some(0), None)
     );
-    let (_, middle) = get(
-        &flow,
-        &format!("/api/v1/audit/requests/{number}/state?version=6"),
-        &token,
-    )
-    .await;
+    let (_, middle) = flow
+        .get(
+            &format!("/api/v1/audit/requests/{number}/state?version=6"),
+            &token,
+        )
+        .await;
     assert_eq!(middle["stage"], "lookups");
     assert_eq!(middle["lookups_done"], json!(["iin"]));
     assert_eq!(middle["lookup_in_flight"], "sik");
-    let (_, last) = get(
-        &flow,
-        &format!("/api/v1/audit/requests/{number}/state"),
-        &token,
-    )
-    .await;
+    let (_, last) = flow
+        .get(&format!("/api/v1/audit/requests/{number}/state"), &token)
+        .await;
     assert_eq!(last["document_number"], format!("R{number}"));
 
     // Intact, then altered behind the application's back: the API and the CLI name the event.
-    let (code, intact) = get(
-        &flow,
-        &format!("/api/v1/audit/verify?request={number}"),
-        &token,
-    )
-    .await;
+    let (code, intact) = flow
+        .get(&format!("/api/v1/audit/verify?request={number}"), &token)
+        .await;
     assert_eq!(
         (code, &intact["intact"], &intact["events"]),
         (200, &json!(true), &json!(10))
@@ -159,7 +138,7 @@ async fn an_auditor_replays_a_request_at_any_instant_and_sees_tampering_named_by
         format!("/api/v1/audit/verify?request={number}"),
         "/api/v1/audit/verify?all=true".to_owned(),
     ] {
-        let (code, report) = get(&flow, &path, &token).await;
+        let (code, report) = flow.get(&path, &token).await;
         assert_eq!(code, 200);
         assert_eq!(report["intact"], false, "{report}");
         assert_eq!(report["breaks"][0]["stream_version"], 5, "{report}");
@@ -178,14 +157,11 @@ async fn an_auditor_replays_a_request_at_any_instant_and_sees_tampering_named_by
     );
 
     // Only auditors.
-    let (code, _) = get(
-        &flow,
-        "/api/v1/audit/verify?all=true",
-        &flow.keys.citizen(AIDA),
-    )
-    .await;
+    let (code, _) = flow
+        .get("/api/v1/audit/verify?all=true", &flow.keys.citizen(AIDA))
+        .await;
     assert_eq!(code, 403);
-    let (code, problem) = get(&flow, "/api/v1/audit/verify", &token).await;
+    let (code, problem) = flow.get("/api/v1/audit/verify", &token).await;
     assert_eq!((code, problem["field"].as_str()), (400, Some("request")));
 }
 
@@ -332,12 +308,12 @@ async fn a_citizen_sees_who_read_their_request_and_why_and_another_citizen_sees_
         .expect("read");
     assert_eq!(read.status(), 200);
     // The citizen's own reads are not listed.
-    let (code, _) = get(
-        &flow,
-        &format!("/api/v1/requests/{number}"),
-        &flow.keys.citizen(AIDA),
-    )
-    .await;
+    let (code, _) = flow
+        .get(
+            &format!("/api/v1/requests/{number}"),
+            &flow.keys.citizen(AIDA),
+        )
+        .await;
     assert_eq!(code, 200);
     // A medical user's check of the citizen's social status is listed too.
     let medic = flow.keys.es256(&json!({
@@ -356,7 +332,9 @@ async fn a_citizen_sees_who_read_their_request_and_why_and_another_citizen_sees_
     assert_eq!(checked.status(), 200);
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let items = loop {
-        let (code, page) = get(&flow, "/api/v1/me/data-access", &flow.keys.citizen(AIDA)).await;
+        let (code, page) = flow
+            .get("/api/v1/me/data-access", &flow.keys.citizen(AIDA))
+            .await;
         assert_eq!(code, 200, "{page}");
         let items = page["items"].as_array().cloned().unwrap_or_default();
         if items.len() >= 2 {
@@ -384,17 +362,14 @@ async fn a_citizen_sees_who_read_their_request_and_why_and_another_citizen_sees_
     assert_eq!(medical_read["what"], "social-status");
     assert_eq!(medical_read["organisation"], "Поликлиника №5");
     // Another citizen sees nothing of it; other roles have no such list.
-    let (code, page) = get(
-        &flow,
-        "/api/v1/me/data-access",
-        &flow.keys.citizen(NOBODY_ELSE),
-    )
-    .await;
+    let (code, page) = flow
+        .get("/api/v1/me/data-access", &flow.keys.citizen(NOBODY_ELSE))
+        .await;
     assert_eq!(
         (code, page["items"].as_array().map(Vec::len)),
         (200, Some(0))
     );
-    let (code, _) = get(&flow, "/api/v1/me/data-access", &operator).await;
+    let (code, _) = flow.get("/api/v1/me/data-access", &operator).await;
     assert_eq!(code, 403);
     // A purpose that is not text is refused before anything is read.
     let bad = flow

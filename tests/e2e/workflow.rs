@@ -88,6 +88,19 @@ impl Flow {
         format!("{}{path}", self.served.base)
     }
 
+    /// GET a path with a token; the status and the JSON body (or null).
+    pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
+        let answer = self
+            .http
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("get");
+        let code = answer.status().as_u16();
+        (code, answer.json().await.unwrap_or(Value::Null))
+    }
+
     /// Files a request; returns its number and the bytes to sign.
     pub async fn submit(&self, service: &str, iin: &str, form: Value) -> (String, Vec<u8>) {
         let answer = self
@@ -318,12 +331,12 @@ async fn every_service_ends_with_its_signed_result_through_the_whole_workflow() 
         assert!(text.contains(&expected), "{expected:?} not in:\n{text}");
     }
     // Another citizen cannot fetch it; the applicant answers the survey once.
-    let (code, _) = get(
-        &flow,
-        &format!("/api/v1/requests/{number}/result"),
-        &flow.keys.citizen(DANA),
-    )
-    .await;
+    let (code, _) = flow
+        .get(
+            &format!("/api/v1/requests/{number}/result"),
+            &flow.keys.citizen(DANA),
+        )
+        .await;
     assert_eq!(code, 404);
     let survey = flow
         .http
@@ -370,18 +383,6 @@ fn pdf_text(pdf: &[u8]) -> String {
         .expect("pdftotext");
     assert!(out.status.success());
     String::from_utf8(out.stdout).expect("utf-8")
-}
-
-async fn get(flow: &Flow, path: &str, token: &str) -> (u16, Value) {
-    let answer = flow
-        .http
-        .get(flow.url(path))
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("get");
-    let code = answer.status().as_u16();
-    (code, answer.json().await.unwrap_or(Value::Null))
 }
 
 #[tokio::test]
@@ -472,12 +473,12 @@ async fn every_refusal_of_the_signature_and_the_registries_ends_the_request_with
             "{service} {reason}"
         );
         // A refused request has no result to fetch.
-        let (code, problem) = get(
-            &flow,
-            &format!("/api/v1/requests/{number}/result"),
-            &flow.keys.citizen(iin),
-        )
-        .await;
+        let (code, problem) = flow
+            .get(
+                &format!("/api/v1/requests/{number}/result"),
+                &flow.keys.citizen(iin),
+            )
+            .await;
         assert_eq!(
             (code, problem["code"].as_str()),
             (409, Some("result-not-ready"))
@@ -508,12 +509,12 @@ async fn with_the_ocsp_responder_down_no_signature_is_taken_as_good_and_it_compl
     tokio::time::sleep(Duration::from_secs(4)).await;
     let events = flow.events(&number).await;
     assert_eq!(types(&events), ["RequestSubmitted", "RequestSigned"]);
-    let (_, status) = get(
-        &flow,
-        &format!("/api/v1/requests/{number}"),
-        &flow.keys.citizen(AIDA),
-    )
-    .await;
+    let (_, status) = flow
+        .get(
+            &format!("/api/v1/requests/{number}"),
+            &flow.keys.citizen(AIDA),
+        )
+        .await;
     assert_eq!(status["status"]["code"], "submitted");
     // It comes back within the step's limit: the check goes on and the request completes.
     flow.start_responder();

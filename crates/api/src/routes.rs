@@ -58,6 +58,39 @@ pub async fn not_found() -> HttpResponse {
     actix_web::ResponseError::error_response(&ApiError::RouteNotFound)
 }
 
+/// The page size of a list (`limit`): 1 to 100, 20 when not given.
+///
+/// # Errors
+/// [`ApiError::InvalidParameter`] outside that range.
+pub(crate) fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
+    let limit = limit.unwrap_or(20);
+    if (1..=100).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(ApiError::InvalidParameter {
+            field: "limit",
+            reason: "1 to 100".into(),
+        })
+    }
+}
+
+/// Cuts `rows` (read with one more than `limit`) to the page; the cursor of its last row when more
+/// follow.
+pub(crate) fn page<T>(
+    rows: &mut Vec<T>,
+    limit: i64,
+    cursor: impl Fn(&T) -> String,
+) -> Option<String> {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    if more {
+        rows.last().map(cursor)
+    } else {
+        None
+    }
+}
+
 /// The routes under `/api/v1`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(

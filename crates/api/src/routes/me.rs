@@ -69,27 +69,21 @@ pub async fn data_access(
     let iin = principal.iin.as_ref().ok_or(ApiError::Forbidden {
         role: principal.role,
     })?;
-    let limit = query.limit.unwrap_or(20);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::InvalidParameter {
-            field: "limit",
-            reason: "1 to 100".into(),
-        });
-    }
+    let limit = super::page_limit(query.limit)?;
     let before = match &query.after {
         Some(raw) => Some(parse_cursor(raw)?),
         None => None,
     };
     let mut rows =
         projections::data_access::reads_of(state.db.pool(), iin, before, limit + 1).await?;
-    let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
-    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-    let next = more
-        .then(|| {
-            rows.last()
-                .map(|r| format!("{}.{}", r.at.timestamp_micros(), r.event_id.simple()))
-        })
-        .flatten();
+    let next = super::page(&mut rows, limit, |r| {
+        format!(
+            "{}.{}.{}",
+            r.at.timestamp_micros(),
+            r.event_id.simple(),
+            r.seq
+        )
+    });
     Ok(HttpResponse::Ok().json(AccessPageDto {
         items: rows
             .into_iter()

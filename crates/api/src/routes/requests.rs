@@ -652,32 +652,20 @@ pub async fn history(
     let iin = principal.iin.as_ref().ok_or(ApiError::Forbidden {
         role: principal.role,
     })?;
-    let limit = query.limit.unwrap_or(20);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::InvalidParameter {
-            field: "limit",
-            reason: "1 to 100".into(),
-        });
-    }
+    let limit = super::page_limit(query.limit)?;
     let after = query
         .after
         .as_deref()
         .map(parse_history_cursor)
         .transpose()?;
     let mut rows = state.status_view.history(iin, after, limit + 1).await?;
-    let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
-    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-    let next = if more {
-        rows.last().map(|r| {
-            format!(
-                "{}.{}",
-                r.received_at.timestamp_micros(),
-                r.stream_id.simple()
-            )
-        })
-    } else {
-        None
-    };
+    let next = super::page(&mut rows, limit, |r| {
+        format!(
+            "{}.{}",
+            r.received_at.timestamp_micros(),
+            r.stream_id.simple()
+        )
+    });
     Ok(HttpResponse::Ok().json(HistoryDto {
         items: rows.iter().map(request_dto).collect(),
         next,
