@@ -321,7 +321,7 @@ impl Requests {
     /// # Errors
     /// [`CommandError::Corrupt`] when a stored event cannot be read as a request event.
     pub async fn load(&self, stream_id: StreamId) -> Result<Loaded, CommandError> {
-        let recorded = self.read_all_of(stream_id).await?;
+        let recorded = self.recorded(stream_id).await?;
         let version = recorded
             .last()
             .map_or(StreamVersion::EMPTY, |e| e.stream_version);
@@ -336,7 +336,11 @@ impl Requests {
         })
     }
 
-    async fn read_all_of(&self, stream_id: StreamId) -> Result<Vec<RecordedEvent>, CommandError> {
+    /// A request's events as stored (envelope, payload, hash), in stream order.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn recorded(&self, stream_id: StreamId) -> Result<Vec<RecordedEvent>, CommandError> {
         const PAGE: u32 = 1000;
         let mut events = Vec::new();
         loop {
@@ -352,27 +356,29 @@ impl Requests {
         }
     }
 
-    /// Records what the domain decides for `commands`, one after the other, on a loaded request,
-    /// at the loaded version and in one append (the workflow's way in: it has just loaded the
-    /// stream to know what to do; a step and the next one it starts are recorded together).
+    /// Records what the domain decides for `command` on a loaded request, at the loaded version
+    /// (the workflow's way in: it has just loaded the stream to know what to do). `then` sees the
+    /// state the command leads to and may name the next command, which is decided on that state
+    /// and recorded in the same append (skipped if the domain refuses it).
     ///
     /// # Errors
-    /// [`CommandError::Rejected`] when the domain refuses a command (nothing is recorded); a store
+    /// [`CommandError::Rejected`] when the domain refuses `command` (nothing is recorded); a store
     /// conflict when another writer appended since `loaded` was read (load again and ask again).
     pub async fn record(
         &self,
         loaded: &Loaded,
-        commands: Vec<Command>,
+        command: Command,
+        then: impl FnOnce(&Request) -> Option<Command>,
         actor: &Actor,
         now: DateTime<Utc>,
     ) -> Result<Appended, CommandError> {
         let info = loaded.info().ok_or(CommandError::NotFound)?;
-        let mut state = loaded.state.clone();
-        let mut events = Vec::new();
-        for command in commands {
-            let decided = decide(&state, command, now)?;
-            state = decided.iter().fold(state, evolve);
-            events.extend(decided);
+        let mut events = decide(&loaded.state, command, now)?;
+        let state = events.iter().fold(loaded.state.clone(), evolve);
+        if let Some(next) = then(&state) {
+            if let Ok(more) = decide(&state, next, now) {
+                events.extend(more);
+            }
         }
         let outcome = self
             .append(

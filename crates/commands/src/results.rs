@@ -114,11 +114,6 @@ impl ProviderKey {
         Self::load(&key_path, &cert_path)
     }
 
-    /// The provider's certificate.
-    pub fn certificate(&self) -> &X509 {
-        &self.certificate
-    }
-
     /// A detached CMS SignedData (DER) over `bytes`, with the certificate included.
     ///
     /// # Errors

@@ -102,11 +102,6 @@ where
         })
     }
 
-    /// The result documents this workflow issues.
-    pub fn documents(&self) -> &ResultDocuments {
-        &self.documents
-    }
-
     /// Runs the feeder, the heartbeat and the workers until `shutdown`. In-flight requests are
     /// finished up to their next recorded step; their tasks are released for the next start.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {

@@ -6,7 +6,7 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use domain::request::{evolve, Outcome, Request, RequestEvent, Stage};
-use domain::{Cursor, RecordedEvent, RequestNumber, StreamId, StreamVersion, GENESIS_HASH};
+use domain::{Cursor, RecordedEvent, RequestNumber, StreamId, GENESIS_HASH};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -16,8 +16,6 @@ use crate::state::AppState;
 
 /// The most events one page of the feed returns.
 pub const MAX_FEED_LIMIT: u32 = 10_000;
-/// Events read per page of a stream.
-const STREAM_PAGE: u32 = 1_000;
 
 /// One event of a request's stream, as stored.
 #[derive(Debug, Serialize, ToSchema)]
@@ -137,22 +135,6 @@ async fn stream_of(state: &AppState, number: &str) -> Result<(RequestNumber, Str
     Ok((number, stream))
 }
 
-async fn read_stream(state: &AppState, stream: StreamId) -> Result<Vec<RecordedEvent>, ApiError> {
-    let store = state.requests.store();
-    let mut events: Vec<RecordedEvent> = Vec::new();
-    loop {
-        let after = events
-            .last()
-            .map_or(StreamVersion::EMPTY, |e| e.stream_version);
-        let page = store.read_stream(stream, after, STREAM_PAGE).await?;
-        let full = page.len() == STREAM_PAGE as usize;
-        events.extend(page);
-        if !full {
-            return Ok(events);
-        }
-    }
-}
-
 /// An auditor reading a request's history reads its citizens' data: recorded.
 async fn record_audit_read(
     state: &AppState,
@@ -210,7 +192,7 @@ pub async fn events(
     let purpose = crate::read_audit::purpose(&req)?;
     let (number, stream) = stream_of(&state, &number).await?;
     record_audit_read(&state, &principal, &number, purpose).await?;
-    let events = read_stream(&state, stream).await?;
+    let events = state.requests.recorded(stream).await?;
     let mut previous = GENESIS_HASH.to_string();
     let mut dtos = Vec::with_capacity(events.len());
     for event in &events {
@@ -281,7 +263,7 @@ pub async fn state_at(
     }
     let (number, stream) = stream_of(&state, &number).await?;
     record_audit_read(&state, &principal, &number, purpose).await?;
-    let events = read_stream(&state, stream).await?;
+    let events = state.requests.recorded(stream).await?;
     let mut request = Request::default();
     let mut replayed = 0u64;
     let mut last_event_at = None;

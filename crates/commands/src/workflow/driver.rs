@@ -6,7 +6,8 @@ use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use domain::catalog::Lookup;
 use domain::request::{
-    Command, LookupFailure, LookupOutcome, RequestEvent, SignatureCheck, SignatureRejection,
+    Command, LookupFailure, LookupOutcome, Request, RequestEvent, SignatureCheck,
+    SignatureRejection, Stage,
 };
 use domain::workflow::{next, Next, Timed};
 use domain::{Actor, RequestForm, StreamId};
@@ -164,12 +165,21 @@ where
         actor: &Actor,
         stalled: usize,
     ) -> Result<usize, WorkflowError> {
-        let now = Utc::now();
-        let mut commands = vec![command];
-        if let Some(next) = follow_up(loaded, &commands[0], now) {
-            commands.push(next);
-        }
-        match self.requests.record(loaded, commands, actor, now).await {
+        let chains = matches!(
+            command,
+            Command::RecordSignatureCheck(SignatureCheck::Verified(_))
+                | Command::RecordLookup {
+                    outcome: LookupOutcome::Found(_),
+                    ..
+                }
+        );
+        let events = &loaded.events;
+        let then = |after: &Request| chains.then(|| next_lookup(events, after)).flatten();
+        match self
+            .requests
+            .record(loaded, command, then, actor, Utc::now())
+            .await
+        {
             Ok(appended) => {
                 loaded.extend(appended, Utc::now());
                 return Ok(0);
@@ -321,29 +331,15 @@ where
     }
 }
 
-/// The lookup a verified signature or an answered lookup leads to, asked in the same append: it
-/// is what the next round would record first, and recording it with the step before saves a
-/// round trip and a commit per lookup. Only a lookup never asked before (attempt 1) is chained.
-fn follow_up(loaded: &Loaded, command: &Command, now: DateTime<Utc>) -> Option<Command> {
-    let chains = matches!(
-        command,
-        Command::RecordSignatureCheck(SignatureCheck::Verified(_))
-            | Command::RecordLookup {
-                outcome: LookupOutcome::Found(_),
-                ..
-            }
-    );
-    if !chains {
-        return None;
-    }
-    let events = domain::request::decide(&loaded.state, command.clone(), now).ok()?;
-    let after = events
-        .iter()
-        .fold(loaded.state.clone(), domain::request::evolve);
-    let domain::request::Request::Open(open) = &after else {
+/// The lookup a verified signature or an answered lookup leads to (`after` is the state it left),
+/// asked in the same append: it is what the next round would record first, and recording it with
+/// the step before saves a round trip and a commit per lookup. Only a lookup never asked before
+/// (attempt 1) is chained.
+fn next_lookup(events: &[RequestEvent], after: &Request) -> Option<Command> {
+    let Request::Open(open) = after else {
         return None;
     };
-    let domain::request::Stage::Lookups {
+    let Stage::Lookups {
         done,
         in_flight: None,
     } = open.stage
@@ -351,8 +347,7 @@ fn follow_up(loaded: &Loaded, command: &Command, now: DateTime<Utc>) -> Option<C
         return None;
     };
     let lookup = *open.lookups.get(done)?;
-    let asked_before = loaded
-        .events
+    let asked_before = events
         .iter()
         .any(|e| matches!(e, RequestEvent::LookupRequested(r) if r.lookup == lookup));
     (!asked_before).then_some(Command::StartLookup { lookup, attempt: 1 })

@@ -65,8 +65,8 @@ where
         shutdown: &CancellationToken,
     ) -> Result<(), WorkflowError> {
         let store = self.requests.store();
-        let db = store.database();
-        let client = db.pool().get().await.map_err(WorkflowError::Unavailable)?;
+
+        let client = self.client().await?;
         let row = client
             .query_one("SELECT tx_id, position FROM workflow.feed", &[])
             .await
@@ -89,7 +89,7 @@ where
                 .collect();
             streams.sort_unstable();
             streams.dedup();
-            let mut client = db.pool().get().await.map_err(WorkflowError::Unavailable)?;
+            let mut client = self.client().await?;
             let tx = client
                 .transaction()
                 .await
