@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
-# The whole test suite: installs what is missing, makes sure the test PostgreSQL server runs, then
-# runs every test of the workspace (unit, the event store's guarantees, end-to-end) and checks
-# formatting and lints.
+# The whole test suite: installs what is missing, makes sure the test PostgreSQL server and the
+# Kafka broker run, then runs every test of the workspace (unit, the event store's guarantees,
+# end-to-end) and checks formatting and lints.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh
 TEST_DATABASE_URL="$(bash scripts/test-postgres.sh)"
 export TEST_DATABASE_URL
+# The Kafka broker (tansu), built once per machine. The Kafka tests start brokers of their own from
+# TANSU_BIN (so that they can stop them); the one on 127.0.0.1:9092 is there for development.
+TANSU_BIN="$(bash scripts/kafka.sh install)"
+export TANSU_BIN
+bash scripts/kafka.sh start >/dev/null
 
 cargo fmt --all -- --check
 # The domain stays pure (STYLE.md 9.1): no async runtime, database, network, randomness or clock.

@@ -6,6 +6,7 @@ mod api;
 mod audit;
 mod cli;
 mod embedded;
+mod kafka;
 mod portal;
 mod registries;
 mod registry_sim;

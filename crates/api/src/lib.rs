@@ -25,12 +25,14 @@
 pub mod auth;
 pub mod bench;
 pub mod bench_read;
+pub mod bench_relay;
 pub mod bench_workflow;
 pub mod embedded_postgres;
 pub mod metrics;
 pub mod pdf;
 pub mod problem;
 pub mod read_audit;
+pub mod read_side;
 pub mod registry_sim;
 pub mod routes;
 pub mod settings;

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use api::auth::{Authenticator, Claims, DevKey, Role, VerifyingKey};
 use api::embedded_postgres::EmbeddedPostgres;
-use api::{bench, telemetry, Application, Settings};
+use api::settings::ProjectionSource;
+use api::{bench, read_side, telemetry, Application, Settings};
 use clap::{Parser, Subcommand};
 use commands::{Database, DbSettings, EventStore};
 use domain::StreamId;
@@ -32,6 +33,9 @@ enum Cmd {
     /// Run only the workflow (signature checks, registry lookups, results, timers) until stopped;
     /// several workers may run beside `egov serve` (with EGOV_WORKFLOW=off there).
     Worker,
+    /// Publish every event of the log, in order, to the Kafka topic until stopped (needs
+    /// EGOV_KAFKA_BROKERS; `egov serve` runs the relay itself when that is set).
+    Relay,
     /// Apply the migrations that are not applied yet, then exit.
     Migrate,
     /// Check the hash chains of the event log and name the first altered event of each stream.
@@ -52,6 +56,10 @@ enum Cmd {
         /// Compare only (the one mode there is: nothing is written).
         #[arg(long, required = true)]
         check: bool,
+        /// Where the stored read models were fed from: `postgres` replays up to each one's
+        /// checkpoint, `kafka` the whole log (run it once the projectors have caught up).
+        #[arg(long, value_enum, default_value = "postgres")]
+        source: ProjectionSource,
     },
     /// Print a development token signed with the development key (development mode only).
     Token {
@@ -87,8 +95,18 @@ enum ProjectionsCmd {
         /// The read model, e.g. request_status.
         name: String,
     },
-    /// Each projector's checkpoint and lag, as JSON.
+    /// Each projector's checkpoint and lag (and the relay's, and the Kafka offsets), as JSON.
     Status,
+    /// Run projectors until stopped, beside `egov serve` (with EGOV_PROJECTIONS=off there). With
+    /// `--source kafka` several processes share the topic's partitions in a consumer group.
+    Run {
+        /// Where the events come from.
+        #[arg(long, value_enum, default_value = "postgres")]
+        source: api::settings::ProjectionSource,
+        /// Only this read model (request_status, data_access or analytics).
+        #[arg(long)]
+        only: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -121,6 +139,23 @@ enum BenchCmd {
         /// Requests the workflow drives at once.
         #[arg(long, default_value_t = 128)]
         concurrency: usize,
+    },
+    /// The Kafka relay: lag from append to a Kafka-sourced status view under a workflow-shaped
+    /// load, and its throughput draining a backlog (the broker at EGOV_KAFKA_BROKERS, default
+    /// 127.0.0.1:9092; `bash scripts/kafka.sh start` starts one).
+    Relay {
+        /// Seconds of load measured (after a 2 s warm-up).
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Requests per second of the load.
+        #[arg(long, default_value_t = 300)]
+        rate: u64,
+        /// Events per request.
+        #[arg(long, default_value_t = 12)]
+        events_per_request: u64,
+        /// Events of the backlog drained to measure throughput.
+        #[arg(long, default_value_t = 200_000)]
+        backlog: u64,
     },
     /// Append throughput and latency against a pgbench reference, and the reader's catch-up rate.
     Append {
@@ -186,6 +221,7 @@ async fn dispatch(command: Cmd, settings: Settings) -> anyhow::Result<ExitCode> 
     let outcome = match command {
         Cmd::Serve => serve(&settings, db_settings, &shutdown).await,
         Cmd::Worker => worker(&settings, db_settings, &shutdown).await,
+        Cmd::Relay => relay(&settings, db_settings, &shutdown).await,
         Cmd::Migrate => {
             let applied = commands::db::migrate(&db_settings.config).await?;
             println!(
@@ -204,8 +240,8 @@ async fn dispatch(command: Cmd, settings: Settings) -> anyhow::Result<ExitCode> 
             all: _,
         } => verify(db_settings, stream, request).await,
         Cmd::Token { .. } => Ok(ExitCode::SUCCESS),
-        Cmd::Projections { what } => projections_cmd(db_settings, what).await,
-        Cmd::Replay { check: _ } => replay_check(db_settings).await,
+        Cmd::Projections { what } => projections_cmd(&settings, db_settings, what, &shutdown).await,
+        Cmd::Replay { check: _, source } => replay_check(db_settings, source).await,
         Cmd::Bench {
             what:
                 BenchCmd::Read {
@@ -240,6 +276,30 @@ async fn dispatch(command: Cmd, settings: Settings) -> anyhow::Result<ExitCode> 
             };
             let report = api::bench_workflow::run(&db_settings.config, &options).await?;
             api::bench_workflow::print_table(&report);
+            println!("{}", serde_json::to_string(&report)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Bench {
+            what:
+                BenchCmd::Relay {
+                    seconds,
+                    rate,
+                    events_per_request,
+                    backlog,
+                },
+        } => {
+            let options = api::bench_relay::RelayBenchOptions {
+                brokers: settings
+                    .kafka
+                    .as_ref()
+                    .map_or_else(|| "127.0.0.1:9092".to_owned(), |k| k.brokers.clone()),
+                seconds,
+                rate,
+                events_per_request,
+                backlog,
+            };
+            let report = api::bench_relay::run(&db_settings.config, &options).await?;
+            api::bench_relay::print_table(&report);
             println!("{}", serde_json::to_string(&report)?);
             Ok(ExitCode::SUCCESS)
         }
@@ -308,38 +368,40 @@ async fn serve(
     };
     let (progress_tx, progress) = tokio::sync::watch::channel(projections::Progress::default());
     let projectors_stop = CancellationToken::new();
-    let projector = tokio::spawn(projections::run(
-        store.clone(),
-        std::sync::Arc::new(projections::RequestStatusProjector),
+    let projectors = read_side::spawn_projectors(
+        &store,
+        settings.projections,
+        settings.kafka.as_ref(),
+        None,
         progress_tx,
-        projectors_stop.clone(),
-    ));
+        &projectors_stop,
+    )?;
+    if settings.projections != ProjectionSource::Postgres {
+        tracing::info!(source = ?settings.projections, "EGOV_PROJECTIONS: the read models are not fed from the log here");
+    }
+    let relay_stop = CancellationToken::new();
+    let relay = settings
+        .kafka
+        .as_ref()
+        .map(|kafka| read_side::spawn_relay(&store, kafka, &relay_stop));
     let audit_stop = CancellationToken::new();
     let (read_audit, audit_task) =
         api::read_audit::ReadAudit::new(store.clone(), audit_stop.clone());
     let audit_task = tokio::spawn(audit_task);
-    let (access_tx, _access) = tokio::sync::watch::channel(projections::Progress::default());
-    let access_projector = tokio::spawn(projections::run(
-        store.clone(),
-        std::sync::Arc::new(projections::DataAccessProjector),
-        access_tx,
-        projectors_stop.clone(),
-    ));
-    let (analytics_tx, _analytics) = tokio::sync::watch::channel(projections::Progress::default());
-    let analytics_projector = tokio::spawn(projections::run(
-        store.clone(),
-        std::sync::Arc::new(projections::AnalyticsProjector),
-        analytics_tx,
-        projectors_stop.clone(),
-    ));
-    let state = actix_web::web::Data::new(api::state::AppState::new(
-        db.clone(),
-        auth,
-        progress,
-        &registry_url,
-        read_audit,
-        shutdown.clone(),
-    )?);
+    let state = actix_web::web::Data::new(
+        api::state::AppState::new(
+            db.clone(),
+            auth,
+            progress,
+            &registry_url,
+            read_audit,
+            shutdown.clone(),
+        )?
+        .with_relay(settings.kafka.as_ref().map(|kafka| api::state::RelayWatch {
+            name: projections::kafka::relay::checkpoint_name(&kafka.topic),
+            stuck_after: settings.kafka_stuck_after,
+        })),
+    );
     let app = Application::build(settings.http_addr, state)
         .with_context(|| format!("binding EGOV_HTTP_ADDR={}", settings.http_addr))?;
     tracing::info!(addr = %settings.http_addr.ip(), port = app.port(), "egov serving HTTP");
@@ -361,13 +423,12 @@ async fn serve(
         tracing::error!(error = %error, "the read-auditing task failed");
     }
     projectors_stop.cancel();
-    for (name, task) in [
-        ("request_status", projector),
-        ("data_access", access_projector),
-        ("analytics", analytics_projector),
-    ] {
-        if let Err(error) = task.await {
-            tracing::error!(projector = name, error = %error, "the projector task failed");
+    read_side::join(projectors).await;
+    // Last, so that the reads recorded above reach the topic too (when the broker is there).
+    relay_stop.cancel();
+    if let Some((_, relay)) = relay {
+        if let Err(error) = relay.await {
+            tracing::error!(error = %error, "the relay task failed");
         }
     }
     tracing::info!("egov stopped");
@@ -399,6 +460,21 @@ async fn worker(
     if let Some(simulator) = simulator {
         let _ = simulator.await;
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `egov relay`: the Kafka relay alone, until SIGINT/SIGTERM.
+async fn relay(
+    settings: &Settings,
+    db_settings: DbSettings,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<ExitCode> {
+    let Some(kafka) = &settings.kafka else {
+        anyhow::bail!("egov relay needs EGOV_KAFKA_BROKERS (host:port of the Kafka brokers)");
+    };
+    let store = EventStore::new(open(db_settings).await?);
+    let (_progress, task) = read_side::spawn_relay(&store, kafka, shutdown);
+    task.await.context("the relay task failed")?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -483,11 +559,25 @@ fn token(
 }
 
 async fn projections_cmd(
+    settings: &Settings,
     db_settings: DbSettings,
     what: ProjectionsCmd,
+    shutdown: &CancellationToken,
 ) -> anyhow::Result<ExitCode> {
     let db = open(db_settings).await?;
     match what {
+        ProjectionsCmd::Run { source, only } => {
+            let store = EventStore::new(db);
+            let running = read_side::spawn_projectors(
+                &store,
+                source,
+                settings.kafka.as_ref(),
+                only.as_deref(),
+                tokio::sync::watch::channel(projections::Progress::default()).0,
+                shutdown,
+            )?;
+            read_side::join(running).await;
+        }
         ProjectionsCmd::Rebuild { name } => {
             if name != projections::RequestStatusProjector::NAME {
                 anyhow::bail!(
@@ -509,25 +599,55 @@ async fn projections_cmd(
         }
         ProjectionsCmd::Status => {
             let mut lags = Vec::new();
-            for name in [
-                projections::RequestStatusProjector::NAME,
-                projections::DataAccessProjector::NAME,
-                projections::AnalyticsProjector::NAME,
-            ] {
+            for name in read_side::READ_MODELS {
                 lags.push(projections::checkpoint::lag(db.pool(), name).await?);
             }
-            println!("{}", serde_json::to_string(&lags)?);
+            let Some(kafka) = &settings.kafka else {
+                println!("{}", serde_json::to_string(&lags)?);
+                return Ok(ExitCode::SUCCESS);
+            };
+            let relay_name = projections::kafka::relay::checkpoint_name(&kafka.topic);
+            let relay = projections::checkpoint::lag(db.pool(), &relay_name).await?;
+            let mut offsets = serde_json::Map::new();
+            for name in read_side::READ_MODELS {
+                let stored =
+                    projections::kafka::source::offsets(db.pool(), name, &kafka.topic).await?;
+                offsets.insert(name.to_owned(), serde_json::to_value(stored)?);
+            }
+            println!(
+                "{}",
+                serde_json::json!({ "projectors": lags, "relay": relay, "kafka_offsets": offsets })
+            );
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// `egov replay --check`.
-async fn replay_check(db_settings: DbSettings) -> anyhow::Result<ExitCode> {
+async fn replay_check(
+    db_settings: DbSettings,
+    source: ProjectionSource,
+) -> anyhow::Result<ExitCode> {
     let store = EventStore::new(open(db_settings).await?);
+    let through = match source {
+        ProjectionSource::Kafka => projections::Through::End,
+        ProjectionSource::Postgres | ProjectionSource::Off => projections::Through::Checkpoint,
+    };
     let reports = [
-        projections::check(&store, &projections::RequestStatusProjector, "stream_id").await?,
-        projections::check(&store, &projections::DataAccessProjector, "event_id").await?,
+        projections::check(
+            &store,
+            &projections::RequestStatusProjector,
+            "stream_id",
+            through,
+        )
+        .await?,
+        projections::check(
+            &store,
+            &projections::DataAccessProjector,
+            "event_id",
+            through,
+        )
+        .await?,
     ];
     println!("{}", serde_json::to_string_pretty(&reports)?);
     let mut consistent = true;

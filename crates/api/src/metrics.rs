@@ -1,4 +1,5 @@
-//! Prometheus metrics: request rates and latencies per route, events appended, projector lag.
+//! Prometheus metrics: request rates and latencies per route, events appended, projector lag, the
+//! Kafka relay's lag.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -47,6 +48,8 @@ pub struct Metrics {
     pub events_appended: Counter,
     lag_events: Family<ProjectorLabels, Gauge>,
     lag_seconds: Family<ProjectorLabels, Gauge<f64, AtomicU64>>,
+    relay_lag_events: Gauge,
+    relay_lag_seconds: Gauge<f64, AtomicU64>,
 }
 
 impl Default for Metrics {
@@ -84,7 +87,21 @@ impl Default for Metrics {
             "Age of the oldest event a projector has not applied",
             lag_seconds.clone(),
         );
+        let relay_lag_events = Gauge::default();
+        registry.register(
+            "relay_lag_events",
+            "Events committed that the Kafka relay has not had acknowledged by the broker",
+            relay_lag_events.clone(),
+        );
+        let relay_lag_seconds = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "relay_lag_seconds",
+            "Age of the oldest event the Kafka relay has not had acknowledged",
+            relay_lag_seconds.clone(),
+        );
         Self {
+            relay_lag_events,
+            relay_lag_seconds,
             registry: Arc::new(registry),
             requests,
             latency,
@@ -129,11 +146,18 @@ pub async fn track(
 /// `GET /metrics`: Prometheus text format.
 #[get("/metrics")]
 pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    for name in [
-        projections::RequestStatusProjector::NAME,
-        projections::DataAccessProjector::NAME,
-        projections::AnalyticsProjector::NAME,
-    ] {
+    if let Some(relay) = &state.relay {
+        match projections::checkpoint::lag(state.db.pool(), &relay.name).await {
+            Ok(lag) => {
+                state.metrics.relay_lag_events.set(lag.events_behind);
+                state.metrics.relay_lag_seconds.set(lag.seconds_behind);
+            }
+            Err(error) => {
+                tracing::warn!(relay = %relay.name, error = %error, "cannot measure the relay's lag")
+            }
+        }
+    }
+    for name in crate::read_side::READ_MODELS {
         match projections::checkpoint::lag(state.db.pool(), name).await {
             Ok(lag) => {
                 let labels = ProjectorLabels {

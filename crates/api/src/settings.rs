@@ -54,6 +54,25 @@ pub struct Settings {
     /// `EGOV_WORKFLOW_LEASE`: how long a worker holds a request without renewing; after a crash,
     /// another worker takes it over this long after the last renewal.
     pub workflow_lease: Duration,
+    /// `EGOV_KAFKA_BROKERS` and the other `EGOV_KAFKA_*`: the Kafka cluster the relay publishes the
+    /// log to; `None` (no brokers) runs on PostgreSQL alone.
+    pub kafka: Option<projections::kafka::KafkaSettings>,
+    /// `EGOV_KAFKA_STUCK_AFTER`: `/readyz` calls the relay stuck when events wait and its
+    /// checkpoint has not moved for this long.
+    pub kafka_stuck_after: Duration,
+    /// `EGOV_PROJECTIONS`: where `egov serve`'s projectors read the events from.
+    pub projections: ProjectionSource,
+}
+
+/// Where projectors read the events from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProjectionSource {
+    /// The event log in PostgreSQL (the gap-free cursor).
+    Postgres,
+    /// The Kafka topic the relay publishes, in a consumer group.
+    Kafka,
+    /// Not in this process (`egov projections run` elsewhere).
+    Off,
 }
 
 /// How logs are written.
@@ -195,7 +214,33 @@ impl Settings {
                 })?,
             None => Duration::from_secs(30),
         };
+        let kafka = kafka_settings(&get)?;
+        let kafka_stuck_after = match get("EGOV_KAFKA_STUCK_AFTER") {
+            Some(raw) => parse_duration(&raw)
+                .filter(|d| *d >= Duration::from_secs(1))
+                .ok_or(SettingsError {
+                    variable: "EGOV_KAFKA_STUCK_AFTER",
+                    value: raw,
+                    expected: "a duration of at least 1s, such as 60s",
+                })?,
+            None => Duration::from_secs(60),
+        };
+        let projections = match get("EGOV_PROJECTIONS").as_deref().map(str::trim) {
+            None | Some("postgres") => ProjectionSource::Postgres,
+            Some("kafka") if kafka.is_some() => ProjectionSource::Kafka,
+            Some("off") => ProjectionSource::Off,
+            Some(other) => {
+                return Err(SettingsError {
+                    variable: "EGOV_PROJECTIONS",
+                    value: other.to_owned(),
+                    expected: "postgres, off, or kafka (with EGOV_KAFKA_BROKERS set)",
+                })
+            }
+        };
         Ok(Settings {
+            kafka,
+            kafka_stuck_after,
+            projections,
             trust_anchors: get("EGOV_TRUST_ANCHORS").map(PathBuf::from),
             ocsp_url: get("EGOV_OCSP_URL").map(|u| u.trim().to_owned()),
             crl_urls: get("EGOV_CRL_URLS")
@@ -262,6 +307,64 @@ pub fn parse_duration_with_hours(raw: &str) -> Option<Duration> {
 }
 
 /// Parses `30s`, `500ms`, `2m` or a bare number of seconds.
+/// The `EGOV_KAFKA_*` variables; `None` without `EGOV_KAFKA_BROKERS`.
+fn kafka_settings(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<projections::kafka::KafkaSettings>, SettingsError> {
+    let Some(brokers) = get("EGOV_KAFKA_BROKERS") else {
+        return Ok(None);
+    };
+    let mut kafka = projections::kafka::KafkaSettings::new(brokers.trim());
+    if let Some(topic) = get("EGOV_KAFKA_TOPIC") {
+        let topic = topic.trim();
+        // Kafka's own rule for topic names.
+        let legal = topic.len() <= 249
+            && topic
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+            && topic != "."
+            && topic != "..";
+        if !legal {
+            return Err(SettingsError {
+                variable: "EGOV_KAFKA_TOPIC",
+                value: topic.to_owned(),
+                expected: "a topic name of letters, digits, '.', '_' and '-' (at most 249)",
+            });
+        }
+        topic.clone_into(&mut kafka.topic);
+    }
+    let count = |variable: &'static str, default: i32| -> Result<i32, SettingsError> {
+        match get(variable) {
+            Some(raw) => raw
+                .trim()
+                .parse::<i32>()
+                .ok()
+                .filter(|n| (1..=1000).contains(n))
+                .ok_or(SettingsError {
+                    variable,
+                    value: raw,
+                    expected: "a whole number from 1 to 1000",
+                }),
+            None => Ok(default),
+        }
+    };
+    kafka.partitions = count("EGOV_KAFKA_PARTITIONS", kafka.partitions)?;
+    kafka.replication = count("EGOV_KAFKA_REPLICATION", kafka.replication)?;
+    if let Some(group) = get("EGOV_KAFKA_GROUP") {
+        group.trim().clone_into(&mut kafka.group_prefix);
+    }
+    if let Some(raw) = get("EGOV_KAFKA_SESSION_TIMEOUT") {
+        kafka.session_timeout = parse_duration(&raw)
+            .filter(|d| *d >= Duration::from_secs(1))
+            .ok_or(SettingsError {
+                variable: "EGOV_KAFKA_SESSION_TIMEOUT",
+                value: raw,
+                expected: "a duration of at least 1s, such as 10s",
+            })?;
+    }
+    Ok(Some(kafka))
+}
+
 fn parse_duration(raw: &str) -> Option<Duration> {
     let raw = raw.trim();
     let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
@@ -300,7 +403,40 @@ mod tests {
         assert_eq!(s.log_format, LogFormat::Text);
         assert!(s.jwt_public_keys.is_empty());
         assert!(s.registry_url.is_none());
+        assert!(s.kafka.is_none());
+        assert_eq!(s.projections, ProjectionSource::Postgres);
         assert_eq!(s.dev_key_path(), PathBuf::from("./.egov/dev-jwt-es256.pem"));
+    }
+
+    #[test]
+    fn kafka_settings_take_their_defaults_and_overrides() {
+        let s = settings(&[
+            ("EGOV_KAFKA_BROKERS", " 127.0.0.1:9092 "),
+            ("EGOV_PROJECTIONS", "kafka"),
+        ])
+        .expect("kafka");
+        let kafka = s.kafka.expect("brokers set");
+        assert_eq!(kafka.brokers, "127.0.0.1:9092");
+        assert_eq!(kafka.topic, "egov.request-events");
+        assert_eq!(kafka.partitions, 6);
+        assert_eq!(
+            kafka.group("request_status"),
+            "egov-projections.request_status"
+        );
+        assert_eq!(s.projections, ProjectionSource::Kafka);
+        let s = settings(&[
+            ("EGOV_KAFKA_BROKERS", "a:1,b:2"),
+            ("EGOV_KAFKA_TOPIC", "egov.test_1"),
+            ("EGOV_KAFKA_PARTITIONS", "12"),
+            ("EGOV_KAFKA_SESSION_TIMEOUT", "6s"),
+        ])
+        .expect("overrides");
+        let kafka = s.kafka.expect("brokers set");
+        assert_eq!(
+            (kafka.topic.as_str(), kafka.partitions),
+            ("egov.test_1", 12)
+        );
+        assert_eq!(kafka.session_timeout, Duration::from_secs(6));
     }
 
     #[test]
@@ -313,8 +449,21 @@ mod tests {
             ("EGOV_WORKFLOW", "maybe"),
             ("EGOV_WORKFLOW_CONCURRENCY", "0"),
             ("EGOV_WORKFLOW_LEASE", "100ms"),
+            ("EGOV_KAFKA_STUCK_AFTER", "0s"),
+            // Reading the projections from Kafka needs a broker.
+            ("EGOV_PROJECTIONS", "kafka"),
         ] {
             let error = settings(&[(variable, value)]).expect_err(variable);
+            assert_eq!(error.variable, variable);
+        }
+        for (variable, value) in [
+            ("EGOV_KAFKA_TOPIC", "events/all"),
+            ("EGOV_KAFKA_PARTITIONS", "0"),
+            ("EGOV_KAFKA_REPLICATION", "x"),
+            ("EGOV_KAFKA_SESSION_TIMEOUT", "10ms"),
+        ] {
+            let error = settings(&[("EGOV_KAFKA_BROKERS", "127.0.0.1:9092"), (variable, value)])
+                .expect_err(variable);
             assert_eq!(error.variable, variable);
         }
         // Half a provider key names the half that is missing.

@@ -29,6 +29,17 @@ pub struct AppState {
     pub status_bodies: StatusBodies,
     /// Cancelled when the server begins to stop: long polls answer at once instead of holding.
     pub stopping: tokio_util::sync::CancellationToken,
+    /// The Kafka relay whose lag `/metrics` and `/readyz` report, when a broker is configured.
+    pub relay: Option<RelayWatch>,
+}
+
+/// Which relay to watch and when to call it stuck.
+#[derive(Debug, Clone)]
+pub struct RelayWatch {
+    /// Its checkpoint's name.
+    pub name: String,
+    /// Events waiting and the checkpoint still for this long: stuck.
+    pub stuck_after: std::time::Duration,
 }
 
 impl AppState {
@@ -63,7 +74,15 @@ impl AppState {
             metrics: Metrics::default(),
             status_bodies: status_bodies(),
             stopping,
+            relay: None,
         })
+    }
+
+    /// Watches `relay` (see [`AppState::relay`]).
+    #[must_use]
+    pub fn with_relay(mut self, relay: Option<RelayWatch>) -> Self {
+        self.relay = relay;
+        self
     }
 }
 

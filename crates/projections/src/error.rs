@@ -27,6 +27,21 @@ pub enum ProjectionError {
         version: u64,
         reason: String,
     },
+    /// The Kafka client failed (the broker unreachable, a topic refused, a delivery failed).
+    #[error("Kafka error while {doing}")]
+    Kafka {
+        doing: &'static str,
+        #[source]
+        source: rdkafka::error::KafkaError,
+    },
+    /// A message on the topic is not an event envelope: the Kafka-sourced projector stops there
+    /// rather than skip it (an operator must look), as it does for an undecodable stored event.
+    #[error("the message at partition {partition}, offset {offset} is not an event: {reason}")]
+    NotAnEvent {
+        partition: i32,
+        offset: i64,
+        reason: String,
+    },
     /// No read model has this name.
     #[error("no read model is called {0:?}")]
     UnknownReadModel(String),
@@ -37,5 +52,11 @@ impl ProjectionError {
         doing: &'static str,
     ) -> impl Fn(tokio_postgres::Error) -> ProjectionError + Copy {
         move |source| ProjectionError::Database { doing, source }
+    }
+
+    pub(crate) fn kafka(
+        doing: &'static str,
+    ) -> impl Fn(rdkafka::error::KafkaError) -> ProjectionError + Copy {
+        move |source| ProjectionError::Kafka { doing, source }
     }
 }

@@ -14,6 +14,7 @@
 //! - [`analytics`]: the facts per request and step behind the `analytics` views, without personal
 //!   data.
 //! - [`data_access`]: "who looked at my data", the reads of each citizen's data by others.
+//! - [`kafka`]: the relay that publishes the log to a Kafka topic, and projectors fed from it.
 //!
 //! Events are read through the event store's public read API (`commands::EventStore::read_all`
 //! and `subscribe`); nothing here writes events.
@@ -22,6 +23,7 @@ pub mod analytics;
 pub mod checkpoint;
 pub mod data_access;
 mod error;
+pub mod kafka;
 mod leader;
 pub mod projector;
 pub mod rebuild;
@@ -34,7 +36,7 @@ pub use data_access::DataAccessProjector;
 pub use error::ProjectionError;
 pub use projector::{run, Progress, Projector};
 pub use rebuild::{rebuild, RebuildReport};
-pub use replay::{check, CheckReport};
+pub use replay::{check, CheckReport, Through};
 pub use request_status::{RequestStatusProjector, StatusRow, StatusView};
 
 /// The schema that holds every read model and the checkpoints (migrations/V3).

@@ -46,8 +46,18 @@ impl CheckReport {
     }
 }
 
-/// Replays `projector` from the first event up to its checkpoint and compares the result with
-/// the stored rows, keyed by `key` (a column of the table).
+/// How far [`check`] replays the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Through {
+    /// Up to the projector's checkpoint (a read model fed from the log).
+    Checkpoint,
+    /// To the end of the log: a read model fed from Kafka has no place in the log's order, so it
+    /// is checked once it has caught up.
+    End,
+}
+
+/// Replays `projector` from the first event up to `through` and compares the result with the
+/// stored rows, keyed by `key` (a column of the table).
 ///
 /// # Errors
 /// When reading the log or the tables fails.
@@ -55,6 +65,7 @@ pub async fn check<P: Projector>(
     store: &EventStore,
     projector: &P,
     key: &str,
+    through: Through,
 ) -> Result<CheckReport, ProjectionError> {
     let name = projector.name();
     let live = projector.table();
@@ -64,7 +75,11 @@ pub async fn check<P: Projector>(
         .transaction()
         .await
         .map_err(ProjectionError::database("starting a check"))?;
-    let cursor = checkpoint::lock(&tx, name).await?;
+    let checkpoint = checkpoint::lock(&tx, name).await?;
+    let cursor = match through {
+        Through::Checkpoint => checkpoint,
+        Through::End => Cursor::new(i64::MAX, i64::MAX),
+    };
     tx.batch_execute(&format!(
         "CREATE TEMP TABLE {name}_check (LIKE {live} INCLUDING DEFAULTS) ON COMMIT DROP"
     ))

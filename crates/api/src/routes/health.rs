@@ -2,13 +2,41 @@
 //!
 //! `/healthz` answers as long as the process serves HTTP. `/readyz` answers 200 only when the
 //! database is reachable and every migration this build carries is applied, and 503 with a problem
-//! document otherwise (the reason is logged, not shown).
+//! document otherwise (the reason is logged, not shown). With a Kafka relay it also shows the
+//! relay's state; a stuck relay makes the answer `degraded`, still 200: commands and reads go on
+//! while the broker is away (the events wait in PostgreSQL), so the instance must stay in service.
 
 use actix_web::{get, web, HttpResponse};
 use commands::Database;
 use serde_json::json;
 
 use crate::problem::ApiError;
+use crate::state::{AppState, RelayWatch};
+
+/// The Kafka relay as `/readyz` shows it: `publishing` (caught up or moving), `stuck` (events wait
+/// and its checkpoint has not moved for [`RelayWatch::stuck_after`]) or `unknown`.
+async fn relay_state(db: &Database, relay: &RelayWatch) -> serde_json::Value {
+    let lag = match projections::checkpoint::lag(db.pool(), &relay.name).await {
+        Ok(lag) => lag,
+        Err(error) => {
+            tracing::warn!(relay = %relay.name, error = %error, "cannot measure the relay's lag");
+            return json!({ "state": "unknown" });
+        }
+    };
+    let still = lag.updated_at.map_or(lag.seconds_behind, |moved| {
+        (chrono::Utc::now() - moved).num_milliseconds() as f64 / 1000.0
+    });
+    let stuck =
+        lag.events_behind > 0 && still.min(lag.seconds_behind) >= relay.stuck_after.as_secs_f64();
+    if stuck {
+        tracing::warn!(relay = %relay.name, events_behind = lag.events_behind, seconds_behind = lag.seconds_behind, "the Kafka relay is stuck: is the broker reachable?");
+    }
+    json!({
+        "state": if stuck { "stuck" } else { "publishing" },
+        "events_behind": lag.events_behind,
+        "seconds_behind": lag.seconds_behind,
+    })
+}
 
 /// The process is up.
 #[get("/healthz")]
@@ -18,9 +46,25 @@ pub async fn healthz() -> HttpResponse {
 
 /// The service can do its work.
 #[get("/readyz")]
-pub async fn readyz(db: web::Data<Database>) -> Result<HttpResponse, ApiError> {
+pub async fn readyz(
+    db: web::Data<Database>,
+    state: Option<web::Data<AppState>>,
+) -> Result<HttpResponse, ApiError> {
     match db.migrations_current().await {
-        Ok(true) => Ok(HttpResponse::Ok().json(json!({ "status": "ready" }))),
+        Ok(true) => {
+            let relay = match state.as_ref().and_then(|s| s.relay.as_ref()) {
+                Some(relay) => Some(relay_state(&db, relay).await),
+                None => None,
+            };
+            let degraded = relay
+                .as_ref()
+                .is_some_and(|r| r["state"] != json!("publishing"));
+            let mut body = json!({ "status": if degraded { "degraded" } else { "ready" } });
+            if let Some(relay) = relay {
+                body["relay"] = relay;
+            }
+            Ok(HttpResponse::Ok().json(body))
+        }
         Ok(false) => {
             tracing::warn!("not ready: migrations are not applied");
             Err(ApiError::NotReady("migrations are not applied".into()))

@@ -86,6 +86,24 @@ impl EventStore {
         Ok(Page { events, next })
     }
 
+    /// The cursor of the last committed event ([`Cursor::START`] for an empty log): a follower
+    /// whose cursor reached it has read everything committed before the call.
+    ///
+    /// # Errors
+    /// As [`EventStore::read_all`].
+    pub async fn head(&self) -> Result<Cursor, StoreError> {
+        let rows = self
+            .query(
+                "SELECT tx_id, position FROM events ORDER BY tx_id DESC, position DESC LIMIT 1",
+                &[],
+                "reading the head of the log",
+            )
+            .await?;
+        Ok(rows
+            .first()
+            .map_or(Cursor::START, |row| Cursor::new(row.get(0), row.get(1))))
+    }
+
     /// Whether committed events after `after` exist that are not yet readable because an older
     /// transaction is still open. A follower that gets an empty page polls again soon when this is
     /// true, instead of waiting for the next commit to be announced.

@@ -1,0 +1,422 @@
+//! A projector fed from the Kafka topic instead of the log (`egov projections run --source kafka`).
+//!
+//! Every process running the projector of one read model joins the consumer group
+//! `<prefix>.<read model>`, so the topic's partitions are shared out among them and move to the
+//! others when one stops. A batch of messages is applied with the projector's own
+//! [`Projector::apply`] (idempotent by stream version, so the relay's re-published tail changes
+//! nothing) and the next offset of every partition it touched is stored in
+//! `projections.kafka_offsets` in the same transaction. When partitions are assigned, the consumer
+//! starts each from the offset stored there (from the beginning when none is), not from what the
+//! group committed in Kafka: a crash neither applies a message twice nor skips one. The offsets
+//! are also committed to Kafka afterwards, for the broker's own lag tools.
+//!
+//! Within a partition messages arrive in the relay's order, and all events of one request share a
+//! partition, which is all the projectors need: none of them relates events of different
+//! requests by order.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::Pool;
+use domain::RecordedEvent;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::KafkaSettings;
+use crate::{ProjectionError, Projector};
+
+/// Most messages applied in one transaction.
+const BATCH: usize = 1_000;
+
+/// How long a batch waits for more messages once it has one.
+const GATHER: Duration = Duration::from_millis(2);
+
+/// A batch the projector committed (for benchmarks measuring the lag from append to read model).
+#[derive(Debug, Clone)]
+pub struct BatchApplied {
+    /// When each event of the batch was recorded in the log.
+    pub recorded_at: Vec<DateTime<Utc>>,
+    /// When the batch was committed.
+    pub committed_at: DateTime<Utc>,
+}
+
+/// Where the projector of `projector` stands in each partition of `topic`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PartitionOffset {
+    pub partition: i32,
+    /// The offset of the next message to apply.
+    pub next_offset: i64,
+    /// When the newest event applied from the partition was recorded in the log.
+    pub last_recorded_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The stored offsets of `projector` on `topic`.
+///
+/// # Errors
+/// When the database fails.
+pub async fn offsets(
+    pool: &Pool,
+    projector: &str,
+    topic: &str,
+) -> Result<Vec<PartitionOffset>, ProjectionError> {
+    let client = pool.get().await?;
+    let rows = client
+        .query(
+            "SELECT partition, next_offset, last_recorded_at, updated_at \
+               FROM projections.kafka_offsets WHERE projector = $1 AND topic = $2 \
+              ORDER BY partition",
+            &[&projector, &topic],
+        )
+        .await
+        .map_err(ProjectionError::database("reading Kafka offsets"))?;
+    Ok(rows
+        .iter()
+        .map(|row| PartitionOffset {
+            partition: row.get(0),
+            next_offset: row.get(1),
+            last_recorded_at: row.get(2),
+            updated_at: row.get(3),
+        })
+        .collect())
+}
+
+/// Keeps the read model of `projector` up to date from the topic until `shutdown`. Failures are
+/// logged and retried with backoff (the consumer leaves the group and joins it again); the loop
+/// never gives up on its own. Needs Tokio's multi-thread runtime: partitions are assigned inside
+/// the consumer's poll, which reads their offsets from the database in place.
+pub async fn run<P: Projector>(
+    pool: Pool,
+    projector: Arc<P>,
+    settings: KafkaSettings,
+    applied: Option<mpsc::UnboundedSender<BatchApplied>>,
+    shutdown: CancellationToken,
+) {
+    let name = projector.name();
+    let mut backoff = Duration::from_millis(200);
+    while !shutdown.is_cancelled() {
+        match consume(
+            &pool,
+            projector.as_ref(),
+            &settings,
+            applied.as_ref(),
+            &shutdown,
+        )
+        .await
+        {
+            Ok(()) => break,
+            Err(error) => {
+                tracing::error!(projector = name, source = "kafka", error = %error, cause = ?std::error::Error::source(&error), retry_in_ms = u64::try_from(backoff.as_millis()).unwrap_or(u64::MAX), "Kafka-sourced projector failed; it rejoins its group");
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    () = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+    tracing::info!(
+        projector = name,
+        source = "kafka",
+        "Kafka-sourced projector stopped"
+    );
+}
+
+/// What a rebalance did, for the consuming loop to take in.
+#[derive(Debug)]
+enum Change {
+    /// These partitions are ours now, each starting at this offset.
+    Assigned(Vec<(i32, i64)>),
+    /// Every partition was taken away (the eager protocol revokes all before assigning anew).
+    Revoked,
+    /// The stored offsets could not be read, so nothing was assigned.
+    Failed(ProjectionError),
+}
+
+/// The consumer's context: assigns partitions at the offsets stored in PostgreSQL.
+struct Assignments {
+    runtime: tokio::runtime::Handle,
+    pool: Pool,
+    projector: &'static str,
+    topic: String,
+    changes: Mutex<Vec<Change>>,
+}
+
+impl Assignments {
+    fn push(&self, change: Change) {
+        self.changes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(change);
+    }
+
+    fn take(&self) -> Vec<Change> {
+        std::mem::take(&mut *self.changes.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    fn assign(&self, consumer: &BaseConsumer<Self>, tpl: &mut TopicPartitionList) {
+        let stored = tokio::task::block_in_place(|| {
+            self.runtime
+                .block_on(offsets(&self.pool, self.projector, &self.topic))
+        });
+        let stored: HashMap<i32, i64> = match stored {
+            Ok(rows) => rows
+                .into_iter()
+                .map(|row| (row.partition, row.next_offset))
+                .collect(),
+            Err(error) => {
+                self.push(Change::Failed(error));
+                return;
+            }
+        };
+        let mut assigned = Vec::new();
+        for element in tpl.elements_for_topic(&self.topic) {
+            assigned.push((
+                element.partition(),
+                stored.get(&element.partition()).copied().unwrap_or(0),
+            ));
+        }
+        for &(partition, next) in &assigned {
+            let offset = if stored.contains_key(&partition) {
+                Offset::Offset(next)
+            } else {
+                Offset::Beginning
+            };
+            if let Err(error) = tpl.set_partition_offset(&self.topic, partition, offset) {
+                self.push(Change::Failed(ProjectionError::kafka(
+                    "positioning a partition",
+                )(error)));
+                return;
+            }
+        }
+        if let Err(error) = consumer.assign(tpl) {
+            self.push(Change::Failed(ProjectionError::kafka(
+                "assigning partitions",
+            )(error)));
+            return;
+        }
+        tracing::info!(projector = self.projector, partitions = ?assigned, "partitions assigned (partition, next offset)");
+        self.push(Change::Assigned(assigned));
+    }
+}
+
+impl ClientContext for Assignments {}
+
+impl ConsumerContext for Assignments {
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => self.assign(consumer, tpl),
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                if let Err(error) = consumer.unassign() {
+                    tracing::warn!(projector = self.projector, error = %error, "unassigning partitions failed");
+                }
+                tracing::info!(projector = self.projector, "partitions revoked");
+                self.push(Change::Revoked);
+            }
+            other => {
+                tracing::warn!(projector = self.projector, error = ?other, "rebalance error");
+                if let Err(error) = consumer.unassign() {
+                    tracing::warn!(projector = self.projector, error = %error, "unassigning partitions failed");
+                }
+                self.push(Change::Revoked);
+            }
+        }
+    }
+}
+
+/// One message taken for the batch.
+struct Taken {
+    partition: i32,
+    offset: i64,
+    event: RecordedEvent,
+}
+
+async fn consume<P: Projector>(
+    pool: &Pool,
+    projector: &P,
+    settings: &KafkaSettings,
+    applied: Option<&mpsc::UnboundedSender<BatchApplied>>,
+    shutdown: &CancellationToken,
+) -> Result<(), ProjectionError> {
+    let name = projector.name();
+    let context = Assignments {
+        runtime: tokio::runtime::Handle::current(),
+        pool: pool.clone(),
+        projector: name,
+        topic: settings.topic.clone(),
+        changes: Mutex::new(Vec::new()),
+    };
+    let session_ms = settings.session_timeout.as_millis().max(1_000);
+    let mut config = settings.client_config();
+    config
+        .set("group.id", settings.group(name))
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", session_ms.to_string())
+        .set("heartbeat.interval.ms", (session_ms / 4).to_string())
+        // How long the broker may hold a fetch while it has nothing new: the lag's floor.
+        .set("fetch.wait.max.ms", "10");
+    let consumer: StreamConsumer<Assignments> = config
+        .create_with_context(context)
+        .map_err(ProjectionError::kafka("creating the Kafka consumer"))?;
+    consumer
+        .subscribe(&[settings.topic.as_str()])
+        .map_err(ProjectionError::kafka("subscribing to the topic"))?;
+    tracing::info!(projector = name, topic = %settings.topic, group = %settings.group(name), "Kafka-sourced projector joining its group");
+    // The next offset to apply, per partition this consumer owns.
+    let mut owned: HashMap<i32, i64> = HashMap::new();
+    let mut batch: Vec<Taken> = Vec::with_capacity(BATCH);
+    loop {
+        let first = tokio::select! {
+            () = shutdown.cancelled() => return Ok(()),
+            message = consumer.recv() => message,
+        };
+        take(&consumer, first, &mut owned, &mut batch, name).await?;
+        while batch.len() < BATCH {
+            match tokio::time::timeout(GATHER, consumer.recv()).await {
+                Ok(message) => take(&consumer, message, &mut owned, &mut batch, name).await?,
+                Err(_) => break,
+            }
+        }
+        if batch.is_empty() {
+            continue;
+        }
+        commit(pool, projector, &settings.topic, &batch, applied).await?;
+        let mut positions = TopicPartitionList::new();
+        for taken in &batch {
+            // Later messages of a partition overwrite earlier ones: the list keeps the highest.
+            let _ = positions.add_partition_offset(
+                &settings.topic,
+                taken.partition,
+                Offset::Offset(taken.offset + 1),
+            );
+        }
+        if let Err(error) = consumer.commit(&positions, CommitMode::Async) {
+            tracing::debug!(projector = name, error = %error, "committing offsets to Kafka failed (PostgreSQL holds them)");
+        }
+        batch.clear();
+    }
+}
+
+/// Takes in the rebalances that happened while polling, then `message` if it is the next one of a
+/// partition this consumer owns.
+async fn take(
+    consumer: &StreamConsumer<Assignments>,
+    message: Result<rdkafka::message::BorrowedMessage<'_>, KafkaError>,
+    owned: &mut HashMap<i32, i64>,
+    batch: &mut Vec<Taken>,
+    name: &'static str,
+) -> Result<(), ProjectionError> {
+    for change in consumer.context().take() {
+        match change {
+            Change::Assigned(partitions) => owned.extend(partitions),
+            Change::Revoked => owned.clear(),
+            Change::Failed(error) => return Err(error),
+        }
+    }
+    let message = match message {
+        Ok(message) => message,
+        Err(error) => {
+            // The client reconnects by itself; a missing topic appears once the relay creates it.
+            tracing::warn!(projector = name, error = %error, "Kafka consumer error; retrying");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            return Ok(());
+        }
+    };
+    let (partition, offset) = (message.partition(), message.offset());
+    let Some(next) = owned.get_mut(&partition) else {
+        // Fetched before the partition was taken away: its new owner applies it.
+        return Ok(());
+    };
+    if offset < *next {
+        // Before the stored offset (fetched before the seek took effect): already applied.
+        return Ok(());
+    }
+    let event: RecordedEvent = serde_json::from_slice(message.payload().unwrap_or_default())
+        .map_err(|error| ProjectionError::NotAnEvent {
+            partition,
+            offset,
+            reason: error.to_string(),
+        })?;
+    *next = offset + 1;
+    batch.push(Taken {
+        partition,
+        offset,
+        event,
+    });
+    Ok(())
+}
+
+/// Applies `batch` and stores the partitions' next offsets, in one transaction.
+async fn commit<P: Projector>(
+    pool: &Pool,
+    projector: &P,
+    topic: &str,
+    batch: &[Taken],
+    applied: Option<&mpsc::UnboundedSender<BatchApplied>>,
+) -> Result<(), ProjectionError> {
+    let events: Vec<RecordedEvent> = batch.iter().map(|t| t.event.clone()).collect();
+    let mut next: HashMap<i32, (i64, DateTime<Utc>)> = HashMap::new();
+    for taken in batch {
+        let entry = next
+            .entry(taken.partition)
+            .or_insert((0, taken.event.recorded_at));
+        if taken.offset + 1 > entry.0 {
+            *entry = (taken.offset + 1, taken.event.recorded_at);
+        }
+    }
+    let partitions: Vec<i32> = next.keys().copied().collect();
+    let offsets: Vec<i64> = partitions.iter().map(|p| next[p].0).collect();
+    let recorded: Vec<DateTime<Utc>> = partitions.iter().map(|p| next[p].1).collect();
+    let mut client = pool.get().await?;
+    let tx = client
+        .transaction()
+        .await
+        .map_err(ProjectionError::database(
+            "starting a projector's transaction",
+        ))?;
+    let table = projector.table();
+    let changed = projector.apply(&tx, &table, &events).await?;
+    tx.execute(
+        "INSERT INTO projections.kafka_offsets AS o \
+                (projector, topic, partition, next_offset, last_recorded_at, updated_at) \
+         SELECT $1, $2, u.partition, u.next_offset, u.recorded_at, now() \
+           FROM unnest($3::int4[], $4::int8[], $5::timestamptz[]) AS u(partition, next_offset, recorded_at) \
+         ON CONFLICT (projector, topic, partition) DO UPDATE \
+            SET next_offset = GREATEST(o.next_offset, excluded.next_offset), \
+                last_recorded_at = excluded.last_recorded_at, updated_at = now()",
+        &[&projector.name(), &topic, &partitions, &offsets, &recorded],
+    )
+    .await
+    .map_err(ProjectionError::database("storing Kafka offsets"))?;
+    tx.commit()
+        .await
+        .map_err(ProjectionError::database("committing a projector's batch"))?;
+    tracing::debug!(
+        projector = projector.name(),
+        source = "kafka",
+        events = events.len(),
+        changed,
+        "batch applied"
+    );
+    if let Some(applied) = applied {
+        let _ = applied.send(BatchApplied {
+            recorded_at: events.iter().map(|e| e.recorded_at).collect(),
+            committed_at: Utc::now(),
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,755 @@
+//! Kafka end to end against a real broker (tansu, started per test on a free port): the relay
+//! publishes every event once per run and in stream order, survives kill -9 and a broker outage,
+//! and Kafka-sourced projectors in one consumer group build the same read model as PostgreSQL.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use domain::RecordedEvent;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use serde_json::{json, Value};
+use testkit::pki::{Algorithm, Issued};
+use testkit::TestDb;
+
+use crate::support::{egov, free_port};
+use crate::workflow::{Flow, AIDA};
+
+const ERLAN: &str = "620412300009";
+const DANA: &str = "900101400003";
+
+/// A tansu broker of the test's own (in-memory storage), killed when dropped.
+pub struct Broker {
+    child: Child,
+    pub addr: String,
+}
+
+fn tansu() -> PathBuf {
+    if let Some(bin) = std::env::var_os("TANSU_BIN") {
+        return bin.into();
+    }
+    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("/root"), PathBuf::from);
+    let bin = home.join(".cargo/bin/tansu");
+    assert!(
+        bin.exists(),
+        "no Kafka broker binary: run `bash scripts/kafka.sh install` (or set TANSU_BIN)"
+    );
+    bin
+}
+
+impl Broker {
+    pub fn start() -> Broker {
+        let addr = format!("127.0.0.1:{}", free_port());
+        let url = format!("tcp://{addr}");
+        let child = Command::new(tansu())
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .args(["--storage-engine", "memory://tansu/"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start tansu");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(&addr).is_err() {
+            assert!(Instant::now() < deadline, "tansu did not listen on {addr}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Broker { child, addr }
+    }
+
+    /// Stops the broker's process where it is (SIGSTOP): connections hang, nothing is answered.
+    pub fn pause(&self) {
+        signal("-STOP", self.child.id());
+    }
+
+    /// Lets it run again (SIGCONT).
+    pub fn resume(&self) {
+        signal("-CONT", self.child.id());
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        signal("-CONT", self.child.id());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn signal(which: &str, pid: u32) {
+    let _ = Command::new("kill")
+        .args([which, &pid.to_string()])
+        .status();
+}
+
+/// A topic name of the test's own.
+fn topic() -> String {
+    format!("egov.test-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// The settings that make `egov` publish to `broker`'s `topic`.
+fn kafka_env(broker: &Broker, topic: &str) -> Vec<(String, String)> {
+    vec![
+        ("EGOV_KAFKA_BROKERS".into(), broker.addr.clone()),
+        ("EGOV_KAFKA_TOPIC".into(), topic.to_owned()),
+        ("EGOV_KAFKA_PARTITIONS".into(), "3".into()),
+        ("EGOV_KAFKA_SESSION_TIMEOUT".into(), "6s".into()),
+    ]
+}
+
+/// One message read back from the topic.
+#[derive(Debug)]
+struct Published {
+    partition: i32,
+    key: String,
+    headers: HashMap<String, String>,
+    event: RecordedEvent,
+}
+
+/// Reads every partition of `topic` from the beginning until `at_least` messages came and no more
+/// come for a second (so that duplicates show too).
+async fn read_topic(brokers: &str, topic: &str, at_least: usize) -> Vec<Published> {
+    let brokers = brokers.to_owned();
+    let topic = topic.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &brokers)
+            .set("group.id", format!("reader-{}", uuid::Uuid::new_v4()))
+            .set("enable.auto.commit", "false")
+            .create()
+            .expect("consumer");
+        let metadata = consumer
+            .fetch_metadata(Some(&topic), Duration::from_secs(10))
+            .expect("metadata");
+        let partitions = metadata.topics()[0].partitions().len();
+        assert!(partitions > 0, "the topic has no partitions");
+        let mut assignment = TopicPartitionList::new();
+        for p in 0..partitions {
+            assignment
+                .add_partition_offset(
+                    &topic,
+                    i32::try_from(p).expect("partition"),
+                    Offset::Beginning,
+                )
+                .expect("assign");
+        }
+        consumer.assign(&assignment).expect("assign");
+        let mut read = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut quiet_since = Instant::now();
+        loop {
+            match consumer.poll(Duration::from_millis(100)) {
+                Some(Ok(message)) => {
+                    quiet_since = Instant::now();
+                    let headers = message
+                        .headers()
+                        .map(|h| {
+                            h.iter()
+                                .map(|header| {
+                                    (
+                                        header.key.to_owned(),
+                                        String::from_utf8_lossy(header.value.unwrap_or_default())
+                                            .into_owned(),
+                                    )
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    read.push(Published {
+                        partition: message.partition(),
+                        key: String::from_utf8_lossy(message.key().unwrap_or_default())
+                            .into_owned(),
+                        headers,
+                        event: serde_json::from_slice(message.payload().unwrap_or_default())
+                            .expect("an event envelope"),
+                    });
+                }
+                Some(Err(error)) => panic!("reading the topic: {error}"),
+                None => {}
+            }
+            if read.len() >= at_least && quiet_since.elapsed() > Duration::from_secs(1) {
+                return read;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "only {} of at least {at_least} messages on {topic}",
+                read.len()
+            );
+        }
+    })
+    .await
+    .expect("reader")
+}
+
+/// The log as PostgreSQL holds it: (event id, stream id, version), in log order.
+async fn log(db: &TestDb) -> Vec<(uuid::Uuid, uuid::Uuid, i64)> {
+    db.superuser()
+        .await
+        .query(
+            "SELECT event_id, stream_id, stream_version FROM events ORDER BY tx_id, position",
+            &[],
+        )
+        .await
+        .expect("events")
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect()
+}
+
+/// Waits until the relay's checkpoint is at the end of the log.
+async fn relayed(db: &TestDb, topic: &str, limit: Duration) {
+    let name = format!("kafka-relay:{topic}");
+    let client = db.superuser().await;
+    let deadline = Instant::now() + limit;
+    loop {
+        let behind: i64 = client
+            .query_one(
+                "SELECT count(*) FROM events e WHERE (e.tx_id, e.position) > \
+                   coalesce((SELECT (c.tx_id, c.position) FROM projections.checkpoints c WHERE c.name = $1), (0::bigint, 0::bigint))",
+                &[&name],
+            )
+            .await
+            .expect("lag")
+            .get(0);
+        if behind == 0 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the relay is still {behind} events behind after {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Checks what a consumer sees: every event of `log` at least once, one key's events in one
+/// partition, and per key the versions in order once repeats of what was already seen are dropped
+/// (as the projectors drop them). Returns the number of repeats.
+fn check_delivery(log: &[(uuid::Uuid, uuid::Uuid, i64)], read: &[Published]) -> usize {
+    let expected: HashSet<uuid::Uuid> = log.iter().map(|(id, _, _)| *id).collect();
+    let seen: HashSet<uuid::Uuid> = read.iter().map(|p| p.event.event_id).collect();
+    let missing: Vec<_> = expected.difference(&seen).collect();
+    assert!(
+        missing.is_empty(),
+        "{} events never reached the topic",
+        missing.len()
+    );
+    assert!(
+        seen.is_subset(&expected),
+        "the topic holds events the log does not"
+    );
+    let mut partition_of: HashMap<&str, i32> = HashMap::new();
+    let mut newest: HashMap<&str, u64> = HashMap::new();
+    let mut repeats = 0;
+    for published in read {
+        assert_eq!(published.key, published.event.stream_id.to_string());
+        let partition = *partition_of
+            .entry(published.key.as_str())
+            .or_insert(published.partition);
+        assert_eq!(
+            partition, published.partition,
+            "one stream in two partitions"
+        );
+        let version = published.event.stream_version.get();
+        let newest = newest.entry(published.key.as_str()).or_insert(0);
+        if version <= *newest {
+            repeats += 1;
+        } else {
+            assert_eq!(
+                version,
+                *newest + 1,
+                "stream {} skips from version {} to {version}",
+                published.key,
+                *newest
+            );
+            *newest = version;
+        }
+    }
+    repeats
+}
+
+async fn citizens(flow: &mut Flow) -> Vec<(&'static str, Issued)> {
+    let signers = vec![
+        (
+            AIDA,
+            flow.pki
+                .citizen(AIDA, Algorithm::EcP256, (-10, 300), false, true),
+        ),
+        (
+            ERLAN,
+            flow.pki
+                .citizen(ERLAN, Algorithm::Rsa, (-10, 300), false, true),
+        ),
+        (
+            DANA,
+            flow.pki
+                .citizen(DANA, Algorithm::EcP256, (-10, 300), false, true),
+        ),
+    ];
+    flow.start_responder();
+    signers
+}
+
+/// Files `count` requests through the workflow, round robin over the citizens.
+async fn file(
+    flow: &Flow,
+    signers: &[(&'static str, Issued)],
+    count: usize,
+) -> Vec<(String, &'static str)> {
+    let mut numbers = Vec::new();
+    for n in 0..count {
+        let (iin, signer) = &signers[n % signers.len()];
+        let service = if *iin == ERLAN {
+            "gcvp-pension-info"
+        } else {
+            "pension-fund-statement"
+        };
+        let number = flow.file_signed_by(service, iin, json!({}), signer).await;
+        numbers.push((number, *iin));
+    }
+    numbers
+}
+
+#[tokio::test]
+async fn every_event_of_full_lifecycles_reaches_the_topic_once_in_stream_order_with_its_headers() {
+    let broker = Broker::start();
+    let topic = topic();
+    let env = kafka_env(&broker, &topic);
+    let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut flow = Flow::start(&[], &pairs).await;
+    let signers = citizens(&mut flow).await;
+    let numbers = file(&flow, &signers, 6).await;
+    for (number, iin) in &numbers {
+        flow.outcome(number, iin, Duration::from_secs(60)).await;
+    }
+    relayed(&flow.db, &topic, Duration::from_secs(60)).await;
+    let log = log(&flow.db).await;
+    assert!(
+        log.len() >= 6 * 8,
+        "a full lifecycle has its events: {}",
+        log.len()
+    );
+    let read = read_topic(&broker.addr, &topic, log.len()).await;
+    assert_eq!(
+        check_delivery(&log, &read),
+        0,
+        "one relay run publishes each event once"
+    );
+    assert_eq!(read.len(), log.len());
+    // The headers name the event.
+    for published in &read {
+        let event = &published.event;
+        assert_eq!(published.headers["event-type"], event.event_type);
+        assert_eq!(
+            published.headers["schema-version"],
+            event.schema_version.to_string()
+        );
+        assert_eq!(published.headers["event-id"], event.event_id.to_string());
+        assert_eq!(
+            published.headers["correlation-id"],
+            event.metadata.correlation_id.to_string()
+        );
+    }
+    // The topic was created with the configured partitions, and the requests spread over them.
+    let partitions: HashSet<i32> = read.iter().map(|p| p.partition).collect();
+    assert!(
+        partitions.len() > 1,
+        "six requests all in one partition: {partitions:?}"
+    );
+    // The relay's lag is in /metrics, and /readyz shows it publishing.
+    let (code, ready) = flow.get("/readyz", "").await;
+    assert_eq!(code, 200);
+    assert_eq!(ready["relay"]["state"], "publishing", "{ready}");
+    assert_eq!(ready["relay"]["events_behind"], 0, "{ready}");
+    let metrics = flow
+        .http
+        .get(flow.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("egov_relay_lag_events 0"),
+        "no relay lag in /metrics: {metrics}"
+    );
+}
+
+/// Appends `streams` streams of `per_stream` events straight to the log (the relay does not care
+/// what the events say).
+async fn append_many(db: &TestDb, streams: usize, per_stream: u64) {
+    let store = commands::EventStore::new(db.database());
+    let mut tasks = Vec::new();
+    for writer in 0..8 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..streams / 8 {
+                let stream = domain::StreamId::from_uuid(uuid::Uuid::new_v4());
+                let metadata = domain::EventMetadata {
+                    actor: domain::Actor::system("kafka-test").expect("actor"),
+                    channel: domain::Channel::System,
+                    correlation_id: stream.as_uuid(),
+                    causation_id: None,
+                };
+                for chunk in 0..per_stream / 10 {
+                    let events: Vec<_> = (0..10)
+                        .map(|n| {
+                            commands::NewEvent::new(
+                                uuid::Uuid::new_v4(),
+                                "Tested",
+                                1,
+                                json!({"writer": writer, "n": chunk * 10 + n}),
+                            )
+                            .expect("event")
+                        })
+                        .collect();
+                    store
+                        .append(
+                            stream,
+                            domain::StreamVersion::new(chunk * 10),
+                            &events,
+                            &metadata,
+                        )
+                        .await
+                        .expect("append");
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("writer");
+    }
+}
+
+/// `egov relay` as a process of its own.
+fn relay(db: &TestDb, env: &[(String, String)]) -> Child {
+    let mut command = egov();
+    command.arg("relay").env("DATABASE_URL", db.url());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("start egov relay")
+}
+
+/// The relay's checkpoint: events it had acknowledged, and the cursor.
+async fn relay_checkpoint(db: &TestDb, topic: &str) -> Option<(i64, i64, i64)> {
+    db.superuser()
+        .await
+        .query_opt(
+            "SELECT events_applied, tx_id, position FROM projections.checkpoints WHERE name = $1",
+            &[&format!("kafka-relay:{topic}")],
+        )
+        .await
+        .expect("checkpoint")
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+}
+
+#[tokio::test]
+async fn a_relay_killed_mid_stream_and_restarted_loses_nothing_and_repeats_only_its_unacknowledged_tail(
+) {
+    let broker = Broker::start();
+    let topic = topic();
+    let env = kafka_env(&broker, &topic);
+    let db = TestDb::migrated().await;
+    append_many(&db, 400, 100).await;
+    let log = log(&db).await;
+    let mut first = relay(&db, &env);
+    // Kill it once it has had some, not all, acknowledged.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if relay_checkpoint(&db, &topic).await.is_some() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the relay acknowledged nothing");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    first.kill().expect("kill -9");
+    first.wait().expect("reaped");
+    let (acknowledged, tx, position) = relay_checkpoint(&db, &topic).await.expect("checkpoint");
+    let total = i64::try_from(log.len()).expect("count");
+    assert!(
+        acknowledged < total,
+        "the relay finished all {total} events before it was killed: the test needs more events"
+    );
+    let mut second = relay(&db, &env);
+    relayed(&db, &topic, Duration::from_secs(120)).await;
+    signal("-TERM", second.id());
+    assert!(
+        second.wait().expect("exit").success(),
+        "relay stops cleanly on SIGTERM"
+    );
+    let read = read_topic(&broker.addr, &topic, log.len()).await;
+    let repeats = check_delivery(&log, &read);
+    // Repeats come only from after the checkpoint the killed relay had stored.
+    let after_checkpoint = usize::try_from(total - acknowledged).expect("count");
+    assert!(
+        repeats <= after_checkpoint,
+        "{repeats} repeats, but only {after_checkpoint} events were unacknowledged"
+    );
+    let mut counts: HashMap<uuid::Uuid, usize> = HashMap::new();
+    for published in &read {
+        *counts.entry(published.event.event_id).or_default() += 1;
+    }
+    for published in &read {
+        if counts[&published.event.event_id] > 1 {
+            let cursor = published.event.cursor;
+            assert!(
+                (cursor.transaction(), cursor.position()) > (tx, position),
+                "event {} at {cursor} was acknowledged before the kill, yet published twice",
+                published.event.event_id
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn with_the_broker_stopped_commands_go_on_and_the_backlog_drains_in_order_when_it_is_back() {
+    let broker = Broker::start();
+    let topic = topic();
+    let mut env = kafka_env(&broker, &topic);
+    env.push(("EGOV_KAFKA_STUCK_AFTER".into(), "2s".into()));
+    let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut flow = Flow::start(&[], &pairs).await;
+    let signers = citizens(&mut flow).await;
+    let before = file(&flow, &signers, 3).await;
+    for (number, iin) in &before {
+        flow.outcome(number, iin, Duration::from_secs(60)).await;
+    }
+    relayed(&flow.db, &topic, Duration::from_secs(60)).await;
+
+    broker.pause();
+    // Requests are filed and carried to their results while the broker is away.
+    let during = file(&flow, &signers, 6).await;
+    for (number, iin) in &during {
+        flow.outcome(number, iin, Duration::from_secs(60)).await;
+    }
+    // The relay is seen stuck; the service stays ready.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (code, ready) = flow.get("/readyz", "").await;
+        assert_eq!(code, 200, "{ready}");
+        if ready["relay"]["state"] == "stuck" {
+            assert_eq!(ready["status"], "degraded");
+            assert!(
+                ready["relay"]["events_behind"].as_i64() > Some(0),
+                "{ready}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the relay never showed as stuck: {ready}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    broker.resume();
+    relayed(&flow.db, &topic, Duration::from_secs(120)).await;
+    let log = log(&flow.db).await;
+    let read = read_topic(&broker.addr, &topic, log.len()).await;
+    check_delivery(&log, &read);
+    let (_, ready) = flow.get("/readyz", "").await;
+    assert_eq!(ready["relay"]["state"], "publishing", "{ready}");
+}
+
+/// `egov projections run --source kafka --only request_status` as a process of its own, logging
+/// (JSON) to `log`.
+fn kafka_projector(db: &TestDb, env: &[(String, String)], log: &std::path::Path) -> Child {
+    let mut command = egov();
+    command
+        .args([
+            "projections",
+            "run",
+            "--source",
+            "kafka",
+            "--only",
+            "request_status",
+        ])
+        .env("DATABASE_URL", db.url())
+        .env("EGOV_LOG_FORMAT", "json")
+        .env("RUST_LOG", "warn,projections=info");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).expect("log file"))
+        .spawn()
+        .expect("start egov projections run")
+}
+
+/// Polls `done` until it holds, failing with `what` after 30 s.
+async fn wait_for(done: impl Fn() -> bool, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(Instant::now() < deadline, "not within 30 s: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Whether the projectors logging to `logs` each hold some of the 3 partitions, and all of them
+/// together.
+fn shared(logs: &[&std::path::Path]) -> bool {
+    let held: Vec<usize> = logs
+        .iter()
+        .map(|log| assignments(log).last().copied().unwrap_or(0))
+        .collect();
+    held.iter().all(|n| *n > 0) && held.iter().sum::<usize>() == 3
+}
+
+/// The partitions each assignment in a projector's log gave it.
+fn assignments(log: &std::path::Path) -> Vec<usize> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|line| {
+            line["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("partitions assigned"))
+        })
+        .map(|line| {
+            line["fields"]["partitions"]
+                .as_str()
+                .unwrap_or_default()
+                .matches('(')
+                .count()
+        })
+        .collect()
+}
+
+/// Waits until the Kafka-sourced status view holds a row for each of `numbers` at its final
+/// status.
+async fn projected(db: &TestDb, numbers: &[(String, &str)], limit: Duration) {
+    let client = db.superuser().await;
+    let wanted: Vec<String> = numbers.iter().map(|(n, _)| n.clone()).collect();
+    let deadline = Instant::now() + limit;
+    loop {
+        let done: i64 = client
+            .query_one(
+                "SELECT count(*) FROM projections.request_status \
+                  WHERE number = ANY($1) AND status IN ('completed', 'refused')",
+                &[&wanted],
+            )
+            .await
+            .expect("status view")
+            .get(0);
+        if done == i64::try_from(wanted.len()).expect("count") {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {done} of {} requests in the Kafka-sourced status view",
+            wanted.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn kafka_sourced_projectors_share_the_partitions_and_take_over_from_one_killed_or_stopped() {
+    let broker = Broker::start();
+    let topic = topic();
+    let mut env = kafka_env(&broker, &topic);
+    env.push(("EGOV_PROJECTIONS".into(), "off".into()));
+    let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut flow = Flow::start(&[], &pairs).await;
+    let signers = citizens(&mut flow).await;
+    let logs = tempfile::tempdir().expect("logs");
+    let log = |name: &str| logs.path().join(format!("{name}.log"));
+    // The first alone holds every partition (and leads the group).
+    let mut one = kafka_projector(&flow.db, &env, &log("one"));
+    wait_for(
+        || assignments(&log("one")).last() == Some(&3),
+        "one holds every partition",
+    )
+    .await;
+    // A second joins: they share the partitions.
+    let mut two = kafka_projector(&flow.db, &env, &log("two"));
+    wait_for(
+        || shared(&[&log("one"), &log("two")]),
+        "one and two share the partitions",
+    )
+    .await;
+    let first = file(&flow, &signers, 6).await;
+    projected(&flow.db, &first, Duration::from_secs(60)).await;
+
+    // The first (the group's leader) stops: the second takes its partitions over.
+    signal("-TERM", one.id());
+    assert!(
+        one.wait().expect("exit").success(),
+        "stops cleanly on SIGTERM"
+    );
+    wait_for(
+        || assignments(&log("two")).last() == Some(&3),
+        "two takes over every partition",
+    )
+    .await;
+    let second = file(&flow, &signers, 6).await;
+    projected(&flow.db, &second, Duration::from_secs(90)).await;
+
+    // kill -9 of the second while requests flow; restarted once the group has let it go, it
+    // resumes from the offsets in PostgreSQL: nothing skipped, nothing applied twice (the replay
+    // check below compares every row).
+    let third = file(&flow, &signers, 3).await;
+    two.kill().expect("kill -9");
+    two.wait().expect("reaped");
+    let fourth = file(&flow, &signers, 3).await;
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let mut again = kafka_projector(&flow.db, &env, &log("again"));
+    projected(&flow.db, &third, Duration::from_secs(90)).await;
+    projected(&flow.db, &fourth, Duration::from_secs(90)).await;
+    wait_for(
+        || assignments(&log("again")).last() == Some(&3),
+        "the restarted projector holds every partition",
+    )
+    .await;
+    relayed(&flow.db, &topic, Duration::from_secs(60)).await;
+    signal("-TERM", again.id());
+    assert!(
+        again.wait().expect("exit").success(),
+        "stops cleanly on SIGTERM"
+    );
+
+    // Every partition's offset stands at its end, and every read model equals the one built from
+    // PostgreSQL.
+    let client = flow.db.superuser().await;
+    let partitions: i64 = client
+        .query_one(
+            "SELECT count(DISTINCT partition) FROM projections.kafka_offsets \
+              WHERE projector = 'request_status' AND topic = $1",
+            &[&topic],
+        )
+        .await
+        .expect("offsets")
+        .get(0);
+    assert_eq!(partitions, 3, "every partition was consumed");
+    let check = egov()
+        .args(["replay", "--check", "--source", "kafka"])
+        .env("DATABASE_URL", flow.db.url())
+        .output()
+        .expect("replay --check");
+    assert!(
+        check.status.success(),
+        "the Kafka-sourced read models differ from the log: {}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let reports: Value = serde_json::from_slice(&check.stdout).expect("the report");
+    assert_eq!(reports[0]["name"], "request_status", "{reports}");
+    assert_eq!(reports[0]["rows"], 18, "{reports}");
+}
