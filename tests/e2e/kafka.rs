@@ -323,7 +323,9 @@ async fn file(
 async fn every_event_of_full_lifecycles_reaches_the_topic_once_in_stream_order_with_its_headers() {
     let broker = Broker::start();
     let topic = topic();
-    let env = kafka_env(&broker, &topic);
+    let mut env = kafka_env(&broker, &topic);
+    // The status view the citizens poll below is fed from the topic, inside `egov serve`.
+    env.push(("EGOV_PROJECTIONS".into(), "kafka".into()));
     let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let mut flow = Flow::start(&[], &pairs).await;
     let signers = citizens(&mut flow).await;

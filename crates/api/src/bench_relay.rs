@@ -122,7 +122,10 @@ async fn run_in(
         read_side.database().pool().clone(),
         Arc::new(projections::RequestStatusProjector),
         kafka.clone(),
-        Some(applied_tx),
+        source::Observers {
+            applied: Some(applied_tx),
+            progress: None,
+        },
         projector_stop.clone(),
     ));
     // The topic exists and the projector holds its partitions before the clock starts.

@@ -37,6 +37,9 @@ pub struct WorkflowBenchOptions {
     pub clients: usize,
     /// Requests the workflow drives at once.
     pub concurrency: usize,
+    /// Requests filed per second, all clients together; `None`: each client files again as soon
+    /// as its last request ended (as fast as the workflow goes).
+    pub rate: Option<u64>,
 }
 
 /// The median time of each step, in milliseconds, from the events' recorded times.
@@ -60,6 +63,8 @@ pub struct WorkflowBenchReport {
     pub seconds: u64,
     pub clients: usize,
     pub concurrency: usize,
+    /// The paced filing rate, if one was asked for.
+    pub rate: Option<u64>,
     pub completed: u64,
     pub refused: u64,
     pub requests_per_s: f64,
@@ -190,8 +195,28 @@ async fn run_in(
     let started = Instant::now();
     let until = started + warm_up + Duration::from_secs(options.seconds);
     let sampler = tokio::spawn(sample_lag(db.clone(), started + warm_up, until));
+    // With a rate, clients take a ticket before each filing; the tickets come at that rate.
+    let tickets = options.rate.map(|rate| {
+        let (send, receive) = tokio::sync::mpsc::channel::<()>(1);
+        let interval = Duration::from_secs_f64(1.0 / rate.max(1) as f64);
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(interval);
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    _ = ticker.tick() => {}
+                }
+                if send.send(()).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Arc::new(tokio::sync::Mutex::new(receive))
+    });
     let mut clients = Vec::new();
     for _ in 0..options.clients {
+        let tickets = tickets.clone();
         let requests = requests.clone();
         let waiting = waiting.clone();
         let signer = signer.clone();
@@ -203,6 +228,11 @@ async fn run_in(
             };
             let mut ended = Vec::new();
             while Instant::now() < until {
+                if let Some(tickets) = &tickets {
+                    if tickets.lock().await.recv().await.is_none() {
+                        break;
+                    }
+                }
                 let submitted = requests
                     .submit(Submission {
                         service: ServiceCode::PensionFundStatement,
@@ -264,6 +294,7 @@ async fn run_in(
         seconds: options.seconds,
         clients: options.clients,
         concurrency: options.concurrency,
+        rate: options.rate,
         completed,
         refused,
         requests_per_s: completed as f64 / measured,

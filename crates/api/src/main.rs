@@ -139,6 +139,9 @@ enum BenchCmd {
         /// Requests the workflow drives at once.
         #[arg(long, default_value_t = 128)]
         concurrency: usize,
+        /// File this many requests per second in all (paced) instead of as fast as they end.
+        #[arg(long)]
+        rate: Option<u64>,
     },
     /// The Kafka relay: lag from append to a Kafka-sourced status view under a workflow-shaped
     /// load, and its throughput draining a backlog (the broker at EGOV_KAFKA_BROKERS, default
@@ -267,12 +270,14 @@ async fn dispatch(command: Cmd, settings: Settings) -> anyhow::Result<ExitCode> 
                     seconds,
                     clients,
                     concurrency,
+                    rate,
                 },
         } => {
             let options = api::bench_workflow::WorkflowBenchOptions {
                 seconds,
                 clients,
                 concurrency,
+                rate,
             };
             let report = api::bench_workflow::run(&db_settings.config, &options).await?;
             api::bench_workflow::print_table(&report);

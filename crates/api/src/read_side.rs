@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use commands::EventStore;
 use projections::kafka::relay::RelayProgress;
+use projections::kafka::source::Observers;
 use projections::kafka::{self, KafkaSettings};
 use projections::{AnalyticsProjector, DataAccessProjector, Progress, RequestStatusProjector};
 use tokio::sync::watch;
@@ -36,8 +37,8 @@ pub enum ReadSideError {
 }
 
 /// Starts the projectors of `only` (every read model when `None`) reading from `source`, until
-/// `stop`. The status view's projector from the log publishes its progress to `status_progress`
-/// (the API's caches and long polls follow it).
+/// `stop`. The status view's projector publishes its progress to `status_progress` (the API's
+/// caches and long polls follow it; from Kafka it never leads, so the cache stays off).
 ///
 /// # Errors
 /// [`ReadSideError`] for an unknown read model, or Kafka without a broker.
@@ -110,7 +111,10 @@ pub fn spawn_projectors(
                         pool.clone(),
                         Arc::new(RequestStatusProjector),
                         kafka.clone(),
-                        None,
+                        Observers {
+                            applied: None,
+                            progress: Some(status_progress),
+                        },
                         stop.clone(),
                     )),
                 });
@@ -122,7 +126,7 @@ pub fn spawn_projectors(
                         pool.clone(),
                         Arc::new(DataAccessProjector),
                         kafka.clone(),
-                        None,
+                        Observers::default(),
                         stop.clone(),
                     )),
                 });
@@ -134,7 +138,7 @@ pub fn spawn_projectors(
                         pool,
                         Arc::new(AnalyticsProjector),
                         kafka.clone(),
-                        None,
+                        Observers::default(),
                         stop.clone(),
                     )),
                 });

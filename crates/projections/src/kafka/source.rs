@@ -26,11 +26,11 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::KafkaSettings;
-use crate::{ProjectionError, Projector};
+use crate::{Progress, ProjectionError, Projector};
 
 /// Most messages applied in one transaction.
 const BATCH: usize = 1_000;
@@ -88,6 +88,16 @@ pub async fn offsets(
         .collect())
 }
 
+/// Who hears of the batches a Kafka-sourced projector commits.
+#[derive(Debug, Default)]
+pub struct Observers {
+    /// Every batch with its events' recorded times (benchmarks).
+    pub applied: Option<mpsc::UnboundedSender<BatchApplied>>,
+    /// The streams each batch touched, for long polls waiting on the read model. The projector
+    /// never claims leadership here: in a group no process sees every change.
+    pub progress: Option<watch::Sender<Progress>>,
+}
+
 /// Keeps the read model of `projector` up to date from the topic until `shutdown`. Failures are
 /// logged and retried with backoff (the consumer leaves the group and joins it again); the loop
 /// never gives up on its own. Needs Tokio's multi-thread runtime: partitions are assigned inside
@@ -96,21 +106,13 @@ pub async fn run<P: Projector>(
     pool: Pool,
     projector: Arc<P>,
     settings: KafkaSettings,
-    applied: Option<mpsc::UnboundedSender<BatchApplied>>,
+    observers: Observers,
     shutdown: CancellationToken,
 ) {
     let name = projector.name();
     let mut backoff = Duration::from_millis(200);
     while !shutdown.is_cancelled() {
-        match consume(
-            &pool,
-            projector.as_ref(),
-            &settings,
-            applied.as_ref(),
-            &shutdown,
-        )
-        .await
-        {
+        match consume(&pool, projector.as_ref(), &settings, &observers, &shutdown).await {
             Ok(()) => break,
             Err(error) => {
                 tracing::error!(projector = name, source = "kafka", error = %error, cause = ?std::error::Error::source(&error), retry_in_ms = u64::try_from(backoff.as_millis()).unwrap_or(u64::MAX), "Kafka-sourced projector failed; it rejoins its group");
@@ -247,7 +249,7 @@ async fn consume<P: Projector>(
     pool: &Pool,
     projector: &P,
     settings: &KafkaSettings,
-    applied: Option<&mpsc::UnboundedSender<BatchApplied>>,
+    observers: &Observers,
     shutdown: &CancellationToken,
 ) -> Result<(), ProjectionError> {
     let name = projector.name();
@@ -294,15 +296,12 @@ async fn consume<P: Projector>(
         if batch.is_empty() {
             continue;
         }
-        commit(pool, projector, &settings.topic, &batch, applied).await?;
+        let stored = commit(pool, projector, &settings.topic, &batch, observers).await?;
         let mut positions = TopicPartitionList::new();
-        for taken in &batch {
-            // Later messages of a partition overwrite earlier ones: the list keeps the highest.
-            let _ = positions.add_partition_offset(
-                &settings.topic,
-                taken.partition,
-                Offset::Offset(taken.offset + 1),
-            );
+        for (partition, next) in stored {
+            positions
+                .add_partition_offset(&settings.topic, partition, Offset::Offset(next))
+                .map_err(ProjectionError::kafka("listing offsets to commit"))?;
         }
         if let Err(error) = consumer.commit(&positions, CommitMode::Async) {
             tracing::debug!(projector = name, error = %error, "committing offsets to Kafka failed (PostgreSQL holds them)");
@@ -360,14 +359,14 @@ async fn take(
     Ok(())
 }
 
-/// Applies `batch` and stores the partitions' next offsets, in one transaction.
+/// Applies `batch` and stores the partitions' next offsets, in one transaction; returns them.
 async fn commit<P: Projector>(
     pool: &Pool,
     projector: &P,
     topic: &str,
     batch: &[Taken],
-    applied: Option<&mpsc::UnboundedSender<BatchApplied>>,
-) -> Result<(), ProjectionError> {
+    observers: &Observers,
+) -> Result<Vec<(i32, i64)>, ProjectionError> {
     let events: Vec<RecordedEvent> = batch.iter().map(|t| t.event.clone()).collect();
     let mut next: HashMap<i32, (i64, DateTime<Utc>)> = HashMap::new();
     for taken in batch {
@@ -412,11 +411,21 @@ async fn commit<P: Projector>(
         changed,
         "batch applied"
     );
-    if let Some(applied) = applied {
+    if let Some(applied) = &observers.applied {
         let _ = applied.send(BatchApplied {
             recorded_at: events.iter().map(|e| e.recorded_at).collect(),
             committed_at: Utc::now(),
         });
     }
-    Ok(())
+    if let Some(progress) = &observers.progress {
+        let mut streams: Vec<uuid::Uuid> = events.iter().map(|e| e.stream_id.as_uuid()).collect();
+        streams.sort_unstable();
+        streams.dedup();
+        progress.send_modify(|p| {
+            p.batches = p.batches.wrapping_add(1);
+            p.streams = streams.into();
+            p.leader = false;
+        });
+    }
+    Ok(partitions.into_iter().zip(offsets).collect())
 }
