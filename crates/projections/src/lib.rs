@@ -34,7 +34,7 @@ pub use analytics::AnalyticsProjector;
 pub use checkpoint::Lag;
 pub use data_access::DataAccessProjector;
 pub use error::ProjectionError;
-pub use projector::{run, Progress, Projector};
+pub use projector::{run, run_observed, BatchApplied, Progress, Projector};
 pub use rebuild::{rebuild, RebuildReport};
 pub use replay::{check, CheckReport, Through};
 pub use request_status::{RequestStatusProjector, StatusRow, StatusView};

@@ -63,6 +63,25 @@ fn reset(progress: &watch::Sender<Progress>, leader: bool) {
     });
 }
 
+/// A batch a projector committed (for benchmarks measuring the lag from append to read model).
+#[derive(Debug, Clone)]
+pub struct BatchApplied {
+    /// When each event of the batch was recorded in the log.
+    pub recorded_at: Vec<chrono::DateTime<chrono::Utc>>,
+    /// When the batch was committed.
+    pub committed_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl BatchApplied {
+    /// The batch of `events`, committed now.
+    pub(crate) fn now(events: &[RecordedEvent]) -> Self {
+        Self {
+            recorded_at: events.iter().map(|e| e.recorded_at).collect(),
+            committed_at: chrono::Utc::now(),
+        }
+    }
+}
+
 /// Keeps the read model of `projector` up to date until `shutdown`: catches up from its
 /// checkpoint, then follows the log live. Each batch is applied and the checkpoint moved in one
 /// transaction; on shutdown it stops between batches, at a checkpoint. Failures are logged and
@@ -71,6 +90,17 @@ pub async fn run<P: Projector>(
     store: EventStore,
     projector: Arc<P>,
     progress: watch::Sender<Progress>,
+    shutdown: CancellationToken,
+) {
+    run_observed(store, projector, progress, None, shutdown).await;
+}
+
+/// [`run`], telling `applied` of every batch committed.
+pub async fn run_observed<P: Projector>(
+    store: EventStore,
+    projector: Arc<P>,
+    progress: watch::Sender<Progress>,
+    applied: Option<tokio::sync::mpsc::UnboundedSender<BatchApplied>>,
     shutdown: CancellationToken,
 ) {
     let name = projector.name();
@@ -96,7 +126,7 @@ pub async fn run<P: Projector>(
             // `next_batch`, and a batch's transaction is never cut: dropped, it rolls back);
             // `lost` only waits on the connection task.
             let outcome = tokio::select! {
-                outcome = follow(&store, projector.as_ref(), &progress, &shutdown) => outcome,
+                outcome = follow(&store, projector.as_ref(), &progress, applied.as_ref(), &shutdown) => outcome,
                 () = leadership.lost() => {
                     tracing::warn!(projector = name, "leadership lost; standing by");
                     reset(&progress, false);
@@ -137,6 +167,7 @@ async fn follow<P: Projector>(
     store: &EventStore,
     projector: &P,
     progress: &watch::Sender<Progress>,
+    observer: Option<&tokio::sync::mpsc::UnboundedSender<BatchApplied>>,
     shutdown: &CancellationToken,
 ) -> Result<Stopped, ProjectionError> {
     let client = store.database().pool().get().await?;
@@ -177,6 +208,9 @@ async fn follow<P: Projector>(
             .await
             .map_err(ProjectionError::database("committing a projector's batch"))?;
         tracing::debug!(projector = projector.name(), events = batch.len(), applied, to = %next, "batch applied");
+        if let Some(observer) = observer {
+            let _ = observer.send(BatchApplied::now(&batch));
+        }
         expected = next;
         let mut streams: Vec<uuid::Uuid> = batch.iter().map(|e| e.stream_id.as_uuid()).collect();
         streams.sort_unstable();

@@ -30,6 +30,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::KafkaSettings;
+use crate::projector::BatchApplied;
 use crate::{Progress, ProjectionError, Projector};
 
 /// Most messages applied in one transaction.
@@ -37,15 +38,6 @@ const BATCH: usize = 1_000;
 
 /// How long a batch waits for more messages once it has one.
 const GATHER: Duration = Duration::from_millis(2);
-
-/// A batch the projector committed (for benchmarks measuring the lag from append to read model).
-#[derive(Debug, Clone)]
-pub struct BatchApplied {
-    /// When each event of the batch was recorded in the log.
-    pub recorded_at: Vec<DateTime<Utc>>,
-    /// When the batch was committed.
-    pub committed_at: DateTime<Utc>,
-}
 
 /// Where the projector of `projector` stands in each partition of `topic`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -412,10 +404,7 @@ async fn commit<P: Projector>(
         "batch applied"
     );
     if let Some(applied) = &observers.applied {
-        let _ = applied.send(BatchApplied {
-            recorded_at: events.iter().map(|e| e.recorded_at).collect(),
-            committed_at: Utc::now(),
-        });
+        let _ = applied.send(BatchApplied::now(&events));
     }
     if let Some(progress) = &observers.progress {
         let mut streams: Vec<uuid::Uuid> = events.iter().map(|e| e.stream_id.as_uuid()).collect();
