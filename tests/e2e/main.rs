@@ -4,6 +4,7 @@
 mod analytics;
 mod api;
 mod audit;
+mod centre;
 mod cli;
 mod embedded;
 mod kafka;

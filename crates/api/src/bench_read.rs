@@ -372,6 +372,7 @@ async fn append_request(store: &EventStore, number: RequestNumber) -> Result<(),
             form: serde_json::json!({}),
             representative: None,
             operator_id: None,
+            presented: None,
         },
         DomainCommand::Sign {
             signature_sha256: "0".repeat(64),

@@ -283,6 +283,9 @@ async fn load(
                     actor: Actor::Citizen { iin: applicant },
                     channel: Channel::Portal,
                     idempotency_key: None,
+                    representative: None,
+                    operator_id: None,
+                    presented: None,
                 })
                 .await?;
             let stream = StreamId::from_uuid(submitted.info.request_id);

@@ -267,6 +267,9 @@ async fn run_in(
                         actor: actor.clone(),
                         channel: Channel::Portal,
                         idempotency_key: None,
+                        representative: None,
+                        operator_id: None,
+                        presented: None,
                     })
                     .await?;
                 let document = submitted.info.document_to_sign();

@@ -75,6 +75,12 @@ pub enum ApiError {
     /// A registry did not answer a check that is answered at once.
     #[error("the registry did not answer in time")]
     RegistryUnavailable,
+    /// An operator's token must name the operator by IIN and the service centre.
+    #[error("the operator's token names no operator IIN or service centre")]
+    OperatorUnidentified,
+    /// A scan that is not a PDF, JPEG or PNG by its bytes.
+    #[error("the scan is not a PDF, JPEG or PNG")]
+    UnsupportedScan,
     #[error("internal error {correlation_id}")]
     Internal { correlation_id: Uuid },
 }
@@ -154,6 +160,8 @@ impl ApiError {
             ApiError::UnsupportedMediaType => "unsupported-media-type",
             ApiError::ResultNotReady => "result-not-ready",
             ApiError::RegistryUnavailable => "registry-unavailable",
+            ApiError::OperatorUnidentified => "operator-unidentified",
+            ApiError::UnsupportedScan => "unsupported-scan-type",
             ApiError::SocialStatusNotFound => "not-found-in-registry",
             ApiError::Internal { .. } => "internal",
         }
@@ -349,6 +357,16 @@ impl ApiError {
                 "Осы ЖСН бойынша әлеуметтік мәртебе туралы мәліметтер табылмады.",
                 "No social status was found for this IIN.",
             ),
+            ApiError::OperatorUnidentified => texts(
+                "Токен оператора должен содержать ИИН оператора и ЦОН.",
+                "Оператор токенінде оператордың ЖСН-і мен ХҚКО көрсетілуі керек.",
+                "The operator's token must name the operator's IIN and the service centre.",
+            ),
+            ApiError::UnsupportedScan => texts(
+                "Скан документа должен быть в формате PDF, JPEG или PNG.",
+                "Құжат сканері PDF, JPEG немесе PNG пішімінде болуы керек.",
+                "The scan must be a PDF, JPEG or PNG file.",
+            ),
             ApiError::RegistryUnavailable => texts(
                 "Источник данных временно недоступен. Повторите попытку позже.",
                 "Деректер көзі уақытша қолжетімсіз. Кейінірек қайталап көріңіз.",
@@ -390,7 +408,9 @@ impl ResponseError for ApiError {
             }
             ApiError::ResultNotReady => StatusCode::CONFLICT,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden { .. } | ApiError::ForeignIin => StatusCode::FORBIDDEN,
+            ApiError::Forbidden { .. } | ApiError::ForeignIin | ApiError::OperatorUnidentified => {
+                StatusCode::FORBIDDEN
+            }
             ApiError::RequestNotFound
             | ApiError::RouteNotFound
             | ApiError::SocialStatusNotFound => StatusCode::NOT_FOUND,
@@ -404,7 +424,9 @@ impl ResponseError for ApiError {
             | ApiError::IdempotencyKeyReused(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::WrongState(_) | ApiError::Busy => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::UnsupportedMediaType | ApiError::UnsupportedScan => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
             ApiError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -432,6 +454,12 @@ impl From<CommandError> for ApiError {
     fn from(error: CommandError) -> Self {
         match error {
             CommandError::Rejected(DomainError::InvalidForm(form)) => ApiError::InvalidForm(form),
+            CommandError::Rejected(DomainError::PresentedPersonMismatch) => {
+                ApiError::InvalidParameter {
+                    field: "applicant",
+                    reason: DomainError::PresentedPersonMismatch.to_string(),
+                }
+            }
             CommandError::Rejected(domain) => ApiError::WrongState(domain),
             CommandError::NotFound => ApiError::RequestNotFound,
             CommandError::IdempotencyKeyReused { number } => {

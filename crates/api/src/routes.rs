@@ -2,6 +2,7 @@
 
 pub mod analytics;
 pub mod audit;
+pub mod centre;
 pub mod health;
 pub mod me;
 pub mod requests;
@@ -19,10 +20,10 @@ use crate::problem::ApiError;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "egov-events", description = "Social e-government services of Kazakhstan: file, sign and follow requests."),
-    paths(services::list, requests::submit, requests::sign, requests::survey, requests::status, requests::history, results::result, social_status::check, audit::events, audit::state_at, audit::verify, audit::feed, me::data_access, analytics::view),
+    paths(services::list, requests::submit, requests::sign, requests::survey, requests::status, requests::history, results::result, social_status::check, audit::events, audit::state_at, audit::verify, audit::feed, me::data_access, analytics::view, centre::submit, centre::scan, centre::sign),
     components(schemas(crate::problem::Problem, crate::problem::ProblemTexts)),
     modifiers(&BearerAuth),
-    tags((name = "services", description = "The catalog"), (name = "requests", description = "A citizen's requests"), (name = "social-status", description = "The social-status check of medical organisations"), (name = "audit", description = "Auditors: streams, replayed states, hash chains, the global log"), (name = "me", description = "A citizen's own view: who looked at their data"), (name = "analytics", description = "Analysts: aggregates per service and day, without personal data"))
+    tags((name = "services", description = "The catalog"), (name = "requests", description = "A citizen's requests"), (name = "social-status", description = "The social-status check of medical organisations"), (name = "audit", description = "Auditors: streams, replayed states, hash chains, the global log"), (name = "me", description = "A citizen's own view: who looked at their data"), (name = "analytics", description = "Analysts: aggregates per service and day, without personal data"), (name = "service-centre", description = "Operators at public service centres: file for a citizen or a representative, scan, sign"))
 )]
 pub struct ApiDoc;
 
@@ -104,5 +105,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(social_status::configure)
     .configure(audit::configure)
     .configure(me::configure)
-    .configure(analytics::configure);
+    .configure(analytics::configure)
+    .configure(centre::configure);
 }

@@ -18,6 +18,8 @@ pub struct AppState {
     pub social_status: commands::social_status::SocialStatusChecks,
     /// Reads of citizens' data by others, recorded.
     pub read_audit: crate::read_audit::ReadAudit,
+    /// Scans of service centres' paper documents.
+    pub scans: commands::scans::PgScans,
     /// The registries, for checks answered at once (the social status).
     pub registries: std::sync::Arc<commands::registries::HttpRegistries>,
     pub status_view: StatusView,
@@ -62,6 +64,7 @@ impl AppState {
             documents: commands::results::ResultDocuments::new(db.clone()),
             social_status: commands::social_status::SocialStatusChecks::new(store),
             read_audit,
+            scans: commands::scans::PgScans::new(db.clone()),
             registries: std::sync::Arc::new(commands::registries::HttpRegistries::new(
                 registry_url,
                 commands::registries::RetryPolicy::default(),

@@ -28,6 +28,7 @@ pub mod nca;
 pub mod registries;
 pub mod requests;
 pub mod results;
+pub mod scans;
 pub mod social_status;
 pub mod workflow;
 

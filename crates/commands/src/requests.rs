@@ -42,6 +42,12 @@ pub struct Submission {
     pub channel: Channel,
     /// The client's `Idempotency-Key`: the same key from the same actor returns the same request.
     pub idempotency_key: Option<String>,
+    /// At a service centre: who acts for the citizen, under which power of attorney.
+    pub representative: Option<domain::request::Representative>,
+    /// At a service centre: the operator who files it.
+    pub operator_id: Option<String>,
+    /// At a service centre: the person at the desk, as their identity document names them.
+    pub presented: Option<domain::request::PresentedPerson>,
 }
 
 /// A request as the handlers see it: its submission and where it stands.
@@ -223,6 +229,66 @@ impl Requests {
                 cms: cms.clone(),
             },
             |event| matches!(event, RequestEvent::Signed(s) if s.signature_sha256 == signature_sha256),
+            actor,
+        )
+        .await
+    }
+
+    /// Records a paper document scanned at the service centre (its digest and size; the bytes are
+    /// stored apart). The same scan sent again is recorded once.
+    ///
+    /// # Errors
+    /// As [`Requests::sign`]; [`CommandError::Rejected`] for a portal request.
+    #[tracing::instrument(skip_all, fields(number = %number, kind = %kind))]
+    pub async fn scan(
+        &self,
+        number: &RequestNumber,
+        kind: &str,
+        sha256: &str,
+        size: u64,
+        actor: &Actor,
+    ) -> Result<Recorded, CommandError> {
+        self.act(
+            number,
+            |loaded| loaded.visible_to(actor),
+            || Command::ScanDocument {
+                kind: kind.to_owned(),
+                sha256: sha256.to_owned(),
+                size,
+            },
+            |event| matches!(event, RequestEvent::DocumentsScanned(d) if d.kind == kind && d.sha256 == sha256),
+            actor,
+        )
+        .await
+    }
+
+    /// Records the operator's signature over the centre's document to sign (the request and the
+    /// scans' digests); the workflow verifies it, and that `operator_iin` made it.
+    ///
+    /// # Errors
+    /// As [`Requests::sign`]; [`CommandError::Rejected`] before any scan or for a portal request.
+    #[tracing::instrument(skip_all, fields(number = %number, operator = %operator_id))]
+    pub async fn operator_sign(
+        &self,
+        number: &RequestNumber,
+        signature: &[u8],
+        operator_id: &str,
+        operator_iin: &Iin,
+        actor: &Actor,
+    ) -> Result<Recorded, CommandError> {
+        use base64::Engine as _;
+        let signature_sha256 = crate::sha256_hex(signature);
+        let cms = base64::engine::general_purpose::STANDARD.encode(signature);
+        self.act(
+            number,
+            |loaded| loaded.visible_to(actor),
+            || Command::OperatorSign {
+                operator_id: operator_id.to_owned(),
+                operator_iin: operator_iin.clone(),
+                signature_sha256: signature_sha256.clone(),
+                cms: cms.clone(),
+            },
+            |event| matches!(event, RequestEvent::OperatorSigned(s) if s.signature_sha256 == signature_sha256),
             actor,
         )
         .await
@@ -438,8 +504,9 @@ fn submit_command(submission: &Submission, stream_id: StreamId, number: RequestN
         applicant: submission.applicant.clone(),
         channel: submission.channel,
         form: submission.form.clone(),
-        representative: None,
-        operator_id: None,
+        representative: submission.representative.clone(),
+        operator_id: submission.operator_id.clone(),
+        presented: submission.presented.clone().map(Box::new),
     }
 }
 
@@ -457,6 +524,7 @@ fn replay_submission(
         .validate_form(&submission.form, domain::calendar::local_date(now));
     let same = submission.service == stored.service
         && submission.applicant == stored.applicant
+        && submission.representative == stored.representative
         && form.as_ref().ok() == Some(&stored.form);
     if !same {
         return Err(CommandError::IdempotencyKeyReused {

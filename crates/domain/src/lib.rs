@@ -29,6 +29,7 @@
 
 pub mod calendar;
 pub mod catalog;
+pub mod centre;
 mod codes;
 pub mod data_access;
 pub mod envelope;

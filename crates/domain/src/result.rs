@@ -290,6 +290,7 @@ mod tests {
                 form: serde_json::json!({}),
                 representative: None,
                 operator_id: None,
+                presented: None,
             },
             at(),
         )

@@ -215,6 +215,7 @@ mod tests {
                     form: json!({}),
                     representative: None,
                     operator_id: None,
+                    presented: None,
                 },
             );
             stream

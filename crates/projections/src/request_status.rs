@@ -41,6 +41,8 @@ struct Change {
     late_steps: Vec<String>,
     last_change: Option<DateTime<Utc>>,
     version: u64,
+    /// The last day the representative's power of attorney holds, once ENIS answered.
+    representative_until: Option<chrono::NaiveDate>,
 }
 
 #[derive(Debug)]
@@ -52,6 +54,8 @@ struct NewRow {
     channel: &'static str,
     deadline: Option<DateTime<Utc>>,
     received_at: DateTime<Utc>,
+    operator_id: Option<String>,
+    representative_iin: Option<String>,
 }
 
 impl Projector for RequestStatusProjector {
@@ -125,7 +129,21 @@ impl Projector for RequestStatusProjector {
                         channel: info.channel.as_str(),
                         deadline: info.deadline,
                         received_at: info.received_at,
+                        operator_id: info.operator_id.clone(),
+                        representative_iin: info
+                            .representative
+                            .as_ref()
+                            .map(|r| r.iin.as_str().to_owned()),
                     })
+                }
+                RequestEvent::LookupSucceeded(answered)
+                    if answered.lookup == domain::catalog::Lookup::PowerOfAttorney =>
+                {
+                    change.representative_until = answered
+                        .data
+                        .get("valid_until")
+                        .and_then(|v| v.as_str())
+                        .and_then(|v| v.parse().ok());
                 }
                 RequestEvent::Refused(refused) => {
                     change.refusal_reason = Some(refused.reason.code())
@@ -181,6 +199,8 @@ async fn write(
                 new.channel.push(row.channel);
                 new.deadline.push(row.deadline);
                 new.received_at.push(row.received_at);
+                new.operator_id.push(row.operator_id.clone());
+                new.representative_iin.push(row.representative_iin.clone());
                 (
                     &mut new,
                     Some(change.status.unwrap_or(RequestStatus::AwaitingSignature)),
@@ -204,6 +224,9 @@ async fn write(
         columns.late_steps.push(change.late_steps.join(","));
         columns.last_change.push(last_change);
         columns
+            .representative_until
+            .push(change.representative_until);
+        columns
             .version
             .push(i64::try_from(change.version).unwrap_or(i64::MAX));
     }
@@ -212,14 +235,15 @@ async fn write(
             &format!(
                 "INSERT INTO {table} (stream_id, number, service, iin, subject_iin, channel, status, \
                      status_ru, status_kk, status_en, refusal_reason, deadline, result_ready, \
-                     received_at, last_change, version, service_deadline_missed, late_steps) \
+                     received_at, last_change, version, service_deadline_missed, late_steps, \
+                     operator_id, representative_iin, representative_until) \
                  SELECT s, n, sv, i, si, c, st, ru, kk, en, rr, d, r, ra, lc, v, m, \
-                        coalesce(string_to_array(nullif(l, ''), ','), '{{}}') \
+                        coalesce(string_to_array(nullif(l, ''), ','), '{{}}'), op, ri, ru2 \
                    FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], \
                      $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], \
                      $12::timestamptz[], $13::bool[], $14::timestamptz[], $15::timestamptz[], $16::int8[], \
-                     $17::bool[], $18::text[]) \
-                     AS u(s, n, sv, i, si, c, st, ru, kk, en, rr, d, r, ra, lc, v, m, l)"
+                     $17::bool[], $18::text[], $19::text[], $20::text[], $21::date[]) \
+                     AS u(s, n, sv, i, si, c, st, ru, kk, en, rr, d, r, ra, lc, v, m, l, op, ri, ru2)"
             ),
             &[
                 &new.stream_id,
@@ -240,6 +264,9 @@ async fn write(
                 &new.version,
                 &new.service_deadline_missed,
                 &new.late_steps,
+                &new.operator_id,
+                &new.representative_iin,
+                &new.representative_until,
             ],
         )
         .await
@@ -257,11 +284,13 @@ async fn write(
                      result_ready = t.result_ready OR u.result_ready, \
                      service_deadline_missed = t.service_deadline_missed OR u.missed, \
                      late_steps = t.late_steps || coalesce(string_to_array(nullif(u.late, ''), ','), '{{}}'), \
+                     representative_until = coalesce(u.until, t.representative_until), \
                      last_change = u.last_change, version = u.version \
                  FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], \
-                     $6::text[], $7::bool[], $8::timestamptz[], $9::int8[], $10::bool[], $11::text[]) \
+                     $6::text[], $7::bool[], $8::timestamptz[], $9::int8[], $10::bool[], $11::text[], \
+                     $12::date[]) \
                      AS u(stream_id, status, status_ru, status_kk, status_en, refusal_reason, \
-                          result_ready, last_change, version, missed, late) \
+                          result_ready, last_change, version, missed, late, until) \
                  WHERE t.stream_id = u.stream_id AND t.version < u.version"
             ),
             &[
@@ -276,6 +305,7 @@ async fn write(
                 &updated.version,
                 &updated.service_deadline_missed,
                 &updated.late_steps,
+                &updated.representative_until,
             ],
         )
         .await
@@ -305,4 +335,7 @@ struct Columns {
     received_at: Vec<DateTime<Utc>>,
     last_change: Vec<DateTime<Utc>>,
     version: Vec<i64>,
+    operator_id: Vec<Option<String>>,
+    representative_iin: Vec<Option<String>>,
+    representative_until: Vec<Option<chrono::NaiveDate>>,
 }

@@ -25,6 +25,9 @@ fn submission(iin: &str) -> Submission {
         actor: Actor::Citizen { iin: applicant },
         channel: Channel::Portal,
         idempotency_key: None,
+        representative: None,
+        operator_id: None,
+        presented: None,
     }
 }
 

@@ -124,6 +124,8 @@ pub struct RequestDto {
     pub service: String,
     pub iin: String,
     pub channel: String,
+    /// At a service centre: the centre and the operator (IIN) who filed it.
+    pub service_centre: Option<ServiceCentreDto>,
     pub status: StatusDto,
     pub refusal: Option<RefusalDto>,
     pub deadline: Option<DateTime<Utc>>,
@@ -169,6 +171,15 @@ pub struct HistoryQuery {
     pub after: Option<String>,
 }
 
+/// Where a request was filed in person.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ServiceCentreDto {
+    pub centre: String,
+    pub operator: String,
+    /// The representative who acted for the citizen, if one did.
+    pub representative_iin: Option<String>,
+}
+
 fn status_dto(status: RequestStatus) -> StatusDto {
     let m = domain::Messages::shared().status(status);
     StatusDto {
@@ -199,6 +210,17 @@ fn request_dto(row: &StatusRow) -> RequestDto {
         service: row.service.code().to_owned(),
         iin: row.iin.as_str().to_owned(),
         channel: row.channel.as_str().to_owned(),
+        service_centre: row.operator_id.as_ref().map(|id| {
+            let (centre, operator) = id.split_once('/').unwrap_or(("", id.as_str()));
+            ServiceCentreDto {
+                centre: centre.to_owned(),
+                operator: operator.to_owned(),
+                representative_iin: row
+                    .representative_iin
+                    .as_ref()
+                    .map(|i| i.as_str().to_owned()),
+            }
+        }),
         status: StatusDto {
             code: row.status.code().to_owned(),
             text: crate::problem::ProblemTexts {
@@ -271,6 +293,9 @@ pub async fn submit(
             actor: principal.actor(),
             channel: Channel::Portal,
             idempotency_key,
+            representative: None,
+            operator_id: None,
+            presented: None,
         })
         .await?;
     if !submitted.replayed {
@@ -297,14 +322,14 @@ pub async fn submit(
 }
 
 /// `Idempotent-Replayed`: whether a resend was answered with what the first send recorded.
-fn replayed_header(replayed: bool) -> (&'static str, &'static str) {
+pub(crate) fn replayed_header(replayed: bool) -> (&'static str, &'static str) {
     (
         "Idempotent-Replayed",
         if replayed { "true" } else { "false" },
     )
 }
 
-fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+pub(crate) fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     let Some(value) = req.headers().get("idempotency-key") else {
         return Ok(None);
     };
@@ -367,7 +392,7 @@ pub async fn sign(
 }
 
 /// Base64 (white space ignored, as NCALayer may wrap lines) of a DER CMS ContentInfo.
-fn decode_cms(text: &str) -> Result<Vec<u8>, ApiError> {
+pub(crate) fn decode_cms(text: &str) -> Result<Vec<u8>, ApiError> {
     let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
     let der = base64::engine::general_purpose::STANDARD
         .decode(compact.as_bytes())

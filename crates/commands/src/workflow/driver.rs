@@ -213,35 +213,38 @@ where
         loaded: &Loaded,
         history: &[Timed<'_>],
     ) -> Result<Option<SignatureCheck>, WorkflowError> {
-        let Some(info) = loaded.info() else {
+        let domain::request::Request::Open(open) = &loaded.state else {
             return Ok(None);
         };
+        // The last signature: the citizen's (portal) or the operator's (service centre), with the
+        // IIN its certificate must carry.
         let signed = history.iter().rev().find_map(|t| match t.event {
-            RequestEvent::Signed(signed) => Some((t.at, signed)),
+            RequestEvent::Signed(signed) => {
+                Some((t.at, signed.cms.as_deref(), Some(&open.info.applicant)))
+            }
+            RequestEvent::OperatorSigned(signed) => {
+                Some((t.at, signed.cms.as_deref(), signed.operator_iin.as_ref()))
+            }
             _ => None,
         });
         let malformed = Some(SignatureCheck::Rejected {
             reason: SignatureRejection::Malformed,
             certificate: None,
         });
-        let Some((received_at, signed)) = signed else {
-            // The operator's signature (service centre) is verified with issue #9's container.
+        let Some((received_at, Some(cms), Some(signer))) = signed else {
+            // A version 1 event did not keep its container: nothing to verify.
             return Ok(malformed);
         };
-        let Some(cms) = signed
-            .cms
-            .as_deref()
-            .and_then(|text| base64::engine::general_purpose::STANDARD.decode(text).ok())
-        else {
+        let Ok(cms) = base64::engine::general_purpose::STANDARD.decode(cms) else {
             return Ok(malformed);
         };
-        let document = info.document_to_sign();
+        let document = open.document_to_sign();
         let verdict = self
             .verifier
             .verify(SignatureToCheck {
                 document: &document,
                 cms: &cms,
-                applicant: &info.applicant,
+                applicant: signer,
                 received_at,
             })
             .await;
@@ -271,6 +274,12 @@ where
             lookup,
             iin: match lookup {
                 Lookup::SocialStatus => info.subject().unwrap_or(&info.applicant).clone(),
+                // GBD FL checks the person at the desk: the representative, when there is one.
+                Lookup::ApplicantIdentity => info
+                    .representative
+                    .as_ref()
+                    .map_or(&info.applicant, |r| &r.iin)
+                    .clone(),
                 _ => info.applicant.clone(),
             },
             service: info.service,

@@ -28,6 +28,9 @@ fn submission(iin: &str, key: Option<&str>) -> Submission {
         actor: citizen(iin),
         channel: Channel::Portal,
         idempotency_key: key.map(str::to_owned),
+        representative: None,
+        operator_id: None,
+        presented: None,
     }
 }
 

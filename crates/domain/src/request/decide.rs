@@ -27,6 +27,8 @@ pub enum Command {
         form: Value,
         representative: Option<Representative>,
         operator_id: Option<String>,
+        /// At a service centre: the person at the desk as their identity document names them.
+        presented: Option<Box<PresentedPerson>>,
     },
     /// The citizen's signature arrived (portal step 2): its digest and the container itself
     /// (base64 of its DER), kept so that it can be verified from the event alone.
@@ -40,10 +42,13 @@ pub enum Command {
         sha256: String,
         size: u64,
     },
-    /// The operator's signature arrived (service centre).
+    /// The operator's signature arrived (service centre): the container, and the operator named in
+    /// the token, whose certificate must have made it.
     OperatorSign {
         operator_id: String,
+        operator_iin: Iin,
         signature_sha256: String,
+        cms: String,
     },
     /// The verifier's verdict on the signature.
     RecordSignatureCheck(SignatureCheck),
@@ -110,6 +115,10 @@ pub enum DomainError {
     OperatorRequired,
     #[error("only a service centre accepts a representative")]
     RepresentativeOnlyAtServiceCentre,
+    #[error("this document was scanned already")]
+    AlreadyScanned,
+    #[error("the person at the desk must be the applicant, or the representative when there is one, with a surname, a given name and an identity document")]
+    PresentedPersonMismatch,
     #[error("the form is not valid: {0}")]
     InvalidForm(FormError),
     #[error("the request is not waiting for a signature")]
@@ -154,6 +163,8 @@ impl DomainError {
             DomainError::RequestEnded => "request-ended",
             DomainError::ChannelNotOffered { .. } => "channel-not-offered",
             DomainError::OperatorRequired => "operator-required",
+            DomainError::PresentedPersonMismatch => "presented-person-mismatch",
+            DomainError::AlreadyScanned => "already-scanned",
             DomainError::RepresentativeOnlyAtServiceCentre => {
                 "representative-only-at-service-centre"
             }
@@ -229,6 +240,7 @@ pub fn decide(
         form,
         representative,
         operator_id,
+        presented,
     } = command
     {
         return submit(
@@ -243,6 +255,7 @@ pub fn decide(
                 form,
                 representative,
                 operator_id,
+                presented,
             },
         );
     }
@@ -286,6 +299,14 @@ pub fn decide(
             if !centre {
                 return Err(DomainError::WrongChannel);
             }
+            // The same paper scanned again is the same scan.
+            if open
+                .scans
+                .iter()
+                .any(|s| s.kind == kind && s.sha256 == sha256)
+            {
+                return Err(DomainError::AlreadyScanned);
+            }
             Ok(vec![RequestEvent::DocumentsScanned(DocumentsScanned {
                 kind,
                 sha256,
@@ -294,7 +315,9 @@ pub fn decide(
         }
         Command::OperatorSign {
             operator_id,
+            operator_iin,
             signature_sha256,
+            cms,
         } => {
             let scans = awaiting_signature(open)?;
             if !centre {
@@ -307,6 +330,8 @@ pub fn decide(
             Ok(vec![RequestEvent::OperatorSigned(OperatorSigned {
                 operator_id,
                 signature_sha256,
+                operator_iin: Some(operator_iin),
+                cms: Some(cms),
             })])
         }
         Command::RecordSignatureCheck(check) => {
@@ -319,6 +344,14 @@ pub fn decide(
                 SignatureCheck::Verified(certificate)
                     if !centre
                         && certificate.subject_iin.as_ref() != Some(&open.info.applicant) =>
+                {
+                    (SignatureRejection::IinMismatch, Some(certificate))
+                }
+                // At a service centre the signer must be the operator named in the token.
+                SignatureCheck::Verified(certificate)
+                    if centre
+                        && open.operator_iin.is_some()
+                        && certificate.subject_iin != open.operator_iin =>
                 {
                     (SignatureRejection::IinMismatch, Some(certificate))
                 }
@@ -368,6 +401,46 @@ pub fn decide(
                 return Err(DomainError::NoLookupInFlight(lookup));
             }
             Ok(match outcome {
+                // GBD FL found the person: the names must be those of the identity document.
+                LookupOutcome::Found(data)
+                    if lookup == Lookup::ApplicantIdentity
+                        && open
+                            .info
+                            .presented
+                            .as_ref()
+                            .is_some_and(|p| !p.named_in(&data)) =>
+                {
+                    vec![
+                        RequestEvent::LookupSucceeded(RegistryLookupSucceeded {
+                            lookup,
+                            attempt,
+                            data,
+                        }),
+                        RequestEvent::Refused(RequestRefused {
+                            reason: RefusalReason::ApplicantNotInGbdFl,
+                        }),
+                    ]
+                }
+                // ENIS found a power of attorney: it must be the one presented, and still hold.
+                LookupOutcome::Found(data)
+                    if lookup == Lookup::PowerOfAttorney
+                        && !crate::centre::power_of_attorney_holds(
+                            &data,
+                            &open.info,
+                            crate::calendar::local_date(now),
+                        ) =>
+                {
+                    vec![
+                        RequestEvent::LookupSucceeded(RegistryLookupSucceeded {
+                            lookup,
+                            attempt,
+                            data,
+                        }),
+                        RequestEvent::Refused(RequestRefused {
+                            reason: RefusalReason::PoaNotInEnis,
+                        }),
+                    ]
+                }
                 LookupOutcome::Found(data) => {
                     vec![RequestEvent::LookupSucceeded(RegistryLookupSucceeded {
                         lookup,
@@ -447,6 +520,7 @@ struct SubmitArgs {
     form: Value,
     representative: Option<Representative>,
     operator_id: Option<String>,
+    presented: Option<Box<PresentedPerson>>,
 }
 
 fn submit(
@@ -473,6 +547,13 @@ fn submit(
     if !centre && a.representative.is_some() {
         return Err(DomainError::RepresentativeOnlyAtServiceCentre);
     }
+    // REG 3149: the operator identifies the person at the desk by their identity document.
+    if let Some(presented) = &a.presented {
+        let at_desk = a.representative.as_ref().map_or(&a.applicant, |r| &r.iin);
+        if !centre || presented.iin != *at_desk || !presented.is_complete() {
+            return Err(DomainError::PresentedPersonMismatch);
+        }
+    }
     let calendar = WorkingCalendar::shared();
     let today = now.with_timezone(&chrono_tz::Asia::Almaty).date_naive();
     let form = service
@@ -490,6 +571,7 @@ fn submit(
         form,
         representative: a.representative,
         operator_id: a.operator_id,
+        presented: a.presented,
         received_at: now,
         deadline,
     })])

@@ -74,6 +74,48 @@ pub enum SurveyAnswer {
     Satisfied,
 }
 
+/// The person at a service centre's desk, as their identity document names them (REG 3149).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PresentedPerson {
+    pub iin: Iin,
+    pub surname: String,
+    pub given_name: String,
+    #[serde(default)]
+    pub patronymic: Option<String>,
+    /// The kind of identity document, e.g. `id-card`, `passport`.
+    pub document_kind: String,
+    pub document_number: String,
+}
+
+impl PresentedPerson {
+    /// Whether the names and the document are given.
+    pub fn is_complete(&self) -> bool {
+        [
+            &self.surname,
+            &self.given_name,
+            &self.document_kind,
+            &self.document_number,
+        ]
+        .iter()
+        .all(|s| !s.trim().is_empty())
+    }
+
+    /// Whether GBD FL's record `data` (`last_name`, `first_name`, `patronymic`) names this person,
+    /// letter case aside.
+    pub fn named_in(&self, data: &serde_json::Value) -> bool {
+        let same = |ours: Option<&str>, field: &str| {
+            let theirs = data
+                .get(field)
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("");
+            ours.unwrap_or("").trim().to_lowercase() == theirs.trim().to_lowercase()
+        };
+        same(Some(&self.surname), "last_name")
+            && same(Some(&self.given_name), "first_name")
+            && same(self.patronymic.as_deref(), "patronymic")
+    }
+}
+
 /// A representative acting under a notarised power of attorney (service centre only).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Representative {
@@ -94,6 +136,9 @@ pub struct RequestSubmitted {
     pub representative: Option<Representative>,
     /// The service centre's operator who filed it, for the centre channel.
     pub operator_id: Option<String>,
+    /// At a service centre: the person at the desk, as identified (absent on the portal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub presented: Option<Box<PresentedPerson>>,
     pub received_at: DateTime<Utc>,
     /// The promised deadline, where the service has one.
     pub deadline: Option<DateTime<Utc>>,
@@ -114,6 +159,21 @@ impl RequestSubmitted {
             "form": self.form,
             "representative": self.representative,
             "received_at": self.received_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        });
+        crate::hash_chain::canonical_json(&document)
+    }
+
+    /// The exact bytes the service-centre operator signs: the request's own document and the
+    /// digests of the scanned paper documents, in the order they were scanned.
+    pub fn centre_document_to_sign(&self, scans: &[DocumentsScanned]) -> Vec<u8> {
+        let request: serde_json::Value =
+            serde_json::from_slice(&self.document_to_sign()).unwrap_or(serde_json::Value::Null);
+        let document = serde_json::json!({
+            "document": "egov-events/centre-request/v1",
+            "request": request,
+            "operator_id": self.operator_id,
+            "presented": self.presented,
+            "scans": scans,
         });
         crate::hash_chain::canonical_json(&document)
     }
@@ -230,6 +290,14 @@ pub struct OperatorSigned {
     pub operator_id: String,
     /// SHA-256 (hex) of the signature container as received.
     pub signature_sha256: String,
+    /// Schema version 2: the IIN of the operator named in the token, whose certificate must have
+    /// made the signature. `None` in version 1 events.
+    #[serde(default, deserialize_with = "Option::deserialize")]
+    pub operator_iin: Option<Iin>,
+    /// Schema version 2: the CMS SignedData as received (base64 of its DER), so that the
+    /// signature can be verified from the event alone. `None` in version 1 events.
+    #[serde(default, deserialize_with = "Option::deserialize")]
+    pub cms: Option<String>,
 }
 
 /// Every event of a request stream.
@@ -276,6 +344,7 @@ pub const fn current_schema_version(event_type: &str) -> u32 {
         || const_eq(event_type, "RequestSigned")
         || const_eq(event_type, "SignatureVerified")
         || const_eq(event_type, "SignatureRejected")
+        || const_eq(event_type, "OperatorSigned")
     {
         2
     } else {
@@ -303,6 +372,8 @@ const fn const_eq(a: &str, b: &str) -> bool {
 /// Version history:
 /// - `ResultIssued` 1 -> 2: `sik_branch` added; results issued before it name no branch.
 /// - `RequestSigned` 1 -> 2: `cms` added; signatures recorded before it kept only their digest.
+/// - `OperatorSigned` 1 -> 2: `operator_iin` and `cms` added (the operator's signature is verified
+///   like a citizen's, against the operator's IIN).
 /// - `SignatureVerified`, `SignatureRejected` 1 -> 2: `certificate.revocation` added; checks
 ///   recorded before it did not keep the OCSP answer.
 fn upcast(event_type: &str, mut version: u32, mut payload: serde_json::Value) -> serde_json::Value {
@@ -314,6 +385,10 @@ fn upcast(event_type: &str, mut version: u32, mut payload: serde_json::Value) ->
                     map.entry("sik_branch").or_insert(Value::Null);
                 }
                 "RequestSigned" => {
+                    map.entry("cms").or_insert(Value::Null);
+                }
+                "OperatorSigned" => {
+                    map.entry("operator_iin").or_insert(Value::Null);
                     map.entry("cms").or_insert(Value::Null);
                 }
                 "SignatureVerified" | "SignatureRejected" => {

@@ -1,8 +1,9 @@
 //! The state of a request, and `evolve`.
 
-use super::events::{RequestEvent, RequestSubmitted};
+use super::events::{DocumentsScanned, RequestEvent, RequestSubmitted};
 use crate::catalog::{Lookup, Step};
 use crate::envelope::Channel;
+use crate::identifiers::Iin;
 use crate::messages::RequestStatus;
 use crate::refusal::RefusalReason;
 
@@ -39,6 +40,21 @@ pub struct Open {
     pub lookups: Vec<Lookup>,
     pub missed_steps: Vec<Step>,
     pub service_deadline_missed: bool,
+    /// The paper documents scanned at the service centre, in order.
+    pub scans: Vec<DocumentsScanned>,
+    /// The operator whose certificate must have made the service centre's signature.
+    pub operator_iin: Option<Iin>,
+}
+
+impl Open {
+    /// The exact bytes the signature must be over: the citizen's document on the portal, the
+    /// operator's (with the scans' digests) at a service centre.
+    pub fn document_to_sign(&self) -> Vec<u8> {
+        match self.info.channel {
+            Channel::ServiceCentre => self.info.centre_document_to_sign(&self.scans),
+            Channel::Portal | Channel::System => self.info.document_to_sign(),
+        }
+    }
 }
 
 /// How a request ended.
@@ -137,12 +153,16 @@ pub fn evolve(state: Request, event: &RequestEvent) -> Request {
                 lookups,
                 missed_steps: Vec::new(),
                 service_deadline_missed: false,
+                scans: Vec::new(),
+                operator_iin: None,
             }))
         }
         (Request::Open(mut open), event) => {
             match event {
-                RequestEvent::Signed(_) | RequestEvent::OperatorSigned(_) => {
-                    open.stage = Stage::AwaitingVerification
+                RequestEvent::Signed(_) => open.stage = Stage::AwaitingVerification,
+                RequestEvent::OperatorSigned(signed) => {
+                    open.stage = Stage::AwaitingVerification;
+                    open.operator_iin.clone_from(&signed.operator_iin);
                 }
                 RequestEvent::SignatureVerified(_) => {
                     open.stage = Stage::Lookups {
@@ -150,9 +170,10 @@ pub fn evolve(state: Request, event: &RequestEvent) -> Request {
                         in_flight: None,
                     }
                 }
-                RequestEvent::DocumentsScanned(_) => {
+                RequestEvent::DocumentsScanned(scan) => {
                     if let Stage::AwaitingSignature { scans } = &mut open.stage {
                         *scans = scans.saturating_add(1);
+                        open.scans.push(scan.clone());
                     }
                 }
                 RequestEvent::LookupRequested(e) => match &mut open.stage {

@@ -72,6 +72,7 @@ fn submit(service: ServiceCode, channel: Channel) -> Command {
         },
         representative: None,
         operator_id: (channel == Channel::ServiceCentre).then(|| "op-17".to_owned()),
+        presented: None,
     }
 }
 
@@ -456,6 +457,94 @@ fn centre_submit(representative: bool) -> Command {
     command
 }
 
+/// The operator's signature, by the operator `someone_else()`.
+fn operator_sign() -> Command {
+    Command::OperatorSign {
+        operator_id: "op-17".into(),
+        operator_iin: someone_else(),
+        signature_sha256: "cc".into(),
+        cms: "MA==".into(),
+    }
+}
+
+/// ENIS's record of the power of attorney `centre_submit(true)` presents.
+fn valid_poa() -> serde_json::Value {
+    json!({
+        "number": "N-123", "date": "2026-01-15",
+        "principal_iin": citizen(), "representative_iin": someone_else(),
+        "valid_until": "2099-12-31", "revoked": false
+    })
+}
+
+fn poa_found(data: serde_json::Value) -> [RequestEvent; 2] {
+    [
+        RequestEvent::LookupRequested(RegistryLookupRequested {
+            lookup: Lookup::PowerOfAttorney,
+            attempt: 1,
+        }),
+        RequestEvent::LookupSucceeded(RegistryLookupSucceeded {
+            lookup: Lookup::PowerOfAttorney,
+            attempt: 1,
+            data,
+        }),
+    ]
+}
+
+#[test]
+fn a_power_of_attorney_that_does_not_hold_ends_in_poa_not_in_enis() {
+    let mut events = given(&[]).when(centre_submit(true)).events();
+    events.extend(found(Lookup::ApplicantIdentity));
+    events.push(RequestEvent::LookupRequested(RegistryLookupRequested {
+        lookup: Lookup::PowerOfAttorney,
+        attempt: 1,
+    }));
+    let answer = |change: &dyn Fn(&mut serde_json::Value)| {
+        let mut data = valid_poa();
+        change(&mut data);
+        given(&events)
+            .when(Command::RecordLookup {
+                lookup: Lookup::PowerOfAttorney,
+                attempt: 1,
+                outcome: LookupOutcome::Found(data),
+            })
+            .events()
+    };
+    assert_eq!(
+        answer(&|_| {}).len(),
+        1,
+        "the presented, valid power of attorney holds"
+    );
+    for (what, change) in [
+        (
+            "expired",
+            &(|d: &mut serde_json::Value| d["valid_until"] = json!("2020-01-01"))
+                as &dyn Fn(&mut serde_json::Value),
+        ),
+        ("revoked", &|d: &mut serde_json::Value| {
+            d["revoked"] = json!(true)
+        }),
+        ("another citizen's", &|d: &mut serde_json::Value| {
+            d["principal_iin"] = json!(someone_else())
+        }),
+        ("given to someone else", &|d: &mut serde_json::Value| {
+            d["representative_iin"] = json!(citizen())
+        }),
+        ("of another date", &|d: &mut serde_json::Value| {
+            d["date"] = json!("2025-01-15")
+        }),
+        ("not a power of attorney", &|d: &mut serde_json::Value| {
+            *d = json!({"x": 1})
+        }),
+    ] {
+        let out = answer(change);
+        assert_eq!(
+            out.last(),
+            Some(&refused(RefusalReason::PoaNotInEnis)),
+            "{what}"
+        );
+    }
+}
+
 fn found(lookup: Lookup) -> [RequestEvent; 2] {
     [
         RequestEvent::LookupRequested(RegistryLookupRequested { lookup, attempt: 1 }),
@@ -481,12 +570,9 @@ fn a_representative_at_a_service_centre_is_checked_in_gbd_fl_and_enis_then_scann
             got: Lookup::FundMovements,
         });
     events.extend(found(Lookup::ApplicantIdentity));
-    events.extend(found(Lookup::PowerOfAttorney));
+    events.extend(poa_found(valid_poa()));
     given(&events)
-        .when(Command::OperatorSign {
-            operator_id: "op-17".into(),
-            signature_sha256: "cc".into(),
-        })
+        .when(operator_sign())
         .then_err(DomainError::NoScans);
     given(&events)
         .when(Command::Sign {
@@ -503,13 +589,33 @@ fn a_representative_at_a_service_centre_is_checked_in_gbd_fl_and_enis_then_scann
             })
             .events(),
     );
-    events.extend(
-        given(&events)
-            .when(Command::OperatorSign {
-                operator_id: "op-17".into(),
-                signature_sha256: "cc".into(),
-            })
-            .events(),
+    given(&events)
+        .when(Command::ScanDocument {
+            kind: "identity".into(),
+            sha256: "dd".into(),
+            size: 10,
+        })
+        .then_err(DomainError::AlreadyScanned);
+    events.extend(given(&events).when(operator_sign()).events());
+    // The document the operator signs carries the scan's digest.
+    let Request::Open(open) = given(&events).0 else {
+        panic!("open")
+    };
+    let document = String::from_utf8(open.document_to_sign()).expect("utf-8");
+    assert!(document.contains("\"sha256\":\"dd\""), "{document}");
+    assert!(
+        document.contains("egov-events/centre-request/v1"),
+        "{document}"
+    );
+    // Another certificate than the operator's: operator-signature-invalid.
+    let out = given(&events)
+        .when(Command::RecordSignatureCheck(SignatureCheck::Verified(
+            certificate(citizen()),
+        )))
+        .events();
+    assert_eq!(
+        out.last(),
+        Some(&refused(RefusalReason::OperatorSignatureInvalid))
     );
     // The operator signs with the operator's own certificate: no IIN match with the applicant.
     events.extend(
@@ -577,6 +683,8 @@ fn service_centre_checks_end_in_their_refusals() {
     events.push(RequestEvent::OperatorSigned(OperatorSigned {
         operator_id: "op-17".into(),
         signature_sha256: "c".into(),
+        operator_iin: Some(someone_else()),
+        cms: Some("MA==".into()),
     }));
     let out = given(&events)
         .when(Command::RecordSignatureCheck(SignatureCheck::Rejected {
@@ -660,10 +768,7 @@ fn any_command() -> impl Strategy<Value = Command> {
             sha256: "d".into(),
             size: 1
         }),
-        Just(Command::OperatorSign {
-            operator_id: "op".into(),
-            signature_sha256: "c".into()
-        }),
+        Just(operator_sign()),
         Just(Command::RecordSignatureCheck(SignatureCheck::Verified(
             certificate(citizen())
         ))),
@@ -967,6 +1072,7 @@ fn the_document_to_sign_is_canonical_and_changes_with_what_is_asked() {
             form,
             representative: None,
             operator_id: None,
+            presented: None,
         })
         .events()[0]
     {

@@ -38,12 +38,24 @@ pub struct StatusRow {
     pub received_at: DateTime<Utc>,
     pub last_change: DateTime<Utc>,
     pub version: i64,
+    /// At a service centre: `<centre>/<operator IIN>` of the operator who filed it.
+    pub operator_id: Option<String>,
+    /// At a service centre: the representative who acted for the citizen.
+    pub representative_iin: Option<Iin>,
+    /// The last day the representative's power of attorney holds (as ENIS gave it).
+    pub representative_until: Option<chrono::NaiveDate>,
 }
 
 impl StatusRow {
-    /// Whether a citizen with this IIN may see the request: as its applicant or its subject.
+    /// Whether a citizen with this IIN may see the request: as its applicant or its subject, or as
+    /// the representative while the power of attorney holds.
     pub fn concerns(&self, iin: &Iin) -> bool {
-        &self.iin == iin || self.subject_iin.as_ref() == Some(iin)
+        &self.iin == iin
+            || self.subject_iin.as_ref() == Some(iin)
+            || (self.representative_iin.as_ref() == Some(iin)
+                && self
+                    .representative_until
+                    .is_some_and(|until| domain::calendar::local_date(chrono::Utc::now()) <= until))
     }
 }
 
@@ -125,7 +137,8 @@ impl RowCache {
 
 const COLUMNS: &str = "stream_id, number, service, iin, subject_iin, channel, status, status_ru, \
                        status_kk, status_en, refusal_reason, deadline, result_ready, received_at, \
-                       last_change, version, service_deadline_missed, late_steps";
+                       last_change, version, service_deadline_missed, late_steps, operator_id, \
+                       representative_iin, representative_until";
 
 impl StatusView {
     /// Reads straight from the table.
@@ -264,6 +277,7 @@ fn decode(row: &Row) -> Result<StatusRow, ProjectionError> {
     let channel = text("channel")?;
     let subject: Option<String> = row.try_get("subject_iin").map_err(get)?;
     let refusal: Option<String> = row.try_get("refusal_reason").map_err(get)?;
+    let representative: Option<String> = row.try_get("representative_iin").map_err(get)?;
     Ok(StatusRow {
         stream_id,
         number: RequestNumber::parse(&number).map_err(|_| bad("number", &number))?,
@@ -289,5 +303,10 @@ fn decode(row: &Row) -> Result<StatusRow, ProjectionError> {
         received_at: row.try_get("received_at").map_err(get)?,
         last_change: row.try_get("last_change").map_err(get)?,
         version: row.try_get("version").map_err(get)?,
+        operator_id: row.try_get("operator_id").map_err(get)?,
+        representative_iin: representative
+            .map(|s| Iin::parse(&s).map_err(|_| bad("representative_iin", &s)))
+            .transpose()?,
+        representative_until: row.try_get("representative_until").map_err(get)?,
     })
 }

@@ -1,0 +1,364 @@
+//! The service-centre channel end to end: an operator files a pension-fund statement for a
+//! citizen at the desk or for a representative, the GBD FL and ENIS checks answer at once, the
+//! scans are stored once by digest, the operator signs with the operator's own EDS, and the
+//! citizen sees the result in their own history.
+
+use std::time::Duration;
+
+use base64::Engine;
+use serde_json::{json, Value};
+use testkit::pki::{Algorithm, Issued};
+
+use crate::portal::Keys;
+use crate::workflow::{Flow, AIDA};
+
+/// The operator (an employee with an EDS of their own; in no citizen registry).
+const OPERATOR: &str = "900101300007";
+const SERIK: &str = "850715300003";
+const GULNAR: &str = "551130400004";
+/// In AIS GTsVP but not in GBD FL.
+const GUEST: &str = "991231300003";
+const CENTRE: &str = "TsON-Almaty-3";
+
+fn operator_token(keys: &Keys) -> String {
+    let mut claims = Keys::claims("operator", OPERATOR);
+    claims["org"] = json!(CENTRE);
+    keys.es256(&claims)
+}
+
+fn person(iin: &str, surname: &str, given: &str, patronymic: Option<&str>) -> Value {
+    json!({
+        "iin": iin, "surname": surname, "given_name": given, "patronymic": patronymic,
+        "identity_document": {"kind": "id-card", "number": "049871234"}
+    })
+}
+
+fn aida() -> Value {
+    person(AIDA, "Бапахова", "Аида", Some("Галихановна"))
+}
+
+fn serik() -> Value {
+    person(SERIK, "Сериков", "Болат", Some("Аскарович"))
+}
+
+const STATEMENT_FORM: &str = r#"{"period_start": "2023-01-01", "period_end": "2023-12-31"}"#;
+
+/// A tiny PNG (the signature and a header are what matters).
+fn png() -> Vec<u8> {
+    let mut bytes = vec![0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A];
+    bytes.extend_from_slice(b"\0\0\0\rIHDR scanned identity document");
+    bytes
+}
+
+struct Desk {
+    flow: Flow,
+    token: String,
+    operator_cert: Issued,
+}
+
+impl Desk {
+    async fn open() -> Desk {
+        let mut flow = Flow::start(&[], &[]).await;
+        let operator_cert = flow
+            .pki
+            .citizen(OPERATOR, Algorithm::EcP256, (-10, 300), false, true);
+        let token = operator_token(&flow.keys);
+        Desk {
+            flow,
+            token,
+            operator_cert,
+        }
+    }
+
+    async fn file(&self, body: Value) -> (u16, Value) {
+        let answer = self
+            .flow
+            .http
+            .post(self.flow.url("/api/v1/centre/requests"))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .expect("file");
+        let code = answer.status().as_u16();
+        (code, answer.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn scan(&self, number: &str, kind: &str, bytes: Vec<u8>) -> (u16, Value) {
+        let answer = self
+            .flow
+            .http
+            .put(self.flow.url(&format!(
+                "/api/v1/centre/requests/{number}/documents/{kind}"
+            )))
+            .bearer_auth(&self.token)
+            // The header claims a PNG whatever is sent: the bytes decide.
+            .header("content-type", "image/png")
+            .body(bytes)
+            .send()
+            .await
+            .expect("scan");
+        let code = answer.status().as_u16();
+        (code, answer.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn sign(&self, number: &str, document: &str, signer: &Issued) -> u16 {
+        let document = base64::engine::general_purpose::STANDARD
+            .decode(document)
+            .expect("base64");
+        let cms = self.flow.pki.sign(signer, &document, true);
+        self.flow
+            .http
+            .post(
+                self.flow
+                    .url(&format!("/api/v1/centre/requests/{number}/signature")),
+            )
+            .bearer_auth(&self.token)
+            .json(&json!({"cms": base64::engine::general_purpose::STANDARD.encode(cms)}))
+            .send()
+            .await
+            .expect("sign")
+            .status()
+            .as_u16()
+    }
+}
+
+fn statement(applicant: Value) -> Value {
+    json!({
+        "service": "pension-fund-statement",
+        "applicant": applicant,
+        "form": serde_json::from_str::<Value>(STATEMENT_FORM).expect("form"),
+    })
+}
+
+#[tokio::test]
+async fn a_citizen_in_person_is_served_and_sees_the_result_in_their_own_history() {
+    let mut desk = Desk::open().await;
+    desk.flow.start_responder();
+    let (code, filed) = desk.file(statement(aida())).await;
+    assert_eq!(code, 201, "{filed}");
+    assert_eq!(filed["stage"], "awaiting-scans", "{filed}");
+    assert_eq!(filed["checks"][0]["check"], "applicant-identity");
+    assert_eq!(filed["checks"][0]["outcome"], "passed");
+    assert_eq!(filed["iin"], AIDA);
+    let number = filed["number"].as_str().expect("number").to_owned();
+
+    let (_, early) = desk.scan(&number, "identity-document", png()).await;
+    let document = early["document_to_sign"]
+        .as_str()
+        .expect("document")
+        .to_owned();
+    // The same scan again is stored and recorded once.
+    let (code, again) = desk.scan(&number, "identity-document", png()).await;
+    assert_eq!(code, 201, "{again}");
+    assert_eq!(again["sha256"], early["sha256"]);
+    assert_eq!(again["media_type"], "image/png");
+    let client = desk.flow.db.superuser().await;
+    let stored: i64 = client
+        .query_one("SELECT count(*) FROM scans", &[])
+        .await
+        .expect("scans")
+        .get(0);
+    assert_eq!(stored, 1, "one scan stored for two sends");
+    let scans = desk
+        .flow
+        .events(&number)
+        .await
+        .iter()
+        .filter(|(kind, _)| kind == "DocumentsScanned")
+        .count();
+    assert_eq!(scans, 1, "one scan recorded for two sends");
+    // The document to sign carries the scan's digest.
+    let text = String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(&document)
+            .expect("base64"),
+    )
+    .expect("utf-8");
+    assert!(
+        text.contains(early["sha256"].as_str().expect("sha")),
+        "{text}"
+    );
+
+    assert_eq!(
+        desk.sign(&number, &document, &desk.operator_cert).await,
+        202
+    );
+    let status = desk
+        .flow
+        .outcome(&number, AIDA, Duration::from_secs(60))
+        .await;
+    assert_eq!(status["status"]["code"], "completed", "{status}");
+    assert_eq!(status["channel"], "service-centre");
+    assert_eq!(status["service_centre"]["centre"], CENTRE, "{status}");
+    assert_eq!(status["service_centre"]["operator"], OPERATOR, "{status}");
+    // The operator hands over the PDF.
+    let pdf = desk
+        .flow
+        .http
+        .get(desk.flow.url(&format!("/api/v1/requests/{number}/result")))
+        .bearer_auth(&desk.token)
+        .header("accept", "application/pdf")
+        .send()
+        .await
+        .expect("result");
+    assert_eq!(pdf.status(), 200);
+    assert!(pdf.bytes().await.expect("pdf").starts_with(b"%PDF-"));
+    // The citizen finds it in their own history.
+    let (code, history) = desk
+        .flow
+        .get("/api/v1/requests", &desk.flow.keys.citizen(AIDA))
+        .await;
+    assert_eq!(code, 200);
+    let items = history["items"].as_array().expect("items");
+    assert!(
+        items
+            .iter()
+            .any(|i| i["number"] == number.as_str() && i["channel"] == "service-centre"),
+        "{history}"
+    );
+    // Every step the operator took is an event with the operator as actor.
+    let actors: Vec<String> = client
+        .query(
+            "SELECT e.actor FROM events e JOIN request_numbers n ON n.stream_id = e.stream_id
+              WHERE n.number = $1 AND e.event_type IN ('RequestSubmitted', 'DocumentsScanned', 'OperatorSigned')",
+            &[&number],
+        )
+        .await
+        .expect("actors")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(actors.len(), 3);
+    assert!(
+        actors
+            .iter()
+            .all(|a| a == &format!("operator:operator:{OPERATOR}")),
+        "{actors:?}"
+    );
+}
+
+#[tokio::test]
+async fn representatives_checks_and_signatures_end_in_the_refusals_domain_md_names() {
+    let mut desk = Desk::open().await;
+    let stranger = desk
+        .flow
+        .pki
+        .citizen(SERIK, Algorithm::EcP256, (-10, 300), false, true);
+    desk.flow.start_responder();
+
+    // A representative with a valid power of attorney passes both checks.
+    let mut body = statement(serik());
+    body["represented_iin"] = json!(AIDA);
+    body["power_of_attorney"] = json!({"number": "ENIS-2025-000208", "date": "2025-06-10"});
+    let (code, filed) = desk.file(body.clone()).await;
+    assert_eq!(code, 201, "{filed}");
+    assert_eq!(filed["stage"], "awaiting-scans", "{filed}");
+    assert_eq!(
+        filed["iin"], AIDA,
+        "the represented citizen owns the request"
+    );
+    assert_eq!(filed["checks"][1]["check"], "power-of-attorney");
+    assert_eq!(filed["checks"][1]["outcome"], "passed");
+    // It is the represented citizen's request.
+    let number = filed["number"].as_str().expect("number").to_owned();
+    // Read your write: the view as of the checks' answers.
+    let path = format!("/api/v1/requests/{number}?min_version={}", filed["version"]);
+    let (code, _) = desk.flow.get(&path, &desk.flow.keys.citizen(AIDA)).await;
+    assert_eq!(code, 200);
+    // The representative may see it while the power of attorney holds; another citizen may not.
+    let (code, seen) = desk.flow.get(&path, &desk.flow.keys.citizen(SERIK)).await;
+    assert_eq!(code, 200, "{seen}");
+    assert_eq!(seen["service_centre"]["representative_iin"], SERIK);
+    let (code, _) = desk.flow.get(&path, &desk.flow.keys.citizen(GULNAR)).await;
+    assert_eq!(code, 404);
+
+    // An operator signature made with someone else's certificate.
+    let (_, scanned) = desk.scan(&number, "power-of-attorney", png()).await;
+    let document = scanned["document_to_sign"].as_str().expect("document");
+    assert_eq!(desk.sign(&number, document, &stranger).await, 202);
+    let status = desk
+        .flow
+        .outcome(&number, AIDA, Duration::from_secs(60))
+        .await;
+    assert_eq!(
+        status["refusal"]["code"], "operator-signature-invalid",
+        "{status}"
+    );
+
+    // An unknown power of attorney, and an expired one.
+    body["power_of_attorney"] = json!({"number": "ENIS-2099-999999", "date": "2025-06-10"});
+    let (_, unknown) = desk.file(body).await;
+    assert_eq!(unknown["stage"], "refused", "{unknown}");
+    assert_eq!(unknown["refusal"]["code"], "poa-not-in-enis");
+    assert!(unknown["refusal"]["text"]["ru"].as_str().is_some());
+    let mut expired = statement(aida());
+    expired["represented_iin"] = json!(GULNAR);
+    expired["power_of_attorney"] = json!({"number": "ENIS-2021-004410", "date": "2021-01-15"});
+    let (_, expired) = desk.file(expired).await;
+    assert_eq!(expired["refusal"]["code"], "poa-not-in-enis", "{expired}");
+
+    // Someone GBD FL does not know, and names that are not the person's.
+    let (_, guest) = desk
+        .file(statement(person(GUEST, "Неизвестный", "Гость", None)))
+        .await;
+    assert_eq!(
+        guest["refusal"]["code"], "applicant-not-in-gbd-fl",
+        "{guest}"
+    );
+    let (_, misnamed) = desk
+        .file(statement(person(
+            AIDA,
+            "Иванова",
+            "Аида",
+            Some("Галихановна"),
+        )))
+        .await;
+    assert_eq!(
+        misnamed["refusal"]["code"], "applicant-not-in-gbd-fl",
+        "{misnamed}"
+    );
+}
+
+#[tokio::test]
+async fn scans_of_a_wrong_type_or_over_the_limit_and_bad_filings_get_problems() {
+    let desk = Desk::open().await;
+    let (_, filed) = desk.file(statement(aida())).await;
+    let number = filed["number"].as_str().expect("number").to_owned();
+    let (code, problem) = desk
+        .scan(&number, "identity-document", b"GIF89a....".to_vec())
+        .await;
+    assert_eq!(
+        (code, problem["code"].as_str()),
+        (415, Some("unsupported-scan-type"))
+    );
+    let mut big = png();
+    big.resize(10 * 1024 * 1024 + 1, 0);
+    let (code, problem) = desk.scan(&number, "identity-document", big).await;
+    assert_eq!(
+        (code, problem["code"].as_str()),
+        (413, Some("payload-too-large"))
+    );
+    let (code, problem) = desk.scan(&number, "selfie", png()).await;
+    assert_eq!((code, problem["field"].as_str()), (400, Some("kind")));
+    // A signature before any scan: the request waits for its scans.
+    assert_eq!(desk.sign(&number, "e30=", &desk.operator_cert).await, 409);
+    // Half a representative, and a citizen's token.
+    let mut half = statement(serik());
+    half["represented_iin"] = json!(AIDA);
+    let (code, problem) = desk.file(half).await;
+    assert_eq!(
+        (code, problem["field"].as_str()),
+        (400, Some("power_of_attorney"))
+    );
+    let answer = desk
+        .flow
+        .http
+        .post(desk.flow.url("/api/v1/centre/requests"))
+        .bearer_auth(desk.flow.keys.citizen(AIDA))
+        .json(&statement(aida()))
+        .send()
+        .await
+        .expect("file");
+    assert_eq!(answer.status(), 403);
+}
