@@ -341,6 +341,25 @@ async fn scans_of_a_wrong_type_or_over_the_limit_and_bad_filings_get_problems() 
     );
     let (code, problem) = desk.scan(&number, "selfie", png()).await;
     assert_eq!((code, problem["field"].as_str()), (400, Some("kind")));
+    // A refused request takes no scan, and its bytes are not kept.
+    let (_, refused) = desk
+        .file(statement(person(GUEST, "Неизвестный", "Гость", None)))
+        .await;
+    let refused = refused["number"].as_str().expect("number").to_owned();
+    let mut other = png();
+    other.extend_from_slice(b"another page");
+    let (code, problem) = desk.scan(&refused, "identity-document", other).await;
+    assert_eq!(code, 409, "{problem}");
+    let kept: i64 = desk
+        .flow
+        .db
+        .superuser()
+        .await
+        .query_one("SELECT count(*) FROM scans", &[])
+        .await
+        .expect("scans")
+        .get(0);
+    assert_eq!(kept, 0, "no scan kept");
     // A signature before any scan: the request waits for its scans.
     assert_eq!(desk.sign(&number, "e30=", &desk.operator_cert).await, 409);
     // Half a representative, and a citizen's token.

@@ -40,7 +40,7 @@ pub use event_store::{
 pub use requests::{CommandError, Requests, Submission};
 
 /// SHA-256 of `bytes`, lower-case hex.
-pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))
 }

@@ -412,6 +412,18 @@ pub async fn scan(
         .find(&number)
         .await?
         .ok_or(ApiError::RequestNotFound)?;
+    // Keep the bytes only for a request that takes this scan now (no orphans of refused ones).
+    let loaded = state.requests.load(stream_id).await?;
+    let sha256 = commands::sha256_hex(&bytes);
+    let take = domain::request::Command::ScanDocument {
+        kind: kind.clone(),
+        sha256,
+        size: bytes.len() as u64,
+    };
+    match domain::request::decide(&loaded.state, take, chrono::Utc::now()) {
+        Ok(_) | Err(domain::request::DomainError::AlreadyScanned) => {}
+        Err(error) => return Err(commands::CommandError::Rejected(error).into()),
+    }
     let stored = state.scans.put(&bytes, format).await.map_err(|error| {
         tracing::warn!(error = %error, "cannot store a scan");
         ApiError::Unavailable

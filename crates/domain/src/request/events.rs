@@ -292,11 +292,11 @@ pub struct OperatorSigned {
     pub signature_sha256: String,
     /// Schema version 2: the IIN of the operator named in the token, whose certificate must have
     /// made the signature. `None` in version 1 events.
-    #[serde(default, deserialize_with = "Option::deserialize")]
+    #[serde(deserialize_with = "Option::deserialize")]
     pub operator_iin: Option<Iin>,
     /// Schema version 2: the CMS SignedData as received (base64 of its DER), so that the
     /// signature can be verified from the event alone. `None` in version 1 events.
-    #[serde(default, deserialize_with = "Option::deserialize")]
+    #[serde(deserialize_with = "Option::deserialize")]
     pub cms: Option<String>,
 }
 

@@ -838,6 +838,26 @@ proptest! {
 }
 
 #[test]
+fn an_operator_signature_of_schema_version_1_is_upcast_to_version_2() {
+    let v1 = json!({"operator_id": "op-17", "signature_sha256": "ab"});
+    let event = RequestEvent::decode("OperatorSigned", 1, v1.clone()).expect("upcast");
+    assert_eq!(
+        event,
+        RequestEvent::OperatorSigned(OperatorSigned {
+            operator_id: "op-17".into(),
+            signature_sha256: "ab".into(),
+            operator_iin: None,
+            cms: None,
+        })
+    );
+    assert!(
+        RequestEvent::decode("OperatorSigned", 2, v1).is_err(),
+        "a version 2 operator signature names the operator's IIN and its container (or null)"
+    );
+    assert_eq!(event.schema_version(), 2);
+}
+
+#[test]
 fn signatures_and_checks_of_schema_version_1_are_upcast_to_version_2() {
     let signed = RequestEvent::decode("RequestSigned", 1, json!({"signature_sha256": "ab"}))
         .expect("upcast");
