@@ -286,6 +286,19 @@ async fn representatives_checks_and_signatures_end_in_the_refusals_domain_md_nam
         "{status}"
     );
 
+    // The representative's request carried to its result, signed by the operator.
+    let (_, filed) = desk.file(body.clone()).await;
+    let served = filed["number"].as_str().expect("number").to_owned();
+    let (_, scanned) = desk.scan(&served, "power-of-attorney", png()).await;
+    let document = scanned["document_to_sign"].as_str().expect("document");
+    assert_eq!(desk.sign(&served, document, &desk.operator_cert).await, 202);
+    let status = desk
+        .flow
+        .outcome(&served, AIDA, Duration::from_secs(60))
+        .await;
+    assert_eq!(status["status"]["code"], "completed", "{status}");
+    assert_eq!(status["service_centre"]["representative_iin"], SERIK);
+
     // An unknown power of attorney, and an expired one.
     body["power_of_attorney"] = json!({"number": "ENIS-2099-999999", "date": "2025-06-10"});
     let (_, unknown) = desk.file(body).await;

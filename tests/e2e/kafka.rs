@@ -711,6 +711,8 @@ async fn kafka_sourced_projectors_share_the_partitions_and_take_over_from_one_ki
     two.kill().expect("kill -9");
     two.wait().expect("reaped");
     let fourth = file(&flow, &signers, 3).await;
+    // The group must have dropped the killed member (its 6 s session) before the restart joins:
+    // tansu 0.6.0 would otherwise keep handing the dead member its partitions (README, Kafka).
     tokio::time::sleep(Duration::from_secs(7)).await;
     let mut again = kafka_projector(&flow.db, &env, &log("again"));
     projected(&flow.db, &third, Duration::from_secs(90)).await;

@@ -267,7 +267,7 @@ impl Requests {
     ///
     /// # Errors
     /// As [`Requests::sign`]; [`CommandError::Rejected`] before any scan or for a portal request.
-    #[tracing::instrument(skip_all, fields(number = %number, operator = %operator_id))]
+    #[tracing::instrument(skip_all, fields(number = %number))]
     pub async fn operator_sign(
         &self,
         number: &RequestNumber,

@@ -34,6 +34,9 @@ pub enum ScanError {
 /// Keeps scans by digest.
 pub trait ScanStore: Send + Sync {
     /// Stores `bytes` (already known to be of `format`) unless the same bytes are stored.
+    ///
+    /// # Errors
+    /// [`ScanError`] when the store cannot be reached or refuses the write.
     fn put(
         &self,
         bytes: &[u8],
@@ -41,6 +44,9 @@ pub trait ScanStore: Send + Sync {
     ) -> impl Future<Output = Result<StoredScan, ScanError>> + Send;
 
     /// The bytes and media type of the scan named `sha256`, if stored.
+    ///
+    /// # Errors
+    /// [`ScanError`] when the store cannot be reached.
     fn get(
         &self,
         sha256: &str,

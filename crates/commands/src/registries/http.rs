@@ -203,7 +203,15 @@ impl Registries for HttpRegistries {
                     if let Failure::Unavailable(reason) = &failure {
                         tracing::debug!(registry = name, attempts, reason = %reason, "registry call failed");
                     }
-                    last = failure;
+                    // An attempt cut short by the deadline says less than an earlier answer: a
+                    // registry that kept answering 503 is unavailable, not slow.
+                    let cut_short = timeout < self.policy.attempt_timeout;
+                    if !(cut_short
+                        && matches!(failure, Failure::TimedOut)
+                        && matches!(last, Failure::Unavailable(_)))
+                    {
+                        last = failure;
+                    }
                 }
             }
             if self
