@@ -91,9 +91,10 @@ async fn append(store: &EventStore, batch: Vec<DataRead>) {
     let events: Vec<NewEvent> = batch
         .chunks(MAX_READS_PER_EVENT)
         .filter_map(|reads| {
-            let payload = serde_json::to_value(DataAccessed {
+            let payload = DataAccessed {
                 reads: reads.to_vec(),
-            })
+            }
+            .to_payload()
             .ok()?;
             NewEvent::new(Uuid::now_v7(), EVENT_TYPE, SCHEMA_VERSION, payload).ok()
         })

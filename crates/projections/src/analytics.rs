@@ -53,6 +53,14 @@ impl Projector for AnalyticsProjector {
         Self::NAME
     }
 
+    /// Reads of citizens' data and social-status checks are not requests' events.
+    fn without_payload(&self) -> &'static [&'static str] {
+        &[
+            domain::data_access::EVENT_TYPE,
+            domain::social_status::EVENT_TYPE,
+        ]
+    }
+
     /// Idempotent by stream version: an event at or below a request's stored version changes
     /// nothing; a step is opened once (the result step moves to the last answer) and closed once.
     async fn apply<'a>(

@@ -36,7 +36,8 @@ impl Projector for DataAccessProjector {
         for event in events {
             let row = match event.event_type.as_str() {
                 domain::data_access::EVENT_TYPE => {
-                    let Ok(reads) = serde_json::from_value::<DataAccessed>(event.payload.clone())
+                    let Ok(reads) =
+                        DataAccessed::from_payload(event.schema_version, event.payload.clone())
                     else {
                         return Err(undecodable(event));
                     };

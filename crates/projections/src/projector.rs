@@ -33,6 +33,11 @@ pub trait Projector: Send + Sync + 'static {
         events: &'a [RecordedEvent],
     ) -> impl Future<Output = Result<u64, ProjectionError>> + Send + 'a;
 
+    /// Event types whose payload `apply` never reads (they are read with a null payload).
+    fn without_payload(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     /// The live table, schema-qualified.
     fn table(&self) -> String {
         format!("{}.{}", crate::SCHEMA, self.name())
@@ -174,7 +179,11 @@ async fn follow<P: Projector>(
     let start = checkpoint::load(&client, projector.name()).await?;
     drop(client);
     tracing::info!(projector = projector.name(), from = %start, "projector following the log");
-    let mut subscription = store.subscribe(start, SubscriptionOptions::default());
+    let options = SubscriptionOptions {
+        without_payload: projector.without_payload(),
+        ..SubscriptionOptions::default()
+    };
+    let mut subscription = store.subscribe(start, options);
     let mut expected = start;
     loop {
         // Cancel safe: `next_batch` moves its cursor only when it returns events.

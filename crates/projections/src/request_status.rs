@@ -63,6 +63,14 @@ impl Projector for RequestStatusProjector {
         Self::NAME
     }
 
+    /// Reads of citizens' data and social-status checks are not requests' events.
+    fn without_payload(&self) -> &'static [&'static str] {
+        &[
+            domain::data_access::EVENT_TYPE,
+            domain::social_status::EVENT_TYPE,
+        ]
+    }
+
     async fn apply<'a>(
         &'a self,
         tx: &'a Transaction<'a>,

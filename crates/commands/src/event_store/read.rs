@@ -86,6 +86,49 @@ impl EventStore {
         Ok(Page { events, next })
     }
 
+    /// As [`EventStore::read_all`], but events of the types in `without_payload` come with a null
+    /// payload: a follower that never reads them (a projector of requests passing the
+    /// read-auditing's large `DataAccessed` events) does not fetch and parse them.
+    ///
+    /// # Errors
+    /// As [`EventStore::read_all`].
+    pub async fn read_all_sparse(
+        &self,
+        after: Cursor,
+        limit: u32,
+        without_payload: &[&str],
+    ) -> Result<Page, StoreError> {
+        if without_payload.is_empty() {
+            return self.read_all(after, limit).await;
+        }
+        let columns = EVENT_COLUMNS.replacen(
+            "payload",
+            "CASE WHEN event_type = ANY($4) THEN 'null'::jsonb ELSE payload END",
+            1,
+        );
+        let sql = format!(
+            "SELECT {columns} FROM events \
+              WHERE (tx_id, position) > ($1, $2) \
+                AND tx_id < (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint) \
+              ORDER BY tx_id, position \
+              LIMIT $3"
+        );
+        let types: Vec<&str> = without_payload.to_vec();
+        let params: [&(dyn ToSql + Sync); 4] = [
+            &after.transaction(),
+            &after.position(),
+            &i64::from(limit),
+            &types,
+        ];
+        let rows = self.query(&sql, &params, "reading the global log").await?;
+        let events = rows
+            .iter()
+            .map(decode_event)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next = events.last().map_or(after, |e| e.cursor);
+        Ok(Page { events, next })
+    }
+
     /// The cursor of the last committed event ([`Cursor::START`] for an empty log): a follower
     /// whose cursor reached it has read everything committed before the call.
     ///

@@ -24,6 +24,8 @@ pub struct SubscriptionOptions {
     /// The longest pause between reads while committed events are held back by an older open
     /// transaction; the pause starts at 2 ms and doubles up to this.
     pub held_back_poll: Duration,
+    /// Event types whose payload this subscriber never reads: they come with a null payload.
+    pub without_payload: &'static [&'static str],
 }
 
 impl Default for SubscriptionOptions {
@@ -32,6 +34,7 @@ impl Default for SubscriptionOptions {
             batch_size: 1_000,
             idle_poll: Duration::from_secs(1),
             held_back_poll: Duration::from_millis(50),
+            without_payload: &[],
         }
     }
 }
@@ -87,7 +90,11 @@ impl Subscription {
             self.wake.borrow_and_update();
             let page = self
                 .store
-                .read_all(self.cursor, self.options.batch_size)
+                .read_all_sparse(
+                    self.cursor,
+                    self.options.batch_size,
+                    self.options.without_payload,
+                )
                 .await?;
             if !page.events.is_empty() {
                 self.cursor = page.next;

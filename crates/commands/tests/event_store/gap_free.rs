@@ -32,6 +32,7 @@ async fn a_follower_reads_every_committed_event_exactly_once_while_transactions_
         batch_size: 50,
         idle_poll: Duration::from_secs(60),
         held_back_poll: Duration::from_millis(20),
+        ..SubscriptionOptions::default()
     };
     let mut subscription = store.subscribe(Cursor::START, options);
     // The writers send how many events they committed once they are done.
@@ -254,4 +255,53 @@ async fn read_all_holds_back_later_commits_while_an_earlier_transaction_is_open(
         vec![early.events[0].event_id, late.events[0].event_id],
         "commit order is not read order"
     );
+}
+
+#[tokio::test]
+async fn a_sparse_read_leaves_out_only_the_payloads_of_the_named_types_and_moves_the_same_cursor() {
+    let (_db, store) = crate::support::store().await;
+    let stream = crate::support::new_stream();
+    let events = vec![
+        commands::NewEvent::new(uuid::Uuid::new_v4(), "Kept", 1, serde_json::json!({"a": 1}))
+            .expect("event"),
+        commands::NewEvent::new(
+            uuid::Uuid::new_v4(),
+            "Skipped",
+            1,
+            serde_json::json!({"b": 2}),
+        )
+        .expect("event"),
+    ];
+    store
+        .append(
+            stream,
+            domain::StreamVersion::EMPTY,
+            &events,
+            &crate::support::metadata(),
+        )
+        .await
+        .expect("append");
+    // Both readable once no older transaction anywhere on the server holds them back.
+    let whole = crate::support::read_all_until(&store, 2).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let sparse = loop {
+        let page = store
+            .read_all_sparse(Cursor::START, 10, &["Skipped"])
+            .await
+            .expect("sparse read");
+        if page.events.len() == 2 || Instant::now() > deadline {
+            break page;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert_eq!(sparse.events.len(), 2);
+    assert_eq!(sparse.next, whole[1].cursor);
+    let whole = commands::event_store::Page {
+        next: whole[1].cursor,
+        events: whole,
+    };
+    assert_eq!(sparse.events[0], whole.events[0], "other types come whole");
+    assert_eq!(sparse.events[1].payload, serde_json::Value::Null);
+    assert_eq!(sparse.events[1].event_id, whole.events[1].event_id);
+    assert_eq!(sparse.events[1].hash, whole.events[1].hash);
 }
