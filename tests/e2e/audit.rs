@@ -298,9 +298,10 @@ async fn a_citizen_sees_who_read_their_request_and_why_and_another_citizen_sees_
     let mut claims = Keys::claims("operator", "op-17");
     claims["org"] = json!("ЦОН Алмалинского района");
     let operator = flow.keys.es256(&claims);
+    // Read your write: the status view as of the submission.
     let read = flow
         .http
-        .get(flow.url(&format!("/api/v1/requests/{number}")))
+        .get(flow.url(&format!("/api/v1/requests/{number}?min_version=1")))
         .bearer_auth(&operator)
         .header("X-Purpose", "консультация заявителя")
         .send()

@@ -375,6 +375,30 @@ async fn scans_of_a_wrong_type_or_over_the_limit_and_bad_filings_get_problems() 
     assert_eq!(kept, 0, "no scan kept");
     // A signature before any scan: the request waits for its scans.
     assert_eq!(desk.sign(&number, "e30=", &desk.operator_cert).await, 409);
+    // The portal's Idempotency-Key rule: a retry answers the same request.
+    let mut numbers = Vec::new();
+    for _ in 0..2 {
+        let answer = desk
+            .flow
+            .http
+            .post(desk.flow.url("/api/v1/centre/requests"))
+            .bearer_auth(&desk.token)
+            .header("Idempotency-Key", "desk-3-ticket-117")
+            .json(&statement(aida()))
+            .send()
+            .await
+            .expect("file");
+        assert_eq!(answer.status(), 201);
+        let replayed = answer
+            .headers()
+            .get("idempotent-replayed")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body: Value = answer.json().await.expect("json");
+        numbers.push((body["number"].clone(), replayed));
+    }
+    assert_eq!(numbers[0].0, numbers[1].0);
+    assert_eq!(numbers[1].1.as_deref(), Some("true"));
     // Half a representative, and a citizen's token.
     let mut half = statement(serik());
     half["represented_iin"] = json!(AIDA);
