@@ -60,89 +60,115 @@ pub fn spawn_projectors(
     match source {
         ProjectionSource::Off => {}
         ProjectionSource::Postgres => {
+            // The status view's progress goes to the API; the others' to no one.
             let mut status_progress = Some(status_progress);
-            let mut from_log = |name: &'static str, task: JoinHandle<()>| {
-                running.push(Running { name, task });
+            let mut progress_of = |name: &str| {
+                match name {
+                    RequestStatusProjector::NAME => status_progress.take(),
+                    _ => None,
+                }
+                .unwrap_or_else(|| watch::channel(Progress::default()).0)
             };
-            if wanted(RequestStatusProjector::NAME) {
-                let progress = status_progress
-                    .take()
-                    .unwrap_or_else(|| watch::channel(Progress::default()).0);
-                from_log(
-                    RequestStatusProjector::NAME,
-                    tokio::spawn(projections::run(
-                        store.clone(),
-                        Arc::new(RequestStatusProjector),
-                        progress,
-                        stop.clone(),
-                    )),
-                );
-            }
-            if wanted(DataAccessProjector::NAME) {
-                from_log(
-                    DataAccessProjector::NAME,
-                    tokio::spawn(projections::run(
-                        store.clone(),
-                        Arc::new(DataAccessProjector),
-                        watch::channel(Progress::default()).0,
-                        stop.clone(),
-                    )),
-                );
-            }
-            if wanted(AnalyticsProjector::NAME) {
-                from_log(
-                    AnalyticsProjector::NAME,
-                    tokio::spawn(projections::run(
-                        store.clone(),
-                        Arc::new(AnalyticsProjector),
-                        watch::channel(Progress::default()).0,
-                        stop.clone(),
-                    )),
-                );
-            }
+            let mut from_log = |name: &'static str,
+                                task: fn(
+                EventStore,
+                watch::Sender<Progress>,
+                CancellationToken,
+            ) -> JoinHandle<()>| {
+                if wanted(name) {
+                    let task = task(store.clone(), progress_of(name), stop.clone());
+                    running.push(Running { name, task });
+                }
+            };
+            from_log(RequestStatusProjector::NAME, |store, progress, stop| {
+                tokio::spawn(projections::run(
+                    store,
+                    Arc::new(RequestStatusProjector),
+                    progress,
+                    stop,
+                ))
+            });
+            from_log(DataAccessProjector::NAME, |store, progress, stop| {
+                tokio::spawn(projections::run(
+                    store,
+                    Arc::new(DataAccessProjector),
+                    progress,
+                    stop,
+                ))
+            });
+            from_log(AnalyticsProjector::NAME, |store, progress, stop| {
+                tokio::spawn(projections::run(
+                    store,
+                    Arc::new(AnalyticsProjector),
+                    progress,
+                    stop,
+                ))
+            });
         }
         ProjectionSource::Kafka => {
             let kafka = kafka.ok_or(ReadSideError::NoBroker)?;
-            let pool = store.database().pool().clone();
-            if wanted(RequestStatusProjector::NAME) {
-                running.push(Running {
-                    name: RequestStatusProjector::NAME,
-                    task: tokio::spawn(kafka::source::run(
-                        pool.clone(),
-                        Arc::new(RequestStatusProjector),
+            // Long polls on the status view wake on the Kafka-fed batches too.
+            let mut status_progress = Some(status_progress);
+            let mut observers_of = |name: &str| Observers {
+                applied: None,
+                progress: match name {
+                    RequestStatusProjector::NAME => status_progress.take(),
+                    _ => None,
+                },
+            };
+            let mut from_topic = |name: &'static str,
+                                  task: fn(
+                EventStore,
+                KafkaSettings,
+                Observers,
+                CancellationToken,
+            ) -> JoinHandle<()>| {
+                if wanted(name) {
+                    let task = task(
+                        store.clone(),
                         kafka.clone(),
-                        Observers {
-                            applied: None,
-                            progress: Some(status_progress),
-                        },
+                        observers_of(name),
                         stop.clone(),
-                    )),
-                });
-            }
-            if wanted(DataAccessProjector::NAME) {
-                running.push(Running {
-                    name: DataAccessProjector::NAME,
-                    task: tokio::spawn(kafka::source::run(
-                        pool.clone(),
-                        Arc::new(DataAccessProjector),
-                        kafka.clone(),
-                        Observers::default(),
-                        stop.clone(),
-                    )),
-                });
-            }
-            if wanted(AnalyticsProjector::NAME) {
-                running.push(Running {
-                    name: AnalyticsProjector::NAME,
-                    task: tokio::spawn(kafka::source::run(
+                    );
+                    running.push(Running { name, task });
+                }
+            };
+            from_topic(
+                RequestStatusProjector::NAME,
+                |store, kafka, observers, stop| {
+                    let pool = store.database().pool().clone();
+                    tokio::spawn(kafka::source::run(
                         pool,
-                        Arc::new(AnalyticsProjector),
-                        kafka.clone(),
-                        Observers::default(),
-                        stop.clone(),
-                    )),
-                });
-            }
+                        Arc::new(RequestStatusProjector),
+                        kafka,
+                        observers,
+                        stop,
+                    ))
+                },
+            );
+            from_topic(
+                DataAccessProjector::NAME,
+                |store, kafka, observers, stop| {
+                    let pool = store.database().pool().clone();
+                    tokio::spawn(kafka::source::run(
+                        pool,
+                        Arc::new(DataAccessProjector),
+                        kafka,
+                        observers,
+                        stop,
+                    ))
+                },
+            );
+            from_topic(AnalyticsProjector::NAME, |store, kafka, observers, stop| {
+                let pool = store.database().pool().clone();
+                tokio::spawn(kafka::source::run(
+                    pool,
+                    Arc::new(AnalyticsProjector),
+                    kafka,
+                    observers,
+                    stop,
+                ))
+            });
         }
     }
     Ok(running)

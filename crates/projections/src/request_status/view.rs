@@ -71,6 +71,8 @@ pub struct HistoryCursor {
 pub struct StatusView {
     pool: Pool,
     cache: Option<Arc<RowCache>>,
+    /// The projector's progress, to tell whether the cache has taken in its last batch.
+    progress: Option<watch::Receiver<Progress>>,
 }
 
 /// Rows read recently, so that clients polling "refresh status" do not each cost a query.
@@ -88,6 +90,10 @@ struct RowCache {
     epoch: AtomicU64,
     /// Whether this process's projector leads; the cache is bypassed otherwise.
     enabled: std::sync::atomic::AtomicBool,
+    /// The projector's batch count the cache has taken in; while the projector is ahead (a batch
+    /// committed, its rows not yet dropped), reads bypass the cache, so that no one who saw the
+    /// new version (a long poll) reads the old one afterwards.
+    seen: AtomicU64,
 }
 
 impl RowCache {
@@ -100,6 +106,7 @@ impl RowCache {
             numbers: quick_cache::sync::Cache::new(Self::CAPACITY * 2),
             epoch: AtomicU64::new(0),
             enabled: std::sync::atomic::AtomicBool::new(false),
+            seen: AtomicU64::new(0),
         }
     }
 
@@ -143,7 +150,11 @@ const COLUMNS: &str = "stream_id, number, service, iin, subject_iin, channel, st
 impl StatusView {
     /// Reads straight from the table.
     pub fn new(pool: Pool) -> Self {
-        Self { pool, cache: None }
+        Self {
+            pool,
+            cache: None,
+            progress: None,
+        }
     }
 
     /// Reads through a cache kept correct by `progress`, the projector of this process (see
@@ -152,11 +163,13 @@ impl StatusView {
     pub fn cached(pool: Pool, mut progress: watch::Receiver<Progress>) -> Self {
         let cache = Arc::new(RowCache::new());
         let weak = Arc::downgrade(&cache);
+        let watching = progress.clone();
         tokio::spawn(async move {
             let mut last_seen = {
                 let current = progress.borrow_and_update();
                 if let Some(cache) = weak.upgrade() {
                     cache.enabled.store(current.leader, Ordering::SeqCst);
+                    cache.seen.store(current.batches, Ordering::SeqCst);
                 }
                 current.batches
             };
@@ -164,12 +177,14 @@ impl StatusView {
                 let Some(cache) = weak.upgrade() else { break };
                 let current = progress.borrow_and_update().clone();
                 cache.invalidate(&current, last_seen);
+                cache.seen.store(current.batches, Ordering::SeqCst);
                 last_seen = current.batches;
             }
         });
         Self {
             pool,
             cache: Some(cache),
+            progress: Some(watching),
         }
     }
 
@@ -192,6 +207,14 @@ impl StatusView {
             let row = self.by_number_fresh(number).await?;
             return Ok(row.map(|row| Arc::new((row, Instant::now()))));
         };
+        let behind = self
+            .progress
+            .as_ref()
+            .is_some_and(|p| p.borrow().batches != cache.seen.load(Ordering::SeqCst));
+        if behind {
+            let row = self.by_number_fresh(number).await?;
+            return Ok(row.map(|row| Arc::new((row, Instant::now()))));
+        }
         if let Some(entry) = cache.get(number) {
             return Ok(Some(entry));
         }
