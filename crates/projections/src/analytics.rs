@@ -53,12 +53,8 @@ impl Projector for AnalyticsProjector {
         Self::NAME
     }
 
-    /// Reads of citizens' data and social-status checks are not requests' events.
     fn without_payload(&self) -> &'static [&'static str] {
-        &[
-            domain::data_access::EVENT_TYPE,
-            domain::social_status::EVENT_TYPE,
-        ]
+        crate::projector::NOT_REQUESTS
     }
 
     /// Idempotent by stream version: an event at or below a request's stored version changes

@@ -14,6 +14,13 @@ use tokio_util::sync::CancellationToken;
 use crate::leader::Leadership;
 use crate::{checkpoint, ProjectionError};
 
+/// The event types in the log that are not a request's (reads of citizens' data, social-status
+/// checks): projectors of requests skip their payloads ([`Projector::without_payload`]).
+pub const NOT_REQUESTS: &[&str] = &[
+    domain::data_access::EVENT_TYPE,
+    domain::social_status::EVENT_TYPE,
+];
+
 /// A read model: how it applies events.
 ///
 /// `apply` must be idempotent by stream version (an event at or below the version a row already

@@ -63,12 +63,8 @@ impl Projector for RequestStatusProjector {
         Self::NAME
     }
 
-    /// Reads of citizens' data and social-status checks are not requests' events.
     fn without_payload(&self) -> &'static [&'static str] {
-        &[
-            domain::data_access::EVENT_TYPE,
-            domain::social_status::EVENT_TYPE,
-        ]
+        crate::projector::NOT_REQUESTS
     }
 
     async fn apply<'a>(
