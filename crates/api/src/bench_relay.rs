@@ -152,18 +152,7 @@ async fn run_in(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let mut lags = Vec::new();
-    while let Ok(batch) = applied.try_recv() {
-        for recorded in batch.recorded_at {
-            if recorded >= measure_from {
-                lags.push(
-                    (batch.committed_at - recorded)
-                        .to_std()
-                        .unwrap_or(Duration::ZERO),
-                );
-            }
-        }
-    }
+    let lags = crate::bench_workflow::event_lags(&mut applied, measure_from);
     projector_stop.cancel();
     let _ = projector.await;
     relay_stop.cancel();

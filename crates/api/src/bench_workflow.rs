@@ -86,17 +86,13 @@ pub struct WorkflowBenchReport {
 }
 
 /// The lag of every event recorded from `from` on, from the batches the projector reported.
-fn event_lags(
+pub(crate) fn event_lags(
     batches: &mut tokio::sync::mpsc::UnboundedReceiver<projections::BatchApplied>,
     from: chrono::DateTime<chrono::Utc>,
 ) -> Vec<Duration> {
     let mut lags = Vec::new();
     while let Ok(batch) = batches.try_recv() {
-        for recorded in batch.recorded_at {
-            if recorded >= from {
-                lags.push((batch.committed_at - recorded).to_std().unwrap_or_default());
-            }
-        }
+        lags.extend(batch.lags_since(from));
     }
     lags
 }

@@ -42,6 +42,10 @@ pub enum ProjectionError {
         offset: i64,
         reason: String,
     },
+    /// Another writer moved a checkpoint this process was following (a second relay); the loop
+    /// resumes from where it got to.
+    #[error("the checkpoint {0} moved under this process")]
+    CheckpointMoved(String),
     /// No read model has this name.
     #[error("no read model is called {0:?}")]
     UnknownReadModel(String),

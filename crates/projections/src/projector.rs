@@ -85,6 +85,17 @@ pub struct BatchApplied {
 }
 
 impl BatchApplied {
+    /// How long each event recorded from `from` on took to reach the read model.
+    pub fn lags_since(
+        &self,
+        from: chrono::DateTime<chrono::Utc>,
+    ) -> impl Iterator<Item = std::time::Duration> + '_ {
+        self.recorded_at
+            .iter()
+            .filter(move |recorded| **recorded >= from)
+            .map(|recorded| (self.committed_at - *recorded).to_std().unwrap_or_default())
+    }
+
     /// The batch of `events`, committed now.
     pub(crate) fn now(events: &[RecordedEvent]) -> Self {
         Self {

@@ -23,7 +23,7 @@ use utoipa::ToSchema;
 
 use crate::auth::{Principal, Role};
 use crate::problem::{ApiError, Problem, ProblemTexts};
-use crate::routes::requests::{decode_cms, idempotency_key, replayed_header};
+use crate::routes::requests::{decode_cms, idempotency_key, parse_iin, replayed_header};
 use crate::state::AppState;
 use crate::telemetry::record_correlation;
 
@@ -168,10 +168,6 @@ fn operator(principal: &Principal) -> Result<(Iin, String), ApiError> {
         .filter(|o| !o.trim().is_empty())
         .ok_or(ApiError::OperatorUnidentified)?;
     Ok((iin, centre))
-}
-
-fn parse_iin(field: &'static str, raw: &str) -> Result<Iin, ApiError> {
-    Iin::parse(raw).map_err(|error| ApiError::InvalidIin { field, error })
 }
 
 /// File a request at a service centre; the identity checks answer at once.

@@ -240,7 +240,7 @@ fn request_dto(row: &StatusRow) -> RequestDto {
     }
 }
 
-fn parse_iin(field: &'static str, raw: &str) -> Result<Iin, ApiError> {
+pub(crate) fn parse_iin(field: &'static str, raw: &str) -> Result<Iin, ApiError> {
     Iin::parse(raw).map_err(|error| ApiError::InvalidIin { field, error })
 }
 

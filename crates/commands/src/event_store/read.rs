@@ -77,7 +77,17 @@ impl EventStore {
         );
         let params: [&(dyn ToSql + Sync); 3] =
             [&after.transaction(), &after.position(), &i64::from(limit)];
-        let rows = self.query(&sql, &params, "reading the global log").await?;
+        self.page(&sql, &params, after).await
+    }
+
+    /// One page of the global log read by `sql`, resuming after `after`.
+    async fn page(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+        after: Cursor,
+    ) -> Result<Page, StoreError> {
+        let rows = self.query(sql, params, "reading the global log").await?;
         let events = rows
             .iter()
             .map(decode_event)
@@ -120,13 +130,7 @@ impl EventStore {
             &i64::from(limit),
             &types,
         ];
-        let rows = self.query(&sql, &params, "reading the global log").await?;
-        let events = rows
-            .iter()
-            .map(decode_event)
-            .collect::<Result<Vec<_>, _>>()?;
-        let next = events.last().map_or(after, |e| e.cursor);
-        Ok(Page { events, next })
+        self.page(&sql, &params, after).await
     }
 
     /// The cursor of the last committed event ([`Cursor::START`] for an empty log): a follower

@@ -176,10 +176,7 @@ async fn publish(
         if stored != expected {
             // Only a second relay could have moved it; resume from where it got to.
             tracing::warn!(relay = name, stored = %stored, expected = %expected, "the relay's checkpoint moved under it; resuming from it");
-            return Err(ProjectionError::Kafka {
-                doing: "moving the relay's checkpoint",
-                source: KafkaError::Canceled,
-            });
+            return Err(ProjectionError::CheckpointMoved(name.to_owned()));
         }
         let count = i64::try_from(batch.len()).unwrap_or(i64::MAX);
         checkpoint::store(&tx, name, next, count, false).await?;
@@ -275,6 +272,7 @@ async fn acknowledged(
     let mut report =
         tokio::time::interval_at(tokio::time::Instant::now() + WAITING_REPORT, WAITING_REPORT);
     let results = loop {
+        // Cancel safe: `all` is pinned and polled again on the next turn; ticks keep no state.
         tokio::select! {
             () = shutdown.cancelled() => return Ok(false),
             results = &mut all => break results,
