@@ -217,6 +217,20 @@ async fn run_in(
     let started = Instant::now();
     let until = started + warm_up + Duration::from_secs(options.seconds);
     let sampler = tokio::spawn(sample_lag(db.clone(), started + warm_up, until));
+    // A second into the warm-up the tables hold rows: statistics on them, as autovacuum keeps on
+    // an operating database, let the planner use their indexes (a scratch database's first plans
+    // are made for empty tables, and would scan them whole).
+    let analyze = {
+        let config = config.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let client = connect(&config).await?;
+            client
+                .batch_execute("ANALYZE")
+                .await
+                .map_err(|e| BenchError::Database("analyzing the tables", e))
+        })
+    };
     // With a rate, clients take a ticket before each filing; the tickets come at that rate.
     let tickets = options.rate.map(|rate| {
         let (send, receive) = tokio::sync::mpsc::channel::<()>(1);
@@ -296,6 +310,7 @@ async fn run_in(
             }
         }
     }
+    analyze.await.map_err(setup)??;
     let (status_lags, analytics_lags) = sampler.await.map_err(setup)?;
     let measured_from = chrono::Utc::now()
         - chrono::Duration::from_std(started.elapsed().saturating_sub(warm_up)).map_err(setup)?;

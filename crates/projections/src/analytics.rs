@@ -13,6 +13,7 @@ use domain::request::{EventDecodeError, LookupFailure, RequestEvent};
 use domain::RecordedEvent;
 use uuid::Uuid;
 
+use crate::writes::Write;
 use crate::{ProjectionError, Projector};
 
 /// The projector of the analytics facts.
@@ -173,42 +174,31 @@ impl Projector for AnalyticsProjector {
                 _ => {}
             }
         }
-        write_requests(tx, table, &changes).await?;
-        write_steps(tx, &format!("{table}_steps"), &opened, &closed).await?;
+        write(tx, table, &changes, &opened, &closed).await?;
         Ok(changed)
     }
 }
 
-async fn write_requests(
+/// Writes the folded changes: new requests, their changes, steps opened and steps closed, in one
+/// pipeline.
+async fn write(
     tx: &Transaction<'_>,
     table: &str,
     changes: &HashMap<Uuid, Change>,
+    opened: &HashMap<(Uuid, String), DateTime<Utc>>,
+    closed: &HashMap<(Uuid, String), DateTime<Utc>>,
 ) -> Result<(), ProjectionError> {
-    let database = ProjectionError::database("writing the analytics facts");
     let new: Vec<(&Uuid, &NewRow)> = changes
         .iter()
         .filter_map(|(id, c)| c.submitted.as_ref().map(|row| (id, row)))
         .collect();
-    if !new.is_empty() {
-        let ids: Vec<Uuid> = new.iter().map(|(id, _)| **id).collect();
-        let service: Vec<&str> = new.iter().map(|(_, r)| r.service).collect();
-        let channel: Vec<&str> = new.iter().map(|(_, r)| r.channel).collect();
-        let received: Vec<DateTime<Utc>> = new.iter().map(|(_, r)| r.received_at).collect();
-        let day: Vec<NaiveDate> = new.iter().map(|(_, r)| r.day).collect();
-        let deadline: Vec<Option<DateTime<Utc>>> = new.iter().map(|(_, r)| r.deadline).collect();
-        tx.execute(
-            &format!(
-                "INSERT INTO {table} (stream_id, service, channel, received_at, day, deadline, version)
-                 SELECT s, sv, c, r, d, dl, 0
-                   FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::date[],
-                               $6::timestamptz[]) AS u(s, sv, c, r, d, dl)
-                 ON CONFLICT (stream_id) DO NOTHING"
-            ),
-            &[&ids, &service, &channel, &received, &day, &deadline],
-        )
-        .await
-        .map_err(database)?;
-    }
+    let new_ids: Vec<Uuid> = new.iter().map(|(id, _)| **id).collect();
+    let service: Vec<&str> = new.iter().map(|(_, r)| r.service).collect();
+    let channel: Vec<&str> = new.iter().map(|(_, r)| r.channel).collect();
+    let received: Vec<DateTime<Utc>> = new.iter().map(|(_, r)| r.received_at).collect();
+    let day: Vec<NaiveDate> = new.iter().map(|(_, r)| r.day).collect();
+    let deadline: Vec<Option<DateTime<Utc>>> = new.iter().map(|(_, r)| r.deadline).collect();
+
     let ids: Vec<Uuid> = changes.keys().copied().collect();
     let column = |f: &dyn Fn(&Change) -> Option<String>| -> Vec<Option<String>> {
         ids.iter().map(|id| changes.get(id).and_then(f)).collect()
@@ -230,77 +220,84 @@ async fn write_requests(
         .iter()
         .map(|id| changes.get(id).map_or(0, |c| c.version))
         .collect();
-    tx.execute(
-        &format!(
-            "UPDATE {table} AS t SET
-                 outcome = coalesce(u.outcome, t.outcome),
-                 refusal_reason = coalesce(u.reason, t.refusal_reason),
-                 ended_at = coalesce(u.ended, t.ended_at),
-                 deadline_missed = t.deadline_missed OR u.missed,
-                 late_steps = t.late_steps || coalesce(string_to_array(nullif(u.late, ''), ','), '{{}}'),
-                 survey_quality = coalesce(u.quality, t.survey_quality),
-                 survey_information = coalesce(u.information, t.survey_information),
-                 version = u.version
-             FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::bool[],
-                         $6::text[], $7::text[], $8::text[], $9::int8[])
-                  AS u(stream_id, outcome, reason, ended, missed, late, quality, information, version)
-            WHERE t.stream_id = u.stream_id AND t.version < u.version"
-        ),
-        &[
-            &ids,
-            &outcome,
-            &reason,
-            &ended,
-            &missed,
-            &late,
-            &quality,
-            &information,
-            &version,
-        ],
-    )
-    .await
-    .map_err(database)?;
-    Ok(())
-}
 
-async fn write_steps(
-    tx: &Transaction<'_>,
-    table: &str,
-    opened: &HashMap<(Uuid, String), DateTime<Utc>>,
-    closed: &HashMap<(Uuid, String), DateTime<Utc>>,
-) -> Result<(), ProjectionError> {
-    let database = ProjectionError::database("writing the analytics steps");
-    if !opened.is_empty() {
-        let ids: Vec<Uuid> = opened.keys().map(|(id, _)| *id).collect();
-        let steps: Vec<&str> = opened.keys().map(|(_, s)| s.as_str()).collect();
-        let at: Vec<DateTime<Utc>> = opened.values().copied().collect();
-        tx.execute(
-            &format!(
-                "INSERT INTO {table} AS t (stream_id, step, started_at)
+    let steps_table = format!("{table}_steps");
+    let opened_ids: Vec<Uuid> = opened.keys().map(|(id, _)| *id).collect();
+    let opened_steps: Vec<&str> = opened.keys().map(|(_, s)| s.as_str()).collect();
+    let opened_at: Vec<DateTime<Utc>> = opened.values().copied().collect();
+    let closed_ids: Vec<Uuid> = closed.keys().map(|(id, _)| *id).collect();
+    let closed_steps: Vec<&str> = closed.keys().map(|(_, s)| s.as_str()).collect();
+    let closed_at: Vec<DateTime<Utc>> = closed.values().copied().collect();
+
+    let mut writes = Vec::new();
+    if !new_ids.is_empty() {
+        writes.push(Write {
+            sql: format!(
+                "INSERT INTO {table} (stream_id, service, channel, received_at, day, deadline, version)
+                 SELECT s, sv, c, r, d, dl, 0
+                   FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::date[],
+                               $6::timestamptz[]) AS u(s, sv, c, r, d, dl)
+                 ON CONFLICT (stream_id) DO NOTHING"
+            ),
+            params: vec![&new_ids, &service, &channel, &received, &day, &deadline],
+            doing: "writing the analytics facts",
+        });
+    }
+    if !ids.is_empty() {
+        writes.push(Write {
+            sql: format!(
+                "UPDATE {table} AS t SET
+                     outcome = coalesce(u.outcome, t.outcome),
+                     refusal_reason = coalesce(u.reason, t.refusal_reason),
+                     ended_at = coalesce(u.ended, t.ended_at),
+                     deadline_missed = t.deadline_missed OR u.missed,
+                     late_steps = t.late_steps || coalesce(string_to_array(nullif(u.late, ''), ','), '{{}}'),
+                     survey_quality = coalesce(u.quality, t.survey_quality),
+                     survey_information = coalesce(u.information, t.survey_information),
+                     version = u.version
+                 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::bool[],
+                             $6::text[], $7::text[], $8::text[], $9::int8[])
+                      AS u(stream_id, outcome, reason, ended, missed, late, quality, information, version)
+                WHERE t.stream_id = u.stream_id AND t.version < u.version"
+            ),
+            params: vec![
+                &ids,
+                &outcome,
+                &reason,
+                &ended,
+                &missed,
+                &late,
+                &quality,
+                &information,
+                &version,
+            ],
+            doing: "writing the analytics facts",
+        });
+    }
+    if !opened_ids.is_empty() {
+        writes.push(Write {
+            sql: format!(
+                "INSERT INTO {steps_table} AS t (stream_id, step, started_at)
                  SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[])
                  ON CONFLICT (stream_id, step) DO UPDATE SET started_at = excluded.started_at
                   WHERE t.step = '{RESULT_STEP}' AND t.ended_at IS NULL
                     AND t.started_at < excluded.started_at"
             ),
-            &[&ids, &steps, &at],
-        )
-        .await
-        .map_err(database)?;
+            params: vec![&opened_ids, &opened_steps, &opened_at],
+            doing: "writing the analytics steps",
+        });
     }
-    if !closed.is_empty() {
-        let ids: Vec<Uuid> = closed.keys().map(|(id, _)| *id).collect();
-        let steps: Vec<&str> = closed.keys().map(|(_, s)| s.as_str()).collect();
-        let at: Vec<DateTime<Utc>> = closed.values().copied().collect();
-        tx.execute(
-            &format!(
-                "UPDATE {table} AS t SET ended_at = u.at
+    if !closed_ids.is_empty() {
+        writes.push(Write {
+            sql: format!(
+                "UPDATE {steps_table} AS t SET ended_at = u.at
                    FROM unnest($1::uuid[], $2::text[], $3::timestamptz[]) AS u(stream_id, step, at)
                   WHERE t.stream_id = u.stream_id AND t.step = u.step AND t.ended_at IS NULL"
             ),
-            &[&ids, &steps, &at],
-        )
-        .await
-        .map_err(database)?;
+            params: vec![&closed_ids, &closed_steps, &closed_at],
+            doing: "writing the analytics steps",
+        });
     }
+    crate::writes::pipelined(tx, &writes).await?;
     Ok(())
 }

@@ -44,12 +44,14 @@ pub async fn load(client: &impl GenericClient, name: &str) -> Result<Cursor, Pro
 /// Takes the projector's lock for the rest of `tx` and reads its checkpoint. Only one transaction
 /// at a time writes a read model: the live projector in any process, or a rebuild's swap.
 pub(crate) async fn lock(tx: &Transaction<'_>, name: &str) -> Result<Cursor, ProjectionError> {
-    tx.execute(
-        "SELECT pg_advisory_xact_lock(hashtextextended('egov-projection:' || $1, 0))",
-        &[&name],
-    )
-    .await
-    .map_err(ProjectionError::database("locking a projector"))?;
+    let database = ProjectionError::database("locking a projector");
+    let statement = tx
+        .prepare_cached(
+            "SELECT pg_advisory_xact_lock(hashtextextended('egov-projection:' || $1, 0))",
+        )
+        .await
+        .map_err(database)?;
+    tx.execute(&statement, &[&name]).await.map_err(database)?;
     load(tx, name).await
 }
 
@@ -71,12 +73,15 @@ pub(crate) async fn store(
          ON CONFLICT (name) DO UPDATE SET tx_id = $2, position = $3, \
              events_applied = c.events_applied + $4, updated_at = now()"
     };
+    let database = ProjectionError::database("moving a checkpoint");
+    // Cached: in a projector's batch this runs after its writes, holding the transaction's id.
+    let statement = tx.prepare_cached(sql).await.map_err(database)?;
     tx.execute(
-        sql,
+        &statement,
         &[&name, &cursor.transaction(), &cursor.position(), &applied],
     )
     .await
-    .map_err(ProjectionError::database("moving a checkpoint"))?;
+    .map_err(database)?;
     Ok(())
 }
 

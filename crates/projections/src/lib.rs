@@ -29,6 +29,7 @@ pub mod projector;
 pub mod rebuild;
 pub mod replay;
 pub mod request_status;
+mod writes;
 
 pub use analytics::AnalyticsProjector;
 pub use checkpoint::Lag;

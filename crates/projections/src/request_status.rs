@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 pub use view::{HistoryCursor, StatusRow, StatusView};
 
+use crate::writes::Write;
 use crate::{ProjectionError, Projector};
 
 /// The projector of the status view.
@@ -234,9 +235,10 @@ async fn write(
             .version
             .push(i64::try_from(change.version).unwrap_or(i64::MAX));
     }
+    let mut writes = Vec::new();
     if !new.stream_id.is_empty() {
-        tx.execute(
-            &format!(
+        writes.push(Write {
+            sql: format!(
                 "INSERT INTO {table} (stream_id, number, service, iin, subject_iin, channel, status, \
                      status_ru, status_kk, status_en, refusal_reason, deadline, result_ready, \
                      received_at, last_change, version, service_deadline_missed, late_steps, \
@@ -249,7 +251,7 @@ async fn write(
                      $17::bool[], $18::text[], $19::text[], $20::text[], $21::date[]) \
                      AS u(s, n, sv, i, si, c, st, ru, kk, en, rr, d, r, ra, lc, v, m, l, op, ri, ru2)"
             ),
-            &[
+            params: vec![
                 &new.stream_id,
                 &new.number,
                 &new.service,
@@ -272,13 +274,12 @@ async fn write(
                 &new.representative_iin,
                 &new.representative_until,
             ],
-        )
-        .await
-        .map_err(ProjectionError::database("inserting new requests into the status view"))?;
+            doing: "inserting new requests into the status view",
+        });
     }
     if !updated.stream_id.is_empty() {
-        tx.execute(
-            &format!(
+        writes.push(Write {
+            sql: format!(
                 "UPDATE {table} AS t SET \
                      status = coalesce(u.status, t.status), \
                      status_ru = coalesce(u.status_ru, t.status_ru), \
@@ -297,7 +298,7 @@ async fn write(
                           result_ready, last_change, version, missed, late, until) \
                  WHERE t.stream_id = u.stream_id AND t.version < u.version"
             ),
-            &[
+            params: vec![
                 &updated.stream_id,
                 &updated.status,
                 &updated.status_ru,
@@ -311,10 +312,10 @@ async fn write(
                 &updated.late_steps,
                 &updated.representative_until,
             ],
-        )
-        .await
-        .map_err(ProjectionError::database("updating the status view"))?;
+            doing: "updating the status view",
+        });
     }
+    crate::writes::pipelined(tx, &writes).await?;
     Ok(())
 }
 

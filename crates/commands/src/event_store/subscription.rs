@@ -22,7 +22,8 @@ pub struct SubscriptionOptions {
     /// (announcements can be lost: a writer crashing after commit, a broken listener connection).
     pub idle_poll: Duration,
     /// The longest pause between reads while committed events are held back by an older open
-    /// transaction; the pause starts at 2 ms and doubles up to this.
+    /// transaction; the pause starts at 1 ms and doubles up to this. An announcement ends a pause
+    /// early (the older transaction was an append, and it committed).
     pub held_back_poll: Duration,
     /// Event types whose payload this subscriber never reads: they come with a null payload.
     pub without_payload: &'static [&'static str],
@@ -33,7 +34,7 @@ impl Default for SubscriptionOptions {
         Self {
             batch_size: 1_000,
             idle_poll: Duration::from_secs(1),
-            held_back_poll: Duration::from_millis(50),
+            held_back_poll: Duration::from_millis(8),
             without_payload: &[],
         }
     }
@@ -83,7 +84,7 @@ impl Subscription {
     /// [`StoreError`] when the database fails; the subscription stays usable and the next call
     /// resumes from the same cursor.
     pub async fn next_batch(&mut self) -> Result<Vec<RecordedEvent>, StoreError> {
-        let mut pause = Duration::from_millis(2);
+        let mut pause = Duration::from_millis(1);
         loop {
             // Marked as seen before reading, so an announcement that arrives during the read
             // makes the wait below return at once instead of being lost.
@@ -101,11 +102,17 @@ impl Subscription {
                 return Ok(page.events);
             }
             if self.store.held_back(self.cursor).await? {
-                tokio::time::sleep(pause).await;
+                // The older transaction announces its commit if it appended; if it did not (a
+                // projector's or the workflow's bookkeeping), only reading again tells.
+                // Cancel safe as below.
+                tokio::select! {
+                    _ = self.wake.changed() => {}
+                    () = tokio::time::sleep(pause) => {}
+                }
                 pause = (pause * 2).min(self.options.held_back_poll);
                 continue;
             }
-            pause = Duration::from_millis(2);
+            pause = Duration::from_millis(1);
             // Both branches are cancel safe: `changed` only observes, and sleeping keeps no state.
             tokio::select! {
                 _ = self.wake.changed() => {}

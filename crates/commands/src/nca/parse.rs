@@ -43,7 +43,11 @@ pub(super) struct Parsed {
 }
 
 /// `None` when the bytes are not a CMS SignedData with one signer whose certificate it carries.
-pub(super) fn parse(der_bytes: &[u8]) -> Option<Parsed> {
+/// `to_openssl` turns a certificate's DER into OpenSSL's form (the verifier caches it).
+pub(super) fn parse(
+    der_bytes: &[u8],
+    to_openssl: impl Fn(&[u8]) -> Option<X509>,
+) -> Option<Parsed> {
     let info = ContentInfo::from_der(der_bytes).ok()?;
     if info.content_type != SIGNED_DATA {
         return None;
@@ -93,7 +97,7 @@ pub(super) fn parse(der_bytes: &[u8]) -> Option<Parsed> {
         None => None,
     };
     let authentication_only = authentication_only(signer);
-    let to_openssl = |cert: &x509_cert::Certificate| X509::from_der(&cert.to_der().ok()?).ok();
+    let to_openssl = |cert: &x509_cert::Certificate| to_openssl(&cert.to_der().ok()?);
     let signer = to_openssl(signer)?;
     let certificates = certificates.iter().filter_map(to_openssl).collect();
     let info = CertificateInfo {

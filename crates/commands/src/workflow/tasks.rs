@@ -90,40 +90,69 @@ where
             streams.sort_unstable();
             streams.dedup();
             let mut client = self.client().await?;
-            let tx = client
-                .transaction()
+            // The feeder's lock, then its checkpoint: neither gives the transaction an id, which
+            // readers of the log would wait for; the writes after them go out together.
+            let database = WorkflowError::database;
+            let lock = client
+                .prepare_cached(
+                    "SELECT pg_advisory_xact_lock(hashtextextended('egov-workflow-feed', 0))",
+                )
                 .await
-                .map_err(WorkflowError::database("starting the feeder's transaction"))?;
-            let row = tx
-                .query_one("SELECT tx_id, position FROM workflow.feed FOR UPDATE", &[])
+                .map_err(database("preparing the feeder's lock"))?;
+            let read = client
+                .prepare_cached("SELECT tx_id, position FROM workflow.feed")
                 .await
-                .map_err(WorkflowError::database("locking the feeder's checkpoint"))?;
-            if Cursor::new(row.get(0), row.get(1)) != expected {
-                tracing::info!("another feeder moved the workflow's checkpoint; following from it");
-                return Ok(());
-            }
-            if !streams.is_empty() {
-                tx.execute(
+                .map_err(database("preparing the feeder's checkpoint"))?;
+            let queue = client
+                .prepare_cached(
                     "INSERT INTO workflow.tasks AS t (stream_id, due_at)
                      SELECT s, now() FROM unnest($1::uuid[]) AS s
                      ON CONFLICT (stream_id) DO UPDATE
                         SET due_at = LEAST(t.due_at, now()),
                             generation = t.generation + 1,
                             updated_at = now()",
-                    &[&streams],
                 )
                 .await
-                .map_err(WorkflowError::database("queueing workflow tasks"))?;
+                .map_err(database("preparing the queueing of tasks"))?;
+            let advance = client
+                .prepare_cached(
+                    "UPDATE workflow.feed SET tx_id = $1, position = $2, updated_at = now()",
+                )
+                .await
+                .map_err(database("preparing the feeder's checkpoint"))?;
+            let tx = client
+                .transaction()
+                .await
+                .map_err(database("starting the feeder's transaction"))?;
+            tx.execute(&lock, &[])
+                .await
+                .map_err(database("locking the feeder's checkpoint"))?;
+            let row = tx
+                .query_one(&read, &[])
+                .await
+                .map_err(database("reading the feeder's checkpoint"))?;
+            if Cursor::new(row.get(0), row.get(1)) != expected {
+                tracing::info!("another feeder moved the workflow's checkpoint; following from it");
+                return Ok(());
             }
-            tx.execute(
-                "UPDATE workflow.feed SET tx_id = $1, position = $2, updated_at = now()",
-                &[&next.transaction(), &next.position()],
-            )
-            .await
-            .map_err(WorkflowError::database("moving the feeder's checkpoint"))?;
+            let queued = async {
+                if streams.is_empty() {
+                    return Ok(0);
+                }
+                tx.execute(&queue, &[&streams])
+                    .await
+                    .map_err(database("queueing workflow tasks"))
+            };
+            let moved = async {
+                tx.execute(&advance, &[&next.transaction(), &next.position()])
+                    .await
+                    .map_err(database("moving the feeder's checkpoint"))
+            };
+            // Polled in this order, so the tasks are queued before the checkpoint moves.
+            futures_util::try_join!(queued, moved)?;
             tx.commit()
                 .await
-                .map_err(WorkflowError::database("committing the feeder's batch"))?;
+                .map_err(database("committing the feeder's batch"))?;
             expected = next;
             if !streams.is_empty() {
                 tracing::debug!(tasks = streams.len(), to = %next, "workflow tasks queued");

@@ -1,0 +1,45 @@
+//! Writing a batch's rows with the transaction id held as briefly as possible.
+//!
+//! Readers of the log wait for the oldest transaction still open anywhere in the cluster (see
+//! `commands::event_store::read`), and a transaction gets its id at its first write. So a
+//! projector's transaction must not stay open for round trips after it: its statements are
+//! prepared first (cached per connection; preparing takes no id), then sent together and answered
+//! in one round trip.
+
+use deadpool_postgres::Transaction;
+use tokio_postgres::types::ToSql;
+
+use crate::ProjectionError;
+
+/// One statement of a batch's writes.
+pub(crate) struct Write<'a> {
+    pub sql: String,
+    pub params: Vec<&'a (dyn ToSql + Sync)>,
+    /// What it does, for the error.
+    pub doing: &'static str,
+}
+
+/// Runs `writes` in their order, pipelined; the rows each changed.
+///
+/// # Errors
+/// The first statement that failed (the ones after it fail too: the transaction is aborted).
+pub(crate) async fn pipelined(
+    tx: &Transaction<'_>,
+    writes: &[Write<'_>],
+) -> Result<Vec<u64>, ProjectionError> {
+    let statements = futures_util::future::try_join_all(writes.iter().map(|w| async move {
+        tx.prepare_cached(&w.sql)
+            .await
+            .map_err(ProjectionError::database(w.doing))
+    }))
+    .await?;
+    // `try_join_all` polls in order, so the statements go out (and run) in this order.
+    futures_util::future::try_join_all(writes.iter().zip(&statements).map(
+        |(w, statement)| async move {
+            tx.execute(statement, &w.params)
+                .await
+                .map_err(ProjectionError::database(w.doing))
+        },
+    ))
+    .await
+}
