@@ -66,6 +66,35 @@ async fn valid_rsa_and_ecdsa_signatures_attached_or_detached_are_verified_with_t
 }
 
 #[tokio::test]
+async fn verdicts_stay_the_same_when_the_verifier_has_met_the_certificates_before() {
+    // The verifier keeps the certificates it decoded: a citizen signing again, and another
+    // citizen under the same issuing CA, must get the verdicts a fresh verifier gives.
+    let mut pki = Pki::new();
+    let alice = pki.citizen(ALICE, Algorithm::EcP256, (-10, 300), false, true);
+    let revoked = pki.citizen(ALICE, Algorithm::EcP256, (-10, 300), true, true);
+    let bob = pki.citizen(BOB, Algorithm::EcP256, (-10, 300), false, true);
+    let responder = pki.responder();
+    let verifier = verifier_at(&pki, &responder.url);
+    let signed = pki.sign(&alice, DOCUMENT, true);
+    for _ in 0..3 {
+        let verdict = check(&verifier, &signed, ALICE).await.expect("verdict");
+        assert_eq!(rejection(&verdict), None, "{verdict:?}");
+    }
+    let verdict = check(&verifier, &pki.sign(&bob, DOCUMENT, true), ALICE)
+        .await
+        .expect("verdict");
+    assert_eq!(rejection(&verdict), Some(SignatureRejection::IinMismatch));
+    let verdict = check(&verifier, &pki.sign(&revoked, DOCUMENT, true), ALICE)
+        .await
+        .expect("verdict");
+    assert_eq!(rejection(&verdict), Some(SignatureRejection::Revoked));
+    let verdict = check(&verifier, &pki.sign(&alice, b"something else", true), ALICE)
+        .await
+        .expect("verdict");
+    assert_eq!(rejection(&verdict), Some(SignatureRejection::Malformed));
+}
+
+#[tokio::test]
 async fn every_failing_check_names_its_reason() {
     let mut pki = Pki::new();
     let expired = pki.citizen(ALICE, Algorithm::Rsa, (-400, -10), false, true);
