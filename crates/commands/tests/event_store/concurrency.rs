@@ -169,3 +169,74 @@ async fn appends_written_together_each_report_their_own_versions_and_positions()
     }
     assert!(store.verify_all().await.expect("verify").is_intact());
 }
+
+#[tokio::test]
+async fn a_second_append_to_a_stream_in_one_batch_call_is_checked_and_chained_after_the_first() {
+    // `append_batch` itself: appends to one stream in one call see the ones before them (their
+    // versions and their last hash), and a stale one among them is refused alone.
+    let (_db, store) = store().await;
+    let client = store.database().pool().get().await.expect("client");
+    let stream = new_stream().as_uuid();
+    let other = new_stream().as_uuid();
+    let ids: Vec<Uuid> = (0..5).map(|_| Uuid::now_v7()).collect();
+    let canonical: Vec<Vec<u8>> = (0..5u8).map(|i| vec![i; 8]).collect();
+    let payloads: Vec<serde_json::Value> = (0..5).map(|i| serde_json::json!({ "n": i })).collect();
+    let row = client
+        .query_one(
+            "SELECT out_tx_id, out_accepted, out_positions FROM append_batch(
+                 $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            &[
+                // stream: 2 events at 0, 1 event at 0 (stale), 1 event at 2; other: 1 event at 0.
+                &vec![2i32, 1, 1, 1],
+                &vec![stream, stream, stream, other],
+                &vec![0i64, 0, 2, 0],
+                &vec!["system:test"; 4],
+                &vec!["system"; 4],
+                &vec![Uuid::nil(); 4],
+                &vec![None::<Uuid>; 4],
+                &vec![chrono::Utc::now(); 4],
+                &ids,
+                &vec!["Tested"; 5],
+                &vec![1i32; 5],
+                &payloads,
+                &canonical,
+            ],
+        )
+        .await
+        .expect("append_batch");
+    let accepted: Vec<bool> = row.get(1);
+    let positions: Vec<Option<i64>> = row.get(2);
+    assert_eq!(accepted, vec![true, false, true, true]);
+    assert_eq!(positions.len(), 5);
+    assert!(
+        positions[2].is_none(),
+        "the stale append's event has no position"
+    );
+    let stored: Vec<(i64, i64, Vec<u8>)> = client
+        .query(
+            "SELECT stream_version, position, hash FROM events WHERE stream_id = $1 ORDER BY stream_version",
+            &[&stream],
+        )
+        .await
+        .expect("read")
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    let versions: Vec<i64> = stored.iter().map(|s| s.0).collect();
+    assert_eq!(versions, vec![1, 2, 3]);
+    let stored_positions: Vec<Option<i64>> = stored.iter().map(|s| Some(s.1)).collect();
+    assert_eq!(
+        stored_positions,
+        vec![positions[0], positions[1], positions[3]]
+    );
+    // Version 3 (the fourth event of the call) chains onto version 2's hash.
+    let chained: Vec<u8> = client
+        .query_one(
+            "SELECT sha256($1::bytea || $2::bytea)",
+            &[&stored[1].2, &canonical[3]],
+        )
+        .await
+        .expect("sha256")
+        .get(0);
+    assert_eq!(stored[2].2, chained);
+}
