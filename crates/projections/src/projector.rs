@@ -56,7 +56,8 @@ pub trait Projector: Send + Sync + 'static {
 pub struct Progress {
     /// The checkpoint after the last committed batch.
     pub cursor: Cursor,
-    /// Batches committed since the process started.
+    /// Batches committed since the process started that changed the read model (a batch that
+    /// changed nothing moves `cursor` without telling the receivers).
     pub batches: u64,
     /// The streams the last batch touched (caches of the read model drop them).
     pub streams: Arc<[uuid::Uuid]>,
@@ -239,6 +240,15 @@ async fn follow<P: Projector>(
             let _ = observer.send(BatchApplied::now(&batch));
         }
         expected = next;
+        if applied == 0 {
+            // Nothing in the read model changed (a batch of reads recorded by read-auditing, say):
+            // the cursor moves, but caches and long polls are not woken to look again.
+            progress.send_if_modified(|p| {
+                p.cursor = next;
+                false
+            });
+            continue;
+        }
         let mut streams: Vec<uuid::Uuid> = batch.iter().map(|e| e.stream_id.as_uuid()).collect();
         streams.sort_unstable();
         streams.dedup();

@@ -366,3 +366,62 @@ async fn the_cached_view_drops_a_row_as_soon_as_the_projector_applies_a_change()
     }
     running.stop().await;
 }
+
+#[tokio::test]
+async fn the_views_receivers_are_not_woken_when_a_batch_changes_no_request() {
+    // Read-auditing appends a batch of reads every few milliseconds; the status projector passes
+    // them, and its caches and long polls must not be made to look again for nothing.
+    let db = TestDb::migrated().await;
+    let store = EventStore::new(db.database());
+    let requests = Requests::new(store.clone());
+    let view = StatusView::new(db.database().pool().clone());
+    let mut running = start(&store);
+    let submitted = requests.submit(submission(ALICE)).await.expect("submit");
+    until_version(&view, &submitted.info.number.to_string(), 1).await;
+    let batches = running.progress.borrow_and_update().batches;
+
+    let reads = domain::data_access::DataAccessed {
+        reads: vec![domain::data_access::DataRead {
+            subject: Iin::parse(ALICE).expect("iin"),
+            reader: "operator-1".into(),
+            role: "operator".into(),
+            organisation: Some("centre-1".into()),
+            what: format!("request:{}", submitted.info.number),
+            purpose: None,
+            at: chrono::Utc::now(),
+        }],
+    };
+    let event = commands::NewEvent::new(
+        uuid::Uuid::now_v7(),
+        domain::data_access::EVENT_TYPE,
+        domain::data_access::SCHEMA_VERSION,
+        reads.to_payload().expect("payload"),
+    )
+    .expect("event");
+    let appended = store
+        .append(
+            domain::StreamId::from_uuid(uuid::Uuid::now_v7()),
+            domain::StreamVersion::EMPTY,
+            &[event],
+            &domain::EventMetadata {
+                actor: Actor::system("read-audit").expect("actor"),
+                channel: Channel::System,
+                correlation_id: uuid::Uuid::now_v7(),
+                causation_id: None,
+            },
+        )
+        .await
+        .expect("append");
+    let cursor = appended.events[0].cursor;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while running.progress.borrow().cursor < cursor {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the projector did not pass the reads"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(running.progress.borrow().batches, batches);
+    assert!(!running.progress.has_changed().expect("sender alive"));
+    running.stop().await;
+}
