@@ -377,7 +377,7 @@ async fn the_views_receivers_are_not_woken_when_a_batch_changes_no_request() {
     let view = StatusView::new(db.database().pool().clone());
     let mut running = start(&store);
     let submitted = requests.submit(submission(ALICE)).await.expect("submit");
-    until_version(&view, &submitted.info.number.to_string(), 1).await;
+    until_version(&view, submitted.info.number.as_str(), 1).await;
     let batches = running.progress.borrow_and_update().batches;
 
     let reads = domain::data_access::DataAccessed {
