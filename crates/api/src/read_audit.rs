@@ -71,20 +71,29 @@ async fn flush(store: EventStore, mut receiver: mpsc::Receiver<DataRead>, stop: 
             }
             return;
         };
-        let mut batch = vec![first];
-        let until = tokio::time::Instant::now() + GATHER;
+        // Gather by sleeping, not by waiting on the queue: a task parked on `recv` is woken (a
+        // cross-thread wake-up) by every record sent, tens of thousands a second under load; a
+        // sleeping one is woken once. A queue already holding a batch is not slept on.
+        if receiver.len() + 1 < BATCH {
+            // Cancel safe: sleeping keeps no state; a stop ends the gathering early.
+            tokio::select! {
+                () = tokio::time::sleep(GATHER) => {}
+                () = stop.cancelled() => {}
+            }
+        }
+        let mut batch = Vec::with_capacity(BATCH);
+        batch.push(first);
         while batch.len() < BATCH {
-            // Cancel safe: a record `recv` returns is kept; a timeout loses nothing.
-            match tokio::time::timeout_at(until, receiver.recv()).await {
-                Ok(Some(read)) => batch.push(read),
-                Ok(None) | Err(_) => break,
+            match receiver.try_recv() {
+                Ok(read) => batch.push(read),
+                Err(_) => break,
             }
         }
         append(&store, batch).await;
     }
 }
 
-/// Appends one batch as a stream of its own (events of up to 250 reads), retrying while the
+/// Appends one batch as a stream of its own (events of up to `MAX_READS_PER_EVENT` reads), retrying while the
 /// database cannot be reached.
 async fn append(store: &EventStore, batch: Vec<DataRead>) {
     let stream = StreamId::from_uuid(Uuid::now_v7());
@@ -175,5 +184,137 @@ pub async fn record_read(
                 at: chrono::Utc::now(),
             })
             .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::{Principal, Role};
+    use domain::{Cursor, Iin};
+    use testkit::TestDb;
+
+    const CITIZENS: [&str; 2] = ["760324400005", "850715300003"];
+
+    fn operator(subject: &str) -> Principal {
+        Principal {
+            role: Role::Operator,
+            subject: subject.into(),
+            organisation: Some("TsON-1".into()),
+            iin: None,
+        }
+    }
+
+    /// Every read stored in `store`, in the order of the log.
+    async fn stored_reads(store: &EventStore) -> Vec<DataRead> {
+        let page = store.read_all(Cursor::START, 10_000).await.expect("reads");
+        page.events
+            .into_iter()
+            .inspect(|event| {
+                assert_eq!(event.event_type, EVENT_TYPE);
+                assert_eq!(event.schema_version, SCHEMA_VERSION);
+            })
+            .flat_map(|event| {
+                DataAccessed::from_payload(event.schema_version, event.payload)
+                    .expect("decodes")
+                    .reads
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn reads_are_appended_soon_after_they_are_recorded_without_a_stop() {
+        let db = TestDb::migrated().await;
+        let store = EventStore::new(db.database());
+        let stop = CancellationToken::new();
+        let (audit, task) = ReadAudit::new(store.clone(), stop.clone());
+        let task = tokio::spawn(task);
+        let subject = Iin::parse(CITIZENS[0]).expect("iin");
+        record_read(
+            &audit,
+            &operator("op-1"),
+            &[&subject],
+            "request:20261123000001".into(),
+            Some("call".into()),
+        )
+        .await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let reads = loop {
+            let reads = stored_reads(&store).await;
+            if !reads.is_empty() || tokio::time::Instant::now() > deadline {
+                break reads;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        assert_eq!(reads.len(), 1, "the read is stored while the server runs");
+        assert_eq!(reads[0].subject, subject);
+        assert_eq!(reads[0].reader, "op-1");
+        assert_eq!(reads[0].purpose.as_deref(), Some("call"));
+        stop.cancel();
+        task.await.expect("flush task");
+    }
+
+    #[tokio::test]
+    async fn a_stop_appends_every_queued_read_in_events_of_at_most_the_limit() {
+        let db = TestDb::migrated().await;
+        let store = EventStore::new(db.database());
+        let stop = CancellationToken::new();
+        let (audit, task) = ReadAudit::new(store.clone(), stop.clone());
+        let task = tokio::spawn(task);
+        let citizens: Vec<Iin> = CITIZENS
+            .iter()
+            .map(|c| Iin::parse(c).expect("iin"))
+            .collect();
+        // More than a batch, recorded faster than a gathering lasts, by two operators; the citizen
+        // reading their own request is not recorded.
+        let reads = 2 * BATCH + 7;
+        for n in 0..reads {
+            let reader = operator(if n % 3 == 0 { "op-2" } else { "op-1" });
+            record_read(
+                &audit,
+                &reader,
+                &[&citizens[n % 2]],
+                format!("request:{n}"),
+                None,
+            )
+            .await;
+        }
+        let citizen = Principal {
+            role: Role::Citizen,
+            subject: CITIZENS[0].into(),
+            organisation: None,
+            iin: Some(citizens[0].clone()),
+        };
+        record_read(
+            &audit,
+            &citizen,
+            &[&citizens[0]],
+            "request:own".into(),
+            None,
+        )
+        .await;
+        stop.cancel();
+        task.await.expect("flush task");
+
+        let page = store.read_all(Cursor::START, 10_000).await.expect("reads");
+        for event in page.events {
+            let accessed =
+                DataAccessed::from_payload(event.schema_version, event.payload).expect("decodes");
+            assert!(accessed.reads.len() <= MAX_READS_PER_EVENT);
+        }
+        let mut stored = stored_reads(&store).await;
+        assert_eq!(stored.len(), reads, "every queued read, and only those");
+        // Within an event reads are grouped by reader; across the log each read appears once.
+        stored.sort_by_key(|read| {
+            read.what
+                .strip_prefix("request:")
+                .and_then(|n| n.parse::<usize>().ok())
+        });
+        for (n, read) in stored.iter().enumerate() {
+            assert_eq!(read.what, format!("request:{n}"));
+            assert_eq!(read.subject, citizens[n % 2]);
+            assert_eq!(read.reader, if n % 3 == 0 { "op-2" } else { "op-1" });
+            assert_eq!(read.role, "operator");
+        }
     }
 }
