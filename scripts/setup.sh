@@ -9,6 +9,9 @@ set -euo pipefail
 need=()
 command -v cc >/dev/null 2>&1 || need+=(build-essential)
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
+# OpenSSL is built from source (the openssl crate's `vendored` feature): its build runs perl and make.
+command -v perl >/dev/null 2>&1 || need+=(perl)
+command -v make >/dev/null 2>&1 || need+=(make)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql postgresql-contrib)
 command -v psql >/dev/null 2>&1 || need+=(postgresql-client)
 [ -e /usr/include/openssl/ssl.h ] || need+=(libssl-dev)

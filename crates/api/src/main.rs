@@ -14,6 +14,9 @@ use domain::StreamId;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "egov",
