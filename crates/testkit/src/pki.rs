@@ -203,10 +203,7 @@ impl Pki {
             dir: tempfile::tempdir().expect("dir"),
             index: Vec::new(),
             next_serial: 0x1000,
-            port: std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .map(|a| a.port())
-                .expect("port"),
+            port: responder_port(),
         }
     }
 
@@ -461,4 +458,30 @@ impl Drop for Responder {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A free port for a responder, below the kernel's range of ephemeral ports and never handed out
+/// twice in a process. The responder binds it later; a port the kernel picks (`bind` to port 0)
+/// could meanwhile become the local port of one of the many connections tests open, and the
+/// responder would then fail to start.
+fn responder_port() -> u16 {
+    static GIVEN: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let ephemeral_from = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32_768);
+    let (low, high) = (10_000u16, ephemeral_from.max(10_001));
+    let mut given = GIVEN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for _ in 0..10_000 {
+        let random = uuid::Uuid::new_v4().as_u128();
+        let port = low + u16::try_from(random % u128::from(high - low)).unwrap_or(0);
+        if !given.contains(&port) && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            given.insert(port);
+            return port;
+        }
+    }
+    panic!("no free port for the OCSP responder below {high}");
 }
