@@ -51,11 +51,49 @@ pub(crate) async fn lock(tx: &Transaction<'_>, name: &str) -> Result<Cursor, Pro
         )
         .await
         .map_err(database)?;
-    tx.execute(&statement, &[&name]).await.map_err(database)?;
-    load(tx, name).await
+    // Sent together: the read runs after the lock is granted, in a snapshot taken after it.
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&name];
+    let (locked, loaded) = futures_util::join!(tx.execute(&statement, &params), load(tx, name));
+    locked.map_err(database)?;
+    loaded
 }
 
-/// Moves the checkpoint of `name` to `cursor`, counting `applied` more events.
+/// Moves the checkpoint of `name` to `cursor`, counting `applied` more events, and commits `tx`:
+/// the statement and the COMMIT go out together, so the transaction's id (which every reader of
+/// the log waits for) is not held while this task waits to be scheduled again. When the statement
+/// fails, PostgreSQL answers the COMMIT by rolling back, and the error is returned.
+pub(crate) async fn store_and_commit(
+    tx: Transaction<'_>,
+    name: &str,
+    cursor: Cursor,
+    applied: i64,
+) -> Result<(), ProjectionError> {
+    let database = ProjectionError::database("moving a checkpoint");
+    // Prepared first (cached: no round trip after a connection's first batch), so that the
+    // statement is sent before the COMMIT.
+    let statement = tx.prepare_cached(STORE).await.map_err(database)?;
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
+        [&name, &cursor.transaction(), &cursor.position(), &applied];
+    // Polled in order: each sends its message on its first poll.
+    let (stored, committed) =
+        futures_util::join!(tx.execute(&statement, &params), tx.batch_execute("COMMIT"));
+    // The COMMIT ended the transaction either way; dropping `tx` would send a ROLLBACK that only
+    // draws a warning. It owns no memory of its own, so forgetting it leaks nothing.
+    std::mem::forget(tx);
+    stored.map_err(database)?;
+    committed.map_err(ProjectionError::database("committing a projector's batch"))?;
+    Ok(())
+}
+
+/// Moving a checkpoint forward, counting the events applied.
+const STORE: &str =
+    "INSERT INTO projections.checkpoints AS c (name, tx_id, position, events_applied, updated_at) \
+     VALUES ($1, $2, $3, $4, now()) \
+     ON CONFLICT (name) DO UPDATE SET tx_id = $2, position = $3, \
+         events_applied = c.events_applied + $4, updated_at = now()";
+
+/// Moves the checkpoint of `name` to `cursor`, counting `applied` more events (or, with `reset`,
+/// counting from `applied`).
 pub(crate) async fn store(
     tx: &Transaction<'_>,
     name: &str,
@@ -68,13 +106,10 @@ pub(crate) async fn store(
          VALUES ($1, $2, $3, $4, now()) \
          ON CONFLICT (name) DO UPDATE SET tx_id = $2, position = $3, events_applied = $4, updated_at = now()"
     } else {
-        "INSERT INTO projections.checkpoints AS c (name, tx_id, position, events_applied, updated_at) \
-         VALUES ($1, $2, $3, $4, now()) \
-         ON CONFLICT (name) DO UPDATE SET tx_id = $2, position = $3, \
-             events_applied = c.events_applied + $4, updated_at = now()"
+        STORE
     };
     let database = ProjectionError::database("moving a checkpoint");
-    // Cached: in a projector's batch this runs after its writes, holding the transaction's id.
+    // Cached: it runs after the writes of a batch (the Kafka relay's), holding the transaction's id.
     let statement = tx.prepare_cached(sql).await.map_err(database)?;
     tx.execute(
         &statement,

@@ -219,22 +219,27 @@ async fn follow<P: Projector>(
             .map_err(ProjectionError::database(
                 "starting a projector's transaction",
             ))?;
-        if checkpoint::lock(&tx, projector.name()).await? != expected {
+        // A read model is rebuilt from the log, so its commit does not wait for the WAL to reach
+        // the disk: after a crash the checkpoint is at most a few batches back and those batches
+        // are applied again (`apply` is idempotent). Waiting would hold the transaction's id
+        // longer. Sent together with the lock.
+        let (relaxed, locked) = futures_util::join!(
+            tx.batch_execute("SET LOCAL synchronous_commit = off"),
+            checkpoint::lock(&tx, projector.name())
+        );
+        relaxed.map_err(ProjectionError::database("relaxing a projector's commit"))?;
+        if locked? != expected {
             return Ok(Stopped::CheckpointMoved);
         }
         let table = projector.table();
         let applied = projector.apply(&tx, &table, &batch).await?;
-        checkpoint::store(
-            &tx,
+        checkpoint::store_and_commit(
+            tx,
             projector.name(),
             next,
             i64::try_from(batch.len()).unwrap_or(i64::MAX),
-            false,
         )
         .await?;
-        tx.commit()
-            .await
-            .map_err(ProjectionError::database("committing a projector's batch"))?;
         tracing::debug!(projector = projector.name(), events = batch.len(), applied, to = %next, "batch applied");
         if let Some(observer) = observer {
             let _ = observer.send(BatchApplied::now(&batch));

@@ -425,3 +425,54 @@ async fn the_views_receivers_are_not_woken_when_a_batch_changes_no_request() {
     assert!(!running.progress.has_changed().expect("sender alive"));
     running.stop().await;
 }
+
+#[tokio::test]
+async fn a_batch_commits_its_rows_with_its_checkpoint_and_leaves_no_transaction_open() {
+    let db = TestDb::migrated().await;
+    let store = EventStore::new(db.database());
+    let requests = Requests::new(store.clone());
+    let view = StatusView::new(db.database().pool().clone());
+    let running = start(&store);
+    let mut numbers = Vec::new();
+    for _ in 0..5 {
+        let submitted = requests.submit(submission(ALICE)).await.expect("submit");
+        let number = submitted.info.number.to_string();
+        until_version(&view, &number, 1).await;
+        numbers.push(number);
+    }
+    // The checkpoint stored is where the projector says it is: it moved in the batch's own
+    // commit, which was sent with the checkpoint's statement.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let head = store.head().await.expect("head");
+    while running.progress.borrow().cursor < head {
+        assert!(tokio::time::Instant::now() < deadline, "never caught up");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let stored = checkpoint::load(
+        &db.database().pool().get().await.expect("client"),
+        RequestStatusProjector::NAME,
+    )
+    .await
+    .expect("checkpoint");
+    assert_eq!(stored, head);
+    let admin = db.superuser().await;
+    // Every connection the projector gave back to the pool is out of its transaction.
+    let open: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity \
+              WHERE datname = $1 AND state LIKE 'idle in transaction%'",
+            &[&db.name()],
+        )
+        .await
+        .expect("activity")
+        .get(0);
+    assert_eq!(open, 0, "a connection was left inside a transaction");
+    running.stop().await;
+    let lag = checkpoint::lag(db.database().pool(), RequestStatusProjector::NAME)
+        .await
+        .expect("lag");
+    assert_eq!(lag.events_behind, 0);
+    for number in &numbers {
+        assert!(view.by_number_fresh(number).await.expect("read").is_some());
+    }
+}
