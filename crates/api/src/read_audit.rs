@@ -223,7 +223,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn reads_are_appended_soon_after_they_are_recorded_without_a_stop() {
+    async fn a_read_is_appended_within_seconds_when_the_server_keeps_running() {
         let db = TestDb::migrated().await;
         let store = EventStore::new(db.database());
         let stop = CancellationToken::new();
@@ -255,7 +255,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_stop_appends_every_queued_read_in_events_of_at_most_the_limit() {
+    async fn every_queued_read_is_appended_in_events_within_the_limit_when_the_server_stops() {
         let db = TestDb::migrated().await;
         let store = EventStore::new(db.database());
         let stop = CancellationToken::new();

@@ -427,7 +427,8 @@ async fn the_views_receivers_are_not_woken_when_a_batch_changes_no_request() {
 }
 
 #[tokio::test]
-async fn a_batch_commits_its_rows_with_its_checkpoint_and_leaves_no_transaction_open() {
+async fn rows_and_checkpoint_are_committed_together_and_no_transaction_is_left_open_when_batches_are_applied(
+) {
     let db = TestDb::migrated().await;
     let store = EventStore::new(db.database());
     let requests = Requests::new(store.clone());
