@@ -222,17 +222,23 @@ async fn follow<P: Projector>(
         // A read model is rebuilt from the log, so its commit does not wait for the WAL to reach
         // the disk: after a crash the checkpoint is at most a few batches back and those batches
         // are applied again (`apply` is idempotent). Waiting would hold the transaction's id
-        // longer. Sent together with the lock.
-        let (relaxed, locked) = futures_util::join!(
+        // longer.
+        //
+        // The setting, the lock with the checkpoint read, and the batch's own reads go out
+        // together (polled in this order, each statement is sent after the one before it, and
+        // PostgreSQL runs them in that order: `apply` reads only once the lock is held). Should
+        // the checkpoint have moved, what `apply` wrote is rolled back with the transaction.
+        let table = projector.table();
+        let (relaxed, locked, applied) = futures_util::join!(
             tx.batch_execute("SET LOCAL synchronous_commit = off"),
-            checkpoint::lock(&tx, projector.name())
+            checkpoint::lock(&tx, projector.name()),
+            projector.apply(&tx, &table, &batch)
         );
         relaxed.map_err(ProjectionError::database("relaxing a projector's commit"))?;
         if locked? != expected {
             return Ok(Stopped::CheckpointMoved);
         }
-        let table = projector.table();
-        let applied = projector.apply(&tx, &table, &batch).await?;
+        let applied = applied?;
         checkpoint::store_and_commit(
             tx,
             projector.name(),
