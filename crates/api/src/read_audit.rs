@@ -205,30 +205,44 @@ mod tests {
         }
     }
 
-    /// Every read stored in `store`, in the order of the log.
-    async fn stored_reads(store: &EventStore) -> Vec<DataRead> {
+    /// The recorder over a fresh database, its flush task running.
+    async fn start() -> (TestDb, EventStore, ReadAudit, Flushing) {
+        let db = TestDb::migrated().await;
+        let store = EventStore::new(db.database());
+        let stop = CancellationToken::new();
+        let (audit, task) = ReadAudit::new(store.clone(), stop.clone());
+        let task = tokio::spawn(task);
+        (db, store, audit, Flushing { stop, task })
+    }
+
+    struct Flushing {
+        stop: CancellationToken,
+        task: tokio::task::JoinHandle<()>,
+    }
+
+    impl Flushing {
+        async fn stop(self) {
+            self.stop.cancel();
+            self.task.await.expect("flush task");
+        }
+    }
+
+    /// Every event stored in `store`, decoded, in the order of the log.
+    async fn stored_events(store: &EventStore) -> Vec<DataAccessed> {
         let page = store.read_all(Cursor::START, 10_000).await.expect("reads");
         page.events
             .into_iter()
-            .inspect(|event| {
+            .map(|event| {
                 assert_eq!(event.event_type, EVENT_TYPE);
                 assert_eq!(event.schema_version, SCHEMA_VERSION);
-            })
-            .flat_map(|event| {
-                DataAccessed::from_payload(event.schema_version, event.payload)
-                    .expect("decodes")
-                    .reads
+                DataAccessed::from_payload(event.schema_version, event.payload).expect("decodes")
             })
             .collect()
     }
 
     #[tokio::test]
     async fn a_read_is_appended_within_seconds_when_the_server_keeps_running() {
-        let db = TestDb::migrated().await;
-        let store = EventStore::new(db.database());
-        let stop = CancellationToken::new();
-        let (audit, task) = ReadAudit::new(store.clone(), stop.clone());
-        let task = tokio::spawn(task);
+        let (_db, store, audit, flushing) = start().await;
         let subject = Iin::parse(CITIZENS[0]).expect("iin");
         record_read(
             &audit,
@@ -240,7 +254,11 @@ mod tests {
         .await;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         let reads = loop {
-            let reads = stored_reads(&store).await;
+            let reads: Vec<DataRead> = stored_events(&store)
+                .await
+                .into_iter()
+                .flat_map(|event| event.reads)
+                .collect();
             if !reads.is_empty() || tokio::time::Instant::now() > deadline {
                 break reads;
             }
@@ -250,17 +268,12 @@ mod tests {
         assert_eq!(reads[0].subject, subject);
         assert_eq!(reads[0].reader, "op-1");
         assert_eq!(reads[0].purpose.as_deref(), Some("call"));
-        stop.cancel();
-        task.await.expect("flush task");
+        flushing.stop().await;
     }
 
     #[tokio::test]
     async fn every_queued_read_is_appended_in_events_within_the_limit_when_the_server_stops() {
-        let db = TestDb::migrated().await;
-        let store = EventStore::new(db.database());
-        let stop = CancellationToken::new();
-        let (audit, task) = ReadAudit::new(store.clone(), stop.clone());
-        let task = tokio::spawn(task);
+        let (_db, store, audit, flushing) = start().await;
         let citizens: Vec<Iin> = CITIZENS
             .iter()
             .map(|c| Iin::parse(c).expect("iin"))
@@ -293,16 +306,13 @@ mod tests {
             None,
         )
         .await;
-        stop.cancel();
-        task.await.expect("flush task");
+        flushing.stop().await;
 
-        let page = store.read_all(Cursor::START, 10_000).await.expect("reads");
-        for event in page.events {
-            let accessed =
-                DataAccessed::from_payload(event.schema_version, event.payload).expect("decodes");
-            assert!(accessed.reads.len() <= MAX_READS_PER_EVENT);
-        }
-        let mut stored = stored_reads(&store).await;
+        let events = stored_events(&store).await;
+        assert!(events
+            .iter()
+            .all(|event| event.reads.len() <= MAX_READS_PER_EVENT));
+        let mut stored: Vec<DataRead> = events.into_iter().flat_map(|event| event.reads).collect();
         assert_eq!(stored.len(), reads, "every queued read, and only those");
         // Within an event reads are grouped by reader; across the log each read appears once.
         stored.sort_by_key(|read| {

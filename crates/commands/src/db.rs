@@ -81,6 +81,13 @@ impl DbSettings {
 /// The role the migrations create for the service's sessions.
 pub const APP_ROLE: &str = "egov_app";
 
+/// Makes the rest of a transaction commit without waiting for its WAL to reach the disk (and so
+/// without holding its transaction id, which every reader of the log waits for, during the
+/// flush). Only for transactions that hold nothing but state derived from the log, which a crash
+/// that loses the commit makes the writer derive again: projectors, the workflow feeder. Event
+/// appends always wait (docs/adr/0008).
+pub const RELAXED_COMMIT: &str = "SET LOCAL synchronous_commit = off";
+
 /// Failures to reach or prepare the database.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {

@@ -66,20 +66,10 @@ impl Projector for AnalyticsProjector {
         table: &'a str,
         events: &'a [RecordedEvent],
     ) -> Result<u64, ProjectionError> {
-        let database = ProjectionError::database("writing the analytics facts");
         let mut streams: Vec<Uuid> = events.iter().map(|e| e.stream_id.as_uuid()).collect();
         streams.sort_unstable();
         streams.dedup();
-        let applied: HashMap<Uuid, i64> = tx
-            .query(
-                &format!("SELECT stream_id, version FROM {table} WHERE stream_id = ANY($1)"),
-                &[&streams],
-            )
-            .await
-            .map_err(database)?
-            .iter()
-            .map(|row| (row.get(0), row.get(1)))
-            .collect();
+        let applied = crate::writes::applied_versions(tx, table, &streams).await?;
         let mut changes: HashMap<Uuid, Change> = HashMap::new();
         let mut opened: HashMap<(Uuid, String), DateTime<Utc>> = HashMap::new();
         let mut closed: HashMap<(Uuid, String), DateTime<Utc>> = HashMap::new();

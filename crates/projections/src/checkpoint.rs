@@ -30,32 +30,41 @@ impl Lag {
 /// The checkpoint of `name` ([`Cursor::START`] when it never ran).
 pub async fn load(client: &impl GenericClient, name: &str) -> Result<Cursor, ProjectionError> {
     let row = client
-        .query_opt(
-            "SELECT tx_id, position FROM projections.checkpoints WHERE name = $1",
-            &[&name],
-        )
+        .query_opt(LOAD, &[&name])
         .await
         .map_err(ProjectionError::database("reading a checkpoint"))?;
-    Ok(row.map_or(Cursor::START, |row| {
+    Ok(cursor_of(row))
+}
+
+/// Reading a checkpoint.
+const LOAD: &str = "SELECT tx_id, position FROM projections.checkpoints WHERE name = $1";
+
+fn cursor_of(row: Option<tokio_postgres::Row>) -> Cursor {
+    row.map_or(Cursor::START, |row| {
         Cursor::new(row.get::<_, i64>(0), row.get::<_, i64>(1))
-    }))
+    })
 }
 
 /// Takes the projector's lock for the rest of `tx` and reads its checkpoint. Only one transaction
 /// at a time writes a read model: the live projector in any process, or a rebuild's swap.
 pub(crate) async fn lock(tx: &Transaction<'_>, name: &str) -> Result<Cursor, ProjectionError> {
     let database = ProjectionError::database("locking a projector");
-    let statement = tx
+    // Both prepared first (cached: no round trip after a connection's first batch), then sent
+    // together: the read runs after the lock is granted, in a snapshot taken after it.
+    let lock = tx
         .prepare_cached(
             "SELECT pg_advisory_xact_lock(hashtextextended('egov-projection:' || $1, 0))",
         )
         .await
         .map_err(database)?;
-    // Sent together: the read runs after the lock is granted, in a snapshot taken after it.
+    let read = tx.prepare_cached(LOAD).await.map_err(database)?;
     let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&name];
-    let (locked, loaded) = futures_util::join!(tx.execute(&statement, &params), load(tx, name));
+    let (locked, row) =
+        futures_util::join!(tx.execute(&lock, &params), tx.query_opt(&read, &params));
     locked.map_err(database)?;
-    loaded
+    Ok(cursor_of(row.map_err(ProjectionError::database(
+        "reading a checkpoint",
+    ))?))
 }
 
 /// Moves the checkpoint of `name` to `cursor`, counting `applied` more events, and commits `tx`:

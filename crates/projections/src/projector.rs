@@ -219,18 +219,17 @@ async fn follow<P: Projector>(
             .map_err(ProjectionError::database(
                 "starting a projector's transaction",
             ))?;
-        // A read model is rebuilt from the log, so its commit does not wait for the WAL to reach
-        // the disk: after a crash the checkpoint is at most a few batches back and those batches
-        // are applied again (`apply` is idempotent). Waiting would hold the transaction's id
-        // longer.
+        // A read model is rebuilt from the log: after a crash that loses this commit the
+        // checkpoint is a few batches back and those batches are applied again (`apply` is
+        // idempotent), so the commit does not wait for the disk.
         //
         // The setting, the lock with the checkpoint read, and the batch's own reads go out
-        // together (polled in this order, each statement is sent after the one before it, and
-        // PostgreSQL runs them in that order: `apply` reads only once the lock is held). Should
-        // the checkpoint have moved, what `apply` wrote is rolled back with the transaction.
+        // together. Whatever else writes this read model moves its checkpoint in the same
+        // transaction, so a read model changed under `apply`'s reads shows here as a moved
+        // checkpoint, and what `apply` wrote is rolled back with the transaction.
         let table = projector.table();
         let (relaxed, locked, applied) = futures_util::join!(
-            tx.batch_execute("SET LOCAL synchronous_commit = off"),
+            tx.batch_execute(commands::db::RELAXED_COMMIT),
             checkpoint::lock(&tx, projector.name()),
             projector.apply(&tx, &table, &batch)
         );

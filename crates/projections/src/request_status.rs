@@ -81,14 +81,7 @@ impl Projector for RequestStatusProjector {
             ids
         };
         // The versions already applied: events at or below them change nothing (idempotency).
-        let rows = tx
-            .query(
-                &format!("SELECT stream_id, version FROM {table} WHERE stream_id = ANY($1)"),
-                &[&streams],
-            )
-            .await
-            .map_err(ProjectionError::database("reading applied versions"))?;
-        let applied: HashMap<Uuid, i64> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        let applied = crate::writes::applied_versions(tx, table, &streams).await?;
 
         let mut changes: HashMap<StreamId, Change> = HashMap::new();
         let mut order: Vec<StreamId> = Vec::new();

@@ -1,4 +1,4 @@
-//! Writing a batch's rows with the transaction id held as briefly as possible.
+//! A batch's statements: its rows written with the transaction id held as briefly as possible.
 //!
 //! Readers of the log wait for the oldest transaction still open anywhere in the cluster (see
 //! `commands::event_store::read`), and a transaction gets its id at its first write. So a
@@ -6,8 +6,11 @@
 //! prepared first (cached per connection; preparing takes no id), then sent together and answered
 //! in one round trip.
 
+use std::collections::HashMap;
+
 use deadpool_postgres::Transaction;
 use tokio_postgres::types::ToSql;
+use uuid::Uuid;
 
 use crate::ProjectionError;
 
@@ -42,4 +45,30 @@ pub(crate) async fn pipelined(
         },
     ))
     .await
+}
+
+/// The versions `table` already holds for `streams` (rows at or below them are applied): read
+/// before a batch's writes, over a cached statement.
+///
+/// # Errors
+/// When the database fails.
+pub(crate) async fn applied_versions(
+    tx: &Transaction<'_>,
+    table: &str,
+    streams: &[Uuid],
+) -> Result<HashMap<Uuid, i64>, ProjectionError> {
+    let database = ProjectionError::database("reading applied versions");
+    let statement = tx
+        .prepare_cached(&format!(
+            "SELECT stream_id, version FROM {table} WHERE stream_id = ANY($1)"
+        ))
+        .await
+        .map_err(database)?;
+    Ok(tx
+        .query(&statement, &[&streams])
+        .await
+        .map_err(database)?
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect())
 }

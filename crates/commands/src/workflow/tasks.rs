@@ -126,11 +126,9 @@ where
                 .map_err(database("starting the feeder's transaction"))?;
             // The tasks are derived from the log: after a crash that loses this commit the
             // feeder queues them again from its older checkpoint (driving a request twice changes
-            // nothing), so the commit does not wait for the WAL to reach the disk. Waiting would
-            // hold the transaction's id longer, and every reader of the log waits for that. Sent
-            // together with the lock.
+            // nothing). Sent together with the lock.
             let (relaxed, locked) = futures_util::join!(
-                tx.batch_execute("SET LOCAL synchronous_commit = off"),
+                tx.batch_execute(crate::db::RELAXED_COMMIT),
                 tx.execute(&lock, &[])
             );
             relaxed.map_err(database("relaxing the feeder's commit"))?;
