@@ -84,9 +84,56 @@ pub const APP_ROLE: &str = "egov_app";
 /// Makes the rest of a transaction commit without waiting for its WAL to reach the disk (and so
 /// without holding its transaction id, which every reader of the log waits for, during the
 /// flush). Only for transactions that hold nothing but state derived from the log, which a crash
-/// that loses the commit makes the writer derive again: projectors, the workflow feeder. Event
-/// appends always wait (docs/adr/0008).
+/// that loses the commit makes the writer derive again: projectors, the workflow feeder and its
+/// tasks' claims and releases. Event appends always wait (docs/adr/0008).
 pub const RELAXED_COMMIT: &str = "SET LOCAL synchronous_commit = off";
+
+/// Runs one prepared statement in a transaction of its own that commits as [`RELAXED_COMMIT`]
+/// says, in one round trip: BEGIN with the setting, the statement and COMMIT are sent together,
+/// and PostgreSQL runs them in the order sent (when the statement fails, the COMMIT rolls back and
+/// the statement's error is returned). Only for statements on derived state (see
+/// [`RELAXED_COMMIT`]), such as the workflow's task claims and releases.
+///
+/// # Errors
+/// The statement's error, or the connection's.
+pub async fn query_relaxed(
+    client: &tokio_postgres::Client,
+    statement: &tokio_postgres::Statement,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
+    // `join!` polls in order, and a prepared statement is sent on its first poll.
+    let (begun, rows, committed) = tokio::join!(
+        client.batch_execute(RELAXED_BEGIN),
+        client.query(statement, params),
+        client.batch_execute("COMMIT"),
+    );
+    begun?;
+    let rows = rows?;
+    committed?;
+    Ok(rows)
+}
+
+/// As [`query_relaxed`], for a statement whose rows are not needed: how many it changed.
+///
+/// # Errors
+/// As [`query_relaxed`].
+pub async fn execute_relaxed(
+    client: &tokio_postgres::Client,
+    statement: &tokio_postgres::Statement,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<u64, tokio_postgres::Error> {
+    let (begun, changed, committed) = tokio::join!(
+        client.batch_execute(RELAXED_BEGIN),
+        client.execute(statement, params),
+        client.batch_execute("COMMIT"),
+    );
+    begun?;
+    let changed = changed?;
+    committed?;
+    Ok(changed)
+}
+
+const RELAXED_BEGIN: &str = "BEGIN; SET LOCAL synchronous_commit = off";
 
 /// Failures to reach or prepare the database.
 #[derive(Debug, thiserror::Error)]
@@ -278,4 +325,81 @@ pub async fn migrate(config: &tokio_postgres::Config) -> Result<Vec<i64>, DbErro
         tracing::info!(migration = version, "migration applied");
     }
     Ok(applied)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{execute_relaxed, query_relaxed};
+    use testkit::TestDb;
+
+    async fn count(client: &tokio_postgres::Client) -> i64 {
+        client
+            .query_one("SELECT count(*) FROM t", &[])
+            .await
+            .expect("count")
+            .get(0)
+    }
+
+    #[tokio::test]
+    async fn a_relaxed_statement_commits_alone_and_a_failed_one_rolls_back_and_leaves_the_session_clean(
+    ) {
+        let db = TestDb::empty().await;
+        let client = db.superuser().await;
+        let other = db.superuser().await;
+        client
+            .batch_execute("CREATE TABLE t (id integer PRIMARY KEY)")
+            .await
+            .expect("table");
+        let insert = client
+            .prepare("INSERT INTO t VALUES ($1) RETURNING id")
+            .await
+            .expect("prepare");
+
+        let rows = query_relaxed(&client, &insert, &[&1i32])
+            .await
+            .expect("inserted");
+        assert_eq!(
+            rows.iter().map(|r| r.get::<_, i32>(0)).collect::<Vec<_>>(),
+            [1]
+        );
+        assert_eq!(count(&other).await, 1, "committed: another session sees it");
+
+        let duplicate = execute_relaxed(&client, &insert, &[&1i32]).await;
+        let error = duplicate.expect_err("a duplicate key fails");
+        assert_eq!(
+            error.code(),
+            Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
+        );
+
+        // The failed transaction was ended: the session runs the next statement on its own, and
+        // the setting did not outlive its transaction.
+        assert_eq!(
+            execute_relaxed(&client, &insert, &[&2i32])
+                .await
+                .expect("inserted"),
+            1
+        );
+        assert_eq!(count(&other).await, 2);
+        let setting: String = client
+            .query_one("SHOW synchronous_commit", &[])
+            .await
+            .expect("show")
+            .get(0);
+        assert_eq!(setting, "on");
+        // A simple query starts its own transaction with its statement, unless one is open.
+        let fresh = client
+            .simple_query("SELECT now() = statement_timestamp()")
+            .await
+            .expect("query")
+            .into_iter()
+            .find_map(|message| match message {
+                tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(|v| v == "t"),
+                _ => None,
+            });
+        let no_transaction_was_open = fresh == Some(true);
+        assert!(
+            no_transaction_was_open,
+            "no transaction is left open around the next statement"
+        );
+    }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use domain::{Cursor, StreamId};
 use tokio::sync::Semaphore;
+use tokio_postgres::types::ToSql;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -262,8 +263,9 @@ where
 
     async fn claim(&self, limit: usize) -> Result<Vec<Task>, WorkflowError> {
         let client = self.client().await?;
-        let rows = client
-            .query(
+        let database = WorkflowError::database("claiming workflow tasks");
+        let claim = client
+            .prepare_cached(
                 "WITH due AS (
                     SELECT stream_id FROM workflow.tasks
                      WHERE due_at <= now() AND (claimed_until IS NULL OR claimed_until < now())
@@ -275,14 +277,21 @@ where
                         updated_at = now()
                    FROM due WHERE t.stream_id = due.stream_id
                  RETURNING t.stream_id, t.generation",
-                &[
-                    &self.worker_id,
-                    &self.settings.lease.as_secs_f64(),
-                    &i64::try_from(limit).unwrap_or(i64::MAX),
-                ],
             )
             .await
-            .map_err(WorkflowError::database("claiming workflow tasks"))?;
+            .map_err(database)?;
+        // A claim lost with its commit in a crash leaves the task unclaimed: it is claimed again.
+        let rows = crate::db::query_relaxed(
+            &client,
+            &claim,
+            &[
+                &self.worker_id,
+                &self.settings.lease.as_secs_f64(),
+                &i64::try_from(limit).unwrap_or(i64::MAX),
+            ],
+        )
+        .await
+        .map_err(database)?;
         Ok(rows
             .iter()
             .map(|row| Task {
@@ -312,56 +321,68 @@ where
         let client = self.client().await?;
         let id = task.stream_id.as_uuid();
         let database = WorkflowError::database("releasing a workflow task");
+        // A release lost with its commit in a crash leaves the task claimed until its lease runs
+        // out; then it is driven again, which appends nothing twice.
         match release {
             Release::Done => {
-                let deleted = client
-                    .execute(
-                        "DELETE FROM workflow.tasks
-                          WHERE stream_id = $1 AND generation = $2 AND claimed_by = $3",
-                        &[&id, &task.generation, &self.worker_id],
+                let deleted = execute_relaxed(
+                    &client,
+                    "DELETE FROM workflow.tasks
+                      WHERE stream_id = $1 AND generation = $2 AND claimed_by = $3",
+                    &[&id, &task.generation, &self.worker_id],
+                )
+                .await
+                .map_err(database)?;
+                if deleted == 0 {
+                    execute_relaxed(
+                        &client,
+                        "UPDATE workflow.tasks SET due_at = now(), claimed_by = NULL, claimed_until = NULL,
+                                failures = 0, last_error = NULL, updated_at = now()
+                          WHERE stream_id = $1 AND claimed_by = $2",
+                        &[&id, &self.worker_id],
                     )
                     .await
                     .map_err(database)?;
-                if deleted == 0 {
-                    client
-                        .execute(
-                            "UPDATE workflow.tasks SET due_at = now(), claimed_by = NULL, claimed_until = NULL,
-                                    failures = 0, last_error = NULL, updated_at = now()
-                              WHERE stream_id = $1 AND claimed_by = $2",
-                            &[&id, &self.worker_id],
-                        )
-                        .await
-                        .map_err(database)?;
                     self.wake.notify_one();
                 }
             }
             Release::At(at) => {
-                client
-                    .execute(
-                        "UPDATE workflow.tasks
-                            SET due_at = CASE WHEN generation = $2 THEN $4 ELSE now() END,
-                                claimed_by = NULL, claimed_until = NULL, failures = 0, last_error = NULL,
-                                updated_at = now()
-                          WHERE stream_id = $1 AND claimed_by = $3",
-                        &[&id, &task.generation, &self.worker_id, &at],
-                    )
-                    .await
-                    .map_err(database)?;
+                execute_relaxed(
+                    &client,
+                    "UPDATE workflow.tasks
+                        SET due_at = CASE WHEN generation = $2 THEN $4 ELSE now() END,
+                            claimed_by = NULL, claimed_until = NULL, failures = 0, last_error = NULL,
+                            updated_at = now()
+                      WHERE stream_id = $1 AND claimed_by = $3",
+                    &[&id, &task.generation, &self.worker_id, &at],
+                )
+                .await
+                .map_err(database)?;
             }
             Release::Failed(error) => {
-                client
-                    .execute(
-                        "UPDATE workflow.tasks
-                            SET due_at = now() + make_interval(secs => least(60, 2 ^ least(failures, 6))),
-                                failures = failures + 1, last_error = $3,
-                                claimed_by = NULL, claimed_until = NULL, updated_at = now()
-                          WHERE stream_id = $1 AND claimed_by = $2",
-                        &[&id, &self.worker_id, &error],
-                    )
-                    .await
-                    .map_err(database)?;
+                execute_relaxed(
+                    &client,
+                    "UPDATE workflow.tasks
+                        SET due_at = now() + make_interval(secs => least(60, 2 ^ least(failures, 6))),
+                            failures = failures + 1, last_error = $3,
+                            claimed_by = NULL, claimed_until = NULL, updated_at = now()
+                      WHERE stream_id = $1 AND claimed_by = $2",
+                    &[&id, &self.worker_id, &error],
+                )
+                .await
+                .map_err(database)?;
             }
         }
         Ok(())
     }
+}
+
+/// `sql` (prepared once per connection) run as [`crate::db::execute_relaxed`] runs it.
+async fn execute_relaxed(
+    client: &deadpool_postgres::Object,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<u64, tokio_postgres::Error> {
+    let statement = client.prepare_cached(sql).await?;
+    crate::db::execute_relaxed(client, &statement, params).await
 }
