@@ -101,16 +101,7 @@ pub async fn query_relaxed(
     statement: &tokio_postgres::Statement,
     params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
 ) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
-    // `join!` polls in order, and a prepared statement is sent on its first poll.
-    let (begun, rows, committed) = tokio::join!(
-        client.batch_execute(RELAXED_BEGIN),
-        client.query(statement, params),
-        client.batch_execute("COMMIT"),
-    );
-    begun?;
-    let rows = rows?;
-    committed?;
-    Ok(rows)
+    relaxed(client, client.query(statement, params)).await
 }
 
 /// As [`query_relaxed`], for a statement whose rows are not needed: how many it changed.
@@ -122,18 +113,25 @@ pub async fn execute_relaxed(
     statement: &tokio_postgres::Statement,
     params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
 ) -> Result<u64, tokio_postgres::Error> {
-    let (begun, changed, committed) = tokio::join!(
-        client.batch_execute(RELAXED_BEGIN),
-        client.execute(statement, params),
+    relaxed(client, client.execute(statement, params)).await
+}
+
+/// `statement` (a future of a prepared statement, which sends it on its first poll) between a
+/// relaxed BEGIN and a COMMIT: `join!` polls in order, so the three go out in that order.
+async fn relaxed<T>(
+    client: &tokio_postgres::Client,
+    statement: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
+) -> Result<T, tokio_postgres::Error> {
+    let (begun, done, committed) = tokio::join!(
+        client.batch_execute("BEGIN; SET LOCAL synchronous_commit = off"),
+        statement,
         client.batch_execute("COMMIT"),
     );
     begun?;
-    let changed = changed?;
+    let done = done?;
     committed?;
-    Ok(changed)
+    Ok(done)
 }
-
-const RELAXED_BEGIN: &str = "BEGIN; SET LOCAL synchronous_commit = off";
 
 /// Failures to reach or prepare the database.
 #[derive(Debug, thiserror::Error)]
