@@ -339,8 +339,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_relaxed_statement_commits_alone_and_a_failed_one_rolls_back_and_leaves_the_session_clean(
-    ) {
+    async fn a_relaxed_statement_is_committed_and_its_session_left_clean_when_it_succeeds_or_fails()
+    {
         let db = TestDb::empty().await;
         let client = db.superuser().await;
         let other = db.superuser().await;

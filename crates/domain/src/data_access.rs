@@ -130,8 +130,24 @@ impl DataAccessed {
             flatten(stored, |read, _| (read.subject, read.what, read.at))
         } else {
             let stored: Stored<Read> = serde_json::from_value(payload)?;
+            if stored.groups.iter().any(|group| {
+                group.reads.iter().any(|Read(_, _, offset)| {
+                    group
+                        .since
+                        .and_then(|since| {
+                            since.checked_add_signed(TimeDelta::microseconds(*offset))
+                        })
+                        .is_none()
+                })
+            }) {
+                return Err(serde::de::Error::custom(
+                    "a read of schema version 3 without its group's `since`, or out of range",
+                ));
+            }
             flatten(stored, |Read(subject, what, offset), since| {
-                let at = since.unwrap_or_default() + TimeDelta::microseconds(offset);
+                let at = since
+                    .and_then(|since| since.checked_add_signed(TimeDelta::microseconds(offset)))
+                    .unwrap_or_default();
                 (subject, what, at)
             })
         };
@@ -244,6 +260,22 @@ mod tests {
         );
         assert_eq!(back.reads[1].subject, earlier.subject);
         assert_eq!(back.reads[1].reader, "op-1");
+    }
+
+    #[test]
+    fn a_payload_of_schema_version_3_is_refused_when_a_read_has_no_time_to_count_from_or_overflows()
+    {
+        let group = |since: serde_json::Value, offset: i64| {
+            serde_json::json!({ "groups": [{
+                "reader": "op-1", "role": "operator", "organisation": null, "purpose": null,
+                "since": since, "reads": [["760324400005", "request:20261123000001", offset]],
+            }]})
+        };
+        assert!(DataAccessed::from_payload(3, group(serde_json::Value::Null, 0)).is_err());
+        assert!(
+            DataAccessed::from_payload(3, group("2026-11-23T09:01:00Z".into(), i64::MAX)).is_err()
+        );
+        assert!(DataAccessed::from_payload(3, group("2026-11-23T09:01:00Z".into(), 5)).is_ok());
     }
 
     #[test]
