@@ -116,18 +116,21 @@ pub async fn execute_relaxed(
     relaxed(client, client.execute(statement, params)).await
 }
 
-/// `statement` (a future of a prepared statement, which sends it on its first poll) between a
-/// relaxed BEGIN and a COMMIT: `join!` polls in order, so the three go out in that order.
+/// `statement` (a future of a prepared statement, which sends it on its first poll) between BEGIN
+/// with [`RELAXED_COMMIT`] and COMMIT: `join!` polls in order, and each is sent on its first poll,
+/// so they go out in that order, together.
 async fn relaxed<T>(
     client: &tokio_postgres::Client,
     statement: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
 ) -> Result<T, tokio_postgres::Error> {
-    let (begun, done, committed) = tokio::join!(
-        client.batch_execute("BEGIN; SET LOCAL synchronous_commit = off"),
+    let (begun, relaxed, done, committed) = tokio::join!(
+        client.batch_execute("BEGIN"),
+        client.batch_execute(RELAXED_COMMIT),
         statement,
         client.batch_execute("COMMIT"),
     );
     begun?;
+    relaxed?;
     let done = done?;
     committed?;
     Ok(done)

@@ -82,7 +82,7 @@ impl DataAccessed {
     pub fn to_payload(&self) -> Result<serde_json::Value, serde_json::Error> {
         let mut groups: Vec<Group<Read>> = Vec::new();
         for read in &self.reads {
-            let same = |g: &&mut Group<Read>| {
+            let same = |g: &Group<Read>| {
                 g.reader == read.reader
                     && g.role == read.role
                     && g.organisation == read.organisation
@@ -93,8 +93,8 @@ impl DataAccessed {
                 .at
                 .duration_trunc(TimeDelta::microseconds(1))
                 .unwrap_or(read.at);
-            let group = match groups.iter_mut().position(|g| same(&g)) {
-                Some(index) => &mut groups[index],
+            let index = match groups.iter().position(same) {
+                Some(index) => index,
                 None => {
                     groups.push(Group {
                         reader: read.reader.clone(),
@@ -104,10 +104,10 @@ impl DataAccessed {
                         since: Some(at),
                         reads: Vec::new(),
                     });
-                    let last = groups.len() - 1;
-                    &mut groups[last]
+                    groups.len() - 1
                 }
             };
+            let group = &mut groups[index];
             let since = group.since.unwrap_or(at);
             let offset = (at - since).num_microseconds().unwrap_or(i64::MAX);
             group
@@ -127,29 +127,19 @@ impl DataAccessed {
         }
         let reads = if schema_version == 2 {
             let stored: Stored<ReadV2> = serde_json::from_value(payload)?;
-            flatten(stored, |read, _| (read.subject, read.what, read.at))
+            flatten(stored, |read, _| Ok((read.subject, read.what, read.at)))?
         } else {
             let stored: Stored<Read> = serde_json::from_value(payload)?;
-            if stored.groups.iter().any(|group| {
-                group.reads.iter().any(|Read(_, _, offset)| {
-                    group
-                        .since
-                        .and_then(|since| {
-                            since.checked_add_signed(TimeDelta::microseconds(*offset))
-                        })
-                        .is_none()
-                })
-            }) {
-                return Err(serde::de::Error::custom(
-                    "a read of schema version 3 without its group's `since`, or out of range",
-                ));
-            }
             flatten(stored, |Read(subject, what, offset), since| {
                 let at = since
                     .and_then(|since| since.checked_add_signed(TimeDelta::microseconds(offset)))
-                    .unwrap_or_default();
-                (subject, what, at)
-            })
+                    .ok_or_else(|| {
+                        serde::de::Error::custom(
+                            "a read of schema version 3 without its group's `since`, or out of range",
+                        )
+                    })?;
+                Ok((subject, what, at))
+            })?
         };
         Ok(DataAccessed { reads })
     }
@@ -159,35 +149,24 @@ impl DataAccessed {
 /// read's subject, what and time, from the group's first-read time).
 fn flatten<R>(
     stored: Stored<R>,
-    read: impl Fn(R, Option<DateTime<Utc>>) -> (Iin, String, DateTime<Utc>),
-) -> Vec<DataRead> {
-    stored
-        .groups
-        .into_iter()
-        .flat_map(|group| {
-            let Group {
-                reader,
-                role,
-                organisation,
-                purpose,
-                since,
-                reads,
-            } = group;
-            let read = &read;
-            reads.into_iter().map(move |r| {
-                let (subject, what, at) = read(r, since);
-                DataRead {
-                    subject,
-                    reader: reader.clone(),
-                    role: role.clone(),
-                    organisation: organisation.clone(),
-                    what,
-                    purpose: purpose.clone(),
-                    at,
-                }
-            })
-        })
-        .collect()
+    read: impl Fn(R, Option<DateTime<Utc>>) -> Result<(Iin, String, DateTime<Utc>), serde_json::Error>,
+) -> Result<Vec<DataRead>, serde_json::Error> {
+    let mut all = Vec::new();
+    for group in stored.groups {
+        for r in group.reads {
+            let (subject, what, at) = read(r, group.since)?;
+            all.push(DataRead {
+                subject,
+                reader: group.reader.clone(),
+                role: group.role.clone(),
+                organisation: group.organisation.clone(),
+                what,
+                purpose: group.purpose.clone(),
+                at,
+            });
+        }
+    }
+    Ok(all)
 }
 
 #[cfg(test)]
