@@ -984,3 +984,32 @@ async fn the_survey_is_answered_once_by_the_applicant_after_the_request_ended() 
         .get(0);
     assert_eq!(stored, 1);
 }
+
+#[tokio::test]
+async fn a_result_document_stored_before_its_result_is_recorded_is_not_served() {
+    let portal = Portal::start().await;
+    let alice = portal.keys.citizen(ALICE);
+    let created = portal.submit(ALICE).await;
+    let number = created["number"].as_str().expect("number").to_owned();
+    // The workflow stores the signed document, then appends `ResultIssued`; between the two (or
+    // after a crash there) the document is not issued.
+    let store = commands::EventStore::new(portal.db.database());
+    let requests = commands::Requests::new(store.clone());
+    let stream = requests
+        .find(&domain::RequestNumber::parse(&number).expect("number"))
+        .await
+        .expect("find")
+        .expect("filed");
+    commands::results::ResultDocuments::new(portal.db.database())
+        .store(stream, &number, br#"{"document":"not yet issued"}"#, b"signature")
+        .await
+        .expect("stored");
+    let answer = portal
+        .http
+        .get(portal.url(&format!("/api/v1/requests/{number}/result")))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .expect("result");
+    assert_problem(answer, 409, "result-not-ready").await;
+}

@@ -230,17 +230,34 @@ impl ResultDocuments {
             .await
             .map_err(ResultError::Unavailable)?;
         let sha256 = crate::sha256_hex(document);
-        client
-            .execute(
+        let database = |source| ResultError::Database {
+            doing: "storing a result document",
+            source,
+        };
+        let insert = client
+            .prepare_cached(
                 "INSERT INTO result_documents (stream_id, document_number, document, signature, sha256)
                  VALUES ($1, $2, $3, $4, $5) ON CONFLICT (stream_id) DO NOTHING",
-                &[&stream_id.as_uuid(), &number, &document, &signature, &sha256],
             )
             .await
-            .map_err(|source| ResultError::Database {
-                doing: "storing a result document",
-                source,
-            })?;
+            .map_err(database)?;
+        // Not waiting for the disk: the document is served only once the request's
+        // `ResultIssued` is in the status view, and that append waits for the WAL to be flushed
+        // past this commit, which comes earlier in it. A crash that loses the document loses the
+        // event too, and the workflow issues the document again (docs/adr/0008).
+        crate::db::execute_relaxed(
+            &client,
+            &insert,
+            &[
+                &stream_id.as_uuid(),
+                &number,
+                &document,
+                &signature,
+                &sha256,
+            ],
+        )
+        .await
+        .map_err(database)?;
         drop(client);
         self.get(stream_id)
             .await?

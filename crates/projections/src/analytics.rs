@@ -13,6 +13,7 @@ use domain::request::{EventDecodeError, LookupFailure, RequestEvent};
 use domain::RecordedEvent;
 use uuid::Uuid;
 
+use crate::checkpoint::Finish;
 use crate::writes::Write;
 use crate::{ProjectionError, Projector};
 
@@ -65,6 +66,7 @@ impl Projector for AnalyticsProjector {
         tx: &'a Transaction<'a>,
         table: &'a str,
         events: &'a [RecordedEvent],
+        finish: Option<&'a Finish<'a>>,
     ) -> Result<u64, ProjectionError> {
         let mut streams: Vec<Uuid> = events.iter().map(|e| e.stream_id.as_uuid()).collect();
         streams.sort_unstable();
@@ -164,7 +166,7 @@ impl Projector for AnalyticsProjector {
                 _ => {}
             }
         }
-        write(tx, table, &changes, &opened, &closed).await?;
+        write(tx, table, &changes, &opened, &closed, finish).await?;
         Ok(changed)
     }
 }
@@ -177,6 +179,7 @@ async fn write(
     changes: &HashMap<Uuid, Change>,
     opened: &HashMap<(Uuid, String), DateTime<Utc>>,
     closed: &HashMap<(Uuid, String), DateTime<Utc>>,
+    finish: Option<&Finish<'_>>,
 ) -> Result<(), ProjectionError> {
     let new: Vec<(&Uuid, &NewRow)> = changes
         .iter()
@@ -288,6 +291,6 @@ async fn write(
             doing: "writing the analytics steps",
         });
     }
-    crate::writes::pipelined(tx, &writes).await?;
+    crate::writes::pipelined(tx, &writes, finish).await?;
     Ok(())
 }

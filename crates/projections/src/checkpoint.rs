@@ -94,6 +94,81 @@ pub(crate) async fn store_and_commit(
     Ok(())
 }
 
+/// The end of a live projector's batch: its checkpoint moved and the COMMIT, to be sent with the
+/// batch's last writes ([`crate::writes::pipelined`]), so that the transaction does not hold its
+/// id (which every reader of the log waits for) while the projector's task waits to be scheduled
+/// again between its writes and its commit.
+///
+/// They go out with the writes only once the checkpoint read under the projector's lock has come
+/// back and is where the batch starts; otherwise the projector's loop checks it and commits
+/// itself, as before ([`store_and_commit`]).
+pub struct Finish<'a> {
+    name: &'a str,
+    expected: Cursor,
+    next: Cursor,
+    events: i64,
+    /// The checkpoint read under the lock, once it has come back.
+    found: std::sync::OnceLock<Cursor>,
+    /// Whether the checkpoint and the COMMIT went out (the transaction is then over).
+    sent: std::sync::atomic::AtomicBool,
+}
+
+impl<'a> Finish<'a> {
+    /// The end of the batch of `events` events of `name` from `expected` to `next`.
+    pub(crate) fn new(name: &'a str, expected: Cursor, next: Cursor, events: i64) -> Self {
+        Self {
+            name,
+            expected,
+            next,
+            events,
+            found: std::sync::OnceLock::new(),
+            sent: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// Records the checkpoint read under the lock.
+    pub(crate) fn found(&self, cursor: Cursor) {
+        let _ = self.found.set(cursor);
+    }
+
+    /// Whether the checkpoint and the COMMIT went out with the writes.
+    pub(crate) fn sent(&self) -> bool {
+        self.sent.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Sends the checkpoint and the COMMIT, in this order, once the batch's last writes have been
+    /// sent (the futures send on their first poll), if the checkpoint read under the lock is back
+    /// and is where the batch starts; `None` when they are left to the projector's loop.
+    pub(crate) async fn send(
+        &self,
+        tx: &Transaction<'_>,
+        writes: impl std::future::Future<Output = Result<Vec<u64>, ProjectionError>>,
+    ) -> Result<Vec<u64>, ProjectionError> {
+        if self.found.get() != Some(&self.expected) {
+            return writes.await;
+        }
+        let database = ProjectionError::database("moving a checkpoint");
+        let statement = tx.prepare_cached(STORE).await.map_err(database)?;
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] = [
+            &self.name,
+            &self.next.transaction(),
+            &self.next.position(),
+            &self.events,
+        ];
+        self.sent.store(true, std::sync::atomic::Ordering::SeqCst);
+        // Polled in order: each sends its messages on its first poll.
+        let (written, stored, committed) = futures_util::join!(
+            writes,
+            tx.execute(&statement, &params),
+            tx.batch_execute("COMMIT")
+        );
+        let written = written?;
+        stored.map_err(database)?;
+        committed.map_err(ProjectionError::database("committing a projector's batch"))?;
+        Ok(written)
+    }
+}
+
 /// Moving a checkpoint forward, counting the events applied.
 const STORE: &str =
     "INSERT INTO projections.checkpoints AS c (name, tx_id, position, events_applied, updated_at) \

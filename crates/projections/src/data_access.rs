@@ -10,6 +10,7 @@ use domain::{Iin, RecordedEvent};
 use serde::Serialize;
 use uuid::Uuid;
 
+use crate::checkpoint::Finish;
 use crate::{ProjectionError, Projector};
 
 /// The projector of the data-access list.
@@ -31,6 +32,7 @@ impl Projector for DataAccessProjector {
         tx: &'a Transaction<'a>,
         table: &'a str,
         events: &'a [RecordedEvent],
+        _finish: Option<&'a Finish<'a>>,
     ) -> Result<u64, ProjectionError> {
         let mut rows = Rows::default();
         for event in events {

@@ -11,8 +11,9 @@ use domain::{Cursor, RecordedEvent};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use crate::checkpoint::{self, Finish};
 use crate::leader::Leadership;
-use crate::{checkpoint, ProjectionError};
+use crate::ProjectionError;
 
 /// The event types in the log that are not a request's (reads of citizens' data, social-status
 /// checks): projectors of requests skip their payloads ([`Projector::without_payload`]).
@@ -33,11 +34,16 @@ pub trait Projector: Send + Sync + 'static {
 
     /// Applies `events` (in log order) to `table` (schema-qualified). Returns how many events
     /// changed something.
+    ///
+    /// `finish` is given by the live loop: when `apply` passes it to its last statements
+    /// ([`crate::writes::pipelined`]), the checkpoint and the COMMIT go out with them, and nothing
+    /// may be sent after them. An `apply` may leave it unused; the loop then commits.
     fn apply<'a>(
         &'a self,
         tx: &'a Transaction<'a>,
         table: &'a str,
         events: &'a [RecordedEvent],
+        finish: Option<&'a Finish<'a>>,
     ) -> impl Future<Output = Result<u64, ProjectionError>> + Send + 'a;
 
     /// Event types whose payload `apply` never reads (they are read with a null payload).
@@ -228,23 +234,38 @@ async fn follow<P: Projector>(
         // transaction, so a read model changed under `apply`'s reads shows here as a moved
         // checkpoint, and what `apply` wrote is rolled back with the transaction.
         let table = projector.table();
+        let events = i64::try_from(batch.len()).unwrap_or(i64::MAX);
+        let finish = Finish::new(projector.name(), expected, next, events);
+        let locked = async {
+            let locked = checkpoint::lock(&tx, projector.name()).await;
+            if let Ok(found) = &locked {
+                finish.found(*found);
+            }
+            locked
+        };
         let (relaxed, locked, applied) = futures_util::join!(
             tx.batch_execute(commands::db::RELAXED_COMMIT),
-            checkpoint::lock(&tx, projector.name()),
-            projector.apply(&tx, &table, &batch)
+            locked,
+            projector.apply(&tx, &table, &batch, Some(&finish))
         );
-        relaxed.map_err(ProjectionError::database("relaxing a projector's commit"))?;
-        if locked? != expected {
-            return Ok(Stopped::CheckpointMoved);
-        }
-        let applied = applied?;
-        checkpoint::store_and_commit(
-            tx,
-            projector.name(),
-            next,
-            i64::try_from(batch.len()).unwrap_or(i64::MAX),
-        )
-        .await?;
+        let applied = if finish.sent() {
+            // The checkpoint (found where the batch starts) and the COMMIT went out with the
+            // batch's writes: the transaction is over, committed or (on an error) rolled back.
+            // Dropping `tx` would send a ROLLBACK that only draws a warning; it owns no memory of
+            // its own, so forgetting it leaks nothing.
+            std::mem::forget(tx);
+            relaxed.map_err(ProjectionError::database("relaxing a projector's commit"))?;
+            locked?;
+            applied?
+        } else {
+            relaxed.map_err(ProjectionError::database("relaxing a projector's commit"))?;
+            if locked? != expected {
+                return Ok(Stopped::CheckpointMoved);
+            }
+            let applied = applied?;
+            checkpoint::store_and_commit(tx, projector.name(), next, events).await?;
+            applied
+        };
         tracing::debug!(projector = projector.name(), events = batch.len(), applied, to = %next, "batch applied");
         if let Some(observer) = observer {
             let _ = observer.send(BatchApplied::now(&batch));

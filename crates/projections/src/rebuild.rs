@@ -68,7 +68,7 @@ pub async fn rebuild<P: Projector>(
             .transaction()
             .await
             .map_err(ProjectionError::database("starting a rebuild batch"))?;
-        projector.apply(&tx, &shadow, &page.events).await?;
+        projector.apply(&tx, &shadow, &page.events, None).await?;
         tx.commit()
             .await
             .map_err(ProjectionError::database("committing a rebuild batch"))?;
@@ -91,7 +91,7 @@ pub async fn rebuild<P: Projector>(
         if page.events.is_empty() {
             break;
         }
-        projector.apply(&tx, &shadow, &page.events).await?;
+        projector.apply(&tx, &shadow, &page.events, None).await?;
         events += page.events.len() as u64;
         cursor = page.next;
     }

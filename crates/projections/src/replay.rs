@@ -97,7 +97,7 @@ pub async fn check<P: Projector>(
         if upto.is_empty() {
             break;
         }
-        projector.apply(&tx, &scratch, &upto).await?;
+        projector.apply(&tx, &scratch, &upto, None).await?;
         events += upto.len() as u64;
         after = upto.last().map_or(cursor, |e| e.cursor);
     }

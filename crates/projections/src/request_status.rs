@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 pub use view::{HistoryCursor, StatusRow, StatusView};
 
+use crate::checkpoint::Finish;
 use crate::writes::Write;
 use crate::{ProjectionError, Projector};
 
@@ -73,6 +74,7 @@ impl Projector for RequestStatusProjector {
         tx: &'a Transaction<'a>,
         table: &'a str,
         events: &'a [RecordedEvent],
+        finish: Option<&'a Finish<'a>>,
     ) -> Result<u64, ProjectionError> {
         let streams: Vec<Uuid> = {
             let mut ids: Vec<Uuid> = events.iter().map(|e| e.stream_id.as_uuid()).collect();
@@ -160,7 +162,7 @@ impl Projector for RequestStatusProjector {
             change.version = version;
             changed_events += 1;
         }
-        write(tx, table, &order, &changes).await?;
+        write(tx, table, &order, &changes, finish).await?;
         Ok(changed_events)
     }
 }
@@ -171,6 +173,7 @@ async fn write(
     table: &str,
     order: &[StreamId],
     changes: &HashMap<StreamId, Change>,
+    finish: Option<&Finish<'_>>,
 ) -> Result<(), ProjectionError> {
     let messages = Messages::shared();
     let texts = |status: Option<RequestStatus>| {
@@ -308,7 +311,7 @@ async fn write(
             doing: "updating the status view",
         });
     }
-    crate::writes::pipelined(tx, &writes).await?;
+    crate::writes::pipelined(tx, &writes, finish).await?;
     Ok(())
 }
 

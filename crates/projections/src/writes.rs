@@ -12,6 +12,7 @@ use deadpool_postgres::Transaction;
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
+use crate::checkpoint::Finish;
 use crate::ProjectionError;
 
 /// One statement of a batch's writes.
@@ -22,13 +23,17 @@ pub(crate) struct Write<'a> {
     pub doing: &'static str,
 }
 
-/// Runs `writes` in their order, pipelined; the rows each changed.
+/// Runs `writes` in their order, pipelined; the rows each changed. With `finish` (a live
+/// projector's batch), the checkpoint and the COMMIT go out right after them when they can (see
+/// [`Finish`]): this must then be the batch's last statement.
 ///
 /// # Errors
-/// The first statement that failed (the ones after it fail too: the transaction is aborted).
+/// The first statement that failed (the ones after it fail too: the transaction is aborted, and a
+/// COMMIT sent with them rolls it back).
 pub(crate) async fn pipelined(
     tx: &Transaction<'_>,
     writes: &[Write<'_>],
+    finish: Option<&Finish<'_>>,
 ) -> Result<Vec<u64>, ProjectionError> {
     let statements = futures_util::future::try_join_all(writes.iter().map(|w| async move {
         tx.prepare_cached(&w.sql)
@@ -37,14 +42,17 @@ pub(crate) async fn pipelined(
     }))
     .await?;
     // `try_join_all` polls in order, so the statements go out (and run) in this order.
-    futures_util::future::try_join_all(writes.iter().zip(&statements).map(
+    let written = futures_util::future::try_join_all(writes.iter().zip(&statements).map(
         |(w, statement)| async move {
             tx.execute(statement, &w.params)
                 .await
                 .map_err(ProjectionError::database(w.doing))
         },
-    ))
-    .await
+    ));
+    match finish {
+        Some(finish) => finish.send(tx, written).await,
+        None => written.await,
+    }
 }
 
 /// The versions `table` already holds for `streams` (rows at or below them are applied): read

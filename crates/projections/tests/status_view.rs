@@ -190,7 +190,10 @@ async fn applying_a_batch_again_changes_nothing() {
         } else {
             &events[..]
         };
-        let applied = projector.apply(&tx, &table, batch).await.expect("apply");
+        let applied = projector
+            .apply(&tx, &table, batch, None)
+            .await
+            .expect("apply");
         assert_eq!(applied, if round == 0 { 2 } else { 0 }, "round {round}");
         tx.commit().await.expect("commit");
     }

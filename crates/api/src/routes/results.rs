@@ -69,6 +69,11 @@ pub async fn result(
         .filter(|row| super::requests::visible(&principal, row))
         .ok_or(ApiError::RequestNotFound)?;
     record_correlation(&span, row.stream_id);
+    // A document stored before its `ResultIssued` was appended is not issued yet (and may not be
+    // on disk yet: it is written without waiting for the flush that the append waits for).
+    if !row.result_ready {
+        return Err(ApiError::ResultNotReady);
+    }
     let stored = state
         .documents
         .get(domain::StreamId::from_uuid(row.stream_id))

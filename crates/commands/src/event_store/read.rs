@@ -58,6 +58,30 @@ impl EventStore {
             .map_err(StoreError::database(doing))
     }
 
+    /// As [`EventStore::query`], in a transaction of its own that does not wait for the disk
+    /// ([`crate::db::query_relaxed`]): only for a write that a later append, which does wait,
+    /// makes durable before anyone can see it.
+    pub(crate) async fn query_relaxed(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+        doing: &'static str,
+    ) -> Result<Vec<Row>, StoreError> {
+        let client = self
+            .db
+            .pool()
+            .get()
+            .await
+            .map_err(StoreError::Unavailable)?;
+        let statement = client
+            .prepare_cached(sql)
+            .await
+            .map_err(StoreError::database(doing))?;
+        crate::db::query_relaxed(&client, &statement, params)
+            .await
+            .map_err(StoreError::database(doing))
+    }
+
     /// Reads up to `limit` events after `after` in the gap-free global order.
     ///
     /// An empty answer means no event after `after` is readable *yet*: either none was committed,

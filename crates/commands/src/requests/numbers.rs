@@ -9,13 +9,18 @@ use super::CommandError;
 use crate::event_store::{first_column, EventStore, StoreError};
 
 /// The number of the request in `stream_id`: the one it was given before, or the next of `day`.
+///
+/// The drawing commits without waiting for the disk. No one learns the number before the
+/// request's first event is appended, and that append waits for the WAL to be flushed past this
+/// commit, which comes earlier in it: a crash that loses the drawing loses that append too, so a
+/// number lost can only be one no one was told (docs/adr/0008).
 pub(super) async fn allocate(
     store: &EventStore,
     stream_id: StreamId,
     day: NaiveDate,
 ) -> Result<RequestNumber, CommandError> {
     let rows = store
-        .query(
+        .query_relaxed(
             "SELECT allocate_request_number($1, $2)",
             &[&stream_id.as_uuid(), &day],
             "drawing a request number",

@@ -155,11 +155,23 @@ where
                     .await
                     .map_err(database("moving the feeder's checkpoint"))
             };
-            // Polled in this order, so the tasks are queued before the checkpoint moves.
-            futures_util::try_join!(queued, moved)?;
-            tx.commit()
-                .await
-                .map_err(database("committing the feeder's batch"))?;
+            // Polled in this order, so the tasks are queued before the checkpoint moves, and the
+            // COMMIT goes out with them: the transaction's id (which every reader of the log waits
+            // for) is not held while this task waits to be scheduled again. When a write fails,
+            // PostgreSQL answers the COMMIT by rolling back.
+            let committed = async {
+                tx.batch_execute("COMMIT")
+                    .await
+                    .map_err(database("committing the feeder's batch"))
+            };
+            let written = futures_util::join!(queued, moved, committed);
+            // The COMMIT ended the transaction either way; dropping `tx` would send a ROLLBACK
+            // that only draws a warning. It owns no memory of its own, so forgetting it leaks
+            // nothing.
+            std::mem::forget(tx);
+            written.0?;
+            written.1?;
+            written.2?;
             expected = next;
             if !streams.is_empty() {
                 tracing::debug!(tasks = streams.len(), to = %next, "workflow tasks queued");

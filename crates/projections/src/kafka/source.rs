@@ -381,7 +381,7 @@ async fn commit<P: Projector>(
             "starting a projector's transaction",
         ))?;
     let table = projector.table();
-    let changed = projector.apply(&tx, &table, &events).await?;
+    let changed = projector.apply(&tx, &table, &events, None).await?;
     tx.execute(
         "INSERT INTO projections.kafka_offsets AS o \
                 (projector, topic, partition, next_offset, last_recorded_at, updated_at) \
