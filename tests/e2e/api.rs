@@ -1001,7 +1001,12 @@ async fn a_result_document_stored_before_its_result_is_recorded_is_not_served() 
         .expect("find")
         .expect("filed");
     commands::results::ResultDocuments::new(portal.db.database())
-        .store(stream, &number, br#"{"document":"not yet issued"}"#, b"signature")
+        .store(
+            stream,
+            &number,
+            br#"{"document":"not yet issued"}"#,
+            b"signature",
+        )
         .await
         .expect("stored");
     let answer = portal

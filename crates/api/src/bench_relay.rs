@@ -152,7 +152,7 @@ async fn run_in(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let lags = crate::bench_workflow::event_lags(&mut applied, measure_from);
+    let lags = crate::bench_workflow::event_lags(&mut applied, measure_from).lags;
     projector_stop.cancel();
     let _ = projector.await;
     relay_stop.cancel();

@@ -71,7 +71,7 @@ impl Projector for AnalyticsProjector {
         let mut streams: Vec<Uuid> = events.iter().map(|e| e.stream_id.as_uuid()).collect();
         streams.sort_unstable();
         streams.dedup();
-        let applied = crate::writes::applied_versions(tx, table, &streams).await?;
+        let applied = crate::writes::applied_versions(tx, table, &streams, finish).await?;
         let mut changes: HashMap<Uuid, Change> = HashMap::new();
         let mut opened: HashMap<(Uuid, String), DateTime<Utc>> = HashMap::new();
         let mut closed: HashMap<(Uuid, String), DateTime<Utc>> = HashMap::new();

@@ -51,12 +51,7 @@ pub(crate) async fn lock(tx: &Transaction<'_>, name: &str) -> Result<Cursor, Pro
     let database = ProjectionError::database("locking a projector");
     // Both prepared first (cached: no round trip after a connection's first batch), then sent
     // together: the read runs after the lock is granted, in a snapshot taken after it.
-    let lock = tx
-        .prepare_cached(
-            "SELECT pg_advisory_xact_lock(hashtextextended('egov-projection:' || $1, 0))",
-        )
-        .await
-        .map_err(database)?;
+    let lock = tx.prepare_cached(LOCK).await.map_err(database)?;
     let read = tx.prepare_cached(LOAD).await.map_err(database)?;
     let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&name];
     let (locked, row) =
@@ -94,24 +89,28 @@ pub(crate) async fn store_and_commit(
     Ok(())
 }
 
-/// The end of a live projector's batch: its checkpoint moved and the COMMIT, to be sent with the
-/// batch's last writes ([`crate::writes::pipelined`]), so that the transaction does not hold its
-/// id (which every reader of the log waits for) while the projector's task waits to be scheduled
-/// again between its writes and its commit.
+/// A live projector's batch sent whole: the relaxed commit, the projector's lock, the batch's
+/// writes, the checkpoint moved and the COMMIT go out together, in one round trip
+/// ([`crate::writes::pipelined`]), so that the transaction holds its id (which every reader of
+/// the log waits for) only while PostgreSQL runs them, never while the projector's task waits to
+/// be scheduled again.
 ///
-/// They go out with the writes only once the checkpoint read under the projector's lock has come
-/// back and is where the batch starts; otherwise the projector's loop checks it and commits
-/// itself, as before ([`store_and_commit`]).
+/// The checkpoint is not read first: `projections.advance_checkpoint` (migrations/V11) moves it
+/// only from where the batch starts and raises otherwise (a rebuild swapped the read model in
+/// meanwhile), and the COMMIT then rolls the batch back. Since the checkpoint moves in the same
+/// transactions as the rows, none of the batch's events is applied yet when it holds, so `apply`
+/// need not read the versions it has ([`crate::writes::applied_versions`]).
 pub struct Finish<'a> {
     name: &'a str,
     expected: Cursor,
     next: Cursor,
     events: i64,
-    /// The checkpoint read under the lock, once it has come back.
-    found: std::sync::OnceLock<Cursor>,
-    /// Whether the checkpoint and the COMMIT went out (the transaction is then over).
+    /// Whether the batch went out (the transaction is then over).
     sent: std::sync::atomic::AtomicBool,
 }
+
+/// The SQLSTATE `projections.advance_checkpoint` raises when the checkpoint moved.
+const CHECKPOINT_MOVED: &str = "EGC01";
 
 impl<'a> Finish<'a> {
     /// The end of the batch of `events` events of `name` from `expected` to `next`.
@@ -121,53 +120,70 @@ impl<'a> Finish<'a> {
             expected,
             next,
             events,
-            found: std::sync::OnceLock::new(),
             sent: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
-    /// Records the checkpoint read under the lock.
-    pub(crate) fn found(&self, cursor: Cursor) {
-        let _ = self.found.set(cursor);
-    }
-
-    /// Whether the checkpoint and the COMMIT went out with the writes.
+    /// Whether the batch went out, ending the transaction.
     pub(crate) fn sent(&self) -> bool {
         self.sent.load(std::sync::atomic::Ordering::SeqCst)
     }
 
-    /// Sends the checkpoint and the COMMIT, in this order, once the batch's last writes have been
-    /// sent (the futures send on their first poll), if the checkpoint read under the lock is back
-    /// and is where the batch starts; `None` when they are left to the projector's loop.
+    /// Sends the relaxed commit and the lock, then `writes` (a future that sends the batch's
+    /// statements on its first poll), then the checkpoint and the COMMIT.
+    ///
+    /// # Errors
+    /// [`ProjectionError::CheckpointMoved`] when the checkpoint is not where the batch starts;
+    /// otherwise the first statement that failed. Either way the transaction is rolled back.
     pub(crate) async fn send(
         &self,
         tx: &Transaction<'_>,
         writes: impl std::future::Future<Output = Result<Vec<u64>, ProjectionError>>,
     ) -> Result<Vec<u64>, ProjectionError> {
-        if self.found.get() != Some(&self.expected) {
-            return writes.await;
-        }
         let database = ProjectionError::database("moving a checkpoint");
-        let statement = tx.prepare_cached(STORE).await.map_err(database)?;
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] = [
+        let lock = tx.prepare_cached(LOCK).await.map_err(database)?;
+        let advance = tx.prepare_cached(ADVANCE).await.map_err(database)?;
+        let locking: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&self.name];
+        let advancing: [&(dyn tokio_postgres::types::ToSql + Sync); 6] = [
             &self.name,
+            &self.expected.transaction(),
+            &self.expected.position(),
             &self.next.transaction(),
             &self.next.position(),
             &self.events,
         ];
         self.sent.store(true, std::sync::atomic::Ordering::SeqCst);
-        // Polled in order: each sends its messages on its first poll.
-        let (written, stored, committed) = futures_util::join!(
+        // Polled in order: each sends its messages on its first poll, and PostgreSQL runs them in
+        // the order sent.
+        let (relaxed, locked, written, advanced, committed) = futures_util::join!(
+            tx.batch_execute(commands::db::RELAXED_COMMIT),
+            tx.execute(&lock, &locking),
             writes,
-            tx.execute(&statement, &params),
+            tx.execute(&advance, &advancing),
             tx.batch_execute("COMMIT")
         );
+        relaxed.map_err(ProjectionError::database("relaxing a projector's commit"))?;
+        locked.map_err(ProjectionError::database("locking a projector"))?;
         let written = written?;
-        stored.map_err(database)?;
+        if let Err(error) = advanced {
+            if error
+                .code()
+                .is_some_and(|code| code.code() == CHECKPOINT_MOVED)
+            {
+                return Err(ProjectionError::CheckpointMoved(self.name.to_owned()));
+            }
+            return Err(database(error));
+        }
         committed.map_err(ProjectionError::database("committing a projector's batch"))?;
         Ok(written)
     }
 }
+
+/// A projector's lock, for the rest of its transaction.
+const LOCK: &str = "SELECT pg_advisory_xact_lock(hashtextextended('egov-projection:' || $1, 0))";
+
+/// Moving a live projector's checkpoint from where its batch started (migrations/V11).
+const ADVANCE: &str = "SELECT projections.advance_checkpoint($1, $2, $3, $4, $5, $6)";
 
 /// Moving a checkpoint forward, counting the events applied.
 const STORE: &str =

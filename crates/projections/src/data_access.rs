@@ -11,6 +11,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::checkpoint::Finish;
+use crate::writes::Write;
 use crate::{ProjectionError, Projector};
 
 /// The projector of the data-access list.
@@ -32,7 +33,7 @@ impl Projector for DataAccessProjector {
         tx: &'a Transaction<'a>,
         table: &'a str,
         events: &'a [RecordedEvent],
-        _finish: Option<&'a Finish<'a>>,
+        finish: Option<&'a Finish<'a>>,
     ) -> Result<u64, ProjectionError> {
         let mut rows = Rows::default();
         for event in events {
@@ -83,28 +84,31 @@ impl Projector for DataAccessProjector {
         if rows.event_id.is_empty() {
             return Ok(0);
         }
-        let inserted = tx
-            .execute(
-                &format!(
-                    "INSERT INTO {table} (event_id, seq, subject_iin, at, reader, role, organisation, what, purpose)
-                     SELECT * FROM unnest($1::uuid[], $9::int4[], $2::text[], $3::timestamptz[], $4::text[],
-                                          $5::text[], $6::text[], $7::text[], $8::text[])
-                     ON CONFLICT (event_id, seq) DO NOTHING"
-                ),
-                &[
-                    &rows.event_id,
-                    &rows.subject,
-                    &rows.at,
-                    &rows.reader,
-                    &rows.role,
-                    &rows.organisation,
-                    &rows.what,
-                    &rows.purpose,
-                    &rows.seq,
-                ],
-            )
-            .await
-            .map_err(ProjectionError::database("recording reads of citizens' data"))?;
+        let sql = format!(
+            "INSERT INTO {table} (event_id, seq, subject_iin, at, reader, role, organisation, what, purpose)
+             SELECT * FROM unnest($1::uuid[], $9::int4[], $2::text[], $3::timestamptz[], $4::text[],
+                                  $5::text[], $6::text[], $7::text[], $8::text[])
+             ON CONFLICT (event_id, seq) DO NOTHING"
+        );
+        let write = Write {
+            sql,
+            params: vec![
+                &rows.event_id,
+                &rows.subject,
+                &rows.at,
+                &rows.reader,
+                &rows.role,
+                &rows.organisation,
+                &rows.what,
+                &rows.purpose,
+                &rows.seq,
+            ],
+            doing: "recording reads of citizens' data",
+        };
+        let inserted = crate::writes::pipelined(tx, &[write], finish)
+            .await?
+            .into_iter()
+            .sum();
         Ok(inserted)
     }
 }

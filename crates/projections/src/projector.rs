@@ -35,9 +35,10 @@ pub trait Projector: Send + Sync + 'static {
     /// Applies `events` (in log order) to `table` (schema-qualified). Returns how many events
     /// changed something.
     ///
-    /// `finish` is given by the live loop: when `apply` passes it to its last statements
-    /// ([`crate::writes::pipelined`]), the checkpoint and the COMMIT go out with them, and nothing
-    /// may be sent after them. An `apply` may leave it unused; the loop then commits.
+    /// `finish` is given by the live loop: `apply` then reads nothing and sends its writes, all of
+    /// them, through [`crate::writes::pipelined`] with it, which sends the whole batch with its
+    /// lock, checkpoint and COMMIT (see [`Finish`]); or it sends nothing at all, and the loop
+    /// commits.
     fn apply<'a>(
         &'a self,
         tx: &'a Transaction<'a>,
@@ -87,6 +88,8 @@ fn reset(progress: &watch::Sender<Progress>, leader: bool) {
 pub struct BatchApplied {
     /// When each event of the batch was recorded in the log.
     pub recorded_at: Vec<chrono::DateTime<chrono::Utc>>,
+    /// When the projector had read the batch (from the log, or the topic).
+    pub read_at: chrono::DateTime<chrono::Utc>,
     /// When the batch was committed.
     pub committed_at: chrono::DateTime<chrono::Utc>,
 }
@@ -103,10 +106,29 @@ impl BatchApplied {
             .map(|recorded| (self.committed_at - *recorded).to_std().unwrap_or_default())
     }
 
-    /// The batch of `events`, committed now.
-    pub(crate) fn now(events: &[RecordedEvent]) -> Self {
+    /// How long each event recorded from `from` on waited to be read.
+    pub fn waits_since(
+        &self,
+        from: chrono::DateTime<chrono::Utc>,
+    ) -> impl Iterator<Item = std::time::Duration> + '_ {
+        self.recorded_at
+            .iter()
+            .filter(move |recorded| **recorded >= from)
+            .map(|recorded| (self.read_at - *recorded).to_std().unwrap_or_default())
+    }
+
+    /// How long the batch took from read to committed.
+    pub fn applying(&self) -> std::time::Duration {
+        (self.committed_at - self.read_at)
+            .to_std()
+            .unwrap_or_default()
+    }
+
+    /// The batch of `events`, read at `read_at` and committed now.
+    pub(crate) fn now(events: &[RecordedEvent], read_at: chrono::DateTime<chrono::Utc>) -> Self {
         Self {
             recorded_at: events.iter().map(|e| e.recorded_at).collect(),
+            read_at,
             committed_at: chrono::Utc::now(),
         }
     }
@@ -217,6 +239,7 @@ async fn follow<P: Projector>(
             batch = subscription.next_batch() => batch?,
         };
         let Some(last) = batch.last() else { continue };
+        let read_at = chrono::Utc::now();
         let next = last.cursor;
         let mut client = store.database().pool().get().await?;
         let tx = client
@@ -225,50 +248,40 @@ async fn follow<P: Projector>(
             .map_err(ProjectionError::database(
                 "starting a projector's transaction",
             ))?;
-        // A read model is rebuilt from the log: after a crash that loses this commit the
-        // checkpoint is a few batches back and those batches are applied again (`apply` is
-        // idempotent), so the commit does not wait for the disk.
-        //
-        // The setting, the lock with the checkpoint read, and the batch's own reads go out
-        // together. Whatever else writes this read model moves its checkpoint in the same
-        // transaction, so a read model changed under `apply`'s reads shows here as a moved
-        // checkpoint, and what `apply` wrote is rolled back with the transaction.
         let table = projector.table();
         let events = i64::try_from(batch.len()).unwrap_or(i64::MAX);
+        // A read model is rebuilt from the log: after a crash that loses this commit the
+        // checkpoint is a few batches back and those batches are applied again (`apply` is
+        // idempotent), so the commit does not wait for the disk (docs/adr/0008).
         let finish = Finish::new(projector.name(), expected, next, events);
-        let locked = async {
-            let locked = checkpoint::lock(&tx, projector.name()).await;
-            if let Ok(found) = &locked {
-                finish.found(*found);
-            }
-            locked
-        };
-        let (relaxed, locked, applied) = futures_util::join!(
-            tx.batch_execute(commands::db::RELAXED_COMMIT),
-            locked,
-            projector.apply(&tx, &table, &batch, Some(&finish))
-        );
+        let applied = projector.apply(&tx, &table, &batch, Some(&finish)).await;
         let applied = if finish.sent() {
-            // The checkpoint (found where the batch starts) and the COMMIT went out with the
-            // batch's writes: the transaction is over, committed or (on an error) rolled back.
-            // Dropping `tx` would send a ROLLBACK that only draws a warning; it owns no memory of
-            // its own, so forgetting it leaks nothing.
+            // The batch went out whole with its COMMIT: the transaction is over, committed or
+            // rolled back. Dropping `tx` would send a ROLLBACK that only draws a warning; it owns
+            // no memory of its own, so forgetting it leaks nothing.
             std::mem::forget(tx);
-            relaxed.map_err(ProjectionError::database("relaxing a projector's commit"))?;
-            locked?;
-            applied?
+            match applied {
+                Err(ProjectionError::CheckpointMoved(_)) => return Ok(Stopped::CheckpointMoved),
+                applied => applied?,
+            }
         } else {
+            // Nothing of the batch was for this read model, and `apply` sent nothing: the
+            // checkpoint is checked under the lock and moved here.
+            let applied = applied?;
+            let (relaxed, locked) = futures_util::join!(
+                tx.batch_execute(commands::db::RELAXED_COMMIT),
+                checkpoint::lock(&tx, projector.name())
+            );
             relaxed.map_err(ProjectionError::database("relaxing a projector's commit"))?;
             if locked? != expected {
                 return Ok(Stopped::CheckpointMoved);
             }
-            let applied = applied?;
             checkpoint::store_and_commit(tx, projector.name(), next, events).await?;
             applied
         };
         tracing::debug!(projector = projector.name(), events = batch.len(), applied, to = %next, "batch applied");
         if let Some(observer) = observer {
-            let _ = observer.send(BatchApplied::now(&batch));
+            let _ = observer.send(BatchApplied::now(&batch, read_at));
         }
         expected = next;
         if applied == 0 {

@@ -83,7 +83,7 @@ impl Projector for RequestStatusProjector {
             ids
         };
         // The versions already applied: events at or below them change nothing (idempotency).
-        let applied = crate::writes::applied_versions(tx, table, &streams).await?;
+        let applied = crate::writes::applied_versions(tx, table, &streams, finish).await?;
 
         let mut changes: HashMap<StreamId, Change> = HashMap::new();
         let mut order: Vec<StreamId> = Vec::new();

@@ -24,8 +24,8 @@ pub(crate) struct Write<'a> {
 }
 
 /// Runs `writes` in their order, pipelined; the rows each changed. With `finish` (a live
-/// projector's batch), the checkpoint and the COMMIT go out right after them when they can (see
-/// [`Finish`]): this must then be the batch's last statement.
+/// projector's batch), the whole batch goes out with them, ending the transaction (see
+/// [`Finish`]): this must then be the batch's only statement.
 ///
 /// # Errors
 /// The first statement that failed (the ones after it fail too: the transaction is aborted, and a
@@ -56,7 +56,8 @@ pub(crate) async fn pipelined(
 }
 
 /// The versions `table` already holds for `streams` (rows at or below them are applied): read
-/// before a batch's writes, over a cached statement.
+/// before a batch's writes, over a cached statement. None for a live projector's batch (with
+/// `finish`): it starts at the checkpoint, which moves with the rows, so none of it is applied.
 ///
 /// # Errors
 /// When the database fails.
@@ -64,7 +65,11 @@ pub(crate) async fn applied_versions(
     tx: &Transaction<'_>,
     table: &str,
     streams: &[Uuid],
+    finish: Option<&Finish<'_>>,
 ) -> Result<HashMap<Uuid, i64>, ProjectionError> {
+    if finish.is_some() {
+        return Ok(HashMap::new());
+    }
     let database = ProjectionError::database("reading applied versions");
     let statement = tx
         .prepare_cached(&format!(

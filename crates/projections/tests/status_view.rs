@@ -480,3 +480,98 @@ async fn rows_and_checkpoint_are_committed_together_and_no_transaction_is_left_o
         assert!(view.by_number_fresh(number).await.expect("read").is_some());
     }
 }
+
+#[tokio::test]
+async fn a_live_projectors_checkpoint_moves_only_from_where_its_batch_started() {
+    let db = TestDb::migrated().await;
+    let client = db.superuser().await;
+    client
+        .batch_execute("SET ROLE egov_app")
+        .await
+        .expect("the application's role");
+    let advance = "SELECT projections.advance_checkpoint($1, $2, $3, $4, $5, $6)";
+    let stands = || async {
+        let row = client
+            .query_one(
+                "SELECT tx_id, position, events_applied FROM projections.checkpoints WHERE name = 'p'",
+                &[],
+            )
+            .await
+            .expect("checkpoint");
+        (
+            row.get::<_, i64>(0),
+            row.get::<_, i64>(1),
+            row.get::<_, i64>(2),
+        )
+    };
+    // The first batch, from the start of the log: there is no checkpoint yet.
+    client
+        .execute(advance, &[&"p", &0i64, &0i64, &10i64, &3i64, &3i64])
+        .await
+        .expect("the first batch");
+    // The next, from where the first ended.
+    client
+        .execute(advance, &[&"p", &10i64, &3i64, &12i64, &1i64, &2i64])
+        .await
+        .expect("the next batch");
+    assert_eq!(stands().await, (12, 1, 5));
+    // From anywhere else (a rebuild moved it meanwhile), or from the start again: refused, and the
+    // checkpoint stays.
+    for (tx, position) in [(10i64, 3i64), (0, 0), (13, 1)] {
+        let error = client
+            .execute(advance, &[&"p", &tx, &position, &20i64, &1i64, &1i64])
+            .await
+            .expect_err("the checkpoint moved");
+        assert_eq!(
+            error.code().map(tokio_postgres::error::SqlState::code),
+            Some("EGC01"),
+            "{error}"
+        );
+    }
+    assert_eq!(stands().await, (12, 1, 5));
+}
+
+#[tokio::test]
+async fn a_batch_whose_checkpoint_moved_meanwhile_is_rolled_back_and_the_projector_follows_on() {
+    let db = TestDb::migrated().await;
+    let store = EventStore::new(db.database());
+    let requests = Requests::new(store.clone());
+    let view = StatusView::new(db.database().pool().clone());
+    let running = start(&store);
+    let first = requests.submit(submission(ALICE)).await.expect("submit");
+    until_version(&view, first.info.number.as_str(), 1).await;
+
+    // As a rebuild does: under the projector's lock, the read model is taken past the next
+    // request (here without its row) and the checkpoint moved there.
+    let mut rebuild = db.superuser().await;
+    let tx = rebuild.transaction().await.expect("begin");
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended('egov-projection:request_status', 0))",
+        &[],
+    )
+    .await
+    .expect("the projector's lock");
+    let skipped = requests.submit(submission(ALICE)).await.expect("submit");
+    tx.execute(
+        "UPDATE projections.checkpoints SET (tx_id, position) = \
+           (SELECT tx_id, position FROM events ORDER BY tx_id DESC, position DESC LIMIT 1) \
+          WHERE name = 'request_status'",
+        &[],
+    )
+    .await
+    .expect("checkpoint moved");
+    // The projector has read the request meanwhile and waits for the lock with its batch.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    tx.commit().await.expect("commit");
+
+    let last = requests.submit(submission(ALICE)).await.expect("submit");
+    until_version(&view, last.info.number.as_str(), 1).await;
+    assert_eq!(
+        view.by_number_fresh(skipped.info.number.as_str())
+            .await
+            .expect("read"),
+        None,
+        "the batch written from the old checkpoint was rolled back"
+    );
+    running.stop().await;
+}

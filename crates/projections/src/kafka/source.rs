@@ -373,6 +373,7 @@ async fn commit<P: Projector>(
     let partitions: Vec<i32> = next.keys().copied().collect();
     let offsets: Vec<i64> = partitions.iter().map(|p| next[p].0).collect();
     let recorded: Vec<DateTime<Utc>> = partitions.iter().map(|p| next[p].1).collect();
+    let read_at = Utc::now();
     let mut client = pool.get().await?;
     let tx = client
         .transaction()
@@ -405,7 +406,7 @@ async fn commit<P: Projector>(
         "batch applied"
     );
     if let Some(applied) = &observers.applied {
-        let _ = applied.send(BatchApplied::now(&events));
+        let _ = applied.send(BatchApplied::now(&events, read_at));
     }
     if let Some(progress) = &observers.progress {
         let mut streams: Vec<uuid::Uuid> = events.iter().map(|e| e.stream_id.as_uuid()).collect();
