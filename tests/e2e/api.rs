@@ -986,7 +986,7 @@ async fn the_survey_is_answered_once_by_the_applicant_after_the_request_ended() 
 }
 
 #[tokio::test]
-async fn a_result_document_stored_before_its_result_is_recorded_is_not_served() {
+async fn a_result_document_is_not_served_when_its_result_is_not_recorded_yet() {
     let portal = Portal::start().await;
     let alice = portal.keys.citizen(ALICE);
     let created = portal.submit(ALICE).await;

@@ -457,7 +457,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_pooled_connection_outlives_the_runtime_of_the_task_that_opened_it() {
+    async fn a_pooled_connection_keeps_answering_when_the_runtime_that_opened_it_ends() {
         let db = TestDb::empty().await;
         let mut settings = DbSettings::from_config(db.config().clone());
         settings.app_role = None;

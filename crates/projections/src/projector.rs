@@ -100,10 +100,7 @@ impl BatchApplied {
         &self,
         from: chrono::DateTime<chrono::Utc>,
     ) -> impl Iterator<Item = std::time::Duration> + '_ {
-        self.recorded_at
-            .iter()
-            .filter(move |recorded| **recorded >= from)
-            .map(|recorded| (self.committed_at - *recorded).to_std().unwrap_or_default())
+        self.each_since(from, self.committed_at)
     }
 
     /// How long each event recorded from `from` on waited to be read.
@@ -111,10 +108,19 @@ impl BatchApplied {
         &self,
         from: chrono::DateTime<chrono::Utc>,
     ) -> impl Iterator<Item = std::time::Duration> + '_ {
+        self.each_since(from, self.read_at)
+    }
+
+    /// From each event's recorded time to `until`, for the events recorded from `from` on.
+    fn each_since(
+        &self,
+        from: chrono::DateTime<chrono::Utc>,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> impl Iterator<Item = std::time::Duration> + '_ {
         self.recorded_at
             .iter()
             .filter(move |recorded| **recorded >= from)
-            .map(|recorded| (self.read_at - *recorded).to_std().unwrap_or_default())
+            .map(move |recorded| (until - *recorded).to_std().unwrap_or_default())
     }
 
     /// How long the batch took from read to committed.

@@ -482,7 +482,7 @@ async fn rows_and_checkpoint_are_committed_together_and_no_transaction_is_left_o
 }
 
 #[tokio::test]
-async fn a_live_projectors_checkpoint_moves_only_from_where_its_batch_started() {
+async fn a_checkpoint_is_not_advanced_when_it_does_not_stand_where_the_batch_started() {
     let db = TestDb::migrated().await;
     let client = db.superuser().await;
     client
@@ -532,7 +532,8 @@ async fn a_live_projectors_checkpoint_moves_only_from_where_its_batch_started() 
 }
 
 #[tokio::test]
-async fn a_batch_whose_checkpoint_moved_meanwhile_is_rolled_back_and_the_projector_follows_on() {
+async fn a_live_batch_is_rolled_back_and_the_projector_follows_on_when_its_checkpoint_moved_meanwhile(
+) {
     let db = TestDb::migrated().await;
     let store = EventStore::new(db.database());
     let requests = Requests::new(store.clone());
@@ -560,8 +561,28 @@ async fn a_batch_whose_checkpoint_moved_meanwhile_is_rolled_back_and_the_project
     )
     .await
     .expect("checkpoint moved");
-    // The projector has read the request meanwhile and waits for the lock with its batch.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The projector reads the request meanwhile and waits for the lock with its batch.
+    let watcher = db.superuser().await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let waiting: i64 = watcher
+            .query_one(
+                "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database \
+                  WHERE l.locktype = 'advisory' AND NOT l.granted AND d.datname = current_database()",
+                &[],
+            )
+            .await
+            .expect("locks")
+            .get(0);
+        if waiting > 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the projector never waited for its lock"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     tx.commit().await.expect("commit");
 
     let last = requests.submit(submission(ALICE)).await.expect("submit");

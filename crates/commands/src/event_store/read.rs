@@ -42,20 +42,7 @@ impl EventStore {
         params: &[&(dyn ToSql + Sync)],
         doing: &'static str,
     ) -> Result<Vec<Row>, StoreError> {
-        let client = self
-            .db
-            .pool()
-            .get()
-            .await
-            .map_err(StoreError::Unavailable)?;
-        let statement = client
-            .prepare_cached(sql)
-            .await
-            .map_err(StoreError::database(doing))?;
-        client
-            .query(&statement, params)
-            .await
-            .map_err(StoreError::database(doing))
+        self.run(sql, params, doing, false).await
     }
 
     /// As [`EventStore::query`], in a transaction of its own that does not wait for the disk
@@ -67,6 +54,16 @@ impl EventStore {
         params: &[&(dyn ToSql + Sync)],
         doing: &'static str,
     ) -> Result<Vec<Row>, StoreError> {
+        self.run(sql, params, doing, true).await
+    }
+
+    async fn run(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+        doing: &'static str,
+        relaxed: bool,
+    ) -> Result<Vec<Row>, StoreError> {
         let client = self
             .db
             .pool()
@@ -77,9 +74,12 @@ impl EventStore {
             .prepare_cached(sql)
             .await
             .map_err(StoreError::database(doing))?;
-        crate::db::query_relaxed(&client, &statement, params)
-            .await
-            .map_err(StoreError::database(doing))
+        if relaxed {
+            crate::db::query_relaxed(&client, &statement, params).await
+        } else {
+            client.query(&statement, params).await
+        }
+        .map_err(StoreError::database(doing))
     }
 
     /// Reads up to `limit` events after `after` in the gap-free global order.
