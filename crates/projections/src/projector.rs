@@ -216,6 +216,10 @@ pub async fn run_observed<P: Projector>(
     tracing::info!(projector = name, "projector stopped at its checkpoint");
 }
 
+/// How long after a batch the log counts as busy: the projector waits that long for the next one
+/// with its connection had and its transaction begun.
+const BUSY_FOR: Duration = Duration::from_millis(250);
+
 enum Stopped {
     Shutdown,
     CheckpointMoved,
@@ -238,53 +242,55 @@ async fn follow<P: Projector>(
     };
     let mut subscription = store.subscribe(start, options);
     let mut expected = start;
+    // Whether a batch came a moment ago: the log is busy, and the next batch likely comes soon.
+    let mut busy = false;
     loop {
-        // Cancel safe: `next_batch` moves its cursor only when it returns events.
-        let batch = tokio::select! {
-            () = shutdown.cancelled() => return Ok(Stopped::Shutdown),
-            batch = subscription.next_batch() => batch?,
-        };
-        let Some(last) = batch.last() else { continue };
-        let read_at = chrono::Utc::now();
-        let next = last.cursor;
-        let mut client = store.database().pool().get().await?;
-        let tx = client
-            .transaction()
-            .await
-            .map_err(ProjectionError::database(
-                "starting a projector's transaction",
-            ))?;
-        let table = projector.table();
-        let events = i64::try_from(batch.len()).unwrap_or(i64::MAX);
-        // A read model is rebuilt from the log: after a crash that loses this commit the
-        // checkpoint is a few batches back and those batches are applied again (`apply` is
-        // idempotent), so the commit does not wait for the disk (docs/adr/0008).
-        let finish = Finish::new(projector.name(), expected, next, events);
-        let applied = projector.apply(&tx, &table, &batch, Some(&finish)).await;
-        let applied = if finish.sent() {
-            // The batch went out whole with its COMMIT: the transaction is over, committed or
-            // rolled back. Dropping `tx` would send a ROLLBACK that only draws a warning; it owns
-            // no memory of its own, so forgetting it leaks nothing.
-            std::mem::forget(tx);
-            match applied {
-                Err(ProjectionError::CheckpointMoved(_)) => return Ok(Stopped::CheckpointMoved),
-                applied => applied?,
-            }
+        let database = ProjectionError::database("starting a projector's transaction");
+        let (batch, read_at, applied) = if busy {
+            // While the log is busy, the connection and the BEGIN of the next batch's transaction
+            // are had while the batch is awaited, so that neither delays it. A transaction that
+            // has only begun holds no id and no snapshot, so it keeps no reader of the log
+            // waiting; when no batch comes for a moment it is rolled back (dropped), and the
+            // projector waits without it.
+            let mut client = store.database().pool().get().await?;
+            let waiting = async {
+                // Cancel safe: `next_batch` moves its cursor only when it returns events.
+                tokio::select! {
+                    () = shutdown.cancelled() => None,
+                    batch = tokio::time::timeout(BUSY_FOR, subscription.next_batch()) => Some(batch),
+                }
+            };
+            let (batch, begun) = futures_util::join!(waiting, client.transaction());
+            let batch = match batch {
+                None => return Ok(Stopped::Shutdown),
+                Some(Err(_quiet)) => {
+                    busy = false;
+                    continue;
+                }
+                Some(Ok(batch)) => batch?,
+            };
+            let read_at = chrono::Utc::now();
+            let tx = begun.map_err(database)?;
+            let applied = commit_batch(projector, tx, &batch, expected).await?;
+            (batch, read_at, applied)
         } else {
-            // Nothing of the batch was for this read model, and `apply` sent nothing: the
-            // checkpoint is checked under the lock and moved here.
-            let applied = applied?;
-            let (relaxed, locked) = futures_util::join!(
-                tx.batch_execute(commands::db::RELAXED_COMMIT),
-                checkpoint::lock(&tx, projector.name())
-            );
-            relaxed.map_err(ProjectionError::database("relaxing a projector's commit"))?;
-            if locked? != expected {
-                return Ok(Stopped::CheckpointMoved);
-            }
-            checkpoint::store_and_commit(tx, projector.name(), next, events).await?;
-            applied
+            // Cancel safe: `next_batch` moves its cursor only when it returns events.
+            let batch = tokio::select! {
+                () = shutdown.cancelled() => return Ok(Stopped::Shutdown),
+                batch = subscription.next_batch() => batch?,
+            };
+            let read_at = chrono::Utc::now();
+            let mut client = store.database().pool().get().await?;
+            let tx = client.transaction().await.map_err(database)?;
+            let applied = commit_batch(projector, tx, &batch, expected).await?;
+            (batch, read_at, applied)
         };
+        let Some(applied) = applied else {
+            return Ok(Stopped::CheckpointMoved);
+        };
+        busy = true;
+        let Some(last) = batch.last() else { continue };
+        let next = last.cursor;
         tracing::debug!(projector = projector.name(), events = batch.len(), applied, to = %next, "batch applied");
         if let Some(observer) = observer {
             let _ = observer.send(BatchApplied::now(&batch, read_at));
@@ -308,4 +314,48 @@ async fn follow<P: Projector>(
             p.streams = streams.into();
         });
     }
+}
+
+/// Applies `batch` (from `expected` on) in `tx` and commits it with the checkpoint moved; how many
+/// events changed the read model, or `None` when the checkpoint had moved (nothing is committed).
+async fn commit_batch<P: Projector>(
+    projector: &P,
+    tx: Transaction<'_>,
+    batch: &[RecordedEvent],
+    expected: Cursor,
+) -> Result<Option<u64>, ProjectionError> {
+    let Some(last) = batch.last() else {
+        return Ok(Some(0));
+    };
+    let next = last.cursor;
+    let table = projector.table();
+    let events = i64::try_from(batch.len()).unwrap_or(i64::MAX);
+    // A read model is rebuilt from the log: after a crash that loses this commit the checkpoint is
+    // a few batches back and those batches are applied again (`apply` is idempotent), so the
+    // commit does not wait for the disk (docs/adr/0008).
+    let finish = Finish::new(projector.name(), expected, next, events);
+    let applied = projector.apply(&tx, &table, batch, Some(&finish)).await;
+    if finish.sent() {
+        // The batch went out whole with its COMMIT: the transaction is over, committed or rolled
+        // back. Dropping `tx` would send a ROLLBACK that only draws a warning; it owns no memory
+        // of its own, so forgetting it leaks nothing.
+        std::mem::forget(tx);
+        return match applied {
+            Err(ProjectionError::CheckpointMoved(_)) => Ok(None),
+            applied => applied.map(Some),
+        };
+    }
+    // Nothing of the batch was for this read model, and `apply` sent nothing: the checkpoint is
+    // checked under the lock and moved here.
+    let applied = applied?;
+    let (relaxed, locked) = futures_util::join!(
+        tx.batch_execute(commands::db::RELAXED_COMMIT),
+        checkpoint::lock(&tx, projector.name())
+    );
+    relaxed.map_err(ProjectionError::database("relaxing a projector's commit"))?;
+    if locked? != expected {
+        return Ok(None);
+    }
+    checkpoint::store_and_commit(tx, projector.name(), next, events).await?;
+    Ok(Some(applied))
 }
