@@ -27,6 +27,7 @@ pub mod bench;
 pub mod bench_read;
 pub mod bench_relay;
 pub mod bench_workflow;
+pub mod drain;
 pub mod embedded_postgres;
 pub mod metrics;
 pub mod pdf;

@@ -17,6 +17,10 @@ use uuid::Uuid;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// How long a stopping server waits for the requests in flight before it stops its workers (which
+/// then drain what is left within their own shutdown timeout).
+const DRAIN_FIRST: std::time::Duration = std::time::Duration::from_secs(2);
+
 #[derive(Parser)]
 #[command(
     name = "egov",
@@ -410,10 +414,22 @@ async fn serve(
             stuck_after: settings.kafka_stuck_after,
         })),
     );
+    let in_flight = state.in_flight.clone();
     let app = Application::build(settings.http_addr, state)
         .with_context(|| format!("binding EGOV_HTTP_ADDR={}", settings.http_addr))?;
     tracing::info!(addr = %settings.http_addr.ip(), port = app.port(), "egov serving HTTP");
-    app.run_until(shutdown.cancelled()).await?;
+    // On a stop, long polls answer at once (they watch the same token); the workers stop once the
+    // requests in flight are done (see `api::drain`), or after a moment if clients keep sending.
+    app.run_until(async {
+        shutdown.cancelled().await;
+        if !in_flight.drained(DRAIN_FIRST).await {
+            tracing::warn!(
+                requests = in_flight.count(),
+                "stopping with requests still in flight"
+            );
+        }
+    })
+    .await?;
     // The workflow finishes the steps in flight before the simulator it may be calling stops.
     workflow_stop.cancel();
     if let Some(workflow) = workflow {

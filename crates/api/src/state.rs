@@ -31,6 +31,8 @@ pub struct AppState {
     pub status_bodies: StatusBodies,
     /// Cancelled when the server begins to stop: long polls answer at once instead of holding.
     pub stopping: tokio_util::sync::CancellationToken,
+    /// The requests being handled: a stopping server lets them finish first (`crate::drain`).
+    pub in_flight: crate::drain::InFlight,
     /// The Kafka relay whose lag `/metrics` and `/readyz` report, when a broker is configured.
     pub relay: Option<RelayWatch>,
 }
@@ -77,6 +79,7 @@ impl AppState {
             metrics: Metrics::default(),
             status_bodies: status_bodies(),
             stopping,
+            in_flight: crate::drain::InFlight::default(),
             relay: None,
         })
     }

@@ -6,14 +6,11 @@
 //! the service cannot rewrite history. Migrations run on a separate connection as the login user,
 //! who owns the schema, under an advisory lock so that instances starting together apply them once.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::time::Duration;
 
 use deadpool_postgres::{
-    Connect, HookError, Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime,
+    HookError, Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime,
 };
-use tokio::task::JoinHandle;
 use tokio_postgres::NoTls;
 
 mod embedded {
@@ -181,17 +178,15 @@ impl Database {
     /// # Errors
     /// [`DbError::Pool`] when the pool cannot be built from the settings.
     pub fn connect(settings: DbSettings) -> Result<Self, DbError> {
-        // Fast recycling checks only that the socket is open; a connection the server dropped
-        // (a restart) is seen as closed and replaced, so the service reconnects by itself.
-        let config = ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        };
-        let manager = match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                Manager::from_connect(settings.config.clone(), OnRuntime { runtime }, config)
-            }
-            Err(_) => Manager::from_config(settings.config.clone(), NoTls, config),
-        };
+        let manager = Manager::from_config(
+            settings.config.clone(),
+            NoTls,
+            // Fast recycling checks only that the socket is open; a connection the server dropped
+            // (a restart) is seen as closed and replaced, so the service reconnects by itself.
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
         let setup = session_setup(&settings);
         let pool = Pool::builder(manager)
             .max_size(settings.pool_size)
@@ -258,52 +253,6 @@ impl Database {
         let applied: i32 = row.get(0);
         Ok(i64::from(applied) >= latest_migration())
     }
-}
-
-/// Opens pooled connections on the runtime that built the pool, whichever task asks for one.
-///
-/// A connection's socket and the task that drives it belong to the runtime they were made on.
-/// Opened from an HTTP handler, that would be the runtime of one of the server's worker threads,
-/// which ends when the server stops: every connection it made would close under whoever holds it
-/// then, and the requests still being drained would fail. Made on the process's runtime, they
-/// live as long as the pool.
-struct OnRuntime {
-    runtime: tokio::runtime::Handle,
-}
-
-impl Connect for OnRuntime {
-    fn connect(
-        &self,
-        config: &tokio_postgres::Config,
-    ) -> Pin<Box<dyn Future<Output = Opened> + Send + '_>> {
-        let config = config.clone();
-        let runtime = self.runtime.clone();
-        Box::pin(async move {
-            let opened = runtime.spawn({
-                let config = config.clone();
-                async move { open_and_drive(&config).await }
-            });
-            match opened.await {
-                Ok(opened) => opened,
-                // The process's runtime is shutting down: the asker's own runtime will do.
-                Err(_) => open_and_drive(&config).await,
-            }
-        })
-    }
-}
-
-/// A connection and the task that drives it, as deadpool keeps them.
-type Opened = Result<(tokio_postgres::Client, JoinHandle<()>), tokio_postgres::Error>;
-
-/// Opens a connection and spawns the task that drives it on the current runtime.
-async fn open_and_drive(config: &tokio_postgres::Config) -> Opened {
-    let (client, connection) = config.connect(NoTls).await?;
-    let driver = tokio::spawn(async move {
-        if let Err(error) = connection.await {
-            tracing::warn!(%error, "a database connection failed");
-        }
-    });
-    Ok((client, driver))
 }
 
 /// The statements every pooled session runs once when it opens.
@@ -381,9 +330,8 @@ pub async fn migrate(config: &tokio_postgres::Config) -> Result<Vec<i64>, DbErro
 
 #[cfg(test)]
 mod tests {
-    use super::{execute_relaxed, query_relaxed, Database, DbSettings};
+    use super::{execute_relaxed, query_relaxed};
     use testkit::TestDb;
-    use tokio::sync::oneshot;
 
     async fn count(client: &tokio_postgres::Client) -> i64 {
         client
@@ -454,44 +402,5 @@ mod tests {
             no_transaction_was_open,
             "no transaction is left open around the next statement"
         );
-    }
-
-    #[tokio::test]
-    async fn a_pooled_connection_keeps_answering_when_the_runtime_that_opened_it_ends() {
-        let db = TestDb::empty().await;
-        let mut settings = DbSettings::from_config(db.config().clone());
-        settings.app_role = None;
-        settings.pool_size = 1;
-        let database = Database::connect(settings).expect("pool");
-        let (opened, on_opened) = oneshot::channel();
-        let (end, on_end) = oneshot::channel::<()>();
-        // A thread with a runtime of its own, as each of the HTTP server's workers has, opens the
-        // pool's one connection and gives it back.
-        let worker = std::thread::spawn({
-            let pool = database.pool().clone();
-            move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("runtime");
-                runtime.block_on(async move {
-                    let client = pool.get().await.expect("a connection");
-                    client.simple_query("SELECT 1").await.expect("a query");
-                    drop(client);
-                    let _ = opened.send(());
-                    let _ = on_end.await;
-                });
-            }
-        });
-        on_opened.await.expect("the worker opened a connection");
-        let client = database.pool().get().await.expect("the same connection");
-        // The worker's runtime ends, as a server's workers do when it stops.
-        let _ = end.send(());
-        worker.join().expect("the worker thread");
-        client
-            .simple_query("SELECT 1")
-            .await
-            .expect("the connection still answers");
-        assert_eq!(database.pool().status().size, 1, "no second connection");
     }
 }
