@@ -11,13 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::middleware::Next;
-use actix_web::web;
 use tokio::sync::Notify;
-
-use crate::state::AppState;
 
 /// How many requests are being handled. Cheap to clone.
 #[derive(Clone, Default)]
@@ -30,7 +24,7 @@ struct Counter {
 }
 
 /// Counts a request until dropped.
-struct Handling(Arc<Counter>);
+pub(crate) struct Handling(Arc<Counter>);
 
 impl Drop for Handling {
     fn drop(&mut self) {
@@ -41,7 +35,9 @@ impl Drop for Handling {
 }
 
 impl InFlight {
-    fn enter(&self) -> Handling {
+    /// Counts a request in flight until the guard is dropped (by `metrics::track`, which wraps
+    /// every request).
+    pub(crate) fn enter(&self) -> Handling {
         self.0.requests.fetch_add(1, Ordering::SeqCst);
         Handling(self.0.clone())
     }
@@ -71,17 +67,6 @@ impl InFlight {
             }
         }
     }
-}
-
-/// The middleware that counts requests in [`AppState::in_flight`].
-pub async fn count(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let _handling = req
-        .app_data::<web::Data<AppState>>()
-        .map(|state| state.in_flight.enter());
-    next.call(req).await
 }
 
 #[cfg(test)]

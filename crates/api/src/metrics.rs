@@ -121,9 +121,10 @@ pub async fn track(
     let started = Instant::now();
     let method = req.method().to_string();
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
-    let recorder = req
-        .app_data::<web::Data<AppState>>()
-        .map(|s| s.metrics.clone());
+    let state = req.app_data::<web::Data<AppState>>();
+    // Counted in flight until answered, so that a stopping server lets it finish (`crate::drain`).
+    let _handling = state.map(|s| s.in_flight.enter());
+    let recorder = state.map(|s| s.metrics.clone());
     let response = next.call(req).await?;
     if let Some(recorder) = recorder {
         let status = response.status().as_u16();

@@ -54,7 +54,6 @@ impl Application {
         let db = web::Data::new(state.db.clone());
         let server = HttpServer::new(move || {
             App::new()
-                .wrap(from_fn(crate::drain::count))
                 .wrap(from_fn(metrics::track))
                 .wrap(TracingLogger::<crate::telemetry::RequestSpan>::new())
                 .app_data(db.clone())

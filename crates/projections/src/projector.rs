@@ -246,13 +246,15 @@ async fn follow<P: Projector>(
     let mut busy = false;
     loop {
         let database = ProjectionError::database("starting a projector's transaction");
-        let (batch, read_at, applied) = if busy {
+        // Assigned in either branch; the transaction borrows it.
+        let mut client;
+        let (batch, read_at, tx) = if busy {
             // While the log is busy, the connection and the BEGIN of the next batch's transaction
             // are had while the batch is awaited, so that neither delays it. A transaction that
             // has only begun holds no id and no snapshot, so it keeps no reader of the log
             // waiting; when no batch comes for a moment it is rolled back (dropped), and the
             // projector waits without it.
-            let mut client = store.database().pool().get().await?;
+            client = store.database().pool().get().await?;
             let waiting = async {
                 // Cancel safe: `next_batch` moves its cursor only when it returns events.
                 tokio::select! {
@@ -269,10 +271,7 @@ async fn follow<P: Projector>(
                 }
                 Some(Ok(batch)) => batch?,
             };
-            let read_at = chrono::Utc::now();
-            let tx = begun.map_err(database)?;
-            let applied = commit_batch(projector, tx, &batch, expected).await?;
-            (batch, read_at, applied)
+            (batch, chrono::Utc::now(), begun.map_err(database)?)
         } else {
             // Cancel safe: `next_batch` moves its cursor only when it returns events.
             let batch = tokio::select! {
@@ -280,17 +279,19 @@ async fn follow<P: Projector>(
                 batch = subscription.next_batch() => batch?,
             };
             let read_at = chrono::Utc::now();
-            let mut client = store.database().pool().get().await?;
-            let tx = client.transaction().await.map_err(database)?;
-            let applied = commit_batch(projector, tx, &batch, expected).await?;
-            (batch, read_at, applied)
+            client = store.database().pool().get().await?;
+            (
+                batch,
+                read_at,
+                client.transaction().await.map_err(database)?,
+            )
         };
-        let Some(applied) = applied else {
+        let Some(last) = batch.last() else { continue };
+        let next = last.cursor;
+        let Some(applied) = commit_batch(projector, tx, &batch, expected, next).await? else {
             return Ok(Stopped::CheckpointMoved);
         };
         busy = true;
-        let Some(last) = batch.last() else { continue };
-        let next = last.cursor;
         tracing::debug!(projector = projector.name(), events = batch.len(), applied, to = %next, "batch applied");
         if let Some(observer) = observer {
             let _ = observer.send(BatchApplied::now(&batch, read_at));
@@ -316,18 +317,16 @@ async fn follow<P: Projector>(
     }
 }
 
-/// Applies `batch` (from `expected` on) in `tx` and commits it with the checkpoint moved; how many
-/// events changed the read model, or `None` when the checkpoint had moved (nothing is committed).
+/// Applies `batch` (from `expected` to `next`) in `tx` and commits it with the checkpoint moved;
+/// how many events changed the read model, or `None` when the checkpoint had moved (nothing is
+/// committed).
 async fn commit_batch<P: Projector>(
     projector: &P,
     tx: Transaction<'_>,
     batch: &[RecordedEvent],
     expected: Cursor,
+    next: Cursor,
 ) -> Result<Option<u64>, ProjectionError> {
-    let Some(last) = batch.last() else {
-        return Ok(Some(0));
-    };
-    let next = last.cursor;
     let table = projector.table();
     let events = i64::try_from(batch.len()).unwrap_or(i64::MAX);
     // A read model is rebuilt from the log: after a crash that loses this commit the checkpoint is

@@ -164,14 +164,14 @@ where
                     .await
                     .map_err(database("committing the feeder's batch"))
             };
-            let written = futures_util::join!(queued, moved, committed);
+            let (queued, moved, committed) = futures_util::join!(queued, moved, committed);
             // The COMMIT ended the transaction either way; dropping `tx` would send a ROLLBACK
             // that only draws a warning. It owns no memory of its own, so forgetting it leaks
             // nothing.
             std::mem::forget(tx);
-            written.0?;
-            written.1?;
-            written.2?;
+            queued?;
+            moved?;
+            committed?;
             expected = next;
             if !streams.is_empty() {
                 tracing::debug!(tasks = streams.len(), to = %next, "workflow tasks queued");
