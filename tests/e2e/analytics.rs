@@ -7,8 +7,9 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use testkit::pki::Algorithm;
 
-use crate::portal::Keys;
-use crate::workflow::{Flow, AIDA};
+use crate::support::citizens::AIDA;
+use crate::support::flow::{healthy, Flow};
+use crate::support::portal::Keys;
 
 const ERLAN: &str = "620412300009";
 const DANA: &str = "900101400003";
@@ -24,7 +25,7 @@ fn total(rows: &Value, key: &str, filter: impl Fn(&Value) -> bool) -> i64 {
 
 #[tokio::test]
 async fn analytics_figures_equal_the_events_and_the_analyst_role_sees_no_personal_data() {
-    let mut flow = Flow::start(&[], &[]).await;
+    let mut flow = Flow::start(healthy(), &[]).await;
     let aida = flow
         .pki
         .citizen(AIDA, Algorithm::EcP256, (-10, 300), false, true);

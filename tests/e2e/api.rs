@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use serde_json::{json, Value};
 
-use crate::portal::{cms_signature, etag_of, Keys, Portal, ALICE, BOB};
-use crate::support::egov;
+use crate::support::portal::{cms_signature, etag_of, Keys, Portal, ALICE, BOB};
+use crate::support::process::{egov, eventually};
 
 fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
@@ -645,14 +645,16 @@ async fn a_rebuild_while_clients_read_never_shows_them_a_missing_or_older_reques
         assert_eq!(code, 200);
     }
     let stop = tokio_util::sync::CancellationToken::new();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
     let mut readers = Vec::new();
     for r in 0..4 {
-        let (http, base, token, numbers, stop) = (
+        let (http, base, token, numbers, stop, done) = (
             portal.http.clone(),
             portal.served.base.clone(),
             alice.clone(),
             numbers.clone(),
             stop.clone(),
+            done.clone(),
         );
         readers.push(tokio::spawn(async move {
             let mut reads = 0u32;
@@ -669,12 +671,14 @@ async fn a_rebuild_while_clients_read_never_shows_them_a_missing_or_older_reques
                 let body: Value = answer.json().await.expect("json");
                 assert_eq!(body["version"], 1);
                 reads += 1;
+                done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 i += 5;
             }
             reads
         }));
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let reading = || async { done.load(std::sync::atomic::Ordering::SeqCst) >= 8 };
+    eventually("the readers read", Duration::from_secs(30), reading).await;
     let output = egov()
         .args(["projections", "rebuild", "request_status"])
         .env("DATABASE_URL", portal.db.url())
@@ -694,7 +698,14 @@ async fn a_rebuild_while_clients_read_never_shows_them_a_missing_or_older_reques
     )
     .expect("json");
     assert_eq!(report["events"], 60);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let swapped = done.load(std::sync::atomic::Ordering::SeqCst);
+    let after_swap = || async { done.load(std::sync::atomic::Ordering::SeqCst) >= swapped + 8 };
+    eventually(
+        "the readers read the swapped table",
+        Duration::from_secs(30),
+        after_swap,
+    )
+    .await;
     stop.cancel();
     let mut reads = 0;
     for reader in readers {
@@ -729,8 +740,10 @@ async fn development_mode_trusts_tokens_from_egov_token() {
     let data_dir = dir.path().join("pg");
     let data_dir = data_dir.to_str().expect("utf-8");
     let url = db.url();
-    let mut served =
-        crate::support::Served::start(&[("DATABASE_URL", &url), ("EGOV_DATA_DIR", data_dir)]);
+    let mut served = crate::support::process::Served::start(&[
+        ("DATABASE_URL", &url),
+        ("EGOV_DATA_DIR", data_dir),
+    ]);
     served.wait_ready(Duration::from_secs(60)).await;
     let token = egov()
         .args(["token", "--role", "citizen", "--sub", ALICE, "--ttl", "10m"])
@@ -856,7 +869,7 @@ async fn a_long_poll_in_flight_is_answered_when_the_server_stops_and_the_project
 /// refuses the request (appended here through the domain and the event store).
 async fn refuse_by_signature_check(portal: &Portal, number: &str) {
     use domain::request::{decide, Command, SignatureCheck, SignatureRejection};
-    let store = commands::EventStore::new(portal.db.database());
+    let store = event_store::EventStore::new(portal.db.database());
     let requests = commands::Requests::new(store.clone());
     let number = domain::RequestNumber::parse(number).expect("number");
     let stream = requests.find(&number).await.expect("find").expect("filed");
@@ -870,10 +883,10 @@ async fn refuse_by_signature_check(portal: &Portal, number: &str) {
         chrono::Utc::now(),
     )
     .expect("the check is recorded");
-    let new_events: Vec<commands::NewEvent> = events
+    let new_events: Vec<event_store::NewEvent> = events
         .iter()
         .map(|e| {
-            commands::NewEvent::new(
+            event_store::NewEvent::new(
                 uuid::Uuid::now_v7(),
                 e.event_type(),
                 e.schema_version(),
@@ -993,7 +1006,7 @@ async fn a_result_document_is_not_served_when_its_result_is_not_recorded_yet() {
     let number = created["number"].as_str().expect("number").to_owned();
     // The workflow stores the signed document, then appends `ResultIssued`; between the two (or
     // after a crash there) the document is not issued.
-    let store = commands::EventStore::new(portal.db.database());
+    let store = event_store::EventStore::new(portal.db.database());
     let requests = commands::Requests::new(store.clone());
     let stream = requests
         .find(&domain::RequestNumber::parse(&number).expect("number"))

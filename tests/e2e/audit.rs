@@ -8,9 +8,10 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use testkit::pki::Algorithm;
 
-use crate::portal::Keys;
-use crate::support::egov;
-use crate::workflow::{Flow, AIDA};
+use crate::support::citizens::AIDA;
+use crate::support::flow::{healthy, Flow};
+use crate::support::portal::Keys;
+use crate::support::process::egov;
 
 fn auditor(keys: &Keys) -> String {
     keys.es256(&Keys::claims("auditor", "auditor-7"))
@@ -32,7 +33,7 @@ async fn completed_request(flow: &mut Flow) -> String {
 
 #[tokio::test]
 async fn an_auditor_replays_a_request_at_any_instant_and_sees_tampering_named_by_api_and_cli() {
-    let mut flow = Flow::start(&[], &[]).await;
+    let mut flow = Flow::start(healthy(), &[]).await;
     let number = completed_request(&mut flow).await;
     let token = auditor(&flow.keys);
 
@@ -168,9 +169,9 @@ async fn an_auditor_replays_a_request_at_any_instant_and_sees_tampering_named_by
 #[tokio::test]
 async fn the_global_feed_read_in_small_pages_while_16_writers_append_has_every_event_once_in_order()
 {
-    let flow = Flow::start(&[], &[("EGOV_WORKFLOW", "off")]).await;
+    let flow = Flow::start(healthy(), &[("EGOV_WORKFLOW", "off")]).await;
     let token = auditor(&flow.keys);
-    let store = commands::EventStore::new(flow.db.database());
+    let store = event_store::EventStore::new(flow.db.database());
     let writers: Vec<_> = (0..16)
         .map(|writer| {
             let store = store.clone();
@@ -185,9 +186,13 @@ async fn the_global_feed_read_in_small_pages_while_16_writers_append_has_every_e
                 let mut ids = Vec::new();
                 for n in 0..40u64 {
                     let id = uuid::Uuid::new_v4();
-                    let event =
-                        commands::NewEvent::new(id, "Tested", 1, json!({"writer": writer, "n": n}))
-                            .expect("event");
+                    let event = event_store::NewEvent::new(
+                        id,
+                        "Tested",
+                        1,
+                        json!({"writer": writer, "n": n}),
+                    )
+                    .expect("event");
                     store
                         .append(
                             stream,
@@ -293,7 +298,7 @@ async fn the_global_feed_read_in_small_pages_while_16_writers_append_has_every_e
 
 #[tokio::test]
 async fn a_citizen_sees_who_read_their_request_and_why_and_another_citizen_sees_nothing() {
-    let flow = Flow::start(&[], &[("EGOV_WORKFLOW", "off")]).await;
+    let flow = Flow::start(healthy(), &[("EGOV_WORKFLOW", "off")]).await;
     let (number, _) = flow.submit("pension-fund-statement", AIDA, json!({})).await;
     let mut claims = Keys::claims("operator", "op-17");
     claims["org"] = json!("ЦОН Алмалинского района");
@@ -319,7 +324,7 @@ async fn a_citizen_sees_who_read_their_request_and_why_and_another_citizen_sees_
     // A medical user's check of the citizen's social status is listed too.
     let medic = flow.keys.es256(&json!({
         "sub": "doctor-41", "role": "medical", "org": "Поликлиника №5",
-        "iss": crate::portal::ISSUER, "aud": crate::portal::AUDIENCE,
+        "iss": crate::support::portal::ISSUER, "aud": crate::support::portal::AUDIENCE,
         "exp": chrono::Utc::now().timestamp() + 600,
     }));
     let checked = flow

@@ -9,8 +9,9 @@ use base64::Engine;
 use serde_json::{json, Value};
 use testkit::pki::{Algorithm, Issued};
 
-use crate::portal::Keys;
-use crate::workflow::{Flow, AIDA};
+use crate::support::citizens::AIDA;
+use crate::support::flow::{healthy, Flow};
+use crate::support::portal::Keys;
 
 /// The operator (an employee with an EDS of their own; in no citizen registry).
 const OPERATOR: &str = "900101300007";
@@ -58,7 +59,7 @@ struct Desk {
 
 impl Desk {
     async fn open() -> Desk {
-        let mut flow = Flow::start(&[], &[]).await;
+        let mut flow = Flow::start(healthy(), &[]).await;
         let operator_cert = flow
             .pki
             .citizen(OPERATOR, Algorithm::EcP256, (-10, 300), false, true);

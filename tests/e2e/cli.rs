@@ -2,7 +2,7 @@
 
 use testkit::TestDb;
 
-use crate::support::egov;
+use crate::support::process::egov;
 
 #[tokio::test]
 async fn migrate_applies_every_migration_once_and_then_reports_nothing_to_do() {
@@ -29,9 +29,9 @@ async fn migrate_applies_every_migration_once_and_then_reports_nothing_to_do() {
 #[tokio::test]
 async fn verify_exits_with_3_and_names_the_event_when_the_log_was_altered() {
     let db = TestDb::migrated().await;
-    let store = commands::EventStore::new(db.database());
+    let store = event_store::EventStore::new(db.database());
     let stream = domain::StreamId::from_uuid(uuid::Uuid::new_v4());
-    let event = commands::NewEvent::new(
+    let event = event_store::NewEvent::new(
         uuid::Uuid::new_v4(),
         "Tested",
         1,
@@ -91,43 +91,4 @@ fn a_bad_setting_stops_egov_with_a_message_naming_the_variable() {
         .expect("run egov");
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("EGOV_HTTP_ADDR"));
-}
-
-#[tokio::test]
-async fn bench_workflow_carries_requests_to_their_results_and_prints_its_figures_as_json() {
-    let admin = std::env::var("TEST_DATABASE_URL")
-        .unwrap_or_else(|_| testkit::DEFAULT_TEST_DATABASE_URL.to_owned());
-    let out = egov()
-        .args([
-            "bench",
-            "workflow",
-            "--seconds",
-            "1",
-            "--clients",
-            "8",
-            "--concurrency",
-            "8",
-        ])
-        .env("DATABASE_URL", admin)
-        .output()
-        .expect("run egov bench workflow");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let last = stdout.lines().last().expect("a JSON line");
-    let report: serde_json::Value = serde_json::from_str(last).expect("JSON");
-    assert!(
-        report["completed"].as_u64().is_some_and(|n| n > 0),
-        "{report}"
-    );
-    assert_eq!(report["refused"], 0, "{report}");
-    for key in ["requests_per_s", "p50_ms", "p99_ms"] {
-        assert!(
-            report[key].as_f64().is_some_and(|v| v > 0.0),
-            "{key}: {report}"
-        );
-    }
-    assert!(report["steps"]["verify_ms"]
-        .as_f64()
-        .is_some_and(|v| v > 0.0));
 }

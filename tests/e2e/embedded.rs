@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::support::{alive, postmaster, Served};
+use crate::support::process::{alive, postmaster, Served};
 
 #[tokio::test]
 async fn serve_without_a_database_url_runs_a_private_cluster_that_keeps_its_data_and_stops_with_egov(
@@ -55,7 +55,7 @@ fn cluster_config(port: u16) -> tokio_postgres::Config {
 #[test]
 fn serve_explains_how_to_install_postgresql_when_no_binaries_are_found() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let output = crate::support::egov()
+    let output = crate::support::process::egov()
         .arg("serve")
         .env("EGOV_DATA_DIR", dir.path().join("pg"))
         .env("EGOV_PG_BINDIR", dir.path())

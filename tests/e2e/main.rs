@@ -1,5 +1,6 @@
-//! End-to-end tests: the real `egov` binary against the real PostgreSQL. One binary, a module per
-//! area (declared as the `e2e` test of the `api` package, which owns the binary).
+//! End-to-end tests: the real `egov` binary against the real PostgreSQL, Kafka (tansu) and OCSP
+//! responder. One binary, a module per area (declared as the `e2e` test of the `egov` package,
+//! which owns the binary); the harness is in `support`.
 
 mod analytics;
 mod api;
@@ -8,9 +9,6 @@ mod centre;
 mod cli;
 mod embedded;
 mod kafka;
-mod portal;
-mod registries;
-mod registry_sim;
 mod serve;
 mod support;
 mod workflow;

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use testkit::TestDb;
 
-use crate::support::Served;
+use crate::support::process::Served;
 
 #[tokio::test]
 async fn serve_applies_the_migrations_answers_health_and_readiness_and_stops_on_sigterm() {
@@ -39,7 +39,7 @@ async fn serve_applies_the_migrations_answers_health_and_readiness_and_stops_on_
         .get(0);
     assert_eq!(
         applied,
-        commands::db::latest_migration(),
+        event_store::migrations::latest_migration(),
         "serve applied every migration at start"
     );
     assert!(served.terminate(), "egov serve exits cleanly on SIGTERM");

@@ -1,169 +1,24 @@
-//! Starting the `egov` binary and talking to it.
+//! The harness of the end-to-end tests:
+//! - [`process`]: the `egov` binary started and stopped (`egov serve` on a port it picks and
+//!   announces), waits on conditions with a deadline;
+//! - [`portal`]: the identity provider's keys, a served API in production mode and its client;
+//! - [`flow`]: a served API with the workflow, the registry simulator, a test CA and OCSP;
+//! - [`kafka`]: a Kafka broker of a test's own.
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+pub mod flow;
+pub mod kafka;
+pub mod portal;
+pub mod process;
 
-/// The binary under test.
-pub fn egov() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_egov"));
-    // Tests decide about the database themselves.
-    command
-        .env_remove("DATABASE_URL")
-        .env_remove("EGOV_DATA_DIR")
-        .env_remove("EGOV_HTTP_ADDR");
-    if std::env::var_os("TEST_LOG").is_none() {
-        command.env("RUST_LOG", "warn");
-    }
-    command
-}
-
-/// A port that was free a moment ago.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-/// A running `egov serve`, stopped with SIGTERM when dropped.
-pub struct Served {
-    pub child: Child,
-    pub base: String,
-}
-
-impl Served {
-    /// Starts `egov serve` with `envs` on a free port.
-    pub fn start(envs: &[(&str, &str)]) -> Served {
-        let port = free_port();
-        let mut command = egov();
-        command
-            .arg("serve")
-            .env("EGOV_HTTP_ADDR", format!("127.0.0.1:{port}"));
-        // Development keys go beside the data directory: keep them out of the source tree.
-        if !envs.iter().any(|(key, _)| *key == "EGOV_DATA_DIR") {
-            let scratch = std::env::temp_dir().join(format!("egov-e2e-{}", std::process::id()));
-            command.env("EGOV_DATA_DIR", scratch.join("pg"));
-        }
-        for (key, value) in envs {
-            command.env(key, value);
-        }
-        let child = command
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("start egov serve");
-        Served {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-        }
-    }
-
-    /// Polls `/readyz` until it answers 200, failing the test after `limit`.
-    pub async fn wait_ready(&mut self, limit: Duration) {
-        let client = reqwest::Client::new();
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("egov serve exited before it was ready: {status}");
-            }
-            let answer = client
-                .get(format!("{}/readyz", self.base))
-                .timeout(Duration::from_secs(2))
-                .send()
-                .await;
-            if answer.is_ok_and(|a| a.status() == 200) {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "egov serve was not ready within {limit:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// Sends SIGTERM and waits for the process to end; returns whether it exited successfully.
-    pub fn terminate(&mut self) -> bool {
-        signal_term(self.child.id());
-        wait_exit(&mut self.child, Duration::from_secs(60))
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            signal_term(self.child.id());
-            let _ = wait_exit(&mut self.child, Duration::from_secs(30));
-        }
-    }
-}
-
-fn signal_term(pid: u32) {
-    let _ = Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status();
-}
-
-fn wait_exit(child: &mut Child, limit: Duration) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if let Ok(Some(status)) = child.try_wait() {
-            return status.success();
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    panic!("egov did not stop within {limit:?} of SIGTERM");
-}
-
-/// A running `egov worker`, stopped with SIGTERM when dropped.
-pub struct Worker {
-    pub child: Child,
-}
-
-impl Worker {
-    pub fn start(envs: &[(String, String)]) -> Worker {
-        let mut command = egov();
-        command.arg("worker");
-        for (key, value) in envs {
-            command.env(key, value);
-        }
-        Worker {
-            child: command
-                .stdin(Stdio::null())
-                .spawn()
-                .expect("start egov worker"),
-        }
-    }
-}
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            signal_term(self.child.id());
-            let _ = wait_exit(&mut self.child, Duration::from_secs(30));
-        }
-    }
-}
-
-/// The postmaster's pid and port from a data directory's postmaster.pid, if the file exists.
-pub fn postmaster(data_dir: &Path) -> Option<(u32, u16)> {
-    let text = std::fs::read_to_string(data_dir.join("postmaster.pid")).ok()?;
-    let mut lines = text.lines();
-    let pid = lines.next()?.trim().parse().ok()?;
-    let port = lines.nth(2)?.trim().parse().ok()?;
-    Some((pid, port))
-}
-
-/// Whether a process with this pid is running. A zombie (ended, not yet reaped by its parent; in a
-/// container the daemonised postmaster's parent may be an init that never reaps) is not running.
-pub fn alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // "pid (comm) STATE ...": the state follows the last ')'.
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .is_some_and(|state| state != "Z" && state != "X"),
-        Err(_) => false,
-    }
+/// Citizens of the shipped registry fixture (`fixtures/registry.json`), as the tests use them.
+pub mod citizens {
+    /// Known to every registry, with benefits, a SIK and fund movements.
+    pub const AIDA: &str = "760324400005";
+    pub const SERIK: &str = "850715300003";
+    pub const DANA: &str = "900101400003";
+    pub const ERLAN: &str = "620412300009";
+    pub const GULNAR: &str = "551130400004";
+    pub const NURLAN: &str = "010510500007";
+    /// A valid IIN that no registry knows.
+    pub const NOBODY: &str = "900101300007";
 }

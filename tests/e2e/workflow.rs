@@ -6,193 +6,14 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use serde_json::{json, Value};
-use testkit::pki::{Algorithm, Issued, Pki, Responder};
-use testkit::TestDb;
+use testkit::pki::{Algorithm, Issued, Pki};
 
-use crate::portal::{Keys, AUDIENCE, ISSUER};
-use crate::registry_sim::{self, Sim};
-use crate::support::Served;
+use registry_sim::FaultSettings;
 
-pub const AIDA: &str = "760324400005";
-const SERIK: &str = "850715300003";
-const DANA: &str = "900101400003";
-const ERLAN: &str = "620412300009";
-const GULNAR: &str = "551130400004";
-const NURLAN: &str = "010510500007";
-/// A valid IIN that no registry knows.
-const NOBODY: &str = "900101300007";
-
-/// A served API with the workflow, its simulator, its CA and OCSP responder.
-pub struct Flow {
-    pub served: Served,
-    pub db: TestDb,
-    pub keys: Keys,
-    pub pki: Pki,
-    pub responder: Option<Responder>,
-    pub sim: Sim,
-    pub data: tempfile::TempDir,
-    pub http: reqwest::Client,
-    pub env: Vec<(String, String)>,
-}
-
-impl Flow {
-    /// Starts everything; `sim_args` go to the simulator, `env` to `egov serve`.
-    pub async fn start(sim_args: &[&str], env: &[(&str, &str)]) -> Flow {
-        let db = TestDb::empty().await;
-        let keys = Keys::new();
-        let pki = Pki::new();
-        let sim = registry_sim::start(sim_args).await;
-        let data = tempfile::tempdir().expect("data dir");
-        let mut all: Vec<(String, String)> = vec![
-            ("DATABASE_URL".into(), db.url()),
-            ("EGOV_JWT_PUBLIC_KEYS".into(), keys.setting()),
-            ("EGOV_JWT_ISSUER".into(), ISSUER.into()),
-            ("EGOV_JWT_AUDIENCE".into(), AUDIENCE.into()),
-            ("EGOV_REGISTRY_URL".into(), sim.base.clone()),
-            (
-                "EGOV_TRUST_ANCHORS".into(),
-                pki.anchors_file().display().to_string(),
-            ),
-            (
-                "EGOV_DATA_DIR".into(),
-                data.path().join("pg").display().to_string(),
-            ),
-            ("EGOV_WORKFLOW_LEASE".into(), "2s".into()),
-        ];
-        all.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
-        let served = serve(&all).await;
-        Flow {
-            served,
-            db,
-            keys,
-            pki,
-            responder: None,
-            sim,
-            data,
-            http: reqwest::Client::new(),
-            env: all,
-        }
-    }
-
-    /// Starts the OCSP responder over the certificates issued so far.
-    pub fn start_responder(&mut self) {
-        self.responder = Some(self.pki.responder());
-    }
-
-    /// Starts `egov serve` again with the same settings (after a crash).
-    pub async fn restart(&mut self) {
-        self.served = serve(&self.env).await;
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.served.base)
-    }
-
-    /// GET a path with a token; the status and the JSON body (or null).
-    pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
-        let answer = self
-            .http
-            .get(self.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("get");
-        let code = answer.status().as_u16();
-        (code, answer.json().await.unwrap_or(Value::Null))
-    }
-
-    /// Files a request; returns its number and the bytes to sign.
-    pub async fn submit(&self, service: &str, iin: &str, form: Value) -> (String, Vec<u8>) {
-        let answer = self
-            .http
-            .post(self.url("/api/v1/requests"))
-            .bearer_auth(self.keys.citizen(iin))
-            .json(&json!({"service": service, "iin": iin, "form": form}))
-            .send()
-            .await
-            .expect("submit");
-        assert_eq!(answer.status(), 201, "{service} for {iin}");
-        let body: Value = answer.json().await.expect("json");
-        let document = base64::engine::general_purpose::STANDARD
-            .decode(body["document_to_sign"].as_str().expect("document"))
-            .expect("base64");
-        (
-            body["number"].as_str().expect("number").to_owned(),
-            document,
-        )
-    }
-
-    /// Signs `document` with `signer`'s key and sends the signature.
-    pub async fn sign(&self, number: &str, iin: &str, cms: &[u8]) {
-        let answer = self
-            .http
-            .post(self.url(&format!("/api/v1/requests/{number}/signature")))
-            .bearer_auth(self.keys.citizen(iin))
-            .json(&json!({"cms": base64::engine::general_purpose::STANDARD.encode(cms)}))
-            .send()
-            .await
-            .expect("sign");
-        assert_eq!(answer.status(), 202, "signature of {number}");
-    }
-
-    pub async fn file_signed_by(
-        &self,
-        service: &str,
-        iin: &str,
-        form: Value,
-        signer: &Issued,
-    ) -> String {
-        let (number, document) = self.submit(service, iin, form).await;
-        let cms = self.pki.sign(signer, &document, true);
-        self.sign(&number, iin, &cms).await;
-        number
-    }
-
-    /// Waits until the request has ended; returns its status answer.
-    pub async fn outcome(&self, number: &str, iin: &str, limit: Duration) -> Value {
-        let deadline = Instant::now() + limit;
-        loop {
-            let answer = self
-                .http
-                .get(self.url(&format!("/api/v1/requests/{number}?wait=5")))
-                .bearer_auth(self.keys.citizen(iin))
-                .send()
-                .await
-                .expect("status");
-            let body: Value = answer.json().await.unwrap_or(Value::Null);
-            let code = body["status"]["code"].as_str().unwrap_or_default();
-            if code == "completed" || code == "refused" {
-                return body;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{number} did not end within {limit:?}: {body}"
-            );
-        }
-    }
-
-    /// The request's events: (type, payload), in stream order.
-    pub async fn events(&self, number: &str) -> Vec<(String, Value)> {
-        let client = self.db.superuser().await;
-        let rows = client
-            .query(
-                "SELECT e.event_type, e.payload FROM events e
-                   JOIN request_numbers n ON n.stream_id = e.stream_id
-                  WHERE n.number = $1 ORDER BY e.stream_version",
-                &[&number],
-            )
-            .await
-            .expect("events");
-        rows.iter().map(|r| (r.get(0), r.get(1))).collect()
-    }
-}
-
-async fn serve(env: &[(String, String)]) -> Served {
-    let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let mut served = Served::start(&pairs);
-    served.wait_ready(Duration::from_secs(60)).await;
-    served
-}
+use crate::support::citizens::{AIDA, DANA, ERLAN, GULNAR, NOBODY, NURLAN, SERIK};
+use crate::support::flow::{healthy, Flow};
+use crate::support::portal::{AUDIENCE, ISSUER};
+use crate::support::process::eventually;
 
 fn types(events: &[(String, Value)]) -> Vec<&str> {
     events.iter().map(|(t, _)| t.as_str()).collect()
@@ -202,7 +23,7 @@ const WAIT: Duration = Duration::from_secs(60);
 
 #[tokio::test]
 async fn every_service_ends_with_its_signed_result_through_the_whole_workflow() {
-    let mut flow = Flow::start(&[], &[]).await;
+    let mut flow = Flow::start(healthy(), &[]).await;
     let cases = [
         ("birth-childcare-benefit-info", AIDA, json!({})),
         ("gcvp-pension-info", ERLAN, json!({})),
@@ -387,7 +208,7 @@ fn pdf_text(pdf: &[u8]) -> String {
 
 #[tokio::test]
 async fn every_refusal_of_the_signature_and_the_registries_ends_the_request_with_its_reason() {
-    let mut flow = Flow::start(&[], &[]).await;
+    let mut flow = Flow::start(healthy(), &[]).await;
     let good = |flow: &mut Flow, iin: &str| {
         flow.pki
             .citizen(iin, Algorithm::Rsa, (-10, 300), false, true)
@@ -498,15 +319,18 @@ async fn every_refusal_of_the_signature_and_the_registries_ends_the_request_with
 #[tokio::test]
 async fn with_the_ocsp_responder_down_no_signature_is_taken_as_good_and_it_completes_once_it_answers(
 ) {
-    let mut flow = Flow::start(&[], &[]).await;
+    let mut flow = Flow::start(healthy(), &[]).await;
     let signer = flow
         .pki
         .citizen(AIDA, Algorithm::EcP256, (-10, 300), false, true);
     let number = flow
         .file_signed_by("birth-childcare-benefit-info", AIDA, json!({}), &signer)
         .await;
-    // The responder is down: the request stays "submitted", nothing verified, nothing refused.
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    // The responder is down (its port resets every connection): the request stays "submitted",
+    // nothing verified, nothing refused, however often the workflow asks.
+    let down = DeadResponder::start(flow.pki.port).await;
+    let asked = || async { down.connections() >= 3 };
+    eventually("the workflow asked the responder", WAIT, asked).await;
     let events = flow.events(&number).await;
     assert_eq!(types(&events), ["RequestSubmitted", "RequestSigned"]);
     let (_, status) = flow
@@ -517,6 +341,7 @@ async fn with_the_ocsp_responder_down_no_signature_is_taken_as_good_and_it_compl
         .await;
     assert_eq!(status["status"]["code"], "submitted");
     // It comes back within the step's limit: the check goes on and the request completes.
+    down.stop().await;
     flow.start_responder();
     let status = flow.outcome(&number, AIDA, WAIT).await;
     assert_eq!(status["status"]["code"], "completed", "{status}");
@@ -524,7 +349,14 @@ async fn with_the_ocsp_responder_down_no_signature_is_taken_as_good_and_it_compl
 
 #[tokio::test]
 async fn a_registry_outage_that_heals_within_the_step_limit_ends_in_the_result() {
-    let mut flow = Flow::start(&["--outage"], &[]).await;
+    let mut flow = Flow::start(
+        FaultSettings {
+            outage: true,
+            ..healthy()
+        },
+        &[],
+    )
+    .await;
     let signer = flow
         .pki
         .citizen(AIDA, Algorithm::EcP256, (-10, 300), false, true);
@@ -532,10 +364,17 @@ async fn a_registry_outage_that_heals_within_the_step_limit_ends_in_the_result()
     let number = flow
         .file_signed_by("pension-fund-statement", AIDA, json!({}), &signer)
         .await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The workflow has met the outage (and recorded it) before the registry heals.
+    let met = || async {
+        flow.events(&number)
+            .await
+            .iter()
+            .any(|(t, _)| t == "RegistryLookupFailed")
+    };
+    eventually("an attempt failed on the outage", WAIT, met).await;
     let healed = flow
         .http
-        .put(format!("{}/admin/faults", flow.sim.base))
+        .put(format!("{}/admin/faults", flow.sim.url()))
         .json(&json!({"outage": false}))
         .send()
         .await
@@ -568,7 +407,14 @@ async fn a_registry_outage_that_heals_within_the_step_limit_ends_in_the_result()
 
 #[tokio::test]
 async fn a_registry_outage_longer_than_the_step_limit_ends_in_a_processing_error() {
-    let mut flow = Flow::start(&["--outage"], &[]).await;
+    let mut flow = Flow::start(
+        FaultSettings {
+            outage: true,
+            ..healthy()
+        },
+        &[],
+    )
+    .await;
     let signer = flow
         .pki
         .citizen(AIDA, Algorithm::EcP256, (-10, 300), false, true);
@@ -590,7 +436,14 @@ async fn a_registry_outage_longer_than_the_step_limit_ends_in_a_processing_error
 #[tokio::test]
 async fn after_kill_9_mid_workflow_a_restarted_service_finishes_every_request_recording_each_step_once(
 ) {
-    let mut flow = Flow::start(&["--latency-ms", "700"], &[]).await;
+    let mut flow = Flow::start(
+        FaultSettings {
+            latency_ms: 700,
+            ..healthy()
+        },
+        &[],
+    )
+    .await;
     let signer = flow
         .pki
         .citizen(AIDA, Algorithm::Rsa, (-10, 300), false, true);
@@ -656,7 +509,7 @@ async fn after_kill_9_mid_workflow_a_restarted_service_finishes_every_request_re
 
 #[tokio::test]
 async fn a_medical_user_sees_the_status_line_at_once_and_the_check_is_recorded() {
-    let flow = Flow::start(&[], &[]).await;
+    let flow = Flow::start(healthy(), &[]).await;
     let medic = flow.keys.es256(&json!({
         "sub": "doctor-41", "role": "medical", "org": "Городская поликлиника №5",
         "iss": ISSUER, "aud": AUDIENCE,
@@ -730,7 +583,14 @@ async fn a_medical_user_sees_the_status_line_at_once_and_the_check_is_recorded()
 
 #[tokio::test]
 async fn two_egov_workers_beside_a_serve_without_workflow_share_the_requests_each_driven_once() {
-    let mut flow = Flow::start(&["--latency-ms", "50"], &[("EGOV_WORKFLOW", "off")]).await;
+    let mut flow = Flow::start(
+        FaultSettings {
+            latency_ms: 50,
+            ..healthy()
+        },
+        &[("EGOV_WORKFLOW", "off")],
+    )
+    .await;
     let signer = flow
         .pki
         .citizen(AIDA, Algorithm::EcP256, (-10, 300), false, true);
@@ -742,8 +602,13 @@ async fn two_egov_workers_beside_a_serve_without_workflow_share_the_requests_eac
                 .await,
         );
     }
-    // Nothing moves without a worker.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Nothing moves without a worker: the server has projected the signature (version 2), and the
+    // log holds nothing more.
+    for number in &numbers {
+        let path = format!("/api/v1/requests/{number}?min_version=2");
+        let (code, _) = flow.get(&path, &flow.keys.citizen(AIDA)).await;
+        assert_eq!(code, 200);
+    }
     assert_eq!(
         types(&flow.events(&numbers[0]).await),
         ["RequestSubmitted", "RequestSigned"]
@@ -751,8 +616,8 @@ async fn two_egov_workers_beside_a_serve_without_workflow_share_the_requests_eac
     // Each worker drives two requests at a time, so that both have a share.
     let mut env = flow.env.clone();
     env.push(("EGOV_WORKFLOW_CONCURRENCY".into(), "2".into()));
-    let workers: Vec<crate::support::Worker> = (0..2)
-        .map(|_| crate::support::Worker::start(&env))
+    let workers: Vec<crate::support::process::Worker> = (0..2)
+        .map(|_| crate::support::process::Worker::start(&env))
         .collect();
     for number in &numbers {
         let status = flow.outcome(number, AIDA, WAIT).await;
@@ -779,4 +644,42 @@ async fn two_egov_workers_beside_a_serve_without_workflow_share_the_requests_eac
         .get(0);
     assert_eq!(left, 0, "every task done and removed");
     drop(workers);
+}
+
+/// An OCSP responder that is down: it accepts each connection and resets it at once, counting
+/// them, so that a test sees the workflow ask without an answer ever coming.
+struct DeadResponder {
+    connections: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl DeadResponder {
+    async fn start(port: u16) -> DeadResponder {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .expect("the responder's port is free until the responder starts");
+        let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = connections.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                // Reset, not closed: no TIME_WAIT is left on the port the responder binds next.
+                // (Deprecated for lingering that blocks on drop; a zero linger resets at once.)
+                #[allow(deprecated)]
+                let _ = stream.set_linger(Some(Duration::ZERO));
+                drop(stream);
+            }
+        });
+        DeadResponder { connections, task }
+    }
+
+    fn connections(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Frees the port.
+    async fn stop(self) {
+        self.task.abort();
+        let _ = self.task.await;
+    }
 }

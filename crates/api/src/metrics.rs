@@ -1,5 +1,6 @@
 //! Prometheus metrics: request rates and latencies per route, events appended, projector lag, the
-//! Kafka relay's lag.
+//! Kafka relay's lag. The middleware [`track`] counts every request; `GET /metrics`
+//! (`crate::routes::health`) sets the lags and encodes them.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -7,7 +8,7 @@ use std::time::Instant;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
-use actix_web::{get, web, HttpResponse};
+use actix_web::web;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -17,8 +18,7 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
 
-use crate::problem::ApiError;
-use crate::state::AppState;
+use crate::drain::InFlight;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
@@ -121,10 +121,9 @@ pub async fn track(
     let started = Instant::now();
     let method = req.method().to_string();
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
-    let state = req.app_data::<web::Data<AppState>>();
     // Counted in flight until answered, so that a stopping server lets it finish (`crate::drain`).
-    let _handling = state.map(|s| s.in_flight.enter());
-    let recorder = state.map(|s| s.metrics.clone());
+    let _handling = req.app_data::<web::Data<InFlight>>().map(|f| f.enter());
+    let recorder = req.app_data::<web::Data<Metrics>>().cloned();
     let response = next.call(req).await?;
     if let Some(recorder) = recorder {
         let status = response.status().as_u16();
@@ -144,45 +143,33 @@ pub async fn track(
     Ok(response)
 }
 
-/// `GET /metrics`: Prometheus text format.
-#[get("/metrics")]
-pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    if let Some(relay) = &state.relay {
-        match projections::checkpoint::lag(state.db.pool(), &relay.name).await {
-            Ok(lag) => {
-                state.metrics.relay_lag_events.set(lag.events_behind);
-                state.metrics.relay_lag_seconds.set(lag.seconds_behind);
-            }
-            Err(error) => {
-                tracing::warn!(relay = %relay.name, error = %error, "cannot measure the relay's lag")
-            }
-        }
+impl Metrics {
+    /// Sets the lag of the read model `projector`.
+    pub fn set_projector_lag(&self, projector: &str, lag: &projections::Lag) {
+        let labels = ProjectorLabels {
+            projector: projector.to_owned(),
+        };
+        self.lag_events
+            .get_or_create(&labels)
+            .set(lag.events_behind);
+        self.lag_seconds
+            .get_or_create(&labels)
+            .set(lag.seconds_behind);
     }
-    for name in crate::read_side::READ_MODELS {
-        match projections::checkpoint::lag(state.db.pool(), name).await {
-            Ok(lag) => {
-                let labels = ProjectorLabels {
-                    projector: name.to_owned(),
-                };
-                state
-                    .metrics
-                    .lag_events
-                    .get_or_create(&labels)
-                    .set(lag.events_behind);
-                state
-                    .metrics
-                    .lag_seconds
-                    .get_or_create(&labels)
-                    .set(lag.seconds_behind);
-            }
-            Err(error) => {
-                tracing::warn!(projector = name, error = %error, "cannot measure projector lag")
-            }
-        }
+
+    /// Sets the Kafka relay's lag.
+    pub fn set_relay_lag(&self, lag: &projections::Lag) {
+        self.relay_lag_events.set(lag.events_behind);
+        self.relay_lag_seconds.set(lag.seconds_behind);
     }
-    let mut body = String::new();
-    encode(&mut body, &state.metrics.registry).map_err(ApiError::internal)?;
-    Ok(HttpResponse::Ok()
-        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
-        .body(body))
+
+    /// Every metric in the OpenMetrics text format.
+    ///
+    /// # Errors
+    /// When writing to the text fails (it does not: the text is a `String`).
+    pub fn encode(&self) -> Result<String, std::fmt::Error> {
+        let mut body = String::new();
+        encode(&mut body, &self.registry)?;
+        Ok(body)
+    }
 }

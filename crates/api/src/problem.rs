@@ -7,16 +7,17 @@
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
-use commands::{CommandError, StoreError};
+use commands::CommandError;
 use domain::catalog::FormError;
 use domain::request::DomainError;
-use domain::IinError;
+use domain::{ErrorMessage, IinError, Messages, Texts};
+use event_store::StoreError;
 use projections::ProjectionError;
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::auth::{Role, TokenError};
+use crate::token::{Forbidden, Role, TokenError};
 
 /// Errors of the HTTP layer.
 #[derive(Debug, thiserror::Error)]
@@ -85,9 +86,11 @@ pub enum ApiError {
     Internal { correlation_id: Uuid },
 }
 
-/// Texts for people, in the three languages.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct ProblemTexts {
+/// Texts for people, in the three languages (the schema of `domain::Texts`).
+#[derive(ToSchema)]
+#[schema(as = Texts)]
+#[allow(dead_code)] // Only its schema is used: the answers carry `domain::Texts` itself.
+pub struct TextsSchema {
     pub ru: String,
     pub kk: String,
     pub en: String,
@@ -109,18 +112,11 @@ pub struct Problem {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
     /// The same for people, in Russian, Kazakh and English.
-    pub texts: ProblemTexts,
+    #[schema(value_type = TextsSchema)]
+    pub texts: Texts,
     /// For a 500: the id under which the failure is logged.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub correlation_id: Option<Uuid>,
-}
-
-fn texts(ru: &str, kk: &str, en: &str) -> ProblemTexts {
-    ProblemTexts {
-        ru: ru.to_owned(),
-        kk: kk.to_owned(),
-        en: en.to_owned(),
-    }
 }
 
 impl ApiError {
@@ -188,195 +184,59 @@ impl ApiError {
         }
     }
 
-    /// The texts for people.
-    fn texts(&self) -> ProblemTexts {
+    /// The message that explains this error to people (its texts are data: `domain::Messages`).
+    fn message(&self) -> ErrorMessage {
         match self {
-            ApiError::NotReady(_) | ApiError::Unavailable => texts(
-                "Сервис временно недоступен. Повторите попытку позже.",
-                "Қызмет уақытша қолжетімсіз. Кейінірек қайталап көріңіз.",
-                "The service is temporarily unavailable. Please try again later.",
-            ),
-            ApiError::Unauthorized(TokenError::Expired) => texts(
-                "Срок действия сеанса истёк. Войдите снова.",
-                "Сеанстың мерзімі өтті. Қайта кіріңіз.",
-                "Your session has expired. Please sign in again.",
-            ),
-            ApiError::Unauthorized(_) => texts(
-                "Требуется вход в систему.",
-                "Жүйеге кіру қажет.",
-                "Please sign in.",
-            ),
-            ApiError::Forbidden { .. } => texts(
-                "Недостаточно прав для этого действия.",
-                "Бұл әрекетке құқығыңыз жеткіліксіз.",
-                "You are not allowed to do this.",
-            ),
-            ApiError::ForeignIin => texts(
-                "Запрос можно подать только на свой ИИН.",
-                "Сұрауды тек өз ЖСН-іңізге беруге болады.",
-                "You can file a request only for your own IIN.",
-            ),
-            ApiError::RequestNotFound => texts(
-                "Запрос с таким номером не найден.",
-                "Мұндай нөмірлі сұрау табылмады.",
-                "No request with this number was found.",
-            ),
-            ApiError::RouteNotFound => texts(
-                "Страница не найдена.",
-                "Бет табылмады.",
-                "Not found.",
-            ),
-            ApiError::MethodNotAllowed => texts(
-                "Метод не поддерживается.",
-                "Әдіс қолданылмайды.",
-                "This method is not allowed here.",
-            ),
-            ApiError::MalformedJson(_) => texts(
-                "Данные запроса не удалось прочитать.",
-                "Сұрау деректерін оқу мүмкін болмады.",
-                "The request data could not be read.",
-            ),
-            ApiError::InvalidParameter { .. } => texts(
-                "Неверный параметр запроса.",
-                "Сұрау параметрі қате.",
-                "A request parameter is invalid.",
-            ),
-            ApiError::UnknownService(_) => texts(
-                "Такая услуга не оказывается.",
-                "Мұндай қызмет көрсетілмейді.",
-                "There is no such service.",
-            ),
+            ApiError::NotReady(_) | ApiError::Unavailable => ErrorMessage::Unavailable,
+            ApiError::Unauthorized(TokenError::Expired) => ErrorMessage::SessionExpired,
+            ApiError::Unauthorized(_) => ErrorMessage::SignIn,
+            ApiError::Forbidden { .. } => ErrorMessage::Forbidden,
+            ApiError::ForeignIin => ErrorMessage::ForeignIin,
+            ApiError::RequestNotFound => ErrorMessage::RequestNotFound,
+            ApiError::RouteNotFound => ErrorMessage::NotFound,
+            ApiError::MethodNotAllowed => ErrorMessage::MethodNotAllowed,
+            ApiError::MalformedJson(_) => ErrorMessage::UnreadableData,
+            ApiError::InvalidParameter { .. } => ErrorMessage::InvalidParameter,
+            ApiError::UnknownService(_) => ErrorMessage::UnknownService,
             ApiError::InvalidIin { error, .. } => match error {
-                IinError::Length { .. } => texts(
-                    "ИИН должен состоять из 12 цифр.",
-                    "ЖСН 12 цифрдан тұруы керек.",
-                    "An IIN has exactly 12 digits.",
-                ),
-                IinError::NotAsciiDigits => texts(
-                    "ИИН может содержать только цифры 0-9.",
-                    "ЖСН тек 0-9 цифрларынан тұрады.",
-                    "An IIN holds only the digits 0-9.",
-                ),
-                IinError::NoCheckDigit | IinError::BadCheckDigit { .. } => texts(
-                    "ИИН введён с ошибкой: не сходится контрольная цифра.",
-                    "ЖСН қате енгізілген: бақылау цифры сәйкес келмейді.",
-                    "The IIN has a typo: its check digit does not match.",
-                ),
+                IinError::Length { .. } => ErrorMessage::IinLength,
+                IinError::NotAsciiDigits => ErrorMessage::IinNotDigits,
+                IinError::NoCheckDigit | IinError::BadCheckDigit { .. } => {
+                    ErrorMessage::IinCheckDigit
+                }
             },
             ApiError::InvalidForm(error) => match error {
-                FormError::Missing(_) => texts(
-                    "Не заполнено обязательное поле.",
-                    "Міндетті өріс толтырылмаған.",
-                    "A required field is empty.",
-                ),
-                FormError::BadDate(_) => texts(
-                    "Дата должна быть в формате ГГГГ-ММ-ДД.",
-                    "Күн ЖЖЖЖ-АА-КК пішімінде болуы керек.",
-                    "A date must be written as YYYY-MM-DD.",
-                ),
-                FormError::BadIin { .. } => texts(
-                    "ИИН в форме введён с ошибкой.",
-                    "Формадағы ЖСН қате енгізілген.",
-                    "An IIN in the form is not valid.",
-                ),
+                FormError::Missing(_) => ErrorMessage::FormFieldMissing,
+                FormError::BadDate(_) => ErrorMessage::FormDate,
+                FormError::BadIin { .. } => ErrorMessage::FormIin,
                 FormError::HalfPeriod | FormError::PeriodReversed | FormError::PeriodInFuture => {
-                    texts(
-                        "Период указан неверно: нужны начало и конец, начало не позже конца, конец не в будущем.",
-                        "Кезең қате көрсетілген: басы мен соңы қажет, басы соңынан кеш емес, соңы болашақта емес.",
-                        "The period is wrong: give both ends, the start not after the end, the end not in the future.",
-                    )
+                    ErrorMessage::FormPeriod
                 }
-                FormError::NotAnObject | FormError::UnknownField(_) => texts(
-                    "Форма заявления заполнена неверно.",
-                    "Өтініш нысаны қате толтырылған.",
-                    "The application form is not filled in correctly.",
-                ),
+                FormError::NotAnObject | FormError::UnknownField(_) => ErrorMessage::FormInvalid,
             },
-            ApiError::InvalidSignatureEncoding => texts(
-                "Подпись не удалось прочитать. Подпишите запрос ещё раз.",
-                "Қолтаңбаны оқу мүмкін болмады. Сұрауға қайта қол қойыңыз.",
-                "The signature could not be read. Please sign the request again.",
-            ),
-            ApiError::IdempotencyKeyReused(_) => texts(
-                "Этот ключ повтора уже использован для другого запроса.",
-                "Бұл қайталау кілті басқа сұрау үшін пайдаланылған.",
-                "This idempotency key was already used for a different request.",
-            ),
-            ApiError::WrongState(DomainError::NotAwaitingSignature) => texts(
-                "Запрос уже подписан или больше не ожидает подписи.",
-                "Сұрауға қол қойылған немесе ол енді қолтаңбаны күтпейді.",
-                "The request is already signed or no longer waits for a signature.",
-            ),
-            ApiError::WrongState(DomainError::RequestEnded) => texts(
-                "Обработка запроса завершена.",
-                "Сұрауды өңдеу аяқталды.",
-                "The request has already been completed.",
-            ),
-            ApiError::WrongState(DomainError::ChannelNotOffered { .. }) => texts(
-                "Эта услуга не оказывается через данный канал.",
-                "Бұл қызмет осы арна арқылы көрсетілмейді.",
-                "This service is not offered through this channel.",
-            ),
-            ApiError::WrongState(DomainError::SurveyBeforeEnd) => texts(
-                "Анкету можно заполнить после завершения оказания услуги.",
-                "Сауалнаманы қызмет көрсету аяқталғаннан кейін толтыруға болады.",
-                "The survey can be answered once the service is completed.",
-            ),
-            ApiError::WrongState(DomainError::SurveyAlreadySubmitted) => texts(
-                "Анкета по этому запросу уже заполнена.",
-                "Бұл сұрау бойынша сауалнама толтырылған.",
-                "The survey for this request was already answered.",
-            ),
-            ApiError::WrongState(_) => texts(
-                "Действие сейчас недоступно для этого запроса.",
-                "Бұл әрекет қазір осы сұрау үшін қолжетімсіз.",
-                "This action is not available for the request now.",
-            ),
-            ApiError::Busy => texts(
-                "Запрос обрабатывается. Повторите попытку через несколько секунд.",
-                "Сұрау өңделуде. Бірнеше секундтан кейін қайталаңыз.",
-                "The request is being processed. Please try again in a few seconds.",
-            ),
-            ApiError::PayloadTooLarge { .. } => texts(
-                "Слишком большой объём данных.",
-                "Деректер көлемі тым үлкен.",
-                "The data sent is too large.",
-            ),
-            ApiError::UnsupportedMediaType => texts(
-                "Данные должны быть в формате JSON.",
-                "Деректер JSON пішімінде болуы керек.",
-                "The data must be sent as JSON.",
-            ),
-            ApiError::ResultNotReady => texts(
-                "Результат по запросу ещё не готов или услуга не была оказана.",
-                "Сұрау бойынша нәтиже әлі дайын емес немесе қызмет көрсетілмеді.",
-                "The result of this request is not ready, or the service was not provided.",
-            ),
-            ApiError::SocialStatusNotFound => texts(
-                "Сведения о социальном статусе по данному ИИН не найдены.",
-                "Осы ЖСН бойынша әлеуметтік мәртебе туралы мәліметтер табылмады.",
-                "No social status was found for this IIN.",
-            ),
-            ApiError::OperatorUnidentified => texts(
-                "Токен оператора должен содержать ИИН оператора и ЦОН.",
-                "Оператор токенінде оператордың ЖСН-і мен ХҚКО көрсетілуі керек.",
-                "The operator's token must name the operator's IIN and the service centre.",
-            ),
-            ApiError::UnsupportedScan => texts(
-                "Скан документа должен быть в формате PDF, JPEG или PNG.",
-                "Құжат сканері PDF, JPEG немесе PNG пішімінде болуы керек.",
-                "The scan must be a PDF, JPEG or PNG file.",
-            ),
-            ApiError::RegistryUnavailable => texts(
-                "Источник данных временно недоступен. Повторите попытку позже.",
-                "Деректер көзі уақытша қолжетімсіз. Кейінірек қайталап көріңіз.",
-                "The data source is temporarily unavailable. Please try again later.",
-            ),
-            ApiError::Internal { .. } => texts(
-                "Произошла внутренняя ошибка. Сообщите в службу поддержки код ошибки.",
-                "Ішкі қате орын алды. Қолдау қызметіне қате кодын хабарлаңыз.",
-                "An internal error occurred. Please give the error code to support.",
-            ),
+            ApiError::InvalidSignatureEncoding => ErrorMessage::SignatureUnreadable,
+            ApiError::IdempotencyKeyReused(_) => ErrorMessage::IdempotencyKeyReused,
+            ApiError::WrongState(DomainError::NotAwaitingSignature) => {
+                ErrorMessage::NotAwaitingSignature
+            }
+            ApiError::WrongState(DomainError::RequestEnded) => ErrorMessage::RequestEnded,
+            ApiError::WrongState(DomainError::ChannelNotOffered { .. }) => {
+                ErrorMessage::ChannelNotOffered
+            }
+            ApiError::WrongState(DomainError::SurveyBeforeEnd) => ErrorMessage::SurveyBeforeEnd,
+            ApiError::WrongState(DomainError::SurveyAlreadySubmitted) => {
+                ErrorMessage::SurveyAlreadySubmitted
+            }
+            ApiError::WrongState(_) => ErrorMessage::ActionUnavailable,
+            ApiError::Busy => ErrorMessage::Busy,
+            ApiError::PayloadTooLarge { .. } => ErrorMessage::PayloadTooLarge,
+            ApiError::UnsupportedMediaType => ErrorMessage::JsonRequired,
+            ApiError::ResultNotReady => ErrorMessage::ResultNotReady,
+            ApiError::SocialStatusNotFound => ErrorMessage::SocialStatusNotFound,
+            ApiError::OperatorUnidentified => ErrorMessage::OperatorUnidentified,
+            ApiError::UnsupportedScan => ErrorMessage::UnsupportedScan,
+            ApiError::RegistryUnavailable => ErrorMessage::RegistryUnavailable,
+            ApiError::Internal { .. } => ErrorMessage::Internal,
         }
     }
 
@@ -391,7 +251,7 @@ impl ApiError {
             code: code.to_owned(),
             detail: self.to_string(),
             field: self.field(),
-            texts: self.texts(),
+            texts: Messages::shared().error(self.message()).texts.clone(),
             correlation_id: match self {
                 ApiError::Internal { correlation_id } => Some(*correlation_id),
                 _ => None,
@@ -450,6 +310,12 @@ impl ResponseError for ApiError {
     }
 }
 
+impl From<Forbidden> for ApiError {
+    fn from(Forbidden { role }: Forbidden) -> Self {
+        ApiError::Forbidden { role }
+    }
+}
+
 impl From<CommandError> for ApiError {
     fn from(error: CommandError) -> Self {
         match error {
@@ -468,6 +334,10 @@ impl From<CommandError> for ApiError {
             CommandError::NumbersExhausted => ApiError::Unavailable,
             CommandError::Busy => ApiError::Busy,
             CommandError::Store(store) => store.into(),
+            CommandError::Scans(scans) => {
+                tracing::warn!(error = %scans, cause = ?std::error::Error::source(&scans), "cannot store a scan");
+                ApiError::Unavailable
+            }
             CommandError::Corrupt { .. } => ApiError::internal(error),
         }
     }

@@ -1,14 +1,22 @@
 //! The HTTP routes, one module per area, and the OpenAPI document generated from them.
+//!
+//! What several areas share has modules of its own, which import no handler: [`input`] (headers,
+//! path parameters and signatures parsed at the edge), [`access`] (who may see a request, and the
+//! record of reads), [`views`] (the JSON of a request).
 
+pub mod access;
 pub mod analytics;
 pub mod audit;
 pub mod centre;
 pub mod health;
+pub mod input;
 pub mod me;
 pub mod requests;
 pub mod results;
 pub mod services;
 pub mod social_status;
+pub mod status;
+pub mod views;
 
 use actix_web::{web, HttpResponse};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -20,8 +28,8 @@ use crate::problem::ApiError;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "egov-events", description = "Social e-government services of Kazakhstan: file, sign and follow requests."),
-    paths(services::list, requests::submit, requests::sign, requests::survey, requests::status, requests::history, results::result, social_status::check, audit::events, audit::state_at, audit::verify, audit::feed, me::data_access, analytics::view, centre::submit, centre::scan, centre::sign),
-    components(schemas(crate::problem::Problem, crate::problem::ProblemTexts)),
+    paths(services::list, requests::submit, requests::sign, requests::survey, status::status, requests::history, results::result, social_status::check, audit::events, audit::state_at, audit::verify, audit::feed, me::data_access, analytics::view, centre::submit, centre::scan, centre::sign),
+    components(schemas(crate::problem::Problem, crate::problem::TextsSchema)),
     modifiers(&BearerAuth),
     tags((name = "services", description = "The catalog"), (name = "requests", description = "A citizen's requests"), (name = "social-status", description = "The social-status check of medical organisations"), (name = "audit", description = "Auditors: streams, replayed states, hash chains, the global log"), (name = "me", description = "A citizen's own view: who looked at their data"), (name = "analytics", description = "Analysts: aggregates per service and day, without personal data"), (name = "service-centre", description = "Operators at public service centres: file for a citizen or a representative, scan, sign"))
 )]
@@ -57,39 +65,6 @@ pub async fn method_not_allowed() -> HttpResponse {
 /// No route matched.
 pub async fn not_found() -> HttpResponse {
     actix_web::ResponseError::error_response(&ApiError::RouteNotFound)
-}
-
-/// The page size of a list (`limit`): 1 to 100, 20 when not given.
-///
-/// # Errors
-/// [`ApiError::InvalidParameter`] outside that range.
-pub(crate) fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
-    let limit = limit.unwrap_or(20);
-    if (1..=100).contains(&limit) {
-        Ok(limit)
-    } else {
-        Err(ApiError::InvalidParameter {
-            field: "limit",
-            reason: "1 to 100".into(),
-        })
-    }
-}
-
-/// Cuts `rows` (read with one more than `limit`) to the page; the cursor of its last row when more
-/// follow.
-pub(crate) fn page<T>(
-    rows: &mut Vec<T>,
-    limit: i64,
-    cursor: impl Fn(&T) -> String,
-) -> Option<String> {
-    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    let more = rows.len() > limit;
-    rows.truncate(limit);
-    if more {
-        rows.last().map(cursor)
-    } else {
-        None
-    }
 }
 
 /// The routes under `/api/v1`.

@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use event_store::{DbError, DbSettings};
+
 /// Everything `egov` is configured with.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -62,6 +64,9 @@ pub struct Settings {
     pub kafka_stuck_after: Duration,
     /// `EGOV_PROJECTIONS`: where `egov serve`'s projectors read the events from.
     pub projections: ProjectionSource,
+    /// `EGOV_READ_MODELS`: which read models `egov serve` keeps (comma-separated names; all by
+    /// default), so that several processes can share them.
+    pub read_models: Vec<projections::ReadModel>,
 }
 
 /// Where projectors read the events from.
@@ -140,7 +145,7 @@ impl Settings {
         let db_role = match get("EGOV_DB_ROLE") {
             Some(raw) if raw.trim() == "none" => None,
             Some(raw) => Some(raw.trim().to_owned()),
-            None => Some(commands::db::APP_ROLE.to_owned()),
+            None => Some(event_store::db::APP_ROLE.to_owned()),
         };
         let log_format = match get("EGOV_LOG_FORMAT").as_deref().map(str::trim) {
             None | Some("text") => LogFormat::Text,
@@ -237,7 +242,22 @@ impl Settings {
                 })
             }
         };
+        let read_models = match get("EGOV_READ_MODELS") {
+            Some(raw) => raw
+                .split(',')
+                .map(str::trim)
+                .filter(|name| !name.is_empty())
+                .map(str::parse)
+                .collect::<Result<Vec<projections::ReadModel>, _>>()
+                .map_err(|_| SettingsError {
+                    variable: "EGOV_READ_MODELS",
+                    value: raw.clone(),
+                    expected: "read model names separated by commas: request_status, data_access, analytics",
+                })?,
+            None => projections::ReadModel::ALL.to_vec(),
+        };
         Ok(Settings {
+            read_models,
             kafka,
             kafka_stuck_after,
             projections,
@@ -275,6 +295,22 @@ impl Settings {
 }
 
 impl Settings {
+    /// How to reach the database of `DATABASE_URL` with the pool settings of `EGOV_DB_*`; `None`
+    /// without a URL (the binary then starts the embedded cluster and sets it).
+    ///
+    /// # Errors
+    /// [`DbError::BadUrl`] when the URL is not a PostgreSQL URL.
+    pub fn db_settings(&self) -> Result<Option<DbSettings>, DbError> {
+        let Some(url) = &self.database_url else {
+            return Ok(None);
+        };
+        let mut db = DbSettings::from_url(url)?;
+        db.pool_size = self.db_pool_size;
+        db.statement_timeout = self.db_statement_timeout;
+        db.app_role.clone_from(&self.db_role);
+        Ok(Some(db))
+    }
+
     /// The development signing key: beside the data directory (not in it, so that `initdb` finds
     /// the directory empty), e.g. `./.egov/dev-jwt-es256.pem` for the default `./.egov/pg`.
     pub fn dev_key_path(&self) -> PathBuf {
@@ -405,7 +441,22 @@ mod tests {
         assert!(s.registry_url.is_none());
         assert!(s.kafka.is_none());
         assert_eq!(s.projections, ProjectionSource::Postgres);
+        assert_eq!(s.read_models, projections::ReadModel::ALL);
         assert_eq!(s.dev_key_path(), PathBuf::from("./.egov/dev-jwt-es256.pem"));
+    }
+
+    #[test]
+    fn read_models_are_chosen_by_name_and_an_unknown_one_is_refused() {
+        let s = settings(&[("EGOV_READ_MODELS", "request_status, analytics")]).expect("valid");
+        assert_eq!(
+            s.read_models,
+            [
+                projections::ReadModel::RequestStatus,
+                projections::ReadModel::Analytics
+            ]
+        );
+        let error = settings(&[("EGOV_READ_MODELS", "request_status,status")]).expect_err("bad");
+        assert_eq!(error.variable, "EGOV_READ_MODELS");
     }
 
     #[test]

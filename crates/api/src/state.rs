@@ -1,38 +1,42 @@
-//! What every handler shares: the command handlers, the status view, the authenticator, the
-//! projector's progress (long polls wait on it) and the metrics.
+//! What the handlers share: the command handlers of the write side, the read models they answer
+//! from, the projector's progress (long polls wait on it), and the server's stop signal.
 
-use commands::{Database, Requests};
+use commands::centre::Centre;
+use commands::read_audit::ReadAudit;
+use commands::results::ResultDocuments;
+use commands::social_status::SocialStatusChecks;
+use commands::Requests;
+use event_store::Database;
 use projections::{Progress, StatusView};
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
-use crate::auth::Authenticator;
 use crate::metrics::Metrics;
 
-/// The application's shared state.
+/// The application's shared state, one per server (handed to every worker).
 pub struct AppState {
+    /// The pool, for the read models answered straight from SQL (who read my data, analytics).
     pub db: Database,
+    /// File, sign and survey requests.
     pub requests: Requests,
+    /// The service centre's desk: filing for the citizen present, scans.
+    pub centre: Centre,
     /// Issued result documents (`GET /requests/{number}/result`).
-    pub documents: commands::results::ResultDocuments,
-    /// The social-status checks of medical organisations.
-    pub social_status: commands::social_status::SocialStatusChecks,
-    /// Reads of citizens' data by others, recorded.
-    pub read_audit: crate::read_audit::ReadAudit,
-    /// Scans of service centres' paper documents.
-    pub scans: commands::scans::PgScans,
-    /// The registries, for checks answered at once (the social status).
-    pub registries: std::sync::Arc<commands::registries::HttpRegistries>,
+    pub documents: ResultDocuments,
+    /// The social-status checks of medical organisations, answered at once and recorded.
+    pub social_status: SocialStatusChecks,
+    /// Reads of citizens' data by anyone else, recorded.
+    pub read_audit: ReadAudit,
+    /// The status view, cached while this process's projector keeps it current.
     pub status_view: StatusView,
-    pub auth: Authenticator,
     /// Moves whenever the status view's projector commits a batch.
     pub status_progress: watch::Receiver<Progress>,
+    /// The process's metrics (the middleware counts requests; handlers count appends).
     pub metrics: Metrics,
     /// Serialised status answers by stream, valid for the version they were made from.
     pub status_bodies: StatusBodies,
     /// Cancelled when the server begins to stop: long polls answer at once instead of holding.
-    pub stopping: tokio_util::sync::CancellationToken,
-    /// The requests being handled: a stopping server lets them finish first (`crate::drain`).
-    pub in_flight: crate::drain::InFlight,
+    pub stopping: CancellationToken,
     /// The Kafka relay whose lag `/metrics` and `/readyz` report, when a broker is configured.
     pub relay: Option<RelayWatch>,
 }
@@ -44,52 +48,6 @@ pub struct RelayWatch {
     pub name: String,
     /// Events waiting and the checkpoint still for this long: stuck.
     pub stuck_after: std::time::Duration,
-}
-
-impl AppState {
-    /// The state over one database: command handlers, the cached status view fed by `progress`,
-    /// and the registries at `registry_url`.
-    ///
-    /// # Errors
-    /// When the registries' HTTP client cannot be built.
-    pub fn new(
-        db: Database,
-        auth: Authenticator,
-        progress: watch::Receiver<Progress>,
-        registry_url: &str,
-        read_audit: crate::read_audit::ReadAudit,
-        stopping: tokio_util::sync::CancellationToken,
-    ) -> Result<Self, reqwest::Error> {
-        let store = commands::EventStore::new(db.clone());
-        Ok(Self {
-            requests: Requests::new(store.clone()),
-            documents: commands::results::ResultDocuments::new(db.clone()),
-            social_status: commands::social_status::SocialStatusChecks::new(store),
-            read_audit,
-            scans: commands::scans::PgScans::new(db.clone()),
-            registries: std::sync::Arc::new(commands::registries::HttpRegistries::new(
-                registry_url,
-                commands::registries::RetryPolicy::default(),
-                commands::registries::BreakerSettings::default(),
-            )?),
-            status_view: StatusView::cached(db.pool().clone(), progress.clone()),
-            db,
-            auth,
-            status_progress: progress,
-            metrics: Metrics::default(),
-            status_bodies: status_bodies(),
-            stopping,
-            in_flight: crate::drain::InFlight::default(),
-            relay: None,
-        })
-    }
-
-    /// Watches `relay` (see [`AppState::relay`]).
-    #[must_use]
-    pub fn with_relay(mut self, relay: Option<RelayWatch>) -> Self {
-        self.relay = relay;
-        self
-    }
 }
 
 /// A serialised `GET /requests/{number}` answer and the row version it shows.

@@ -14,6 +14,7 @@ mod numbers;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use domain::request::{decide, evolve, Command, Request, RequestEvent, RequestInfo, SurveyAnswer};
+use domain::scans::ScanKind;
 use domain::{
     Actor, Channel, EventMetadata, Iin, RecordedEvent, RequestNumber, ServiceCode, StreamId,
     StreamVersion,
@@ -23,7 +24,7 @@ use uuid::Uuid;
 
 pub use error::CommandError;
 
-use crate::event_store::{EventStore, NewEvent, StoreError};
+use event_store::{EventStore, NewEvent, StoreError};
 
 /// How many times a handler decides again after losing a race for a stream.
 const ATTEMPTS: usize = 5;
@@ -243,7 +244,7 @@ impl Requests {
     pub async fn scan(
         &self,
         number: &RequestNumber,
-        kind: &str,
+        kind: ScanKind,
         sha256: &str,
         size: u64,
         actor: &Actor,
@@ -252,11 +253,11 @@ impl Requests {
             number,
             |loaded| loaded.visible_to(actor),
             || Command::ScanDocument {
-                kind: kind.to_owned(),
+                kind,
                 sha256: sha256.to_owned(),
                 size,
             },
-            |event| matches!(event, RequestEvent::DocumentsScanned(d) if d.kind == kind && d.sha256 == sha256),
+            |event| matches!(event, RequestEvent::DocumentsScanned(d) if d.kind == kind.code() && d.sha256 == sha256),
             actor,
         )
         .await
@@ -294,7 +295,7 @@ impl Requests {
         .await
     }
 
-    /// Records the citizen's answers to the survey (DOMAIN.md 7), once per request, after it ended.
+    /// Records the citizen's answers to the survey (docs/domain.md 7), once per request, after it ended.
     ///
     /// # Errors
     /// [`CommandError::NotFound`] for an unknown request or one `actor` did not file;
@@ -468,7 +469,7 @@ impl Requests {
         events: &[RequestEvent],
         actor: &Actor,
         channel: Channel,
-    ) -> Result<crate::event_store::AppendOutcome, StoreError> {
+    ) -> Result<event_store::AppendOutcome, StoreError> {
         let mut new_events = Vec::with_capacity(events.len());
         for (offset, event) in (1u64..).zip(events) {
             // Derived from where the event lands and what it says: a resend of the same decision

@@ -21,7 +21,7 @@ use openssl::pkey::{PKey, Private};
 use openssl::x509::extension::{BasicConstraints, KeyUsage};
 use openssl::x509::{X509NameBuilder, X509};
 
-use crate::db::Database;
+use event_store::db::Database;
 
 /// Errors of signing and storing results.
 #[derive(Debug, thiserror::Error)]
@@ -49,7 +49,9 @@ pub enum ResultError {
     },
 }
 
-/// The provider's signing key and certificate (`EGOV_PROVIDER_KEY`, `EGOV_PROVIDER_CERT`).
+/// The provider's signing key and certificate (`EGOV_PROVIDER_KEY`, `EGOV_PROVIDER_CERT`). Cheap to
+/// clone: OpenSSL counts references to the key and the certificate.
+#[derive(Clone)]
 pub struct ProviderKey {
     key: PKey<Private>,
     certificate: X509,
@@ -245,7 +247,7 @@ impl ResultDocuments {
         // `ResultIssued` is in the status view, and that append waits for the WAL to be flushed
         // past this commit, which comes earlier in it. A crash that loses the document loses the
         // event too, and the workflow issues the document again (docs/adr/0008).
-        crate::db::execute_relaxed(
+        event_store::db::execute_relaxed(
             &client,
             &insert,
             &[

@@ -1,14 +1,16 @@
-//! The social-status check of a medical organisation (DOMAIN.md 8): the MTSZN registry is asked at
+//! The social-status check of a medical organisation (docs/domain.md 8): the MTSZN registry is asked at
 //! once and the check is recorded as a `SocialStatusChecked` event in a stream of its own, naming
 //! who looked up whom, from which organisation and why - whatever the registry answered.
+
+use std::sync::Arc;
 
 use domain::catalog::Lookup;
 use domain::social_status::{CheckOutcome, SocialStatusChecked, EVENT_TYPE, SCHEMA_VERSION};
 use domain::{Actor, Channel, EventMetadata, Iin, ServiceCode, StreamId, StreamVersion};
 use uuid::Uuid;
 
-use crate::event_store::{EventStore, NewEvent, StoreError};
-use crate::registries::{LookupQuery, Registries, RegistryAnswer};
+use crate::adapters::registries::{LookupQuery, Registries, RegistryAnswer};
+use event_store::{EventStore, NewEvent, StoreError};
 
 /// A check to make.
 #[derive(Debug, Clone)]
@@ -22,15 +24,18 @@ pub struct StatusCheck {
     pub purpose: Option<String>,
 }
 
-/// Records checks.
+/// Makes and records checks.
 #[derive(Clone)]
 pub struct SocialStatusChecks {
     store: EventStore,
+    registries: Arc<dyn Registries>,
 }
 
 impl SocialStatusChecks {
-    pub fn new(store: EventStore) -> Self {
-        Self { store }
+    /// Checks asked of `registries` (which retry within the check's deadline: the answer is
+    /// given at once) and recorded in `store`.
+    pub fn new(store: EventStore, registries: Arc<dyn Registries>) -> Self {
+        Self { store, registries }
     }
 
     /// Asks the registry (until `deadline`) and records the check with its outcome.
@@ -38,9 +43,8 @@ impl SocialStatusChecks {
     /// # Errors
     /// Store errors: then nothing is recorded and no answer is given, so no unrecorded look at a
     /// citizen's data is ever shown.
-    pub async fn check<R: Registries>(
+    pub async fn check(
         &self,
-        registries: &R,
         check: StatusCheck,
         deadline: tokio::time::Instant,
     ) -> Result<SocialStatusChecked, StoreError> {
@@ -53,7 +57,7 @@ impl SocialStatusChecks {
             power_of_attorney: None,
             idempotency_key: stream_id.as_uuid(),
         };
-        let result = match registries.lookup(&query, deadline).await {
+        let result = match self.registries.lookup(&query, deadline).await {
             Ok(RegistryAnswer::Found(answer)) => match answer["status"].as_str() {
                 Some(status) => CheckOutcome::Found {
                     line: domain::result::status_line(&check.patient, status),

@@ -26,8 +26,8 @@ use tokio_util::sync::CancellationToken;
 
 pub use driver::WorkflowError;
 
-use crate::nca::SignatureVerifier;
-use crate::registries::Registries;
+use crate::adapters::nca::SignatureVerifier;
+use crate::adapters::registries::Registries;
 use crate::requests::Requests;
 use crate::results::{ProviderKey, ResultDocuments};
 
@@ -59,10 +59,10 @@ impl Default for WorkflowSettings {
 }
 
 /// The workflow over its adapters.
-pub struct Workflow<V, R> {
+pub struct Workflow {
     requests: Requests,
-    verifier: V,
-    registries: R,
+    verifier: Arc<dyn SignatureVerifier>,
+    registries: Arc<dyn Registries>,
     provider: ProviderKey,
     documents: ResultDocuments,
     settings: WorkflowSettings,
@@ -72,15 +72,13 @@ pub struct Workflow<V, R> {
     wake: Notify,
 }
 
-impl<V, R> Workflow<V, R>
-where
-    V: SignatureVerifier + 'static,
-    R: Registries + 'static,
-{
+impl Workflow {
+    /// The workflow over `requests`, checking signatures with `verifier` and asking `registries`
+    /// (one attempt per call: the workflow records each attempt and retries itself).
     pub fn new(
         requests: Requests,
-        verifier: V,
-        registries: R,
+        verifier: Arc<dyn SignatureVerifier>,
+        registries: Arc<dyn Registries>,
         provider: ProviderKey,
         settings: WorkflowSettings,
     ) -> Arc<Self> {

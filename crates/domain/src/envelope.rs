@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::hash_chain::EventHash;
+use crate::event_hash::EventHash;
 use crate::identifiers::{Iin, IinError};
 
 /// The identity of one event stream; one stream per service request (stream id = request id).

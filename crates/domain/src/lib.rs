@@ -4,6 +4,7 @@
 //! - [`envelope`]: what every stored event carries besides its payload - who caused it ([`Actor`]),
 //!   through which [`Channel`], correlation and causation ids, schema version - and the position types
 //!   ([`StreamId`], [`StreamVersion`], [`Cursor`]) shared by the write side and the read side.
+//! - [`event_hash`]: the digest each stored event carries;
 //! - [`hash_chain`]: the canonical bytes of an event and the per-stream SHA-256 chain over them, so
 //!   that anyone holding the events can check, without the database, that none was altered.
 //!
@@ -29,16 +30,17 @@
 
 pub mod calendar;
 pub mod catalog;
-pub mod centre;
 mod codes;
 pub mod data_access;
 pub mod envelope;
+pub mod event_hash;
 pub mod hash_chain;
 pub mod identifiers;
 pub mod messages;
 pub mod refusal;
 pub mod request;
 pub mod result;
+pub mod scans;
 pub mod social_status;
 pub mod workflow;
 
@@ -48,10 +50,11 @@ pub use envelope::{
     Actor, ActorError, Channel, ChannelError, Cursor, EventMetadata, RecordedEvent, StreamId,
     StreamVersion,
 };
+pub use event_hash::{EventHash, GENESIS_HASH};
 pub use hash_chain::{
     canonical_bytes, canonical_json, chain_hash, verify_chain, ChainBreak, ChainBreakKind,
-    ChainVerifier, EventHash, GENESIS_HASH,
+    ChainVerifier,
 };
 pub use identifiers::{Iin, IinError, RequestNumber, RequestNumberError, Sex, Sik, SikError};
-pub use messages::{Message, Messages, RequestStatus, Texts};
+pub use messages::{ErrorMessage, Message, Messages, RequestStatus, Texts};
 pub use refusal::RefusalReason;

@@ -1,7 +1,9 @@
 //! Texts people read, in Russian, Kazakh and English, kept as data (`data/messages.json`, compiled
 //! in) rather than string literals in code, so that a reviewer can replace any text without a code
-//! change. The Russian texts quote the regulations where they have one; the rest, and all Kazakh and
-//! English texts, are marked as translations awaiting review (DOMAIN.md 4).
+//! change: the statuses of a request, the refusal reasons, and the errors a person is told about
+//! (every problem answer of the API carries one). The Russian texts quote the regulations where
+//! they have one; the rest, and all Kazakh and English texts, are marked as translations awaiting
+//! review (docs/domain.md 4).
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -50,6 +52,135 @@ impl RequestStatus {
 
 crate::codes::code_enum!(RequestStatus, UnknownStatus, "request status");
 
+/// An error a person is told about, by the text that explains it (several failures may share one
+/// text: every way an IIN's check digit can be wrong reads the same to a citizen).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ErrorMessage {
+    Unavailable,
+    SessionExpired,
+    SignIn,
+    Forbidden,
+    ForeignIin,
+    RequestNotFound,
+    NotFound,
+    MethodNotAllowed,
+    UnreadableData,
+    InvalidParameter,
+    UnknownService,
+    IinLength,
+    IinNotDigits,
+    IinCheckDigit,
+    FormFieldMissing,
+    FormDate,
+    FormIin,
+    FormPeriod,
+    FormInvalid,
+    SignatureUnreadable,
+    IdempotencyKeyReused,
+    NotAwaitingSignature,
+    RequestEnded,
+    ChannelNotOffered,
+    SurveyBeforeEnd,
+    SurveyAlreadySubmitted,
+    ActionUnavailable,
+    Busy,
+    PayloadTooLarge,
+    JsonRequired,
+    ResultNotReady,
+    SocialStatusNotFound,
+    OperatorUnidentified,
+    UnsupportedScan,
+    RegistryUnavailable,
+    Internal,
+}
+
+impl ErrorMessage {
+    /// Every error message.
+    pub const ALL: [ErrorMessage; 36] = [
+        ErrorMessage::Unavailable,
+        ErrorMessage::SessionExpired,
+        ErrorMessage::SignIn,
+        ErrorMessage::Forbidden,
+        ErrorMessage::ForeignIin,
+        ErrorMessage::RequestNotFound,
+        ErrorMessage::NotFound,
+        ErrorMessage::MethodNotAllowed,
+        ErrorMessage::UnreadableData,
+        ErrorMessage::InvalidParameter,
+        ErrorMessage::UnknownService,
+        ErrorMessage::IinLength,
+        ErrorMessage::IinNotDigits,
+        ErrorMessage::IinCheckDigit,
+        ErrorMessage::FormFieldMissing,
+        ErrorMessage::FormDate,
+        ErrorMessage::FormIin,
+        ErrorMessage::FormPeriod,
+        ErrorMessage::FormInvalid,
+        ErrorMessage::SignatureUnreadable,
+        ErrorMessage::IdempotencyKeyReused,
+        ErrorMessage::NotAwaitingSignature,
+        ErrorMessage::RequestEnded,
+        ErrorMessage::ChannelNotOffered,
+        ErrorMessage::SurveyBeforeEnd,
+        ErrorMessage::SurveyAlreadySubmitted,
+        ErrorMessage::ActionUnavailable,
+        ErrorMessage::Busy,
+        ErrorMessage::PayloadTooLarge,
+        ErrorMessage::JsonRequired,
+        ErrorMessage::ResultNotReady,
+        ErrorMessage::SocialStatusNotFound,
+        ErrorMessage::OperatorUnidentified,
+        ErrorMessage::UnsupportedScan,
+        ErrorMessage::RegistryUnavailable,
+        ErrorMessage::Internal,
+    ];
+
+    /// The stable code, the key of its texts in `data/messages.json`.
+    pub const fn code(self) -> &'static str {
+        match self {
+            ErrorMessage::Unavailable => "unavailable",
+            ErrorMessage::SessionExpired => "session-expired",
+            ErrorMessage::SignIn => "sign-in",
+            ErrorMessage::Forbidden => "forbidden",
+            ErrorMessage::ForeignIin => "foreign-iin",
+            ErrorMessage::RequestNotFound => "request-not-found",
+            ErrorMessage::NotFound => "not-found",
+            ErrorMessage::MethodNotAllowed => "method-not-allowed",
+            ErrorMessage::UnreadableData => "unreadable-data",
+            ErrorMessage::InvalidParameter => "invalid-parameter",
+            ErrorMessage::UnknownService => "unknown-service",
+            ErrorMessage::IinLength => "iin-length",
+            ErrorMessage::IinNotDigits => "iin-not-digits",
+            ErrorMessage::IinCheckDigit => "iin-check-digit",
+            ErrorMessage::FormFieldMissing => "form-field-missing",
+            ErrorMessage::FormDate => "form-date",
+            ErrorMessage::FormIin => "form-iin",
+            ErrorMessage::FormPeriod => "form-period",
+            ErrorMessage::FormInvalid => "form-invalid",
+            ErrorMessage::SignatureUnreadable => "signature-unreadable",
+            ErrorMessage::IdempotencyKeyReused => "idempotency-key-reused",
+            ErrorMessage::NotAwaitingSignature => "not-awaiting-signature",
+            ErrorMessage::RequestEnded => "request-ended",
+            ErrorMessage::ChannelNotOffered => "channel-not-offered",
+            ErrorMessage::SurveyBeforeEnd => "survey-before-end",
+            ErrorMessage::SurveyAlreadySubmitted => "survey-already-submitted",
+            ErrorMessage::ActionUnavailable => "action-unavailable",
+            ErrorMessage::Busy => "busy",
+            ErrorMessage::PayloadTooLarge => "payload-too-large",
+            ErrorMessage::JsonRequired => "json-required",
+            ErrorMessage::ResultNotReady => "result-not-ready",
+            ErrorMessage::SocialStatusNotFound => "social-status-not-found",
+            ErrorMessage::OperatorUnidentified => "operator-unidentified",
+            ErrorMessage::UnsupportedScan => "unsupported-scan",
+            ErrorMessage::RegistryUnavailable => "registry-unavailable",
+            ErrorMessage::Internal => "internal",
+        }
+    }
+}
+
+crate::codes::code_enum!(ErrorMessage, UnknownErrorMessage, "error message");
+
 /// One text in the three languages.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Texts {
@@ -75,10 +206,10 @@ pub enum MessagesError {
     /// Not the expected JSON shape.
     #[error("the messages are not valid: {0}")]
     Invalid(String),
-    /// A key that is no status or refusal code.
-    #[error("no status or refusal has the code {0:?}")]
+    /// A key that is no status, refusal or error code.
+    #[error("no status, refusal or error has the code {0:?}")]
     Unknown(String),
-    /// A status or refusal without texts, or with an empty one.
+    /// A status, refusal or error without texts, or with an empty one.
     #[error("the message for {0:?} is missing or has an empty text")]
     Missing(String),
 }
@@ -87,13 +218,46 @@ pub enum MessagesError {
 struct MessagesFile {
     statuses: BTreeMap<String, Message>,
     refusals: BTreeMap<String, Message>,
+    errors: BTreeMap<String, Message>,
 }
 
-/// Every status and refusal text.
+/// Every status, refusal and error text.
 #[derive(Debug, Clone)]
 pub struct Messages {
     statuses: BTreeMap<RequestStatus, Message>,
     refusals: BTreeMap<RefusalReason, Message>,
+    errors: BTreeMap<ErrorMessage, Message>,
+}
+
+/// The section of a message file keyed by the codes of `T`, every code of `all` present with
+/// non-empty texts in all three languages.
+fn section<T>(
+    raw: BTreeMap<String, Message>,
+    all: &[T],
+) -> Result<BTreeMap<T, Message>, MessagesError>
+where
+    T: std::str::FromStr + Ord + Copy + std::fmt::Display,
+{
+    let section = raw
+        .into_iter()
+        .map(|(code, message)| {
+            let key = code
+                .parse::<T>()
+                .map_err(|_| MessagesError::Unknown(code))?;
+            Ok((key, message))
+        })
+        .collect::<Result<BTreeMap<_, _>, MessagesError>>()?;
+    let complete = |m: Option<&Message>| {
+        m.is_some_and(|m| {
+            [&m.texts.ru, &m.texts.kk, &m.texts.en]
+                .iter()
+                .all(|t| !t.trim().is_empty())
+        })
+    };
+    match all.iter().find(|key| !complete(section.get(key))) {
+        Some(missing) => Err(MessagesError::Missing(missing.to_string())),
+        None => Ok(section),
+    }
 }
 
 impl Messages {
@@ -111,54 +275,19 @@ impl Messages {
         SHARED.get_or_init(Self::built_in)
     }
 
-    /// Messages from JSON of the shape of `data/messages.json`; every status and refusal must have
-    /// non-empty texts in all three languages.
+    /// Messages from JSON of the shape of `data/messages.json`; every status, refusal and error
+    /// must have non-empty texts in all three languages.
     ///
     /// # Errors
     /// [`MessagesError`] naming what is wrong or missing.
     pub fn from_json(text: &str) -> Result<Self, MessagesError> {
         let file: MessagesFile =
             serde_json::from_str(text).map_err(|e| MessagesError::Invalid(e.to_string()))?;
-        let statuses = file
-            .statuses
-            .into_iter()
-            .map(|(code, message)| {
-                let status = code
-                    .parse::<RequestStatus>()
-                    .map_err(|_| MessagesError::Unknown(code))?;
-                Ok((status, message))
-            })
-            .collect::<Result<BTreeMap<_, _>, MessagesError>>()?;
-        let refusals = file
-            .refusals
-            .into_iter()
-            .map(|(code, message)| {
-                let reason = code
-                    .parse::<RefusalReason>()
-                    .map_err(|_| MessagesError::Unknown(code))?;
-                Ok((reason, message))
-            })
-            .collect::<Result<BTreeMap<_, _>, MessagesError>>()?;
-        let complete = |m: Option<&Message>| {
-            m.is_some_and(|m| {
-                [&m.texts.ru, &m.texts.kk, &m.texts.en]
-                    .iter()
-                    .all(|t| !t.trim().is_empty())
-            })
-        };
-        if let Some(status) = RequestStatus::ALL
-            .into_iter()
-            .find(|s| !complete(statuses.get(s)))
-        {
-            return Err(MessagesError::Missing(status.code().to_owned()));
-        }
-        if let Some(reason) = RefusalReason::ALL
-            .into_iter()
-            .find(|r| !complete(refusals.get(r)))
-        {
-            return Err(MessagesError::Missing(reason.code().to_owned()));
-        }
-        Ok(Self { statuses, refusals })
+        Ok(Self {
+            statuses: section(file.statuses, &RequestStatus::ALL)?,
+            refusals: section(file.refusals, &RefusalReason::ALL)?,
+            errors: section(file.errors, &ErrorMessage::ALL)?,
+        })
     }
 
     /// The texts of a status.
@@ -171,6 +300,12 @@ impl Messages {
     pub fn refusal(&self, reason: RefusalReason) -> &Message {
         // Every reason has a message: from_json refuses files where one is missing.
         &self.refusals[&reason]
+    }
+
+    /// The texts of an error.
+    pub fn error(&self, error: ErrorMessage) -> &Message {
+        // Every error has a message: from_json refuses files where one is missing.
+        &self.errors[&error]
     }
 }
 
@@ -186,6 +321,9 @@ mod tests {
         }
         for reason in RefusalReason::ALL {
             assert!(!messages.refusal(reason).texts.en.is_empty(), "{reason}");
+        }
+        for error in ErrorMessage::ALL {
+            assert!(!messages.error(error).texts.ru.is_empty(), "{error}");
         }
     }
 
@@ -219,6 +357,12 @@ mod tests {
         assert_eq!(
             Messages::from_json(&file.to_string()).expect_err("unknown"),
             MessagesError::Unknown("typo".into())
+        );
+        let mut file: serde_json::Value = serde_json::from_str(BUILT_IN).expect("json");
+        file["errors"]["busy"]["kk"] = serde_json::json!(" ");
+        assert_eq!(
+            Messages::from_json(&file.to_string()).expect_err("empty"),
+            MessagesError::Missing("busy".into())
         );
     }
 }

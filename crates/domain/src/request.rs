@@ -1,4 +1,4 @@
-//! The request aggregate: the lifecycle of DOMAIN.md 3 for every service and both channels, as two
+//! The request aggregate: the lifecycle of docs/domain.md 3 for every service and both channels, as two
 //! pure functions.
 //!
 //! - [`decide`] holds every rule: given the state, a command and the time, it returns the events to
@@ -7,11 +7,12 @@
 //!   any stored stream can be loaded: `events.iter().fold(Request::default(), evolve)`.
 //!
 //! Portal: submitted -> signed by the citizen -> signature verified -> the service's lookups in
-//! order -> result issued. Service centre (DOMAIN.md 3.4, table 2): submitted by an operator -> the
+//! order -> result issued. Service centre (docs/domain.md 3.4, table 2): submitted by an operator -> the
 //! applicant in GBD FL (and the power of attorney in ENIS for a representative) -> scans -> the
 //! operator's signature, verified -> the fund lookup -> result. Any failing check ends in a refusal
-//! with the reason of DOMAIN.md 5; deadlines missed and the survey are recorded along the way.
+//! with the reason of docs/domain.md 5; deadlines missed and the survey are recorded along the way.
 
+pub mod centre;
 mod decide;
 mod events;
 mod state;

@@ -156,7 +156,7 @@ impl<'a> Finish<'a> {
         // Polled in order: each sends its messages on its first poll, and PostgreSQL runs them in
         // the order sent.
         let (relaxed, locked, written, advanced, committed) = futures_util::join!(
-            tx.batch_execute(commands::db::RELAXED_COMMIT),
+            tx.batch_execute(event_store::db::RELAXED_COMMIT),
             tx.execute(&lock, &locking),
             writes,
             tx.execute(&advance, &advancing),

@@ -1,7 +1,7 @@
 //! What can go wrong on the read side.
 
-use commands::StoreError;
 use domain::StreamId;
+use event_store::StoreError;
 
 /// Errors of projectors and read-model queries.
 #[derive(Debug, thiserror::Error)]

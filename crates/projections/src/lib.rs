@@ -5,9 +5,11 @@
 //! - [`projector`]: the [`Projector`] trait (how a read model applies a batch of events) and
 //!   [`run`], the loop that catches up from the checkpoint and then follows the log live (woken
 //!   by `NOTIFY` through the event store's subscription), publishing its [`Progress`].
-//! - [`rebuild`]: a read model rebuilt from the first event into a shadow table and swapped in
+//! - [`read_models`]: every read model in one registry ([`ReadModel`]): run from the log or the
+//!   topic, rebuilt, replay-checked, asked for its lag;
+//! - [`rebuild`]: a read model rebuilt from the first event into shadow tables and swapped in
 //!   within one transaction, so readers never see it empty or half-built.
-//! - [`replay`]: a read model replayed in a temporary table and compared with the stored one
+//! - [`replay`]: a read model replayed in temporary tables and compared with the stored ones
 //!   (`egov replay --check`).
 //! - [`checkpoint`]: where each projector stands, and its lag behind the head of the log.
 //! - [`request_status`]: the status view that the portal's "refresh status" reads.
@@ -16,7 +18,7 @@
 //! - [`data_access`]: "who looked at my data", the reads of each citizen's data by others.
 //! - [`kafka`]: the relay that publishes the log to a Kafka topic, and projectors fed from it.
 //!
-//! Events are read through the event store's public read API (`commands::EventStore::read_all`
+//! Events are read through the event store's public read API (`event_store::EventStore::read_all`
 //! and `subscribe`); nothing here writes events.
 
 pub mod analytics;
@@ -26,9 +28,11 @@ mod error;
 pub mod kafka;
 mod leader;
 pub mod projector;
+pub mod read_models;
 pub mod rebuild;
 pub mod replay;
 pub mod request_status;
+pub mod tables;
 mod writes;
 
 pub use analytics::AnalyticsProjector;
@@ -36,8 +40,9 @@ pub use checkpoint::Lag;
 pub use data_access::DataAccessProjector;
 pub use error::ProjectionError;
 pub use projector::{run, run_observed, BatchApplied, Progress, Projector};
-pub use rebuild::{rebuild, RebuildReport};
-pub use replay::{check, CheckReport, Through};
+pub use read_models::{ReadModel, UnknownReadModel};
+pub use rebuild::RebuildReport;
+pub use replay::{CheckReport, Through};
 pub use request_status::{RequestStatusProjector, StatusRow, StatusView};
 
 /// The schema that holds every read model and the checkpoints (migrations/V3).

@@ -4,10 +4,10 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use commands::event_store::SubscriptionOptions;
-use commands::EventStore;
 use deadpool_postgres::Transaction;
 use domain::{Cursor, RecordedEvent};
+use event_store::EventStore;
+use event_store::SubscriptionOptions;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -348,7 +348,7 @@ async fn commit_batch<P: Projector>(
     // checked under the lock and moved here.
     let applied = applied?;
     let (relaxed, locked) = futures_util::join!(
-        tx.batch_execute(commands::db::RELAXED_COMMIT),
+        tx.batch_execute(event_store::db::RELAXED_COMMIT),
         checkpoint::lock(&tx, projector.name())
     );
     relaxed.map_err(ProjectionError::database("relaxing a projector's commit"))?;

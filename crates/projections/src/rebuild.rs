@@ -1,19 +1,22 @@
 //! Rebuilding a read model from the first event, with no moment in which readers see it empty or
 //! half-built.
 //!
-//! The events are applied into a shadow table (`<name>_rebuild`, created `LIKE` the live one, so
-//! with the same columns, indexes and constraints) while the live table keeps serving and the live
-//! projector keeps running. Then one transaction takes the projector's lock (the live projector
-//! waits), applies what was appended meanwhile, renames the shadow table into place, drops the old
-//! one and sets the checkpoint. Readers see the old table up to that commit and the new one after
-//! it; a reader that arrives during the swap waits for it (milliseconds).
+//! The events are applied into shadow tables (`<name>_rebuild<suffix>`, created `LIKE` the live
+//! ones, so with the same columns, indexes and constraints) while the live tables keep serving and
+//! the live projector keeps running. Then one transaction takes the projector's lock (the live
+//! projector waits), applies what was appended meanwhile, swaps the shadow tables in and sets the
+//! checkpoint. A table that only this service reads is renamed into place (a reader that arrives
+//! during the swap waits for it, milliseconds); one read by views of other schemas gets the
+//! shadow's rows in place of its own, so the views keep their table ([`Swap`]). Readers see the
+//! old rows up to that commit and the new ones after it.
 
 use std::time::{Duration, Instant};
 
-use commands::EventStore;
 use domain::Cursor;
+use event_store::EventStore;
 use serde::Serialize;
 
+use crate::tables::{Swap, Table};
 use crate::{checkpoint, ProjectionError, Projector};
 
 /// Events read from the log per batch.
@@ -34,31 +37,46 @@ pub struct RebuildReport {
     pub swap_ms: f64,
 }
 
-/// Rebuilds the read model of `projector` from the first event and swaps it in.
+/// The live and the shadow name of each of a read model's tables, schema-qualified.
+fn table_names(name: &str, tables: &[Table]) -> Vec<(String, String)> {
+    tables
+        .iter()
+        .map(|t| {
+            (
+                format!("{}.{name}{}", crate::SCHEMA, t.suffix),
+                format!("{}.{name}_rebuild{}", crate::SCHEMA, t.suffix),
+            )
+        })
+        .collect()
+}
+
+/// Rebuilds the read model of `projector` (whose tables are `tables`, the main one first) from the
+/// first event into shadow tables, and swaps them in as `swap` says.
 ///
 /// # Errors
-/// When reading the log or writing the shadow table fails; the live table is untouched then.
+/// When reading the log or writing the shadow tables fails; the live tables are untouched then.
 pub async fn rebuild<P: Projector>(
     store: &EventStore,
     projector: &P,
+    tables: &[Table],
+    swap: Swap,
 ) -> Result<RebuildReport, ProjectionError> {
     let started = Instant::now();
     let name = projector.name();
-    let live = projector.table();
-    let shadow_name = format!("{name}_rebuild");
-    let shadow = format!("{}.{shadow_name}", crate::SCHEMA);
+    let names = table_names(name, tables);
+    let shadow = format!("{}.{name}_rebuild", crate::SCHEMA);
     let mut client = store.database().pool().get().await?;
-    client
-        .batch_execute(&format!(
-            "DROP TABLE IF EXISTS {shadow}; CREATE TABLE {shadow} (LIKE {live} INCLUDING ALL)"
-        ))
-        .await
-        .map_err(ProjectionError::database("creating the shadow table"))?;
+    for (live, shadow) in &names {
+        client
+            .batch_execute(&format!(
+                "DROP TABLE IF EXISTS {shadow}; CREATE TABLE {shadow} (LIKE {live} INCLUDING ALL)"
+            ))
+            .await
+            .map_err(ProjectionError::database("creating a shadow table"))?;
+    }
     tracing::info!(read_model = name, shadow = %shadow, "rebuilding from the first event");
-
-    let mut cursor = Cursor::START;
-    let mut events = 0u64;
-    // Fill the shadow table while the live one serves.
+    let (mut cursor, mut events) = (Cursor::START, 0u64);
+    // Fill the shadow tables while the live ones serve.
     loop {
         let page = store.read_all(cursor, BATCH).await?;
         if page.events.is_empty() {
@@ -78,8 +96,7 @@ pub async fn rebuild<P: Projector>(
             tracing::info!(read_model = name, events, "rebuilding");
         }
     }
-
-    // Swap: under the projector's lock, catch up and rename in one transaction.
+    // Swap: under the projector's lock, catch up and swap in one transaction.
     let swap_started = Instant::now();
     let tx = client
         .transaction()
@@ -95,41 +112,53 @@ pub async fn rebuild<P: Projector>(
         events += page.events.len() as u64;
         cursor = page.next;
     }
-    tx.batch_execute(&format!(
-        "ALTER TABLE {live} RENAME TO {name}_old; \
-         ALTER TABLE {shadow} RENAME TO {name}; \
-         DROP TABLE {schema}.{name}_old",
-        schema = crate::SCHEMA
-    ))
-    .await
-    .map_err(ProjectionError::database("swapping the rebuilt table in"))?;
-    checkpoint::store(
-        &tx,
-        name,
-        cursor,
-        i64::try_from(events).unwrap_or(i64::MAX),
-        true,
-    )
-    .await?;
+    tx.batch_execute(&swap_sql(&names, swap))
+        .await
+        .map_err(ProjectionError::database("swapping the rebuilt tables in"))?;
+    let stored = i64::try_from(events).unwrap_or(i64::MAX);
+    checkpoint::store(&tx, name, cursor, stored, true).await?;
     tx.commit()
         .await
         .map_err(ProjectionError::database("committing the swap"))?;
-    let swap = swap_started.elapsed();
-    let seconds = started.elapsed().as_secs_f64();
     let report = RebuildReport {
         name: name.to_owned(),
         events,
         cursor,
-        seconds,
-        events_per_second: events as f64 / seconds.max(Duration::from_micros(1).as_secs_f64()),
-        swap_ms: swap.as_secs_f64() * 1000.0,
+        seconds: started.elapsed().as_secs_f64(),
+        events_per_second: events as f64
+            / started
+                .elapsed()
+                .max(Duration::from_micros(1))
+                .as_secs_f64(),
+        swap_ms: swap_started.elapsed().as_secs_f64() * 1000.0,
     };
     tracing::info!(
         read_model = name,
         events,
-        seconds,
+        seconds = report.seconds,
         swap_ms = report.swap_ms,
         "rebuilt and swapped in"
     );
     Ok(report)
+}
+
+/// The statements that put each shadow table in its live table's place.
+fn swap_sql(names: &[(String, String)], swap: Swap) -> String {
+    names
+        .iter()
+        .map(|(live, shadow)| match swap {
+            Swap::Rename => {
+                let bare = live.rsplit('.').next().unwrap_or(live);
+                format!(
+                    "ALTER TABLE {live} RENAME TO {bare}_old; \
+                     ALTER TABLE {shadow} RENAME TO {bare}; \
+                     DROP TABLE {live}_old;"
+                )
+            }
+            Swap::Copy => format!(
+                "DELETE FROM {live}; INSERT INTO {live} SELECT * FROM {shadow}; DROP TABLE {shadow};"
+            ),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }

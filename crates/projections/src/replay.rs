@@ -1,14 +1,15 @@
-//! `egov replay --check`: a read model replayed from the log into a temporary table and compared
-//! row by row with the stored one, so an auditor can trust (or distrust) what the views show.
+//! `egov replay --check`: a read model replayed from the log into temporary tables and compared
+//! row by row with the stored ones, so an auditor can trust (or distrust) what the views show.
 //!
 //! The check holds the projector's lock for its duration (the live projector waits, readers do
 //! not), replays exactly the events up to the stored checkpoint, and rolls everything back: it
 //! writes nothing.
 
-use commands::EventStore;
 use domain::Cursor;
+use event_store::EventStore;
 use serde::Serialize;
 
+use crate::tables::Table;
 use crate::{checkpoint, ProjectionError, Projector};
 
 /// Events read from the log per batch.
@@ -33,10 +34,11 @@ pub struct CheckReport {
     /// The checkpoint the stored read model stands at, up to which the log was replayed.
     pub cursor: Cursor,
     pub events: u64,
+    /// Rows stored (in all its tables).
     pub rows: i64,
     /// How many rows differ.
     pub differing: i64,
-    /// The first of them (at most 100), by key.
+    /// The first of them (at most 100 per table), by key.
     pub differences: Vec<RowDifference>,
 }
 
@@ -56,19 +58,18 @@ pub enum Through {
     End,
 }
 
-/// Replays `projector` from the first event up to `through` and compares the result with the
-/// stored rows, keyed by `key` (a column of the table).
+/// Replays `projector` (whose tables are `tables`, the main one first) from the first event up to
+/// `through` into temporary tables, and compares each with the stored one row by row, by its key.
 ///
 /// # Errors
 /// When reading the log or the tables fails.
 pub async fn check<P: Projector>(
     store: &EventStore,
     projector: &P,
-    key: &str,
+    tables: &[Table],
     through: Through,
 ) -> Result<CheckReport, ProjectionError> {
     let name = projector.name();
-    let live = projector.table();
     let scratch = format!("pg_temp.{name}_check");
     let mut client = store.database().pool().get().await?;
     let tx = client
@@ -80,11 +81,41 @@ pub async fn check<P: Projector>(
         Through::Checkpoint => checkpoint,
         Through::End => Cursor::new(i64::MAX, i64::MAX),
     };
-    tx.batch_execute(&format!(
-        "CREATE TEMP TABLE {name}_check (LIKE {live} INCLUDING DEFAULTS) ON COMMIT DROP"
-    ))
-    .await
-    .map_err(ProjectionError::database("creating the replay table"))?;
+    for table in tables {
+        tx.batch_execute(&format!(
+            "CREATE TEMP TABLE {name}_check{suffix} (LIKE {schema}.{name}{suffix} INCLUDING ALL) ON COMMIT DROP",
+            suffix = table.suffix,
+            schema = crate::SCHEMA,
+        ))
+        .await
+        .map_err(ProjectionError::database("creating a replay table"))?;
+    }
+    let events = replay(store, projector, &tx, &scratch, cursor).await?;
+    let mut report = CheckReport {
+        name: name.to_owned(),
+        cursor,
+        events,
+        rows: 0,
+        differing: 0,
+        differences: Vec::new(),
+    };
+    for table in tables {
+        compare(&tx, name, table, tables.len() > 1, &mut report).await?;
+    }
+    tx.rollback()
+        .await
+        .map_err(ProjectionError::database("ending a check"))?;
+    Ok(report)
+}
+
+/// Applies the log up to `cursor` to the scratch tables; how many events it read.
+async fn replay<P: Projector>(
+    store: &EventStore,
+    projector: &P,
+    tx: &deadpool_postgres::Transaction<'_>,
+    scratch: &str,
+    cursor: Cursor,
+) -> Result<u64, ProjectionError> {
     let mut after = Cursor::START;
     let mut events = 0u64;
     while after < cursor {
@@ -97,10 +128,36 @@ pub async fn check<P: Projector>(
         if upto.is_empty() {
             break;
         }
-        projector.apply(&tx, &scratch, &upto, None).await?;
+        projector.apply(tx, scratch, &upto, None).await?;
         events += upto.len() as u64;
         after = upto.last().map_or(cursor, |e| e.cursor);
     }
+    Ok(events)
+}
+
+/// Compares one stored table with its replay and adds what differs to `report` (keys are prefixed
+/// with the table's name when a read model has several tables).
+async fn compare(
+    tx: &deadpool_postgres::Transaction<'_>,
+    name: &str,
+    table: &Table,
+    named: bool,
+    report: &mut CheckReport,
+) -> Result<(), ProjectionError> {
+    let live = format!("{}.{name}{}", crate::SCHEMA, table.suffix);
+    let scratch = format!("pg_temp.{name}_check{}", table.suffix);
+    let columns = table.key.join(", ");
+    let key = table
+        .key
+        .iter()
+        .map(|k| format!("coalesce(s.{k}, r.{k})::text"))
+        .collect::<Vec<_>>()
+        .join(" || '/' || ");
+    let label = if named {
+        format!("'{name}{}:' || ", table.suffix)
+    } else {
+        String::new()
+    };
     let database = ProjectionError::database("comparing the replay with the stored rows");
     let rows: i64 = tx
         .query_one(&format!("SELECT count(*) FROM {live}"), &[])
@@ -108,8 +165,20 @@ pub async fn check<P: Projector>(
         .map_err(database)?
         .get(0);
     let differing_sql = format!(
-        "FROM {live} s FULL JOIN {scratch} r ON s.{key} = r.{key}
-         WHERE to_jsonb(s) IS DISTINCT FROM to_jsonb(r)"
+        "FROM {live} s FULL JOIN {scratch} r ON ({s}) = ({r})
+         WHERE to_jsonb(s) IS DISTINCT FROM to_jsonb(r)",
+        s = table
+            .key
+            .iter()
+            .map(|k| format!("s.{k}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        r = table
+            .key
+            .iter()
+            .map(|k| format!("r.{k}"))
+            .collect::<Vec<_>>()
+            .join(", "),
     );
     let differing: i64 = tx
         .query_one(&format!("SELECT count(*) {differing_sql}"), &[])
@@ -119,30 +188,22 @@ pub async fn check<P: Projector>(
     let listed = tx
         .query(
             &format!(
-                "SELECT coalesce(s.{key}, r.{key})::text, to_jsonb(s), to_jsonb(r) {differing_sql}
+                "SELECT {label}{key}, to_jsonb(s), to_jsonb(r) {differing_sql}
                  ORDER BY 1 LIMIT {MAX_LISTED}"
             ),
             &[],
         )
         .await
         .map_err(database)?;
-    let differences = listed
-        .iter()
-        .map(|row| RowDifference {
+    tracing::debug!(table = %live, key = %columns, rows, differing, "compared with the replay");
+    report.rows += rows;
+    report.differing += differing;
+    report
+        .differences
+        .extend(listed.iter().map(|row| RowDifference {
             key: row.get(0),
             stored: row.get(1),
             replayed: row.get(2),
-        })
-        .collect();
-    tx.rollback()
-        .await
-        .map_err(ProjectionError::database("ending a check"))?;
-    Ok(CheckReport {
-        name: name.to_owned(),
-        cursor,
-        events,
-        rows,
-        differing,
-        differences,
-    })
+        }));
+    Ok(())
 }

@@ -1,7 +1,7 @@
 //! A batch's statements: its rows written with the transaction id held as briefly as possible.
 //!
 //! Readers of the log wait for the oldest transaction still open anywhere in the cluster (see
-//! `commands::event_store::read`), and a transaction gets its id at its first write. So a
+//! `event_store::read`), and a transaction gets its id at its first write. So a
 //! projector's transaction must not stay open for round trips after it: its statements are
 //! prepared first (cached per connection; preparing takes no id), then sent together and answered
 //! in one round trip.

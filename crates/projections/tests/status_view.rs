@@ -4,10 +4,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use commands::requests::{Requests, Submission};
-use commands::EventStore;
 use domain::{Actor, Channel, Cursor, Iin, RequestStatus, ServiceCode};
+use event_store::EventStore;
 use projections::{
-    checkpoint, rebuild, run, Progress, Projector, RequestStatusProjector, StatusView,
+    checkpoint, run, Progress, Projector, ReadModel, RequestStatusProjector, StatusView,
 };
 use serde_json::json;
 use testkit::TestDb;
@@ -261,7 +261,8 @@ async fn a_rebuild_swaps_in_the_same_rows_while_readers_always_find_them() {
     }
     // Writes go on during the rebuild too; the live projector and the rebuild must agree.
     let late = requests.submit(submission(ALICE)).await.expect("submit");
-    let report = rebuild(&store, &RequestStatusProjector)
+    let report = ReadModel::RequestStatus
+        .rebuild(&store)
         .await
         .expect("rebuild");
     let later = requests.submit(submission(ALICE)).await.expect("submit");
@@ -347,7 +348,8 @@ async fn the_cached_view_drops_a_row_as_soon_as_the_projector_applies_a_change()
         }
     }
     // A rebuild swaps the table under the cache: what it serves afterwards is still current.
-    rebuild(&store, &RequestStatusProjector)
+    ReadModel::RequestStatus
+        .rebuild(&store)
         .await
         .expect("rebuild");
     requests
@@ -394,7 +396,7 @@ async fn the_views_receivers_are_not_woken_when_a_batch_changes_no_request() {
             at: chrono::Utc::now(),
         }],
     };
-    let event = commands::NewEvent::new(
+    let event = event_store::NewEvent::new(
         uuid::Uuid::now_v7(),
         domain::data_access::EVENT_TYPE,
         domain::data_access::SCHEMA_VERSION,

@@ -3,13 +3,15 @@
 //! so tests run in parallel and never touch anyone's data.
 //!
 //! [`pki`] is a test certification authority in the national profile with `openssl ocsp` as its
-//! responder, for tests and benchmarks that need real signatures.
+//! responder, for tests and benchmarks that need real signatures; [`port`] hands out ports for
+//! servers that cannot report the one they bound.
 
 pub mod pki;
+pub mod port;
 
 use std::time::Duration;
 
-use commands::{Database, DbSettings};
+use event_store::{Database, DbSettings};
 use tokio_postgres::{Client, Config, NoTls};
 
 /// The server tests run against when `TEST_DATABASE_URL` is not set.
@@ -74,7 +76,7 @@ impl TestDb {
     /// When the database cannot be created or migrated.
     pub async fn migrated() -> TestDb {
         let db = TestDb::empty().await;
-        commands::db::migrate(&db.config)
+        event_store::migrate(&db.config)
             .await
             .expect("migrate the test database");
         db

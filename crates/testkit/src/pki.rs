@@ -203,7 +203,7 @@ impl Pki {
             dir: tempfile::tempdir().expect("dir"),
             index: Vec::new(),
             next_serial: 0x1000,
-            port: responder_port(),
+            port: crate::port::free(),
         }
     }
 
@@ -460,28 +460,42 @@ impl Drop for Responder {
     }
 }
 
-/// A free port for a responder, below the kernel's range of ephemeral ports and never handed out
-/// twice in a process. The responder binds it later; a port the kernel picks (`bind` to port 0)
-/// could meanwhile become the local port of one of the many connections tests open, and the
-/// responder would then fail to start.
-fn responder_port() -> u16 {
-    static GIVEN: std::sync::Mutex<std::collections::BTreeSet<u16>> =
-        std::sync::Mutex::new(std::collections::BTreeSet::new());
-    let ephemeral_from = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
-        .unwrap_or(32_768);
-    let (low, high) = (10_000u16, ephemeral_from.max(10_001));
-    let mut given = GIVEN
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    for _ in 0..10_000 {
-        let random = uuid::Uuid::new_v4().as_u128();
-        let port = low + u16::try_from(random % u128::from(high - low)).unwrap_or(0);
-        if !given.contains(&port) && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            given.insert(port);
-            return port;
-        }
-    }
-    panic!("no free port for the OCSP responder below {high}");
+/// A CMS SignedData (attached, DER) over `content`, by a self-signed certificate for `iin`: a
+/// well-formed signature that no trust anchor vouches for (APIs take it; a verifier refuses it).
+///
+/// # Panics
+/// When OpenSSL cannot make the key, the certificate or the signature.
+pub fn self_signed_cms(content: &[u8], iin: &str) -> Vec<u8> {
+    use openssl::asn1::Asn1Time;
+    use openssl::cms::{CMSOptions, CmsContentInfo};
+    use openssl::hash::MessageDigest;
+    use openssl::x509::{X509NameBuilder, X509};
+    let key = openssl::pkey::PKey::from_rsa(openssl::rsa::Rsa::generate(2048).expect("rsa"))
+        .expect("pkey");
+    let mut name = X509NameBuilder::new().expect("name");
+    name.append_entry_by_text("CN", "TEST CITIZEN").expect("cn");
+    name.append_entry_by_text("serialNumber", &format!("IIN{iin}"))
+        .expect("serial");
+    let name = name.build();
+    let mut cert = X509::builder().expect("cert");
+    cert.set_version(2).expect("version");
+    cert.set_subject_name(&name).expect("subject");
+    cert.set_issuer_name(&name).expect("issuer");
+    cert.set_pubkey(&key).expect("key");
+    cert.set_not_before(&Asn1Time::days_from_now(0).expect("time"))
+        .expect("nb");
+    cert.set_not_after(&Asn1Time::days_from_now(30).expect("time"))
+        .expect("na");
+    cert.sign(&key, MessageDigest::sha256()).expect("sign cert");
+    let cert = cert.build();
+    CmsContentInfo::sign(
+        Some(&cert),
+        Some(&key),
+        None,
+        Some(content),
+        CMSOptions::BINARY,
+    )
+    .expect("cms")
+    .to_der()
+    .expect("der")
 }

@@ -6,9 +6,9 @@ use chrono::NaiveDate;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use crate::auth::{Principal, Role};
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
+use crate::token::{Principal, Role};
 
 /// The views that may be read, by their path name.
 const VIEWS: [(&str, &str); 5] = [

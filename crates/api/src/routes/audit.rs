@@ -10,9 +10,9 @@ use domain::{Cursor, RecordedEvent, RequestNumber, StreamId, GENESIS_HASH};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::{Principal, Role};
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
+use crate::token::{Principal, Role};
 
 /// The most events one page of the feed returns.
 pub const MAX_FEED_LIMIT: u32 = 10_000;
@@ -122,11 +122,11 @@ pub struct FeedQuery {
 }
 
 fn auditor(principal: &Principal) -> Result<(), ApiError> {
-    principal.require(&[Role::Auditor])
+    Ok(principal.require(&[Role::Auditor])?)
 }
 
 async fn stream_of(state: &AppState, number: &str) -> Result<(RequestNumber, StreamId), ApiError> {
-    let number = RequestNumber::parse(number).map_err(|_| ApiError::RequestNotFound)?;
+    let number = super::input::request_number(number)?;
     let stream = state
         .requests
         .find(&number)
@@ -143,8 +143,8 @@ async fn record_audit_read(
     purpose: Option<String>,
 ) -> Result<(), ApiError> {
     if let Some(row) = state.status_view.by_number_fresh(number.as_str()).await? {
-        super::requests::record_read(state, principal, &row, format!("audit:{number}"), purpose)
-            .await;
+        let what = format!("audit:{number}");
+        super::access::record_read(&state.read_audit, principal, &row, what, purpose).await;
     }
     Ok(())
 }
@@ -189,7 +189,7 @@ pub async fn events(
     number: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     auditor(&principal)?;
-    let purpose = crate::read_audit::purpose(&req)?;
+    let purpose = super::input::purpose(&req)?;
     let (number, stream) = stream_of(&state, &number).await?;
     record_audit_read(&state, &principal, &number, purpose).await?;
     let events = state.requests.recorded(stream).await?;
@@ -232,7 +232,7 @@ pub async fn state_at(
     query: web::Query<StateQuery>,
 ) -> Result<HttpResponse, ApiError> {
     auditor(&principal)?;
-    let purpose = crate::read_audit::purpose(&req)?;
+    let purpose = super::input::purpose(&req)?;
     let query = query.into_inner();
     let as_of = match &query.as_of {
         Some(raw) => Some(

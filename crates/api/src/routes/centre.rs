@@ -1,4 +1,4 @@
-//! The service-centre channel (role `operator`; DOMAIN.md 3.4, REG 3147-3160): an operator files
+//! The service-centre channel (role `operator`; docs/domain.md 3.4, REG 3147-3160): an operator files
 //! a request for the citizen at the desk, or for the citizen a representative acts for; the
 //! identity check (GBD FL) and the power-of-attorney check (ENIS) run at once; the paper
 //! documents are scanned; the operator signs with the operator's own EDS; then the request goes
@@ -12,20 +12,20 @@ use std::time::Duration;
 use actix_web::{http::header, web, HttpRequest, HttpResponse};
 use base64::Engine;
 use chrono::NaiveDate;
-use commands::scans::ScanStore;
 use commands::Submission;
-use domain::centre::{sniff, MAX_SCAN_BYTES, SCAN_KINDS};
-use domain::request::{PresentedPerson, Representative, Request, RequestEvent, Stage};
-use domain::{Channel, Iin, RequestNumber, ServiceCode};
+use domain::request::centre::Desk;
+use domain::request::{PresentedPerson, Representative};
+use domain::scans::{sniff, ScanKind, MAX_SCAN_BYTES};
+use domain::{Channel, Iin, ServiceCode, Texts};
 use serde::{Deserialize, Serialize};
 use tracing_actix_web::RootSpan;
 use utoipa::ToSchema;
 
-use crate::auth::{Principal, Role};
-use crate::problem::{ApiError, Problem, ProblemTexts};
-use crate::routes::requests::{decode_cms, idempotency_key, parse_iin, replayed_header};
+use super::input;
+use crate::problem::{ApiError, Problem, TextsSchema};
 use crate::state::AppState;
 use crate::telemetry::record_correlation;
+use crate::token::{Principal, Role};
 
 /// How long filing waits for the identity checks to answer before it answers itself.
 const CHECKS_WAIT: Duration = Duration::from_secs(15);
@@ -111,7 +111,8 @@ pub struct CheckDto {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CentreRefusalDto {
     pub code: String,
-    pub text: ProblemTexts,
+    #[schema(value_type = TextsSchema)]
+    pub text: Texts,
 }
 
 /// The answer to filing at a service centre.
@@ -203,7 +204,7 @@ pub async fn submit(
         .service
         .parse::<ServiceCode>()
         .map_err(|_| ApiError::UnknownService(body.service.clone()))?;
-    let at_desk = parse_iin("applicant.iin", &body.applicant.iin)?;
+    let at_desk = input::iin("applicant.iin", &body.applicant.iin)?;
     let presented = PresentedPerson {
         iin: at_desk.clone(),
         surname: body.applicant.surname,
@@ -215,7 +216,7 @@ pub async fn submit(
     let (owner, representative) = match (body.represented_iin, body.power_of_attorney) {
         (None, None) => (at_desk, None),
         (Some(represented), Some(poa)) => (
-            parse_iin("represented_iin", &represented)?,
+            input::iin("represented_iin", &represented)?,
             Some(Representative {
                 iin: at_desk,
                 power_of_attorney_number: poa.number,
@@ -230,80 +231,29 @@ pub async fn submit(
             })
         }
     };
-    let submitted = state
-        .requests
-        .submit(Submission {
-            service,
-            applicant: owner,
-            form: body.form,
-            actor: principal.actor(),
-            channel: Channel::ServiceCentre,
-            idempotency_key: idempotency_key(&req)?,
-            representative,
-            operator_id: Some(format!("{centre}/{}", principal.subject)),
-            presented: Some(presented),
-        })
+    let filed = state
+        .centre
+        .file(
+            Submission {
+                service,
+                applicant: owner,
+                form: body.form,
+                actor: principal.actor(),
+                channel: Channel::ServiceCentre,
+                idempotency_key: input::idempotency_key(&req)?,
+                representative,
+                operator_id: Some(format!("{centre}/{}", principal.subject)),
+                presented: Some(presented),
+            },
+            CHECKS_WAIT,
+        )
         .await?;
+    let submitted = filed.submitted;
     if !submitted.replayed {
         state.metrics.events_appended.inc();
     }
     record_correlation(&span, submitted.info.request_id);
     tracing::info!(number = %submitted.info.number, centre = %centre, "filed at a service centre");
-    // The workflow runs the checks; the operator waits for their answers at the desk.
-    let deadline = tokio::time::Instant::now() + CHECKS_WAIT;
-    let stream_id = domain::StreamId::from_uuid(submitted.info.request_id);
-    let loaded = loop {
-        let loaded = state.requests.load(stream_id).await?;
-        let checking = matches!(&loaded.state, Request::Open(open) if matches!(open.stage, Stage::Checks { .. }));
-        if !checking || tokio::time::Instant::now() >= deadline {
-            break loaded;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    let mut checks: Vec<CheckDto> = Vec::new();
-    let mut refusal = None;
-    for event in &loaded.events {
-        match event {
-            RequestEvent::LookupRequested(asked) => {
-                let check = lookup_code(asked.lookup);
-                if !checks.iter().any(|c| c.check == check) {
-                    checks.push(CheckDto {
-                        check,
-                        outcome: "pending".into(),
-                    });
-                }
-            }
-            RequestEvent::LookupSucceeded(answered) => {
-                set_outcome(&mut checks, &lookup_code(answered.lookup), "passed");
-            }
-            RequestEvent::LookupFailed(failed) => {
-                set_outcome(&mut checks, &lookup_code(failed.lookup), "failed");
-            }
-            RequestEvent::Refused(refused) => {
-                let m = domain::Messages::shared().refusal(refused.reason);
-                // The registry answered, but not what was presented: the check failed.
-                if let Some(last) = checks.last_mut() {
-                    last.outcome = "failed".into();
-                }
-                refusal = Some(CentreRefusalDto {
-                    code: refused.reason.code().to_owned(),
-                    text: ProblemTexts {
-                        ru: m.texts.ru.clone(),
-                        kk: m.texts.kk.clone(),
-                        en: m.texts.en.clone(),
-                    },
-                });
-            }
-            _ => {}
-        }
-    }
-    let stage = match &loaded.state {
-        Request::Open(open) => match open.stage {
-            Stage::Checks { .. } => "checking",
-            _ => "awaiting-scans",
-        },
-        _ => "refused",
-    };
     let info = submitted.info;
     let dto = CentreCreatedDto {
         number: info.number.to_string(),
@@ -311,15 +261,29 @@ pub async fn submit(
         service: info.service.code().to_owned(),
         iin: info.applicant.as_str().to_owned(),
         channel: Channel::ServiceCentre.as_str().to_owned(),
-        stage: stage.to_owned(),
-        checks,
-        refusal,
-        version: loaded.version.get(),
+        stage: filed.desk.stage.code().to_owned(),
+        checks: checks(&filed.desk),
+        refusal: filed.desk.refusal.map(|reason| CentreRefusalDto {
+            code: reason.code().to_owned(),
+            text: domain::Messages::shared().refusal(reason).texts.clone(),
+        }),
+        version: filed.version.get(),
     };
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/api/v1/requests/{}", dto.number)))
-        .insert_header(replayed_header(submitted.replayed))
+        .insert_header(input::replayed_header(submitted.replayed))
         .json(dto))
+}
+
+/// The desk's checks as the API shows them.
+fn checks(desk: &Desk) -> Vec<CheckDto> {
+    desk.checks
+        .iter()
+        .map(|check| CheckDto {
+            check: check.code(),
+            outcome: check.outcome.code().to_owned(),
+        })
+        .collect()
 }
 
 /// The body, refused with 413 as soon as it passes [`MAX_SCAN_BYTES`].
@@ -339,20 +303,6 @@ async fn read_scan(mut payload: web::Payload) -> Result<Vec<u8>, ApiError> {
         bytes.extend_from_slice(&chunk);
     }
     Ok(bytes)
-}
-
-/// A lookup's stable name (`applicant-identity`, `power-of-attorney`, ...).
-fn lookup_code(lookup: domain::catalog::Lookup) -> String {
-    domain::catalog::Step::Lookup(lookup)
-        .code()
-        .trim_start_matches("lookup:")
-        .to_owned()
-}
-
-fn set_outcome(checks: &mut [CheckDto], check: &str, outcome: &str) {
-    if let Some(found) = checks.iter_mut().rev().find(|c| c.check == check) {
-        outcome.clone_into(&mut found.outcome);
-    }
 }
 
 /// Scan a paper document (PDF, JPEG or PNG, told by its bytes; at most 10 MiB).
@@ -388,13 +338,13 @@ pub async fn scan(
     operator(&principal)?;
     let bytes = read_scan(payload).await?;
     let (number, kind) = path.into_inner();
-    let number = RequestNumber::parse(&number).map_err(|_| ApiError::RequestNotFound)?;
-    if !SCAN_KINDS.contains(&kind.as_str()) {
-        return Err(ApiError::InvalidParameter {
+    let number = input::request_number(&number)?;
+    let kind = kind
+        .parse::<ScanKind>()
+        .map_err(|_| ApiError::InvalidParameter {
             field: "kind",
-            reason: format!("one of {}", SCAN_KINDS.join(", ")),
-        });
-    }
+            reason: format!("one of {}", ScanKind::ALL.map(ScanKind::code).join(", ")),
+        })?;
     if bytes.is_empty() {
         return Err(ApiError::InvalidParameter {
             field: "body",
@@ -402,57 +352,25 @@ pub async fn scan(
         });
     }
     let format = sniff(&bytes).ok_or(ApiError::UnsupportedScan)?;
-    // The request must exist before its scan is kept.
-    let stream_id = state
-        .requests
-        .find(&number)
-        .await?
-        .ok_or(ApiError::RequestNotFound)?;
-    // Keep the bytes only for a request that takes this scan now (no orphans of refused ones).
-    let loaded = state.requests.load(stream_id).await?;
-    let sha256 = commands::sha256_hex(&bytes);
-    let take = domain::request::Command::ScanDocument {
-        kind: kind.clone(),
-        sha256,
-        size: bytes.len() as u64,
-    };
-    match domain::request::decide(&loaded.state, take, chrono::Utc::now()) {
-        Ok(_) | Err(domain::request::DomainError::AlreadyScanned) => {}
-        Err(error) => return Err(commands::CommandError::Rejected(error).into()),
-    }
-    let stored = state.scans.put(&bytes, format).await.map_err(|error| {
-        tracing::warn!(error = %error, "cannot store a scan");
-        ApiError::Unavailable
-    })?;
-    let recorded = state
-        .requests
-        .scan(
-            &number,
-            &kind,
-            &stored.sha256,
-            stored.size,
-            &principal.actor(),
-        )
+    let scanned = state
+        .centre
+        .scan(&number, kind, format, &bytes, &principal.actor())
         .await?;
-    record_correlation(&span, recorded.info.request_id);
-    if !recorded.replayed {
+    record_correlation(&span, scanned.request_id);
+    if !scanned.replayed {
         state.metrics.events_appended.inc();
     }
-    let loaded = state.requests.load(stream_id).await?;
-    let document = match &loaded.state {
-        Request::Open(open) => open.document_to_sign(),
-        _ => Vec::new(),
-    };
     Ok(HttpResponse::Created()
-        .insert_header(replayed_header(recorded.replayed))
+        .insert_header(input::replayed_header(scanned.replayed))
         .json(ScannedDto {
             number: number.to_string(),
-            kind,
-            sha256: stored.sha256,
-            size: stored.size,
-            media_type: stored.media_type,
-            document_to_sign: base64::engine::general_purpose::STANDARD.encode(document),
-            version: recorded.version.get(),
+            kind: kind.code().to_owned(),
+            sha256: scanned.stored.sha256,
+            size: scanned.stored.size,
+            media_type: scanned.stored.media_type,
+            document_to_sign: base64::engine::general_purpose::STANDARD
+                .encode(scanned.document_to_sign),
+            version: scanned.version.get(),
         }))
 }
 
@@ -484,8 +402,8 @@ pub async fn sign(
     body: web::Json<CentreSignBody>,
 ) -> Result<HttpResponse, ApiError> {
     let (operator_iin, centre) = operator(&principal)?;
-    let number = RequestNumber::parse(&number).map_err(|_| ApiError::RequestNotFound)?;
-    let der = decode_cms(&body.cms)?;
+    let number = input::request_number(&number)?;
+    let der = input::cms(&body.cms)?;
     let signed = state
         .requests
         .operator_sign(

@@ -1,4 +1,4 @@
-//! Liveness and readiness for orchestrators and operators.
+//! Liveness, readiness and metrics for orchestrators and operators.
 //!
 //! `/healthz` answers as long as the process serves HTTP. `/readyz` answers 200 only when the
 //! database is reachable and every migration this build carries is applied, and 503 with a problem
@@ -7,7 +7,8 @@
 //! while the broker is away (the events wait in PostgreSQL), so the instance must stay in service.
 
 use actix_web::{get, web, HttpResponse};
-use commands::Database;
+use event_store::Database;
+use projections::ReadModel;
 use serde_json::json;
 
 use crate::problem::ApiError;
@@ -46,14 +47,11 @@ pub async fn healthz() -> HttpResponse {
 
 /// The service can do its work.
 #[get("/readyz")]
-pub async fn readyz(
-    db: web::Data<Database>,
-    state: Option<web::Data<AppState>>,
-) -> Result<HttpResponse, ApiError> {
-    match db.migrations_current().await {
+pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    match event_store::migrations::current(&state.db).await {
         Ok(true) => {
-            let relay = match state.as_ref().and_then(|s| s.relay.as_ref()) {
-                Some(relay) => Some(relay_state(&db, relay).await),
+            let relay = match &state.relay {
+                Some(relay) => Some(relay_state(&state.db, relay).await),
                 None => None,
             };
             let degraded = relay
@@ -74,4 +72,29 @@ pub async fn readyz(
             Err(ApiError::NotReady("database unreachable".into()))
         }
     }
+}
+
+/// `GET /metrics`: Prometheus text format, with each read model's and the relay's lag measured now.
+#[get("/metrics")]
+pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    if let Some(relay) = &state.relay {
+        match projections::checkpoint::lag(state.db.pool(), &relay.name).await {
+            Ok(lag) => state.metrics.set_relay_lag(&lag),
+            Err(error) => {
+                tracing::warn!(relay = %relay.name, error = %error, "cannot measure the relay's lag")
+            }
+        }
+    }
+    for model in ReadModel::ALL {
+        match model.lag(state.db.pool()).await {
+            Ok(lag) => state.metrics.set_projector_lag(model.name(), &lag),
+            Err(error) => {
+                tracing::warn!(projector = model.name(), error = %error, "cannot measure projector lag")
+            }
+        }
+    }
+    let body = state.metrics.encode().map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+        .body(body))
 }

@@ -7,9 +7,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::{Principal, Role};
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
+use crate::token::{Principal, Role};
 
 /// A page of the list.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -69,14 +69,14 @@ pub async fn data_access(
     let iin = principal.iin.as_ref().ok_or(ApiError::Forbidden {
         role: principal.role,
     })?;
-    let limit = super::page_limit(query.limit)?;
+    let limit = super::input::page_limit(query.limit)?;
     let before = match &query.after {
         Some(raw) => Some(parse_cursor(raw)?),
         None => None,
     };
     let mut rows =
         projections::data_access::reads_of(state.db.pool(), iin, before, limit + 1).await?;
-    let next = super::page(&mut rows, limit, |r| {
+    let next = super::input::page(&mut rows, limit, |r| {
         format!(
             "{}.{}.{}",
             r.at.timestamp_micros(),

@@ -6,14 +6,13 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use domain::RequestNumber;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::auth::{Principal, Role};
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
 use crate::telemetry::record_correlation;
+use crate::token::{Principal, Role};
 use tracing_actix_web::RootSpan;
 
 /// A result document and its signature.
@@ -60,13 +59,13 @@ pub async fn result(
     number: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(&[Role::Citizen, Role::Operator, Role::Auditor])?;
-    let purpose = crate::read_audit::purpose(&req)?;
-    let number = RequestNumber::parse(&number).map_err(|_| ApiError::RequestNotFound)?;
+    let purpose = super::input::purpose(&req)?;
+    let number = super::input::request_number(&number)?;
     let row = state
         .status_view
         .by_number_fresh(number.as_str())
         .await?
-        .filter(|row| super::requests::visible(&principal, row))
+        .filter(|row| super::access::visible(&principal, row))
         .ok_or(ApiError::RequestNotFound)?;
     record_correlation(&span, row.stream_id);
     // A document stored before its `ResultIssued` was appended is not issued yet (and may not be
@@ -80,22 +79,13 @@ pub async fn result(
         .await?
         .ok_or(ApiError::ResultNotReady)?;
     if principal.role != Role::Citizen {
-        super::requests::record_read(
-            &state,
-            &principal,
-            &row,
-            format!("result:{number}"),
-            purpose,
-        )
-        .await;
+        let what = format!("result:{number}");
+        super::access::record_read(&state.read_audit, &principal, &row, what, purpose).await;
     }
     let document: serde_json::Value =
         serde_json::from_slice(&stored.document).map_err(ApiError::internal)?;
     if wants_pdf(&req) {
-        let signature_sha256 = {
-            use sha2::Digest;
-            hex::encode(sha2::Sha256::digest(&stored.signature))
-        };
+        let signature_sha256 = commands::sha256_hex(&stored.signature);
         let digests = crate::pdf::Digests {
             document: &stored.sha256,
             signature: &signature_sha256,

@@ -5,18 +5,15 @@
 use actix_web::{web, HttpResponse};
 use commands::social_status::StatusCheck;
 use domain::social_status::CheckOutcome;
-use domain::Iin;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::auth::{Principal, Role};
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
+use crate::token::{Principal, Role};
 
 /// How long the registry may take (the step limit of DOMAIN.md 8).
 const REGISTRY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(15);
-/// The longest purpose kept.
-const MAX_PURPOSE_CHARS: usize = 500;
 
 /// What the medical user sends.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -67,27 +64,25 @@ pub async fn check(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(&[Role::Medical])?;
     let body = body.into_inner();
-    let patient = Iin::parse(body.iin.trim()).map_err(|error| ApiError::InvalidIin {
-        field: "iin",
-        error,
-    })?;
+    let patient = super::input::iin("iin", body.iin.trim())?;
     let purpose = body
         .purpose
         .map(|p| p.trim().to_owned())
         .filter(|p| !p.is_empty());
-    if purpose
-        .as_ref()
-        .is_some_and(|p| p.chars().count() > MAX_PURPOSE_CHARS || p.chars().any(char::is_control))
-    {
+    if purpose.as_ref().is_some_and(|p| {
+        p.chars().count() > super::input::MAX_PURPOSE_CHARS || p.chars().any(char::is_control)
+    }) {
         return Err(ApiError::InvalidParameter {
             field: "purpose",
-            reason: format!("at most {MAX_PURPOSE_CHARS} printable characters"),
+            reason: format!(
+                "at most {} printable characters",
+                super::input::MAX_PURPOSE_CHARS
+            ),
         });
     }
     let checked = state
         .social_status
         .check(
-            state.registries.as_ref(),
             StatusCheck {
                 actor: principal.actor(),
                 checker: principal.subject.clone(),

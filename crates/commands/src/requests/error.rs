@@ -3,7 +3,7 @@
 use domain::request::DomainError;
 use domain::{RequestNumber, StreamId};
 
-use crate::event_store::StoreError;
+use event_store::StoreError;
 
 /// Errors of the request command handlers.
 #[derive(Debug, thiserror::Error)]
@@ -29,4 +29,7 @@ pub enum CommandError {
     /// The event store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The scans' store failed (503: try again).
+    #[error("the scans cannot be kept now")]
+    Scans(#[from] crate::adapters::scans::ScanError),
 }

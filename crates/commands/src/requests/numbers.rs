@@ -6,7 +6,7 @@ use domain::{RequestNumber, StreamId};
 use uuid::Uuid;
 
 use super::CommandError;
-use crate::event_store::{first_column, EventStore, StoreError};
+use event_store::{first_column, EventStore, StoreError};
 
 /// The number of the request in `stream_id`: the one it was given before, or the next of `day`.
 ///

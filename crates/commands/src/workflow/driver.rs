@@ -15,11 +15,11 @@ use rand::Rng;
 use uuid::Uuid;
 
 use super::Workflow;
-use crate::event_store::StoreError;
-use crate::nca::{NcaError, SignatureToCheck, SignatureVerifier};
-use crate::registries::{LookupQuery, Registries, RegistryAnswer, RegistryError};
+use crate::adapters::nca::{NcaError, SignatureToCheck};
+use crate::adapters::registries::{LookupQuery, RegistryAnswer, RegistryError};
 use crate::requests::{CommandError, Loaded};
 use crate::results::ResultError;
+use event_store::StoreError;
 
 /// The most rounds in a row that record nothing before a drive lets go of a request (a guard
 /// against a loop the domain and the workflow could disagree into). Waiting for a registry or an
@@ -60,11 +60,7 @@ impl WorkflowError {
     }
 }
 
-impl<V, R> Workflow<V, R>
-where
-    V: SignatureVerifier + 'static,
-    R: Registries + 'static,
-{
+impl Workflow {
     /// Drives the request until it waits or ends. Returns when it is next due (a timer), or
     /// `None` when nothing will happen until someone acts.
     ///

@@ -11,9 +11,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::{Workflow, WorkflowError};
-use crate::event_store::SubscriptionOptions;
-use crate::nca::SignatureVerifier;
-use crate::registries::Registries;
+use event_store::SubscriptionOptions;
 
 /// The event types that give a request work to do.
 const STARTS_WORK: [&str; 3] = ["RequestSubmitted", "RequestSigned", "OperatorSigned"];
@@ -35,11 +33,7 @@ pub(super) struct Task {
     pub generation: i64,
 }
 
-impl<V, R> Workflow<V, R>
-where
-    V: SignatureVerifier + 'static,
-    R: Registries + 'static,
-{
+impl Workflow {
     /// Follows the log and queues the requests that have work. Restarts from its checkpoint after
     /// any failure, with backoff.
     pub(super) async fn feed(self: Arc<Self>, shutdown: CancellationToken) {
@@ -129,7 +123,7 @@ where
             // feeder queues them again from its older checkpoint (driving a request twice changes
             // nothing). Sent together with the lock.
             let (relaxed, locked) = futures_util::join!(
-                tx.batch_execute(crate::db::RELAXED_COMMIT),
+                tx.batch_execute(event_store::db::RELAXED_COMMIT),
                 tx.execute(&lock, &[])
             );
             relaxed.map_err(database("relaxing the feeder's commit"))?;
@@ -293,7 +287,7 @@ where
             .await
             .map_err(database)?;
         // A claim lost with its commit in a crash leaves the task unclaimed: it is claimed again.
-        let rows = crate::db::query_relaxed(
+        let rows = event_store::db::query_relaxed(
             &client,
             &claim,
             &[
@@ -389,12 +383,12 @@ where
     }
 }
 
-/// `sql` (prepared once per connection) run as [`crate::db::execute_relaxed`] runs it.
+/// `sql` (prepared once per connection) run as [`event_store::db::execute_relaxed`] runs it.
 async fn execute_relaxed(
     client: &deadpool_postgres::Object,
     sql: &str,
     params: &[&(dyn ToSql + Sync)],
 ) -> Result<u64, tokio_postgres::Error> {
     let statement = client.prepare_cached(sql).await?;
-    crate::db::execute_relaxed(client, &statement, params).await
+    event_store::db::execute_relaxed(client, &statement, params).await
 }

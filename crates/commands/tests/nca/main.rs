@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use commands::nca::{NcaError, OpensslVerifier, Revocation, SignatureToCheck, SignatureVerifier};
+use commands::adapters::nca::{
+    NcaError, OpensslVerifier, Revocation, SignatureToCheck, SignatureVerifier,
+};
 use domain::request::{SignatureCheck, SignatureRejection};
 use domain::Iin;
 use testkit::pki::{self, Algorithm, Pki};
@@ -24,7 +26,7 @@ async fn check(
     verifier: &OpensslVerifier,
     cms: &[u8],
     applicant: &str,
-) -> Result<commands::nca::Verdict, NcaError> {
+) -> Result<commands::adapters::nca::Verdict, NcaError> {
     let applicant = Iin::parse(applicant).expect("iin");
     verifier
         .verify(SignatureToCheck {
@@ -36,7 +38,7 @@ async fn check(
         .await
 }
 
-fn rejection(verdict: &commands::nca::Verdict) -> Option<SignatureRejection> {
+fn rejection(verdict: &commands::adapters::nca::Verdict) -> Option<SignatureRejection> {
     match &verdict.check {
         SignatureCheck::Rejected { reason, .. } => Some(*reason),
         SignatureCheck::Verified(_) => None,

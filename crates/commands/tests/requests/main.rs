@@ -2,9 +2,9 @@
 //! ownership and the optimistic-concurrency loop.
 
 use commands::requests::{CommandError, Requests, Submission};
-use commands::EventStore;
 use domain::request::{DomainError, RequestEvent};
 use domain::{Actor, Channel, Iin, RequestStatus, ServiceCode};
+use event_store::EventStore;
 use serde_json::json;
 use testkit::TestDb;
 

@@ -11,6 +11,7 @@ use crate::catalog::{FormError, Lookup, ServiceCode, Step};
 use crate::envelope::Channel;
 use crate::identifiers::{Iin, RequestNumber};
 use crate::refusal::RefusalReason;
+use crate::scans::ScanKind;
 
 /// What a request can be told to do. Facts from outside (a verifier's verdict, a registry's answer)
 /// arrive as command fields; ids are drawn by the caller.
@@ -38,7 +39,7 @@ pub enum Command {
     },
     /// A paper document was scanned (service centre).
     ScanDocument {
-        kind: String,
+        kind: ScanKind,
         sha256: String,
         size: u64,
     },
@@ -303,12 +304,12 @@ pub fn decide(
             if open
                 .scans
                 .iter()
-                .any(|s| s.kind == kind && s.sha256 == sha256)
+                .any(|s| s.kind == kind.code() && s.sha256 == sha256)
             {
                 return Err(DomainError::AlreadyScanned);
             }
             Ok(vec![RequestEvent::DocumentsScanned(DocumentsScanned {
-                kind,
+                kind: kind.code().to_owned(),
                 sha256,
                 size,
             })])
@@ -424,7 +425,7 @@ pub fn decide(
                 // ENIS found a power of attorney: it must be the one presented, and still hold.
                 LookupOutcome::Found(data)
                     if lookup == Lookup::PowerOfAttorney
-                        && !crate::centre::power_of_attorney_holds(
+                        && !super::centre::power_of_attorney_holds(
                             &data,
                             &open.info,
                             crate::calendar::local_date(now),

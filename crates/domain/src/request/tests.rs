@@ -583,7 +583,7 @@ fn a_representative_at_a_service_centre_is_checked_in_gbd_fl_and_enis_then_scann
     events.extend(
         given(&events)
             .when(Command::ScanDocument {
-                kind: "identity".into(),
+                kind: crate::scans::ScanKind::IdentityDocument,
                 sha256: "dd".into(),
                 size: 10,
             })
@@ -591,7 +591,7 @@ fn a_representative_at_a_service_centre_is_checked_in_gbd_fl_and_enis_then_scann
     );
     given(&events)
         .when(Command::ScanDocument {
-            kind: "identity".into(),
+            kind: crate::scans::ScanKind::IdentityDocument,
             sha256: "dd".into(),
             size: 10,
         })
@@ -764,7 +764,7 @@ fn any_command() -> impl Strategy<Value = Command> {
             cms: "MA==".into(),
         }),
         Just(Command::ScanDocument {
-            kind: "identity".into(),
+            kind: crate::scans::ScanKind::IdentityDocument,
             sha256: "d".into(),
             size: 1
         }),

@@ -14,9 +14,9 @@
 
 use std::time::{Duration, Instant};
 
-use commands::event_store::SubscriptionOptions;
-use commands::EventStore;
 use domain::{Cursor, RecordedEvent};
+use event_store::EventStore;
+use event_store::SubscriptionOptions;
 use futures_util::future::join_all;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};

@@ -1,0 +1,113 @@
+//! The adapters the service runs with in production, chosen from [`Settings`]: the OpenSSL
+//! verifier with the configured trust anchors and OCSP responder (and CRLs), the registries over
+//! HTTP, the scans in PostgreSQL, and the provider's key. Tests hand [`crate::App::build_with`]
+//! fakes instead.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use commands::adapters::nca::{OpensslVerifier, SignatureVerifier, TrustAnchorError};
+use commands::adapters::registries::{BreakerSettings, HttpRegistries, Registries, RetryPolicy};
+use commands::adapters::scans::{PgScans, ScanStore};
+use commands::results::{ProviderKey, ResultError};
+use event_store::Database;
+
+use crate::Settings;
+
+/// How long one OCSP exchange may take.
+const OCSP_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one registry call of the workflow may take (less when its step's time runs out
+/// first).
+const REGISTRY_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The outside world as the service reaches it.
+pub struct Adapters {
+    /// Checks citizens' and operators' signatures.
+    pub verifier: Arc<dyn SignatureVerifier>,
+    /// The registries as the workflow asks them: one attempt per call, each recorded.
+    pub registries: Arc<dyn Registries>,
+    /// The registries for checks answered at once (the social status): retried within the
+    /// check's deadline.
+    pub checks: Arc<dyn Registries>,
+    /// Where the service centres' scans are kept.
+    pub scans: Arc<dyn ScanStore>,
+    /// The key result documents are signed with.
+    pub provider: ProviderKey,
+}
+
+/// Why the adapters cannot be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum AdapterError {
+    #[error("EGOV_TRUST_ANCHORS: {0}")]
+    TrustAnchors(#[from] TrustAnchorError),
+    #[error("no registries: set EGOV_REGISTRY_URL")]
+    NoRegistries,
+    #[error("cannot build an HTTP client for {what}: {source}")]
+    Http {
+        what: &'static str,
+        source: reqwest::Error,
+    },
+    #[error("the provider's key: {0}")]
+    ProviderKey(#[from] ResultError),
+}
+
+impl Adapters {
+    /// The production adapters of `settings`, over `db` (the scans' store).
+    ///
+    /// # Errors
+    /// [`AdapterError`] when the trust anchors or the provider's key cannot be read, or no
+    /// registry URL is set.
+    pub fn production(settings: &Settings, db: &Database) -> Result<Adapters, AdapterError> {
+        let registry_url = settings
+            .registry_url
+            .as_deref()
+            .ok_or(AdapterError::NoRegistries)?;
+        let http = |what| move |source| AdapterError::Http { what, source };
+        let registries = HttpRegistries::new(
+            registry_url,
+            RetryPolicy::single_attempt(REGISTRY_ATTEMPT_TIMEOUT),
+            BreakerSettings::default(),
+        )
+        .map_err(http("the registries"))?;
+        let checks = HttpRegistries::new(
+            registry_url,
+            RetryPolicy::default(),
+            BreakerSettings::default(),
+        )
+        .map_err(http("the registries"))?;
+        let provider = match &settings.provider_key {
+            Some((key, cert)) => ProviderKey::load(key, cert)?,
+            None => ProviderKey::development(&settings.dev_provider_dir())?,
+        };
+        Ok(Adapters {
+            verifier: Arc::new(verifier(settings)?),
+            registries: Arc::new(registries),
+            checks: Arc::new(checks),
+            scans: Arc::new(PgScans::new(db.clone())),
+            provider,
+        })
+    }
+}
+
+/// The OpenSSL verifier with the configured trust anchors, OCSP responder and CRLs.
+fn verifier(settings: &Settings) -> Result<OpensslVerifier, AdapterError> {
+    let anchors = match &settings.trust_anchors {
+        Some(path) => {
+            let anchors = OpensslVerifier::load_anchors(path)?;
+            tracing::info!(anchors = anchors.len(), path = %path.display(), "trusting these certification authorities for signatures");
+            anchors
+        }
+        None => {
+            tracing::warn!("EGOV_TRUST_ANCHORS is not set: no certification authority is trusted, so every signature is refused (signature-invalid); set it to the NCA's CA certificates");
+            Vec::new()
+        }
+    };
+    Ok(
+        OpensslVerifier::new(anchors, settings.ocsp_url.clone(), OCSP_TIMEOUT)
+            .map_err(|source| AdapterError::Http {
+                what: "OCSP",
+                source,
+            })?
+            .with_crls(settings.crl_urls.clone()),
+    )
+}

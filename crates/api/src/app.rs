@@ -1,0 +1,320 @@
+//! The service as one value. [`App::build`] opens the database (applying the migrations first),
+//! starts the background work the settings ask for (the workflow, the read models, read-auditing,
+//! the Kafka relay) and binds the HTTP listener, so the port is known before anything is served
+//! (port 0 picks a free one: tests ask for it). [`App::run`] serves until the shutdown token is
+//! cancelled, then stops everything in order.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::web;
+use commands::centre::Centre;
+use commands::read_audit::ReadAudit;
+use commands::results::ResultDocuments;
+use commands::social_status::SocialStatusChecks;
+use commands::workflow::{Workflow, WorkflowSettings};
+use commands::Requests;
+use event_store::{Database, DbError, EventStore, MigrationError};
+use projections::{Progress, StatusView};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::adapters::{AdapterError, Adapters};
+use crate::drain::InFlight;
+use crate::metrics::Metrics;
+use crate::read_side::{self, ReadSideError, Running};
+use crate::server::{self, Shared};
+use crate::settings::ProjectionSource;
+use crate::state::{self, AppState, RelayWatch};
+use crate::token::{Authenticator, DevKey, KeyError, VerifyingKey};
+use crate::Settings;
+
+/// How long a stopping server waits for the requests in flight before it stops its workers
+/// (which then drain what is left within their own shutdown timeout).
+const DRAIN_FIRST: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Why the service cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("no database: DATABASE_URL is not set")]
+    NoDatabase,
+    #[error(transparent)]
+    Database(#[from] DbError),
+    #[error("applying the migrations")]
+    Migration(#[from] MigrationError),
+    #[error("the token keys: {0}")]
+    Keys(#[from] KeyError),
+    #[error(transparent)]
+    Adapters(#[from] AdapterError),
+    #[error(transparent)]
+    ReadSide(#[from] ReadSideError),
+    #[error("binding EGOV_HTTP_ADDR={addr}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The service, bound and with its background work running; [`App::run`] serves it.
+pub struct App {
+    port: u16,
+    server: Server,
+    /// The state's stop signal: long polls answer at once once it is cancelled.
+    stopping: CancellationToken,
+    in_flight: InFlight,
+    background: Background,
+}
+
+/// A background task and the token that stops it.
+struct Stoppable {
+    what: &'static str,
+    stop: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+impl Stoppable {
+    fn spawn(
+        what: &'static str,
+        task: impl FnOnce(CancellationToken) -> JoinHandle<()>,
+    ) -> Stoppable {
+        let stop = CancellationToken::new();
+        Stoppable {
+            what,
+            task: task(stop.clone()),
+            stop,
+        }
+    }
+
+    /// Tells it to stop and waits until it has.
+    async fn stop(self) {
+        self.stop.cancel();
+        if let Err(error) = self.task.await {
+            tracing::error!(task = self.what, error = %error, "a background task failed");
+        }
+    }
+}
+
+/// The service's background work.
+struct Background {
+    workflow: Option<Stoppable>,
+    read_audit: Stoppable,
+    read_models: (CancellationToken, Vec<Running>),
+    relay: Option<Stoppable>,
+}
+
+impl App {
+    /// Builds the service with the production adapters of `settings`.
+    ///
+    /// # Errors
+    /// [`StartError`] naming what cannot be set up.
+    pub async fn build(settings: &Settings) -> Result<App, StartError> {
+        let db = open(settings).await?;
+        let adapters = Adapters::production(settings, &db)?;
+        Self::assemble(settings, db, adapters)
+    }
+
+    /// Builds the service with `adapters` (fakes, in tests).
+    ///
+    /// # Errors
+    /// As [`App::build`].
+    pub async fn build_with(settings: &Settings, adapters: Adapters) -> Result<App, StartError> {
+        let db = open(settings).await?;
+        Self::assemble(settings, db, adapters)
+    }
+
+    fn assemble(settings: &Settings, db: Database, adapters: Adapters) -> Result<App, StartError> {
+        let authenticator = authenticator(settings)?;
+        let store = EventStore::new(db.clone());
+        let requests = Requests::new(store.clone());
+        let workflow = settings.workflow.then(|| {
+            let workflow = workflow(settings, requests.clone(), &adapters);
+            Stoppable::spawn("workflow", |stop| tokio::spawn(workflow.run(stop)))
+        });
+        if workflow.is_none() {
+            tracing::info!(
+                "EGOV_WORKFLOW=off: requests are driven by separate `egov worker` processes"
+            );
+        }
+        let (progress_tx, progress) = tokio::sync::watch::channel(Progress::default());
+        let read_models_stop = CancellationToken::new();
+        let read_models = read_side::spawn(
+            &store,
+            settings.projections,
+            settings.kafka.as_ref(),
+            &settings.read_models,
+            progress_tx,
+            &read_models_stop,
+        )?;
+        if settings.projections != ProjectionSource::Postgres {
+            tracing::info!(source = ?settings.projections, "EGOV_PROJECTIONS: the read models are not fed from the log here");
+        }
+        let relay = settings.kafka.as_ref().map(|kafka| {
+            Stoppable::spawn("relay", |stop| {
+                read_side::spawn_relay(&store, kafka, &stop).1
+            })
+        });
+        let audit_stop = CancellationToken::new();
+        let (audit, audit_task) = ReadAudit::new(store.clone(), audit_stop.clone());
+        let read_audit = Stoppable {
+            what: "read-auditing",
+            stop: audit_stop,
+            task: tokio::spawn(audit_task),
+        };
+        let stopping = CancellationToken::new();
+        let state = AppState {
+            centre: Centre::new(requests.clone(), adapters.scans.clone()),
+            documents: ResultDocuments::new(db.clone()),
+            social_status: SocialStatusChecks::new(store.clone(), adapters.checks.clone()),
+            read_audit: audit,
+            status_view: StatusView::cached(db.pool().clone(), progress.clone()),
+            status_progress: progress,
+            metrics: Metrics::default(),
+            status_bodies: state::status_bodies(),
+            stopping: stopping.clone(),
+            relay: settings.kafka.as_ref().map(|kafka| RelayWatch {
+                name: projections::kafka::relay::checkpoint_name(&kafka.topic),
+                stuck_after: settings.kafka_stuck_after,
+            }),
+            requests,
+            db,
+        };
+        let listener =
+            TcpListener::bind(settings.http_addr).map_err(|source| StartError::Bind {
+                addr: settings.http_addr,
+                source,
+            })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartError::Bind {
+                addr: settings.http_addr,
+                source,
+            })?
+            .port();
+        let in_flight = InFlight::default();
+        let shared = Shared {
+            metrics: web::Data::new(state.metrics.clone()),
+            state: web::Data::new(state),
+            authenticator: web::Data::new(authenticator),
+            in_flight: web::Data::new(in_flight.clone()),
+        };
+        let server = server::start(listener, shared).map_err(|source| StartError::Bind {
+            addr: settings.http_addr,
+            source,
+        })?;
+        Ok(App {
+            port,
+            server,
+            stopping,
+            in_flight,
+            background: Background {
+                workflow,
+                read_audit,
+                read_models: (read_models_stop, read_models),
+                relay,
+            },
+        })
+    }
+
+    /// The port the server is bound to.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until `shutdown` is cancelled. Then long polls answer at once, the requests in
+    /// flight finish (up to 2 s) before the HTTP workers stop, the workflow finishes its steps in
+    /// flight, the reads recorded are appended, the read models stop at a checkpoint, and last the
+    /// relay, so that those reads reach the topic too.
+    ///
+    /// # Errors
+    /// An IO error of the server.
+    pub async fn run(self, shutdown: CancellationToken) -> std::io::Result<()> {
+        let App {
+            server,
+            stopping,
+            in_flight,
+            background,
+            ..
+        } = self;
+        let handle = server.handle();
+        tokio::pin!(server);
+        let served = tokio::select! {
+            result = &mut server => result,
+            () = shutdown.cancelled() => {
+                stopping.cancel();
+                if !in_flight.drained(DRAIN_FIRST).await {
+                    tracing::warn!(requests = in_flight.count(), "stopping with requests still in flight");
+                }
+                tracing::info!("shutting down: draining requests");
+                // The server future must keep being polled for the stop to complete.
+                let (_, result) = tokio::join!(handle.stop(true), &mut server);
+                result
+            }
+        };
+        background.stop().await;
+        tracing::info!("egov stopped");
+        served
+    }
+}
+
+impl Background {
+    async fn stop(self) {
+        if let Some(workflow) = self.workflow {
+            workflow.stop().await;
+        }
+        self.read_audit.stop().await;
+        let (stop, running) = self.read_models;
+        stop.cancel();
+        read_side::join(running).await;
+        if let Some(relay) = self.relay {
+            relay.stop().await;
+        }
+    }
+}
+
+/// Applies the migrations that are missing and opens the pool.
+///
+/// # Errors
+/// [`StartError`] when there is no database URL, or the database cannot be migrated.
+pub async fn open(settings: &Settings) -> Result<Database, StartError> {
+    let db_settings = settings.db_settings()?.ok_or(StartError::NoDatabase)?;
+    event_store::migrate(&db_settings.config).await?;
+    Ok(Database::connect(db_settings)?)
+}
+
+/// The token checker: the configured keys, or the development key with a warning.
+fn authenticator(settings: &Settings) -> Result<Authenticator, KeyError> {
+    let keys = if settings.jwt_public_keys.is_empty() {
+        let dev = DevKey::load_or_create(&settings.dev_key_path())?;
+        tracing::warn!(
+            key = %dev.path().display(),
+            "DEVELOPMENT MODE: EGOV_JWT_PUBLIC_KEYS is not set; trusting the development key (get tokens with `egov token`)"
+        );
+        vec![dev.verifying_key()?]
+    } else {
+        let keys = VerifyingKey::load_all(&settings.jwt_public_keys)?;
+        tracing::info!(keys = keys.len(), issuer = %settings.jwt_issuer, audience = %settings.jwt_audience, "checking tokens against the configured keys");
+        keys
+    };
+    Ok(Authenticator::new(
+        keys,
+        settings.jwt_issuer.clone(),
+        settings.jwt_audience.clone(),
+    ))
+}
+
+/// The workflow over `requests` and `adapters` (in `egov serve`, or alone in `egov worker`).
+pub fn workflow(settings: &Settings, requests: Requests, adapters: &Adapters) -> Arc<Workflow> {
+    Workflow::new(
+        requests,
+        adapters.verifier.clone(),
+        adapters.registries.clone(),
+        adapters.provider.clone(),
+        WorkflowSettings {
+            concurrency: settings.workflow_concurrency,
+            lease: settings.workflow_lease,
+            ..WorkflowSettings::default()
+        },
+    )
+}

@@ -1,0 +1,48 @@
+//! Who may see a request, and the record of reads of citizens' data by anyone else.
+//!
+//! A citizen sees only requests where they are the applicant or the subject; anyone else's
+//! answers exactly like an unknown number (404). Operators and auditors see requests, and every
+//! such read of a citizen's data is recorded (`commands::read_audit`), because looking at a
+//! citizen's data is itself a fact the citizen and auditors may ask about.
+
+use commands::read_audit::{ReadAudit, Reader};
+use domain::Iin;
+use projections::StatusRow;
+
+use crate::token::{Principal, Role};
+
+/// Whether `principal` may see the request of `row`.
+pub fn visible(principal: &Principal, row: &StatusRow) -> bool {
+    match principal.role {
+        Role::Citizen => principal.iin.as_ref().is_some_and(|iin| row.concerns(iin)),
+        Role::Operator | Role::Auditor => true,
+        Role::Analyst | Role::Medical => false,
+    }
+}
+
+/// The reader recorded for `principal`.
+pub fn reader(principal: &Principal) -> Reader {
+    Reader {
+        id: principal.subject.clone(),
+        role: principal.role.to_string(),
+        organisation: principal.organisation.clone(),
+        iin: principal.iin.clone(),
+    }
+}
+
+/// Records a read of `row`'s citizens' data (its applicant and its subject) by `principal`,
+/// unless the principal is one of them; `what` names what was read (`request:<number>`, ...).
+pub async fn record_read(
+    audit: &ReadAudit,
+    principal: &Principal,
+    row: &StatusRow,
+    what: String,
+    purpose: Option<String>,
+) {
+    let citizens: Vec<&Iin> = std::iter::once(&row.iin)
+        .chain(row.subject_iin.as_ref())
+        .collect();
+    audit
+        .record_reads(&reader(principal), &citizens, what, purpose)
+        .await;
+}

@@ -1,0 +1,128 @@
+//! What handlers read from a request besides its body, parsed once at the edge into domain types:
+//! IINs, request numbers, signatures, the `Idempotency-Key` and `X-Purpose` headers, page limits.
+//! Each refusal is the problem answer the client gets.
+
+use actix_web::HttpRequest;
+use base64::Engine;
+use domain::{Iin, RequestNumber};
+
+use crate::problem::ApiError;
+
+/// The largest signature container accepted. The container is kept in the `RequestSigned` event
+/// (base64, a third larger), well inside the store's limit on one event; a real NCALayer CMS with
+/// its chain is a few kilobytes.
+pub const MAX_CMS_BYTES: usize = 64 * 1024;
+
+/// The most characters a purpose (`X-Purpose`) may have.
+pub const MAX_PURPOSE_CHARS: usize = 500;
+
+/// The IIN in `field`.
+///
+/// # Errors
+/// [`ApiError::InvalidIin`] naming the field and what is wrong with the number.
+pub fn iin(field: &'static str, raw: &str) -> Result<Iin, ApiError> {
+    Iin::parse(raw).map_err(|error| ApiError::InvalidIin { field, error })
+}
+
+/// The request number of a path. A malformed number names no request, so it answers like an
+/// unknown one.
+///
+/// # Errors
+/// [`ApiError::RequestNotFound`].
+pub fn request_number(raw: &str) -> Result<RequestNumber, ApiError> {
+    RequestNumber::parse(raw).map_err(|_| ApiError::RequestNotFound)
+}
+
+/// `Idempotency-Key`: 1-255 visible ASCII characters, when given.
+///
+/// # Errors
+/// [`ApiError::InvalidParameter`] for a key that is empty, too long or not ASCII.
+pub fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+    let Some(value) = req.headers().get("idempotency-key") else {
+        return Ok(None);
+    };
+    let invalid = |reason: &str| ApiError::InvalidParameter {
+        field: "Idempotency-Key",
+        reason: reason.to_owned(),
+    };
+    let key = value
+        .to_str()
+        .map_err(|_| invalid("must be visible ASCII"))?;
+    if key.is_empty() || key.len() > 255 {
+        return Err(invalid("must be 1-255 characters"));
+    }
+    Ok(Some(key.to_owned()))
+}
+
+/// `Idempotent-Replayed`: whether a resend was answered with what the first send recorded.
+pub fn replayed_header(replayed: bool) -> (&'static str, &'static str) {
+    (
+        "Idempotent-Replayed",
+        if replayed { "true" } else { "false" },
+    )
+}
+
+/// Base64 (white space ignored, as NCALayer may wrap lines) of a DER CMS ContentInfo.
+///
+/// # Errors
+/// [`ApiError::InvalidSignatureEncoding`] for anything else, or a container over
+/// [`MAX_CMS_BYTES`].
+pub fn cms(text: &str) -> Result<Vec<u8>, ApiError> {
+    let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(compact.as_bytes())
+        .map_err(|_| ApiError::InvalidSignatureEncoding)?;
+    if der.is_empty() || der.len() > MAX_CMS_BYTES {
+        return Err(ApiError::InvalidSignatureEncoding);
+    }
+    openssl::cms::CmsContentInfo::from_der(&der).map_err(|_| ApiError::InvalidSignatureEncoding)?;
+    Ok(der)
+}
+
+/// The purpose a client gives for a read (`X-Purpose`, UTF-8), at most 500 printable characters.
+///
+/// # Errors
+/// [`ApiError::InvalidParameter`] for a purpose that is too long or not text.
+pub fn purpose(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+    let Some(value) = req.headers().get("x-purpose") else {
+        return Ok(None);
+    };
+    let text = std::str::from_utf8(value.as_bytes())
+        .ok()
+        .map(str::trim)
+        .filter(|t| t.chars().count() <= MAX_PURPOSE_CHARS && !t.chars().any(char::is_control))
+        .ok_or(ApiError::InvalidParameter {
+            field: "X-Purpose",
+            reason: "at most 500 printable characters".into(),
+        })?;
+    Ok((!text.is_empty()).then(|| text.to_owned()))
+}
+
+/// The page size of a list (`limit`): 1 to 100, 20 when not given.
+///
+/// # Errors
+/// [`ApiError::InvalidParameter`] outside that range.
+pub fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
+    let limit = limit.unwrap_or(20);
+    if (1..=100).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(ApiError::InvalidParameter {
+            field: "limit",
+            reason: "1 to 100".into(),
+        })
+    }
+}
+
+/// Cuts `rows` (read with one more than `limit`) to the page; the cursor of its last row when more
+/// follow.
+pub fn page<T>(rows: &mut Vec<T>, limit: i64, cursor: impl Fn(&T) -> String) -> Option<String> {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    if more {
+        rows.last().map(cursor)
+    } else {
+        None
+    }
+}

@@ -1,0 +1,367 @@
+//! Tokens: bearer JWTs checked into the [`Principal`] a request acts as, and the roles a token may
+//! carry. Nothing here knows HTTP: [`crate::auth`] takes the token from the request.
+//!
+//! Tokens are checked with `jsonwebtoken` against configured public keys (`EGOV_JWT_PUBLIC_KEYS`:
+//! PEM files and/or JWKS files). Each key admits exactly one algorithm, fixed by the key's type
+//! (RSA -> RS256, EC P-256 -> ES256): a token naming any other algorithm is refused before its
+//! signature is looked at, so `alg: none` and HS256-signed-with-the-public-key tokens never pass.
+//! `exp`, `nbf`, `iss` and `aud` are checked (60 s leeway for clocks).
+//!
+//! Without configured keys the server runs in development mode: it trusts an ES256 key kept beside
+//! the data directory (created on first use) and `egov token` signs tokens with it.
+
+mod dev_key;
+mod keys;
+
+use std::fmt;
+
+use domain::{Actor, Iin};
+use jsonwebtoken::{decode, decode_header, Algorithm, Validation};
+use serde::{Deserialize, Serialize};
+
+pub use dev_key::DevKey;
+pub use keys::{KeyError, VerifyingKey};
+
+/// The roles a token may carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// A citizen on the portal; the subject is the IIN.
+    Citizen,
+    /// A service-centre operator; the subject is the operator's id.
+    Operator,
+    Auditor,
+    Analyst,
+    /// A medical organisation's user (social-status check).
+    Medical,
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Role::Citizen => "citizen",
+            Role::Operator => "operator",
+            Role::Auditor => "auditor",
+            Role::Analyst => "analyst",
+            Role::Medical => "medical",
+        })
+    }
+}
+
+/// The claims of an egov token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub role: Role,
+    pub iss: String,
+    pub aud: String,
+    pub exp: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+    /// The organisation (a service centre, a medical organisation, an agency).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org: Option<String>,
+}
+
+/// Who a request acts as, from a checked token.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub role: Role,
+    pub subject: String,
+    pub organisation: Option<String>,
+    /// The citizen's IIN, for the citizen role.
+    pub iin: Option<Iin>,
+}
+
+impl Principal {
+    /// The actor recorded on events this principal causes.
+    pub fn actor(&self) -> Actor {
+        match (&self.iin, self.role) {
+            (Some(iin), _) => Actor::Citizen { iin: iin.clone() },
+            (None, _) => Actor::Operator {
+                id: format!("{}:{}", self.role, self.subject),
+            },
+        }
+    }
+
+    /// Refuses unless the principal has one of `roles`.
+    ///
+    /// # Errors
+    /// [`Forbidden`] (403) naming the principal's role.
+    pub fn require(&self, roles: &[Role]) -> Result<(), Forbidden> {
+        if roles.contains(&self.role) {
+            Ok(())
+        } else {
+            Err(Forbidden { role: self.role })
+        }
+    }
+}
+
+/// A principal whose role may not do what it asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the role {role} may not do this")]
+pub struct Forbidden {
+    pub role: Role,
+}
+
+/// Why a token was refused; each answers 401 with its own code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("no bearer token")]
+    Missing,
+    #[error("the token is not a well-formed JWT")]
+    Malformed,
+    #[error("the token's algorithm is not the one its key admits")]
+    Algorithm,
+    #[error("the token's signature does not verify")]
+    Signature,
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token is not valid yet")]
+    NotYetValid,
+    #[error("the token was issued for another issuer or audience")]
+    WrongAudience,
+    #[error("the token's subject is not valid for its role")]
+    Subject,
+}
+
+impl TokenError {
+    pub const fn code(self) -> &'static str {
+        match self {
+            TokenError::Missing => "token-missing",
+            TokenError::Malformed => "token-malformed",
+            TokenError::Algorithm => "token-algorithm",
+            TokenError::Signature => "token-signature",
+            TokenError::Expired => "token-expired",
+            TokenError::NotYetValid => "token-not-yet-valid",
+            TokenError::WrongAudience => "token-audience",
+            TokenError::Subject => "token-subject",
+        }
+    }
+}
+
+/// Checks tokens against the configured keys.
+///
+/// A signature check costs far more than the rest of a status read, and portal clients poll with
+/// the same token all day, so tokens that passed are remembered (bounded, by the token's bytes)
+/// until their `exp`; only the time is checked again on a hit.
+pub struct Authenticator {
+    keys: Vec<VerifyingKey>,
+    issuer: String,
+    audience: String,
+    verified: quick_cache::sync::Cache<String, (Principal, i64)>,
+    /// Tokens refused lately, so that a client resending a bad token (or someone flooding with
+    /// one) costs a lookup, not a signature check. Kept a minute.
+    refused: quick_cache::sync::Cache<String, (TokenError, std::time::Instant)>,
+}
+
+/// How long a refused token is remembered.
+const REFUSED_FOR: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// How many verified tokens are remembered.
+const VERIFIED_TOKENS: usize = 100_000;
+
+impl Authenticator {
+    pub fn new(keys: Vec<VerifyingKey>, issuer: String, audience: String) -> Self {
+        Self {
+            keys,
+            issuer,
+            audience,
+            verified: quick_cache::sync::Cache::new(VERIFIED_TOKENS),
+            refused: quick_cache::sync::Cache::new(VERIFIED_TOKENS),
+        }
+    }
+
+    /// The principal of a bearer token.
+    ///
+    /// # Errors
+    /// [`TokenError`] naming why the token is refused.
+    pub fn authenticate(&self, token: &str) -> Result<Principal, TokenError> {
+        if let Some((principal, exp)) = self.verified.get(token) {
+            // The same leeway as the full check.
+            return if chrono::Utc::now().timestamp() <= exp.saturating_add(60) {
+                Ok(principal)
+            } else {
+                self.verified.remove(token);
+                Err(TokenError::Expired)
+            };
+        }
+        if let Some((error, at)) = self.refused.get(token) {
+            if at.elapsed() < REFUSED_FOR {
+                return Err(error);
+            }
+        }
+        match self.verify(token) {
+            Ok((principal, exp)) => {
+                self.verified
+                    .insert(token.to_owned(), (principal.clone(), exp));
+                Ok(principal)
+            }
+            Err(error) => {
+                // Only refusals that time cannot cure; a token that is not valid yet may become so.
+                if error != TokenError::NotYetValid {
+                    self.refused
+                        .insert(token.to_owned(), (error, std::time::Instant::now()));
+                }
+                Err(error)
+            }
+        }
+    }
+
+    fn verify(&self, token: &str) -> Result<(Principal, i64), TokenError> {
+        let header = decode_header(token).map_err(|_| TokenError::Malformed)?;
+        let candidates: Vec<&VerifyingKey> = self
+            .keys
+            .iter()
+            .filter(|k| header.kid.is_none() || k.kid.is_none() || k.kid == header.kid)
+            .filter(|k| k.algorithm == header.alg)
+            .collect();
+        if candidates.is_empty() {
+            return Err(TokenError::Algorithm);
+        }
+        let mut last = TokenError::Signature;
+        for key in candidates {
+            let mut validation = Validation::new(key.algorithm);
+            validation.algorithms = vec![key.algorithm];
+            validation.leeway = 60;
+            validation.validate_nbf = true;
+            validation.set_issuer(&[&self.issuer]);
+            validation.set_audience(&[&self.audience]);
+            validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+            match decode::<Claims>(token, &key.key, &validation) {
+                Ok(data) => {
+                    let exp = data.claims.exp;
+                    return principal(data.claims).map(|p| (p, exp));
+                }
+                Err(error) => {
+                    use jsonwebtoken::errors::ErrorKind;
+                    last = match error.kind() {
+                        ErrorKind::InvalidSignature => TokenError::Signature,
+                        ErrorKind::ExpiredSignature => return Err(TokenError::Expired),
+                        ErrorKind::ImmatureSignature => return Err(TokenError::NotYetValid),
+                        ErrorKind::InvalidIssuer | ErrorKind::InvalidAudience => {
+                            return Err(TokenError::WrongAudience)
+                        }
+                        ErrorKind::InvalidAlgorithm => TokenError::Algorithm,
+                        ErrorKind::Json(_) | ErrorKind::MissingRequiredClaim(_) => {
+                            TokenError::Malformed
+                        }
+                        _ => TokenError::Signature,
+                    };
+                }
+            }
+        }
+        Err(last)
+    }
+}
+
+fn principal(claims: Claims) -> Result<Principal, TokenError> {
+    let iin = match claims.role {
+        Role::Citizen => Some(Iin::parse(&claims.sub).map_err(|_| TokenError::Subject)?),
+        _ => None,
+    };
+    if claims.sub.is_empty() || claims.sub.len() > 200 {
+        return Err(TokenError::Subject);
+    }
+    Ok(Principal {
+        role: claims.role,
+        subject: claims.sub,
+        organisation: claims.org,
+        iin,
+    })
+}
+
+/// The algorithm a key admits, by its type.
+pub(crate) fn algorithm_of(
+    pkey: &openssl::pkey::PKeyRef<openssl::pkey::Public>,
+) -> Option<Algorithm> {
+    use openssl::nid::Nid;
+    use openssl::pkey::Id;
+    match pkey.id() {
+        Id::RSA => Some(Algorithm::RS256),
+        Id::EC => {
+            let curve = pkey.ec_key().ok()?.group().curve_name()?;
+            (curve == Nid::X9_62_PRIME256V1).then_some(Algorithm::ES256)
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn signer() -> (tempfile::TempDir, DevKey, Authenticator) {
+        let dir = tempfile::tempdir().expect("dir");
+        let key = DevKey::load_or_create(&dir.path().join("k.pem")).expect("key");
+        let auth = Authenticator::new(
+            vec![key.verifying_key().expect("public key")],
+            "iss".into(),
+            "aud".into(),
+        );
+        (dir, key, auth)
+    }
+
+    fn claims(exp_in: i64) -> Claims {
+        let now = chrono::Utc::now().timestamp();
+        Claims {
+            sub: "900101300007".into(),
+            role: Role::Citizen,
+            iss: "iss".into(),
+            aud: "aud".into(),
+            exp: now + exp_in,
+            nbf: None,
+            iat: None,
+            org: None,
+        }
+    }
+
+    #[test]
+    fn a_remembered_token_is_refused_once_it_expires() {
+        let (_dir, key, auth) = signer();
+        let token = key.sign(&claims(3600)).expect("sign");
+        let principal = auth.authenticate(&token).expect("valid");
+        assert_eq!(principal.role, Role::Citizen);
+        // As if the hour had passed: the remembered entry's expiry is checked on every use.
+        let expired = chrono::Utc::now().timestamp() - 61;
+        auth.verified.insert(token.clone(), (principal, expired));
+        assert_eq!(auth.authenticate(&token).err(), Some(TokenError::Expired));
+    }
+
+    #[test]
+    fn a_refused_token_is_answered_from_memory_and_a_good_one_is_not_refused() {
+        let (_dir, key, auth) = signer();
+        let (_other_dir, other, _) = signer();
+        let forged = other.sign(&claims(3600)).expect("sign");
+        assert_eq!(
+            auth.authenticate(&forged).err(),
+            Some(TokenError::Signature)
+        );
+        assert!(
+            auth.refused.get(&forged).is_some(),
+            "the refusal is remembered"
+        );
+        assert_eq!(
+            auth.authenticate(&forged).err(),
+            Some(TokenError::Signature)
+        );
+        let good = key.sign(&claims(3600)).expect("sign");
+        assert!(auth.authenticate(&good).is_ok());
+        assert!(auth.refused.get(&good).is_none());
+    }
+
+    #[test]
+    fn a_token_not_valid_yet_is_not_remembered_as_refused() {
+        let (_dir, key, auth) = signer();
+        let mut early = claims(3600);
+        early.nbf = Some(chrono::Utc::now().timestamp() + 600);
+        let token = key.sign(&early).expect("sign");
+        assert_eq!(
+            auth.authenticate(&token).err(),
+            Some(TokenError::NotYetValid)
+        );
+        assert!(auth.refused.get(&token).is_none());
+    }
+}

@@ -1,0 +1,83 @@
+//! The NCA steps: the citizen's CMS signature over `document_to_sign`, checked as KZ.md 2 says -
+//! the signature over exactly those bytes, the chain to a configured trust anchor, the
+//! certificate's validity at signing time (the signed `signingTime`, bounded by the time of
+//! receipt), the key usage of a signing key, the IIN in the subject's serialNumber, and revocation
+//! by OCSP (the responder named in the certificate, or a configured one).
+//!
+//! The verdict is the domain's [`SignatureCheck`]: verified with the certificate's data, or
+//! rejected with the reason DOMAIN.md maps to a refusal. A revocation status that cannot be learnt
+//! (the responder down, an answer that does not verify) is not a verdict: it is
+//! [`NcaError::RevocationUnknown`], and the caller asks again later - never a silent "good".
+//!
+//! The verifier is a trait so that a GOST provider (Kalkan or an NCANode sidecar, KZ.md 2.3) can
+//! be added; [`OpensslVerifier`] covers RSA and ECDSA.
+
+mod crl;
+#[cfg(any(test, feature = "fakes"))]
+pub mod fake;
+mod openssl_verifier;
+mod parse;
+
+use chrono::{DateTime, Utc};
+use domain::request::SignatureCheck;
+use domain::Iin;
+use futures_util::future::BoxFuture;
+
+pub use openssl_verifier::OpensslVerifier;
+
+/// What the verifier learnt about revocation (recorded in the certificate's info on the event).
+pub use domain::request::RevocationStatus as Revocation;
+
+/// The verdict on one signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub check: SignatureCheck,
+    pub revocation: Revocation,
+}
+
+/// No verdict could be reached now; ask again later.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NcaError {
+    #[error("the revocation status cannot be learnt: {0}")]
+    RevocationUnknown(String),
+    #[error("the verifier cannot run: {0}")]
+    Internal(String),
+}
+
+/// Why the trust anchors cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TrustAnchorError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path} holds no PEM certificate: {reason}")]
+    Invalid { path: String, reason: String },
+}
+
+/// A signature to check.
+#[derive(Debug, Clone, Copy)]
+pub struct SignatureToCheck<'a> {
+    /// The exact bytes the citizen was asked to sign.
+    pub document: &'a [u8],
+    /// The CMS SignedData (DER), attached or detached.
+    pub cms: &'a [u8],
+    /// The IIN of the request.
+    pub applicant: &'a Iin,
+    /// When the signature arrived.
+    pub received_at: DateTime<Utc>,
+}
+
+/// Checks signatures. Object safe (the future is boxed), so the workflow holds any verifier, the
+/// OpenSSL one or the in-memory [`fake::FakeVerifier`] of fast tests, behind one type.
+pub trait SignatureVerifier: Send + Sync {
+    /// The verdict on `signature`.
+    ///
+    /// # Errors
+    /// [`NcaError`] when no verdict can be reached now (ask again later).
+    fn verify<'a>(
+        &'a self,
+        signature: SignatureToCheck<'a>,
+    ) -> BoxFuture<'a, Result<Verdict, NcaError>>;
+}

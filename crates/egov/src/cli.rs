@@ -1,0 +1,101 @@
+//! The command line: the subcommands of `egov` and their flags (clap). What each does is in
+//! [`crate::serve`] (the long-running processes) and [`crate::admin`] (the one-shot commands).
+
+use api::settings::ProjectionSource;
+use api::token::Role;
+use clap::{Parser, Subcommand};
+use projections::ReadModel;
+use uuid::Uuid;
+
+#[derive(Parser)]
+#[command(
+    name = "egov",
+    version,
+    about = "Kazakhstan's social e-government services as an event-sourced system"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Cmd,
+}
+
+#[derive(Subcommand)]
+pub enum Cmd {
+    /// Serve the HTTP API (applies the migrations first; starts the embedded PostgreSQL when no
+    /// DATABASE_URL is set).
+    Serve,
+    /// Run only the workflow (signature checks, registry lookups, results, timers) until stopped;
+    /// several workers may run beside `egov serve` (with EGOV_WORKFLOW=off there).
+    Worker,
+    /// Publish every event of the log, in order, to the Kafka topic until stopped (needs
+    /// EGOV_KAFKA_BROKERS; `egov serve` runs the relay itself when that is set).
+    Relay,
+    /// Apply the migrations that are not applied yet, then exit.
+    Migrate,
+    /// Check the hash chains of the event log and name the first altered event of each stream.
+    Verify {
+        /// Check only this stream (request id).
+        #[arg(long, conflicts_with_all = ["all", "request"])]
+        stream: Option<Uuid>,
+        /// Check only the request with this number.
+        #[arg(long, conflicts_with = "all")]
+        request: Option<String>,
+        /// Check every stream (the default).
+        #[arg(long)]
+        all: bool,
+    },
+    /// Replay every read model from the log and compare it with the stored one; exit 4 and list
+    /// the differing rows when they differ.
+    Replay {
+        /// Compare only (the one mode there is: nothing is written).
+        #[arg(long, required = true)]
+        check: bool,
+        /// Where the stored read models were fed from: `postgres` replays up to each one's
+        /// checkpoint, `kafka` the whole log (run it once the projectors have caught up).
+        #[arg(long, value_enum, default_value = "postgres")]
+        source: ProjectionSource,
+        /// Only this read model (request_status, data_access or analytics); every one otherwise.
+        #[arg(long)]
+        only: Option<ReadModel>,
+    },
+    /// Print a development token signed with the development key (development mode only).
+    Token {
+        /// The role the token carries.
+        #[arg(long, value_enum)]
+        role: Role,
+        /// The subject: a citizen's IIN, an operator's id, ...
+        #[arg(long)]
+        sub: String,
+        /// How long the token is valid, e.g. 1h, 30m, 90s.
+        #[arg(long, default_value = "1h")]
+        ttl: String,
+        /// The organisation (service centre, medical organisation).
+        #[arg(long)]
+        org: Option<String>,
+    },
+    /// Read models: rebuild one from the first event, or show where each stands.
+    Projections {
+        #[command(subcommand)]
+        what: ProjectionsCmd,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ProjectionsCmd {
+    /// Rebuild a read model from the first event into a shadow table and swap it in.
+    Rebuild {
+        /// The read model: request_status, data_access or analytics.
+        model: ReadModel,
+    },
+    /// Each projector's checkpoint and lag (and the relay's, and the Kafka offsets), as JSON.
+    Status,
+    /// Run projectors until stopped, beside `egov serve` (with EGOV_PROJECTIONS=off there). With
+    /// `--source kafka` several processes share the topic's partitions in a consumer group.
+    Run {
+        /// Where the events come from.
+        #[arg(long, value_enum, default_value = "postgres")]
+        source: ProjectionSource,
+        /// Only this read model (request_status, data_access or analytics).
+        #[arg(long)]
+        only: Option<ReadModel>,
+    },
+}

@@ -1,0 +1,9 @@
+//! What the `egov` binary (and `egov-bench`) need besides the libraries: the database a command
+//! runs against, `DATABASE_URL` or a private PostgreSQL cluster started from the system's
+//! binaries ([`embedded_postgres`]).
+//!
+//! The binary's own modules (`main.rs`): `cli` (the subcommands and flags), `serve` (serve,
+//! worker, relay), `admin` (migrate, verify, replay, projections, token).
+
+pub mod database;
+pub mod embedded_postgres;

@@ -1,0 +1,84 @@
+//! `egov`: the binary. It parses the subcommand, sets up tracing, loads [`Settings`], finds the
+//! database (starting the embedded PostgreSQL when no `DATABASE_URL` is set) and calls into the
+//! libraries; the work itself lives there.
+
+mod admin;
+mod cli;
+mod serve;
+
+use std::process::ExitCode;
+
+use api::{telemetry, Settings};
+use clap::Parser;
+use tokio_util::sync::CancellationToken;
+
+use cli::{Cli, Cmd};
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::from_env() {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("egov: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(settings.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("egov: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli.command, settings)) {
+        Ok(code) => code,
+        Err(error) => {
+            tracing::error!(error.cause_chain = ?error, "egov failed");
+            eprintln!("egov: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(command: Cmd, settings: Settings) -> anyhow::Result<ExitCode> {
+    if let Cmd::Token {
+        role,
+        sub,
+        ttl,
+        org,
+    } = command
+    {
+        return admin::token(&settings, role, &sub, &ttl, org);
+    }
+    let shutdown = CancellationToken::new();
+    tokio::spawn(serve::stop_on_signal(shutdown.clone()));
+    // The embedded cluster (when used) lives until the subcommand is done; dropping it stops it.
+    let Some((settings, _embedded)) = egov::database::resolve(settings, &shutdown).await? else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    match command {
+        Cmd::Serve => serve::serve(&settings, &shutdown).await,
+        Cmd::Worker => serve::worker(&settings, &shutdown).await,
+        Cmd::Relay => serve::relay(&settings, &shutdown).await,
+        Cmd::Migrate => admin::migrate(&settings).await,
+        Cmd::Verify {
+            stream,
+            request,
+            all: _,
+        } => admin::verify(&settings, stream, request).await,
+        Cmd::Projections { what } => admin::projections(&settings, what, &shutdown).await,
+        Cmd::Replay {
+            check: _,
+            source,
+            only,
+        } => admin::replay_check(&settings, source, only).await,
+        Cmd::Token { .. } => Ok(ExitCode::SUCCESS),
+    }
+}
