@@ -3,6 +3,7 @@
 //! «штрих-код» of DOMAIN.md 6). The PDF embeds DejaVu Sans, which has every Kazakh letter
 //! (ә ғ қ ң ө ұ ү һ і), so it renders the same everywhere.
 
+use domain::catalog::ResultDocument;
 use printpdf::{Color, Greyscale, IndirectFontRef, Mm, PdfDocument, PdfLayerReference, Rect};
 use qrcode::QrCode;
 use serde_json::Value;
@@ -76,8 +77,10 @@ pub fn render(document: &Value, digests: Digests<'_>) -> Result<Vec<u8>, PdfErro
     page.gap(3.0);
     page.paragraph(text(&document["issuer"]).as_str(), 9.0);
     page.gap(3.0);
-    let kind = document["kind"].as_str().unwrap_or_default();
-    page.paragraph(title_kk(kind), 12.0);
+    // Composed by this service: a kind it does not know is an internal fault, not a guess.
+    let kind: ResultDocument = serde_json::from_value(document["kind"].clone())
+        .map_err(|e| PdfError::Render(format!("the document's kind: {e}")))?;
+    page.paragraph(kind.title_kk(), 12.0);
     page.paragraph(document["title_ru"].as_str().unwrap_or_default(), 12.0);
     page.gap(3.0);
     let recipient = &document["recipient"];
@@ -100,7 +103,13 @@ pub fn render(document: &Value, digests: Digests<'_>) -> Result<Vec<u8>, PdfErro
     );
     page.gap(3.0);
     body(&mut page, kind, &document["body"]);
-    // The footer: QR code and the barcode clause.
+    footer(&mut page, number, digests)?;
+    drop(page);
+    pdf.save_to_bytes().map_err(render)
+}
+
+/// The footer: the QR code that matches the print to the signed original, and the barcode clause.
+fn footer(page: &mut Page, number: &str, digests: Digests<'_>) -> Result<(), PdfError> {
     let code = QrCode::new(qr_payload(number, digests)).map_err(|e| PdfError::Qr(e.to_string()))?;
     let size = 34.0;
     page.qr(&code, MARGIN, MARGIN, size);
@@ -126,127 +135,127 @@ pub fn render(document: &Value, digests: Digests<'_>) -> Result<Vec<u8>, PdfErro
         7.0,
     );
     footer.line_at(x, &format!("SHA-256: {}", digests.document), 6.0);
-    drop(page);
-    drop(footer);
-    pdf.save_to_bytes().map_err(render)
+    Ok(())
 }
 
 /// The body lines of each kind of document.
-fn body(page: &mut Page, kind: &str, body: &Value) {
+fn body(page: &mut Page, kind: ResultDocument, body: &Value) {
     match kind {
-        "benefit-information" => {
-            for decision in body["decisions"].as_array().into_iter().flatten() {
-                page.paragraph(
-                    &format!(
-                        "Шешім / Решением № {} от {} ({})",
-                        text(&decision["decision_number"]),
-                        text(&decision["decision_date"]),
-                        text(&decision["issuer"])
-                    ),
-                    9.0,
-                );
-                match decision["refusal_reason"].as_str() {
-                    Some(reason) => page.paragraph(
-                        &format!("Тағайындаудан бас тартылды / Отказано в назначении: {reason}"),
-                        9.0,
-                    ),
-                    None => {
-                        page.line(
-                            &format!(
-                                "Тағайындалды / Назначено в размере {} тенге",
-                                text(&decision["amount_kzt"])
-                            ),
-                            9.0,
-                        );
-                        page.line(
-                            &format!(
-                                "Тағайындалған күні / Дата назначения: {}",
-                                text(&decision["assigned_from"])
-                            ),
-                            9.0,
-                        );
-                        if let Some(until) = decision["paid_until"].as_str() {
-                            page.line(
-                                &format!("Төлемнің аяқталу күні / Дата окончания выплаты: {until}"),
-                                9.0,
-                            );
-                        }
-                    }
-                }
-                page.gap(2.0);
-            }
-        }
-        "sik-certificate" => {
-            page.line(&format!("ӘЖК / СИК: {}", text(&body["sik"])), 12.0);
-            for (kk_ru, key) in [
-                ("Тегі / Фамилия", "last_name"),
-                ("Аты / Имя", "first_name"),
-                ("Әкесінің аты / Отчество", "patronymic"),
-                ("Туған күні / Дата рождения", "birth_date"),
-                (
-                    "Куәлікті берген филиал/бөлімше / Филиал/Отделение, выдавший(ее) свидетельство",
-                    "branch",
-                ),
-                ("Тіркелген күні / Дата регистрации", "registered_on"),
-                ("Берілген күні / Дата выдачи", "issued_on"),
-            ] {
-                page.paragraph(&format!("{kk_ru}: {}", text(&body[key])), 9.0);
-            }
-        }
-        "fund-statement" => {
-            page.line(&format!("ТАӘ / ФИО: {}", text(&body["full_name"])), 9.0);
-            page.line(&format!("ӘЖК / СИК: {}", text(&body["sik"])), 9.0);
-            page.gap(2.0);
-            page.line(
-                "Салымшының транзиттік шоттары бойынша айналымдар / Обороты по транзитным счетам вкладчика",
-                9.0,
-            );
-            page.line(
-                "Түскен күні / Дата поступления · Жіберілген / Дата отправки · № · КНП · Жіберуші / Отправитель · Сома / Сумма",
-                7.0,
-            );
-            for row in body["rows"].as_array().into_iter().flatten() {
-                page.paragraph(
-                    &format!(
-                        "{} · {} · № {} от {} · {} · {} → {} · {} тенге",
-                        text(&row["received_on"]),
-                        text(&row["sent_on"]),
-                        text(&row["document_number"]),
-                        text(&row["document_date"]),
-                        text(&row["knp"]),
-                        text(&row["sender"]),
-                        text(&row["recipient"]),
-                        text(&row["amount_kzt"])
-                    ),
-                    8.0,
-                );
-            }
-            page.gap(2.0);
-            page.line(
-                &format!("Барлығы / Итого: {} тенге", text(&body["total_kzt"])),
-                9.0,
-            );
-            page.paragraph(
-                "Данный документ согласно пункту 1 статьи 7 ЗРК от 7 января 2003 года «Об электронном документе и электронной цифровой подписи» равнозначен документу на бумажном носителе.",
-                8.0,
-            );
-        }
-        _ => {
-            page.paragraph(text(&body["line"]).as_str(), 11.0);
-            if let Some(explanation) = body["explanation"].as_str() {
-                page.paragraph(explanation, 9.0);
-            }
-        }
+        ResultDocument::BenefitInformation => benefit_information(page, body),
+        ResultDocument::SikCertificate => sik_certificate(page, body),
+        ResultDocument::FundStatement => fund_statement(page, body),
+        ResultDocument::SocialStatusLine => status_line(page, body),
     }
 }
 
-/// The Kazakh title of each kind of document.
-fn title_kk(kind: &str) -> &'static str {
-    match kind {
-        "benefit-information" => "Тағайындау (тағайындаудан бас тарту) туралы АҚПАРАТ",
-        "sik-certificate" => "Әлеуметтік жеке код беру туралы куәлік",
-        "fund-statement" => "Салымшының транзиттік шоттары бойынша айналымдар туралы анықтама",
-        _ => "Әлеуметтік мәртебе туралы мәліметтер",
+/// The decisions of a benefit-information document (docs/domain.md 6.1).
+fn benefit_information(page: &mut Page, body: &Value) {
+    for decision in body["decisions"].as_array().into_iter().flatten() {
+        page.paragraph(
+            &format!(
+                "Шешім / Решением № {} от {} ({})",
+                text(&decision["decision_number"]),
+                text(&decision["decision_date"]),
+                text(&decision["issuer"])
+            ),
+            9.0,
+        );
+        match decision["refusal_reason"].as_str() {
+            Some(reason) => page.paragraph(
+                &format!("Тағайындаудан бас тартылды / Отказано в назначении: {reason}"),
+                9.0,
+            ),
+            None => {
+                page.line(
+                    &format!(
+                        "Тағайындалды / Назначено в размере {} тенге",
+                        text(&decision["amount_kzt"])
+                    ),
+                    9.0,
+                );
+                page.line(
+                    &format!(
+                        "Тағайындалған күні / Дата назначения: {}",
+                        text(&decision["assigned_from"])
+                    ),
+                    9.0,
+                );
+                if let Some(until) = decision["paid_until"].as_str() {
+                    page.line(
+                        &format!("Төлемнің аяқталу күні / Дата окончания выплаты: {until}"),
+                        9.0,
+                    );
+                }
+            }
+        }
+        page.gap(2.0);
+    }
+}
+
+/// The lines of a SIK certificate (docs/domain.md 6.2).
+fn sik_certificate(page: &mut Page, body: &Value) {
+    page.line(&format!("ӘЖК / СИК: {}", text(&body["sik"])), 12.0);
+    for (kk_ru, key) in [
+        ("Тегі / Фамилия", "last_name"),
+        ("Аты / Имя", "first_name"),
+        ("Әкесінің аты / Отчество", "patronymic"),
+        ("Туған күні / Дата рождения", "birth_date"),
+        (
+            "Куәлікті берген филиал/бөлімше / Филиал/Отделение, выдавший(ее) свидетельство",
+            "branch",
+        ),
+        ("Тіркелген күні / Дата регистрации", "registered_on"),
+        ("Берілген күні / Дата выдачи", "issued_on"),
+    ] {
+        page.paragraph(&format!("{kk_ru}: {}", text(&body[key])), 9.0);
+    }
+}
+
+/// The rows and total of a pension-fund statement (docs/domain.md 6.3).
+fn fund_statement(page: &mut Page, body: &Value) {
+    page.line(&format!("ТАӘ / ФИО: {}", text(&body["full_name"])), 9.0);
+    page.line(&format!("ӘЖК / СИК: {}", text(&body["sik"])), 9.0);
+    page.gap(2.0);
+    page.line(
+        "Салымшының транзиттік шоттары бойынша айналымдар / Обороты по транзитным счетам вкладчика",
+        9.0,
+    );
+    page.line(
+            "Түскен күні / Дата поступления · Жіберілген / Дата отправки · № · КНП · Жіберуші / Отправитель · Сома / Сумма",
+            7.0,
+        );
+    for row in body["rows"].as_array().into_iter().flatten() {
+        page.paragraph(
+            &format!(
+                "{} · {} · № {} от {} · {} · {} → {} · {} тенге",
+                text(&row["received_on"]),
+                text(&row["sent_on"]),
+                text(&row["document_number"]),
+                text(&row["document_date"]),
+                text(&row["knp"]),
+                text(&row["sender"]),
+                text(&row["recipient"]),
+                text(&row["amount_kzt"])
+            ),
+            8.0,
+        );
+    }
+    page.gap(2.0);
+    page.line(
+        &format!("Барлығы / Итого: {} тенге", text(&body["total_kzt"])),
+        9.0,
+    );
+    page.paragraph(
+            "Данный документ согласно пункту 1 статьи 7 ЗРК от 7 января 2003 года «Об электронном документе и электронной цифровой подписи» равнозначен документу на бумажном носителе.",
+            8.0,
+        );
+}
+
+/// The social-status line (docs/domain.md 8).
+fn status_line(page: &mut Page, body: &Value) {
+    page.paragraph(text(&body["line"]).as_str(), 11.0);
+    if let Some(explanation) = body["explanation"].as_str() {
+        page.paragraph(explanation, 9.0);
     }
 }
 

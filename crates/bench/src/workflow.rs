@@ -16,6 +16,7 @@ use commands::adapters::registries::{BreakerSettings, HttpRegistries, RetryPolic
 use commands::results::ProviderKey;
 use commands::workflow::{Workflow, WorkflowSettings};
 use commands::{Requests, Submission};
+use domain::request::EventType;
 use domain::{Actor, Channel, Cursor, Iin, ServiceCode};
 use event_store::EventStore;
 use event_store::SubscriptionOptions;
@@ -396,9 +397,9 @@ async fn watch(store: EventStore, waiting: Waiting, stop: CancellationToken) {
             continue;
         };
         for event in batch {
-            let ok = match event.event_type.as_str() {
-                "ResultIssued" => true,
-                "RequestRefused" => false,
+            let ok = match event.event_type.parse::<EventType>() {
+                Ok(EventType::ResultIssued) => true,
+                Ok(EventType::RequestRefused) => false,
                 _ => continue,
             };
             let sender = waiting
@@ -429,33 +430,27 @@ async fn timings(
         .iter()
         .map(|row| Duration::from_secs_f64(row.get::<_, f64>(0).max(0.0)))
         .collect();
-    let between = |from: &str, to: &str, lookup: Option<&str>| {
+    let between = |from: EventType, to: EventType, lookup: Option<&str>| {
         let filter = lookup.map_or(String::new(), |l| {
             format!(" AND a.payload->>'lookup' = '{l}' AND b.payload->>'lookup' = '{l}'")
         });
         format!(
             "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM b.recorded_at - a.recorded_at))::float8
                FROM events a JOIN events b ON b.stream_id = a.stream_id AND b.stream_version > a.stream_version
-              WHERE a.event_type = '{from}' AND b.event_type = '{to}'{filter}"
+              WHERE a.event_type = '{from}' AND b.event_type = '{to}'{filter}",
+            from = from.code(),
+            to = to.code(),
         )
     };
-    let verify = between("RequestSigned", "SignatureVerified", None);
-    let iin = between(
-        "RegistryLookupRequested",
-        "RegistryLookupSucceeded",
-        Some("iin"),
-    );
-    let sik = between(
-        "RegistryLookupRequested",
-        "RegistryLookupSucceeded",
-        Some("sik"),
-    );
-    let fund = between(
-        "RegistryLookupRequested",
-        "RegistryLookupSucceeded",
-        Some("fund-movements"),
-    );
-    let client_sign = between("RequestSubmitted", "RequestSigned", None);
+    use EventType::{
+        RegistryLookupRequested as Asked, RegistryLookupSucceeded as Answered, RequestSigned,
+        RequestSubmitted, SignatureVerified,
+    };
+    let verify = between(RequestSigned, SignatureVerified, None);
+    let iin = between(Asked, Answered, Some("iin"));
+    let sik = between(Asked, Answered, Some("sik"));
+    let fund = between(Asked, Answered, Some("fund-movements"));
+    let client_sign = between(RequestSubmitted, RequestSigned, None);
     let issue = "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM r.recorded_at - l.recorded_at))::float8
                    FROM events r JOIN LATERAL (
                         SELECT max(x.recorded_at) AS recorded_at FROM events x

@@ -13,11 +13,19 @@
 //! with the reason of docs/domain.md 5; deadlines missed and the survey are recorded along the way.
 
 pub mod centre;
+mod command;
 mod decide;
+mod ending;
+mod event_type;
 mod events;
+mod lookups;
+mod signing;
 mod state;
+mod upcast;
 
-pub use decide::{decide, Command, DomainError, LookupOutcome, SignatureCheck};
+pub use command::{Command, DomainError, LookupOutcome, SignatureCheck};
+pub use decide::decide;
+pub use event_type::{EventType, UnknownEventType};
 pub use events::*;
 pub use state::{evolve, Closed, Open, Outcome, Request, RequestInfo, Stage};
 

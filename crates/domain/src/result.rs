@@ -36,7 +36,7 @@ impl Composed {
 }
 
 /// Why a document cannot be composed from the answers: the registry's answer lacks a field.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("the {lookup:?} answer has no usable {field:?}")]
 pub struct ComposeError {
     pub lookup: Lookup,
@@ -60,133 +60,35 @@ pub fn answers(events: &[RequestEvent]) -> HashMap<Lookup, &Value> {
         .collect()
 }
 
+/// The registries' answers a document is composed from, by lookup.
+type Answers<'a> = HashMap<Lookup, &'a Value>;
+
+/// A document's recipient, its body, and for a SIK certificate the branch taken.
+struct Parts {
+    recipient: Value,
+    body: Value,
+    sik_branch: Option<SikBranch>,
+}
+
 /// Composes the result document of `info` from the registries' `answers`, issued at `issued_at`.
 ///
 /// # Errors
 /// [`ComposeError`] when an answer lacks what the document prints.
 pub fn compose(
     info: &RequestInfo,
-    answers: &HashMap<Lookup, &Value>,
+    answers: &Answers<'_>,
     issued_at: DateTime<Utc>,
 ) -> Result<Composed, ComposeError> {
-    let service = info.service.service();
-    let kind = service.result;
+    let kind = info.service.service().result;
     let number = document_number(info);
-    let get = |lookup: Lookup| -> Result<&Value, ComposeError> {
-        answers.get(&lookup).copied().ok_or(ComposeError {
-            lookup,
-            field: "answer",
-        })
-    };
-    let mut sik_branch = None;
-    let (recipient, body) = match kind {
-        ResultDocument::BenefitInformation => {
-            let person = get(Lookup::Iin)?;
-            let benefits = get(Lookup::BenefitData)?;
-            let records = benefits["records"].as_array().ok_or(ComposeError {
-                lookup: Lookup::BenefitData,
-                field: "records",
-            })?;
-            // DOMAIN.md 6.1: the issuer is the department of the decision's region.
-            let issuer = records
-                .first()
-                .map(|record| record["issuer"].clone())
-                .ok_or(ComposeError {
-                    lookup: Lookup::BenefitData,
-                    field: "records",
-                })?;
-            (
-                recipient(person, Lookup::Iin)?,
-                json!({ "issuer": issuer, "decisions": records }),
-            )
-        }
-        ResultDocument::SikCertificate => {
-            let answer = get(Lookup::SikProcessing)?;
-            sik_branch = Some(match answer["outcome"].as_str() {
-                Some("assigned") => SikBranch::Assigned,
-                Some("duplicate") => SikBranch::Duplicate,
-                _ => {
-                    return Err(ComposeError {
-                        lookup: Lookup::SikProcessing,
-                        field: "outcome",
-                    })
-                }
-            });
-            let mut body = Map::new();
-            for key in [
-                "sik",
-                "last_name",
-                "first_name",
-                "patronymic",
-                "birth_date",
-                "branch",
-                "registered_on",
-                "issued_on",
-            ] {
-                body.insert(key.into(), answer[key].clone());
-            }
-            if !body["sik"].is_string() {
-                return Err(ComposeError {
-                    lookup: Lookup::SikProcessing,
-                    field: "sik",
-                });
-            }
-            (
-                recipient(answer, Lookup::SikProcessing)?,
-                Value::Object(body),
-            )
-        }
-        ResultDocument::FundStatement => {
-            let statement = get(Lookup::FundMovements)?;
-            let rows = statement["rows"].as_array().ok_or(ComposeError {
-                lookup: Lookup::FundMovements,
-                field: "rows",
-            })?;
-            let mut total_tiyn: i128 = 0;
-            for row in rows {
-                total_tiyn += row["amount_kzt"]
-                    .as_str()
-                    .and_then(tiyn)
-                    .ok_or(ComposeError {
-                        lookup: Lookup::FundMovements,
-                        field: "amount_kzt",
-                    })?;
-            }
-            let period = match &info.form {
-                crate::RequestForm::Statement { period } => json!(period),
-                _ => Value::Null,
-            };
-            let person = get(Lookup::Iin)?;
-            (
-                recipient(person, Lookup::Iin)?,
-                json!({
-                    "full_name": statement["full_name"],
-                    "sik": statement["sik"],
-                    "period": period,
-                    "rows": rows,
-                    "total_kzt": kzt(total_tiyn),
-                }),
-            )
-        }
-        ResultDocument::SocialStatusLine => {
-            let answer = get(Lookup::SocialStatus)?;
-            let status = answer["status"].as_str().ok_or(ComposeError {
-                lookup: Lookup::SocialStatus,
-                field: "status",
-            })?;
-            let patient = info.subject().unwrap_or(&info.applicant);
-            (
-                json!({ "iin": patient }),
-                json!({
-                    "line": status_line(patient, status),
-                    "status": status,
-                    "explanation": answer["explanation"],
-                }),
-            )
-        }
+    let parts = match kind {
+        ResultDocument::BenefitInformation => benefit_information(answers)?,
+        ResultDocument::SikCertificate => sik_certificate(answers)?,
+        ResultDocument::FundStatement => fund_statement(info, answers)?,
+        ResultDocument::SocialStatusLine => social_status_line(info, answers)?,
     };
     let issuer = match kind {
-        ResultDocument::BenefitInformation => body["issuer"].clone(),
+        ResultDocument::BenefitInformation => parts.body["issuer"].clone(),
         _ => json!(GCVP_ISSUER),
     };
     let document = json!({
@@ -198,14 +100,131 @@ pub fn compose(
         "request_id": info.request_id,
         "service": info.service,
         "issuer": issuer,
-        "recipient": recipient,
-        "body": body,
+        "recipient": parts.recipient,
+        "body": parts.body,
         "issued_at": issued_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
     });
     Ok(Composed {
         number,
         document,
-        sik_branch,
+        sik_branch: parts.sik_branch,
+    })
+}
+
+/// The answer of `lookup`.
+fn answer<'a>(answers: &Answers<'a>, lookup: Lookup) -> Result<&'a Value, ComposeError> {
+    answers.get(&lookup).copied().ok_or(ComposeError {
+        lookup,
+        field: "answer",
+    })
+}
+
+/// Services 1-8 (docs/domain.md 6.1): the decisions on the benefit, by the department of the
+/// decision's region.
+fn benefit_information(answers: &Answers<'_>) -> Result<Parts, ComposeError> {
+    let person = answer(answers, Lookup::Iin)?;
+    let benefits = answer(answers, Lookup::BenefitData)?;
+    let missing = ComposeError {
+        lookup: Lookup::BenefitData,
+        field: "records",
+    };
+    let records = benefits["records"].as_array().ok_or(missing)?;
+    let issuer = records
+        .first()
+        .map(|record| record["issuer"].clone())
+        .ok_or(missing)?;
+    Ok(Parts {
+        recipient: recipient(person, Lookup::Iin)?,
+        body: json!({ "issuer": issuer, "decisions": records }),
+        sik_branch: None,
+    })
+}
+
+/// `sik-assignment` (docs/domain.md 6.2): the code, and whether it was assigned or issued again.
+fn sik_certificate(answers: &Answers<'_>) -> Result<Parts, ComposeError> {
+    let answer = answer(answers, Lookup::SikProcessing)?;
+    let error = |field| ComposeError {
+        lookup: Lookup::SikProcessing,
+        field,
+    };
+    let branch = match answer["outcome"].as_str() {
+        Some("assigned") => SikBranch::Assigned,
+        Some("duplicate") => SikBranch::Duplicate,
+        _ => return Err(error("outcome")),
+    };
+    let mut body = Map::new();
+    for key in [
+        "sik",
+        "last_name",
+        "first_name",
+        "patronymic",
+        "birth_date",
+        "branch",
+        "registered_on",
+        "issued_on",
+    ] {
+        body.insert(key.into(), answer[key].clone());
+    }
+    if !body["sik"].is_string() {
+        return Err(error("sik"));
+    }
+    Ok(Parts {
+        recipient: recipient(answer, Lookup::SikProcessing)?,
+        body: Value::Object(body),
+        sik_branch: Some(branch),
+    })
+}
+
+/// `pension-fund-statement` (docs/domain.md 6.3): the movements of the period and their total,
+/// added up in tiyn.
+fn fund_statement(info: &RequestInfo, answers: &Answers<'_>) -> Result<Parts, ComposeError> {
+    let statement = answer(answers, Lookup::FundMovements)?;
+    let error = |field| ComposeError {
+        lookup: Lookup::FundMovements,
+        field,
+    };
+    let rows = statement["rows"].as_array().ok_or(error("rows"))?;
+    let mut total_tiyn: i128 = 0;
+    for row in rows {
+        total_tiyn += row["amount_kzt"]
+            .as_str()
+            .and_then(tiyn)
+            .ok_or(error("amount_kzt"))?;
+    }
+    let period = match &info.form {
+        crate::RequestForm::Statement { period } => json!(period),
+        _ => Value::Null,
+    };
+    let person = answer(answers, Lookup::Iin)?;
+    Ok(Parts {
+        recipient: recipient(person, Lookup::Iin)?,
+        body: json!({
+            "full_name": statement["full_name"],
+            "sik": statement["sik"],
+            "period": period,
+            "rows": rows,
+            "total_kzt": kzt(total_tiyn),
+        }),
+        sik_branch: None,
+    })
+}
+
+/// The social-status check (docs/domain.md 8): the patient's status line.
+fn social_status_line(info: &RequestInfo, answers: &Answers<'_>) -> Result<Parts, ComposeError> {
+    let answer = answer(answers, Lookup::SocialStatus)?;
+    let status = answer["status"].as_str().ok_or(ComposeError {
+        lookup: Lookup::SocialStatus,
+        field: "status",
+    })?;
+    let patient = info.subject().unwrap_or(&info.applicant);
+    Ok(Parts {
+        recipient: json!({ "iin": patient }),
+        body: json!({
+            "line": status_line(patient, status),
+            "status": status,
+            "explanation": answer["explanation"],
+        }),
+        sik_branch: None,
     })
 }
 

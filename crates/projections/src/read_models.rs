@@ -16,8 +16,8 @@ use crate::kafka::KafkaSettings;
 use crate::projector::{run_observed, BatchApplied, Progress};
 use crate::rebuild::{rebuild, RebuildReport};
 use crate::replay::{check, CheckReport, Through};
-use crate::{checkpoint, AnalyticsProjector, DataAccessProjector, ProjectionError};
 use crate::tables::{Swap, Table};
+use crate::{checkpoint, AnalyticsProjector, DataAccessProjector, ProjectionError};
 use crate::{Lag, RequestStatusProjector};
 
 /// A read model.

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use domain::request::EventType;
 use domain::{Cursor, StreamId};
 use tokio::sync::Semaphore;
 use tokio_postgres::types::ToSql;
@@ -14,7 +15,11 @@ use super::{Workflow, WorkflowError};
 use event_store::SubscriptionOptions;
 
 /// The event types that give a request work to do.
-const STARTS_WORK: [&str; 3] = ["RequestSubmitted", "RequestSigned", "OperatorSigned"];
+const STARTS_WORK: [EventType; 3] = [
+    EventType::RequestSubmitted,
+    EventType::RequestSigned,
+    EventType::OperatorSigned,
+];
 
 /// How a worker gives a task back.
 enum Release {
@@ -79,7 +84,7 @@ impl Workflow {
             let next = last.cursor;
             let mut streams: Vec<Uuid> = batch
                 .iter()
-                .filter(|e| STARTS_WORK.contains(&e.event_type.as_str()))
+                .filter(|e| STARTS_WORK.iter().any(|kind| kind.code() == e.event_type))
                 .map(|e| e.stream_id.as_uuid())
                 .collect();
             streams.sort_unstable();

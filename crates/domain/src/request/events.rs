@@ -10,6 +10,9 @@ use crate::identifiers::{Iin, RequestNumber};
 use crate::messages::RequestStatus;
 use crate::refusal::RefusalReason;
 
+use super::event_type::EventType;
+use super::upcast::upcast;
+
 /// The certificate a signature was made with, as the verifier read it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CertificateInfo {
@@ -337,73 +340,6 @@ pub enum EventDecodeError {
     },
 }
 
-/// The schema version this build writes for an event type (and reads up to).
-pub const fn current_schema_version(event_type: &str) -> u32 {
-    // Compared byte-wise: `match` on &str is not allowed in a const fn.
-    if const_eq(event_type, "ResultIssued")
-        || const_eq(event_type, "RequestSigned")
-        || const_eq(event_type, "SignatureVerified")
-        || const_eq(event_type, "SignatureRejected")
-        || const_eq(event_type, "OperatorSigned")
-    {
-        2
-    } else {
-        1
-    }
-}
-
-const fn const_eq(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len() != b.len() {
-        return false;
-    }
-    let mut i = 0;
-    while i < a.len() {
-        if a[i] != b[i] {
-            return false;
-        }
-        i += 1;
-    }
-    true
-}
-
-/// Turns a payload of an older schema version into the current one, one version at a time.
-///
-/// Version history:
-/// - `ResultIssued` 1 -> 2: `sik_branch` added; results issued before it name no branch.
-/// - `RequestSigned` 1 -> 2: `cms` added; signatures recorded before it kept only their digest.
-/// - `OperatorSigned` 1 -> 2: `operator_iin` and `cms` added (the operator's signature is verified
-///   like a citizen's, against the operator's IIN).
-/// - `SignatureVerified`, `SignatureRejected` 1 -> 2: `certificate.revocation` added; checks
-///   recorded before it did not keep the OCSP answer.
-fn upcast(event_type: &str, mut version: u32, mut payload: serde_json::Value) -> serde_json::Value {
-    use serde_json::Value;
-    while version < current_schema_version(event_type) {
-        if let (1, Value::Object(map)) = (version, &mut payload) {
-            match event_type {
-                "ResultIssued" => {
-                    map.entry("sik_branch").or_insert(Value::Null);
-                }
-                "RequestSigned" => {
-                    map.entry("cms").or_insert(Value::Null);
-                }
-                "OperatorSigned" => {
-                    map.entry("operator_iin").or_insert(Value::Null);
-                    map.entry("cms").or_insert(Value::Null);
-                }
-                "SignatureVerified" | "SignatureRejected" => {
-                    if let Some(Value::Object(certificate)) = map.get_mut("certificate") {
-                        certificate.entry("revocation").or_insert(Value::Null);
-                    }
-                }
-                _ => {}
-            }
-        }
-        version += 1;
-    }
-    payload
-}
-
 impl RequestEvent {
     /// The status a request has right after this event, when the event changes it; `None` for
     /// events that leave the status as it was. Read models fold this instead of the whole state;
@@ -430,27 +366,32 @@ impl RequestEvent {
 
     /// The schema version this event's payload is written with.
     pub const fn schema_version(&self) -> u32 {
-        current_schema_version(self.event_type())
+        self.kind().schema_version()
+    }
+
+    /// The event's type.
+    pub const fn kind(&self) -> EventType {
+        match self {
+            RequestEvent::Submitted(_) => EventType::RequestSubmitted,
+            RequestEvent::Signed(_) => EventType::RequestSigned,
+            RequestEvent::SignatureVerified(_) => EventType::SignatureVerified,
+            RequestEvent::SignatureRejected(_) => EventType::SignatureRejected,
+            RequestEvent::LookupRequested(_) => EventType::RegistryLookupRequested,
+            RequestEvent::LookupSucceeded(_) => EventType::RegistryLookupSucceeded,
+            RequestEvent::LookupFailed(_) => EventType::RegistryLookupFailed,
+            RequestEvent::Refused(_) => EventType::RequestRefused,
+            RequestEvent::ResultIssued(_) => EventType::ResultIssued,
+            RequestEvent::StepDeadlineMissed(_) => EventType::StepDeadlineMissed,
+            RequestEvent::ServiceDeadlineMissed(_) => EventType::ServiceDeadlineMissed,
+            RequestEvent::SurveySubmitted(_) => EventType::SurveySubmitted,
+            RequestEvent::DocumentsScanned(_) => EventType::DocumentsScanned,
+            RequestEvent::OperatorSigned(_) => EventType::OperatorSigned,
+        }
     }
 
     /// The event's stored type name.
     pub const fn event_type(&self) -> &'static str {
-        match self {
-            RequestEvent::Submitted(_) => "RequestSubmitted",
-            RequestEvent::Signed(_) => "RequestSigned",
-            RequestEvent::SignatureVerified(_) => "SignatureVerified",
-            RequestEvent::SignatureRejected(_) => "SignatureRejected",
-            RequestEvent::LookupRequested(_) => "RegistryLookupRequested",
-            RequestEvent::LookupSucceeded(_) => "RegistryLookupSucceeded",
-            RequestEvent::LookupFailed(_) => "RegistryLookupFailed",
-            RequestEvent::Refused(_) => "RequestRefused",
-            RequestEvent::ResultIssued(_) => "ResultIssued",
-            RequestEvent::StepDeadlineMissed(_) => "StepDeadlineMissed",
-            RequestEvent::ServiceDeadlineMissed(_) => "ServiceDeadlineMissed",
-            RequestEvent::SurveySubmitted(_) => "SurveySubmitted",
-            RequestEvent::DocumentsScanned(_) => "DocumentsScanned",
-            RequestEvent::OperatorSigned(_) => "OperatorSigned",
-        }
+        self.kind().code()
     }
 
     /// The payload as stored.
@@ -475,7 +416,7 @@ impl RequestEvent {
         value.unwrap_or(serde_json::Value::Null)
     }
 
-    /// Reads a stored event back.
+    /// Reads a stored event back, upcasting a payload of an older schema version.
     ///
     /// # Errors
     /// [`EventDecodeError`] for an unknown type, a schema newer than this build, or a payload that
@@ -485,60 +426,44 @@ impl RequestEvent {
         schema_version: u32,
         payload: serde_json::Value,
     ) -> Result<Self, EventDecodeError> {
-        fn read<T: serde::de::DeserializeOwned>(
-            event_type: &'static str,
-            schema_version: u32,
-            payload: serde_json::Value,
-        ) -> Result<T, EventDecodeError> {
-            let known = current_schema_version(event_type);
-            if schema_version > known {
-                return Err(EventDecodeError::NewerSchema {
-                    event_type,
-                    found: schema_version,
-                    known,
-                });
-            }
-            let payload = upcast(event_type, schema_version, payload);
-            serde_json::from_value(payload).map_err(|e| EventDecodeError::BadPayload {
-                event_type,
-                message: e.to_string(),
-            })
+        let kind = event_type
+            .parse::<EventType>()
+            .map_err(|_| EventDecodeError::UnknownType(event_type.to_owned()))?;
+        let known = kind.schema_version();
+        if schema_version > known {
+            return Err(EventDecodeError::NewerSchema {
+                event_type: kind.code(),
+                found: schema_version,
+                known,
+            });
         }
-        let v = schema_version;
-        Ok(match event_type {
-            "RequestSubmitted" => RequestEvent::Submitted(read("RequestSubmitted", v, payload)?),
-            "RequestSigned" => RequestEvent::Signed(read("RequestSigned", v, payload)?),
-            "SignatureVerified" => {
-                RequestEvent::SignatureVerified(read("SignatureVerified", v, payload)?)
-            }
-            "SignatureRejected" => {
-                RequestEvent::SignatureRejected(read("SignatureRejected", v, payload)?)
-            }
-            "RegistryLookupRequested" => {
-                RequestEvent::LookupRequested(read("RegistryLookupRequested", v, payload)?)
-            }
-            "RegistryLookupSucceeded" => {
-                RequestEvent::LookupSucceeded(read("RegistryLookupSucceeded", v, payload)?)
-            }
-            "RegistryLookupFailed" => {
-                RequestEvent::LookupFailed(read("RegistryLookupFailed", v, payload)?)
-            }
-            "RequestRefused" => RequestEvent::Refused(read("RequestRefused", v, payload)?),
-            "ResultIssued" => RequestEvent::ResultIssued(read("ResultIssued", v, payload)?),
-            "StepDeadlineMissed" => {
-                RequestEvent::StepDeadlineMissed(read("StepDeadlineMissed", v, payload)?)
-            }
-            "ServiceDeadlineMissed" => {
-                RequestEvent::ServiceDeadlineMissed(read("ServiceDeadlineMissed", v, payload)?)
-            }
-            "SurveySubmitted" => {
-                RequestEvent::SurveySubmitted(read("SurveySubmitted", v, payload)?)
-            }
-            "DocumentsScanned" => {
-                RequestEvent::DocumentsScanned(read("DocumentsScanned", v, payload)?)
-            }
-            "OperatorSigned" => RequestEvent::OperatorSigned(read("OperatorSigned", v, payload)?),
-            other => return Err(EventDecodeError::UnknownType(other.to_owned())),
+        let p = upcast(kind, schema_version, payload);
+        Ok(match kind {
+            EventType::RequestSubmitted => RequestEvent::Submitted(read(kind, p)?),
+            EventType::RequestSigned => RequestEvent::Signed(read(kind, p)?),
+            EventType::SignatureVerified => RequestEvent::SignatureVerified(read(kind, p)?),
+            EventType::SignatureRejected => RequestEvent::SignatureRejected(read(kind, p)?),
+            EventType::RegistryLookupRequested => RequestEvent::LookupRequested(read(kind, p)?),
+            EventType::RegistryLookupSucceeded => RequestEvent::LookupSucceeded(read(kind, p)?),
+            EventType::RegistryLookupFailed => RequestEvent::LookupFailed(read(kind, p)?),
+            EventType::RequestRefused => RequestEvent::Refused(read(kind, p)?),
+            EventType::ResultIssued => RequestEvent::ResultIssued(read(kind, p)?),
+            EventType::StepDeadlineMissed => RequestEvent::StepDeadlineMissed(read(kind, p)?),
+            EventType::ServiceDeadlineMissed => RequestEvent::ServiceDeadlineMissed(read(kind, p)?),
+            EventType::SurveySubmitted => RequestEvent::SurveySubmitted(read(kind, p)?),
+            EventType::DocumentsScanned => RequestEvent::DocumentsScanned(read(kind, p)?),
+            EventType::OperatorSigned => RequestEvent::OperatorSigned(read(kind, p)?),
         })
     }
+}
+
+/// The payload struct of an event of type `kind`.
+fn read<T: serde::de::DeserializeOwned>(
+    kind: EventType,
+    payload: serde_json::Value,
+) -> Result<T, EventDecodeError> {
+    serde_json::from_value(payload).map_err(|e| EventDecodeError::BadPayload {
+        event_type: kind.code(),
+        message: e.to_string(),
+    })
 }

@@ -135,101 +135,106 @@ pub(crate) fn lookups_for(info: &RequestInfo) -> (Vec<Lookup>, Vec<Lookup>) {
 /// Applies one event. Holds no rules: an event that does not fit the state leaves it as it is.
 pub fn evolve(state: Request, event: &RequestEvent) -> Request {
     match (state, event) {
-        (Request::Empty, RequestEvent::Submitted(e)) => {
-            let info = e.clone();
-            let (checks, lookups) = lookups_for(&info);
-            let stage = if checks.is_empty() {
-                Stage::AwaitingSignature { scans: 0 }
-            } else {
-                Stage::Checks {
-                    done: 0,
-                    in_flight: None,
-                }
-            };
-            Request::Open(Box::new(Open {
-                info,
-                stage,
-                checks,
-                lookups,
-                missed_steps: Vec::new(),
-                service_deadline_missed: false,
-                scans: Vec::new(),
-                operator_iin: None,
-            }))
-        }
-        (Request::Open(mut open), event) => {
-            match event {
-                RequestEvent::Signed(_) => open.stage = Stage::AwaitingVerification,
-                RequestEvent::OperatorSigned(signed) => {
-                    open.stage = Stage::AwaitingVerification;
-                    open.operator_iin.clone_from(&signed.operator_iin);
-                }
-                RequestEvent::SignatureVerified(_) => {
-                    open.stage = Stage::Lookups {
-                        done: 0,
-                        in_flight: None,
-                    }
-                }
-                RequestEvent::DocumentsScanned(scan) => {
-                    if let Stage::AwaitingSignature { scans } = &mut open.stage {
-                        *scans = scans.saturating_add(1);
-                        open.scans.push(scan.clone());
-                    }
-                }
-                RequestEvent::LookupRequested(e) => match &mut open.stage {
-                    Stage::Checks { in_flight, .. } | Stage::Lookups { in_flight, .. } => {
-                        *in_flight = Some(e.lookup)
-                    }
-                    _ => {}
-                },
-                RequestEvent::LookupFailed(_) => match &mut open.stage {
-                    Stage::Checks { in_flight, .. } | Stage::Lookups { in_flight, .. } => {
-                        *in_flight = None
-                    }
-                    _ => {}
-                },
-                RequestEvent::LookupSucceeded(_) => match &mut open.stage {
-                    Stage::Checks { done, in_flight } => {
-                        *done = done.saturating_add(1);
-                        *in_flight = None;
-                        if *done >= open.checks.len() {
-                            open.stage = Stage::AwaitingSignature { scans: 0 };
-                        }
-                    }
-                    Stage::Lookups { done, in_flight } => {
-                        *done = done.saturating_add(1);
-                        *in_flight = None;
-                    }
-                    _ => {}
-                },
-                RequestEvent::StepDeadlineMissed(e) => open.missed_steps.push(e.step),
-                RequestEvent::ServiceDeadlineMissed(_) => open.service_deadline_missed = true,
-                RequestEvent::Refused(e) => {
-                    return Request::Closed(Box::new(Closed {
-                        info: open.info,
-                        outcome: Outcome::Refused { reason: e.reason },
-                        survey_submitted: false,
-                    }))
-                }
-                RequestEvent::ResultIssued(e) => {
-                    return Request::Closed(Box::new(Closed {
-                        info: open.info,
-                        outcome: Outcome::Completed {
-                            document_number: e.document_number.clone(),
-                        },
-                        survey_submitted: false,
-                    }))
-                }
-                RequestEvent::Submitted(_)
-                | RequestEvent::SignatureRejected(_)
-                | RequestEvent::SurveySubmitted(_) => {}
-            }
-            Request::Open(open)
-        }
+        (Request::Empty, RequestEvent::Submitted(e)) => opened(e),
+        (Request::Open(open), event) => evolve_open(open, event),
         (Request::Closed(mut closed), RequestEvent::SurveySubmitted(_)) => {
             closed.survey_submitted = true;
             Request::Closed(closed)
         }
         (state, _) => state,
     }
+}
+
+/// A request just filed: its checks first (at a service centre), else awaiting the signature.
+fn opened(submitted: &RequestSubmitted) -> Request {
+    let info = submitted.clone();
+    let (checks, lookups) = lookups_for(&info);
+    let stage = if checks.is_empty() {
+        Stage::AwaitingSignature { scans: 0 }
+    } else {
+        Stage::Checks {
+            done: 0,
+            in_flight: None,
+        }
+    };
+    Request::Open(Box::new(Open {
+        info,
+        stage,
+        checks,
+        lookups,
+        missed_steps: Vec::new(),
+        service_deadline_missed: false,
+        scans: Vec::new(),
+        operator_iin: None,
+    }))
+}
+
+/// An open request after `event`.
+fn evolve_open(mut open: Box<Open>, event: &RequestEvent) -> Request {
+    match event {
+        RequestEvent::Signed(_) => open.stage = Stage::AwaitingVerification,
+        RequestEvent::OperatorSigned(signed) => {
+            open.stage = Stage::AwaitingVerification;
+            open.operator_iin.clone_from(&signed.operator_iin);
+        }
+        RequestEvent::SignatureVerified(_) => {
+            open.stage = Stage::Lookups {
+                done: 0,
+                in_flight: None,
+            }
+        }
+        RequestEvent::DocumentsScanned(scan) => {
+            if let Stage::AwaitingSignature { scans } = &mut open.stage {
+                *scans = scans.saturating_add(1);
+                open.scans.push(scan.clone());
+            }
+        }
+        RequestEvent::LookupRequested(e) => set_in_flight(&mut open.stage, Some(e.lookup)),
+        RequestEvent::LookupFailed(_) => set_in_flight(&mut open.stage, None),
+        RequestEvent::LookupSucceeded(_) => lookup_answered(&mut open),
+        RequestEvent::StepDeadlineMissed(e) => open.missed_steps.push(e.step),
+        RequestEvent::ServiceDeadlineMissed(_) => open.service_deadline_missed = true,
+        RequestEvent::Refused(e) => return closed(open, Outcome::Refused { reason: e.reason }),
+        RequestEvent::ResultIssued(e) => {
+            let document_number = e.document_number.clone();
+            return closed(open, Outcome::Completed { document_number });
+        }
+        RequestEvent::Submitted(_)
+        | RequestEvent::SignatureRejected(_)
+        | RequestEvent::SurveySubmitted(_) => {}
+    }
+    Request::Open(open)
+}
+
+/// The lookup under way of a stage that has one.
+fn set_in_flight(stage: &mut Stage, lookup: Option<Lookup>) {
+    if let Stage::Checks { in_flight, .. } | Stage::Lookups { in_flight, .. } = stage {
+        *in_flight = lookup;
+    }
+}
+
+/// A lookup answered: one more done; the last check leads to the signature.
+fn lookup_answered(open: &mut Open) {
+    match &mut open.stage {
+        Stage::Checks { done, in_flight } => {
+            *done = done.saturating_add(1);
+            *in_flight = None;
+            if *done >= open.checks.len() {
+                open.stage = Stage::AwaitingSignature { scans: 0 };
+            }
+        }
+        Stage::Lookups { done, in_flight } => {
+            *done = done.saturating_add(1);
+            *in_flight = None;
+        }
+        Stage::AwaitingSignature { .. } | Stage::AwaitingVerification => {}
+    }
+}
+
+fn closed(open: Box<Open>, outcome: Outcome) -> Request {
+    Request::Closed(Box::new(Closed {
+        info: open.info,
+        outcome,
+        survey_submitted: false,
+    }))
 }

@@ -199,7 +199,7 @@ fn every_lookup_that_finds_nothing_ends_in_its_refusal() {
                         attempt: 1,
                         failure: LookupFailure::NotFound,
                     }),
-                    refused(decide::refusal_for(*lookup)),
+                    refused(command::refusal_for(*lookup)),
                 ]);
             assert_eq!(
                 end.status(),
@@ -208,7 +208,7 @@ fn every_lookup_that_finds_nothing_ends_in_its_refusal() {
                 service.code
             );
             assert!(
-                service.refusals.contains(&decide::refusal_for(*lookup)),
+                service.refusals.contains(&command::refusal_for(*lookup)),
                 "{}: refusal listed",
                 service.code
             );
@@ -982,7 +982,7 @@ fn refuse_with(service: ServiceCode, reason: RefusalReason) -> Request {
             Lookup::SocialStatus,
         ]
         .into_iter()
-        .find(|l| decide::refusal_for(*l) == r)
+        .find(|l| command::refusal_for(*l) == r)
     };
     let signature = match reason {
         RefusalReason::CertificateExpired => Some(SignatureRejection::Expired),

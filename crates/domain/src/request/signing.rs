@@ -1,0 +1,137 @@
+//! The rules of signing a request: the citizen's signature (portal), the scans and the operator's
+//! signature (service centre, REG 3147-3160), and what the NCA's check of the signature means
+//! (REG 3136).
+
+use super::command::{refusal_for_signature, DomainError, SignatureCheck};
+use super::events::*;
+use super::state::{Open, Stage};
+use crate::envelope::Channel;
+use crate::scans::ScanKind;
+
+/// Whether the request is filed at a service centre.
+fn at_centre(open: &Open) -> bool {
+    open.info.channel == Channel::ServiceCentre
+}
+
+/// The number of scans so far, if the request waits for a signature.
+fn awaiting_signature(open: &Open) -> Result<usize, DomainError> {
+    match open.stage {
+        Stage::AwaitingSignature { scans } => Ok(scans),
+        _ => Err(DomainError::NotAwaitingSignature),
+    }
+}
+
+/// The citizen signs (portal step 2).
+pub(super) fn sign(
+    open: &Open,
+    signature_sha256: String,
+    cms: String,
+) -> Result<Vec<RequestEvent>, DomainError> {
+    let centre = at_centre(open);
+    awaiting_signature(open)?;
+    if centre {
+        return Err(DomainError::WrongChannel);
+    }
+    Ok(vec![RequestEvent::Signed(RequestSigned {
+        signature_sha256,
+        cms: Some(cms),
+    })])
+}
+
+/// A paper document is scanned at the desk.
+pub(super) fn scan(
+    open: &Open,
+    kind: ScanKind,
+    sha256: String,
+    size: u64,
+) -> Result<Vec<RequestEvent>, DomainError> {
+    let centre = at_centre(open);
+    awaiting_signature(open)?;
+    if !centre {
+        return Err(DomainError::WrongChannel);
+    }
+    // The same paper scanned again is the same scan.
+    if open
+        .scans
+        .iter()
+        .any(|s| s.kind == kind.code() && s.sha256 == sha256)
+    {
+        return Err(DomainError::AlreadyScanned);
+    }
+    Ok(vec![RequestEvent::DocumentsScanned(DocumentsScanned {
+        kind: kind.code().to_owned(),
+        sha256,
+        size,
+    })])
+}
+
+/// The operator signs, after the scans.
+pub(super) fn operator_sign(
+    open: &Open,
+    operator_id: String,
+    operator_iin: crate::identifiers::Iin,
+    signature_sha256: String,
+    cms: String,
+) -> Result<Vec<RequestEvent>, DomainError> {
+    let centre = at_centre(open);
+    let scans = awaiting_signature(open)?;
+    if !centre {
+        return Err(DomainError::WrongChannel);
+    }
+    // REG 3154: the operator scans the paper documents, then signs the request.
+    if scans == 0 {
+        return Err(DomainError::NoScans);
+    }
+    Ok(vec![RequestEvent::OperatorSigned(OperatorSigned {
+        operator_id,
+        signature_sha256,
+        operator_iin: Some(operator_iin),
+        cms: Some(cms),
+    })])
+}
+
+/// The NCA's verdict on the signature: verified, or refused with the reason it maps to.
+pub(super) fn record_check(
+    open: &Open,
+    check: SignatureCheck,
+) -> Result<Vec<RequestEvent>, DomainError> {
+    let centre = at_centre(open);
+    if open.stage != Stage::AwaitingVerification {
+        return Err(DomainError::NotAwaitingVerification);
+    }
+    let (rejection, certificate) = match check {
+        // REG 3136: the IIN in the certificate must be the IIN of the request (the citizen's
+        // own signature only; an operator signs with the operator's certificate).
+        SignatureCheck::Verified(certificate)
+            if !centre && certificate.subject_iin.as_ref() != Some(&open.info.applicant) =>
+        {
+            (SignatureRejection::IinMismatch, Some(certificate))
+        }
+        // At a service centre the signer must be the operator named in the token.
+        SignatureCheck::Verified(certificate)
+            if centre
+                && open.operator_iin.is_some()
+                && certificate.subject_iin != open.operator_iin =>
+        {
+            (SignatureRejection::IinMismatch, Some(certificate))
+        }
+        SignatureCheck::Verified(certificate) => {
+            return Ok(vec![RequestEvent::SignatureVerified(SignatureVerified {
+                certificate,
+            })]);
+        }
+        SignatureCheck::Rejected {
+            reason,
+            certificate,
+        } => (reason, certificate),
+    };
+    Ok(vec![
+        RequestEvent::SignatureRejected(SignatureRejected {
+            reason: rejection,
+            certificate,
+        }),
+        RequestEvent::Refused(RequestRefused {
+            reason: refusal_for_signature(open.info.channel, rejection),
+        }),
+    ])
+}
