@@ -126,48 +126,24 @@ impl App {
 
     fn assemble(settings: &Settings, db: Database, adapters: Adapters) -> Result<App, StartError> {
         let authenticator = authenticator(settings)?;
+        // Bound first: a taken address stops the start before anything runs in the background.
+        let bind = |source| StartError::Bind {
+            addr: settings.http_addr,
+            source,
+        };
+        let listener = TcpListener::bind(settings.http_addr).map_err(bind)?;
+        let port = listener.local_addr().map_err(bind)?.port();
         let store = EventStore::new(db.clone());
         let requests = Requests::new(store.clone());
-        let workflow = settings.workflow.then(|| {
-            let workflow = workflow(settings, requests.clone(), &adapters);
-            Stoppable::spawn("workflow", |stop| tokio::spawn(workflow.run(stop)))
-        });
-        if workflow.is_none() {
-            tracing::info!(
-                "EGOV_WORKFLOW=off: requests are driven by separate `egov worker` processes"
-            );
-        }
         let (progress_tx, progress) = tokio::sync::watch::channel(Progress::default());
-        let read_models_stop = CancellationToken::new();
-        let read_models = read_side::spawn(
-            &store,
-            settings.projections,
-            settings.kafka.as_ref(),
-            &settings.read_models,
-            progress_tx,
-            &read_models_stop,
-        )?;
-        if settings.projections != ProjectionSource::Postgres {
-            tracing::info!(source = ?settings.projections, "EGOV_PROJECTIONS: the read models are not fed from the log here");
-        }
-        let relay = settings.kafka.as_ref().map(|kafka| {
-            Stoppable::spawn("relay", |stop| {
-                read_side::spawn_relay(&store, kafka, &stop).1
-            })
-        });
-        let audit_stop = CancellationToken::new();
-        let (audit, audit_task) = ReadAudit::new(store.clone(), audit_stop.clone());
-        let read_audit = Stoppable {
-            what: "read-auditing",
-            stop: audit_stop,
-            task: tokio::spawn(audit_task),
-        };
+        let (background, read_audit) =
+            Background::start(settings, &store, &requests, &adapters, progress_tx)?;
         let stopping = CancellationToken::new();
         let state = AppState {
             centre: Centre::new(requests.clone(), adapters.scans.clone()),
             documents: ResultDocuments::new(db.clone()),
-            social_status: SocialStatusChecks::new(store.clone(), adapters.checks.clone()),
-            read_audit: audit,
+            social_status: SocialStatusChecks::new(store, adapters.checks.clone()),
+            read_audit,
             status_view: StatusView::cached(db.pool().clone(), progress.clone()),
             status_progress: progress,
             metrics: Metrics::default(),
@@ -180,18 +156,6 @@ impl App {
             requests,
             db,
         };
-        let listener =
-            TcpListener::bind(settings.http_addr).map_err(|source| StartError::Bind {
-                addr: settings.http_addr,
-                source,
-            })?;
-        let port = listener
-            .local_addr()
-            .map_err(|source| StartError::Bind {
-                addr: settings.http_addr,
-                source,
-            })?
-            .port();
         let in_flight = InFlight::default();
         let shared = Shared {
             metrics: web::Data::new(state.metrics.clone()),
@@ -199,21 +163,13 @@ impl App {
             authenticator: web::Data::new(authenticator),
             in_flight: web::Data::new(in_flight.clone()),
         };
-        let server = server::start(listener, shared).map_err(|source| StartError::Bind {
-            addr: settings.http_addr,
-            source,
-        })?;
+        let server = server::start(listener, shared).map_err(bind)?;
         Ok(App {
             port,
             server,
             stopping,
             in_flight,
-            background: Background {
-                workflow,
-                read_audit,
-                read_models: (read_models_stop, read_models),
-                relay,
-            },
+            background,
         })
     }
 
@@ -259,6 +215,57 @@ impl App {
 }
 
 impl Background {
+    /// Starts what `settings` ask for: the workflow, the read models (the status view's progress
+    /// to `status_progress`), the relay, and read-auditing, whose recorder it returns.
+    fn start(
+        settings: &Settings,
+        store: &EventStore,
+        requests: &Requests,
+        adapters: &Adapters,
+        status_progress: tokio::sync::watch::Sender<Progress>,
+    ) -> Result<(Background, ReadAudit), StartError> {
+        let workflow = settings.workflow.then(|| {
+            let workflow = workflow(settings, requests.clone(), adapters);
+            Stoppable::spawn("workflow", |stop| tokio::spawn(workflow.run(stop)))
+        });
+        if workflow.is_none() {
+            tracing::info!(
+                "EGOV_WORKFLOW=off: requests are driven by separate `egov worker` processes"
+            );
+        }
+        let read_models_stop = CancellationToken::new();
+        let read_models = read_side::spawn(
+            store,
+            settings.projections,
+            settings.kafka.as_ref(),
+            &settings.read_models,
+            status_progress,
+            &read_models_stop,
+        )?;
+        if settings.projections != ProjectionSource::Postgres {
+            tracing::info!(source = ?settings.projections, "EGOV_PROJECTIONS: the read models are not fed from the log here");
+        }
+        let relay = settings.kafka.as_ref().map(|kafka| {
+            Stoppable::spawn("relay", |stop| {
+                read_side::spawn_relay(store, kafka, &stop).1
+            })
+        });
+        let audit_stop = CancellationToken::new();
+        let (audit, audit_task) = ReadAudit::new(store.clone(), audit_stop.clone());
+        let read_audit = Stoppable {
+            what: "read-auditing",
+            stop: audit_stop,
+            task: tokio::spawn(audit_task),
+        };
+        let background = Background {
+            workflow,
+            read_audit,
+            read_models: (read_models_stop, read_models),
+            relay,
+        };
+        Ok((background, audit))
+    }
+
     async fn stop(self) {
         if let Some(workflow) = self.workflow {
             workflow.stop().await;

@@ -111,186 +111,192 @@ impl Settings {
     ///
     /// # Errors
     /// As [`Settings::from_env`].
+    // Kept whole: one struct literal in which each variable stands beside its default and the
+    // form it takes, as README's table lists them; split, a reader would look in two places.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
-        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-        let http_addr = match get("EGOV_HTTP_ADDR") {
-            Some(raw) => raw.trim().parse().map_err(|_| SettingsError {
-                variable: "EGOV_HTTP_ADDR",
-                value: raw,
-                expected: "a socket address such as 127.0.0.1:8080",
-            })?,
-            None => SocketAddr::from(([127, 0, 0, 1], 8080)),
+        let env = Env {
+            get: &|name: &str| lookup(name).filter(|v| !v.trim().is_empty()),
         };
-        let db_pool_size = match get("EGOV_DB_POOL_SIZE") {
-            Some(raw) => raw
-                .trim()
-                .parse()
-                .ok()
-                .filter(|n| (1..=1000).contains(n))
-                .ok_or(SettingsError {
-                    variable: "EGOV_DB_POOL_SIZE",
-                    value: raw,
-                    expected: "a whole number from 1 to 1000",
-                })?,
-            None => 16,
-        };
-        let db_statement_timeout = match get("EGOV_DB_STATEMENT_TIMEOUT") {
-            Some(raw) => parse_duration(&raw).ok_or(SettingsError {
-                variable: "EGOV_DB_STATEMENT_TIMEOUT",
-                value: raw,
-                expected: "a duration such as 30s or 500ms",
-            })?,
-            None => Duration::from_secs(30),
-        };
-        let db_role = match get("EGOV_DB_ROLE") {
-            Some(raw) if raw.trim() == "none" => None,
-            Some(raw) => Some(raw.trim().to_owned()),
-            None => Some(event_store::db::APP_ROLE.to_owned()),
-        };
-        let log_format = match get("EGOV_LOG_FORMAT").as_deref().map(str::trim) {
-            None | Some("text") => LogFormat::Text,
-            Some("json") => LogFormat::Json,
-            Some(other) => {
-                return Err(SettingsError {
-                    variable: "EGOV_LOG_FORMAT",
-                    value: other.to_owned(),
-                    expected: "text or json",
-                })
-            }
-        };
-        let jwt_public_keys = get("EGOV_JWT_PUBLIC_KEYS")
-            .map(|raw| {
+        let get = env.get;
+        let kafka = kafka_settings(&get)?;
+        let projections = env.choice(
+            "EGOV_PROJECTIONS",
+            "postgres, off, or kafka (with EGOV_KAFKA_BROKERS set)",
+            ProjectionSource::Postgres,
+            &[
+                ("postgres", Some(ProjectionSource::Postgres)),
+                ("off", Some(ProjectionSource::Off)),
+                ("kafka", kafka.is_some().then_some(ProjectionSource::Kafka)),
+            ],
+        )?;
+        let list = |name| -> Vec<String> {
+            get(name).map_or_else(Vec::new, |raw| {
                 raw.split(',')
                     .map(str::trim)
-                    .filter(|p| !p.is_empty())
-                    .map(PathBuf::from)
+                    .filter(|item| !item.is_empty())
+                    .map(str::to_owned)
                     .collect()
             })
-            .unwrap_or_default();
-        let provider_key = match (get("EGOV_PROVIDER_KEY"), get("EGOV_PROVIDER_CERT")) {
-            (Some(key), Some(cert)) => Some((PathBuf::from(key), PathBuf::from(cert))),
-            (None, None) => None,
-            (Some(_), None) => {
-                return Err(SettingsError {
-                    variable: "EGOV_PROVIDER_CERT",
-                    value: String::new(),
-                    expected: "the certificate of EGOV_PROVIDER_KEY (PEM); set both or neither",
-                })
-            }
-            (None, Some(_)) => {
-                return Err(SettingsError {
-                    variable: "EGOV_PROVIDER_KEY",
-                    value: String::new(),
-                    expected: "the private key of EGOV_PROVIDER_CERT (PEM); set both or neither",
-                })
-            }
-        };
-        let workflow = match get("EGOV_WORKFLOW").as_deref().map(str::trim) {
-            None | Some("on") => true,
-            Some("off") => false,
-            Some(other) => {
-                return Err(SettingsError {
-                    variable: "EGOV_WORKFLOW",
-                    value: other.to_owned(),
-                    expected: "on or off",
-                })
-            }
-        };
-        let workflow_concurrency = match get("EGOV_WORKFLOW_CONCURRENCY") {
-            Some(raw) => match raw.trim().parse::<usize>() {
-                Ok(n) if (1..=1024).contains(&n) => n,
-                _ => {
-                    return Err(SettingsError {
-                        variable: "EGOV_WORKFLOW_CONCURRENCY",
-                        value: raw,
-                        expected: "a whole number from 1 to 1024",
-                    })
-                }
-            },
-            None => 128,
-        };
-        let workflow_lease = match get("EGOV_WORKFLOW_LEASE") {
-            Some(raw) => parse_duration(&raw)
-                .filter(|d| *d >= Duration::from_secs(1))
-                .ok_or(SettingsError {
-                    variable: "EGOV_WORKFLOW_LEASE",
-                    value: raw,
-                    expected: "a duration of at least 1s, such as 30s",
-                })?,
-            None => Duration::from_secs(30),
-        };
-        let kafka = kafka_settings(&get)?;
-        let kafka_stuck_after = match get("EGOV_KAFKA_STUCK_AFTER") {
-            Some(raw) => parse_duration(&raw)
-                .filter(|d| *d >= Duration::from_secs(1))
-                .ok_or(SettingsError {
-                    variable: "EGOV_KAFKA_STUCK_AFTER",
-                    value: raw,
-                    expected: "a duration of at least 1s, such as 60s",
-                })?,
-            None => Duration::from_secs(60),
-        };
-        let projections = match get("EGOV_PROJECTIONS").as_deref().map(str::trim) {
-            None | Some("postgres") => ProjectionSource::Postgres,
-            Some("kafka") if kafka.is_some() => ProjectionSource::Kafka,
-            Some("off") => ProjectionSource::Off,
-            Some(other) => {
-                return Err(SettingsError {
-                    variable: "EGOV_PROJECTIONS",
-                    value: other.to_owned(),
-                    expected: "postgres, off, or kafka (with EGOV_KAFKA_BROKERS set)",
-                })
-            }
-        };
-        let read_models = match get("EGOV_READ_MODELS") {
-            Some(raw) => raw
-                .split(',')
-                .map(str::trim)
-                .filter(|name| !name.is_empty())
-                .map(str::parse)
-                .collect::<Result<Vec<projections::ReadModel>, _>>()
-                .map_err(|_| SettingsError {
-                    variable: "EGOV_READ_MODELS",
-                    value: raw.clone(),
-                    expected: "read model names separated by commas: request_status, data_access, analytics",
-                })?,
-            None => projections::ReadModel::ALL.to_vec(),
         };
         Ok(Settings {
-            read_models,
+            read_models: env.parsed(
+                "EGOV_READ_MODELS",
+                "read model names separated by commas: request_status, data_access, analytics",
+                projections::ReadModel::ALL.to_vec(),
+                |raw| {
+                    raw.split(',')
+                        .map(str::trim)
+                        .filter(|name| !name.is_empty())
+                        .map(|name| name.parse().ok())
+                        .collect()
+                },
+            )?,
+            kafka_stuck_after: env.duration(
+                "EGOV_KAFKA_STUCK_AFTER",
+                "a duration of at least 1s, such as 60s",
+                Duration::from_secs(60),
+            )?,
             kafka,
-            kafka_stuck_after,
             projections,
             trust_anchors: get("EGOV_TRUST_ANCHORS").map(PathBuf::from),
             ocsp_url: get("EGOV_OCSP_URL").map(|u| u.trim().to_owned()),
-            crl_urls: get("EGOV_CRL_URLS")
-                .map(|raw| {
-                    raw.split(',')
-                        .map(str::trim)
-                        .filter(|u| !u.is_empty())
-                        .map(str::to_owned)
-                        .collect()
-                })
-                .unwrap_or_default(),
-            provider_key,
-            workflow,
-            workflow_concurrency,
-            workflow_lease,
-            jwt_public_keys,
+            crl_urls: list("EGOV_CRL_URLS"),
+            provider_key: provider_key(&get)?,
+            workflow: env.choice(
+                "EGOV_WORKFLOW",
+                "on or off",
+                true,
+                &[("on", Some(true)), ("off", Some(false))],
+            )?,
+            workflow_concurrency: env.parsed(
+                "EGOV_WORKFLOW_CONCURRENCY",
+                "a whole number from 1 to 1024",
+                128,
+                |raw| raw.parse().ok().filter(|n| (1..=1024).contains(n)),
+            )?,
+            workflow_lease: env.duration(
+                "EGOV_WORKFLOW_LEASE",
+                "a duration of at least 1s, such as 30s",
+                Duration::from_secs(30),
+            )?,
+            jwt_public_keys: list("EGOV_JWT_PUBLIC_KEYS")
+                .into_iter()
+                .map(PathBuf::from)
+                .collect(),
             registry_url: get("EGOV_REGISTRY_URL")
                 .map(|u| u.trim().trim_end_matches('/').to_owned()),
             jwt_issuer: get("EGOV_JWT_ISSUER").unwrap_or_else(|| "egov-idp".into()),
             jwt_audience: get("EGOV_JWT_AUDIENCE").unwrap_or_else(|| "egov-events".into()),
             database_url: get("DATABASE_URL"),
-            http_addr,
+            http_addr: env.parsed(
+                "EGOV_HTTP_ADDR",
+                "a socket address such as 127.0.0.1:8080",
+                SocketAddr::from(([127, 0, 0, 1], 8080)),
+                |raw| raw.parse().ok(),
+            )?,
             data_dir: get("EGOV_DATA_DIR")
                 .map_or_else(|| PathBuf::from("./.egov/pg"), PathBuf::from),
             pg_bindir: get("EGOV_PG_BINDIR").map(PathBuf::from),
-            db_pool_size,
-            db_statement_timeout,
-            db_role,
-            log_format,
+            db_pool_size: env.parsed(
+                "EGOV_DB_POOL_SIZE",
+                "a whole number from 1 to 1000",
+                16,
+                |raw| raw.parse().ok().filter(|n| (1..=1000).contains(n)),
+            )?,
+            db_statement_timeout: env.parsed(
+                "EGOV_DB_STATEMENT_TIMEOUT",
+                "a duration such as 30s or 500ms",
+                Duration::from_secs(30),
+                parse_duration,
+            )?,
+            db_role: match get("EGOV_DB_ROLE") {
+                Some(raw) if raw.trim() == "none" => None,
+                Some(raw) => Some(raw.trim().to_owned()),
+                None => Some(event_store::db::APP_ROLE.to_owned()),
+            },
+            log_format: env.choice(
+                "EGOV_LOG_FORMAT",
+                "text or json",
+                LogFormat::Text,
+                &[
+                    ("text", Some(LogFormat::Text)),
+                    ("json", Some(LogFormat::Json)),
+                ],
+            )?,
         })
+    }
+}
+
+/// The environment as settings read it: a lookup of non-empty values, and the forms of value.
+struct Env<'a> {
+    get: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl Env<'_> {
+    /// `name` parsed by `parse` (given the trimmed value), `default` when unset.
+    fn parsed<T>(
+        &self,
+        name: &'static str,
+        expected: &'static str,
+        default: T,
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> Result<T, SettingsError> {
+        match (self.get)(name) {
+            Some(raw) => parse(raw.trim()).ok_or(SettingsError {
+                variable: name,
+                value: raw,
+                expected,
+            }),
+            None => Ok(default),
+        }
+    }
+
+    /// `name` as a duration of at least a second.
+    fn duration(
+        &self,
+        name: &'static str,
+        expected: &'static str,
+        default: Duration,
+    ) -> Result<Duration, SettingsError> {
+        self.parsed(name, expected, default, |raw| {
+            parse_duration(raw).filter(|d| *d >= Duration::from_secs(1))
+        })
+    }
+
+    /// `name` as one of `options` (`None` marks an option not allowed now).
+    fn choice<T: Copy>(
+        &self,
+        name: &'static str,
+        expected: &'static str,
+        default: T,
+        options: &[(&str, Option<T>)],
+    ) -> Result<T, SettingsError> {
+        self.parsed(name, expected, default, |raw| {
+            options
+                .iter()
+                .find(|(option, _)| *option == raw)
+                .and_then(|(_, value)| *value)
+        })
+    }
+}
+
+/// `EGOV_PROVIDER_KEY` and `EGOV_PROVIDER_CERT`: both or neither.
+fn provider_key(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<(PathBuf, PathBuf)>, SettingsError> {
+    match (get("EGOV_PROVIDER_KEY"), get("EGOV_PROVIDER_CERT")) {
+        (Some(key), Some(cert)) => Ok(Some((PathBuf::from(key), PathBuf::from(cert)))),
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(SettingsError {
+            variable: "EGOV_PROVIDER_CERT",
+            value: String::new(),
+            expected: "the certificate of EGOV_PROVIDER_KEY (PEM); set both or neither",
+        }),
+        (None, Some(_)) => Err(SettingsError {
+            variable: "EGOV_PROVIDER_KEY",
+            value: String::new(),
+            expected: "the private key of EGOV_PROVIDER_CERT (PEM); set both or neither",
+        }),
     }
 }
 
@@ -342,7 +348,6 @@ pub fn parse_duration_with_hours(raw: &str) -> Option<Duration> {
     }
 }
 
-/// Parses `30s`, `500ms`, `2m` or a bare number of seconds.
 /// The `EGOV_KAFKA_*` variables; `None` without `EGOV_KAFKA_BROKERS`.
 fn kafka_settings(
     get: &impl Fn(&str) -> Option<String>,
@@ -401,6 +406,8 @@ fn kafka_settings(
     Ok(Some(kafka))
 }
 
+/// Parses `30s`, `500ms`, `2m` or a bare number of seconds. Written here rather than taken from
+/// `humantime`, which refuses the bare number of seconds the README documents; the forms are few.
 fn parse_duration(raw: &str) -> Option<Duration> {
     let raw = raw.trim();
     let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());

@@ -143,105 +143,29 @@ async fn run_in(
     eprintln!("(1) rebuilding request_status over {events} events ...");
     let rebuild = ReadModel::RequestStatus.rebuild(&store).await?;
 
-    // Settle the database as an operating one would be: vacuumed and checkpointed (autovacuum and
-    // a checkpoint of the fill's WAL would otherwise run during the measured runs and take a core).
-    let admin = connect(config).await.map_err(ReadBenchError::Bench)?;
-    for statement in [
-        "VACUUM (ANALYZE) events",
-        "VACUUM (ANALYZE) projections.request_status",
-        "CHECKPOINT",
-    ] {
-        admin
-            .batch_execute(statement)
-            .await
-            .map_err(|e| BenchError::Database("vacuuming the scratch database", e))
-            .map_err(ReadBenchError::Bench)?;
-    }
-
+    settle(config).await?;
     eprintln!(
         "(2) wrk, {} connections, {} s each: status view, then /healthz ...",
         options.connections, options.seconds
     );
     let dir = tempfile::tempdir().map_err(io("making a scratch directory"))?;
     let (server, base, stop) = serve(config, dir.path()).await?;
-    // Development mode: the app trusts the development key kept beside its data directory.
-    let key = DevKey::load_or_create(&server.dev_key_path())?;
-    let now = Utc::now().timestamp();
-    let sign = |role: Role, sub: &str, org: Option<&str>| {
-        key.sign(&Claims {
-            sub: sub.into(),
-            role,
-            iss: server.jwt_issuer.clone(),
-            aud: server.jwt_audience.clone(),
-            exp: now + 3600,
-            nbf: Some(now),
-            iat: Some(now),
-            org: org.map(str::to_owned),
-        })
-    };
-    let token = sign(Role::Citizen, CITIZEN, None)?;
-    let operator_token = sign(Role::Operator, "operator-1", Some("bench"))?;
-    let auditor_token = sign(Role::Auditor, "auditor-1", Some("bench"))?;
-    let sample: Vec<&RequestNumber> = numbers
-        .iter()
-        .step_by((numbers.len() / options.keys.max(1)).max(1))
-        .collect();
-    let list = sample
-        .iter()
-        .map(|n| n.as_str())
-        .collect::<Vec<_>>()
-        .join("\n");
-    std::fs::write(dir.path().join("numbers.txt"), list).map_err(io("writing the numbers"))?;
-    let script = |token: &str| {
-        format!(
-            r#"local numbers = {{}}
-for line in io.lines("{numbers}") do numbers[#numbers + 1] = line end
-math.randomseed(7)
-wrk.headers["Authorization"] = "Bearer {token}"
-wrk.headers["X-Purpose"] = "benchmark"
-request = function()
-  return wrk.format("GET", "/api/v1/requests/" .. numbers[math.random(#numbers)])
-end
-"#,
-            numbers = dir.path().join("numbers.txt").display()
-        )
-    };
-    std::fs::write(dir.path().join("status.lua"), script(&token))
-        .map_err(io("writing the wrk script"))?;
-    std::fs::write(dir.path().join("operator.lua"), script(&operator_token))
-        .map_err(io("writing the wrk script"))?;
+    let tokens = Tokens::of(&server)?;
+    let (lua, operator_lua) = scripts(dir.path(), &numbers, options.keys, &tokens)?;
     // A short unmeasured pass first for each: clients poll the same requests all day, so the
     // steady state (connections open, recent rows in the cache) is what is measured.
     let warm_up = ReadBenchOptions {
         seconds: 2,
         ..options.clone()
     };
-    let lua = dir.path().join("status.lua");
     wrk(&base, "/", Some(&lua), &warm_up).await?;
     let status = wrk(&base, "/", Some(&lua), options).await?;
     wrk(&base, "/healthz", None, &warm_up).await?;
     let healthz = wrk(&base, "/healthz", None, options).await?;
-    // (3) An operator reading the same requests: every read is recorded (read-auditing on). The
-    // operator's runs alternate with the citizen's, so that a drift of the machine over the run
-    // (other work, the autovacuum of the fill) weighs on both sides alike.
-    let operator_lua = dir.path().join("operator.lua");
-    eprintln!(
-        "(3) wrk as an operator (every read recorded), alternating with the citizen, {AUDIT_ROUNDS} rounds ..."
-    );
-    wrk(&base, "/", Some(&operator_lua), &warm_up).await?;
-    let mut rounds = Vec::with_capacity(AUDIT_ROUNDS);
-    let mut operator_p99_ms = 0f64;
-    for _ in 0..AUDIT_ROUNDS {
-        let citizen = wrk(&base, "/", Some(&lua), options).await?;
-        let operator = wrk(&base, "/", Some(&operator_lua), options).await?;
-        operator_p99_ms = operator_p99_ms.max(operator.p99_ms);
-        rounds.push((citizen.requests_per_s, operator.requests_per_s));
-    }
-    let citizen_total: f64 = rounds.iter().map(|r| r.0).sum();
-    let operator_total: f64 = rounds.iter().map(|r| r.1).sum();
+    let audit = audit_rounds(&base, &lua, &operator_lua, options).await?;
     // (4) The audit feed: one client copies the whole log in pages of 10,000 events.
     eprintln!("(4) one client reading the NDJSON audit feed from the start ...");
-    let (feed_events, feed_seconds) = read_feed(&base, &auditor_token).await?;
+    let (feed_events, feed_seconds) = read_feed(&base, &tokens.auditor).await?;
 
     stop.stop().await;
     Ok(ReadBenchReport {
@@ -261,16 +185,146 @@ end
         healthz_requests_per_s: healthz.requests_per_s,
         healthz_p99_ms: healthz.p99_ms,
         status_ratio: status.requests_per_s / healthz.requests_per_s.max(f64::MIN_POSITIVE),
-        operator_requests_per_s: operator_total / AUDIT_ROUNDS as f64,
-        operator_p99_ms,
-        audit_citizen_requests_per_s: citizen_total / AUDIT_ROUNDS as f64,
-        read_audit_ratio: operator_total / citizen_total.max(f64::MIN_POSITIVE),
-        read_audit_round_ratios: rounds
+        operator_requests_per_s: audit.operator_total / AUDIT_ROUNDS as f64,
+        operator_p99_ms: audit.operator_p99_ms,
+        audit_citizen_requests_per_s: audit.citizen_total / AUDIT_ROUNDS as f64,
+        read_audit_ratio: audit.operator_total / audit.citizen_total.max(f64::MIN_POSITIVE),
+        read_audit_round_ratios: audit
+            .rounds
             .iter()
             .map(|(citizen, operator)| operator / citizen.max(f64::MIN_POSITIVE))
             .collect(),
         feed_events,
         feed_events_per_s: feed_events as f64 / feed_seconds.max(f64::MIN_POSITIVE),
+    })
+}
+
+/// Settles the database as an operating one would be: vacuumed and checkpointed (autovacuum and
+/// a checkpoint of the fill's WAL would otherwise run during the measured runs and take a core).
+async fn settle(config: &tokio_postgres::Config) -> Result<(), ReadBenchError> {
+    let admin = connect(config).await.map_err(ReadBenchError::Bench)?;
+    for statement in [
+        "VACUUM (ANALYZE) events",
+        "VACUUM (ANALYZE) projections.request_status",
+        "CHECKPOINT",
+    ] {
+        admin
+            .batch_execute(statement)
+            .await
+            .map_err(|e| BenchError::Database("vacuuming the scratch database", e))
+            .map_err(ReadBenchError::Bench)?;
+    }
+    Ok(())
+}
+
+/// The tokens of the benchmark's readers.
+struct Tokens {
+    citizen: String,
+    operator: String,
+    auditor: String,
+}
+
+impl Tokens {
+    /// Tokens the app of `server` trusts: in development mode, signed with the development key
+    /// kept beside its data directory.
+    fn of(server: &Settings) -> Result<Tokens, ReadBenchError> {
+        let key = DevKey::load_or_create(&server.dev_key_path())?;
+        let now = Utc::now().timestamp();
+        let sign = |role: Role, sub: &str, org: Option<&str>| {
+            key.sign(&Claims {
+                sub: sub.into(),
+                role,
+                iss: server.jwt_issuer.clone(),
+                aud: server.jwt_audience.clone(),
+                exp: now + 3600,
+                nbf: Some(now),
+                iat: Some(now),
+                org: org.map(str::to_owned),
+            })
+        };
+        Ok(Tokens {
+            citizen: sign(Role::Citizen, CITIZEN, None)?,
+            operator: sign(Role::Operator, "operator-1", Some("bench"))?,
+            auditor: sign(Role::Auditor, "auditor-1", Some("bench"))?,
+        })
+    }
+}
+
+/// wrk scripts in `dir` that read `keys` of `numbers` at random, as the citizen and as the
+/// operator; their paths.
+fn scripts(
+    dir: &std::path::Path,
+    numbers: &[RequestNumber],
+    keys: usize,
+    tokens: &Tokens,
+) -> Result<(std::path::PathBuf, std::path::PathBuf), ReadBenchError> {
+    let list = numbers
+        .iter()
+        .step_by((numbers.len() / keys.max(1)).max(1))
+        .map(RequestNumber::as_str)
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(dir.join("numbers.txt"), list).map_err(io("writing the numbers"))?;
+    let script = |token: &str| {
+        format!(
+            r#"local numbers = {{}}
+for line in io.lines("{numbers}") do numbers[#numbers + 1] = line end
+math.randomseed(7)
+wrk.headers["Authorization"] = "Bearer {token}"
+wrk.headers["X-Purpose"] = "benchmark"
+request = function()
+  return wrk.format("GET", "/api/v1/requests/" .. numbers[math.random(#numbers)])
+end
+"#,
+            numbers = dir.join("numbers.txt").display()
+        )
+    };
+    let (citizen, operator) = (dir.join("status.lua"), dir.join("operator.lua"));
+    std::fs::write(&citizen, script(&tokens.citizen)).map_err(io("writing the wrk script"))?;
+    std::fs::write(&operator, script(&tokens.operator)).map_err(io("writing the wrk script"))?;
+    Ok((citizen, operator))
+}
+
+/// The read-auditing rounds: the operator's runs (every read recorded) alternating with the
+/// citizen's.
+struct AuditRounds {
+    /// (citizen, operator) requests per second of each round.
+    rounds: Vec<(f64, f64)>,
+    citizen_total: f64,
+    operator_total: f64,
+    operator_p99_ms: f64,
+}
+
+/// (3) An operator reading the same requests: every read is recorded (read-auditing on). The
+/// operator's runs alternate with the citizen's, so that a drift of the machine over the run
+/// (other work, the autovacuum of the fill) weighs on both sides alike.
+async fn audit_rounds(
+    base: &str,
+    lua: &std::path::Path,
+    operator_lua: &std::path::Path,
+    options: &ReadBenchOptions,
+) -> Result<AuditRounds, ReadBenchError> {
+    eprintln!(
+        "(3) wrk as an operator (every read recorded), alternating with the citizen, {AUDIT_ROUNDS} rounds ..."
+    );
+    let warm_up = ReadBenchOptions {
+        seconds: 2,
+        ..options.clone()
+    };
+    wrk(base, "/", Some(operator_lua), &warm_up).await?;
+    let mut rounds = Vec::with_capacity(AUDIT_ROUNDS);
+    let mut operator_p99_ms = 0f64;
+    for _ in 0..AUDIT_ROUNDS {
+        let citizen = wrk(base, "/", Some(lua), options).await?;
+        let operator = wrk(base, "/", Some(operator_lua), options).await?;
+        operator_p99_ms = operator_p99_ms.max(operator.p99_ms);
+        rounds.push((citizen.requests_per_s, operator.requests_per_s));
+    }
+    Ok(AuditRounds {
+        citizen_total: rounds.iter().map(|r| r.0).sum(),
+        operator_total: rounds.iter().map(|r| r.1).sum(),
+        rounds,
+        operator_p99_ms,
     })
 }
 

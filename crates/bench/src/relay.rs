@@ -13,7 +13,6 @@
 //! The target of issue 8: the relay keeps up with at least 3 times the event rate of the load.
 //! The last line is one JSON object.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use commands::{Requests, Submission};
@@ -21,6 +20,7 @@ use domain::{Actor, Channel, EventMetadata, Iin, ServiceCode, StreamId, StreamVe
 use event_store::{EventStore, NewEvent};
 use projections::kafka::relay::RelayProgress;
 use projections::kafka::{source, KafkaSettings};
+use projections::ReadModel;
 use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -107,9 +107,35 @@ async fn run_in(
     kafka.topic = format!("egov.bench-{}", uuid::Uuid::new_v4().simple());
     kafka.group_prefix = format!("egov-bench-{}", uuid::Uuid::new_v4().simple());
 
-    // 1. Lag under load: the relay and the Kafka-sourced status view run over connections of
-    // their own.
+    // Over connections of their own.
     let read_side = EventStore::new(migrated(config, 6).await?);
+    let (lags, load_events_per_s) = lag_under_load(&store, &read_side, &kafka, options).await?;
+    let (drained, drain_seconds) = drain(&store, read_side, kafka, options.backlog).await?;
+    #[allow(clippy::cast_precision_loss)]
+    let relay_events_per_s = drained as f64 / drain_seconds;
+    let lag_max = lags.iter().max().copied().unwrap_or_default();
+    Ok(RelayBenchReport {
+        seconds: options.seconds,
+        rate: options.rate,
+        events_per_request: options.events_per_request,
+        load_events_per_s,
+        lag_p50_ms: percentile_ms(&lags, 0.5),
+        lag_p99_ms: percentile_ms(&lags, 0.99),
+        lag_max_ms: lag_max.as_secs_f64() * 1000.0,
+        backlog_events: drained,
+        relay_events_per_s,
+        headroom: relay_events_per_s / load_events_per_s.max(f64::MIN_POSITIVE),
+    })
+}
+
+/// The lag under load: the relay and the Kafka-sourced status view running while the load is
+/// appended; the lag of each event of the measured window, and the events appended per second.
+async fn lag_under_load(
+    store: &EventStore,
+    read_side: &EventStore,
+    kafka: &KafkaSettings,
+    options: &RelayBenchOptions,
+) -> Result<(Vec<Duration>, f64), RelayBenchError> {
     let relay_stop = CancellationToken::new();
     let (relay_progress, relay_watch) = watch::channel(RelayProgress::default());
     let relay = tokio::spawn(projections::kafka::relay::run(
@@ -120,18 +146,17 @@ async fn run_in(
     ));
     let projector_stop = CancellationToken::new();
     let (applied_tx, mut applied) = mpsc::unbounded_channel();
-    let projector = tokio::spawn(source::run(
-        read_side.database().pool().clone(),
-        Arc::new(projections::RequestStatusProjector),
-        kafka.clone(),
+    let projector = ReadModel::RequestStatus.spawn_from_kafka(
+        read_side.database().pool(),
+        kafka,
         source::Observers {
             applied: Some(applied_tx),
             progress: None,
         },
-        projector_stop.clone(),
-    ));
+        &projector_stop,
+    );
     // The topic exists and the projector holds its partitions before the clock starts.
-    projections::kafka::ensure_topic(&kafka)
+    projections::kafka::ensure_topic(kafka)
         .await
         .map_err(failed)?;
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -168,13 +193,23 @@ async fn run_in(
         lags.len(),
         load_events_per_s
     );
+    Ok((lags, load_events_per_s))
+}
 
+/// The relay's throughput: a backlog of `events` written with the relay stopped, then drained;
+/// the events it published and the seconds it took.
+async fn drain(
+    store: &EventStore,
+    read_side: EventStore,
+    kafka: KafkaSettings,
+    events: u64,
+) -> Result<(u64, f64), RelayBenchError> {
     // 2. Throughput: a backlog written with the relay stopped, then drained.
     eprintln!(
         "writing a backlog of {} events with the relay stopped ...",
-        options.backlog
+        events
     );
-    backlog(&store, options.backlog).await?;
+    backlog(store, events).await?;
     let head = store.head().await?;
     let relay_stop = CancellationToken::new();
     let (relay_progress, mut relay_watch) = watch::channel(RelayProgress::default());
@@ -201,21 +236,7 @@ async fn run_in(
     let drained = relay_watch.borrow().events;
     relay_stop.cancel();
     let _ = relay.await;
-    #[allow(clippy::cast_precision_loss)]
-    let relay_events_per_s = drained as f64 / drain_seconds;
-    let lag_max = lags.iter().max().copied().unwrap_or_default();
-    Ok(RelayBenchReport {
-        seconds: options.seconds,
-        rate: options.rate,
-        events_per_request: options.events_per_request,
-        load_events_per_s,
-        lag_p50_ms: percentile_ms(&lags, 0.5),
-        lag_p99_ms: percentile_ms(&lags, 0.99),
-        lag_max_ms: lag_max.as_secs_f64() * 1000.0,
-        backlog_events: drained,
-        relay_events_per_s,
-        headroom: relay_events_per_s / load_events_per_s.max(f64::MIN_POSITIVE),
-    })
+    Ok((drained, drain_seconds))
 }
 
 fn metadata(stream: StreamId) -> Result<EventMetadata, RelayBenchError> {

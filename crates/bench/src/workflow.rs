@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 use crate::scratch::{connect, in_scratch_database, BenchError};
 use crate::stats::{event_lags, percentile_ms};
 use projections::ReadModel;
-use registry_sim::{FaultSettings, Registry, Simulator};
+use registry_sim::{FaultSettings, Simulator};
 
 /// The applicant of every benchmark request (in the shipped fixture, with a SIK and movements).
 const APPLICANT: &str = "760324400005";
@@ -138,194 +138,44 @@ async fn run_in(
     let db = crate::scratch::migrated(config, 32).await?;
     let store = EventStore::new(db.clone());
     let requests = Requests::new(store.clone());
-
     // The outside world: a CA with its OCSP responder, the registries' simulator.
     let mut pki = Pki::new();
-    let signer = pki.citizen(APPLICANT, Algorithm::EcP256, (-10, 300), false, true);
+    let signer = Arc::new(pki.citizen(APPLICANT, Algorithm::EcP256, (-10, 300), false, true));
     let responder = pki.responder_with(2);
-    let stop = CancellationToken::new();
-    let simulator = Simulator::build(
-        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-        Registry::built_in().map_err(setup)?,
-        FaultSettings {
-            latency_ms: 0,
-            error_rate: 0.0,
-            outage: false,
-        },
-    )
+    let simulator = Simulator::spawn(FaultSettings {
+        latency_ms: 0,
+        error_rate: 0.0,
+        outage: false,
+    })
     .map_err(setup)?;
-    let registry_url = format!("http://127.0.0.1:{}", simulator.port());
-    let sim_task = tokio::spawn(simulator.run_until(stop.clone().cancelled_owned()));
     let keys = tempfile::tempdir().map_err(setup)?;
-    let workflow = Workflow::new(
-        requests.clone(),
-        Arc::new(
-            OpensslVerifier::new(
-                pki.anchors(),
-                Some(responder.url.clone()),
-                Duration::from_secs(10),
-            )
-            .map_err(setup)?,
-        ),
-        Arc::new(
-            HttpRegistries::new(
-                &registry_url,
-                RetryPolicy::single_attempt(Duration::from_secs(10)),
-                BreakerSettings::default(),
-            )
-            .map_err(setup)?,
-        ),
-        ProviderKey::development(keys.path())?,
-        WorkflowSettings {
-            concurrency: options.concurrency,
-            ..WorkflowSettings::default()
-        },
-    );
+    let workflow = workflow(
+        &requests,
+        &pki,
+        &responder.url,
+        simulator.url(),
+        &keys,
+        options,
+    )?;
+    let stop = CancellationToken::new();
     let workflow_task = tokio::spawn(workflow.run(stop.clone()));
     // The projectors follow the log as in `egov serve`, over their own connections; their lag is
     // sampled while it runs.
-    let projector_store = EventStore::new(crate::scratch::migrated(config, 6).await?);
-    let mut projectors = Vec::new();
-    let (status_tx, _status) = tokio::sync::watch::channel(projections::Progress::default());
-    let (status_applied, mut status_batches) = tokio::sync::mpsc::unbounded_channel();
-    projectors.push(ReadModel::RequestStatus.spawn(
-        &projector_store,
-        status_tx,
-        Some(status_applied),
-        &stop,
-    ));
-    let (analytics_tx, _analytics) = tokio::sync::watch::channel(projections::Progress::default());
-    let (analytics_applied, mut analytics_batches) = tokio::sync::mpsc::unbounded_channel();
-    projectors.push(ReadModel::Analytics.spawn(
-        &projector_store,
-        analytics_tx,
-        Some(analytics_applied),
-        &stop,
-    ));
-
-    // Who waits for which request: the watcher follows the log and answers at its end.
-    let waiting: Waiting = Arc::default();
-    let watcher = tokio::spawn(watch(store.clone(), waiting.clone(), stop.clone()));
-
-    eprintln!(
-        "{} clients filing and signing for {} s (+2 s warm-up), the workflow driving {} at once ...",
-        options.clients, options.seconds, options.concurrency
-    );
-    let signer = Arc::new(signer);
+    let mut projected = Projected::start(config, &stop).await?;
     let pki = Arc::new(pki);
-    let warm_up = Duration::from_secs(2);
-    let started = Instant::now();
-    let until = started + warm_up + Duration::from_secs(options.seconds);
-    let sampler = tokio::spawn(sample_lag(db.clone(), started + warm_up, until));
-    // A second into the warm-up the tables hold rows: statistics on them, as autovacuum keeps on
-    // an operating database, let the planner use their indexes (a scratch database's first plans
-    // are made for empty tables, and would scan them whole).
-    let analyze = {
-        let config = config.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            let client = connect(&config).await?;
-            client
-                .batch_execute("ANALYZE")
-                .await
-                .map_err(|e| BenchError::Database("analyzing the tables", e))
-        })
-    };
-    // With a rate, clients take a ticket before each filing; the tickets come at that rate.
-    let tickets = options.rate.map(|rate| {
-        let (send, receive) = tokio::sync::mpsc::channel::<()>(1);
-        let interval = Duration::from_secs_f64(1.0 / rate.max(1) as f64);
-        let stop = stop.clone();
-        tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(interval);
-            loop {
-                tokio::select! {
-                    () = stop.cancelled() => return,
-                    _ = ticker.tick() => {}
-                }
-                if send.send(()).await.is_err() {
-                    return;
-                }
-            }
-        });
-        Arc::new(tokio::sync::Mutex::new(receive))
-    });
-    let mut clients = Vec::new();
-    for _ in 0..options.clients {
-        let tickets = tickets.clone();
-        let requests = requests.clone();
-        let waiting = waiting.clone();
-        let signer = signer.clone();
-        let pki = pki.clone();
-        clients.push(tokio::spawn(async move {
-            let applicant = Iin::parse(APPLICANT).map_err(setup)?;
-            let actor = Actor::Citizen {
-                iin: applicant.clone(),
-            };
-            let mut ended = Vec::new();
-            while Instant::now() < until {
-                if let Some(tickets) = &tickets {
-                    if tickets.lock().await.recv().await.is_none() {
-                        break;
-                    }
-                }
-                let submitted = requests
-                    .submit(Submission {
-                        service: ServiceCode::PensionFundStatement,
-                        applicant: applicant.clone(),
-                        form: serde_json::json!({}),
-                        actor: actor.clone(),
-                        channel: Channel::Portal,
-                        idempotency_key: None,
-                        representative: None,
-                        operator_id: None,
-                        presented: None,
-                    })
-                    .await?;
-                let document = submitted.info.document_to_sign();
-                let cms = pki.sign(&signer, &document, true);
-                let (tx, rx) = oneshot::channel();
-                if let Ok(mut waiting) = waiting.lock() {
-                    waiting.insert(submitted.info.request_id, tx);
-                }
-                requests.sign(&submitted.info.number, &cms, &actor).await?;
-                if let Ok(completed) = rx.await {
-                    ended.push((Instant::now(), completed));
-                }
-            }
-            Ok::<_, WorkflowBenchError>(ended)
-        }));
-    }
-    let mut completed = 0u64;
-    let mut refused = 0u64;
-    for client in clients {
-        let ended = client.await.map_err(setup)??;
-        for (at, ok) in ended {
-            if at >= started + warm_up && at < until {
-                if ok {
-                    completed += 1;
-                } else {
-                    refused += 1;
-                }
-            }
-        }
-    }
-    analyze.await.map_err(setup)??;
-    let (status_lags, analytics_lags) = sampler.await.map_err(setup)?;
+    let load = Load::run(config, &requests, &db, &signer, &pki, options, &stop).await?;
     let measured_from = chrono::Utc::now()
-        - chrono::Duration::from_std(started.elapsed().saturating_sub(warm_up)).map_err(setup)?;
-    let status_event_lags = event_lags(&mut status_batches, measured_from);
-    let analytics_event_lags = event_lags(&mut analytics_batches, measured_from);
+        - chrono::Duration::from_std(load.started.elapsed().saturating_sub(WARM_UP))
+            .map_err(setup)?;
+    let status_event_lags = event_lags(&mut projected.status_batches, measured_from);
+    let analytics_event_lags = event_lags(&mut projected.analytics_batches, measured_from);
     stop.cancel();
     let _ = workflow_task.await;
-    for projector in projectors {
+    for projector in projected.tasks {
         let _ = projector.await;
     }
-    let _ = watcher.await;
-    let _ = sim_task.await;
+    simulator.stop().await;
     drop(responder);
-
-    let measured = Duration::from_secs(options.seconds).as_secs_f64();
     let client = connect(config).await?;
     let events: i64 = client
         .query_one("SELECT count(*) FROM events", &[])
@@ -333,21 +183,22 @@ async fn run_in(
         .map_err(|e| BenchError::Database("counting events", e))?
         .get(0);
     let (latencies, steps) = timings(&client).await?;
+    let measured = Duration::from_secs(options.seconds).as_secs_f64();
     #[allow(clippy::cast_precision_loss)]
     let report = WorkflowBenchReport {
         seconds: options.seconds,
         clients: options.clients,
         concurrency: options.concurrency,
         rate: options.rate,
-        completed,
-        refused,
-        requests_per_s: completed as f64 / measured,
-        events_per_s: events as f64 / (measured + warm_up.as_secs_f64()),
+        completed: load.completed,
+        refused: load.refused,
+        requests_per_s: load.completed as f64 / measured,
+        events_per_s: events as f64 / (measured + WARM_UP.as_secs_f64()),
         p50_ms: percentile_ms(&latencies, 0.50),
         p99_ms: percentile_ms(&latencies, 0.99),
         steps,
-        status_lag_p99_ms: percentile_ms(&status_lags, 0.99),
-        analytics_lag_p99_ms: percentile_ms(&analytics_lags, 0.99),
+        status_lag_p99_ms: percentile_ms(&load.status_lags, 0.99),
+        analytics_lag_p99_ms: percentile_ms(&load.analytics_lags, 0.99),
         status_event_lag_p50_ms: percentile_ms(&status_event_lags.lags, 0.50),
         status_event_lag_p99_ms: percentile_ms(&status_event_lags.lags, 0.99),
         status_event_wait_p50_ms: percentile_ms(&status_event_lags.waits, 0.50),
@@ -357,6 +208,233 @@ async fn run_in(
         analytics_event_lag_p99_ms: percentile_ms(&analytics_event_lags.lags, 0.99),
     };
     Ok(report)
+}
+
+/// The real workflow over the test CA's OCSP responder at `ocsp`, the registries at `registries`
+/// and a development provider key in `keys`.
+fn workflow(
+    requests: &Requests,
+    pki: &Pki,
+    ocsp: &str,
+    registries: &str,
+    keys: &tempfile::TempDir,
+    options: &WorkflowBenchOptions,
+) -> Result<Arc<Workflow>, WorkflowBenchError> {
+    let verifier = OpensslVerifier::new(
+        pki.anchors(),
+        Some(ocsp.to_owned()),
+        Duration::from_secs(10),
+    )
+    .map_err(setup)?;
+    let registries = HttpRegistries::new(
+        registries,
+        RetryPolicy::single_attempt(Duration::from_secs(10)),
+        BreakerSettings::default(),
+    )
+    .map_err(setup)?;
+    Ok(Workflow::new(
+        requests.clone(),
+        Arc::new(verifier),
+        Arc::new(registries),
+        ProviderKey::development(keys.path())?,
+        WorkflowSettings {
+            concurrency: options.concurrency,
+            ..WorkflowSettings::default()
+        },
+    ))
+}
+
+/// The unmeasured start of a run.
+const WARM_UP: Duration = Duration::from_secs(2);
+
+/// The status view and the analytics facts, projected as `egov serve` projects them, each batch
+/// reported (for the lags from append to read model).
+struct Projected {
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    status_batches: tokio::sync::mpsc::UnboundedReceiver<projections::BatchApplied>,
+    analytics_batches: tokio::sync::mpsc::UnboundedReceiver<projections::BatchApplied>,
+}
+
+impl Projected {
+    async fn start(
+        config: &tokio_postgres::Config,
+        stop: &CancellationToken,
+    ) -> Result<Projected, WorkflowBenchError> {
+        let store = EventStore::new(crate::scratch::migrated(config, 6).await?);
+        let progress = || tokio::sync::watch::channel(projections::Progress::default()).0;
+        let (status_applied, status_batches) = tokio::sync::mpsc::unbounded_channel();
+        let (analytics_applied, analytics_batches) = tokio::sync::mpsc::unbounded_channel();
+        let tasks = vec![
+            ReadModel::RequestStatus.spawn(&store, progress(), Some(status_applied), stop),
+            ReadModel::Analytics.spawn(&store, progress(), Some(analytics_applied), stop),
+        ];
+        Ok(Projected {
+            tasks,
+            status_batches,
+            analytics_batches,
+        })
+    }
+}
+
+/// The load of a run: citizens filing and signing, each waiting for its result before filing
+/// again (or at a rate), and what came of it.
+struct Load {
+    started: Instant,
+    completed: u64,
+    refused: u64,
+    status_lags: Vec<Duration>,
+    analytics_lags: Vec<Duration>,
+}
+
+impl Load {
+    #[allow(clippy::too_many_arguments)]
+    async fn run(
+        config: &tokio_postgres::Config,
+        requests: &Requests,
+        db: &event_store::Database,
+        signer: &Arc<testkit::pki::Issued>,
+        pki: &Arc<Pki>,
+        options: &WorkflowBenchOptions,
+        stop: &CancellationToken,
+    ) -> Result<Load, WorkflowBenchError> {
+        // Who waits for which request: the watcher follows the log and answers at its end.
+        let waiting: Waiting = Arc::default();
+        let watcher = tokio::spawn(watch(
+            requests.store().clone(),
+            waiting.clone(),
+            stop.clone(),
+        ));
+        eprintln!(
+            "{} clients filing and signing for {} s (+2 s warm-up), the workflow driving {} at once ...",
+            options.clients, options.seconds, options.concurrency
+        );
+        let started = Instant::now();
+        let until = started + WARM_UP + Duration::from_secs(options.seconds);
+        let sampler = tokio::spawn(sample_lag(db.clone(), started + WARM_UP, until));
+        let analyze = tokio::spawn(analyze_soon(config.clone()));
+        let tickets = options.rate.map(|rate| tickets(rate, stop));
+        let clients: Vec<_> = (0..options.clients)
+            .map(|_| {
+                let client = Client {
+                    requests: requests.clone(),
+                    waiting: waiting.clone(),
+                    signer: signer.clone(),
+                    pki: pki.clone(),
+                    tickets: tickets.clone(),
+                };
+                tokio::spawn(client.file_until(until))
+            })
+            .collect();
+        let (mut completed, mut refused) = (0u64, 0u64);
+        for client in clients {
+            for (at, ok) in client.await.map_err(setup)?? {
+                if at >= started + WARM_UP && at < until {
+                    *(if ok { &mut completed } else { &mut refused }) += 1;
+                }
+            }
+        }
+        analyze.await.map_err(setup)??;
+        let (status_lags, analytics_lags) = sampler.await.map_err(setup)?;
+        stop.cancel();
+        let _ = watcher.await;
+        Ok(Load {
+            started,
+            completed,
+            refused,
+            status_lags,
+            analytics_lags,
+        })
+    }
+}
+
+/// A second into the warm-up the tables hold rows: statistics on them, as autovacuum keeps on an
+/// operating database, let the planner use their indexes (a scratch database's first plans are
+/// made for empty tables, and would scan them whole).
+async fn analyze_soon(config: tokio_postgres::Config) -> Result<(), BenchError> {
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let client = connect(&config).await?;
+    client
+        .batch_execute("ANALYZE")
+        .await
+        .map_err(|e| BenchError::Database("analyzing the tables", e))
+}
+
+/// With a rate, clients take a ticket before each filing; the tickets come at that rate.
+fn tickets(rate: u64, stop: &CancellationToken) -> Tickets {
+    let (send, receive) = tokio::sync::mpsc::channel::<()>(1);
+    let interval = Duration::from_secs_f64(1.0 / rate.max(1) as f64);
+    let stop = stop.clone();
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(interval);
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                _ = ticker.tick() => {}
+            }
+            if send.send(()).await.is_err() {
+                return;
+            }
+        }
+    });
+    Arc::new(tokio::sync::Mutex::new(receive))
+}
+
+/// The tickets of a paced load.
+type Tickets = Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<()>>>;
+
+/// One citizen of the load.
+struct Client {
+    requests: Requests,
+    waiting: Waiting,
+    signer: Arc<testkit::pki::Issued>,
+    pki: Arc<Pki>,
+    tickets: Option<Tickets>,
+}
+
+impl Client {
+    /// Files, signs and waits for the end, again and again until `until`; when each request
+    /// ended and whether it completed.
+    async fn file_until(self, until: Instant) -> Result<Vec<(Instant, bool)>, WorkflowBenchError> {
+        let applicant = Iin::parse(APPLICANT).map_err(setup)?;
+        let actor = Actor::Citizen {
+            iin: applicant.clone(),
+        };
+        let mut ended = Vec::new();
+        while Instant::now() < until {
+            if let Some(tickets) = &self.tickets {
+                if tickets.lock().await.recv().await.is_none() {
+                    break;
+                }
+            }
+            let submitted = self
+                .requests
+                .submit(Submission {
+                    service: ServiceCode::PensionFundStatement,
+                    applicant: applicant.clone(),
+                    form: serde_json::json!({}),
+                    actor: actor.clone(),
+                    channel: Channel::Portal,
+                    idempotency_key: None,
+                    representative: None,
+                    operator_id: None,
+                    presented: None,
+                })
+                .await?;
+            let document = submitted.info.document_to_sign();
+            let cms = self.pki.sign(&self.signer, &document, true);
+            let (tx, rx) = oneshot::channel();
+            if let Ok(mut waiting) = self.waiting.lock() {
+                waiting.insert(submitted.info.request_id, tx);
+            }
+            self.requests
+                .sign(&submitted.info.number, &cms, &actor)
+                .await?;
+            if let Ok(completed) = rx.await {
+                ended.push((Instant::now(), completed));
+            }
+        }
+        Ok(ended)
+    }
 }
 
 /// Samples how far the status view and the analytics projection stand behind the log, every

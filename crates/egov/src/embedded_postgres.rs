@@ -127,39 +127,53 @@ impl EmbeddedPostgres {
                 );
                 cluster.port = port;
             }
-            None => {
-                cluster.port = free_port().map_err(|source| EmbeddedError::Io {
-                    doing: "cannot find a free port for",
-                    path: cluster.data_dir.clone(),
-                    source,
-                })?;
-                let options = format!("-p {} -h 127.0.0.1 -k ''", cluster.port);
-                let log = cluster
-                    .data_dir
-                    .join("postgres.log")
-                    .to_string_lossy()
-                    .into_owned();
-                cluster.run(
-                    "pg_ctl",
-                    &[
-                        "start",
-                        "-w",
-                        "-t",
-                        "60",
-                        "-D",
-                        &cluster.path(),
-                        "-l",
-                        &log,
-                        "-o",
-                        &options,
-                    ],
-                )?;
-                tracing::info!(port = cluster.port, data_dir = %cluster.data_dir.display(), "embedded PostgreSQL started");
-            }
+            None => cluster.launch()?,
         }
         cluster.running = true;
         cluster.ensure_database().await?;
         Ok(cluster)
+    }
+
+    /// Starts the cluster's server on a free port of 127.0.0.1. The port is found by binding and
+    /// letting go; should another process take it meanwhile, the server does not start and
+    /// another port is tried.
+    fn launch(&mut self) -> Result<(), EmbeddedError> {
+        let log = self
+            .data_dir
+            .join("postgres.log")
+            .to_string_lossy()
+            .into_owned();
+        let mut attempts = 0;
+        loop {
+            self.port = free_port().map_err(|source| EmbeddedError::Io {
+                doing: "cannot find a free port for",
+                path: self.data_dir.clone(),
+                source,
+            })?;
+            let options = format!("-p {} -h 127.0.0.1 -k ''", self.port);
+            let args = [
+                "start",
+                "-w",
+                "-t",
+                "60",
+                "-D",
+                &self.path(),
+                "-l",
+                &log,
+                "-o",
+                &options,
+            ];
+            match self.run("pg_ctl", &args) {
+                Ok(()) => break,
+                Err(error) if attempts < 2 && self.running_port().is_none() => {
+                    attempts += 1;
+                    tracing::warn!(port = self.port, error = %error, "the embedded PostgreSQL did not start; trying another port");
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        tracing::info!(port = self.port, data_dir = %self.data_dir.display(), "embedded PostgreSQL started");
+        Ok(())
     }
 
     /// The URL of the service's database in the cluster.

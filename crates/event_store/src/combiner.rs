@@ -212,6 +212,15 @@ async fn write_together(pool: &Pool, batch: &[Job]) -> Result<Vec<Written>, Stri
         )
         .await
         .map_err(|e| e.to_string())?;
+    let results = answers(&appends, &row)?;
+    if results.len() != batch.len() {
+        return Err("append_batch answered for a different number of appends".into());
+    }
+    Ok(results)
+}
+
+/// Each append's answer from `append_batch`'s row: rejected, or stored at its positions.
+fn answers(appends: &[&PreparedAppend], row: &tokio_postgres::Row) -> Result<Vec<Written>, String> {
     let tx_id: Option<i64> = row.try_get(0).map_err(|e| e.to_string())?;
     let accepted: Vec<bool> = row.try_get(1).map_err(|e| e.to_string())?;
     let positions: Vec<Option<i64>> = row.try_get(2).map_err(|e| e.to_string())?;
@@ -235,9 +244,6 @@ async fn write_together(pool: &Pool, batch: &[Job]) -> Result<Vec<Written>, Stri
             })
             .collect();
         results.push(Written::Appended(events));
-    }
-    if results.len() != batch.len() {
-        return Err("append_batch answered for a different number of appends".into());
     }
     Ok(results)
 }

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use deadpool_postgres::Transaction;
-use domain::request::{EventDecodeError, LookupFailure, RequestEvent};
+use domain::request::{LookupFailure, RequestEvent};
 use domain::RecordedEvent;
 use uuid::Uuid;
 
@@ -68,106 +68,112 @@ impl Projector for AnalyticsProjector {
         events: &'a [RecordedEvent],
         finish: Option<&'a Finish<'a>>,
     ) -> Result<u64, ProjectionError> {
-        let mut streams: Vec<Uuid> = events.iter().map(|e| e.stream_id.as_uuid()).collect();
-        streams.sort_unstable();
-        streams.dedup();
-        let applied = crate::writes::applied_versions(tx, table, &streams, finish).await?;
-        let mut changes: HashMap<Uuid, Change> = HashMap::new();
-        let mut opened: HashMap<(Uuid, String), DateTime<Utc>> = HashMap::new();
-        let mut closed: HashMap<(Uuid, String), DateTime<Utc>> = HashMap::new();
-        let mut changed = 0u64;
-        for recorded in events {
-            let id = recorded.stream_id.as_uuid();
-            let version = i64::try_from(recorded.stream_version.get()).unwrap_or(i64::MAX);
-            if version <= applied.get(&id).copied().unwrap_or(0) {
-                continue;
-            }
-            let event = match RequestEvent::decode(
-                &recorded.event_type,
-                recorded.schema_version,
-                recorded.payload.clone(),
-            ) {
-                Ok(event) => event,
-                Err(EventDecodeError::UnknownType(_)) => continue,
-                Err(error) => {
-                    return Err(ProjectionError::Undecodable {
-                        stream_id: recorded.stream_id,
-                        version: recorded.stream_version.get(),
-                        reason: error.to_string(),
-                    })
-                }
-            };
-            let at = recorded.recorded_at;
-            let change = changes.entry(id).or_default();
-            if version <= change.version {
-                continue;
-            }
-            change.version = version;
-            changed += 1;
-            let mut open = |step: String| {
-                let moves = step == RESULT_STEP;
-                let entry = opened.entry((id, step)).or_insert(at);
-                if moves {
-                    *entry = at;
-                }
-            };
-            let mut close = |step: String| {
-                closed.entry((id, step)).or_insert(at);
-            };
-            match &event {
-                RequestEvent::Submitted(info) => {
-                    change.submitted = Some(NewRow {
-                        service: info.service.code(),
-                        channel: info.channel.as_str(),
-                        received_at: info.received_at,
-                        day: domain::calendar::local_date(info.received_at),
-                        deadline: info.deadline,
-                    });
-                }
-                RequestEvent::Signed(_) | RequestEvent::OperatorSigned(_) => {
-                    open("signature".into());
-                }
-                RequestEvent::SignatureVerified(_) | RequestEvent::SignatureRejected(_) => {
-                    close("signature".into());
-                }
-                RequestEvent::LookupRequested(asked) => {
-                    open(domain::catalog::Step::Lookup(asked.lookup).code());
-                }
-                RequestEvent::LookupSucceeded(answered) => {
-                    close(domain::catalog::Step::Lookup(answered.lookup).code());
-                    open(RESULT_STEP.into());
-                }
-                RequestEvent::LookupFailed(failed) if failed.failure == LookupFailure::NotFound => {
-                    close(domain::catalog::Step::Lookup(failed.lookup).code());
-                }
-                RequestEvent::Refused(refused) => {
-                    change.outcome = Some("refused");
-                    change.refusal_reason = Some(refused.reason.code());
-                    change.ended_at = Some(at);
-                }
-                RequestEvent::ResultIssued(_) => {
-                    close(RESULT_STEP.into());
-                    change.outcome = Some("completed");
-                    change.ended_at = Some(at);
-                }
-                RequestEvent::ServiceDeadlineMissed(_) => change.deadline_missed = true,
-                RequestEvent::StepDeadlineMissed(missed) => {
-                    change.late_steps.push(missed.step.code());
-                }
-                RequestEvent::SurveySubmitted(survey) => {
-                    let answer = |a| {
-                        serde_json::to_value(a)
-                            .ok()
-                            .and_then(|v| v.as_str().map(str::to_owned))
-                            .unwrap_or_default()
-                    };
-                    change.survey = Some((answer(survey.quality), answer(survey.information)));
-                }
-                _ => {}
-            }
+        let unapplied = crate::writes::unapplied_request_events(tx, table, events, finish).await?;
+        let mut batch = Batch::default();
+        for (recorded, event) in &unapplied {
+            batch.fold(recorded, event);
         }
-        write(tx, table, &changes, &opened, &closed, finish).await?;
-        Ok(changed)
+        write(tx, table, &batch, finish).await?;
+        Ok(batch.changed)
+    }
+}
+
+/// What a batch says: per request, and the steps it opened and closed.
+#[derive(Default)]
+struct Batch {
+    changes: HashMap<Uuid, Change>,
+    opened: HashMap<(Uuid, String), DateTime<Utc>>,
+    closed: HashMap<(Uuid, String), DateTime<Utc>>,
+    /// Events that changed something.
+    changed: u64,
+}
+
+impl Batch {
+    /// What `event` (recorded as `recorded`) changes.
+    fn fold(&mut self, recorded: &RecordedEvent, event: &RequestEvent) {
+        let id = recorded.stream_id.as_uuid();
+        let version = i64::try_from(recorded.stream_version.get()).unwrap_or(i64::MAX);
+        let at = recorded.recorded_at;
+        let change = self.changes.entry(id).or_default();
+        if version <= change.version {
+            return;
+        }
+        change.version = version;
+        self.changed += 1;
+        let step = |lookup| domain::catalog::Step::Lookup(lookup).code();
+        match event {
+            RequestEvent::Submitted(info) => {
+                change.submitted = Some(NewRow {
+                    service: info.service.code(),
+                    channel: info.channel.as_str(),
+                    received_at: info.received_at,
+                    day: domain::calendar::local_date(info.received_at),
+                    deadline: info.deadline,
+                });
+            }
+            RequestEvent::Signed(_) | RequestEvent::OperatorSigned(_) => {
+                self.open(id, "signature".into(), at);
+            }
+            RequestEvent::SignatureVerified(_) | RequestEvent::SignatureRejected(_) => {
+                self.close(id, "signature".into(), at);
+            }
+            RequestEvent::LookupRequested(asked) => self.open(id, step(asked.lookup), at),
+            RequestEvent::LookupSucceeded(answered) => {
+                self.close(id, step(answered.lookup), at);
+                self.open(id, RESULT_STEP.into(), at);
+            }
+            RequestEvent::LookupFailed(failed) if failed.failure == LookupFailure::NotFound => {
+                self.close(id, step(failed.lookup), at);
+            }
+            RequestEvent::ResultIssued(_) => {
+                self.close(id, RESULT_STEP.into(), at);
+                let change = self.changes.entry(id).or_default();
+                change.outcome = Some("completed");
+                change.ended_at = Some(at);
+            }
+            other => change.fold(other, at),
+        }
+    }
+
+    /// A step began at `at` (the result step moves to the last answer).
+    fn open(&mut self, id: Uuid, step: String, at: DateTime<Utc>) {
+        let moves = step == RESULT_STEP;
+        let entry = self.opened.entry((id, step)).or_insert(at);
+        if moves {
+            *entry = at;
+        }
+    }
+
+    /// A step ended at `at` (once).
+    fn close(&mut self, id: Uuid, step: String, at: DateTime<Utc>) {
+        self.closed.entry((id, step)).or_insert(at);
+    }
+}
+
+impl Change {
+    /// What `event`, recorded at `at`, changes of the request's own facts.
+    fn fold(&mut self, event: &RequestEvent, at: DateTime<Utc>) {
+        match event {
+            RequestEvent::Refused(refused) => {
+                self.outcome = Some("refused");
+                self.refusal_reason = Some(refused.reason.code());
+                self.ended_at = Some(at);
+            }
+            RequestEvent::ServiceDeadlineMissed(_) => self.deadline_missed = true,
+            RequestEvent::StepDeadlineMissed(missed) => {
+                self.late_steps.push(missed.step.code());
+            }
+            RequestEvent::SurveySubmitted(survey) => {
+                let answer = |a| {
+                    serde_json::to_value(a)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default()
+                };
+                self.survey = Some((answer(survey.quality), answer(survey.information)));
+            }
+            _ => {}
+        }
     }
 }
 
@@ -176,55 +182,101 @@ impl Projector for AnalyticsProjector {
 async fn write(
     tx: &Transaction<'_>,
     table: &str,
-    changes: &HashMap<Uuid, Change>,
-    opened: &HashMap<(Uuid, String), DateTime<Utc>>,
-    closed: &HashMap<(Uuid, String), DateTime<Utc>>,
+    batch: &Batch,
     finish: Option<&Finish<'_>>,
 ) -> Result<(), ProjectionError> {
-    let new: Vec<(&Uuid, &NewRow)> = changes
-        .iter()
-        .filter_map(|(id, c)| c.submitted.as_ref().map(|row| (id, row)))
-        .collect();
-    let new_ids: Vec<Uuid> = new.iter().map(|(id, _)| **id).collect();
-    let service: Vec<&str> = new.iter().map(|(_, r)| r.service).collect();
-    let channel: Vec<&str> = new.iter().map(|(_, r)| r.channel).collect();
-    let received: Vec<DateTime<Utc>> = new.iter().map(|(_, r)| r.received_at).collect();
-    let day: Vec<NaiveDate> = new.iter().map(|(_, r)| r.day).collect();
-    let deadline: Vec<Option<DateTime<Utc>>> = new.iter().map(|(_, r)| r.deadline).collect();
-
-    let ids: Vec<Uuid> = changes.keys().copied().collect();
-    let column = |f: &dyn Fn(&Change) -> Option<String>| -> Vec<Option<String>> {
-        ids.iter().map(|id| changes.get(id).and_then(f)).collect()
-    };
-    let outcome = column(&|c| c.outcome.map(str::to_owned));
-    let reason = column(&|c| c.refusal_reason.map(str::to_owned));
-    let quality = column(&|c| c.survey.as_ref().map(|s| s.0.clone()));
-    let information = column(&|c| c.survey.as_ref().map(|s| s.1.clone()));
-    let late = column(&|c| Some(c.late_steps.join(",")));
-    let ended: Vec<Option<DateTime<Utc>>> = ids
-        .iter()
-        .map(|id| changes.get(id).and_then(|c| c.ended_at))
-        .collect();
-    let missed: Vec<bool> = ids
-        .iter()
-        .map(|id| changes.get(id).is_some_and(|c| c.deadline_missed))
-        .collect();
-    let version: Vec<i64> = ids
-        .iter()
-        .map(|id| changes.get(id).map_or(0, |c| c.version))
-        .collect();
-
+    let requests = RequestColumns::of(&batch.changes);
     let steps_table = format!("{table}_steps");
-    let opened_ids: Vec<Uuid> = opened.keys().map(|(id, _)| *id).collect();
-    let opened_steps: Vec<&str> = opened.keys().map(|(_, s)| s.as_str()).collect();
-    let opened_at: Vec<DateTime<Utc>> = opened.values().copied().collect();
-    let closed_ids: Vec<Uuid> = closed.keys().map(|(id, _)| *id).collect();
-    let closed_steps: Vec<&str> = closed.keys().map(|(_, s)| s.as_str()).collect();
-    let closed_at: Vec<DateTime<Utc>> = closed.values().copied().collect();
-
+    let opened = StepColumns::of(&batch.opened);
+    let closed = StepColumns::of(&batch.closed);
     let mut writes = Vec::new();
-    if !new_ids.is_empty() {
+    if !requests.new_ids.is_empty() {
+        writes.push(requests.insert(table));
+    }
+    if !requests.ids.is_empty() {
+        writes.push(requests.update(table));
+    }
+    if !opened.ids.is_empty() {
         writes.push(Write {
+            sql: format!(
+                "INSERT INTO {steps_table} AS t (stream_id, step, started_at)
+                 SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[])
+                 ON CONFLICT (stream_id, step) DO UPDATE SET started_at = excluded.started_at
+                  WHERE t.step = '{RESULT_STEP}' AND t.ended_at IS NULL
+                    AND t.started_at < excluded.started_at"
+            ),
+            params: vec![&opened.ids, &opened.steps, &opened.at],
+            doing: "writing the analytics steps",
+        });
+    }
+    if !closed.ids.is_empty() {
+        writes.push(Write {
+            sql: format!(
+                "UPDATE {steps_table} AS t SET ended_at = u.at
+                   FROM unnest($1::uuid[], $2::text[], $3::timestamptz[]) AS u(stream_id, step, at)
+                  WHERE t.stream_id = u.stream_id AND t.step = u.step AND t.ended_at IS NULL"
+            ),
+            params: vec![&closed.ids, &closed.steps, &closed.at],
+            doing: "writing the analytics steps",
+        });
+    }
+    crate::writes::pipelined(tx, &writes, finish).await?;
+    Ok(())
+}
+
+/// The requests of a batch as arrays for `unnest`: the new ones, and every changed one.
+struct RequestColumns {
+    new_ids: Vec<Uuid>,
+    service: Vec<&'static str>,
+    channel: Vec<&'static str>,
+    received: Vec<DateTime<Utc>>,
+    day: Vec<NaiveDate>,
+    deadline: Vec<Option<DateTime<Utc>>>,
+    ids: Vec<Uuid>,
+    outcome: Vec<Option<&'static str>>,
+    reason: Vec<Option<&'static str>>,
+    ended: Vec<Option<DateTime<Utc>>>,
+    missed: Vec<bool>,
+    late: Vec<String>,
+    quality: Vec<Option<String>>,
+    information: Vec<Option<String>>,
+    version: Vec<i64>,
+}
+
+impl RequestColumns {
+    fn of(changes: &HashMap<Uuid, Change>) -> RequestColumns {
+        let new: Vec<(&Uuid, &NewRow)> = changes
+            .iter()
+            .filter_map(|(id, c)| c.submitted.as_ref().map(|row| (id, row)))
+            .collect();
+        RequestColumns {
+            new_ids: new.iter().map(|(id, _)| **id).collect(),
+            service: new.iter().map(|(_, r)| r.service).collect(),
+            channel: new.iter().map(|(_, r)| r.channel).collect(),
+            received: new.iter().map(|(_, r)| r.received_at).collect(),
+            day: new.iter().map(|(_, r)| r.day).collect(),
+            deadline: new.iter().map(|(_, r)| r.deadline).collect(),
+            ids: changes.keys().copied().collect(),
+            outcome: changes.values().map(|c| c.outcome).collect(),
+            reason: changes.values().map(|c| c.refusal_reason).collect(),
+            ended: changes.values().map(|c| c.ended_at).collect(),
+            missed: changes.values().map(|c| c.deadline_missed).collect(),
+            late: changes.values().map(|c| c.late_steps.join(",")).collect(),
+            quality: changes
+                .values()
+                .map(|c| c.survey.as_ref().map(|s| s.0.clone()))
+                .collect(),
+            information: changes
+                .values()
+                .map(|c| c.survey.as_ref().map(|s| s.1.clone()))
+                .collect(),
+            version: changes.values().map(|c| c.version).collect(),
+        }
+    }
+
+    /// New requests, by one insert (their facts follow by the update).
+    fn insert(&self, table: &str) -> Write<'_> {
+        Write {
             sql: format!(
                 "INSERT INTO {table} (stream_id, service, channel, received_at, day, deadline, version)
                  SELECT s, sv, c, r, d, dl, 0
@@ -232,12 +284,21 @@ async fn write(
                                $6::timestamptz[]) AS u(s, sv, c, r, d, dl)
                  ON CONFLICT (stream_id) DO NOTHING"
             ),
-            params: vec![&new_ids, &service, &channel, &received, &day, &deadline],
+            params: vec![
+                &self.new_ids,
+                &self.service,
+                &self.channel,
+                &self.received,
+                &self.day,
+                &self.deadline,
+            ],
             doing: "writing the analytics facts",
-        });
+        }
     }
-    if !ids.is_empty() {
-        writes.push(Write {
+
+    /// Every changed request, by one update of the rows below its new version.
+    fn update(&self, table: &str) -> Write<'_> {
+        Write {
             sql: format!(
                 "UPDATE {table} AS t SET
                      outcome = coalesce(u.outcome, t.outcome),
@@ -254,43 +315,34 @@ async fn write(
                 WHERE t.stream_id = u.stream_id AND t.version < u.version"
             ),
             params: vec![
-                &ids,
-                &outcome,
-                &reason,
-                &ended,
-                &missed,
-                &late,
-                &quality,
-                &information,
-                &version,
+                &self.ids,
+                &self.outcome,
+                &self.reason,
+                &self.ended,
+                &self.missed,
+                &self.late,
+                &self.quality,
+                &self.information,
+                &self.version,
             ],
             doing: "writing the analytics facts",
-        });
+        }
     }
-    if !opened_ids.is_empty() {
-        writes.push(Write {
-            sql: format!(
-                "INSERT INTO {steps_table} AS t (stream_id, step, started_at)
-                 SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[])
-                 ON CONFLICT (stream_id, step) DO UPDATE SET started_at = excluded.started_at
-                  WHERE t.step = '{RESULT_STEP}' AND t.ended_at IS NULL
-                    AND t.started_at < excluded.started_at"
-            ),
-            params: vec![&opened_ids, &opened_steps, &opened_at],
-            doing: "writing the analytics steps",
-        });
+}
+
+/// Steps opened or closed in a batch, as arrays for `unnest`.
+struct StepColumns<'a> {
+    ids: Vec<Uuid>,
+    steps: Vec<&'a str>,
+    at: Vec<DateTime<Utc>>,
+}
+
+impl<'a> StepColumns<'a> {
+    fn of(steps: &'a HashMap<(Uuid, String), DateTime<Utc>>) -> StepColumns<'a> {
+        StepColumns {
+            ids: steps.keys().map(|(id, _)| *id).collect(),
+            steps: steps.keys().map(|(_, s)| s.as_str()).collect(),
+            at: steps.values().copied().collect(),
+        }
     }
-    if !closed_ids.is_empty() {
-        writes.push(Write {
-            sql: format!(
-                "UPDATE {steps_table} AS t SET ended_at = u.at
-                   FROM unnest($1::uuid[], $2::text[], $3::timestamptz[]) AS u(stream_id, step, at)
-                  WHERE t.stream_id = u.stream_id AND t.step = u.step AND t.ended_at IS NULL"
-            ),
-            params: vec![&closed_ids, &closed_steps, &closed_at],
-            doing: "writing the analytics steps",
-        });
-    }
-    crate::writes::pipelined(tx, &writes, finish).await?;
-    Ok(())
 }

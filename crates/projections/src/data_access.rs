@@ -37,49 +37,7 @@ impl Projector for DataAccessProjector {
     ) -> Result<u64, ProjectionError> {
         let mut rows = Rows::default();
         for event in events {
-            let row = match event.event_type.as_str() {
-                domain::data_access::EVENT_TYPE => {
-                    let Ok(reads) =
-                        DataAccessed::from_payload(event.schema_version, event.payload.clone())
-                    else {
-                        return Err(undecodable(event));
-                    };
-                    for (seq, read) in (0i32..).zip(reads.reads) {
-                        rows.push(
-                            event.event_id,
-                            seq,
-                            (
-                                read.subject,
-                                read.at,
-                                read.reader,
-                                read.role,
-                                read.organisation,
-                                read.what,
-                                read.purpose,
-                            ),
-                        );
-                    }
-                    continue;
-                }
-                domain::social_status::EVENT_TYPE => {
-                    let Ok(check) =
-                        serde_json::from_value::<SocialStatusChecked>(event.payload.clone())
-                    else {
-                        return Err(undecodable(event));
-                    };
-                    (
-                        check.patient,
-                        event.recorded_at,
-                        check.checker,
-                        "medical".to_owned(),
-                        check.organisation,
-                        "social-status".to_owned(),
-                        check.purpose,
-                    )
-                }
-                _ => continue,
-            };
-            rows.push(event.event_id, 0, row);
+            rows.fold(event)?;
         }
         if rows.event_id.is_empty() {
             return Ok(0);
@@ -110,6 +68,54 @@ impl Projector for DataAccessProjector {
             .into_iter()
             .sum();
         Ok(inserted)
+    }
+}
+
+impl Rows {
+    /// The reads `event` records: each read of a `DataAccessed` event, or the look at a patient's
+    /// status of a `SocialStatusChecked` one; nothing for other events.
+    fn fold(&mut self, event: &RecordedEvent) -> Result<(), ProjectionError> {
+        let row = match event.event_type.as_str() {
+            domain::data_access::EVENT_TYPE => {
+                let Ok(reads) =
+                    DataAccessed::from_payload(event.schema_version, event.payload.clone())
+                else {
+                    return Err(undecodable(event));
+                };
+                for (seq, read) in (0i32..).zip(reads.reads) {
+                    let row = (
+                        read.subject,
+                        read.at,
+                        read.reader,
+                        read.role,
+                        read.organisation,
+                        read.what,
+                        read.purpose,
+                    );
+                    self.push(event.event_id, seq, row);
+                }
+                return Ok(());
+            }
+            domain::social_status::EVENT_TYPE => {
+                let Ok(check) =
+                    serde_json::from_value::<SocialStatusChecked>(event.payload.clone())
+                else {
+                    return Err(undecodable(event));
+                };
+                (
+                    check.patient,
+                    event.recorded_at,
+                    check.checker,
+                    "medical".to_owned(),
+                    check.organisation,
+                    "social-status".to_owned(),
+                    check.purpose,
+                )
+            }
+            _ => return Ok(()),
+        };
+        self.push(event.event_id, 0, row);
+        Ok(())
     }
 }
 

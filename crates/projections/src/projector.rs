@@ -297,24 +297,34 @@ async fn follow<P: Projector>(
             let _ = observer.send(BatchApplied::now(&batch, read_at));
         }
         expected = next;
-        if applied == 0 {
-            // Nothing in the read model changed (a batch of reads recorded by read-auditing, say):
-            // the cursor moves, but caches and long polls are not woken to look again.
-            progress.send_if_modified(|p| {
-                p.cursor = next;
-                false
-            });
-            continue;
-        }
-        let mut streams: Vec<uuid::Uuid> = batch.iter().map(|e| e.stream_id.as_uuid()).collect();
-        streams.sort_unstable();
-        streams.dedup();
-        progress.send_modify(|p| {
-            p.cursor = next;
-            p.batches = p.batches.wrapping_add(1);
-            p.streams = streams.into();
-        });
+        publish(progress, &batch, next, applied);
     }
+}
+
+/// Tells the read model's readers that a batch up to `next` is committed. A batch that changed
+/// nothing in the read model (reads recorded by read-auditing, say) moves the cursor without
+/// waking caches and long polls to look again.
+fn publish(
+    progress: &watch::Sender<Progress>,
+    batch: &[RecordedEvent],
+    next: Cursor,
+    applied: u64,
+) {
+    if applied == 0 {
+        progress.send_if_modified(|p| {
+            p.cursor = next;
+            false
+        });
+        return;
+    }
+    let mut streams: Vec<uuid::Uuid> = batch.iter().map(|e| e.stream_id.as_uuid()).collect();
+    streams.sort_unstable();
+    streams.dedup();
+    progress.send_modify(|p| {
+        p.cursor = next;
+        p.batches = p.batches.wrapping_add(1);
+        p.streams = streams.into();
+    });
 }
 
 /// Applies `batch` (from `expected` to `next`) in `tx` and commits it with the checkpoint moved;

@@ -75,27 +75,8 @@ pub async fn rebuild<P: Projector>(
             .map_err(ProjectionError::database("creating a shadow table"))?;
     }
     tracing::info!(read_model = name, shadow = %shadow, "rebuilding from the first event");
-    let (mut cursor, mut events) = (Cursor::START, 0u64);
     // Fill the shadow tables while the live ones serve.
-    loop {
-        let page = store.read_all(cursor, BATCH).await?;
-        if page.events.is_empty() {
-            break;
-        }
-        let tx = client
-            .transaction()
-            .await
-            .map_err(ProjectionError::database("starting a rebuild batch"))?;
-        projector.apply(&tx, &shadow, &page.events, None).await?;
-        tx.commit()
-            .await
-            .map_err(ProjectionError::database("committing a rebuild batch"))?;
-        events += page.events.len() as u64;
-        cursor = page.next;
-        if events % 100_000 < u64::from(BATCH) {
-            tracing::info!(read_model = name, events, "rebuilding");
-        }
-    }
+    let (mut cursor, mut events) = fill(store, projector, &mut client, &shadow).await?;
     // Swap: under the projector's lock, catch up and swap in one transaction.
     let swap_started = Instant::now();
     let tx = client
@@ -140,6 +121,36 @@ pub async fn rebuild<P: Projector>(
         "rebuilt and swapped in"
     );
     Ok(report)
+}
+
+/// Applies the whole log, batch by batch, to the shadow tables (main one `shadow`); where it
+/// ended and how many events it read.
+async fn fill<P: Projector>(
+    store: &EventStore,
+    projector: &P,
+    client: &mut deadpool_postgres::Object,
+    shadow: &str,
+) -> Result<(Cursor, u64), ProjectionError> {
+    let (mut cursor, mut events) = (Cursor::START, 0u64);
+    loop {
+        let page = store.read_all(cursor, BATCH).await?;
+        if page.events.is_empty() {
+            return Ok((cursor, events));
+        }
+        let tx = client
+            .transaction()
+            .await
+            .map_err(ProjectionError::database("starting a rebuild batch"))?;
+        projector.apply(&tx, shadow, &page.events, None).await?;
+        tx.commit()
+            .await
+            .map_err(ProjectionError::database("committing a rebuild batch"))?;
+        events += page.events.len() as u64;
+        cursor = page.next;
+        if events % 100_000 < u64::from(BATCH) {
+            tracing::info!(read_model = projector.name(), events, "rebuilding");
+        }
+    }
 }
 
 /// The statements that put each shadow table in its live table's place.

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;
-use domain::request::{EventDecodeError, RequestEvent};
+use domain::request::RequestEvent;
 use domain::{Messages, RecordedEvent, RequestStatus, StreamId};
 use uuid::Uuid;
 
@@ -76,94 +76,72 @@ impl Projector for RequestStatusProjector {
         events: &'a [RecordedEvent],
         finish: Option<&'a Finish<'a>>,
     ) -> Result<u64, ProjectionError> {
-        let streams: Vec<Uuid> = {
-            let mut ids: Vec<Uuid> = events.iter().map(|e| e.stream_id.as_uuid()).collect();
-            ids.sort_unstable();
-            ids.dedup();
-            ids
-        };
-        // The versions already applied: events at or below them change nothing (idempotency).
-        let applied = crate::writes::applied_versions(tx, table, &streams, finish).await?;
-
+        // Events at or below the version a row holds change nothing (idempotency).
+        let unapplied = crate::writes::unapplied_request_events(tx, table, events, finish).await?;
         let mut changes: HashMap<StreamId, Change> = HashMap::new();
         let mut order: Vec<StreamId> = Vec::new();
         let mut changed_events = 0u64;
-        for recorded in events {
-            let stored = applied
-                .get(&recorded.stream_id.as_uuid())
-                .copied()
-                .unwrap_or(0);
-            let version = recorded.stream_version.get();
-            if i64::try_from(version).unwrap_or(i64::MAX) <= stored {
-                continue;
-            }
-            let event = match RequestEvent::decode(
-                &recorded.event_type,
-                recorded.schema_version,
-                recorded.payload.clone(),
-            ) {
-                Ok(event) => event,
-                Err(EventDecodeError::UnknownType(_)) => continue, // not a request's event
-                Err(error) => {
-                    return Err(ProjectionError::Undecodable {
-                        stream_id: recorded.stream_id,
-                        version,
-                        reason: error.to_string(),
-                    })
-                }
-            };
+        for (recorded, event) in &unapplied {
             let change = changes.entry(recorded.stream_id).or_insert_with(|| {
                 order.push(recorded.stream_id);
                 Change::default()
             });
+            let version = recorded.stream_version.get();
             if version <= change.version {
                 continue;
             }
-            match &event {
-                RequestEvent::Submitted(info) => {
-                    change.submitted = Some(NewRow {
-                        number: info.number.to_string(),
-                        service: info.service.code(),
-                        iin: info.applicant.as_str().to_owned(),
-                        subject_iin: info.subject().map(|iin| iin.as_str().to_owned()),
-                        channel: info.channel.as_str(),
-                        deadline: info.deadline,
-                        received_at: info.received_at,
-                        operator_id: info.operator_id.clone(),
-                        representative_iin: info
-                            .representative
-                            .as_ref()
-                            .map(|r| r.iin.as_str().to_owned()),
-                    })
-                }
-                RequestEvent::LookupSucceeded(answered)
-                    if answered.lookup == domain::catalog::Lookup::PowerOfAttorney =>
-                {
-                    change.representative_until = answered
-                        .data
-                        .get("valid_until")
-                        .and_then(|v| v.as_str())
-                        .and_then(|v| v.parse().ok());
-                }
-                RequestEvent::Refused(refused) => {
-                    change.refusal_reason = Some(refused.reason.code())
-                }
-                RequestEvent::ResultIssued(_) => change.result_ready = true,
-                RequestEvent::ServiceDeadlineMissed(_) => change.service_deadline_missed = true,
-                RequestEvent::StepDeadlineMissed(missed) => {
-                    change.late_steps.push(missed.step.code())
-                }
-                _ => {}
-            }
-            if let Some(status) = event.status_after() {
-                change.status = Some(status);
-            }
+            change.fold(event);
             change.last_change = Some(recorded.recorded_at);
             change.version = version;
             changed_events += 1;
         }
         write(tx, table, &order, &changes, finish).await?;
         Ok(changed_events)
+    }
+}
+
+impl Change {
+    /// What `event` changes of the row.
+    fn fold(&mut self, event: &RequestEvent) {
+        match event {
+            RequestEvent::Submitted(info) => self.submitted = Some(NewRow::of(info)),
+            RequestEvent::LookupSucceeded(answered)
+                if answered.lookup == domain::catalog::Lookup::PowerOfAttorney =>
+            {
+                self.representative_until = answered
+                    .data
+                    .get("valid_until")
+                    .and_then(|v| v.as_str())
+                    .and_then(|v| v.parse().ok());
+            }
+            RequestEvent::Refused(refused) => self.refusal_reason = Some(refused.reason.code()),
+            RequestEvent::ResultIssued(_) => self.result_ready = true,
+            RequestEvent::ServiceDeadlineMissed(_) => self.service_deadline_missed = true,
+            RequestEvent::StepDeadlineMissed(missed) => self.late_steps.push(missed.step.code()),
+            _ => {}
+        }
+        if let Some(status) = event.status_after() {
+            self.status = Some(status);
+        }
+    }
+}
+
+impl NewRow {
+    fn of(info: &domain::request::RequestInfo) -> NewRow {
+        NewRow {
+            number: info.number.to_string(),
+            service: info.service.code(),
+            iin: info.applicant.as_str().to_owned(),
+            subject_iin: info.subject().map(|iin| iin.as_str().to_owned()),
+            channel: info.channel.as_str(),
+            deadline: info.deadline,
+            received_at: info.received_at,
+            operator_id: info.operator_id.clone(),
+            representative_iin: info
+                .representative
+                .as_ref()
+                .map(|r| r.iin.as_str().to_owned()),
+        }
     }
 }
 
@@ -175,13 +153,6 @@ async fn write(
     changes: &HashMap<StreamId, Change>,
     finish: Option<&Finish<'_>>,
 ) -> Result<(), ProjectionError> {
-    let messages = Messages::shared();
-    let texts = |status: Option<RequestStatus>| {
-        status.map(|s| {
-            let m = messages.status(s);
-            (m.texts.ru.clone(), m.texts.kk.clone(), m.texts.en.clone())
-        })
-    };
     let mut new = Columns::default();
     let mut updated = Columns::default();
     for stream_id in order {
@@ -191,125 +162,21 @@ async fn write(
         let Some(last_change) = change.last_change else {
             continue;
         };
-        let (columns, status) = match &change.submitted {
+        match &change.submitted {
             Some(row) => {
-                new.number.push(row.number.clone());
-                new.service.push(row.service);
-                new.iin.push(row.iin.clone());
-                new.subject_iin.push(row.subject_iin.clone());
-                new.channel.push(row.channel);
-                new.deadline.push(row.deadline);
-                new.received_at.push(row.received_at);
-                new.operator_id.push(row.operator_id.clone());
-                new.representative_iin.push(row.representative_iin.clone());
-                (
-                    &mut new,
-                    Some(change.status.unwrap_or(RequestStatus::AwaitingSignature)),
-                )
+                new.push_new(row);
+                let status = change.status.unwrap_or(RequestStatus::AwaitingSignature);
+                new.push(*stream_id, change, Some(status), last_change);
             }
-            None => (&mut updated, change.status),
-        };
-        let (ru, kk, en) = texts(status).map_or((None, None, None), |(ru, kk, en)| {
-            (Some(ru), Some(kk), Some(en))
-        });
-        columns.stream_id.push(stream_id.as_uuid());
-        columns.status.push(status.map(RequestStatus::code));
-        columns.status_ru.push(ru);
-        columns.status_kk.push(kk);
-        columns.status_en.push(en);
-        columns.refusal_reason.push(change.refusal_reason);
-        columns.result_ready.push(change.result_ready);
-        columns
-            .service_deadline_missed
-            .push(change.service_deadline_missed);
-        columns.late_steps.push(change.late_steps.join(","));
-        columns.last_change.push(last_change);
-        columns
-            .representative_until
-            .push(change.representative_until);
-        columns
-            .version
-            .push(i64::try_from(change.version).unwrap_or(i64::MAX));
+            None => updated.push(*stream_id, change, change.status, last_change),
+        }
     }
     let mut writes = Vec::new();
     if !new.stream_id.is_empty() {
-        writes.push(Write {
-            sql: format!(
-                "INSERT INTO {table} (stream_id, number, service, iin, subject_iin, channel, status, \
-                     status_ru, status_kk, status_en, refusal_reason, deadline, result_ready, \
-                     received_at, last_change, version, service_deadline_missed, late_steps, \
-                     operator_id, representative_iin, representative_until) \
-                 SELECT s, n, sv, i, si, c, st, ru, kk, en, rr, d, r, ra, lc, v, m, \
-                        coalesce(string_to_array(nullif(l, ''), ','), '{{}}'), op, ri, ru2 \
-                   FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], \
-                     $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], \
-                     $12::timestamptz[], $13::bool[], $14::timestamptz[], $15::timestamptz[], $16::int8[], \
-                     $17::bool[], $18::text[], $19::text[], $20::text[], $21::date[]) \
-                     AS u(s, n, sv, i, si, c, st, ru, kk, en, rr, d, r, ra, lc, v, m, l, op, ri, ru2)"
-            ),
-            params: vec![
-                &new.stream_id,
-                &new.number,
-                &new.service,
-                &new.iin,
-                &new.subject_iin,
-                &new.channel,
-                &new.status,
-                &new.status_ru,
-                &new.status_kk,
-                &new.status_en,
-                &new.refusal_reason,
-                &new.deadline,
-                &new.result_ready,
-                &new.received_at,
-                &new.last_change,
-                &new.version,
-                &new.service_deadline_missed,
-                &new.late_steps,
-                &new.operator_id,
-                &new.representative_iin,
-                &new.representative_until,
-            ],
-            doing: "inserting new requests into the status view",
-        });
+        writes.push(new.insert(table));
     }
     if !updated.stream_id.is_empty() {
-        writes.push(Write {
-            sql: format!(
-                "UPDATE {table} AS t SET \
-                     status = coalesce(u.status, t.status), \
-                     status_ru = coalesce(u.status_ru, t.status_ru), \
-                     status_kk = coalesce(u.status_kk, t.status_kk), \
-                     status_en = coalesce(u.status_en, t.status_en), \
-                     refusal_reason = coalesce(u.refusal_reason, t.refusal_reason), \
-                     result_ready = t.result_ready OR u.result_ready, \
-                     service_deadline_missed = t.service_deadline_missed OR u.missed, \
-                     late_steps = t.late_steps || coalesce(string_to_array(nullif(u.late, ''), ','), '{{}}'), \
-                     representative_until = coalesce(u.until, t.representative_until), \
-                     last_change = u.last_change, version = u.version \
-                 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], \
-                     $6::text[], $7::bool[], $8::timestamptz[], $9::int8[], $10::bool[], $11::text[], \
-                     $12::date[]) \
-                     AS u(stream_id, status, status_ru, status_kk, status_en, refusal_reason, \
-                          result_ready, last_change, version, missed, late, until) \
-                 WHERE t.stream_id = u.stream_id AND t.version < u.version"
-            ),
-            params: vec![
-                &updated.stream_id,
-                &updated.status,
-                &updated.status_ru,
-                &updated.status_kk,
-                &updated.status_en,
-                &updated.refusal_reason,
-                &updated.result_ready,
-                &updated.last_change,
-                &updated.version,
-                &updated.service_deadline_missed,
-                &updated.late_steps,
-                &updated.representative_until,
-            ],
-            doing: "updating the status view",
-        });
+        writes.push(updated.update(table));
     }
     crate::writes::pipelined(tx, &writes, finish).await?;
     Ok(())
@@ -339,4 +206,127 @@ struct Columns {
     operator_id: Vec<Option<String>>,
     representative_iin: Vec<Option<String>>,
     representative_until: Vec<Option<chrono::NaiveDate>>,
+}
+
+impl Columns {
+    /// The columns only a new row has.
+    fn push_new(&mut self, row: &NewRow) {
+        self.number.push(row.number.clone());
+        self.service.push(row.service);
+        self.iin.push(row.iin.clone());
+        self.subject_iin.push(row.subject_iin.clone());
+        self.channel.push(row.channel);
+        self.deadline.push(row.deadline);
+        self.received_at.push(row.received_at);
+        self.operator_id.push(row.operator_id.clone());
+        self.representative_iin.push(row.representative_iin.clone());
+    }
+
+    /// The columns every changed row has, `status` with its texts.
+    fn push(
+        &mut self,
+        stream_id: StreamId,
+        change: &Change,
+        status: Option<RequestStatus>,
+        last_change: DateTime<Utc>,
+    ) {
+        let texts = status.map(|s| &Messages::shared().status(s).texts);
+        self.stream_id.push(stream_id.as_uuid());
+        self.status.push(status.map(RequestStatus::code));
+        self.status_ru.push(texts.map(|t| t.ru.clone()));
+        self.status_kk.push(texts.map(|t| t.kk.clone()));
+        self.status_en.push(texts.map(|t| t.en.clone()));
+        self.refusal_reason.push(change.refusal_reason);
+        self.result_ready.push(change.result_ready);
+        self.service_deadline_missed
+            .push(change.service_deadline_missed);
+        self.late_steps.push(change.late_steps.join(","));
+        self.last_change.push(last_change);
+        self.representative_until.push(change.representative_until);
+        self.version
+            .push(i64::try_from(change.version).unwrap_or(i64::MAX));
+    }
+
+    /// New requests, by one insert.
+    fn insert(&self, table: &str) -> Write<'_> {
+        Write {
+            sql: format!(
+                "INSERT INTO {table} (stream_id, number, service, iin, subject_iin, channel, status, \
+                     status_ru, status_kk, status_en, refusal_reason, deadline, result_ready, \
+                     received_at, last_change, version, service_deadline_missed, late_steps, \
+                     operator_id, representative_iin, representative_until) \
+                 SELECT s, n, sv, i, si, c, st, ru, kk, en, rr, d, r, ra, lc, v, m, \
+                        coalesce(string_to_array(nullif(l, ''), ','), '{{}}'), op, ri, ru2 \
+                   FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], \
+                     $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], \
+                     $12::timestamptz[], $13::bool[], $14::timestamptz[], $15::timestamptz[], $16::int8[], \
+                     $17::bool[], $18::text[], $19::text[], $20::text[], $21::date[]) \
+                     AS u(s, n, sv, i, si, c, st, ru, kk, en, rr, d, r, ra, lc, v, m, l, op, ri, ru2)"
+            ),
+            params: vec![
+                &self.stream_id,
+                &self.number,
+                &self.service,
+                &self.iin,
+                &self.subject_iin,
+                &self.channel,
+                &self.status,
+                &self.status_ru,
+                &self.status_kk,
+                &self.status_en,
+                &self.refusal_reason,
+                &self.deadline,
+                &self.result_ready,
+                &self.received_at,
+                &self.last_change,
+                &self.version,
+                &self.service_deadline_missed,
+                &self.late_steps,
+                &self.operator_id,
+                &self.representative_iin,
+                &self.representative_until,
+            ],
+            doing: "inserting new requests into the status view",
+        }
+    }
+
+    /// Changed requests, by one update of the rows below their new version.
+    fn update(&self, table: &str) -> Write<'_> {
+        Write {
+            sql: format!(
+                "UPDATE {table} AS t SET \
+                     status = coalesce(u.status, t.status), \
+                     status_ru = coalesce(u.status_ru, t.status_ru), \
+                     status_kk = coalesce(u.status_kk, t.status_kk), \
+                     status_en = coalesce(u.status_en, t.status_en), \
+                     refusal_reason = coalesce(u.refusal_reason, t.refusal_reason), \
+                     result_ready = t.result_ready OR u.result_ready, \
+                     service_deadline_missed = t.service_deadline_missed OR u.missed, \
+                     late_steps = t.late_steps || coalesce(string_to_array(nullif(u.late, ''), ','), '{{}}'), \
+                     representative_until = coalesce(u.until, t.representative_until), \
+                     last_change = u.last_change, version = u.version \
+                 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], \
+                     $6::text[], $7::bool[], $8::timestamptz[], $9::int8[], $10::bool[], $11::text[], \
+                     $12::date[]) \
+                     AS u(stream_id, status, status_ru, status_kk, status_en, refusal_reason, \
+                          result_ready, last_change, version, missed, late, until) \
+                 WHERE t.stream_id = u.stream_id AND t.version < u.version"
+            ),
+            params: vec![
+                &self.stream_id,
+                &self.status,
+                &self.status_ru,
+                &self.status_kk,
+                &self.status_en,
+                &self.refusal_reason,
+                &self.result_ready,
+                &self.last_change,
+                &self.version,
+                &self.service_deadline_missed,
+                &self.late_steps,
+                &self.representative_until,
+            ],
+            doing: "updating the status view",
+        }
+    }
 }

@@ -9,6 +9,8 @@
 use std::collections::HashMap;
 
 use deadpool_postgres::Transaction;
+use domain::request::{EventDecodeError, RequestEvent};
+use domain::RecordedEvent;
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
@@ -84,4 +86,49 @@ pub(crate) async fn applied_versions(
         .iter()
         .map(|row| (row.get(0), row.get(1)))
         .collect())
+}
+
+/// The request events of `events` that `table` has not applied yet (above the version its row
+/// holds), decoded, each with its envelope; events of other streams (reads of citizens' data,
+/// social-status checks) are left out.
+///
+/// # Errors
+/// When the database fails, or a request event cannot be decoded ([`ProjectionError::Undecodable`]).
+pub(crate) async fn unapplied_request_events<'e>(
+    tx: &Transaction<'_>,
+    table: &str,
+    events: &'e [RecordedEvent],
+    finish: Option<&Finish<'_>>,
+) -> Result<Vec<(&'e RecordedEvent, RequestEvent)>, ProjectionError> {
+    let mut streams: Vec<Uuid> = events.iter().map(|e| e.stream_id.as_uuid()).collect();
+    streams.sort_unstable();
+    streams.dedup();
+    let applied = applied_versions(tx, table, &streams, finish).await?;
+    let mut unapplied = Vec::with_capacity(events.len());
+    for recorded in events {
+        let version = recorded.stream_version.get();
+        let stored = applied
+            .get(&recorded.stream_id.as_uuid())
+            .copied()
+            .unwrap_or(0);
+        if i64::try_from(version).unwrap_or(i64::MAX) <= stored {
+            continue;
+        }
+        match RequestEvent::decode(
+            &recorded.event_type,
+            recorded.schema_version,
+            recorded.payload.clone(),
+        ) {
+            Ok(event) => unapplied.push((recorded, event)),
+            Err(EventDecodeError::UnknownType(_)) => {} // not a request's event
+            Err(error) => {
+                return Err(ProjectionError::Undecodable {
+                    stream_id: recorded.stream_id,
+                    version,
+                    reason: error.to_string(),
+                })
+            }
+        }
+    }
+    Ok(unapplied)
 }

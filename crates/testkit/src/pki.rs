@@ -55,6 +55,73 @@ fn policies(oids: &str) -> openssl::x509::X509Extension {
     openssl::x509::X509Extension::new_from_der(&oid, false, &value).expect("extension")
 }
 
+/// The extensions that make a certificate what it is: CA or not, its key usage, OCSP signing,
+/// the responder it names, and further extensions in OpenSSL's config syntax.
+struct Profile<'a> {
+    ca: bool,
+    usage: &'a KeyUsage,
+    ocsp_signing: bool,
+    ocsp_url: Option<&'a str>,
+    extensions: &'a [(&'a str, &'a str)],
+}
+
+impl Profile<'_> {
+    fn apply(&self, builder: &mut X509Builder, issuer: Option<&Issued>) {
+        let Profile {
+            ca,
+            usage,
+            ocsp_signing,
+            ocsp_url,
+            extensions,
+        } = *self;
+        let mut constraints = BasicConstraints::new();
+        if ca {
+            constraints.critical().ca();
+        }
+        builder
+            .append_extension(constraints.build().expect("bc"))
+            .expect("ext");
+        builder
+            .append_extension(usage.build().expect("ku"))
+            .expect("ext");
+        if ocsp_signing {
+            builder
+                .append_extension(
+                    ExtendedKeyUsage::new()
+                        .other("OCSPSigning")
+                        .build()
+                        .expect("eku"),
+                )
+                .expect("ext");
+        }
+        for (name, value) in extensions {
+            // Named extensions in OpenSSL's config syntax, e.g. certificatePolicies, extendedKeyUsage.
+            let extension = if *name == "certificatePolicies" {
+                // OpenSSL reads policies only from a config database; the DER is built instead.
+                policies(value)
+            } else {
+                let context = builder.x509v3_context(issuer.map(|i| i.cert.as_ref()), None);
+                #[allow(deprecated)]
+                openssl::x509::X509Extension::new(None, Some(&context), name, value)
+                    .unwrap_or_else(|e| panic!("extension {name}={value}: {e}"))
+            };
+            builder.append_extension(extension).expect("ext");
+        }
+        if let Some(url) = ocsp_url {
+            // The responder named in the certificate (authorityInfoAccess), as NCA certificates do.
+            #[allow(deprecated)]
+            let aia = openssl::x509::X509Extension::new_nid(
+                None,
+                None,
+                Nid::INFO_ACCESS,
+                &format!("OCSP;URI:{url}"),
+            )
+            .expect("aia");
+            builder.append_extension(aia).expect("ext");
+        }
+    }
+}
+
 /// A certificate of `subject` signed by `issuer` (self-signed when `None`).
 #[allow(clippy::too_many_arguments)]
 fn issue(
@@ -88,51 +155,14 @@ fn issue(
     };
     builder.set_not_before(&time(days_from_now.0)).expect("nb");
     builder.set_not_after(&time(days_from_now.1)).expect("na");
-    let mut constraints = BasicConstraints::new();
-    if ca {
-        constraints.critical().ca();
-    }
-    builder
-        .append_extension(constraints.build().expect("bc"))
-        .expect("ext");
-    builder
-        .append_extension(usage.build().expect("ku"))
-        .expect("ext");
-    if ocsp_signing {
-        builder
-            .append_extension(
-                ExtendedKeyUsage::new()
-                    .other("OCSPSigning")
-                    .build()
-                    .expect("eku"),
-            )
-            .expect("ext");
-    }
-    for (name, value) in extensions {
-        // Named extensions in OpenSSL's config syntax, e.g. certificatePolicies, extendedKeyUsage.
-        let extension = if *name == "certificatePolicies" {
-            // OpenSSL reads policies only from a config database; the DER is built instead.
-            policies(value)
-        } else {
-            let context = builder.x509v3_context(issuer.map(|i| i.cert.as_ref()), None);
-            #[allow(deprecated)]
-            openssl::x509::X509Extension::new(None, Some(&context), name, value)
-                .unwrap_or_else(|e| panic!("extension {name}={value}: {e}"))
-        };
-        builder.append_extension(extension).expect("ext");
-    }
-    if let Some(url) = ocsp_url {
-        // The responder named in the certificate (authorityInfoAccess), as NCA certificates do.
-        #[allow(deprecated)]
-        let aia = openssl::x509::X509Extension::new_nid(
-            None,
-            None,
-            Nid::INFO_ACCESS,
-            &format!("OCSP;URI:{url}"),
-        )
-        .expect("aia");
-        builder.append_extension(aia).expect("ext");
-    }
+    let profile = Profile {
+        ca,
+        usage,
+        ocsp_signing,
+        ocsp_url,
+        extensions,
+    };
+    profile.apply(&mut builder, issuer);
     let signer = issuer.map_or(&key, |i| &i.key);
     builder.sign(signer, MessageDigest::sha256()).expect("sign");
     Issued {

@@ -159,6 +159,61 @@ pub struct CentreSignBody {
     pub cms: String,
 }
 
+/// A filing at the desk, parsed: who owns the request, who stands at the desk and for whom.
+struct Filing {
+    service: ServiceCode,
+    /// The citizen the request is for.
+    owner: Iin,
+    representative: Option<Representative>,
+    /// The person at the desk, as their identity document names them.
+    presented: PresentedPerson,
+    form: serde_json::Value,
+}
+
+impl CentreSubmitBody {
+    /// The filing this body describes.
+    fn parse(self) -> Result<Filing, ApiError> {
+        let service = self
+            .service
+            .parse::<ServiceCode>()
+            .map_err(|_| ApiError::UnknownService(self.service.clone()))?;
+        let at_desk = input::iin("applicant.iin", &self.applicant.iin)?;
+        let presented = PresentedPerson {
+            iin: at_desk.clone(),
+            surname: self.applicant.surname,
+            given_name: self.applicant.given_name,
+            patronymic: self.applicant.patronymic,
+            document_kind: self.applicant.identity_document.kind,
+            document_number: self.applicant.identity_document.number,
+        };
+        let (owner, representative) = match (self.represented_iin, self.power_of_attorney) {
+            (None, None) => (at_desk, None),
+            (Some(represented), Some(poa)) => (
+                input::iin("represented_iin", &represented)?,
+                Some(Representative {
+                    iin: at_desk,
+                    power_of_attorney_number: poa.number,
+                    power_of_attorney_date: poa.date,
+                }),
+            ),
+            _ => {
+                return Err(ApiError::InvalidParameter {
+                    field: "power_of_attorney",
+                    reason: "a representative gives both `represented_iin` and `power_of_attorney`"
+                        .into(),
+                })
+            }
+        };
+        Ok(Filing {
+            service,
+            owner,
+            representative,
+            presented,
+            form: self.form,
+        })
+    }
+}
+
 /// The operator and the centre from the token.
 fn operator(principal: &Principal) -> Result<(Iin, String), ApiError> {
     principal.require(&[Role::Operator])?;
@@ -199,45 +254,20 @@ pub async fn submit(
     body: web::Json<CentreSubmitBody>,
 ) -> Result<HttpResponse, ApiError> {
     let (_, centre) = operator(&principal)?;
-    let body = body.into_inner();
-    let service = body
-        .service
-        .parse::<ServiceCode>()
-        .map_err(|_| ApiError::UnknownService(body.service.clone()))?;
-    let at_desk = input::iin("applicant.iin", &body.applicant.iin)?;
-    let presented = PresentedPerson {
-        iin: at_desk.clone(),
-        surname: body.applicant.surname,
-        given_name: body.applicant.given_name,
-        patronymic: body.applicant.patronymic,
-        document_kind: body.applicant.identity_document.kind,
-        document_number: body.applicant.identity_document.number,
-    };
-    let (owner, representative) = match (body.represented_iin, body.power_of_attorney) {
-        (None, None) => (at_desk, None),
-        (Some(represented), Some(poa)) => (
-            input::iin("represented_iin", &represented)?,
-            Some(Representative {
-                iin: at_desk,
-                power_of_attorney_number: poa.number,
-                power_of_attorney_date: poa.date,
-            }),
-        ),
-        _ => {
-            return Err(ApiError::InvalidParameter {
-                field: "power_of_attorney",
-                reason: "a representative gives both `represented_iin` and `power_of_attorney`"
-                    .into(),
-            })
-        }
-    };
+    let Filing {
+        service,
+        owner,
+        representative,
+        presented,
+        form,
+    } = body.into_inner().parse()?;
     let filed = state
         .centre
         .file(
             Submission {
                 service,
                 applicant: owner,
-                form: body.form,
+                form,
                 actor: principal.actor(),
                 channel: Channel::ServiceCentre,
                 idempotency_key: input::idempotency_key(&req)?,

@@ -88,21 +88,6 @@ impl Workflow {
             let command = match next(&loaded.state, &history, now) {
                 Next::Done => return Ok(None),
                 Next::Wait { until } => return Ok(until),
-                Next::MarkServiceDeadlineMissed => Command::MarkServiceDeadlineMissed,
-                Next::MarkStepDeadlineMissed(step) => {
-                    tracing::warn!(stream_id = %stream_id, step = ?step, "a step took longer than its limit");
-                    Command::MarkStepDeadlineMissed { step }
-                }
-                Next::RejectUnverifiable => {
-                    Command::RecordSignatureCheck(SignatureCheck::Rejected {
-                        reason: SignatureRejection::RevocationUnknown,
-                        certificate: None,
-                    })
-                }
-                Next::Refuse(reason) => {
-                    tracing::warn!(stream_id = %stream_id, reason = %reason, "refusing: a step's time is spent");
-                    Command::Refuse { reason }
-                }
                 Next::VerifySignature { step_deadline } => {
                     match self.verify(&loaded, &history).await? {
                         Some(check) => Command::RecordSignatureCheck(check),
@@ -114,12 +99,6 @@ impl Workflow {
                         }
                     }
                 }
-                Next::Lookup {
-                    lookup,
-                    attempt,
-                    resume: false,
-                    ..
-                } => Command::StartLookup { lookup, attempt },
                 Next::Lookup {
                     lookup,
                     attempt,
@@ -144,6 +123,21 @@ impl Workflow {
                     command
                 }
                 Next::IssueResult => self.issue(&loaded).await?,
+                Next::MarkServiceDeadlineMissed => Command::MarkServiceDeadlineMissed,
+                Next::MarkStepDeadlineMissed(step) => late_step(stream_id, step),
+                Next::Refuse(reason) => time_spent(stream_id, reason),
+                Next::RejectUnverifiable => {
+                    Command::RecordSignatureCheck(SignatureCheck::Rejected {
+                        reason: SignatureRejection::RevocationUnknown,
+                        certificate: None,
+                    })
+                }
+                Next::Lookup {
+                    lookup,
+                    attempt,
+                    resume: false,
+                    ..
+                } => Command::StartLookup { lookup, attempt },
             };
             stalled = self.record(&mut loaded, command, &actor, stalled).await?;
         }
@@ -334,6 +328,18 @@ impl Workflow {
             sik_branch: composed.sik_branch,
         })
     }
+}
+
+/// Marks a step late, with a warning for the operator.
+fn late_step(stream_id: StreamId, step: domain::catalog::Step) -> Command {
+    tracing::warn!(stream_id = %stream_id, step = ?step, "a step took longer than its limit");
+    Command::MarkStepDeadlineMissed { step }
+}
+
+/// Refuses because a step's time is spent, with a warning for the operator.
+fn time_spent(stream_id: StreamId, reason: domain::RefusalReason) -> Command {
+    tracing::warn!(stream_id = %stream_id, reason = %reason, "refusing: a step's time is spent");
+    Command::Refuse { reason }
 }
 
 /// The lookup a verified signature or an answered lookup leads to (`after` is the state it left),

@@ -31,6 +31,53 @@ enum Release {
     Failed(String),
 }
 
+/// The feeder's statements, prepared once per connection (preparing takes no transaction id).
+struct FeedStatements {
+    lock: tokio_postgres::Statement,
+    read: tokio_postgres::Statement,
+    queue: tokio_postgres::Statement,
+    advance: tokio_postgres::Statement,
+}
+
+impl FeedStatements {
+    async fn prepare(client: &deadpool_postgres::Object) -> Result<FeedStatements, WorkflowError> {
+        let database = WorkflowError::database;
+        let lock = client
+            .prepare_cached(
+                "SELECT pg_advisory_xact_lock(hashtextextended('egov-workflow-feed', 0))",
+            )
+            .await
+            .map_err(database("preparing the feeder's lock"))?;
+        let read = client
+            .prepare_cached("SELECT tx_id, position FROM workflow.feed")
+            .await
+            .map_err(database("preparing the feeder's checkpoint"))?;
+        let queue = client
+            .prepare_cached(
+                "INSERT INTO workflow.tasks AS t (stream_id, due_at)
+             SELECT s, now() FROM unnest($1::uuid[]) AS s
+             ON CONFLICT (stream_id) DO UPDATE
+                SET due_at = LEAST(t.due_at, now()),
+                    generation = t.generation + 1,
+                    updated_at = now()",
+            )
+            .await
+            .map_err(database("preparing the queueing of tasks"))?;
+        let advance = client
+            .prepare_cached(
+                "UPDATE workflow.feed SET tx_id = $1, position = $2, updated_at = now()",
+            )
+            .await
+            .map_err(database("preparing the feeder's checkpoint"))?;
+        Ok(FeedStatements {
+            lock,
+            read,
+            queue,
+            advance,
+        })
+    }
+}
+
 /// A claimed task.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Task {
@@ -89,94 +136,88 @@ impl Workflow {
                 .collect();
             streams.sort_unstable();
             streams.dedup();
-            let mut client = self.client().await?;
-            // The feeder's lock, then its checkpoint: neither gives the transaction an id, which
-            // readers of the log would wait for; the writes after them go out together.
-            let database = WorkflowError::database;
-            let lock = client
-                .prepare_cached(
-                    "SELECT pg_advisory_xact_lock(hashtextextended('egov-workflow-feed', 0))",
-                )
-                .await
-                .map_err(database("preparing the feeder's lock"))?;
-            let read = client
-                .prepare_cached("SELECT tx_id, position FROM workflow.feed")
-                .await
-                .map_err(database("preparing the feeder's checkpoint"))?;
-            let queue = client
-                .prepare_cached(
-                    "INSERT INTO workflow.tasks AS t (stream_id, due_at)
-                     SELECT s, now() FROM unnest($1::uuid[]) AS s
-                     ON CONFLICT (stream_id) DO UPDATE
-                        SET due_at = LEAST(t.due_at, now()),
-                            generation = t.generation + 1,
-                            updated_at = now()",
-                )
-                .await
-                .map_err(database("preparing the queueing of tasks"))?;
-            let advance = client
-                .prepare_cached(
-                    "UPDATE workflow.feed SET tx_id = $1, position = $2, updated_at = now()",
-                )
-                .await
-                .map_err(database("preparing the feeder's checkpoint"))?;
-            let tx = client
-                .transaction()
-                .await
-                .map_err(database("starting the feeder's transaction"))?;
-            // The tasks are derived from the log: after a crash that loses this commit the
-            // feeder queues them again from its older checkpoint (driving a request twice changes
-            // nothing). Sent together with the lock.
-            let (relaxed, locked) = futures_util::join!(
-                tx.batch_execute(event_store::db::RELAXED_COMMIT),
-                tx.execute(&lock, &[])
-            );
-            relaxed.map_err(database("relaxing the feeder's commit"))?;
-            locked.map_err(database("locking the feeder's checkpoint"))?;
-            let row = tx
-                .query_one(&read, &[])
-                .await
-                .map_err(database("reading the feeder's checkpoint"))?;
-            if Cursor::new(row.get(0), row.get(1)) != expected {
+            if !self.queue(expected, next, &streams).await? {
                 tracing::info!("another feeder moved the workflow's checkpoint; following from it");
                 return Ok(());
             }
-            let queued = async {
-                if streams.is_empty() {
-                    return Ok(0);
-                }
-                tx.execute(&queue, &[&streams])
-                    .await
-                    .map_err(database("queueing workflow tasks"))
-            };
-            let moved = async {
-                tx.execute(&advance, &[&next.transaction(), &next.position()])
-                    .await
-                    .map_err(database("moving the feeder's checkpoint"))
-            };
-            // Polled in this order, so the tasks are queued before the checkpoint moves, and the
-            // COMMIT goes out with them: the transaction's id (which every reader of the log waits
-            // for) is not held while this task waits to be scheduled again. When a write fails,
-            // PostgreSQL answers the COMMIT by rolling back.
-            let committed = async {
-                tx.batch_execute("COMMIT")
-                    .await
-                    .map_err(database("committing the feeder's batch"))
-            };
-            let (queued, moved, committed) = futures_util::join!(queued, moved, committed);
-            // The COMMIT ended the transaction either way; dropping `tx` would send a ROLLBACK
-            // that only draws a warning. It owns no memory of its own, so forgetting it leaks
-            // nothing.
-            std::mem::forget(tx);
-            queued?;
-            moved?;
-            committed?;
             expected = next;
             if !streams.is_empty() {
                 tracing::debug!(tasks = streams.len(), to = %next, "workflow tasks queued");
                 self.wake.notify_one();
             }
         }
+    }
+
+    /// Queues `streams` as due now and moves the feeder's checkpoint from `expected` to `next`, in
+    /// one transaction under the feeder's lock; `false` (nothing written) when another feeder
+    /// moved the checkpoint meanwhile.
+    async fn queue(
+        &self,
+        expected: Cursor,
+        next: Cursor,
+        streams: &[Uuid],
+    ) -> Result<bool, WorkflowError> {
+        let mut client = self.client().await?;
+        // The feeder's lock, then its checkpoint: neither gives the transaction an id, which
+        // readers of the log would wait for; the writes after them go out together.
+        let database = WorkflowError::database;
+        let FeedStatements {
+            lock,
+            read,
+            queue,
+            advance,
+        } = FeedStatements::prepare(&client).await?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(database("starting the feeder's transaction"))?;
+        // The tasks are derived from the log: after a crash that loses this commit the
+        // feeder queues them again from its older checkpoint (driving a request twice changes
+        // nothing). Sent together with the lock.
+        let (relaxed, locked) = futures_util::join!(
+            tx.batch_execute(event_store::db::RELAXED_COMMIT),
+            tx.execute(&lock, &[])
+        );
+        relaxed.map_err(database("relaxing the feeder's commit"))?;
+        locked.map_err(database("locking the feeder's checkpoint"))?;
+        let row = tx
+            .query_one(&read, &[])
+            .await
+            .map_err(database("reading the feeder's checkpoint"))?;
+        if Cursor::new(row.get(0), row.get(1)) != expected {
+            return Ok(false);
+        }
+        let queued = async {
+            if streams.is_empty() {
+                return Ok(0);
+            }
+            tx.execute(&queue, &[&streams])
+                .await
+                .map_err(database("queueing workflow tasks"))
+        };
+        let moved = async {
+            tx.execute(&advance, &[&next.transaction(), &next.position()])
+                .await
+                .map_err(database("moving the feeder's checkpoint"))
+        };
+        // Polled in this order, so the tasks are queued before the checkpoint moves, and the
+        // COMMIT goes out with them: the transaction's id (which every reader of the log waits
+        // for) is not held while this task waits to be scheduled again. When a write fails,
+        // PostgreSQL answers the COMMIT by rolling back.
+        let committed = async {
+            tx.batch_execute("COMMIT")
+                .await
+                .map_err(database("committing the feeder's batch"))
+        };
+        let (queued, moved, committed) = futures_util::join!(queued, moved, committed);
+        // The COMMIT ended the transaction either way; dropping `tx` would send a ROLLBACK
+        // that only draws a warning. It owns no memory of its own, so forgetting it leaks
+        // nothing.
+        std::mem::forget(tx);
+        queued?;
+        moved?;
+        committed?;
+        Ok(true)
     }
 
     /// Renews the lease of the tasks this process holds, so that only a dead worker loses them.

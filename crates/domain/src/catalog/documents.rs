@@ -27,6 +27,7 @@ pub struct DocumentField {
 impl ResultDocument {
     /// The fields the document carries (DOMAIN.md 6), besides its unique number and the provider's
     /// signature, which every document has.
+    // Kept whole: a table of data, each document's fields as the sample documents print them.
     pub const fn fields(self) -> &'static [DocumentField] {
         match self {
             // 6.1: the decision and what it assigned, or the benefit body's refusal, which is a

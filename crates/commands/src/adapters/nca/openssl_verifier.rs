@@ -155,58 +155,25 @@ impl OpensslVerifier {
         if signing_time > s.received_at + CLOCK_SKEW {
             return malformed(Some(info));
         }
-        // The signature over exactly the document (attached content must be the document), and a
-        // chain to a trust anchor at signing time through the certificates the CMS carries. One
-        // check does both when both hold (the common case); only when it fails is the signature
-        // checked alone, to tell a bad signature from an untrusted one.
-        let Ok(mut cms) = CmsContentInfo::from_der(s.cms) else {
-            return malformed(Some(info));
-        };
-        let detached = parsed.attached.is_none().then_some(s.document);
         let intermediates: Vec<X509> = parsed.certificates.clone();
-        let store = self.store(&[], Some(signing_time))?;
-        let mut stack = Stack::new().map_err(|e| NcaError::Internal(e.to_string()))?;
-        for cert in &intermediates {
-            stack
-                .push(cert.clone())
-                .map_err(|e| NcaError::Internal(e.to_string()))?;
-        }
-        let mut content = Vec::new();
-        let chained = cms
-            .verify(
-                Some(&stack),
-                Some(&store),
-                detached,
-                Some(&mut content),
-                CMSOptions::BINARY,
-            )
-            .is_ok();
-        let signature_ok = chained || {
-            content.clear();
-            cms.verify(
-                None,
-                None,
-                detached,
-                Some(&mut content),
-                CMSOptions::BINARY | CMSOptions::NO_SIGNER_CERT_VERIFY,
-            )
-            .is_ok()
-        };
-        if !signature_ok || content != s.document {
+        let detached = parsed.attached.is_none();
+        let Some(chained) =
+            self.signature(s.cms, s.document, detached, &intermediates, signing_time)?
+        else {
             return malformed(Some(info));
-        }
+        };
         // Valid at signing time.
         if signing_time < info.not_before || signing_time > info.not_after {
             return Ok(Err(Self::rejected(SignatureRejection::Expired, Some(info))));
         }
-        // A signing key (KZ.md 2.2: digitalSignature + nonRepudiation), checked before the chain so
+        // A signing key (docs/national-rules.md 2.2: digitalSignature + nonRepudiation), checked before the chain so
         // that this is the reason given (OpenSSL's chain check refuses a clientAuth-only
         // certificate for S/MIME signing too).
         let usage = parsed.signer.key_usage();
         let signing_key = usage.is_some_and(|u| {
             u.contains(X509KeyUsage::DIGITAL_SIGNATURE) && u.contains(X509KeyUsage::NON_REPUDIATION)
         });
-        // An authentication certificate does not sign applications (KZ.md 2.6, pitfall 4).
+        // An authentication certificate does not sign applications (docs/national-rules.md 2.6, pitfall 4).
         if !signing_key || parsed.authentication_only {
             return Ok(Err(Self::rejected(
                 SignatureRejection::NotASigningKey,
@@ -240,6 +207,54 @@ impl OpensslVerifier {
             issuer,
             intermediates,
         }))
+    }
+
+    /// Checks the CMS signature over exactly `document` (attached content must be the document)
+    /// and its chain to a trust anchor at `signing_time` through the certificates the CMS carries:
+    /// `None` when the signature does not verify, else whether it chains. One check does both
+    /// when both hold (the common case); only when it fails is the signature checked alone, to
+    /// tell a bad signature from an untrusted one.
+    fn signature(
+        &self,
+        der: &[u8],
+        document: &[u8],
+        detached: bool,
+        intermediates: &[X509],
+        signing_time: DateTime<Utc>,
+    ) -> Result<Option<bool>, NcaError> {
+        let Ok(mut cms) = CmsContentInfo::from_der(der) else {
+            return Ok(None);
+        };
+        let detached = detached.then_some(document);
+        let store = self.store(&[], Some(signing_time))?;
+        let mut stack = Stack::new().map_err(|e| NcaError::Internal(e.to_string()))?;
+        for cert in intermediates {
+            stack
+                .push(cert.clone())
+                .map_err(|e| NcaError::Internal(e.to_string()))?;
+        }
+        let mut content = Vec::new();
+        let chained = cms
+            .verify(
+                Some(&stack),
+                Some(&store),
+                detached,
+                Some(&mut content),
+                CMSOptions::BINARY,
+            )
+            .is_ok();
+        let signature_ok = chained || {
+            content.clear();
+            cms.verify(
+                None,
+                None,
+                detached,
+                Some(&mut content),
+                CMSOptions::BINARY | CMSOptions::NO_SIGNER_CERT_VERIFY,
+            )
+            .is_ok()
+        };
+        Ok((signature_ok && content == document).then_some(chained))
     }
 
     async fn revocation(&self, checked: &Checked) -> Result<Revocation, NcaError> {
