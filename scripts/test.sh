@@ -15,11 +15,22 @@ export TANSU_BIN
 bash scripts/kafka.sh start >/dev/null
 
 cargo fmt --all -- --check
-# The domain stays pure (STYLE.md 9.1): no async runtime, database, network, randomness or clock.
+# The layout (docs/architecture.md, "The crates"): the domain stays pure (no async runtime,
+# database, network, randomness or clock); the read side does not depend on the write side; the
+# test CA is not in the production binary; no module circles, long files or long functions.
 if cargo tree -p domain -e normal,features --prefix none | grep -E '^(tokio|tokio-postgres|deadpool|reqwest|actix|rdkafka|getrandom|rand) |chrono feature "clock"'; then
   echo "test.sh: the domain crate depends on IO (above)" >&2
   exit 1
 fi
+if cargo tree -p projections -e normal --prefix none | grep -E '^(commands|reqwest) '; then
+  echo "test.sh: the read side depends on the write side or an HTTP client (above)" >&2
+  exit 1
+fi
+if cargo tree -p egov -e normal --prefix none | grep -E '^testkit '; then
+  echo "test.sh: the test CA is in the production binary (above)" >&2
+  exit 1
+fi
+python3 scripts/check-layout.py
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT

@@ -422,7 +422,7 @@ async fn a_registry_outage_longer_than_the_step_limit_ends_in_a_processing_error
     let number = flow
         .file_signed_by("pension-fund-statement", AIDA, json!({}), &signer)
         .await;
-    // The IIN lookup may take 15 seconds (DOMAIN.md 3.4).
+    // The IIN lookup may take 15 seconds (docs/domain.md 3.4).
     let status = flow.outcome(&number, AIDA, WAIT).await;
     assert_eq!(status["status"]["code"], "refused", "{status}");
     assert_eq!(status["refusal"]["code"], "processing-error");

@@ -1,6 +1,6 @@
 //! The printable form of a result document: a bilingual (Kazakh/Russian) A4 PDF with the
 //! document's data and a QR code carrying its number and the digest of the signed bytes (the
-//! «штрих-код» of DOMAIN.md 6). The PDF embeds DejaVu Sans, which has every Kazakh letter
+//! «штрих-код» of docs/domain.md 6). The PDF embeds DejaVu Sans, which has every Kazakh letter
 //! (ә ғ қ ң ө ұ ү һ і), so it renders the same everywhere.
 
 use domain::catalog::ResultDocument;

@@ -1,4 +1,4 @@
-//! Deadlines: the Kazakhstan working-day calendar (KZ.md 4) and the arithmetic of "within N working
+//! Deadlines: the Kazakhstan working-day calendar (docs/national-rules.md 4) and the arithmetic of "within N working
 //! days" and "within N hours", in the `Asia/Almaty` time zone with instants in UTC.
 //!
 //! The calendar is data (`data/kz-calendar.json`, compiled in; [`WorkingCalendar::from_json`] loads
@@ -7,7 +7,7 @@
 //! make a Sunday a working day) and the lunar Kurban Ait. A new year's act is a data change, not a
 //! code change.
 //!
-//! Rules (KZ.md 4.1): Saturday and Sunday are days off; a holiday is a day off; a holiday that falls
+//! Rules (docs/national-rules.md 4.1): Saturday and Sunday are days off; a holiday is a day off; a holiday that falls
 //! on a Saturday or Sunday gives the next working day off, unless it is one that does not move
 //! (Orthodox Christmas, Kurban Ait); explicit overrides win over all rules.
 
@@ -77,7 +77,7 @@ pub enum TimeLimit {
     /// "Within N working days from receipt".
     WorkingDays {
         days: u32,
-        /// Whether the day of receipt is the first day counted (a per-service reading, KZ.md 4.5).
+        /// Whether the day of receipt is the first day counted (a per-service reading, docs/national-rules.md 4.5).
         receipt_day_counts: bool,
     },
     /// "Within N minutes/hours": an absolute duration, whatever the calendar.
@@ -195,7 +195,7 @@ impl WorkingCalendar {
     /// working days the end (exclusive: local midnight after it) of the last day counted in
     /// `Asia/Almaty`; for elapsed time `received + duration`.
     ///
-    /// Working days (KZ.md 4.5): the receipt date is the local date in `Asia/Almaty`; a request
+    /// Working days (docs/national-rules.md 4.5): the receipt date is the local date in `Asia/Almaty`; a request
     /// received on a day off counts as received on the next working day; unless the receipt day
     /// counts, counting starts on the working day after it.
     pub fn deadline(&self, received: DateTime<Utc>, limit: TimeLimit) -> Option<DateTime<Utc>> {

@@ -190,7 +190,7 @@ pub struct FormField {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FieldKind {
-    /// An IIN (KZ.md 1).
+    /// An IIN (docs/national-rules.md 1).
     Iin,
     /// A calendar date, `YYYY-MM-DD`.
     Date,
@@ -231,7 +231,7 @@ pub enum Deadline {
 }
 
 impl Deadline {
-    /// The limit for deadline arithmetic; the day of receipt is not counted (KZ.md 4.5).
+    /// The limit for deadline arithmetic; the day of receipt is not counted (docs/national-rules.md 4.5).
     pub fn time_limit(self) -> TimeLimit {
         match self {
             Deadline::WorkingDays(days) => TimeLimit::WorkingDays {

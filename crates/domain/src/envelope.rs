@@ -1,5 +1,5 @@
 //! The envelope of a stored event: positions, the actor, the channel and the ids that let one
-//! request's story be followed across processes (DESIGN.md, guarantee 5).
+//! request's story be followed across processes (docs/architecture.md, guarantee 5).
 //!
 //! These are plain data shared by the write side (`commands`) and the read side (`projections`),
 //! which is why they live in the pure crate rather than next to the SQL that stores them.
@@ -74,7 +74,7 @@ impl fmt::Display for StreamVersion {
 ///
 /// Readers resume *after* a cursor. Ordering by `(transaction, position)` rather than by position
 /// alone is what makes the order gap-free: positions are drawn before commit, so a transaction that
-/// commits late would otherwise slip in behind a reader (DESIGN.md, guarantee 3).
+/// commits late would otherwise slip in behind a reader (docs/architecture.md, guarantee 3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct Cursor {
     transaction: i64,
@@ -148,7 +148,7 @@ impl<'de> Deserialize<'de> for Cursor {
     }
 }
 
-/// Who caused an event (DESIGN.md, guarantee 5).
+/// Who caused an event (docs/architecture.md, guarantee 5).
 ///
 /// The text form is `KIND:ID`: `citizen:900101300007`, `operator:op-17`, `system:workflow`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -238,7 +238,7 @@ impl<'de> Deserialize<'de> for Actor {
     }
 }
 
-/// Through which channel an event came (DOMAIN.md 1.2), plus the system's own work.
+/// Through which channel an event came (docs/domain.md 1.2), plus the system's own work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Channel {

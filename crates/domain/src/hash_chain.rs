@@ -1,5 +1,5 @@
 //! Tamper evidence: the canonical bytes of an event and the per-stream SHA-256 chain over them
-//! (DESIGN.md, guarantee 4).
+//! (docs/architecture.md, guarantee 4).
 //!
 //! `hash(event) = SHA-256(hash(previous event of the stream) || canonical_bytes(event))`, with 32
 //! zero bytes before the first event. The canonical bytes are a JSON object with the keys in

@@ -2,8 +2,8 @@
 //! that names the broken rule, and serde going through the same parse.
 //!
 //! - [`Iin`]: the individual identification number, checked with the national check-digit
-//!   algorithm (KZ.md 1.2);
-//! - [`Sik`]: the social individual code (DOMAIN.md 9);
+//!   algorithm (docs/national-rules.md 1.2);
+//! - [`Sik`]: the social individual code (docs/domain.md 9);
 //! - [`RequestNumber`]: the portal's request number, the date of receipt and a number within the day.
 
 mod iin;

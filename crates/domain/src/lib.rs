@@ -14,19 +14,23 @@
 //! - [`calendar`]: the Kazakhstan working-day calendar (data, not code) and deadline arithmetic in
 //!   `Asia/Almaty`.
 //!
-//! - [`messages`]: the request statuses and the texts of statuses and refusals in ru/kk/en, as data.
-//! - [`refusal`]: the refusal reasons of DOMAIN.md 5 with their stable codes.
-//! - [`request`]: the request aggregate: commands, events, `decide` and `evolve`.
-//! - [`catalog`]: every service of DOMAIN.md as data: names, kind, channels, form validation,
+//! - [`messages`]: every text people read - statuses, refusals, errors - in ru/kk/en, as data.
+//! - [`refusal`]: the refusal reasons of docs/domain.md 5 with their stable codes.
+//! - [`request`]: the request aggregate: commands, events (named once in `EventType`, upcast on
+//!   read), `decide` (by part of the lifecycle) and `evolve`; the service centre's desk.
+//! - [`scans`]: the paper documents an operator scans, and what a scan's bytes must be.
+//! - [`catalog`]: every service of docs/domain.md 2 as data: names, kind, channels, form validation,
 //!   lookups, result document, refusals, step limits and deadline.
 //!
 //! - [`workflow`]: what a request needs next (a check, a lookup, a timer, the result), read from its
 //!   stream - the rules of the process manager.
-//! - [`result`]: the result documents of DOMAIN.md 6, composed from the registries' answers.
+//! - [`result`]: the result documents of docs/domain.md 6, composed from the registries' answers.
 //! - [`data_access`]: a read of a citizen's data by someone else, as an event.
-//! - [`social_status`]: the social-status check of a medical organisation (DOMAIN.md 8).
+//! - [`social_status`]: the social-status check of a medical organisation (docs/domain.md 8).
 //!
 //! Stored payloads are versioned per event type and upcast on read (`request::RequestEvent::decode`).
+//! Closed sets (service codes, statuses, refusals, errors, scan kinds, event types) are enums with
+//! one `code()` and one `FromStr` each (`codes`).
 
 pub mod calendar;
 pub mod catalog;

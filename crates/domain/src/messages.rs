@@ -12,7 +12,7 @@ use crate::refusal::RefusalReason;
 
 const BUILT_IN: &str = include_str!("../data/messages.json");
 
-/// The status of a request as people see it (DOMAIN.md 4, the proposed status model).
+/// The status of a request as people see it (docs/domain.md 4, the proposed status model).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RequestStatus {

@@ -1,11 +1,11 @@
-//! Why a request can be refused: the e-service refusals of DOMAIN.md 5(a), each with a stable code.
+//! Why a request can be refused: the e-service refusals of docs/domain.md 5(a), each with a stable code.
 //!
-//! A benefit refusal reported *inside* a result document (DOMAIN.md 5(b), «Отказано в назначении
+//! A benefit refusal reported *inside* a result document (docs/domain.md 5(b), «Отказано в назначении
 //! пособия …») is not one of these: that request succeeded, and its result says so.
 
 use serde::{Deserialize, Serialize};
 
-/// A refusal reason (DOMAIN.md 5; the last two are proposals for the social-status check).
+/// A refusal reason (docs/domain.md 5; the last two are proposals for the social-status check).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RefusalReason {
@@ -28,7 +28,7 @@ pub enum RefusalReason {
 }
 
 impl RefusalReason {
-    /// Every reason, in the order of DOMAIN.md 5.
+    /// Every reason, in the order of docs/domain.md 5.
     pub const ALL: [RefusalReason; 16] = [
         RefusalReason::AuthFailed,
         RefusalReason::SignatureInvalid,

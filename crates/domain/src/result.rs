@@ -1,4 +1,4 @@
-//! The result documents of DOMAIN.md 6 and 8, composed from what the registries answered.
+//! The result documents of docs/domain.md 6 and 8, composed from what the registries answered.
 //!
 //! A document is canonical JSON (the bytes the provider signs): its unique number, the request it
 //! answers, the issuer, the recipient and the body of its kind. Composing is pure; the workflow
@@ -13,9 +13,9 @@ use crate::catalog::{Lookup, ResultDocument};
 use crate::identifiers::Iin;
 use crate::request::{RequestEvent, RequestInfo, SikBranch};
 
-/// The issuer named on documents of AIS GTsVP (DOMAIN.md 6.2, 6.3).
+/// The issuer named on documents of AIS GTsVP (docs/domain.md 6.2, 6.3).
 pub const GCVP_ISSUER: &str = "Государственный центр по выплате пенсий";
-/// Its Kazakh name (DOMAIN.md 6.2).
+/// Its Kazakh name (docs/domain.md 6.2).
 pub const GCVP_ISSUER_KK: &str = "Зейнетақы төлеу жөніндегі мемлекеттік орталық";
 
 /// A composed document, ready to sign.
@@ -228,7 +228,7 @@ fn social_status_line(info: &RequestInfo, answers: &Answers<'_>) -> Result<Parts
     })
 }
 
-/// The line of the social-status check, exactly as INS prints it (DOMAIN.md 8):
+/// The line of the social-status check, exactly as INS prints it (docs/domain.md 8):
 /// «Статус ИИН [IIN] : [social status]!».
 pub fn status_line(iin: &Iin, status: &str) -> String {
     format!("Статус ИИН {} : {status}!", iin.as_str())

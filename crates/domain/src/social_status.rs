@@ -1,4 +1,4 @@
-//! The social-status check by a medical organisation (DOMAIN.md 8): a lookup answered at once,
+//! The social-status check by a medical organisation (docs/domain.md 8): a lookup answered at once,
 //! recorded as one event naming who looked up whom, from which organisation and why.
 //!
 //! Each check is its own stream (`SocialStatusChecked`, one event): it is a fact about a read of
@@ -17,7 +17,7 @@ pub const SCHEMA_VERSION: u32 = 1;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "kebab-case")]
 pub enum CheckOutcome {
-    /// The status, verbatim from the registry, and the line shown (DOMAIN.md 8).
+    /// The status, verbatim from the registry, and the line shown (docs/domain.md 8).
     Found {
         status: String,
         explanation: Option<String>,

@@ -21,14 +21,14 @@ pub const DEFAULT_STEP_LIMIT: Duration = Duration::seconds(120);
 /// The next thing a request needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Next {
-    /// Record that the promised deadline passed (DOMAIN.md 2b), once.
+    /// Record that the promised deadline passed (docs/domain.md 2b), once.
     MarkServiceDeadlineMissed,
-    /// Record that a step took longer than its limit (DOMAIN.md 3.2-3.4), once.
+    /// Record that a step took longer than its limit (docs/domain.md 3.2-3.4), once.
     MarkStepDeadlineMissed(Step),
     /// Verify the signature recorded last; the check's time is spent at `step_deadline`.
     VerifySignature { step_deadline: DateTime<Utc> },
     /// The verification could not finish within its step (the OCSP responder never answered): the
-    /// signature is rejected, as no "good" may be assumed (KZ.md 2.6).
+    /// signature is rejected, as no "good" may be assumed (docs/national-rules.md 2.6).
     RejectUnverifiable,
     /// Ask a registry. `resume` is set when this attempt was recorded as requested but its answer
     /// was not (a crash in between): it is asked again under the same attempt number.
@@ -38,7 +38,7 @@ pub enum Next {
         resume: bool,
         step_deadline: DateTime<Utc>,
     },
-    /// A registry never answered within its step's limit: a processing error (DOMAIN.md 5).
+    /// A registry never answered within its step's limit: a processing error (docs/domain.md 5).
     Refuse(RefusalReason),
     /// Every lookup answered: compose, sign and issue the result.
     IssueResult,

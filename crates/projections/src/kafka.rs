@@ -1,4 +1,4 @@
-//! Kafka: the bus that carries every event beyond the database (DESIGN.md, "Kafka").
+//! Kafka: the bus that carries every event beyond the database (docs/architecture.md, "Kafka").
 //!
 //! - [`relay`]: follows the log's gap-free cursor and publishes every event, in log order, to one
 //!   topic keyed by stream id; its checkpoint moves only after the broker acknowledged delivery

@@ -17,6 +17,9 @@
 //!   data.
 //! - [`data_access`]: "who looked at my data", the reads of each citizen's data by others.
 //! - [`kafka`]: the relay that publishes the log to a Kafka topic, and projectors fed from it.
+//! - [`tables`]: the shape of a read model's tables (their keys, how a rebuild swaps them in);
+//!   `writes`: a batch's statements, pipelined, and the request events a read model has not applied;
+//!   `leader`: one process projects at a time; `error`: [`ProjectionError`].
 //!
 //! Events are read through the event store's public read API (`event_store::EventStore::read_all`
 //! and `subscribe`); nothing here writes events.

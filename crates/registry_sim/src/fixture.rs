@@ -65,7 +65,7 @@ pub struct SikRecord {
     pub issued_on: NaiveDate,
 }
 
-/// A decision on a benefit or pension (the fields of DOMAIN.md 6.1).
+/// A decision on a benefit or pension (the fields of docs/domain.md 6.1).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Benefit {
@@ -84,7 +84,7 @@ pub struct Benefit {
     pub refusal_reason: Option<String>,
 }
 
-/// A movement on a transit account (the columns of DOMAIN.md 6.3).
+/// A movement on a transit account (the columns of docs/domain.md 6.3).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FundTransaction {

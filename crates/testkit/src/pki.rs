@@ -1,5 +1,5 @@
 //! A test PKI in the national profile: a root, an issuing CA, a delegated OCSP signer and user
-//! certificates (KZ.md 2.1-2.2), and `openssl ocsp` as a real responder over its index.
+//! certificates (docs/national-rules.md 2.1-2.2), and `openssl ocsp` as a real responder over its index.
 
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;

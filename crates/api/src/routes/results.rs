@@ -1,4 +1,4 @@
-//! The result of a request (DOMAIN.md 6): the signed document as JSON with its CMS signature, or
+//! The result of a request (docs/domain.md 6): the signed document as JSON with its CMS signature, or
 //! with `Accept: application/pdf` the bilingual PDF with its QR code («открыть», «сохранить»).
 //! Only who may see the request may fetch it: its applicant (and subject), operators, auditors.
 

@@ -1,4 +1,4 @@
-//! The social-status check (DOMAIN.md 8) for medical organisations: the patient's IIN in, the
+//! The social-status check (docs/domain.md 8) for medical organisations: the patient's IIN in, the
 //! status line out at once - «Статус ИИН [IIN] : [social status]!» with the explanation - and the
 //! check recorded as an event naming who looked up whom, from which organisation and why.
 
@@ -12,7 +12,7 @@ use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
 use crate::token::{Principal, Role};
 
-/// How long the registry may take (the step limit of DOMAIN.md 8).
+/// How long the registry may take (the step limit of docs/domain.md 8).
 const REGISTRY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// What the medical user sends.

@@ -1,15 +1,15 @@
-//! The NCA steps: the citizen's CMS signature over `document_to_sign`, checked as KZ.md 2 says -
+//! The NCA steps: the citizen's CMS signature over `document_to_sign`, checked as docs/national-rules.md 2 says -
 //! the signature over exactly those bytes, the chain to a configured trust anchor, the
 //! certificate's validity at signing time (the signed `signingTime`, bounded by the time of
 //! receipt), the key usage of a signing key, the IIN in the subject's serialNumber, and revocation
 //! by OCSP (the responder named in the certificate, or a configured one).
 //!
 //! The verdict is the domain's [`SignatureCheck`]: verified with the certificate's data, or
-//! rejected with the reason DOMAIN.md maps to a refusal. A revocation status that cannot be learnt
+//! rejected with the reason docs/domain.md 5(a) maps to a refusal. A revocation status that cannot be learnt
 //! (the responder down, an answer that does not verify) is not a verdict: it is
 //! [`NcaError::RevocationUnknown`], and the caller asks again later - never a silent "good".
 //!
-//! The verifier is a trait so that a GOST provider (Kalkan or an NCANode sidecar, KZ.md 2.3) can
+//! The verifier is a trait so that a GOST provider (Kalkan or an NCANode sidecar, docs/national-rules.md 2.3) can
 //! be added; [`OpensslVerifier`] covers RSA and ECDSA.
 
 mod crl;

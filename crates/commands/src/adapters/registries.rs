@@ -2,7 +2,7 @@
 //! database), reached over HTTP at `EGOV_REGISTRY_URL`.
 //!
 //! "Not found" is an answer: the registry has no such record, and the request ends with the refusal
-//! DOMAIN.md names. "Unavailable" is not: no answer came (an error status, a broken connection, a
+//! docs/domain.md names. "Unavailable" is not: no answer came (an error status, a broken connection, a
 //! timeout), and the caller tries again later, until the step's time is spent. Within one call the
 //! adapter retries transient failures with exponential backoff and full jitter up to the deadline
 //! it is given, and a circuit breaker per registry stops calling a registry that keeps failing

@@ -154,7 +154,7 @@ async fn every_failing_check_names_its_reason() {
         reason(pki.sign(&authentication, DOCUMENT, false)).await,
         Some(SignatureRejection::NotASigningKey)
     );
-    // The NCA's profile (KZ.md 2.2): an authentication policy or clientAuth-only usage does not
+    // The NCA's profile (docs/national-rules.md 2.2): an authentication policy or clientAuth-only usage does not
     // sign applications, even with a signing key usage; the signing policy and emailProtection do.
     for (cert, expected) in &profiles {
         let verdict = check(&verifier, &pki.sign(cert, DOCUMENT, false), ALICE)

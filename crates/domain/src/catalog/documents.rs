@@ -25,13 +25,13 @@ pub struct DocumentField {
 }
 
 impl ResultDocument {
-    /// The fields the document carries (DOMAIN.md 6), besides its unique number and the provider's
+    /// The fields the document carries (docs/domain.md 6), besides its unique number and the provider's
     /// signature, which every document has.
     // Kept whole: a table of data, each document's fields as the sample documents print them.
     pub const fn fields(self) -> &'static [DocumentField] {
         match self {
             // 6.1: the decision and what it assigned, or the benefit body's refusal, which is a
-            // result and not a refused request (DOMAIN.md 5(b)).
+            // result and not a refused request (docs/domain.md 5(b)).
             ResultDocument::BenefitInformation => &[
                 DocumentField {
                     key: "issuer",

@@ -74,7 +74,7 @@ const fn benefit(code: ServiceCode, names: Names) -> Service {
         refusals: BENEFIT_REFUSALS,
         steps: BENEFIT_STEPS,
         centre_steps: &[],
-        // No citizen-facing deadline is given (DOMAIN.md 10, D3): the upper end of the step table's
+        // No citizen-facing deadline is given (docs/domain.md 10, D3): the upper end of the step table's
         // «Всего 5-6 мин», as data that is easy to change.
         deadline: Some(Deadline::Minutes(6)),
     }
@@ -207,7 +207,7 @@ pub static CATALOG: [Service; 11] = [
             },
         ],
         lookups: &[Lookup::Iin, Lookup::Sik, Lookup::FundMovements],
-        // DOMAIN.md 10, D14: the service centre's table omits the IIN and SIK searches; they mirror
+        // docs/domain.md 10, D14: the service centre's table omits the IIN and SIK searches; they mirror
         // the portal's.
         centre_lookups: &[
             Lookup::ApplicantIdentity,
@@ -263,7 +263,7 @@ pub static CATALOG: [Service; 11] = [
             "Social-status (compulsory health insurance) check by IIN for medical organisations",
         ),
         provider: Provider::MtsznStateDatabase,
-        // Not stated in the sources; DOMAIN.md 2a proposes an interactive, synchronous lookup.
+        // Not stated in the sources; docs/domain.md 2a proposes an interactive, synchronous lookup.
         kind: ServiceKind::Interactive,
         channels: PORTAL,
         form: &[FormField {

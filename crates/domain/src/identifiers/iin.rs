@@ -1,8 +1,8 @@
-//! The IIN (ИИН): 12 ASCII digits, the last a check digit (KZ.md 1.1-1.4).
+//! The IIN (ИИН): 12 ASCII digits, the last a check digit (docs/national-rules.md 1.1-1.4).
 //!
 //! Only length, ASCII digits and the check digit decide validity. The birth date and sex that the
 //! first seven digits encoded until 2013 are exposed as hints and never used to refuse a number:
-//! Government resolution No. 853 of 26.08.2013 removed that binding (KZ.md 1.3); the registry is
+//! Government resolution No. 853 of 26.08.2013 removed that binding (docs/national-rules.md 1.3); the registry is
 //! the source of a person's birth date and sex.
 
 use chrono::NaiveDate;
@@ -40,7 +40,7 @@ pub enum Sex {
     Female,
 }
 
-/// First-pass weights 1..11 and second-pass weights 3..11, 1, 2 (KZ.md 1.2).
+/// First-pass weights 1..11 and second-pass weights 3..11, 1, 2 (docs/national-rules.md 1.2).
 const FIRST_PASS: [u32; 11] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
 const SECOND_PASS: [u32; 11] = [3, 4, 5, 6, 7, 8, 9, 10, 11, 1, 2];
 
@@ -129,7 +129,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// The test vectors of KZ.md 1.4: input and whether it is valid (format and checksum only).
+    /// The test vectors of docs/national-rules.md 1.4: input and whether it is valid (format and checksum only).
     const VECTORS: &[(&str, Result<(), IinError>, &str)] = &[
         ("900101300007", Ok(()), "pass 1"),
         ("850715400109", Ok(()), "pass 1"),
@@ -254,7 +254,7 @@ mod tests {
         assert!(serde_json::from_str::<Iin>("\"900101300008\"").is_err());
     }
 
-    /// The algorithm of KZ.md 1.2 written out once more, plainly, to test the parser against.
+    /// The algorithm of docs/national-rules.md 1.2 written out once more, plainly, to test the parser against.
     fn reference_accepts(s: &str) -> bool {
         if s.len() != 12 || !s.bytes().all(|b| b.is_ascii_digit()) {
             return false;

@@ -1,5 +1,5 @@
 //! The portal's request number («Номер запроса»), e.g. `20101124307921` (REG 2930): the date of
-//! receipt as `YYYYMMDD` and a six-digit number within that day (DOMAIN.md 9 reads it so; the
+//! receipt as `YYYYMMDD` and a six-digit number within that day (docs/domain.md 9 reads it so; the
 //! system issues numbers in this shape).
 
 use chrono::{Datelike, NaiveDate};

@@ -1,5 +1,5 @@
 //! The social individual code (СИК): 16 upper-case Latin letters and digits, e.g.
-//! `DV6MH41VHFEX4009` (REG 2995). The sources give no further rule; this is the format DOMAIN.md 9
+//! `DV6MH41VHFEX4009` (REG 2995). The sources give no further rule; this is the format docs/domain.md 9
 //! proposes.
 
 use serde::{Deserialize, Serialize};

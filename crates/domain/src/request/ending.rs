@@ -20,7 +20,7 @@ pub(super) fn issue_result(
     if !finished {
         return Err(DomainError::LookupsUnfinished);
     }
-    // DOMAIN.md 10, D15: a SIK is assigned, or its certificate issued again; say which.
+    // docs/domain.md 10, D15: a SIK is assigned, or its certificate issued again; say which.
     if (open.info.service == ServiceCode::SikAssignment) != sik_branch.is_some() {
         return Err(DomainError::SikBranchMismatch);
     }

@@ -62,7 +62,7 @@ impl EventType {
     }
 
     /// The schema version this build writes for the type (and reads up to); the history of each
-    /// is in [`super::upcast`].
+    /// is in `request/upcast.rs`.
     pub const fn schema_version(self) -> u32 {
         match self {
             EventType::ResultIssued

@@ -28,7 +28,7 @@ pub struct CertificateInfo {
     pub revocation: Option<RevocationStatus>,
 }
 
-/// The revocation status of a certificate as the responder gave it (KZ.md 2.6: no silent "good").
+/// The revocation status of a certificate as the responder gave it (docs/national-rules.md 2.6: no silent "good").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RevocationStatus {
@@ -38,7 +38,7 @@ pub enum RevocationStatus {
     NotChecked,
 }
 
-/// Why a signature was rejected (the NCA checks, KZ.md 2).
+/// Why a signature was rejected (the NCA checks, docs/national-rules.md 2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SignatureRejection {
@@ -49,10 +49,10 @@ pub enum SignatureRejection {
     /// The IIN of the certificate differs from the IIN of the request.
     IinMismatch,
     /// The certificate is not for signing: its key usage, policy or extended key usage say
-    /// authentication (KZ.md 2.2).
+    /// authentication (docs/national-rules.md 2.2).
     NotASigningKey,
     /// The revocation status could not be learnt within the check's time limit (the OCSP
-    /// responder did not answer); no "good" is assumed (KZ.md 2.6).
+    /// responder did not answer); no "good" is assumed (docs/national-rules.md 2.6).
     RevocationUnknown,
 }
 
@@ -68,7 +68,7 @@ pub enum LookupFailure {
     TimedOut,
 }
 
-/// An answer to a survey question (DOMAIN.md 7).
+/// An answer to a survey question (docs/domain.md 7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SurveyAnswer {
@@ -240,7 +240,7 @@ pub struct RequestRefused {
     pub reason: RefusalReason,
 }
 
-/// Whether a SIK was newly assigned or its certificate issued again (DOMAIN.md 10, D15).
+/// Whether a SIK was newly assigned or its certificate issued again (docs/domain.md 10, D15).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SikBranch {

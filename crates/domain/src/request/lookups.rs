@@ -110,7 +110,7 @@ pub(super) fn record(
                 data,
             })]
         }
-        // "Not found" is an answer and ends the request (DOMAIN.md 5); no answer may be retried.
+        // "Not found" is an answer and ends the request (docs/domain.md 5); no answer may be retried.
         LookupOutcome::Failed(LookupFailure::NotFound) => vec![
             RequestEvent::LookupFailed(RegistryLookupFailed {
                 lookup,

@@ -901,7 +901,7 @@ fn signatures_and_checks_of_schema_version_1_are_upcast_to_version_2() {
 
 #[test]
 fn a_result_issued_payload_of_schema_version_1_is_upcast_to_version_2() {
-    // As stored before the SIK branch existed (DOMAIN.md 10, D15).
+    // As stored before the SIK branch existed (docs/domain.md 10, D15).
     let v1 = json!({"document_number": "R-7", "document_sha256": "ab"});
     assert!(
         serde_json::from_value::<ResultIssued>(v1.clone()).is_err(),

@@ -1,4 +1,4 @@
-//! The CRL fallback (KZ.md 2.6, pitfall 2: OCSP, with CRL fallback): when the OCSP responder gives
+//! The CRL fallback (docs/national-rules.md 2.6, pitfall 2: OCSP, with CRL fallback): when the OCSP responder gives
 //! no answer, the configured CRLs (`EGOV_CRL_URLS`: http(s) URLs or files, PEM or DER) are read, the
 //! one issued by the certificate's issuer is checked - its signature, and that it is current - and
 //! the certificate is looked up in it. A CRL that cannot be read, is not signed by the issuer or is

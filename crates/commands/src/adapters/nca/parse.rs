@@ -18,12 +18,12 @@ const SIGNING_TIME: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113
 const SUBJECT_KEY_ID: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.14");
 const CERTIFICATE_POLICIES: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.32");
 const EXTENDED_KEY_USAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.37");
-/// KZ.md 2.2: the NCA's policies of signing certificates (legal entities, individuals).
+/// docs/national-rules.md 2.2: the NCA's policies of signing certificates (legal entities, individuals).
 const SIGNING_POLICIES: [ObjectIdentifier; 2] = [
     ObjectIdentifier::new_unwrap("1.2.398.3.3.2.1"),
     ObjectIdentifier::new_unwrap("1.2.398.3.3.2.3"),
 ];
-/// KZ.md 2.2: the NCA's policies of authentication certificates.
+/// docs/national-rules.md 2.2: the NCA's policies of authentication certificates.
 const AUTHENTICATION_POLICIES: [ObjectIdentifier; 2] = [
     ObjectIdentifier::new_unwrap("1.2.398.3.3.2.2"),
     ObjectIdentifier::new_unwrap("1.2.398.3.3.2.4"),
@@ -39,8 +39,8 @@ pub(super) struct Parsed {
     pub signing_time: Option<DateTime<Utc>>,
     pub attached: Option<Vec<u8>>,
     /// Whether the signer's certificate says it is for authentication, not for signing: an
-    /// authentication policy of KZ.md 2.2 without a signing one, or clientAuth without
-    /// emailProtection in its extended key usage (KZ.md 2.6, pitfall 4).
+    /// authentication policy of docs/national-rules.md 2.2 without a signing one, or clientAuth without
+    /// emailProtection in its extended key usage (docs/national-rules.md 2.6, pitfall 4).
     pub authentication_only: bool,
 }
 
