@@ -12,12 +12,12 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use domain::{Actor, Channel, Cursor, EventMetadata, StreamId, StreamVersion};
-use event_store::{Database, DbSettings, EventStore, NewEvent};
+use event_store::{EventStore, NewEvent};
 use serde::Serialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::scratch::{self, connect, in_scratch_database, BenchError};
+use crate::scratch::{self, connect, BenchError};
 use crate::stats::percentile_ms;
 
 /// What the benchmark is asked to do.
@@ -56,29 +56,15 @@ struct Run {
     latencies: Vec<Duration>,
 }
 
-/// Runs the benchmark on the server of `admin` (a login allowed to create databases).
+/// Runs the event store benchmark in the (scratch) database of `config`.
 ///
 /// # Errors
-/// [`BenchError`] naming the step that failed; the scratch database is dropped in any case.
+/// [`BenchError`] naming what failed.
 pub async fn run(
-    admin: &tokio_postgres::Config,
-    options: &BenchOptions,
-) -> Result<BenchReport, BenchError> {
-    in_scratch_database(
-        admin,
-        |config| async move { run_in(&config, options).await },
-    )
-    .await?
-}
-
-async fn run_in(
     config: &tokio_postgres::Config,
     options: &BenchOptions,
 ) -> Result<BenchReport, BenchError> {
-    event_store::migrate(config).await?;
-    let mut settings = DbSettings::from_config(config.clone());
-    settings.pool_size = options.writers + 2;
-    let store = EventStore::new(Database::connect(settings)?);
+    let store = EventStore::new(scratch::migrated(config, options.writers + 2).await?);
     let seconds = Duration::from_secs(options.seconds);
 
     eprintln!(

@@ -20,7 +20,7 @@ mod workflow;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use api::{telemetry, Settings};
+use api::Settings;
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
@@ -102,32 +102,10 @@ enum Bench {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let settings = match Settings::from_env() {
-        Ok(settings) => settings,
-        Err(error) => {
-            eprintln!("egov-bench: {error}");
-            return ExitCode::from(2);
-        }
-    };
-    telemetry::init(settings.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("egov-bench: cannot start the async runtime: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(bench(cli.bench, settings)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            tracing::error!(error.cause_chain = ?error, "egov-bench failed");
-            eprintln!("egov-bench: {error:#}");
-            ExitCode::FAILURE
-        }
-    }
+    egov::process::run("egov-bench", |settings| async move {
+        bench(cli.bench, settings).await?;
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 /// Runs one benchmark against the server of `DATABASE_URL`, or of the embedded cluster.
@@ -141,16 +119,36 @@ async fn bench(bench: Bench, settings: Settings) -> anyhow::Result<()> {
         .db_settings()?
         .context("no database to run the benchmark in")?
         .config;
+    let brokers = settings
+        .kafka
+        .as_ref()
+        .map_or_else(|| "127.0.0.1:9092".to_owned(), |k| k.brokers.clone());
+    let pg_bindir = settings.pg_bindir.clone();
+    let json = scratch::in_scratch_database(&admin, |config| async move {
+        run(bench, &config, brokers, pg_bindir).await
+    })
+    .await?;
+    println!("{json}");
+    Ok(())
+}
+
+/// Runs `bench` in the scratch database of `config`; its figures as one JSON line.
+async fn run(
+    bench: Bench,
+    config: &tokio_postgres::Config,
+    brokers: String,
+    pg_bindir: Option<std::path::PathBuf>,
+) -> Result<String, scratch::BenchError> {
     let json = match bench {
         Bench::Append { seconds, writers } => {
             let options = append::BenchOptions {
                 seconds,
                 writers,
-                pg_bindir: settings.pg_bindir.clone(),
+                pg_bindir,
             };
-            let report = append::run(&admin, &options).await?;
+            let report = append::run(config, &options).await?;
             append::print_table(&report);
-            serde_json::to_string(&report)?
+            serde_json::to_string(&report)
         }
         Bench::Read {
             requests,
@@ -164,7 +162,7 @@ async fn bench(bench: Bench, settings: Settings) -> anyhow::Result<()> {
                 seconds,
                 connections,
             };
-            serde_json::to_string(&read::run(&admin, &options).await?)?
+            serde_json::to_string(&read::run(config, &options).await?)
         }
         Bench::Workflow {
             seconds,
@@ -178,9 +176,9 @@ async fn bench(bench: Bench, settings: Settings) -> anyhow::Result<()> {
                 concurrency,
                 rate,
             };
-            let report = workflow::run(&admin, &options).await?;
+            let report = workflow::run(config, &options).await?;
             workflow::print_table(&report);
-            serde_json::to_string(&report)?
+            serde_json::to_string(&report)
         }
         Bench::Relay {
             seconds,
@@ -189,20 +187,16 @@ async fn bench(bench: Bench, settings: Settings) -> anyhow::Result<()> {
             backlog,
         } => {
             let options = relay::RelayBenchOptions {
-                brokers: settings
-                    .kafka
-                    .as_ref()
-                    .map_or_else(|| "127.0.0.1:9092".to_owned(), |k| k.brokers.clone()),
+                brokers,
                 seconds,
                 rate,
                 events_per_request,
                 backlog,
             };
-            let report = relay::run(&admin, &options).await?;
+            let report = relay::run(config, &options).await?;
             relay::print_table(&report);
-            serde_json::to_string(&report)?
+            serde_json::to_string(&report)
         }
     };
-    println!("{json}");
-    Ok(())
+    json.map_err(scratch::failed)
 }

@@ -13,7 +13,7 @@ use std::time::Instant;
 use chrono::Utc;
 use domain::request::CertificateInfo;
 use domain::request::{
-    decide, evolve, Command as DomainCommand, LookupOutcome, Request, SignatureCheck,
+    decide, evolve, Command as DomainCommand, Filing, LookupOutcome, Request, SignatureCheck,
 };
 use domain::{
     Actor, Channel, EventMetadata, Iin, RequestNumber, ServiceCode, StreamId, StreamVersion,
@@ -31,7 +31,7 @@ use commands::results::ProviderKey;
 use projections::ReadModel;
 use tokio_util::sync::CancellationToken;
 
-use crate::scratch::{self, connect, in_scratch_database, BenchError};
+use crate::scratch::{self, connect, failed, io, BenchError};
 
 /// What the read benchmark is asked to do.
 #[derive(Debug, Clone)]
@@ -81,56 +81,14 @@ const CITIZEN: &str = "900101300007";
 /// Rounds of (a citizen's run, an operator's run) that `read_audit_ratio` compares.
 const AUDIT_ROUNDS: usize = 3;
 
-/// Failures of the read benchmark, naming the step.
-#[derive(Debug, thiserror::Error)]
-pub enum ReadBenchError {
-    #[error(transparent)]
-    Bench(#[from] BenchError),
-    #[error("cannot prepare the scratch database")]
-    Db(#[from] event_store::DbError),
-    #[error("an append failed while filling")]
-    Store(#[from] event_store::StoreError),
-    #[error("the rebuild failed")]
-    Projection(#[from] projections::ProjectionError),
-    #[error("the benchmark's signing key")]
-    Key(#[from] api::token::KeyError),
-    #[error("io error while {0}")]
-    Io(&'static str, #[source] std::io::Error),
-    #[error("a request of the fill is not valid: {0}")]
-    Fill(String),
-    #[error("wrk: {0}")]
-    Wrk(String),
-    #[error("a writer task ended abnormally")]
-    Writer(#[source] tokio::task::JoinError),
-}
-
-fn io(doing: &'static str) -> impl Fn(std::io::Error) -> ReadBenchError {
-    move |e| ReadBenchError::Io(doing, e)
-}
-
-fn fill_error(e: impl std::fmt::Display) -> ReadBenchError {
-    ReadBenchError::Fill(e.to_string())
-}
-
-/// Runs the read benchmark on the server of `admin`.
+/// Runs the read benchmark in the (scratch) database of `config`.
 ///
 /// # Errors
-/// [`BenchError`] naming the step that failed; the scratch database is dropped in any case.
+/// [`BenchError`] naming what failed.
 pub async fn run(
-    admin: &tokio_postgres::Config,
-    options: &ReadBenchOptions,
-) -> Result<ReadBenchReport, ReadBenchError> {
-    in_scratch_database(
-        admin,
-        |config| async move { run_in(&config, options).await },
-    )
-    .await?
-}
-
-async fn run_in(
     config: &tokio_postgres::Config,
     options: &ReadBenchOptions,
-) -> Result<ReadBenchReport, ReadBenchError> {
+) -> Result<ReadBenchReport, BenchError> {
     let db = crate::scratch::migrated(config, 24).await?;
     let store = EventStore::new(db.clone());
 
@@ -201,8 +159,8 @@ async fn run_in(
 
 /// Settles the database as an operating one would be: vacuumed and checkpointed (autovacuum and
 /// a checkpoint of the fill's WAL would otherwise run during the measured runs and take a core).
-async fn settle(config: &tokio_postgres::Config) -> Result<(), ReadBenchError> {
-    let admin = connect(config).await.map_err(ReadBenchError::Bench)?;
+async fn settle(config: &tokio_postgres::Config) -> Result<(), BenchError> {
+    let admin = connect(config).await?;
     for statement in [
         "VACUUM (ANALYZE) events",
         "VACUUM (ANALYZE) projections.request_status",
@@ -211,8 +169,7 @@ async fn settle(config: &tokio_postgres::Config) -> Result<(), ReadBenchError> {
         admin
             .batch_execute(statement)
             .await
-            .map_err(|e| BenchError::Database("vacuuming the scratch database", e))
-            .map_err(ReadBenchError::Bench)?;
+            .map_err(|e| BenchError::Database("vacuuming the scratch database", e))?;
     }
     Ok(())
 }
@@ -227,7 +184,7 @@ struct Tokens {
 impl Tokens {
     /// Tokens the app of `server` trusts: in development mode, signed with the development key
     /// kept beside its data directory.
-    fn of(server: &Settings) -> Result<Tokens, ReadBenchError> {
+    fn of(server: &Settings) -> Result<Tokens, BenchError> {
         let key = DevKey::load_or_create(&server.dev_key_path())?;
         let now = Utc::now().timestamp();
         let sign = |role: Role, sub: &str, org: Option<&str>| {
@@ -257,7 +214,7 @@ fn scripts(
     numbers: &[RequestNumber],
     keys: usize,
     tokens: &Tokens,
-) -> Result<(std::path::PathBuf, std::path::PathBuf), ReadBenchError> {
+) -> Result<(std::path::PathBuf, std::path::PathBuf), BenchError> {
     let list = numbers
         .iter()
         .step_by((numbers.len() / keys.max(1)).max(1))
@@ -303,7 +260,7 @@ async fn audit_rounds(
     lua: &std::path::Path,
     operator_lua: &std::path::Path,
     options: &ReadBenchOptions,
-) -> Result<AuditRounds, ReadBenchError> {
+) -> Result<AuditRounds, BenchError> {
     eprintln!(
         "(3) wrk as an operator (every read recorded), alternating with the citizen, {AUDIT_ROUNDS} rounds ..."
     );
@@ -334,8 +291,8 @@ async fn audit_rounds(
 async fn serve(
     config: &tokio_postgres::Config,
     dir: &std::path::Path,
-) -> Result<(Settings, String, Served), ReadBenchError> {
-    let mut settings = Settings::from_lookup(|_| None).map_err(fill_error)?;
+) -> Result<(Settings, String, Served), BenchError> {
+    let mut settings = Settings::from_lookup(|_| None).map_err(failed)?;
     settings.database_url = Some(scratch::conninfo(config));
     settings.db_pool_size = 24;
     settings.http_addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
@@ -343,7 +300,7 @@ async fn serve(
     settings.workflow = false;
     settings.read_models = vec![ReadModel::RequestStatus];
     // No registry, verifier or scan is asked by the read benchmark: stand-ins in their place.
-    let provider = ProviderKey::development(&settings.dev_provider_dir()).map_err(fill_error)?;
+    let provider = ProviderKey::development(&settings.dev_provider_dir()).map_err(failed)?;
     let adapters = Adapters {
         verifier: Arc::new(FakeVerifier::new()),
         registries: Arc::new(FakeRegistries::new()),
@@ -351,9 +308,7 @@ async fn serve(
         scans: Arc::new(InMemoryScans::new()),
         provider,
     };
-    let app = App::build_with(&settings, adapters)
-        .await
-        .map_err(fill_error)?;
+    let app = App::build_with(&settings, adapters).await.map_err(failed)?;
     let base = format!("http://127.0.0.1:{}", app.port());
     let stop = CancellationToken::new();
     let task = tokio::spawn(app.run(stop.clone()));
@@ -374,7 +329,7 @@ impl Served {
 }
 
 /// Reads the whole log through `GET /api/v1/audit/events` in pages of 10,000; (events, seconds).
-async fn read_feed(base: &str, token: &str) -> Result<(u64, f64), ReadBenchError> {
+async fn read_feed(base: &str, token: &str) -> Result<(u64, f64), BenchError> {
     let client = reqwest::Client::new();
     let started = Instant::now();
     let mut after = String::new();
@@ -390,9 +345,9 @@ async fn read_feed(base: &str, token: &str) -> Result<(u64, f64), ReadBenchError
             .bearer_auth(token)
             .send()
             .await
-            .map_err(fill_error)?;
+            .map_err(failed)?;
         if !answer.status().is_success() {
-            return Err(fill_error(format!("the feed answered {}", answer.status())));
+            return Err(failed(format!("the feed answered {}", answer.status())));
         }
         after = answer
             .headers()
@@ -400,7 +355,7 @@ async fn read_feed(base: &str, token: &str) -> Result<(u64, f64), ReadBenchError
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_owned();
-        let body = answer.bytes().await.map_err(fill_error)?;
+        let body = answer.bytes().await.map_err(failed)?;
         let lines = body.iter().filter(|b| **b == b'\n').count() as u64;
         if lines == 0 {
             break;
@@ -411,7 +366,7 @@ async fn read_feed(base: &str, token: &str) -> Result<(u64, f64), ReadBenchError
 }
 
 /// Writes `count` requests of five events each with 16 concurrent writers; returns their numbers.
-async fn fill(store: &EventStore, count: u64) -> Result<Vec<RequestNumber>, ReadBenchError> {
+async fn fill(store: &EventStore, count: u64) -> Result<Vec<RequestNumber>, BenchError> {
     const WRITERS: u64 = 16;
     let today = domain::calendar::local_date(Utc::now());
     let mut tasks = Vec::new();
@@ -421,41 +376,37 @@ async fn fill(store: &EventStore, count: u64) -> Result<Vec<RequestNumber>, Read
             let mut numbers = Vec::new();
             let mut i = w;
             while i < count {
-                let sequence = u32::try_from(i + 1).map_err(fill_error)?;
-                let number = RequestNumber::new(today, sequence).map_err(fill_error)?;
+                let sequence = u32::try_from(i + 1).map_err(failed)?;
+                let number = RequestNumber::new(today, sequence).map_err(failed)?;
                 append_request(&store, number.clone()).await?;
                 numbers.push(number);
                 i += WRITERS;
             }
-            Ok::<_, ReadBenchError>(numbers)
+            Ok::<_, BenchError>(numbers)
         }));
     }
     let mut numbers = Vec::new();
     for task in tasks {
-        numbers.extend(task.await.map_err(ReadBenchError::Writer)??);
+        numbers.extend(task.await.map_err(BenchError::Writer)??);
     }
     Ok(numbers)
 }
 
 /// One request's first five events, decided by the domain, appended at once.
-async fn append_request(store: &EventStore, number: RequestNumber) -> Result<(), ReadBenchError> {
+async fn append_request(store: &EventStore, number: RequestNumber) -> Result<(), BenchError> {
     let id = Uuid::now_v7();
-    let applicant = Iin::parse(CITIZEN).map_err(fill_error)?;
+    let applicant = Iin::parse(CITIZEN).map_err(failed)?;
     let now = Utc::now();
     let service = ServiceCode::PensionFundStatement;
     let lookup = service.service().lookups[0];
     let commands = [
-        DomainCommand::Submit {
-            request_id: id,
+        DomainCommand::Submit(Filing::on_portal(
+            id,
             number,
             service,
-            applicant: applicant.clone(),
-            channel: Channel::Portal,
-            form: serde_json::json!({}),
-            representative: None,
-            operator_id: None,
-            presented: None,
-        },
+            applicant.clone(),
+            serde_json::json!({}),
+        )),
         DomainCommand::Sign {
             signature_sha256: "0".repeat(64),
             cms: String::new(),
@@ -478,7 +429,7 @@ async fn append_request(store: &EventStore, number: RequestNumber) -> Result<(),
     let mut state = Request::default();
     let mut events = Vec::new();
     for command in commands {
-        for event in decide(&state, command, now).map_err(fill_error)? {
+        for event in decide(&state, command, now).map_err(failed)? {
             state = evolve(state, &event);
             events.push(NewEvent::new(
                 Uuid::now_v7(),
@@ -517,7 +468,7 @@ async fn wrk(
     path: &str,
     script: Option<&std::path::Path>,
     options: &ReadBenchOptions,
-) -> Result<WrkRun, ReadBenchError> {
+) -> Result<WrkRun, BenchError> {
     let mut command = Command::new("wrk");
     command
         .arg("-t2")
@@ -530,15 +481,15 @@ async fn wrk(
     command.arg(format!("{base}{path}"));
     let output = tokio::task::spawn_blocking(move || command.output())
         .await
-        .map_err(ReadBenchError::Writer)?
+        .map_err(BenchError::Writer)?
         .map_err(|e| {
-            ReadBenchError::Wrk(format!(
+            BenchError::Wrk(format!(
                 "cannot run wrk ({e}); scripts/setup.sh installs it"
             ))
         })?;
     let text = String::from_utf8_lossy(&output.stdout).into_owned();
     if !output.status.success() {
-        return Err(ReadBenchError::Wrk(format!(
+        return Err(BenchError::Wrk(format!(
             "failed: {text}{}",
             String::from_utf8_lossy(&output.stderr)
         )));
@@ -552,7 +503,7 @@ async fn wrk(
     };
     let requests_per_s = field("Requests/sec:")
         .and_then(|v| v.parse().ok())
-        .ok_or_else(|| ReadBenchError::Wrk("no Requests/sec in its output".into()))?;
+        .ok_or_else(|| BenchError::Wrk("no Requests/sec in its output".into()))?;
     let non_2xx = text
         .lines()
         .find_map(|l| l.trim().strip_prefix("Non-2xx or 3xx responses:"))

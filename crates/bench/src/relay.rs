@@ -25,7 +25,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::scratch::{in_scratch_database, migrated, BenchError};
+use crate::scratch::{failed, migrated, BenchError};
 use crate::stats::percentile_ms;
 
 /// What the relay benchmark is asked to do.
@@ -60,47 +60,17 @@ pub struct RelayBenchReport {
     pub headroom: f64,
 }
 
-/// Why the benchmark could not run.
-#[derive(Debug, thiserror::Error)]
-pub enum RelayBenchError {
-    #[error(transparent)]
-    Bench(#[from] BenchError),
-    #[error("cannot prepare the scratch database")]
-    Db(#[from] event_store::DbError),
-    #[error(transparent)]
-    Store(#[from] event_store::StoreError),
-    #[error(transparent)]
-    Command(#[from] commands::CommandError),
-    #[error("{0}")]
-    Run(String),
-}
-
-fn failed(e: impl std::fmt::Display) -> RelayBenchError {
-    RelayBenchError::Run(e.to_string())
-}
-
 /// The applicant of every benchmark request.
 const APPLICANT: &str = "760324400005";
 
-/// Runs the relay benchmark on the server of `admin`.
+/// Runs the relay benchmark in the (scratch) database of `config`.
 ///
 /// # Errors
-/// [`RelayBenchError`] naming what failed; the scratch database is dropped in any case.
+/// [`BenchError`] naming what failed.
 pub async fn run(
-    admin: &tokio_postgres::Config,
-    options: &RelayBenchOptions,
-) -> Result<RelayBenchReport, RelayBenchError> {
-    in_scratch_database(
-        admin,
-        |config| async move { run_in(&config, options).await },
-    )
-    .await?
-}
-
-async fn run_in(
     config: &tokio_postgres::Config,
     options: &RelayBenchOptions,
-) -> Result<RelayBenchReport, RelayBenchError> {
+) -> Result<RelayBenchReport, BenchError> {
     let db = migrated(config, 24).await?;
     let store = EventStore::new(db.clone());
     let mut kafka = KafkaSettings::new(options.brokers.clone());
@@ -135,7 +105,7 @@ async fn lag_under_load(
     read_side: &EventStore,
     kafka: &KafkaSettings,
     options: &RelayBenchOptions,
-) -> Result<(Vec<Duration>, f64), RelayBenchError> {
+) -> Result<(Vec<Duration>, f64), BenchError> {
     let relay_stop = CancellationToken::new();
     let (relay_progress, relay_watch) = watch::channel(RelayProgress::default());
     let relay = tokio::spawn(projections::kafka::relay::run(
@@ -203,7 +173,7 @@ async fn drain(
     read_side: EventStore,
     kafka: KafkaSettings,
     events: u64,
-) -> Result<(u64, f64), RelayBenchError> {
+) -> Result<(u64, f64), BenchError> {
     // 2. Throughput: a backlog written with the relay stopped, then drained.
     eprintln!(
         "writing a backlog of {} events with the relay stopped ...",
@@ -239,7 +209,7 @@ async fn drain(
     Ok((drained, drain_seconds))
 }
 
-fn metadata(stream: StreamId) -> Result<EventMetadata, RelayBenchError> {
+fn metadata(stream: StreamId) -> Result<EventMetadata, BenchError> {
     Ok(EventMetadata {
         actor: Actor::system("bench-relay").map_err(failed)?,
         channel: Channel::System,
@@ -249,7 +219,7 @@ fn metadata(stream: StreamId) -> Result<EventMetadata, RelayBenchError> {
 }
 
 /// Events of one step: `count` of them, with a payload the size of a lookup's answer.
-fn step_events(count: u64, step: u64) -> Result<Vec<NewEvent>, RelayBenchError> {
+fn step_events(count: u64, step: u64) -> Result<Vec<NewEvent>, BenchError> {
     (0..count)
         .map(|n| {
             NewEvent::new(
@@ -272,7 +242,7 @@ async fn load(
     store: EventStore,
     options: RelayBenchOptions,
     until: Instant,
-) -> Result<u64, RelayBenchError> {
+) -> Result<u64, BenchError> {
     let requests = Requests::new(store.clone());
     let applicant = Iin::parse(APPLICANT).map_err(failed)?;
     let interval = Duration::from_secs_f64(1.0 / options.rate.max(1) as f64);
@@ -288,17 +258,11 @@ async fn load(
         let applicant = applicant.clone();
         tasks.spawn(async move {
             let submitted = requests
-                .submit(Submission {
-                    service: ServiceCode::PensionFundStatement,
-                    applicant: applicant.clone(),
-                    form: serde_json::json!({}),
-                    actor: Actor::Citizen { iin: applicant },
-                    channel: Channel::Portal,
-                    idempotency_key: None,
-                    representative: None,
-                    operator_id: None,
-                    presented: None,
-                })
+                .submit(Submission::on_portal(
+                    ServiceCode::PensionFundStatement,
+                    applicant,
+                    serde_json::json!({}),
+                ))
                 .await?;
             let stream = StreamId::from_uuid(submitted.info.request_id);
             let metadata = metadata(stream)?;
@@ -318,7 +282,7 @@ async fn load(
                     .ok_or_else(|| failed("stream version overflow"))?;
                 appended += count;
             }
-            Ok::<_, RelayBenchError>(appended)
+            Ok::<_, BenchError>(appended)
         });
         // Collect what has finished, so that the set stays small.
         while let Some(done) = tasks.try_join_next() {
@@ -332,7 +296,7 @@ async fn load(
 }
 
 /// Writes `events` events, 10 to an append, from 8 writers.
-async fn backlog(store: &EventStore, events: u64) -> Result<(), RelayBenchError> {
+async fn backlog(store: &EventStore, events: u64) -> Result<(), BenchError> {
     let mut tasks = tokio::task::JoinSet::new();
     let per_writer = events / 8;
     for _ in 0..8 {
@@ -357,7 +321,7 @@ async fn backlog(store: &EventStore, events: u64) -> Result<(), RelayBenchError>
                     written += count;
                 }
             }
-            Ok::<_, RelayBenchError>(())
+            Ok::<_, BenchError>(())
         });
     }
     while let Some(done) = tasks.join_next().await {

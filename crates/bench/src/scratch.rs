@@ -4,7 +4,7 @@
 use tokio_postgres::NoTls;
 use uuid::Uuid;
 
-/// Failures of the benchmark.
+/// Why a benchmark could not run (any of them: the binary reports it and exits).
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
     #[error("database error while {0}")]
@@ -15,24 +15,48 @@ pub enum BenchError {
     Migration(#[from] event_store::MigrationError),
     #[error("an append failed during the run")]
     Store(#[from] event_store::StoreError),
+    #[error(transparent)]
+    Command(#[from] commands::CommandError),
+    #[error(transparent)]
+    Result(#[from] commands::results::ResultError),
+    #[error("a read model failed")]
+    Projection(#[from] projections::ProjectionError),
+    #[error("the benchmark's signing key")]
+    Key(#[from] api::token::KeyError),
+    #[error("io error while {0}")]
+    Io(&'static str, #[source] std::io::Error),
     #[error("pgbench failed: {0}")]
     Pgbench(String),
+    #[error("wrk: {0}")]
+    Wrk(String),
     #[error("a writer task ended abnormally")]
     Writer(#[source] tokio::task::JoinError),
+    #[error("{0}")]
+    Run(String),
+}
+
+/// A failure to run, from anything that says what went wrong.
+pub(crate) fn failed(e: impl std::fmt::Display) -> BenchError {
+    BenchError::Run(e.to_string())
+}
+
+/// An IO failure while `doing`.
+pub(crate) fn io(doing: &'static str) -> impl Fn(std::io::Error) -> BenchError {
+    move |e| BenchError::Io(doing, e)
 }
 
 /// Runs `work` against a database created for it on the server of `admin` (a login allowed to
 /// create databases), and drops the database afterwards whatever `work` returned.
 ///
 /// # Errors
-/// [`BenchError::Database`] when the database cannot be created; `work`'s own result otherwise.
+/// [`BenchError::Database`] when the database cannot be created; `work`'s own error otherwise.
 pub(crate) async fn in_scratch_database<T, F, Fut>(
     admin: &tokio_postgres::Config,
     work: F,
 ) -> Result<T, BenchError>
 where
     F: FnOnce(tokio_postgres::Config) -> Fut,
-    Fut: std::future::Future<Output = T>,
+    Fut: std::future::Future<Output = Result<T, BenchError>>,
 {
     let name = format!("egov_bench_{}", Uuid::new_v4().simple());
     let admin_client = connect(admin).await?;
@@ -46,7 +70,7 @@ where
     let _ = admin_client
         .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         .await;
-    Ok(result)
+    result
 }
 
 /// The scratch database migrated, and a pool of `pool_size` connections to it.

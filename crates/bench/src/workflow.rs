@@ -17,7 +17,7 @@ use commands::results::ProviderKey;
 use commands::workflow::{Workflow, WorkflowSettings};
 use commands::{Requests, Submission};
 use domain::request::EventType;
-use domain::{Actor, Channel, Cursor, Iin, ServiceCode};
+use domain::{Actor, Cursor, Iin, ServiceCode};
 use event_store::EventStore;
 use event_store::SubscriptionOptions;
 use serde::Serialize;
@@ -25,7 +25,7 @@ use testkit::pki::{Algorithm, Pki};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
-use crate::scratch::{connect, in_scratch_database, BenchError};
+use crate::scratch::{connect, failed, BenchError};
 use crate::stats::{event_lags, percentile_ms};
 use projections::ReadModel;
 use registry_sim::{FaultSettings, Simulator};
@@ -95,46 +95,14 @@ pub struct WorkflowBenchReport {
     pub status_batch_apply_p99_ms: f64,
 }
 
-/// Why the benchmark could not run.
-#[derive(Debug, thiserror::Error)]
-pub enum WorkflowBenchError {
-    #[error(transparent)]
-    Bench(#[from] BenchError),
-    #[error("cannot prepare the scratch database")]
-    Db(#[from] event_store::DbError),
-    #[error(transparent)]
-    Store(#[from] event_store::StoreError),
-    #[error(transparent)]
-    Command(#[from] commands::CommandError),
-    #[error(transparent)]
-    Result(#[from] commands::results::ResultError),
-    #[error("{0}")]
-    Setup(String),
-}
-
-fn setup(e: impl std::fmt::Display) -> WorkflowBenchError {
-    WorkflowBenchError::Setup(e.to_string())
-}
-
-/// Runs the workflow benchmark on the server of `admin`.
+/// Runs the workflow benchmark in the (scratch) database of `config`.
 ///
 /// # Errors
-/// [`WorkflowBenchError`] naming what failed; the scratch database is dropped in any case.
+/// [`BenchError`] naming what failed.
 pub async fn run(
-    admin: &tokio_postgres::Config,
-    options: &WorkflowBenchOptions,
-) -> Result<WorkflowBenchReport, WorkflowBenchError> {
-    in_scratch_database(
-        admin,
-        |config| async move { run_in(&config, options).await },
-    )
-    .await?
-}
-
-async fn run_in(
     config: &tokio_postgres::Config,
     options: &WorkflowBenchOptions,
-) -> Result<WorkflowBenchReport, WorkflowBenchError> {
+) -> Result<WorkflowBenchReport, BenchError> {
     let db = crate::scratch::migrated(config, 32).await?;
     let store = EventStore::new(db.clone());
     let requests = Requests::new(store.clone());
@@ -147,8 +115,8 @@ async fn run_in(
         error_rate: 0.0,
         outage: false,
     })
-    .map_err(setup)?;
-    let keys = tempfile::tempdir().map_err(setup)?;
+    .map_err(failed)?;
+    let keys = tempfile::tempdir().map_err(failed)?;
     let workflow = workflow(
         &requests,
         &pki,
@@ -166,7 +134,7 @@ async fn run_in(
     let load = Load::run(config, &requests, &db, &signer, &pki, options, &stop).await?;
     let measured_from = chrono::Utc::now()
         - chrono::Duration::from_std(load.started.elapsed().saturating_sub(WARM_UP))
-            .map_err(setup)?;
+            .map_err(failed)?;
     let status_event_lags = event_lags(&mut projected.status_batches, measured_from);
     let analytics_event_lags = event_lags(&mut projected.analytics_batches, measured_from);
     stop.cancel();
@@ -219,19 +187,19 @@ fn workflow(
     registries: &str,
     keys: &tempfile::TempDir,
     options: &WorkflowBenchOptions,
-) -> Result<Arc<Workflow>, WorkflowBenchError> {
+) -> Result<Arc<Workflow>, BenchError> {
     let verifier = OpensslVerifier::new(
         pki.anchors(),
         Some(ocsp.to_owned()),
         Duration::from_secs(10),
     )
-    .map_err(setup)?;
+    .map_err(failed)?;
     let registries = HttpRegistries::new(
         registries,
         RetryPolicy::single_attempt(Duration::from_secs(10)),
         BreakerSettings::default(),
     )
-    .map_err(setup)?;
+    .map_err(failed)?;
     Ok(Workflow::new(
         requests.clone(),
         Arc::new(verifier),
@@ -259,7 +227,7 @@ impl Projected {
     async fn start(
         config: &tokio_postgres::Config,
         stop: &CancellationToken,
-    ) -> Result<Projected, WorkflowBenchError> {
+    ) -> Result<Projected, BenchError> {
         let store = EventStore::new(crate::scratch::migrated(config, 6).await?);
         let progress = || tokio::sync::watch::channel(projections::Progress::default()).0;
         let (status_applied, status_batches) = tokio::sync::mpsc::unbounded_channel();
@@ -296,7 +264,7 @@ impl Load {
         pki: &Arc<Pki>,
         options: &WorkflowBenchOptions,
         stop: &CancellationToken,
-    ) -> Result<Load, WorkflowBenchError> {
+    ) -> Result<Load, BenchError> {
         // Who waits for which request: the watcher follows the log and answers at its end.
         let waiting: Waiting = Arc::default();
         let watcher = tokio::spawn(watch(
@@ -327,14 +295,14 @@ impl Load {
             .collect();
         let (mut completed, mut refused) = (0u64, 0u64);
         for client in clients {
-            for (at, ok) in client.await.map_err(setup)?? {
+            for (at, ok) in client.await.map_err(failed)?? {
                 if at >= started + WARM_UP && at < until {
                     *(if ok { &mut completed } else { &mut refused }) += 1;
                 }
             }
         }
-        analyze.await.map_err(setup)??;
-        let (status_lags, analytics_lags) = sampler.await.map_err(setup)?;
+        analyze.await.map_err(failed)??;
+        let (status_lags, analytics_lags) = sampler.await.map_err(failed)?;
         stop.cancel();
         let _ = watcher.await;
         Ok(Load {
@@ -394,8 +362,8 @@ struct Client {
 impl Client {
     /// Files, signs and waits for the end, again and again until `until`; when each request
     /// ended and whether it completed.
-    async fn file_until(self, until: Instant) -> Result<Vec<(Instant, bool)>, WorkflowBenchError> {
-        let applicant = Iin::parse(APPLICANT).map_err(setup)?;
+    async fn file_until(self, until: Instant) -> Result<Vec<(Instant, bool)>, BenchError> {
+        let applicant = Iin::parse(APPLICANT).map_err(failed)?;
         let actor = Actor::Citizen {
             iin: applicant.clone(),
         };
@@ -408,17 +376,11 @@ impl Client {
             }
             let submitted = self
                 .requests
-                .submit(Submission {
-                    service: ServiceCode::PensionFundStatement,
-                    applicant: applicant.clone(),
-                    form: serde_json::json!({}),
-                    actor: actor.clone(),
-                    channel: Channel::Portal,
-                    idempotency_key: None,
-                    representative: None,
-                    operator_id: None,
-                    presented: None,
-                })
+                .submit(Submission::on_portal(
+                    ServiceCode::PensionFundStatement,
+                    applicant.clone(),
+                    serde_json::json!({}),
+                ))
                 .await?;
             let document = submitted.info.document_to_sign();
             let cms = self.pki.sign(&self.signer, &document, true);
@@ -494,7 +456,7 @@ async fn watch(store: EventStore, waiting: Waiting, stop: CancellationToken) {
 /// Signature-to-result latencies and the median of each step, from the recorded times.
 async fn timings(
     client: &tokio_postgres::Client,
-) -> Result<(Vec<Duration>, StepTimes), WorkflowBenchError> {
+) -> Result<(Vec<Duration>, StepTimes), BenchError> {
     let database = |e| BenchError::Database("reading the step times", e);
     let latencies: Vec<Duration> = client
         .query(
@@ -546,12 +508,12 @@ async fn timings(
 }
 
 /// The one value of `sql` (a median in seconds), in milliseconds.
-async fn median_ms(client: &tokio_postgres::Client, sql: &str) -> Result<f64, WorkflowBenchError> {
-    Ok(client
+async fn median_ms(client: &tokio_postgres::Client, sql: &str) -> Result<f64, BenchError> {
+    client
         .query_one(sql, &[])
         .await
         .map(|row| row.get::<_, Option<f64>>(0).unwrap_or(0.0) * 1000.0)
-        .map_err(|e| BenchError::Database("reading the step times", e))?)
+        .map_err(|e| BenchError::Database("reading the step times", e))
 }
 
 /// The report as a table for people.

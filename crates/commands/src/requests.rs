@@ -13,7 +13,9 @@ mod error;
 mod numbers;
 
 use chrono::{DateTime, SubsecRound, Utc};
-use domain::request::{decide, evolve, Command, Request, RequestEvent, RequestInfo, SurveyAnswer};
+use domain::request::{
+    decide, evolve, Command, Filing, Request, RequestEvent, RequestInfo, SurveyAnswer,
+};
 use domain::scans::ScanKind;
 use domain::{
     Actor, Channel, EventMetadata, Iin, RecordedEvent, RequestNumber, ServiceCode, StreamId,
@@ -49,6 +51,26 @@ pub struct Submission {
     pub operator_id: Option<String>,
     /// At a service centre: the person at the desk, as their identity document names them.
     pub presented: Option<domain::request::PresentedPerson>,
+}
+
+impl Submission {
+    /// A citizen filing for themself on the portal, without an idempotency key.
+    #[must_use]
+    pub fn on_portal(service: ServiceCode, applicant: Iin, form: Value) -> Self {
+        Self {
+            service,
+            actor: Actor::Citizen {
+                iin: applicant.clone(),
+            },
+            applicant,
+            form,
+            channel: Channel::Portal,
+            idempotency_key: None,
+            representative: None,
+            operator_id: None,
+            presented: None,
+        }
+    }
 }
 
 /// A request as the handlers see it: its submission and where it stands.
@@ -498,7 +520,7 @@ impl Requests {
 }
 
 fn submit_command(submission: &Submission, stream_id: StreamId, number: RequestNumber) -> Command {
-    Command::Submit {
+    Command::Submit(Filing {
         request_id: stream_id.as_uuid(),
         number,
         service: submission.service,
@@ -508,7 +530,7 @@ fn submit_command(submission: &Submission, stream_id: StreamId, number: RequestN
         representative: submission.representative.clone(),
         operator_id: submission.operator_id.clone(),
         presented: submission.presented.clone().map(Box::new),
-    }
+    })
 }
 
 /// A submission whose stream already holds a request: the same request again is a retry, anything

@@ -23,7 +23,7 @@ mod signing;
 mod state;
 mod upcast;
 
-pub use command::{Command, DomainError, LookupOutcome, SignatureCheck};
+pub use command::{Command, DomainError, Filing, LookupOutcome, SignatureCheck};
 pub use decide::decide;
 pub use event_type::{EventType, UnknownEventType};
 pub use events::*;

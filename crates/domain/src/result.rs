@@ -300,17 +300,13 @@ mod tests {
     fn info(service: crate::ServiceCode) -> RequestInfo {
         let events = crate::request::decide(
             &crate::request::Request::Empty,
-            crate::request::Command::Submit {
-                request_id: uuid::Uuid::from_u128(9),
-                number: crate::RequestNumber::parse("20261123000009").expect("number"),
+            crate::request::Command::Submit(crate::request::Filing::on_portal(
+                uuid::Uuid::from_u128(9),
+                crate::RequestNumber::parse("20261123000009").expect("number"),
                 service,
-                applicant: Iin::parse("760324400005").expect("iin"),
-                channel: crate::Channel::Portal,
-                form: serde_json::json!({}),
-                representative: None,
-                operator_id: None,
-                presented: None,
-            },
+                Iin::parse("760324400005").expect("iin"),
+                serde_json::json!({}),
+            )),
             at(),
         )
         .expect("submitted");

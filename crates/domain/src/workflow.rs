@@ -206,17 +206,13 @@ mod tests {
             let mut stream = Stream { events: Vec::new() };
             stream.apply(
                 t0(),
-                Command::Submit {
-                    request_id: uuid::Uuid::from_u128(7),
-                    number: RequestNumber::parse("20261123000007").expect("number"),
+                Command::Submit(crate::request::Filing::on_portal(
+                    uuid::Uuid::from_u128(7),
+                    RequestNumber::parse("20261123000007").expect("number"),
                     service,
-                    applicant: Iin::parse("900101300007").expect("iin"),
-                    channel: Channel::Portal,
-                    form: json!({}),
-                    representative: None,
-                    operator_id: None,
-                    presented: None,
-                },
+                    Iin::parse("900101300007").expect("iin"),
+                    json!({}),
+                )),
             );
             stream
         }

@@ -8,7 +8,7 @@ mod serve;
 
 use std::process::ExitCode;
 
-use api::{telemetry, Settings};
+use api::Settings;
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
 
@@ -19,32 +19,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let settings = match Settings::from_env() {
-        Ok(settings) => settings,
-        Err(error) => {
-            eprintln!("egov: {error}");
-            return ExitCode::from(2);
-        }
-    };
-    telemetry::init(settings.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("egov: cannot start the async runtime: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(dispatch(cli.command, settings)) {
-        Ok(code) => code,
-        Err(error) => {
-            tracing::error!(error.cause_chain = ?error, "egov failed");
-            eprintln!("egov: {error:#}");
-            ExitCode::FAILURE
-        }
-    }
+    egov::process::run("egov", |settings| dispatch(cli.command, settings))
 }
 
 async fn dispatch(command: Cmd, settings: Settings) -> anyhow::Result<ExitCode> {

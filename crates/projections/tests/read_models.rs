@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use commands::read_audit::{ReadAudit, Reader};
 use commands::requests::{Requests, Submission};
-use domain::{Actor, Channel, Iin, ServiceCode};
+use domain::{Actor, Iin, ServiceCode};
 use event_store::EventStore;
 use projections::{Progress, ReadModel, Through};
 use serde_json::json;
@@ -24,17 +24,11 @@ async fn history(store: &EventStore) {
         let iin = Iin::parse(raw).expect("valid IIN");
         let actor = Actor::Citizen { iin: iin.clone() };
         let submitted = requests
-            .submit(Submission {
-                service: ServiceCode::PensionFundStatement,
-                applicant: iin.clone(),
-                form: json!({}),
-                actor: actor.clone(),
-                channel: Channel::Portal,
-                idempotency_key: None,
-                representative: None,
-                operator_id: None,
-                presented: None,
-            })
+            .submit(Submission::on_portal(
+                ServiceCode::PensionFundStatement,
+                iin.clone(),
+                json!({}),
+            ))
             .await
             .expect("submit");
         requests

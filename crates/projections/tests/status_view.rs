@@ -18,17 +18,7 @@ const ALICE: &str = "900101300007";
 
 fn submission(iin: &str) -> Submission {
     let applicant = Iin::parse(iin).expect("valid IIN");
-    Submission {
-        service: ServiceCode::PensionFundStatement,
-        applicant: applicant.clone(),
-        form: json!({}),
-        actor: Actor::Citizen { iin: applicant },
-        channel: Channel::Portal,
-        idempotency_key: None,
-        representative: None,
-        operator_id: None,
-        presented: None,
-    }
+    Submission::on_portal(ServiceCode::PensionFundStatement, applicant, json!({}))
 }
 
 struct Running {

@@ -90,15 +90,7 @@ impl Flow {
 
     /// GET a path with a token; the status and the JSON body (or null).
     pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
-        let answer = self
-            .http
-            .get(self.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("get");
-        let code = answer.status().as_u16();
-        (code, answer.json().await.unwrap_or(Value::Null))
+        super::portal::get_json(&self.http, &self.url(path), token).await
     }
 
     /// Files a request; returns its number and the bytes to sign.

@@ -134,16 +134,15 @@ impl Portal {
 
     /// GET a path with a token; returns status and body (JSON or Null).
     pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
-        let answer = self
-            .http
-            .get(self.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("get");
-        let status = answer.status().as_u16();
-        (status, answer.json().await.unwrap_or(Value::Null))
+        get_json(&self.http, &self.url(path), token).await
     }
+}
+
+/// GET `url` with a bearer token; the status and the JSON body (or null).
+pub async fn get_json(http: &reqwest::Client, url: &str, token: &str) -> (u16, Value) {
+    let answer = http.get(url).bearer_auth(token).send().await.expect("get");
+    let status = answer.status().as_u16();
+    (status, answer.json().await.unwrap_or(Value::Null))
 }
 
 /// A CMS SignedData (attached, DER) over `content`, by a self-signed certificate for `iin`.

@@ -3,7 +3,7 @@
 
 use commands::requests::{CommandError, Requests, Submission};
 use domain::request::{DomainError, RequestEvent};
-use domain::{Actor, Channel, Iin, RequestStatus, ServiceCode};
+use domain::{Actor, Iin, RequestStatus, ServiceCode};
 use event_store::EventStore;
 use serde_json::json;
 use testkit::TestDb;
@@ -22,15 +22,12 @@ fn citizen(iin: &str) -> Actor {
 
 fn submission(iin: &str, key: Option<&str>) -> Submission {
     Submission {
-        service: ServiceCode::PensionFundStatement,
-        applicant: Iin::parse(iin).expect("valid IIN"),
-        form: json!({}),
-        actor: citizen(iin),
-        channel: Channel::Portal,
         idempotency_key: key.map(str::to_owned),
-        representative: None,
-        operator_id: None,
-        presented: None,
+        ..Submission::on_portal(
+            ServiceCode::PensionFundStatement,
+            Iin::parse(iin).expect("valid IIN"),
+            json!({}),
+        )
     }
 }
 

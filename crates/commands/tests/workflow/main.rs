@@ -18,7 +18,7 @@ use domain::catalog::Lookup;
 use domain::request::{
     LookupFailure, Outcome, Request, RequestEvent, SignatureCheck, SignatureRejection,
 };
-use domain::{Actor, Channel, Iin, RefusalReason, ServiceCode, StreamId};
+use domain::{Actor, Iin, RefusalReason, ServiceCode, StreamId};
 use event_store::EventStore;
 use serde_json::json;
 use testkit::TestDb;
@@ -88,17 +88,11 @@ async fn filed(store: &EventStore) -> StreamId {
     let requests = Requests::new(store.clone());
     let actor = Actor::Citizen { iin: alice() };
     let submitted = requests
-        .submit(Submission {
-            service: ServiceCode::SikAssignment,
-            applicant: alice(),
-            form: json!({}),
-            actor: actor.clone(),
-            channel: Channel::Portal,
-            idempotency_key: None,
-            representative: None,
-            operator_id: None,
-            presented: None,
-        })
+        .submit(Submission::on_portal(
+            ServiceCode::SikAssignment,
+            alice(),
+            json!({}),
+        ))
         .await
         .expect("submit");
     requests

@@ -11,24 +11,52 @@ use crate::identifiers::{Iin, RequestNumber};
 use crate::refusal::RefusalReason;
 use crate::scans::ScanKind;
 
+/// A request as filed: what [`Command::Submit`] carries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Filing {
+    pub request_id: Uuid,
+    pub number: RequestNumber,
+    pub service: ServiceCode,
+    pub applicant: Iin,
+    pub channel: Channel,
+    /// The form as the client sent it; validated against the catalog.
+    pub form: Value,
+    pub representative: Option<Representative>,
+    pub operator_id: Option<String>,
+    /// At a service centre: the person at the desk as their identity document names them.
+    pub presented: Option<Box<PresentedPerson>>,
+}
+
+impl Filing {
+    /// A citizen's own request on the portal.
+    #[must_use]
+    pub fn on_portal(
+        request_id: Uuid,
+        number: RequestNumber,
+        service: ServiceCode,
+        applicant: Iin,
+        form: Value,
+    ) -> Self {
+        Self {
+            request_id,
+            number,
+            service,
+            applicant,
+            channel: Channel::Portal,
+            form,
+            representative: None,
+            operator_id: None,
+            presented: None,
+        }
+    }
+}
+
 /// What a request can be told to do. Facts from outside (a verifier's verdict, a registry's answer)
 /// arrive as command fields; ids are drawn by the caller.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     /// File a request (portal step 1, or an operator at a service centre).
-    Submit {
-        request_id: Uuid,
-        number: RequestNumber,
-        service: ServiceCode,
-        applicant: Iin,
-        channel: Channel,
-        /// The form as the client sent it; validated against the catalog.
-        form: Value,
-        representative: Option<Representative>,
-        operator_id: Option<String>,
-        /// At a service centre: the person at the desk as their identity document names them.
-        presented: Option<Box<PresentedPerson>>,
-    },
+    Submit(Filing),
     /// The citizen's signature arrived (portal step 2): its digest and the container itself
     /// (base64 of its DER), kept so that it can be verified from the event alone.
     Sign {

@@ -3,17 +3,13 @@
 //! (`signing`, `lookups`, `ending`); filing is decided here.
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
-use uuid::Uuid;
 
-use super::command::{Command, DomainError};
+use super::command::{Command, DomainError, Filing};
 use super::events::*;
 use super::state::Request;
 use super::{ending, lookups, signing};
 use crate::calendar::WorkingCalendar;
-use crate::catalog::ServiceCode;
 use crate::envelope::Channel;
-use crate::identifiers::{Iin, RequestNumber};
 
 /// Decides what a command means for a request at `now`.
 ///
@@ -25,30 +21,8 @@ pub fn decide(
     command: Command,
     now: DateTime<Utc>,
 ) -> Result<Vec<RequestEvent>, DomainError> {
-    if let Command::Submit {
-        request_id,
-        number,
-        service,
-        applicant,
-        channel,
-        form,
-        representative,
-        operator_id,
-        presented,
-    } = command
-    {
-        let args = SubmitArgs {
-            request_id,
-            number,
-            service,
-            applicant,
-            channel,
-            form,
-            representative,
-            operator_id,
-            presented,
-        };
-        return submit(state, now, args);
+    if let Command::Submit(filing) = command {
+        return submit(state, now, filing);
     }
     let open = match state {
         Request::Empty => return Err(DomainError::NotSubmitted),
@@ -56,7 +30,7 @@ pub fn decide(
         Request::Open(open) => open,
     };
     match command {
-        Command::Submit { .. } => Err(DomainError::AlreadySubmitted),
+        Command::Submit(_) => Err(DomainError::AlreadySubmitted),
         Command::Sign {
             signature_sha256,
             cms,
@@ -87,22 +61,10 @@ pub fn decide(
     }
 }
 
-struct SubmitArgs {
-    request_id: Uuid,
-    number: RequestNumber,
-    service: ServiceCode,
-    applicant: Iin,
-    channel: Channel,
-    form: Value,
-    representative: Option<Representative>,
-    operator_id: Option<String>,
-    presented: Option<Box<PresentedPerson>>,
-}
-
 fn submit(
     state: &Request,
     now: DateTime<Utc>,
-    a: SubmitArgs,
+    a: Filing,
 ) -> Result<Vec<RequestEvent>, DomainError> {
     if !matches!(state, Request::Empty) {
         return Err(DomainError::AlreadySubmitted);

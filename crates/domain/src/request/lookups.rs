@@ -50,6 +50,38 @@ pub(super) fn start(
     )])
 }
 
+/// Why a request ends although its registry answered: the person GBD FL found is not named as
+/// the identity document names them, or the power of attorney ENIS found is not the one
+/// presented or no longer holds.
+fn refusal_on_found(
+    open: &Open,
+    lookup: Lookup,
+    data: &serde_json::Value,
+    now: DateTime<Utc>,
+) -> Option<RefusalReason> {
+    match lookup {
+        Lookup::ApplicantIdentity
+            if open
+                .info
+                .presented
+                .as_ref()
+                .is_some_and(|p| !p.named_in(data)) =>
+        {
+            Some(RefusalReason::ApplicantNotInGbdFl)
+        }
+        Lookup::PowerOfAttorney
+            if !super::centre::power_of_attorney_holds(
+                data,
+                &open.info,
+                crate::calendar::local_date(now),
+            ) =>
+        {
+            Some(RefusalReason::PoaNotInEnis)
+        }
+        _ => None,
+    }
+}
+
 /// A registry's answer to the lookup under way, or its failure to answer.
 pub(super) fn record(
     open: &Open,
@@ -63,52 +95,15 @@ pub(super) fn record(
         return Err(DomainError::NoLookupInFlight(lookup));
     }
     Ok(match outcome {
-        // GBD FL found the person: the names must be those of the identity document.
-        LookupOutcome::Found(data)
-            if lookup == Lookup::ApplicantIdentity
-                && open
-                    .info
-                    .presented
-                    .as_ref()
-                    .is_some_and(|p| !p.named_in(&data)) =>
-        {
-            vec![
-                RequestEvent::LookupSucceeded(RegistryLookupSucceeded {
-                    lookup,
-                    attempt,
-                    data,
-                }),
-                RequestEvent::Refused(RequestRefused {
-                    reason: RefusalReason::ApplicantNotInGbdFl,
-                }),
-            ]
-        }
-        // ENIS found a power of attorney: it must be the one presented, and still hold.
-        LookupOutcome::Found(data)
-            if lookup == Lookup::PowerOfAttorney
-                && !super::centre::power_of_attorney_holds(
-                    &data,
-                    &open.info,
-                    crate::calendar::local_date(now),
-                ) =>
-        {
-            vec![
-                RequestEvent::LookupSucceeded(RegistryLookupSucceeded {
-                    lookup,
-                    attempt,
-                    data,
-                }),
-                RequestEvent::Refused(RequestRefused {
-                    reason: RefusalReason::PoaNotInEnis,
-                }),
-            ]
-        }
         LookupOutcome::Found(data) => {
-            vec![RequestEvent::LookupSucceeded(RegistryLookupSucceeded {
+            let refusal = refusal_on_found(open, lookup, &data, now);
+            let mut events = vec![RequestEvent::LookupSucceeded(RegistryLookupSucceeded {
                 lookup,
                 attempt,
                 data,
-            })]
+            })];
+            events.extend(refusal.map(|reason| RequestEvent::Refused(RequestRefused { reason })));
+            events
         }
         // "Not found" is an answer and ends the request (docs/domain.md 5); no answer may be retried.
         LookupOutcome::Failed(LookupFailure::NotFound) => vec![

@@ -59,7 +59,7 @@ impl When {
 }
 
 fn submit(service: ServiceCode, channel: Channel) -> Command {
-    Command::Submit {
+    Command::Submit(Filing {
         request_id: Uuid::from_u128(1),
         number: RequestNumber::parse("20261123000001").expect("number"),
         service,
@@ -73,7 +73,7 @@ fn submit(service: ServiceCode, channel: Channel) -> Command {
         representative: None,
         operator_id: (channel == Channel::ServiceCentre).then(|| "op-17".to_owned()),
         presented: None,
-    }
+    })
 }
 
 fn submitted(service: ServiceCode) -> Vec<RequestEvent> {
@@ -396,7 +396,7 @@ fn submission_checks_the_channel_the_form_and_sets_the_promised_deadline() {
             channel: Channel::ServiceCentre,
         });
     let mut bad_form = submit(ServiceCode::PensionFundStatement, Channel::Portal);
-    if let Command::Submit { form, .. } = &mut bad_form {
+    if let Command::Submit(Filing { form, .. }) = &mut bad_form {
         *form = json!({"period_start": "2026-01-10", "period_end": "2026-01-01"});
     }
     given(&[]).when(bad_form).then_err(DomainError::InvalidForm(
@@ -444,9 +444,9 @@ fn a_step_is_marked_late_once() {
 
 fn centre_submit(representative: bool) -> Command {
     let mut command = submit(ServiceCode::PensionFundStatement, Channel::ServiceCentre);
-    if let Command::Submit {
+    if let Command::Submit(Filing {
         representative: r, ..
-    } = &mut command
+    }) = &mut command
     {
         *r = representative.then(|| Representative {
             iin: someone_else(),
@@ -701,11 +701,11 @@ fn service_centre_checks_end_in_their_refusals() {
 #[test]
 fn a_representative_is_refused_on_the_portal() {
     let mut command = centre_submit(true);
-    if let Command::Submit {
+    if let Command::Submit(Filing {
         channel,
         operator_id,
         ..
-    } = &mut command
+    }) = &mut command
     {
         *channel = Channel::Portal;
         *operator_id = None;
@@ -1083,17 +1083,13 @@ fn every_refusal_the_catalog_lists_for_a_portal_service_ends_its_request_with_th
 #[test]
 fn the_document_to_sign_is_canonical_and_changes_with_what_is_asked() {
     let submitted = |form: serde_json::Value| match &given(&[])
-        .when(Command::Submit {
-            request_id: Uuid::from_u128(7),
-            number: RequestNumber::parse("20261123000001").expect("number"),
-            service: ServiceCode::PensionFundStatement,
-            applicant: citizen(),
-            channel: Channel::Portal,
+        .when(Command::Submit(Filing::on_portal(
+            Uuid::from_u128(7),
+            RequestNumber::parse("20261123000001").expect("number"),
+            ServiceCode::PensionFundStatement,
+            citizen(),
             form,
-            representative: None,
-            operator_id: None,
-            presented: None,
-        })
+        )))
         .events()[0]
     {
         RequestEvent::Submitted(e) => e.clone(),
