@@ -26,15 +26,11 @@ fn total(rows: &Value, key: &str, filter: impl Fn(&Value) -> bool) -> i64 {
 #[tokio::test]
 async fn analytics_figures_equal_the_events_and_the_analyst_role_sees_no_personal_data() {
     let mut flow = Flow::start(healthy(), &[]).await;
-    let aida = flow
-        .pki
-        .citizen(AIDA, Algorithm::EcP256, (-10, 300), false, true);
+    let aida = flow.pki.signer(AIDA);
     let erlan = flow
         .pki
         .citizen(ERLAN, Algorithm::Rsa, (-10, 300), false, true);
-    let dana = flow
-        .pki
-        .citizen(DANA, Algorithm::EcP256, (-10, 300), false, true);
+    let dana = flow.pki.signer(DANA);
     flow.start_responder();
     let mut numbers = Vec::new();
     for (service, iin, signer) in [

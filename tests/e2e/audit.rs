@@ -6,7 +6,6 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use testkit::pki::Algorithm;
 
 use crate::support::citizens::AIDA;
 use crate::support::flow::{healthy, Flow};
@@ -19,9 +18,7 @@ fn auditor(keys: &Keys) -> String {
 
 /// A completed pension-fund statement; its number.
 async fn completed_request(flow: &mut Flow) -> String {
-    let signer = flow
-        .pki
-        .citizen(AIDA, Algorithm::EcP256, (-10, 300), false, true);
+    let signer = flow.pki.signer(AIDA);
     flow.start_responder();
     let number = flow
         .file_signed_by("pension-fund-statement", AIDA, json!({}), &signer)

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use serde_json::{json, Value};
-use testkit::pki::{Algorithm, Issued};
+use testkit::pki::Issued;
 
 use crate::support::citizens::AIDA;
 use crate::support::flow::{healthy, Flow};
@@ -60,9 +60,7 @@ struct Desk {
 impl Desk {
     async fn open() -> Desk {
         let mut flow = Flow::start(healthy(), &[]).await;
-        let operator_cert = flow
-            .pki
-            .citizen(OPERATOR, Algorithm::EcP256, (-10, 300), false, true);
+        let operator_cert = flow.pki.signer(OPERATOR);
         let token = operator_token(&flow.keys);
         Desk {
             flow,
@@ -242,10 +240,7 @@ async fn a_citizen_in_person_is_served_and_sees_the_result_in_their_own_history(
 #[tokio::test]
 async fn representatives_checks_and_signatures_end_in_the_refusals_domain_md_names() {
     let mut desk = Desk::open().await;
-    let stranger = desk
-        .flow
-        .pki
-        .citizen(SERIK, Algorithm::EcP256, (-10, 300), false, true);
+    let stranger = desk.flow.pki.signer(SERIK);
     desk.flow.start_responder();
 
     // A representative with a valid power of attorney passes both checks.

@@ -192,21 +192,13 @@ fn check_delivery(log: &[(uuid::Uuid, uuid::Uuid, i64)], read: &[Published]) -> 
 
 async fn citizens(flow: &mut Flow) -> Vec<(&'static str, Issued)> {
     let signers = vec![
-        (
-            AIDA,
-            flow.pki
-                .citizen(AIDA, Algorithm::EcP256, (-10, 300), false, true),
-        ),
+        (AIDA, flow.pki.signer(AIDA)),
         (
             ERLAN,
             flow.pki
                 .citizen(ERLAN, Algorithm::Rsa, (-10, 300), false, true),
         ),
-        (
-            DANA,
-            flow.pki
-                .citizen(DANA, Algorithm::EcP256, (-10, 300), false, true),
-        ),
+        (DANA, flow.pki.signer(DANA)),
     ];
     flow.start_responder();
     signers

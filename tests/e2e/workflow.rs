@@ -320,9 +320,7 @@ async fn every_refusal_of_the_signature_and_the_registries_ends_the_request_with
 async fn with_the_ocsp_responder_down_no_signature_is_taken_as_good_and_it_completes_once_it_answers(
 ) {
     let mut flow = Flow::start(healthy(), &[]).await;
-    let signer = flow
-        .pki
-        .citizen(AIDA, Algorithm::EcP256, (-10, 300), false, true);
+    let signer = flow.pki.signer(AIDA);
     let number = flow
         .file_signed_by("birth-childcare-benefit-info", AIDA, json!({}), &signer)
         .await;
@@ -347,23 +345,24 @@ async fn with_the_ocsp_responder_down_no_signature_is_taken_as_good_and_it_compl
     assert_eq!(status["status"]["code"], "completed", "{status}");
 }
 
-#[tokio::test]
-async fn a_registry_outage_that_heals_within_the_step_limit_ends_in_the_result() {
-    let mut flow = Flow::start(
-        FaultSettings {
-            outage: true,
-            ..healthy()
-        },
-        &[],
-    )
-    .await;
-    let signer = flow
-        .pki
-        .citizen(AIDA, Algorithm::EcP256, (-10, 300), false, true);
+/// A pension-fund statement filed and signed by Aida while every registry is down.
+async fn filed_during_an_outage() -> (Flow, String) {
+    let faults = FaultSettings {
+        outage: true,
+        ..healthy()
+    };
+    let mut flow = Flow::start(faults, &[]).await;
+    let signer = flow.pki.signer(AIDA);
     flow.start_responder();
     let number = flow
         .file_signed_by("pension-fund-statement", AIDA, json!({}), &signer)
         .await;
+    (flow, number)
+}
+
+#[tokio::test]
+async fn a_registry_outage_that_heals_within_the_step_limit_ends_in_the_result() {
+    let (flow, number) = filed_during_an_outage().await;
     // The workflow has met the outage (and recorded it) before the registry heals.
     let met = || async {
         flow.events(&number)
@@ -407,21 +406,7 @@ async fn a_registry_outage_that_heals_within_the_step_limit_ends_in_the_result()
 
 #[tokio::test]
 async fn a_registry_outage_longer_than_the_step_limit_ends_in_a_processing_error() {
-    let mut flow = Flow::start(
-        FaultSettings {
-            outage: true,
-            ..healthy()
-        },
-        &[],
-    )
-    .await;
-    let signer = flow
-        .pki
-        .citizen(AIDA, Algorithm::EcP256, (-10, 300), false, true);
-    flow.start_responder();
-    let number = flow
-        .file_signed_by("pension-fund-statement", AIDA, json!({}), &signer)
-        .await;
+    let (flow, number) = filed_during_an_outage().await;
     // The IIN lookup may take 15 seconds (docs/domain.md 3.4).
     let status = flow.outcome(&number, AIDA, WAIT).await;
     assert_eq!(status["status"]["code"], "refused", "{status}");
@@ -591,9 +576,7 @@ async fn two_egov_workers_beside_a_serve_without_workflow_share_the_requests_eac
         &[("EGOV_WORKFLOW", "off")],
     )
     .await;
-    let signer = flow
-        .pki
-        .citizen(AIDA, Algorithm::EcP256, (-10, 300), false, true);
+    let signer = flow.pki.signer(AIDA);
     flow.start_responder();
     let mut numbers = Vec::new();
     for _ in 0..8 {

@@ -359,7 +359,7 @@ impl From<StoreError> for ApiError {
 impl From<ProjectionError> for ApiError {
     fn from(error: ProjectionError) -> Self {
         match error {
-            ProjectionError::Unavailable(_) | ProjectionError::Database { .. } => {
+            ProjectionError::Db(_) => {
                 tracing::warn!(error = %error, cause = ?std::error::Error::source(&error), "database unavailable");
                 ApiError::Unavailable
             }
@@ -373,7 +373,7 @@ impl From<commands::results::ResultError> for ApiError {
     fn from(error: commands::results::ResultError) -> Self {
         use commands::results::ResultError;
         match error {
-            ResultError::Unavailable(_) | ResultError::Database { .. } => {
+            ResultError::Db(_) => {
                 tracing::warn!(error = %error, cause = ?std::error::Error::source(&error), "database unavailable");
                 ApiError::Unavailable
             }

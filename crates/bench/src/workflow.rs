@@ -21,7 +21,7 @@ use domain::{Actor, Cursor, Iin, ServiceCode};
 use event_store::EventStore;
 use event_store::SubscriptionOptions;
 use serde::Serialize;
-use testkit::pki::{Algorithm, Pki};
+use testkit::pki::Pki;
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
@@ -108,7 +108,7 @@ pub async fn run(
     let requests = Requests::new(store.clone());
     // The outside world: a CA with its OCSP responder, the registries' simulator.
     let mut pki = Pki::new();
-    let signer = Arc::new(pki.citizen(APPLICANT, Algorithm::EcP256, (-10, 300), false, true));
+    let signer = Arc::new(pki.signer(APPLICANT));
     let responder = pki.responder_with(2);
     let simulator = Simulator::spawn(FaultSettings {
         latency_ms: 0,

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use domain::StreamId;
+use event_store::DbFailure;
 use openssl::asn1::Asn1Time;
 use openssl::bn::{BigNum, MsbOption};
 use openssl::cms::{CMSOptions, CmsContentInfo};
@@ -39,14 +40,8 @@ pub enum ResultError {
     },
     #[error("cannot sign the document: {0}")]
     Sign(String),
-    #[error("no connection to the database")]
-    Unavailable(#[source] deadpool_postgres::PoolError),
-    #[error("database error while {doing}")]
-    Database {
-        doing: &'static str,
-        #[source]
-        source: tokio_postgres::Error,
-    },
+    #[error(transparent)]
+    Db(#[from] event_store::DbFailure),
 }
 
 /// The provider's signing key and certificate (`EGOV_PROVIDER_KEY`, `EGOV_PROVIDER_CERT`). Cheap to
@@ -225,17 +220,9 @@ impl ResultDocuments {
         document: &[u8],
         signature: &[u8],
     ) -> Result<StoredDocument, ResultError> {
-        let client = self
-            .db
-            .pool()
-            .get()
-            .await
-            .map_err(ResultError::Unavailable)?;
+        let client = self.db.pool().get().await.map_err(DbFailure::from)?;
         let sha256 = crate::sha256_hex(document);
-        let database = |source| ResultError::Database {
-            doing: "storing a result document",
-            source,
-        };
+        let database = DbFailure::of("storing a result document");
         let insert = client
             .prepare_cached(
                 "INSERT INTO result_documents (stream_id, document_number, document, signature, sha256)
@@ -271,12 +258,7 @@ impl ResultDocuments {
     /// # Errors
     /// Database errors.
     pub async fn get(&self, stream_id: StreamId) -> Result<Option<StoredDocument>, ResultError> {
-        let client = self
-            .db
-            .pool()
-            .get()
-            .await
-            .map_err(ResultError::Unavailable)?;
+        let client = self.db.pool().get().await.map_err(DbFailure::from)?;
         let row = client
             .query_opt(
                 "SELECT document_number, document, signature, sha256, created_at
@@ -284,10 +266,7 @@ impl ResultDocuments {
                 &[&stream_id.as_uuid()],
             )
             .await
-            .map_err(|source| ResultError::Database {
-                doing: "reading a result document",
-                source,
-            })?;
+            .map_err(DbFailure::of("reading a result document"))?;
         Ok(row.map(|row| StoredDocument {
             number: row.get(0),
             document: row.get(1),

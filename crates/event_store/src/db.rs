@@ -132,6 +132,29 @@ async fn relaxed<T>(
 }
 
 /// Failures to reach or prepare the database.
+/// PostgreSQL failing under a layer that talks to it directly: no connection could be had, or a
+/// statement failed. The layers' errors wrap it (`Db(#[from] DbFailure)`); the API answers 503.
+#[derive(Debug, thiserror::Error)]
+pub enum DbFailure {
+    /// No connection could be had (server down, pool exhausted).
+    #[error("the database is unavailable")]
+    Unavailable(#[from] PoolError),
+    /// A statement failed.
+    #[error("database error while {doing}")]
+    Statement {
+        doing: &'static str,
+        #[source]
+        source: tokio_postgres::Error,
+    },
+}
+
+impl DbFailure {
+    /// The failure of a statement run while `doing`, for `map_err`.
+    pub fn of(doing: &'static str) -> impl Fn(tokio_postgres::Error) -> DbFailure + Copy {
+        move |source| DbFailure::Statement { doing, source }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     /// The database URL does not parse.

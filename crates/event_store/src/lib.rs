@@ -39,7 +39,7 @@ mod verify;
 use std::sync::Arc;
 
 pub use append::AppendOutcome;
-pub use db::{Database, DbError, DbSettings};
+pub use db::{Database, DbError, DbFailure, DbSettings};
 pub use error::{InvalidEvent, StoreError};
 pub use migrations::{migrate, MigrationError};
 pub use new_event::NewEvent;

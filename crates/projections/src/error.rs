@@ -1,7 +1,7 @@
 //! What can go wrong on the read side.
 
 use domain::StreamId;
-use event_store::StoreError;
+use event_store::{DbFailure, StoreError};
 
 /// Errors of projectors and read-model queries.
 #[derive(Debug, thiserror::Error)]
@@ -9,16 +9,9 @@ pub enum ProjectionError {
     /// Reading the log failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// No connection to the database could be had.
-    #[error("the database is unavailable")]
-    Unavailable(#[from] deadpool_postgres::PoolError),
-    /// A statement failed.
-    #[error("database error while {doing}")]
-    Database {
-        doing: &'static str,
-        #[source]
-        source: tokio_postgres::Error,
-    },
+    /// No connection to the database, or a statement failed.
+    #[error(transparent)]
+    Db(#[from] DbFailure),
     /// A stored event of a known type cannot be read: the projector stops there rather than skip
     /// it, and its lag shows it (an operator must look).
     #[error("event {version} of stream {stream_id} cannot be read: {reason}")]
@@ -51,11 +44,17 @@ pub enum ProjectionError {
     UnknownReadModel(String),
 }
 
+impl From<deadpool_postgres::PoolError> for ProjectionError {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        ProjectionError::Db(e.into())
+    }
+}
+
 impl ProjectionError {
     pub(crate) fn database(
         doing: &'static str,
     ) -> impl Fn(tokio_postgres::Error) -> ProjectionError + Copy {
-        move |source| ProjectionError::Database { doing, source }
+        move |source| ProjectionError::Db(DbFailure::of(doing)(source))
     }
 
     pub(crate) fn kafka(

@@ -249,6 +249,12 @@ impl Pki {
         self.citizen_with(iin, algorithm, days, revoked, signing_key, &[])
     }
 
+    /// A citizen's good signing certificate: EC P-256, valid from ten days ago for 300 days, not
+    /// revoked.
+    pub fn signer(&mut self, iin: &str) -> Issued {
+        self.citizen(iin, Algorithm::EcP256, (-10, 300), false, true)
+    }
+
     /// As [`Pki::citizen`], with more extensions in OpenSSL's config syntax, e.g.
     /// `("certificatePolicies", "1.2.398.3.3.2.4")` or `("extendedKeyUsage", "clientAuth")`.
     pub fn citizen_with(

@@ -18,12 +18,17 @@ fn sik_assigned(iin: &str) -> serde_json::Value {
     })
 }
 
-/// Files a SIK request for `iin` and signs it; its number.
-async fn filed_and_signed(app: &TestApp, iin: &str) -> String {
+/// Files a SIK request for `iin`; its number, and a signature by `iin` to send for it.
+async fn filed(app: &TestApp, iin: &str) -> (String, Vec<u8>) {
     let (status, created) = app.submit("sik-assignment", iin, json!({})).await;
     assert_eq!(status, 201, "{created}");
     let number = created["number"].as_str().expect("number").to_owned();
-    let cms = testkit::pki::self_signed_cms(b"the document", iin);
+    (number, testkit::pki::self_signed_cms(b"the document", iin))
+}
+
+/// Files a SIK request for `iin` and signs it; its number.
+async fn filed_and_signed(app: &TestApp, iin: &str) -> String {
+    let (number, cms) = filed(app, iin).await;
     let (status, body) = app.sign(&number, iin, &cms).await;
     assert_eq!(status, 202, "{body}");
     number
@@ -64,9 +69,7 @@ async fn a_request_filed_and_signed_is_completed_and_its_result_is_served_to_its
 #[tokio::test]
 async fn a_revoked_certificate_is_refused_with_its_reason_in_three_languages() {
     let app = spawn_app().await;
-    let (_, created) = app.submit("sik-assignment", ALICE, json!({})).await;
-    let number = created["number"].as_str().expect("number").to_owned();
-    let cms = testkit::pki::self_signed_cms(b"the document", ALICE);
+    let (number, cms) = filed(&app, ALICE).await;
     app.verifier.script(
         &cms,
         vec![Ok(Verdict {
@@ -89,9 +92,7 @@ async fn a_revoked_certificate_is_refused_with_its_reason_in_three_languages() {
 #[tokio::test]
 async fn while_revocation_cannot_be_learnt_the_request_stays_submitted() {
     let app = spawn_app().await;
-    let (_, created) = app.submit("sik-assignment", ALICE, json!({})).await;
-    let number = created["number"].as_str().expect("number").to_owned();
-    let cms = testkit::pki::self_signed_cms(b"the document", ALICE);
+    let (number, cms) = filed(&app, ALICE).await;
     app.verifier.script(
         &cms,
         vec![Err(NcaError::RevocationUnknown(

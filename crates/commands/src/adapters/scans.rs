@@ -5,7 +5,7 @@
 pub mod fake;
 
 use domain::scans::ScanFormat;
-use event_store::Database;
+use event_store::{Database, DbFailure};
 use futures_util::future::BoxFuture;
 
 /// A scan as stored.
@@ -25,14 +25,8 @@ pub type Scan = (Vec<u8>, String);
 /// Why a scan could not be stored or read.
 #[derive(Debug, thiserror::Error)]
 pub enum ScanError {
-    #[error("the database is unavailable")]
-    Unavailable(#[from] deadpool_postgres::PoolError),
-    #[error("database error while {doing}")]
-    Database {
-        doing: &'static str,
-        #[source]
-        source: tokio_postgres::Error,
-    },
+    #[error(transparent)]
+    Db(#[from] event_store::DbFailure),
 }
 
 /// Keeps scans by digest. Object safe (the futures are boxed), so the desk holds any store, the
@@ -85,7 +79,7 @@ impl PgScans {
     async fn insert(&self, bytes: &[u8], format: ScanFormat) -> Result<StoredScan, ScanError> {
         let sha256 = crate::sha256_hex(bytes);
         let size = i64::try_from(bytes.len()).unwrap_or(i64::MAX);
-        let client = self.db.pool().get().await?;
+        let client = self.db.pool().get().await.map_err(DbFailure::from)?;
         let inserted = client
             .execute(
                 "INSERT INTO scans (sha256, media_type, size, bytes) VALUES ($1, $2, $3, $4)
@@ -93,10 +87,7 @@ impl PgScans {
                 &[&sha256, &format.media_type(), &size, &bytes],
             )
             .await
-            .map_err(|source| ScanError::Database {
-                doing: "storing a scan",
-                source,
-            })?;
+            .map_err(DbFailure::of("storing a scan"))?;
         Ok(StoredScan {
             sha256,
             size: u64::try_from(bytes.len()).unwrap_or(u64::MAX),
@@ -106,17 +97,14 @@ impl PgScans {
     }
 
     async fn select(&self, sha256: &str) -> Result<Option<Scan>, ScanError> {
-        let client = self.db.pool().get().await?;
+        let client = self.db.pool().get().await.map_err(DbFailure::from)?;
         let row = client
             .query_opt(
                 "SELECT bytes, media_type FROM scans WHERE sha256 = $1",
                 &[&sha256],
             )
             .await
-            .map_err(|source| ScanError::Database {
-                doing: "reading a scan",
-                source,
-            })?;
+            .map_err(DbFailure::of("reading a scan"))?;
         Ok(row.map(|row| (row.get(0), row.get(1))))
     }
 }

@@ -40,14 +40,8 @@ pub enum WorkflowError {
     Verifier(String),
     #[error(transparent)]
     Result(#[from] ResultError),
-    #[error("no connection to the database")]
-    Unavailable(#[source] deadpool_postgres::PoolError),
-    #[error("database error while {doing}")]
-    Database {
-        doing: &'static str,
-        #[source]
-        source: tokio_postgres::Error,
-    },
+    #[error(transparent)]
+    Db(#[from] event_store::DbFailure),
     #[error("{0} rounds in a row recorded nothing; the request is left for a later drive")]
     Unsettled(usize),
 }
@@ -56,7 +50,7 @@ impl WorkflowError {
     pub(super) fn database(
         doing: &'static str,
     ) -> impl Fn(tokio_postgres::Error) -> WorkflowError + Copy {
-        move |source| WorkflowError::Database { doing, source }
+        move |source| WorkflowError::Db(event_store::DbFailure::of(doing)(source))
     }
 }
 

@@ -310,7 +310,7 @@ impl Workflow {
             .pool()
             .get()
             .await
-            .map_err(WorkflowError::Unavailable)
+            .map_err(|e| WorkflowError::Db(e.into()))
     }
 
     async fn claim(&self, limit: usize) -> Result<Vec<Task>, WorkflowError> {

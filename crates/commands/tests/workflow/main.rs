@@ -121,6 +121,13 @@ async fn ended(store: &EventStore, stream: StreamId) -> Loaded {
 }
 
 /// Runs the workflow until the request ends; the ended stream.
+/// A fresh database, its store, and the fakes (answering nothing until scripted).
+async fn setup() -> (TestDb, EventStore, World) {
+    let db = TestDb::migrated().await;
+    let store = EventStore::new(db.database());
+    (db, store, World::new())
+}
+
 async fn drive(store: &EventStore, world: &World, stream: StreamId) -> Loaded {
     let keys = tempfile::tempdir().expect("key dir");
     let stop = CancellationToken::new();
@@ -139,6 +146,13 @@ fn outcome(loaded: &Loaded) -> &Outcome {
     }
 }
 
+fn assert_completed(loaded: &Loaded) {
+    assert!(
+        matches!(outcome(loaded), Outcome::Completed { .. }),
+        "{loaded:?}"
+    );
+}
+
 fn failures(loaded: &Loaded) -> Vec<LookupFailure> {
     loaded
         .events
@@ -152,18 +166,13 @@ fn failures(loaded: &Loaded) -> Vec<LookupFailure> {
 
 #[tokio::test]
 async fn a_request_ends_with_its_result_when_the_signature_verifies_and_the_registry_answers() {
-    let db = TestDb::migrated().await;
-    let store = EventStore::new(db.database());
-    let world = World::new();
+    let (_db, store, world) = setup().await;
     world
         .registries
         .found(Lookup::SikProcessing, &alice(), sik_assigned());
     let stream = filed(&store).await;
     let loaded = drive(&store, &world, stream).await;
-    assert!(
-        matches!(outcome(&loaded), Outcome::Completed { .. }),
-        "{loaded:?}"
-    );
+    assert_completed(&loaded);
     assert_eq!(world.verifier.calls(), 1);
     let calls = world.registries.calls();
     assert_eq!(calls.len(), 1, "one lookup, one call");
@@ -172,9 +181,7 @@ async fn a_request_ends_with_its_result_when_the_signature_verifies_and_the_regi
 
 #[tokio::test]
 async fn a_lookup_that_times_out_is_recorded_and_retried_until_the_registry_answers() {
-    let db = TestDb::migrated().await;
-    let store = EventStore::new(db.database());
-    let world = World::new();
+    let (_db, store, world) = setup().await;
     let timed_out = Reply::Answer(Err(RegistryError::TimedOut {
         registry: Registry::Gcvp.name(),
         attempts: 1,
@@ -190,10 +197,7 @@ async fn a_lookup_that_times_out_is_recorded_and_retried_until_the_registry_answ
     );
     let stream = filed(&store).await;
     let loaded = drive(&store, &world, stream).await;
-    assert!(
-        matches!(outcome(&loaded), Outcome::Completed { .. }),
-        "{loaded:?}"
-    );
+    assert_completed(&loaded);
     assert_eq!(failures(&loaded), [LookupFailure::TimedOut; 2]);
     let calls = world.registries.calls();
     assert_eq!(calls.len(), 3);
@@ -205,9 +209,7 @@ async fn a_lookup_that_times_out_is_recorded_and_retried_until_the_registry_answ
 
 #[tokio::test]
 async fn an_open_circuit_is_no_answer_the_lookup_is_retried_not_refused() {
-    let db = TestDb::migrated().await;
-    let store = EventStore::new(db.database());
-    let world = World::new();
+    let (_db, store, world) = setup().await;
     let open = Reply::Answer(Err(RegistryError::CircuitOpen {
         registry: Registry::Gcvp.name(),
     }));
@@ -222,18 +224,13 @@ async fn an_open_circuit_is_no_answer_the_lookup_is_retried_not_refused() {
     );
     let stream = filed(&store).await;
     let loaded = drive(&store, &world, stream).await;
-    assert!(
-        matches!(outcome(&loaded), Outcome::Completed { .. }),
-        "{loaded:?}"
-    );
+    assert_completed(&loaded);
     assert_eq!(failures(&loaded), [LookupFailure::Unavailable; 2]);
 }
 
 #[tokio::test]
 async fn a_registry_without_the_record_ends_the_request_with_the_lookups_refusal() {
-    let db = TestDb::migrated().await;
-    let store = EventStore::new(db.database());
-    let world = World::new();
+    let (_db, store, world) = setup().await;
     let stream = filed(&store).await;
     let loaded = drive(&store, &world, stream).await;
     assert_eq!(
@@ -247,9 +244,7 @@ async fn a_registry_without_the_record_ends_the_request_with_the_lookups_refusal
 
 #[tokio::test]
 async fn an_unknown_revocation_status_is_asked_again_and_never_taken_as_good() {
-    let db = TestDb::migrated().await;
-    let store = EventStore::new(db.database());
-    let world = World::new();
+    let (_db, store, world) = setup().await;
     world
         .registries
         .found(Lookup::SikProcessing, &alice(), sik_assigned());
@@ -302,17 +297,12 @@ async fn an_unknown_revocation_status_is_asked_again_and_never_taken_as_good() {
     let loaded = ended(&store, stream).await;
     stop.cancel();
     running.await.expect("the workflow stops");
-    assert!(
-        matches!(outcome(&loaded), Outcome::Completed { .. }),
-        "{loaded:?}"
-    );
+    assert_completed(&loaded);
 }
 
 #[tokio::test]
 async fn a_revoked_certificate_ends_the_request_with_its_refusal_and_no_lookup() {
-    let db = TestDb::migrated().await;
-    let store = EventStore::new(db.database());
-    let world = World::new();
+    let (_db, store, world) = setup().await;
     world.verifier.script(
         SIGNATURE,
         vec![Ok(Verdict {
@@ -373,10 +363,7 @@ async fn a_request_held_by_a_worker_that_died_is_taken_over_once_its_lease_runs_
         .registries
         .found(Lookup::SikProcessing, &alice(), sik_assigned());
     let loaded = drive(&store, &world, stream).await;
-    assert!(
-        matches!(outcome(&loaded), Outcome::Completed { .. }),
-        "{loaded:?}"
-    );
+    assert_completed(&loaded);
     let verified = loaded
         .events
         .iter()

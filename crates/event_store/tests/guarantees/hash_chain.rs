@@ -18,6 +18,24 @@ async fn with_trigger_disabled(db: &testkit::TestDb, statement: &str) {
         .expect("tamper as superuser");
 }
 
+/// Changes the event of `stream` after `after` behind the append-only trigger (`set` is the
+/// `SET` clause); the event as it was.
+async fn tamper(
+    db: &testkit::TestDb,
+    store: &EventStore,
+    stream: StreamId,
+    after: StreamVersion,
+    set: &str,
+) -> domain::RecordedEvent {
+    let victim = store.read_stream(stream, after, 1).await.expect("read")[0].clone();
+    let statement = format!(
+        "UPDATE events SET {set} WHERE event_id = '{}'",
+        victim.event_id
+    );
+    with_trigger_disabled(db, &statement).await;
+    victim
+}
+
 async fn two_streams(store: &EventStore) -> (StreamId, StreamId) {
     let (a, b) = (new_stream(), new_stream());
     store
@@ -51,17 +69,12 @@ async fn verify_finds_untouched_streams_intact() {
 async fn verify_names_the_altered_event_when_a_payload_is_changed_behind_the_triggers() {
     let (db, store) = store().await;
     let (a, b) = two_streams(&store).await;
-    let victim = store
-        .read_stream(a, StreamVersion::new(3), 1)
-        .await
-        .expect("read")[0]
-        .clone();
-    with_trigger_disabled(
+    let victim = tamper(
         &db,
-        &format!(
-            "UPDATE events SET payload = '{{\"n\": 99}}' WHERE event_id = '{}'",
-            victim.event_id
-        ),
+        &store,
+        a,
+        StreamVersion::new(3),
+        r#"payload = '{"n": 99}'"#,
     )
     .await;
 
@@ -81,19 +94,8 @@ async fn verify_names_the_altered_event_when_a_payload_is_changed_behind_the_tri
 async fn verify_names_the_altered_event_when_its_metadata_is_changed() {
     let (db, store) = store().await;
     let (a, _) = two_streams(&store).await;
-    let victim = store
-        .read_stream(a, StreamVersion::EMPTY, 1)
-        .await
-        .expect("read")[0]
-        .clone();
-    with_trigger_disabled(
-        &db,
-        &format!(
-            "UPDATE events SET actor = 'operator:mallory' WHERE event_id = '{}'",
-            victim.event_id
-        ),
-    )
-    .await;
+    let set = "actor = 'operator:mallory'";
+    let victim = tamper(&db, &store, a, StreamVersion::EMPTY, set).await;
     let report = store.verify_stream(a).await.expect("verify");
     assert_eq!(
         report.first_break().map(|b| b.event_id),
