@@ -22,14 +22,14 @@ use crate::drain::InFlight;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
-    method: String,
+    method: &'static str,
     route: String,
     status: u16,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct LatencyLabels {
-    method: String,
+    method: &'static str,
     route: String,
 }
 
@@ -112,14 +112,35 @@ impl Default for Metrics {
     }
 }
 
+/// A method as a label: the standard ones by name, any other as `OTHER`, so that made-up methods
+/// cannot grow the label set.
+fn method_label(method: &actix_web::http::Method) -> &'static str {
+    use actix_web::http::Method;
+    const KNOWN: [(Method, &str); 9] = [
+        (Method::GET, "GET"),
+        (Method::HEAD, "HEAD"),
+        (Method::POST, "POST"),
+        (Method::PUT, "PUT"),
+        (Method::DELETE, "DELETE"),
+        (Method::PATCH, "PATCH"),
+        (Method::OPTIONS, "OPTIONS"),
+        (Method::CONNECT, "CONNECT"),
+        (Method::TRACE, "TRACE"),
+    ];
+    KNOWN
+        .iter()
+        .find(|(known, _)| known == method)
+        .map_or("OTHER", |(_, label)| label)
+}
+
 /// Middleware: counts and times every request by its route pattern (never by the raw path, so
-/// request numbers do not become labels).
+/// request numbers do not become labels) and its method (standard ones only).
 pub async fn track(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
-    let method = req.method().to_string();
+    let method = method_label(req.method());
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
     // Counted in flight until answered, so that a stopping server lets it finish (`crate::drain`).
     let _handling = req.app_data::<web::Data<InFlight>>().map(|f| f.enter());
@@ -130,7 +151,7 @@ pub async fn track(
         recorder
             .requests
             .get_or_create(&RouteLabels {
-                method: method.clone(),
+                method,
                 route: route.clone(),
                 status,
             })

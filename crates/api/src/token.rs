@@ -113,6 +113,8 @@ pub enum TokenError {
     Missing,
     #[error("the token is not a well-formed JWT")]
     Malformed,
+    #[error("the token is longer than any egov token")]
+    TooLong,
     #[error("the token's algorithm is not the one its key admits")]
     Algorithm,
     #[error("the token's signature does not verify")]
@@ -132,6 +134,7 @@ impl TokenError {
         match self {
             TokenError::Missing => "token-missing",
             TokenError::Malformed => "token-malformed",
+            TokenError::TooLong => "token-too-long",
             TokenError::Algorithm => "token-algorithm",
             TokenError::Signature => "token-signature",
             TokenError::Expired => "token-expired",
@@ -142,36 +145,84 @@ impl TokenError {
     }
 }
 
+/// The longest bearer token looked at. Tokens of egov's issuers are well under 1 KiB; a longer
+/// one is refused unread: not hashed, decoded or remembered.
+pub const MAX_TOKEN_BYTES: usize = 4096;
+
+/// The longest `sub` and `org` a token may carry.
+const MAX_CLAIM_BYTES: usize = 200;
+
+/// A token as the caches know it: its SHA-256, so that an entry costs the same whatever the
+/// token's length.
+type TokenDigest = [u8; 32];
+
 /// Checks tokens against the configured keys.
 ///
 /// A signature check costs far more than the rest of a status read, and portal clients poll with
-/// the same token all day, so tokens that passed are remembered (bounded, by the token's bytes)
-/// until their `exp`; only the time is checked again on a hit.
+/// the same token all day, so tokens that passed are remembered until their `exp`; only the time
+/// is checked again on a hit. Both caches are keyed by the token's digest and bounded by bytes
+/// ([`REMEMBERED_BYTES`] each), so no flood of tokens, good or junk, grows memory past them.
 pub struct Authenticator {
     keys: Vec<VerifyingKey>,
     issuer: String,
     audience: String,
-    verified: quick_cache::sync::Cache<String, (Principal, i64)>,
+    verified: quick_cache::sync::Cache<TokenDigest, (Principal, i64), PrincipalBytes>,
     /// Tokens refused lately, so that a client resending a bad token (or someone flooding with
     /// one) costs a lookup, not a signature check. Kept a minute.
-    refused: quick_cache::sync::Cache<String, (TokenError, std::time::Instant)>,
+    refused: quick_cache::sync::Cache<TokenDigest, (TokenError, std::time::Instant), EntryBytes>,
 }
 
 /// How long a refused token is remembered.
 const REFUSED_FOR: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// How many verified tokens are remembered.
-const VERIFIED_TOKENS: usize = 100_000;
+/// The bytes each of the two token caches may hold.
+pub const REMEMBERED_BYTES: u64 = 16 * 1024 * 1024;
+
+/// What one cache entry costs beside its strings: the digest, the value, the cache's own
+/// bookkeeping (a generous estimate).
+const ENTRY_OVERHEAD: u64 = 128;
+
+/// Weighs a remembered refusal: fixed size.
+#[derive(Clone)]
+struct EntryBytes;
+
+impl quick_cache::Weighter<TokenDigest, (TokenError, std::time::Instant)> for EntryBytes {
+    fn weight(&self, _: &TokenDigest, _: &(TokenError, std::time::Instant)) -> u64 {
+        ENTRY_OVERHEAD
+    }
+}
+
+/// Weighs a remembered principal by its strings.
+#[derive(Clone)]
+struct PrincipalBytes;
+
+impl quick_cache::Weighter<TokenDigest, (Principal, i64)> for PrincipalBytes {
+    fn weight(&self, _: &TokenDigest, (principal, _): &(Principal, i64)) -> u64 {
+        let strings =
+            principal.subject.len() + principal.organisation.as_ref().map_or(0, String::len);
+        ENTRY_OVERHEAD + strings as u64
+    }
+}
 
 impl Authenticator {
     pub fn new(keys: Vec<VerifyingKey>, issuer: String, audience: String) -> Self {
+        let entries = usize::try_from(REMEMBERED_BYTES / ENTRY_OVERHEAD).unwrap_or(usize::MAX);
         Self {
             keys,
             issuer,
             audience,
-            verified: quick_cache::sync::Cache::new(VERIFIED_TOKENS),
-            refused: quick_cache::sync::Cache::new(VERIFIED_TOKENS),
+            verified: quick_cache::sync::Cache::with_weighter(
+                entries,
+                REMEMBERED_BYTES,
+                PrincipalBytes,
+            ),
+            refused: quick_cache::sync::Cache::with_weighter(entries, REMEMBERED_BYTES, EntryBytes),
         }
+    }
+
+    /// The bytes the token caches hold now (verified, refused), by their weighers' estimate.
+    pub fn remembered_bytes(&self) -> (u64, u64) {
+        (self.verified.weight(), self.refused.weight())
     }
 
     /// The principal of a bearer token.
@@ -179,31 +230,34 @@ impl Authenticator {
     /// # Errors
     /// [`TokenError`] naming why the token is refused.
     pub fn authenticate(&self, token: &str) -> Result<Principal, TokenError> {
-        if let Some((principal, exp)) = self.verified.get(token) {
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(TokenError::TooLong);
+        }
+        let digest = openssl::sha::sha256(token.as_bytes());
+        if let Some((principal, exp)) = self.verified.get(&digest) {
             // The same leeway as the full check.
             return if chrono::Utc::now().timestamp() <= exp.saturating_add(60) {
                 Ok(principal)
             } else {
-                self.verified.remove(token);
+                self.verified.remove(&digest);
                 Err(TokenError::Expired)
             };
         }
-        if let Some((error, at)) = self.refused.get(token) {
+        if let Some((error, at)) = self.refused.get(&digest) {
             if at.elapsed() < REFUSED_FOR {
                 return Err(error);
             }
         }
         match self.verify(token) {
             Ok((principal, exp)) => {
-                self.verified
-                    .insert(token.to_owned(), (principal.clone(), exp));
+                self.verified.insert(digest, (principal.clone(), exp));
                 Ok(principal)
             }
             Err(error) => {
                 // Only refusals that time cannot cure; a token that is not valid yet may become so.
                 if error != TokenError::NotYetValid {
                     self.refused
-                        .insert(token.to_owned(), (error, std::time::Instant::now()));
+                        .insert(digest, (error, std::time::Instant::now()));
                 }
                 Err(error)
             }
@@ -262,7 +316,11 @@ fn principal(claims: Claims) -> Result<Principal, TokenError> {
         Role::Citizen => Some(Iin::parse(&claims.sub).map_err(|_| TokenError::Subject)?),
         _ => None,
     };
-    if claims.sub.is_empty() || claims.sub.len() > 200 {
+    let org_too_long = claims
+        .org
+        .as_ref()
+        .is_some_and(|o| o.len() > MAX_CLAIM_BYTES);
+    if claims.sub.is_empty() || claims.sub.len() > MAX_CLAIM_BYTES || org_too_long {
         return Err(TokenError::Subject);
     }
     Ok(Principal {
@@ -304,6 +362,10 @@ mod tests {
         (dir, key, auth)
     }
 
+    fn sha(token: &str) -> TokenDigest {
+        openssl::sha::sha256(token.as_bytes())
+    }
+
     fn claims(exp_in: i64) -> Claims {
         let now = chrono::Utc::now().timestamp();
         Claims {
@@ -326,7 +388,8 @@ mod tests {
         assert_eq!(principal.role, Role::Citizen);
         // As if the hour had passed: the remembered entry's expiry is checked on every use.
         let expired = chrono::Utc::now().timestamp() - 61;
-        auth.verified.insert(token.clone(), (principal, expired));
+        let digest = openssl::sha::sha256(token.as_bytes());
+        auth.verified.insert(digest, (principal, expired));
         assert_eq!(auth.authenticate(&token).err(), Some(TokenError::Expired));
     }
 
@@ -340,7 +403,7 @@ mod tests {
             Some(TokenError::Signature)
         );
         assert!(
-            auth.refused.get(&forged).is_some(),
+            auth.refused.get(&sha(&forged)).is_some(),
             "the refusal is remembered"
         );
         assert_eq!(
@@ -349,7 +412,7 @@ mod tests {
         );
         let good = key.sign(&claims(3600)).expect("sign");
         assert!(auth.authenticate(&good).is_ok());
-        assert!(auth.refused.get(&good).is_none());
+        assert!(auth.refused.get(&sha(&good)).is_none());
     }
 
     #[test]
@@ -362,6 +425,44 @@ mod tests {
             auth.authenticate(&token).err(),
             Some(TokenError::NotYetValid)
         );
-        assert!(auth.refused.get(&token).is_none());
+        assert!(auth.refused.get(&sha(&token)).is_none());
+    }
+
+    #[test]
+    fn a_flood_of_distinct_junk_tokens_is_remembered_within_a_fixed_number_of_bytes() {
+        let (_dir, _key, auth) = signer();
+        let cap_entries = REMEMBERED_BYTES / ENTRY_OVERHEAD;
+        // Twice as many distinct junk tokens, each as long as a token may be, as the cache holds.
+        let base = "x".repeat(MAX_TOKEN_BYTES - 20);
+        for i in 0..cap_entries * 2 {
+            let junk = format!("{base}{i:020}");
+            assert_eq!(auth.authenticate(&junk).err(), Some(TokenError::Malformed));
+        }
+        let (verified, refused) = auth.remembered_bytes();
+        assert_eq!(verified, 0);
+        assert!(refused <= REMEMBERED_BYTES, "{refused} bytes remembered");
+        assert!(
+            refused > REMEMBERED_BYTES / 2,
+            "refusals are remembered: {refused}"
+        );
+    }
+
+    #[test]
+    fn an_oversized_token_is_refused_unread_and_not_remembered() {
+        let (_dir, _key, auth) = signer();
+        let huge = "a".repeat(MAX_TOKEN_BYTES + 1);
+        assert_eq!(auth.authenticate(&huge).err(), Some(TokenError::TooLong));
+        assert_eq!(auth.remembered_bytes(), (0, 0));
+    }
+
+    #[test]
+    fn a_token_with_an_oversized_organisation_is_refused() {
+        let (_dir, key, auth) = signer();
+        let mut long_org = claims(3600);
+        long_org.role = Role::Operator;
+        long_org.sub = "op-1".into();
+        long_org.org = Some("c".repeat(MAX_CLAIM_BYTES + 1));
+        let token = key.sign(&long_org).expect("sign");
+        assert_eq!(auth.authenticate(&token).err(), Some(TokenError::Subject));
     }
 }

@@ -3,6 +3,7 @@
 //! outside world answers. One binary, a module per area; `helpers` spawns the app and speaks to
 //! it, one method per endpoint. The end-to-end tests in `tests/e2e` run the real binary.
 
+mod attacks;
 mod centre;
 mod health;
 mod helpers;
