@@ -86,6 +86,16 @@ impl Principal {
         }
     }
 
+    /// The natural person the principal is, by IIN: a citizen; a medical organisation's user, who
+    /// logs in with their own EDS and so is named by their IIN. Nobody for the other roles.
+    pub fn person(&self) -> Option<Iin> {
+        match self.role {
+            Role::Citizen => self.iin.clone(),
+            Role::Medical => Iin::parse(&self.subject).ok(),
+            Role::Operator | Role::Auditor | Role::Analyst => None,
+        }
+    }
+
     /// Refuses unless the principal has one of `roles`.
     ///
     /// # Errors

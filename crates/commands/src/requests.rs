@@ -103,7 +103,19 @@ impl Loaded {
         self.version = appended.version;
     }
 
-    /// Whether `actor` may see and act on this request: the applicant or the subject for a citizen;
+    /// Whether `actor` may act on this request as its filer (sign it, answer its survey): the
+    /// applicant, not the subject, for a citizen; operators and the system for any request.
+    pub fn actionable_by(&self, actor: &Actor) -> bool {
+        let Some(info) = self.info() else {
+            return false;
+        };
+        match actor {
+            Actor::Citizen { iin } => &info.applicant == iin,
+            Actor::Operator { .. } | Actor::System { .. } => true,
+        }
+    }
+
+    /// Whether `actor` may see this request: the applicant or the subject for a citizen;
     /// operators, auditors and the system for any request.
     pub fn visible_to(&self, actor: &Actor) -> bool {
         let Some(info) = self.info() else {
@@ -246,7 +258,7 @@ impl Requests {
         let cms = base64::engine::general_purpose::STANDARD.encode(signature);
         self.act(
             number,
-            |loaded| loaded.visible_to(actor),
+            |loaded| loaded.actionable_by(actor),
             || Command::Sign {
                 signature_sha256: signature_sha256.clone(),
                 cms: cms.clone(),

@@ -98,7 +98,7 @@ impl Flow {
         let answer = self
             .http
             .post(self.url("/api/v1/requests"))
-            .bearer_auth(self.keys.citizen(iin))
+            .bearer_auth(self.keys.filer(service, iin))
             .json(&json!({"service": service, "iin": iin, "form": form}))
             .send()
             .await

@@ -78,6 +78,23 @@ impl Keys {
     pub fn citizen(&self, iin: &str) -> String {
         self.es256(&Self::claims("citizen", iin))
     }
+
+    /// A medical organisation's user, named by their IIN (they log in with their own EDS).
+    pub fn medical(&self, iin: &str, organisation: &str) -> String {
+        let mut claims = Self::claims("medical", iin);
+        claims["org"] = json!(organisation);
+        self.es256(&claims)
+    }
+
+    /// The token that files `service` for `iin`: a medical user's for the social-status check,
+    /// which only they file, a citizen's for the others.
+    pub fn filer(&self, service: &str, iin: &str) -> String {
+        if service == "social-status-check" {
+            self.medical(iin, "clinic-1")
+        } else {
+            self.citizen(iin)
+        }
+    }
 }
 
 /// A served API over a fresh database.

@@ -11,12 +11,14 @@ use projections::StatusRow;
 
 use crate::token::{Principal, Role};
 
-/// Whether `principal` may see the request of `row`.
+/// Whether `principal` may see the request of `row`. A medical organisation's user sees the
+/// social-status checks they filed themselves, nothing else.
 pub fn visible(principal: &Principal, row: &StatusRow) -> bool {
     match principal.role {
         Role::Citizen => principal.iin.as_ref().is_some_and(|iin| row.concerns(iin)),
+        Role::Medical => principal.person().is_some_and(|iin| row.iin == iin),
         Role::Operator | Role::Auditor => true,
-        Role::Analyst | Role::Medical => false,
+        Role::Analyst => false,
     }
 }
 
@@ -26,7 +28,7 @@ pub fn reader(principal: &Principal) -> Reader {
         id: principal.subject.clone(),
         role: principal.role.to_string(),
         organisation: principal.organisation.clone(),
-        iin: principal.iin.clone(),
+        iin: principal.person(),
     }
 }
 

@@ -31,7 +31,8 @@ pub struct AccessDto {
     /// `operator`, `auditor`, `medical`, `analyst`.
     pub role: String,
     pub organisation: Option<String>,
-    /// What was read: `request:NUMBER`, `result:NUMBER`, `audit:NUMBER`, `social-status`.
+    /// What was read: `request:NUMBER`, `result:NUMBER`, `audit:NUMBER`, `social-status`,
+    /// `social-status-check:NUMBER`.
     pub what: String,
     /// Why, as the reader's system said.
     pub purpose: Option<String>,

@@ -10,7 +10,7 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use commands::Submission;
 use domain::request::SurveyAnswer;
-use domain::{Channel, RequestStatus, ServiceCode};
+use domain::{Actor, Channel, Iin, RequestStatus, ServiceCode};
 use projections::request_status::HistoryCursor;
 use serde::{Deserialize, Serialize};
 use tracing_actix_web::RootSpan;
@@ -18,7 +18,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::views::{self, RequestDto, StatusDto};
-use super::{input, status};
+use super::{access, input, status};
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
 use crate::telemetry::record_correlation;
@@ -123,7 +123,7 @@ pub struct HistoryQuery {
                  ("Idempotent-Replayed" = String, description = "`true` when a retry with the same Idempotency-Key got the request filed the first time"))),
         (status = 400, description = "Malformed JSON or header", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not a citizen, or another citizen's IIN", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a citizen (for `social-status-check`: not a medical organisation's user), or another person's IIN", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Not available now", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
@@ -139,14 +139,15 @@ pub async fn submit(
     principal: Principal,
     body: web::Json<SubmitBody>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(&[Role::Citizen])?;
+    principal.require(&[Role::Citizen, Role::Medical])?;
     let body = body.into_inner();
     let service = body
         .service
         .parse::<ServiceCode>()
         .map_err(|_| ApiError::UnknownService(body.service.clone()))?;
+    let applicant = filer(&principal, service)?;
     let iin = input::iin("iin", &body.iin)?;
-    if principal.iin.as_ref() != Some(&iin) {
+    if applicant != iin {
         return Err(ApiError::ForeignIin);
     }
     let idempotency_key = input::idempotency_key(&req)?;
@@ -156,7 +157,7 @@ pub async fn submit(
             service,
             applicant: iin,
             form: body.form,
-            actor: principal.actor(),
+            actor: Actor::Citizen { iin: applicant },
             channel: Channel::Portal,
             idempotency_key,
             representative: None,
@@ -169,6 +170,15 @@ pub async fn submit(
     }
     let info = submitted.info;
     record_correlation(&span, info.request_id);
+    if let Some(patient) = info.subject().filter(|_| !submitted.replayed) {
+        // A look at the patient's status: theirs to see in their data-access list.
+        let what = format!("social-status-check:{}", info.number);
+        let reader = access::reader(&principal);
+        state
+            .read_audit
+            .record_reads(&reader, &[patient], what, None)
+            .await;
+    }
     let dto = CreatedDto {
         number: info.number.to_string(),
         id: info.request_id,
@@ -187,6 +197,20 @@ pub async fn submit(
         .json(dto))
 }
 
+/// Who files `service` as `principal`, by IIN: a citizen files for themself; the social-status
+/// check (docs/domain.md 8) only a medical organisation's user files, as themself.
+fn filer(principal: &Principal, service: ServiceCode) -> Result<Iin, ApiError> {
+    let role = if service == ServiceCode::SocialStatusCheck {
+        Role::Medical
+    } else {
+        Role::Citizen
+    };
+    principal.require(&[role])?;
+    principal.person().ok_or(ApiError::Forbidden {
+        role: principal.role,
+    })
+}
+
 /// Sign a request (portal step 2): the signature is recorded; verification follows.
 #[utoipa::path(
     post,
@@ -198,8 +222,8 @@ pub async fn submit(
         (status = 202, description = "The signature is recorded", body = AcceptedDto),
         (status = 400, description = "Malformed JSON, or `cms` is not base64 of a CMS SignedData", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not a citizen", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown request, or another citizen's", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a citizen or a medical organisation's user", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown request, or one the signer did not file", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The request does not wait for a signature", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
@@ -214,12 +238,15 @@ pub async fn sign(
     number: web::Path<String>,
     body: web::Json<SignBody>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(&[Role::Citizen])?;
+    principal.require(&[Role::Citizen, Role::Medical])?;
+    let signer = principal.person().ok_or(ApiError::Forbidden {
+        role: principal.role,
+    })?;
     let number = input::request_number(&number)?;
     let der = input::cms(&body.cms)?;
     let signed = state
         .requests
-        .sign(&number, &der, &principal.actor())
+        .sign(&number, &der, &Actor::Citizen { iin: signer })
         .await?;
     record_correlation(&span, signed.info.request_id);
     if !signed.replayed {

@@ -58,7 +58,7 @@ pub async fn result(
     principal: Principal,
     number: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(&[Role::Citizen, Role::Operator, Role::Auditor])?;
+    principal.require(&[Role::Citizen, Role::Medical, Role::Operator, Role::Auditor])?;
     let purpose = super::input::purpose(&req)?;
     let number = super::input::request_number(&number)?;
     let row = state

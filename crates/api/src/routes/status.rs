@@ -61,7 +61,7 @@ pub async fn status(
     number: web::Path<String>,
     query: web::Query<StatusQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(&[Role::Citizen, Role::Operator, Role::Auditor])?;
+    principal.require(&[Role::Citizen, Role::Medical, Role::Operator, Role::Auditor])?;
     let purpose = input::purpose(&req)?;
     let poll = Poll::new(&req, query.into_inner())?;
     let number = input::request_number(&number)?;

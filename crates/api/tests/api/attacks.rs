@@ -1,7 +1,13 @@
 //! Attacks from outside over HTTP, one test per finding of the hostile review (issue 23), each
 //! named for the attack and asserting that it is refused.
 
-use crate::helpers::{spawn_app, ALICE};
+use api::token::Role;
+use serde_json::json;
+
+use crate::helpers::{spawn_app, ALICE, BOB};
+
+/// A third person, by a valid IIN.
+const CAROL: &str = "760324400005";
 
 /// Finding 1: made-up HTTP methods became metric labels that were never freed.
 #[tokio::test]
@@ -61,4 +67,74 @@ async fn oversized_junk_bearer_tokens_are_refused_unread() {
     // A good token still passes.
     let (status, _) = app.get("/api/v1/me/data-access", &app.citizen(ALICE)).await;
     assert_eq!(status, 200);
+}
+
+/// Finding 6: a citizen filed `social-status-check` with another person's IIN as `patient_iin`
+/// and got that person's health-insurance status.
+#[tokio::test]
+async fn a_citizen_cannot_file_a_social_status_check_on_anyone() {
+    let app = spawn_app().await;
+    for patient in [BOB, ALICE] {
+        let form = json!({"patient_iin": patient});
+        let (status, body) = app.submit("social-status-check", ALICE, form).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (403, Some("forbidden")),
+            "{body}"
+        );
+    }
+    // Nor does a medical user file it in someone else's name.
+    let medical = app.token(Role::Medical, ALICE, Some("clinic-7"));
+    let body =
+        json!({"service": "social-status-check", "iin": CAROL, "form": {"patient_iin": BOB}});
+    let (status, _) = app.post("/api/v1/requests", &medical, &body).await;
+    assert_eq!(status, 403);
+}
+
+/// Finding 6: the subject of a request (the patient) could sign the applicant's request; and
+/// the check must show in the patient's list of who looked at their data.
+#[tokio::test]
+async fn the_patient_cannot_sign_the_medical_users_check_and_sees_it_in_their_data_access() {
+    let app = spawn_app().await;
+    let medical = app.token(Role::Medical, ALICE, Some("clinic-7"));
+    let body =
+        json!({"service": "social-status-check", "iin": ALICE, "form": {"patient_iin": BOB}});
+    let (status, created) = app.post("/api/v1/requests", &medical, &body).await;
+    assert_eq!(status, 201, "{created}");
+    let number = created["number"].as_str().expect("number").to_owned();
+    let cms = testkit::pki::self_signed_cms(b"the document", BOB);
+    let (status, body) = app.sign(&number, BOB, &cms).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (404, Some("request-not-found"))
+    );
+    // The medical user sees the check they filed; another medical user does not.
+    let (status, _) = app
+        .get(&format!("/api/v1/requests/{number}"), &medical)
+        .await;
+    assert_eq!(status, 200);
+    let other = app.token(Role::Medical, CAROL, Some("clinic-7"));
+    let (status, _) = app.get(&format!("/api/v1/requests/{number}"), &other).await;
+    assert_eq!(status, 404);
+    // The patient's list names the check, who filed it and from where.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (status, page) = app.get("/api/v1/me/data-access", &app.citizen(BOB)).await;
+        assert_eq!(status, 200);
+        let items = page["items"].as_array().cloned().unwrap_or_default();
+        let what = format!("social-status-check:{number}");
+        if let Some(item) = items.iter().find(|item| item["what"] == what.as_str()) {
+            assert_eq!(
+                (item["role"].as_str(), item["reader"].as_str()),
+                (Some("medical"), Some(ALICE))
+            );
+            assert_eq!(item["organisation"], "clinic-7");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the check never showed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
