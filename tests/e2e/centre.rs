@@ -197,6 +197,7 @@ async fn a_citizen_in_person_is_served_and_sees_the_result_in_their_own_history(
         .http
         .get(desk.flow.url(&format!("/api/v1/requests/{number}/result")))
         .bearer_auth(&desk.token)
+        .header("X-Purpose", "выдача результата заявителю")
         .header("accept", "application/pdf")
         .send()
         .await

@@ -79,6 +79,9 @@ pub enum ApiError {
     /// An operator's token must name the operator by IIN and the service centre.
     #[error("the operator's token names no operator IIN or service centre")]
     OperatorUnidentified,
+    /// Staff reading a citizen's data must say why (`X-Purpose`).
+    #[error("a read of a citizen's data by staff needs X-Purpose")]
+    PurposeRequired,
     /// A scan that is not a PDF, JPEG or PNG by its bytes.
     #[error("the scan is not a PDF, JPEG or PNG")]
     UnsupportedScan,
@@ -157,6 +160,7 @@ impl ApiError {
             ApiError::ResultNotReady => "result-not-ready",
             ApiError::RegistryUnavailable => "registry-unavailable",
             ApiError::OperatorUnidentified => "operator-unidentified",
+            ApiError::PurposeRequired => "purpose-required",
             ApiError::UnsupportedScan => "unsupported-scan-type",
             ApiError::SocialStatusNotFound => "not-found-in-registry",
             ApiError::Internal { .. } => "internal",
@@ -169,6 +173,7 @@ impl ApiError {
                 Some((*field).to_owned())
             }
             ApiError::ForeignIin => Some("iin".into()),
+            ApiError::PurposeRequired => Some("X-Purpose".into()),
             ApiError::UnknownService(_) => Some("service".into()),
             ApiError::InvalidSignatureEncoding => Some("cms".into()),
             ApiError::InvalidForm(error) => Some(match error {
@@ -234,6 +239,7 @@ impl ApiError {
             ApiError::ResultNotReady => ErrorMessage::ResultNotReady,
             ApiError::SocialStatusNotFound => ErrorMessage::SocialStatusNotFound,
             ApiError::OperatorUnidentified => ErrorMessage::OperatorUnidentified,
+            ApiError::PurposeRequired => ErrorMessage::PurposeRequired,
             ApiError::UnsupportedScan => ErrorMessage::UnsupportedScan,
             ApiError::RegistryUnavailable => ErrorMessage::RegistryUnavailable,
             ApiError::Internal { .. } => ErrorMessage::Internal,
@@ -277,7 +283,8 @@ impl ResponseError for ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::MalformedJson(_)
             | ApiError::InvalidParameter { .. }
-            | ApiError::InvalidSignatureEncoding => StatusCode::BAD_REQUEST,
+            | ApiError::InvalidSignatureEncoding
+            | ApiError::PurposeRequired => StatusCode::BAD_REQUEST,
             ApiError::UnknownService(_)
             | ApiError::InvalidIin { .. }
             | ApiError::InvalidForm(_)

@@ -82,14 +82,16 @@ impl Centre {
     /// signed request leaves no orphan scans behind.
     ///
     /// # Errors
-    /// [`CommandError::NotFound`] for an unknown request; [`CommandError::Rejected`] when the
-    /// request takes no scan now; [`CommandError::Scans`] when the bytes cannot be kept.
+    /// [`CommandError::NotFound`] for an unknown request or one not filed at `centre`;
+    /// [`CommandError::Rejected`] when the request takes no scan now; [`CommandError::Scans`]
+    /// when the bytes cannot be kept.
     pub async fn scan(
         &self,
         number: &RequestNumber,
         kind: ScanKind,
         format: ScanFormat,
         bytes: &[u8],
+        centre: &str,
         actor: &Actor,
     ) -> Result<Scanned, CommandError> {
         let stream_id = self
@@ -98,6 +100,11 @@ impl Centre {
             .await?
             .ok_or(CommandError::NotFound)?;
         let loaded = self.requests.load(stream_id).await?;
+        // Another centre's request (or a portal one) answers as an unknown number, and keeps none
+        // of these bytes.
+        if !loaded.filed_at(centre) {
+            return Err(CommandError::NotFound);
+        }
         let take = Command::ScanDocument {
             kind,
             sha256: crate::sha256_hex(bytes),
@@ -112,7 +119,7 @@ impl Centre {
         let stored = self.scans.put(bytes, format).await?;
         let recorded = self
             .requests
-            .scan(number, kind, &stored.sha256, stored.size, actor)
+            .scan(number, kind, &stored.sha256, stored.size, centre, actor)
             .await?;
         let document_to_sign = match &self.requests.load(stream_id).await?.state {
             Request::Open(open) => open.document_to_sign(),

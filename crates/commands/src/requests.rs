@@ -115,6 +115,12 @@ impl Loaded {
         }
     }
 
+    /// Whether the request was filed at service centre `centre`: only its operators add scans
+    /// to it and sign it.
+    pub fn filed_at(&self, centre: &str) -> bool {
+        self.info().and_then(|info| info.centre()) == Some(centre)
+    }
+
     /// Whether `actor` may see this request: the applicant or the subject for a citizen;
     /// operators, auditors and the system for any request.
     pub fn visible_to(&self, actor: &Actor) -> bool {
@@ -269,11 +275,12 @@ impl Requests {
         .await
     }
 
-    /// Records a paper document scanned at the service centre (its digest and size; the bytes are
-    /// stored apart). The same scan sent again is recorded once.
+    /// Records a paper document scanned at the service centre `centre` (its digest and size; the
+    /// bytes are stored apart). The same scan sent again is recorded once.
     ///
     /// # Errors
-    /// As [`Requests::sign`]; [`CommandError::Rejected`] for a portal request.
+    /// [`CommandError::NotFound`] for an unknown request or one not filed at `centre` (another
+    /// centre's, or a portal request); [`CommandError::Rejected`] when it takes no scan now.
     #[tracing::instrument(skip_all, fields(number = %number, kind = %kind))]
     pub async fn scan(
         &self,
@@ -281,11 +288,12 @@ impl Requests {
         kind: ScanKind,
         sha256: &str,
         size: u64,
+        centre: &str,
         actor: &Actor,
     ) -> Result<Recorded, CommandError> {
         self.act(
             number,
-            |loaded| loaded.visible_to(actor),
+            |loaded| loaded.filed_at(centre),
             || Command::ScanDocument {
                 kind,
                 sha256: sha256.to_owned(),
@@ -298,10 +306,12 @@ impl Requests {
     }
 
     /// Records the operator's signature over the centre's document to sign (the request and the
-    /// scans' digests); the workflow verifies it, and that `operator_iin` made it.
+    /// scans' digests); the workflow verifies it, and that `operator_iin` made it. Only an
+    /// operator of the centre the request was filed at signs it.
     ///
     /// # Errors
-    /// As [`Requests::sign`]; [`CommandError::Rejected`] before any scan or for a portal request.
+    /// [`CommandError::NotFound`] for an unknown request or one not filed at `centre`;
+    /// [`CommandError::Rejected`] before any scan.
     #[tracing::instrument(skip_all, fields(number = %number))]
     pub async fn operator_sign(
         &self,
@@ -309,6 +319,7 @@ impl Requests {
         signature: &[u8],
         operator_id: &str,
         operator_iin: &Iin,
+        centre: &str,
         actor: &Actor,
     ) -> Result<Recorded, CommandError> {
         use base64::Engine as _;
@@ -316,7 +327,7 @@ impl Requests {
         let cms = base64::engine::general_purpose::STANDARD.encode(signature);
         self.act(
             number,
-            |loaded| loaded.visible_to(actor),
+            |loaded| loaded.filed_at(centre),
             || Command::OperatorSign {
                 operator_id: operator_id.to_owned(),
                 operator_iin: operator_iin.clone(),

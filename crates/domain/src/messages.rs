@@ -92,12 +92,13 @@ pub enum ErrorMessage {
     OperatorUnidentified,
     UnsupportedScan,
     RegistryUnavailable,
+    PurposeRequired,
     Internal,
 }
 
 impl ErrorMessage {
     /// Every error message.
-    pub const ALL: [ErrorMessage; 36] = [
+    pub const ALL: [ErrorMessage; 37] = [
         ErrorMessage::Unavailable,
         ErrorMessage::SessionExpired,
         ErrorMessage::SignIn,
@@ -133,6 +134,7 @@ impl ErrorMessage {
         ErrorMessage::OperatorUnidentified,
         ErrorMessage::UnsupportedScan,
         ErrorMessage::RegistryUnavailable,
+        ErrorMessage::PurposeRequired,
         ErrorMessage::Internal,
     ];
 
@@ -174,6 +176,7 @@ impl ErrorMessage {
             ErrorMessage::OperatorUnidentified => "operator-unidentified",
             ErrorMessage::UnsupportedScan => "unsupported-scan",
             ErrorMessage::RegistryUnavailable => "registry-unavailable",
+            ErrorMessage::PurposeRequired => "purpose-required",
             ErrorMessage::Internal => "internal",
         }
     }

@@ -9,6 +9,7 @@ use commands::read_audit::{ReadAudit, Reader};
 use domain::Iin;
 use projections::StatusRow;
 
+use crate::problem::ApiError;
 use crate::token::{Principal, Role};
 
 /// Whether `principal` may see the request of `row`. A medical organisation's user sees the
@@ -20,6 +21,29 @@ pub fn visible(principal: &Principal, row: &StatusRow) -> bool {
         Role::Operator | Role::Auditor => true,
         Role::Analyst => false,
     }
+}
+
+/// Checks that `principal` may read citizens' data with `purpose`: an operator only as a named
+/// service centre's operator and only saying why; the others as their role allows.
+///
+/// # Errors
+/// [`ApiError::OperatorUnidentified`] (403) for an operator's token without a centre;
+/// [`ApiError::PurposeRequired`] (400) for an operator's read without `X-Purpose`.
+pub fn may_read(principal: &Principal, purpose: Option<&str>) -> Result<(), ApiError> {
+    if principal.role != Role::Operator {
+        return Ok(());
+    }
+    if principal
+        .organisation
+        .as_deref()
+        .is_none_or(|centre| centre.trim().is_empty())
+    {
+        return Err(ApiError::OperatorUnidentified);
+    }
+    if purpose.is_none() {
+        return Err(ApiError::PurposeRequired);
+    }
+    Ok(())
 }
 
 /// The reader recorded for `principal`.

@@ -350,8 +350,8 @@ async fn read_scan(mut payload: web::Payload) -> Result<Vec<u8>, ApiError> {
         (status = 400, description = "Unknown kind of document, or an empty body", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an operator named by IIN at a service centre", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown request", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The request does not wait for scans (checks under way, signed, ended, or a portal request)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown request, or one filed elsewhere (another centre, the portal)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The request does not wait for scans (checks under way, signed, ended)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Over 10 MiB", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not a PDF, JPEG or PNG by its bytes", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Temporarily unavailable", body = Problem, content_type = "application/problem+json"),
@@ -365,7 +365,7 @@ pub async fn scan(
     path: web::Path<(String, String)>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    operator(&principal)?;
+    let (_, centre) = operator(&principal)?;
     let bytes = read_scan(payload).await?;
     let (number, kind) = path.into_inner();
     let number = input::request_number(&number)?;
@@ -384,7 +384,7 @@ pub async fn scan(
     let format = sniff(&bytes).ok_or(ApiError::UnsupportedScan)?;
     let scanned = state
         .centre
-        .scan(&number, kind, format, &bytes, &principal.actor())
+        .scan(&number, kind, format, &bytes, &centre, &principal.actor())
         .await?;
     record_correlation(&span, scanned.request_id);
     if !scanned.replayed {
@@ -416,7 +416,7 @@ pub async fn scan(
         (status = 400, description = "Malformed JSON, or `cms` is not base64 of a CMS SignedData", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an operator named by IIN at a service centre", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown request", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown request, or one filed elsewhere (another centre, the portal)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "No scan yet, or the request does not wait for a signature", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
@@ -441,6 +441,7 @@ pub async fn sign(
             &der,
             &format!("{centre}/{}", principal.subject),
             &operator_iin,
+            &centre,
             &principal.actor(),
         )
         .await?;

@@ -42,9 +42,9 @@ pub struct ResultDto {
     responses(
         (status = 200, description = "The signed document (JSON), or its PDF", body = ResultDto,
          content((ResultDto = "application/json"), (Vec<u8> = "application/pdf"))),
-        (status = 400, description = "An invalid `X-Purpose`", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "An invalid `X-Purpose`, or an operator's read without it", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "A role that does not read results", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A role that does not read results, or an operator's token naming no service centre", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown request, or another citizen's", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "No result (yet, or the request was refused)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Temporarily unavailable", body = Problem, content_type = "application/problem+json"),
@@ -60,6 +60,7 @@ pub async fn result(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(&[Role::Citizen, Role::Medical, Role::Operator, Role::Auditor])?;
     let purpose = super::input::purpose(&req)?;
+    super::access::may_read(&principal, purpose.as_deref())?;
     let number = super::input::request_number(&number)?;
     let row = state
         .status_view

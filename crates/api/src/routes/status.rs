@@ -46,9 +46,9 @@ pub struct StatusQuery {
     responses(
         (status = 200, description = "The request", body = views::RequestDto, headers(("ETag" = String))),
         (status = 304, description = "Unchanged since the given ETag"),
-        (status = 400, description = "Invalid `wait`, `min_version` or `X-Purpose`", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid `wait`, `min_version` or `X-Purpose`, or an operator's read without `X-Purpose`", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "A role that does not read requests", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A role that does not read requests, or an operator's token naming no service centre", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown request, or another citizen's", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Temporarily unavailable", body = Problem, content_type = "application/problem+json"),
     ),
@@ -63,6 +63,7 @@ pub async fn status(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(&[Role::Citizen, Role::Medical, Role::Operator, Role::Auditor])?;
     let purpose = input::purpose(&req)?;
+    access::may_read(&principal, purpose.as_deref())?;
     let poll = Poll::new(&req, query.into_inner())?;
     let number = input::request_number(&number)?;
     let mut progress = state.status_progress.clone();

@@ -2,9 +2,13 @@
 //! named for the attack and asserting that it is refused.
 
 use api::token::Role;
+use base64::Engine as _;
+use domain::catalog::Lookup;
+use domain::Iin;
 use serde_json::json;
 
-use crate::helpers::{spawn_app, ALICE, BOB};
+use crate::centre;
+use crate::helpers::{spawn_app, TestApp, ALICE, BOB};
 
 /// A third person, by a valid IIN.
 const CAROL: &str = "760324400005";
@@ -134,6 +138,107 @@ async fn the_patient_cannot_sign_the_medical_users_check_and_sees_it_in_their_da
         assert!(
             tokio::time::Instant::now() < deadline,
             "the check never showed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// Finding 4: an operator of another centre added a scan to a request filed elsewhere (201) and
+/// could sign it.
+#[tokio::test]
+async fn an_operator_of_another_centre_cannot_scan_or_sign_a_request_filed_elsewhere() {
+    let app = spawn_app().await;
+    let ours = app.token(Role::Operator, centre::OPERATOR, Some("TsON-1"));
+    let citizen = Iin::parse(centre::CITIZEN).expect("iin");
+    app.registries.found(
+        Lookup::ApplicantIdentity,
+        &citizen,
+        json!({"iin": centre::CITIZEN, "last_name": "БАПАХОВА", "first_name": "АИДА", "patronymic": null}),
+    );
+    let filed = centre::file(&app, &ours).await;
+    assert_eq!(filed["stage"], "awaiting-scans", "{filed}");
+    let number = filed["number"].as_str().expect("number").to_owned();
+    let theirs = app.token(Role::Operator, CAROL, Some("TsON-2"));
+    let (status, body) = centre::put(&app, &theirs, &number, "application", centre::png()).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (404, Some("request-not-found"))
+    );
+    assert!(app.scans.is_empty(), "nothing of theirs was kept");
+    let nowhere = app.token(Role::Operator, CAROL, None);
+    let (status, body) = centre::put(&app, &nowhere, &number, "application", centre::png()).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("operator-unidentified"))
+    );
+    // Our own scan is taken; their signature over it is not.
+    let (status, _) = centre::put(&app, &ours, &number, "application", centre::png()).await;
+    assert_eq!(status, 201);
+    let cms = testkit::pki::self_signed_cms(b"the document", CAROL);
+    let path = format!("/api/v1/centre/requests/{number}/signature");
+    let body = json!({"cms": base64::engine::general_purpose::STANDARD.encode(&cms)});
+    let (status, answer) = app.post(&path, &theirs, &body).await;
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (404, Some("request-not-found"))
+    );
+    // Nor does a centre's operator scan a portal request.
+    let (_, portal) = app.submit("pension-fund-statement", ALICE, json!({})).await;
+    let portal = portal["number"].as_str().expect("number");
+    let (status, _) = centre::put(&app, &ours, portal, "application", centre::png()).await;
+    assert_eq!(status, 404);
+}
+
+/// Finding 4: an operator token naming no centre read a citizen's request (200), without saying
+/// why.
+#[tokio::test]
+async fn an_operator_reads_a_request_only_from_a_centre_with_a_purpose_and_the_read_is_recorded() {
+    let app = spawn_app().await;
+    let (_, created) = app.submit("pension-fund-statement", ALICE, json!({})).await;
+    let number = created["number"].as_str().expect("number").to_owned();
+    // Read your write: held until the status view has the request.
+    let path = format!("/api/v1/requests/{number}?min_version=1");
+    let read = |token: String, purpose: Option<&'static str>| {
+        let app = &app;
+        let path = path.clone();
+        async move {
+            let mut request = app
+                .http
+                .get(format!("{}{path}", app.base))
+                .bearer_auth(token);
+            if let Some(purpose) = purpose {
+                request = request.header("X-Purpose", purpose);
+            }
+            TestApp::answer(request.send().await.expect("GET")).await
+        }
+    };
+    let nowhere = app.token(Role::Operator, CAROL, None);
+    let (status, body) = read(nowhere, Some("консультация")).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("operator-unidentified"))
+    );
+    let operator = app.token(Role::Operator, CAROL, Some("TsON-1"));
+    let (status, body) = read(operator.clone(), None).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("purpose-required"))
+    );
+    let (status, body) = read(operator, Some("консультация заявителя")).await;
+    assert_eq!((status, body["iin"].as_str()), (200, Some(ALICE)));
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (_, page) = app.get("/api/v1/me/data-access", &app.citizen(ALICE)).await;
+        let items = page["items"].as_array().cloned().unwrap_or_default();
+        let what = format!("request:{number}");
+        if let Some(item) = items.iter().find(|item| item["what"] == what.as_str()) {
+            assert_eq!(item["organisation"], "TsON-1");
+            assert_eq!(item["purpose"], "консультация заявителя");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the read was never recorded"
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }

@@ -9,16 +9,16 @@ use serde_json::json;
 use crate::helpers::{spawn_app, TestApp};
 
 /// The operator's IIN (the token's subject names the operator by IIN).
-const OPERATOR: &str = "850715400109";
-const CITIZEN: &str = "760324400005";
+pub const OPERATOR: &str = "850715400109";
+pub const CITIZEN: &str = "760324400005";
 
-fn png() -> Vec<u8> {
+pub fn png() -> Vec<u8> {
     let mut bytes = vec![0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A];
     bytes.extend_from_slice(b"a scanned page");
     bytes
 }
 
-async fn put(
+pub async fn put(
     app: &TestApp,
     token: &str,
     number: &str,
@@ -40,7 +40,7 @@ async fn put(
 }
 
 /// Files for the citizen at the desk; the answer.
-async fn file(app: &TestApp, operator: &str) -> serde_json::Value {
+pub async fn file(app: &TestApp, operator: &str) -> serde_json::Value {
     let filing = json!({
         "service": "pension-fund-statement",
         "applicant": {

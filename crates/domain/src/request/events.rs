@@ -166,6 +166,16 @@ impl RequestSubmitted {
         crate::hash_chain::canonical_json(&document)
     }
 
+    /// The service centre a centre request was filed at: the part of `operator_id`
+    /// (`<centre>/<operator IIN>`) before the operator. `None` for a portal request.
+    pub fn centre(&self) -> Option<&str> {
+        let operator_id = self.operator_id.as_deref()?;
+        operator_id
+            .rsplit_once('/')
+            .map(|(centre, _)| centre)
+            .filter(|centre| !centre.is_empty())
+    }
+
     /// The exact bytes the service-centre operator signs: the request's own document and the
     /// digests of the scanned paper documents, in the order they were scanned.
     pub fn centre_document_to_sign(&self, scans: &[DocumentsScanned]) -> Vec<u8> {
