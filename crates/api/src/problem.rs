@@ -232,6 +232,7 @@ impl ApiError {
             ApiError::WrongState(DomainError::SurveyAlreadySubmitted) => {
                 ErrorMessage::SurveyAlreadySubmitted
             }
+            ApiError::WrongState(DomainError::TooManyScans { .. }) => ErrorMessage::TooManyScans,
             ApiError::WrongState(_) => ErrorMessage::ActionUnavailable,
             ApiError::Busy => ErrorMessage::Busy,
             ApiError::PayloadTooLarge { .. } => ErrorMessage::PayloadTooLarge,

@@ -159,7 +159,11 @@ impl TokenError {
 /// one is refused unread: not hashed, decoded or remembered.
 pub const MAX_TOKEN_BYTES: usize = 4096;
 
-/// The longest `sub` and `org` a token may carry.
+/// The longest `sub` a token may carry: it becomes the id of the actor recorded on events
+/// (`<role>:<sub>`, at most 128 characters), which must read back.
+const MAX_SUBJECT_BYTES: usize = 100;
+
+/// The longest `org` a token may carry.
 const MAX_CLAIM_BYTES: usize = 200;
 
 /// A token as the caches know it: its SHA-256, so that an entry costs the same whatever the
@@ -216,17 +220,18 @@ impl quick_cache::Weighter<TokenDigest, (Principal, i64)> for PrincipalBytes {
 
 impl Authenticator {
     pub fn new(keys: Vec<VerifyingKey>, issuer: String, audience: String) -> Self {
-        let entries = usize::try_from(REMEMBERED_BYTES / ENTRY_OVERHEAD).unwrap_or(usize::MAX);
+        Self::remembering(keys, issuer, audience, REMEMBERED_BYTES)
+    }
+
+    /// As [`Authenticator::new`], each cache holding at most `bytes`.
+    fn remembering(keys: Vec<VerifyingKey>, issuer: String, audience: String, bytes: u64) -> Self {
+        let entries = usize::try_from(bytes / ENTRY_OVERHEAD).unwrap_or(usize::MAX);
         Self {
             keys,
             issuer,
             audience,
-            verified: quick_cache::sync::Cache::with_weighter(
-                entries,
-                REMEMBERED_BYTES,
-                PrincipalBytes,
-            ),
-            refused: quick_cache::sync::Cache::with_weighter(entries, REMEMBERED_BYTES, EntryBytes),
+            verified: quick_cache::sync::Cache::with_weighter(entries, bytes, PrincipalBytes),
+            refused: quick_cache::sync::Cache::with_weighter(entries, bytes, EntryBytes),
         }
     }
 
@@ -326,11 +331,13 @@ fn principal(claims: Claims) -> Result<Principal, TokenError> {
         Role::Citizen => Some(Iin::parse(&claims.sub).map_err(|_| TokenError::Subject)?),
         _ => None,
     };
-    let org_too_long = claims
+    // Both end up in events and logs: plain text of bounded length only.
+    let plain = |text: &str, max: usize| text.len() <= max && !text.chars().any(char::is_control);
+    let org_ok = claims
         .org
-        .as_ref()
-        .is_some_and(|o| o.len() > MAX_CLAIM_BYTES);
-    if claims.sub.is_empty() || claims.sub.len() > MAX_CLAIM_BYTES || org_too_long {
+        .as_deref()
+        .is_none_or(|o| plain(o, MAX_CLAIM_BYTES));
+    if claims.sub.is_empty() || !plain(&claims.sub, MAX_SUBJECT_BYTES) || !org_ok {
         return Err(TokenError::Subject);
     }
     Ok(Principal {
@@ -440,21 +447,20 @@ mod tests {
 
     #[test]
     fn a_flood_of_distinct_junk_tokens_is_remembered_within_a_fixed_number_of_bytes() {
-        let (_dir, _key, auth) = signer();
-        let cap_entries = REMEMBERED_BYTES / ENTRY_OVERHEAD;
+        let (_dir, key, _) = signer();
+        let bytes = 1024 * 1024;
+        let keys = vec![key.verifying_key().expect("public key")];
+        let auth = Authenticator::remembering(keys, "iss".into(), "aud".into(), bytes);
         // Twice as many distinct junk tokens, each as long as a token may be, as the cache holds.
         let base = "x".repeat(MAX_TOKEN_BYTES - 20);
-        for i in 0..cap_entries * 2 {
+        for i in 0..(bytes / ENTRY_OVERHEAD) * 2 {
             let junk = format!("{base}{i:020}");
             assert_eq!(auth.authenticate(&junk).err(), Some(TokenError::Malformed));
         }
         let (verified, refused) = auth.remembered_bytes();
         assert_eq!(verified, 0);
-        assert!(refused <= REMEMBERED_BYTES, "{refused} bytes remembered");
-        assert!(
-            refused > REMEMBERED_BYTES / 2,
-            "refusals are remembered: {refused}"
-        );
+        assert!(refused <= bytes, "{refused} bytes remembered");
+        assert!(refused > bytes / 2, "refusals are remembered: {refused}");
     }
 
     #[test]
@@ -463,6 +469,28 @@ mod tests {
         let huge = "a".repeat(MAX_TOKEN_BYTES + 1);
         assert_eq!(auth.authenticate(&huge).err(), Some(TokenError::TooLong));
         assert_eq!(auth.remembered_bytes(), (0, 0));
+    }
+
+    #[test]
+    fn a_subject_that_could_not_be_recorded_as_an_actor_is_refused() {
+        let (_dir, key, auth) = signer();
+        let too_long = "d".repeat(MAX_SUBJECT_BYTES + 1);
+        for sub in [too_long.as_str(), "doctor\u{0}1", "doctor\n1"] {
+            let mut medical = claims(3600);
+            medical.role = Role::Medical;
+            medical.sub = sub.to_owned();
+            let token = key.sign(&medical).expect("sign");
+            let refused = auth.authenticate(&token).err();
+            assert_eq!(refused, Some(TokenError::Subject), "{sub:?}");
+        }
+        let mut medical = claims(3600);
+        medical.role = Role::Medical;
+        medical.sub = "d".repeat(MAX_SUBJECT_BYTES);
+        let principal = auth
+            .authenticate(&key.sign(&medical).expect("sign"))
+            .expect("the longest subject passes");
+        let actor = principal.actor().to_string();
+        assert!(domain::Actor::parse(&actor).is_ok(), "{actor} reads back");
     }
 
     #[test]

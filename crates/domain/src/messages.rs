@@ -93,12 +93,15 @@ pub enum ErrorMessage {
     UnsupportedScan,
     RegistryUnavailable,
     PurposeRequired,
+    TooManyScans,
+    TooManyRequests,
+    DailyLimitReached,
     Internal,
 }
 
 impl ErrorMessage {
     /// Every error message.
-    pub const ALL: [ErrorMessage; 37] = [
+    pub const ALL: [ErrorMessage; 40] = [
         ErrorMessage::Unavailable,
         ErrorMessage::SessionExpired,
         ErrorMessage::SignIn,
@@ -135,6 +138,9 @@ impl ErrorMessage {
         ErrorMessage::UnsupportedScan,
         ErrorMessage::RegistryUnavailable,
         ErrorMessage::PurposeRequired,
+        ErrorMessage::TooManyScans,
+        ErrorMessage::TooManyRequests,
+        ErrorMessage::DailyLimitReached,
         ErrorMessage::Internal,
     ];
 
@@ -177,6 +183,9 @@ impl ErrorMessage {
             ErrorMessage::UnsupportedScan => "unsupported-scan",
             ErrorMessage::RegistryUnavailable => "registry-unavailable",
             ErrorMessage::PurposeRequired => "purpose-required",
+            ErrorMessage::TooManyScans => "too-many-scans",
+            ErrorMessage::TooManyRequests => "too-many-requests",
+            ErrorMessage::DailyLimitReached => "daily-limit-reached",
             ErrorMessage::Internal => "internal",
         }
     }

@@ -7,6 +7,11 @@ use serde::{Deserialize, Serialize};
 /// The largest scan accepted, in bytes.
 pub const MAX_SCAN_BYTES: usize = 10 * 1024 * 1024;
 
+/// The most scans one request takes (all kinds together): a page each of the identity document,
+/// the power of attorney and the application, with room to spare. Together with
+/// [`MAX_SCAN_BYTES`] it bounds what one request may store.
+pub const MAX_SCANS_PER_REQUEST: usize = 20;
+
 /// The paper documents an operator scans.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -243,3 +243,34 @@ async fn an_operator_reads_a_request_only_from_a_centre_with_a_purpose_and_the_r
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// Finding 15: one request took any number of distinct 10 MiB scans.
+#[tokio::test]
+async fn a_request_takes_a_bounded_number_of_scans_and_keeps_none_past_it() {
+    let app = spawn_app().await;
+    let operator = app.token(Role::Operator, centre::OPERATOR, Some("TsON-1"));
+    let citizen = Iin::parse(centre::CITIZEN).expect("iin");
+    app.registries.found(
+        Lookup::ApplicantIdentity,
+        &citizen,
+        json!({"iin": centre::CITIZEN, "last_name": "БАПАХОВА", "first_name": "АИДА", "patronymic": null}),
+    );
+    let filed = centre::file(&app, &operator).await;
+    let number = filed["number"].as_str().expect("number").to_owned();
+    let page = |i: usize| {
+        let mut bytes = centre::png();
+        bytes.extend_from_slice(format!("page {i}").as_bytes());
+        bytes
+    };
+    for i in 0..domain::scans::MAX_SCANS_PER_REQUEST {
+        let (status, body) = centre::put(&app, &operator, &number, "application", page(i)).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let (status, body) = centre::put(&app, &operator, &number, "application", page(999)).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("too-many-scans")),
+        "{body}"
+    );
+    assert_eq!(app.scans.len(), domain::scans::MAX_SCANS_PER_REQUEST);
+}

@@ -144,6 +144,8 @@ pub enum DomainError {
     RepresentativeOnlyAtServiceCentre,
     #[error("this document was scanned already")]
     AlreadyScanned,
+    #[error("a request takes at most {limit} scans")]
+    TooManyScans { limit: usize },
     #[error("the person at the desk must be the applicant, or the representative when there is one, with a surname, a given name and an identity document")]
     PresentedPersonMismatch,
     #[error("the form is not valid: {0}")]
@@ -192,6 +194,7 @@ impl DomainError {
             DomainError::OperatorRequired => "operator-required",
             DomainError::PresentedPersonMismatch => "presented-person-mismatch",
             DomainError::AlreadyScanned => "already-scanned",
+            DomainError::TooManyScans { .. } => "too-many-scans",
             DomainError::RepresentativeOnlyAtServiceCentre => {
                 "representative-only-at-service-centre"
             }

@@ -58,6 +58,11 @@ pub(super) fn scan(
     {
         return Err(DomainError::AlreadyScanned);
     }
+    if open.scans.len() >= crate::scans::MAX_SCANS_PER_REQUEST {
+        return Err(DomainError::TooManyScans {
+            limit: crate::scans::MAX_SCANS_PER_REQUEST,
+        });
+    }
     Ok(vec![RequestEvent::DocumentsScanned(DocumentsScanned {
         kind: kind.code().to_owned(),
         sha256,
