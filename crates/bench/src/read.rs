@@ -66,6 +66,13 @@ pub struct ReadBenchReport {
     /// and the worst round's p99.
     pub operator_requests_per_s: f64,
     pub operator_p99_ms: f64,
+    /// Operator reads not answered 2xx (refused because their record could not be made): a
+    /// fast refusal would flatter the rate, so it is counted.
+    pub operator_non_2xx: u64,
+    /// Reads on record in the log after the runs, against the operator's 2xx answers: every
+    /// answered read is recorded (at least as many records as answers).
+    pub operator_reads_recorded: u64,
+    pub operator_reads_answered: u64,
     /// The citizen's (not audited) rate in the runs alternating with the operator's.
     pub audit_citizen_requests_per_s: f64,
     /// Operator (audited) over citizen (not audited) rate, over all rounds.
@@ -121,6 +128,7 @@ pub async fn run(
     wrk(&base, "/healthz", None, &warm_up).await?;
     let healthz = wrk(&base, "/healthz", None, options).await?;
     let audit = audit_rounds(&base, &lua, &operator_lua, options).await?;
+    let recorded = operator_reads_recorded(config).await?;
     // (4) The audit feed: one client copies the whole log in pages of 10,000 events.
     eprintln!("(4) one client reading the NDJSON audit feed from the start ...");
     let (feed_events, feed_seconds) = read_feed(&base, &tokens.auditor).await?;
@@ -145,6 +153,9 @@ pub async fn run(
         status_ratio: status.requests_per_s / healthz.requests_per_s.max(f64::MIN_POSITIVE),
         operator_requests_per_s: audit.operator_total / AUDIT_ROUNDS as f64,
         operator_p99_ms: audit.operator_p99_ms,
+        operator_non_2xx: audit.operator_non_2xx,
+        operator_reads_recorded: recorded,
+        operator_reads_answered: audit.operator_answered,
         audit_citizen_requests_per_s: audit.citizen_total / AUDIT_ROUNDS as f64,
         read_audit_ratio: audit.operator_total / audit.citizen_total.max(f64::MIN_POSITIVE),
         read_audit_round_ratios: audit
@@ -155,6 +166,21 @@ pub async fn run(
         feed_events,
         feed_events_per_s: feed_events as f64 / feed_seconds.max(f64::MIN_POSITIVE),
     })
+}
+
+/// The operator's reads on record in the log (warm-up runs included).
+async fn operator_reads_recorded(config: &tokio_postgres::Config) -> Result<u64, BenchError> {
+    let client = connect(config).await?;
+    let row = client
+        .query_one(
+            "SELECT coalesce(sum(jsonb_array_length(g->'reads')), 0)::int8
+               FROM events, jsonb_array_elements(payload->'groups') g
+              WHERE event_type = 'DataAccessed' AND g->>'reader' = 'operator-1'",
+            &[],
+        )
+        .await
+        .map_err(|e| BenchError::Database("counting the reads on record", e))?;
+    Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
 }
 
 /// Settles the database as an operating one would be: vacuumed and checkpointed (autovacuum and
@@ -250,6 +276,8 @@ struct AuditRounds {
     citizen_total: f64,
     operator_total: f64,
     operator_p99_ms: f64,
+    operator_non_2xx: u64,
+    operator_answered: u64,
 }
 
 /// (3) An operator reading the same requests: every read is recorded (read-auditing on). The
@@ -271,10 +299,13 @@ async fn audit_rounds(
     wrk(base, "/", Some(operator_lua), &warm_up).await?;
     let mut rounds = Vec::with_capacity(AUDIT_ROUNDS);
     let mut operator_p99_ms = 0f64;
+    let (mut operator_non_2xx, mut operator_answered) = (0, 0);
     for _ in 0..AUDIT_ROUNDS {
         let citizen = wrk(base, "/", Some(lua), options).await?;
         let operator = wrk(base, "/", Some(operator_lua), options).await?;
         operator_p99_ms = operator_p99_ms.max(operator.p99_ms);
+        operator_non_2xx += operator.non_2xx;
+        operator_answered += operator.requests.saturating_sub(operator.non_2xx);
         rounds.push((citizen.requests_per_s, operator.requests_per_s));
     }
     Ok(AuditRounds {
@@ -282,6 +313,8 @@ async fn audit_rounds(
         operator_total: rounds.iter().map(|r| r.1).sum(),
         rounds,
         operator_p99_ms,
+        operator_non_2xx,
+        operator_answered,
     })
 }
 
@@ -457,6 +490,8 @@ async fn append_request(store: &EventStore, number: RequestNumber) -> Result<(),
 }
 
 struct WrkRun {
+    /// Requests answered in the run, whatever their status.
+    requests: u64,
     requests_per_s: f64,
     p50_ms: f64,
     p99_ms: f64,
@@ -509,7 +544,13 @@ async fn wrk(
         .find_map(|l| l.trim().strip_prefix("Non-2xx or 3xx responses:"))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0);
+    let requests = text
+        .lines()
+        .find_map(|l| l.trim().split_once(" requests in "))
+        .and_then(|(n, _)| n.trim().parse().ok())
+        .unwrap_or(0);
     Ok(WrkRun {
+        requests,
         requests_per_s,
         p50_ms: field("50%").map_or(f64::NAN, millis),
         p99_ms: field("99%").map_or(f64::NAN, millis),

@@ -1,142 +1,129 @@
 //! Read-auditing: every read of a citizen's data by someone other than the citizen is recorded in
-//! a `DataAccessed` event. Handlers hand the record to a queue and go on; one task appends what
-//! queued up as one batch (one append, one commit) every few milliseconds, so recording costs the
-//! read path a channel send. When the queue is full, a handler waits for room rather than drop a
-//! record. On shutdown the queue is drained and appended before the process ends; a crash loses at
-//! most the last batch's few milliseconds of reads.
+//! a `DataAccessed` event, and **no such read is answered before its record is durable**.
+//!
+//! Group commit: a handler hands its reads to the committer and waits; the committer takes every
+//! record queued while its previous appends were under way, packs them into events by bytes
+//! (`DataAccessed::pack`) and appends them as one stream of their own (one transaction, one flush),
+//! then answers each handler. Under load many reads share a commit; alone, a read waits for one.
+//! If the log cannot take a record within [`RETRY_FOR`], the handler is told so and the read is
+//! refused (503), never served unaudited. A record that could not be stored is refused before it
+//! is queued ([`AuditError::Refused`], a 400 at the edge), never dropped later.
+//!
+//! On shutdown the committer answers what is queued (one last attempt each) and ends; with the
+//! database away it gives up after [`RETRY_FOR`] rather than hang.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use domain::data_access::{
-    DataAccessed, DataRead, EVENT_TYPE, MAX_READS_PER_EVENT, SCHEMA_VERSION,
-};
+use domain::data_access::{DataAccessed, DataRead, RecordError, EVENT_TYPE, SCHEMA_VERSION};
 use domain::{Actor, Channel, EventMetadata, StreamId, StreamVersion};
-use tokio::sync::mpsc;
+use event_store::{EventStore, NewEvent, StoreError, MAX_EVENTS_PER_APPEND};
+use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use event_store::{EventStore, NewEvent};
-
-/// Records queued before a handler waits.
+/// Handlers whose reads may wait for the committer at once.
 const QUEUE: usize = 10_000;
-/// Records appended together at most.
-const BATCH: usize = 1_000;
-/// How long a batch gathers after its first record.
-const GATHER: Duration = Duration::from_millis(20);
+/// Appends under way at once: the next group forms while they commit.
+const IN_FLIGHT: usize = 3;
+/// The bytes of reads (by their bound) one append carries at most.
+const APPEND_BYTES: usize = 4 * 1024 * 1024;
+/// How long a read waits for the log to take its record before it is refused.
+pub const RETRY_FOR: Duration = Duration::from_secs(2);
+
+/// Why a read could not be recorded; the read is then not answered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuditError {
+    /// The record could not be stored as it is (a field too long, a control character): the
+    /// client's to fix, 400.
+    #[error("the read cannot be recorded: {0}")]
+    Refused(#[from] RecordError),
+    /// The log did not take the record in time (database away, stopping): 503.
+    #[error("the read cannot be recorded now")]
+    Unavailable,
+    /// The store refused the record for a reason that is a bug here: 500.
+    #[error("the read's record was refused by the store: {0}")]
+    Failed(String),
+}
+
+/// One handler's reads and where to tell it they are on record.
+struct Pending {
+    reads: Vec<DataRead>,
+    bytes: usize,
+    queued: Instant,
+    done: oneshot::Sender<Result<(), AuditError>>,
+}
 
 /// The handlers' side of read-auditing. Cheap to clone.
 #[derive(Clone)]
 pub struct ReadAudit {
-    queue: mpsc::Sender<DataRead>,
+    queue: mpsc::Sender<Pending>,
 }
 
 impl ReadAudit {
-    /// The recorder over `store`, and the task that appends its batches until `stop` (then it
-    /// drains the queue). Spawn the task.
+    /// The recorder over `store`, and the committer task that appends its groups until `stop`
+    /// (then it answers what is queued and ends). Spawn the task.
     pub fn new(
         store: EventStore,
         stop: CancellationToken,
     ) -> (ReadAudit, impl std::future::Future<Output = ()> + Send) {
         let (queue, receiver) = mpsc::channel(QUEUE);
-        (ReadAudit { queue }, flush(store, receiver, stop))
+        (ReadAudit { queue }, commit_groups(store, receiver, stop))
     }
 
-    /// Queues a record; waits only while the queue is full.
-    pub async fn record(&self, read: DataRead) {
-        if self.queue.send(read).await.is_err() {
-            tracing::error!("read-auditing has stopped; a read was not recorded");
+    /// Records a read of the data of `citizens` (a request's applicant, its subject, ...) by
+    /// `reader`, unless the reader is that citizen, and returns once the record is durable.
+    ///
+    /// # Errors
+    /// [`AuditError::Refused`] for a record that cannot be stored as it is;
+    /// [`AuditError::Unavailable`] when the log did not take it within [`RETRY_FOR`];
+    /// [`AuditError::Failed`] when the store refused it otherwise.
+    pub async fn record_reads(
+        &self,
+        reader: &Reader,
+        citizens: &[&domain::Iin],
+        what: String,
+        purpose: Option<String>,
+    ) -> Result<(), AuditError> {
+        let at = chrono::Utc::now();
+        let reads: Vec<DataRead> = citizens
+            .iter()
+            .filter(|citizen| reader.iin.as_ref() != Some(**citizen))
+            .map(|citizen| DataRead {
+                subject: (*citizen).clone(),
+                reader: reader.id.clone(),
+                role: reader.role.clone(),
+                organisation: reader.organisation.clone(),
+                what: what.clone(),
+                purpose: purpose.clone(),
+                at,
+            })
+            .collect();
+        if reads.is_empty() {
+            return Ok(());
         }
-    }
-}
-
-async fn flush(store: EventStore, mut receiver: mpsc::Receiver<DataRead>, stop: CancellationToken) {
-    loop {
-        // Cancel safe: `recv` loses nothing when another branch wins.
-        let first = tokio::select! {
-            read = receiver.recv() => read,
-            () = stop.cancelled() => None,
+        for read in &reads {
+            read.check()?;
+        }
+        let (done, answer) = oneshot::channel();
+        let pending = Pending {
+            bytes: reads.iter().map(DataRead::stored_bytes_bound).sum(),
+            reads,
+            queued: Instant::now(),
+            done,
         };
-        let Some(first) = first else {
-            // Stopping (or every sender gone): append what is still queued, then end.
-            receiver.close();
-            let mut rest = Vec::new();
-            while let Some(read) = receiver.recv().await {
-                rest.push(read);
-                if rest.len() == BATCH {
-                    append(&store, std::mem::take(&mut rest)).await;
-                }
-            }
-            if !rest.is_empty() {
-                append(&store, rest).await;
-            }
-            return;
-        };
-        // Gather by sleeping, not by waiting on the queue: a task parked on `recv` is woken (a
-        // cross-thread wake-up) by every record sent, tens of thousands a second under load; a
-        // sleeping one is woken once. A queue already holding a batch is not slept on.
-        if receiver.len() + 1 < BATCH {
-            // Cancel safe: sleeping keeps no state; a stop ends the gathering early.
-            tokio::select! {
-                () = tokio::time::sleep(GATHER) => {}
-                () = stop.cancelled() => {}
-            }
-        }
-        let mut batch = Vec::with_capacity(BATCH);
-        batch.push(first);
-        while batch.len() < BATCH {
-            match receiver.try_recv() {
-                Ok(read) => batch.push(read),
-                Err(_) => break,
-            }
-        }
-        append(&store, batch).await;
-    }
-}
-
-/// Appends one batch as a stream of its own (events of up to `MAX_READS_PER_EVENT` reads), retrying while the
-/// database cannot be reached.
-async fn append(store: &EventStore, batch: Vec<DataRead>) {
-    let stream = StreamId::from_uuid(Uuid::now_v7());
-    let events: Vec<NewEvent> = batch
-        .chunks(MAX_READS_PER_EVENT)
-        .filter_map(|reads| {
-            let payload = DataAccessed {
-                reads: reads.to_vec(),
-            }
-            .to_payload()
-            .ok()?;
-            NewEvent::new(Uuid::now_v7(), EVENT_TYPE, SCHEMA_VERSION, payload).ok()
-        })
-        .collect();
-    let Ok(actor) = Actor::system("read-audit") else {
-        return;
-    };
-    let metadata = EventMetadata {
-        actor,
-        channel: Channel::System,
-        correlation_id: stream.as_uuid(),
-        causation_id: None,
-    };
-    let mut pause = Duration::from_millis(50);
-    loop {
-        match store
-            .append(stream, StreamVersion::EMPTY, &events, &metadata)
+        // A full queue is waited on as long as a commit would be, no longer.
+        let deadline = Instant::now() + RETRY_FOR;
+        tokio::time::timeout_at(deadline, self.queue.send(pending))
             .await
-        {
-            Ok(_) => return,
-            // Only a database that cannot be reached now is worth waiting for.
-            Err(
-                error @ (event_store::StoreError::Unavailable(_)
-                | event_store::StoreError::Database { .. }),
-            ) => {
-                tracing::error!(error = %error, reads = events.len(), "cannot record reads of citizens' data; retrying");
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_secs(5));
-            }
-            Err(error) => {
-                tracing::error!(error = %error, reads = events.len(), "reads of citizens' data cannot be recorded");
-                return;
-            }
+            .map_err(|_| AuditError::Unavailable)?
+            .map_err(|_| AuditError::Unavailable)?;
+        // The committer answers within its deadline unless an append hangs; a committer gone
+        // answers nothing. Either way the read is not answered as recorded.
+        match tokio::time::timeout_at(deadline + RETRY_FOR, answer).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(_)) | Err(_) => Err(AuditError::Unavailable),
         }
     }
 }
@@ -150,175 +137,177 @@ pub struct Reader {
     pub role: String,
     /// The reader's organisation (a service centre, a medical organisation), if any.
     pub organisation: Option<String>,
-    /// The reader's IIN when the reader is a citizen (their own data is not recorded).
+    /// The reader's IIN when the reader is a person (their own data is not recorded).
     pub iin: Option<domain::Iin>,
 }
 
-impl ReadAudit {
-    /// Records a read of the data of `citizens` (a request's applicant, and its subject) by
-    /// `reader`, unless the reader is that citizen.
-    pub async fn record_reads(
-        &self,
-        reader: &Reader,
-        citizens: &[&domain::Iin],
-        what: String,
-        purpose: Option<String>,
-    ) {
-        for citizen in citizens {
-            if reader.iin.as_ref() == Some(*citizen) {
-                continue;
+/// The committer: takes a slot, then everything queued that fits one append, and commits it in a
+/// task of its own, so that the next group forms while this one commits.
+async fn commit_groups(
+    store: EventStore,
+    mut receiver: mpsc::Receiver<Pending>,
+    stop: CancellationToken,
+) {
+    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+    let mut carried: Option<Pending> = None;
+    loop {
+        let first = match carried.take() {
+            Some(pending) => pending,
+            // Cancel safe: `recv` loses nothing when the stop wins.
+            None => match tokio::select! {
+                pending = receiver.recv() => pending,
+                () = stop.cancelled() => None,
+            } {
+                Some(pending) => pending,
+                None => break,
+            },
+        };
+        // Cancel safe: a slot not yet taken is simply not taken.
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => slot.ok(),
+            () = stop.cancelled() => None,
+        };
+        let Some(slot) = slot else {
+            carried = Some(first);
+            break;
+        };
+        let (group, next) = gather(first, &mut receiver);
+        carried = next;
+        let store = store.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            commit(&store, group, &stop).await;
+            drop(slot);
+        });
+    }
+    // Stopping: what is queued gets one attempt each, then the committer ends.
+    receiver.close();
+    let mut rest: Vec<Pending> = carried.into_iter().collect();
+    while let Some(pending) = receiver.recv().await {
+        rest.push(pending);
+    }
+    let stopped = CancellationToken::new();
+    stopped.cancel();
+    while let Some(first) = rest.pop() {
+        let mut group = vec![first];
+        let mut bytes = group[0].bytes;
+        while let Some(next) = rest.last() {
+            if bytes + next.bytes > APPEND_BYTES {
+                break;
             }
-            self.record(DataRead {
-                subject: (*citizen).clone(),
-                reader: reader.id.clone(),
-                role: reader.role.clone(),
-                organisation: reader.organisation.clone(),
-                what: what.clone(),
-                purpose: purpose.clone(),
-                at: chrono::Utc::now(),
-            })
-            .await;
+            bytes += next.bytes;
+            group.extend(rest.pop());
+        }
+        commit(&store, group, &stopped).await;
+    }
+    // The groups under way end within their deadline.
+    let _ = slots.acquire_many(IN_FLIGHT as u32).await;
+}
+
+/// `first` and whatever is queued behind it that fits one append; the first record that does
+/// not fit is carried to the next group.
+fn gather(
+    first: Pending,
+    receiver: &mut mpsc::Receiver<Pending>,
+) -> (Vec<Pending>, Option<Pending>) {
+    let mut bytes = first.bytes;
+    let mut reads = first.reads.len();
+    let mut group = vec![first];
+    while let Ok(next) = receiver.try_recv() {
+        // An event holds at least 50 checked reads: 1,000 events take any append's reads.
+        if bytes + next.bytes > APPEND_BYTES
+            || reads + next.reads.len() > MAX_EVENTS_PER_APPEND * 50
+        {
+            return (group, Some(next));
+        }
+        bytes += next.bytes;
+        reads += next.reads.len();
+        group.push(next);
+    }
+    (group, None)
+}
+
+/// Appends the reads of `group` as one stream of their own and answers each handler: on record,
+/// or not (retried with the same events while the database cannot be reached, until the oldest
+/// record's deadline or the stop).
+async fn commit(store: &EventStore, group: Vec<Pending>, stop: &CancellationToken) {
+    let deadline = group
+        .iter()
+        .map(|pending| pending.queued)
+        .min()
+        .unwrap_or_else(Instant::now)
+        + RETRY_FOR;
+    let reads: Vec<DataRead> = group
+        .iter()
+        .flat_map(|pending| pending.reads.iter().cloned())
+        .collect();
+    let count = reads.len();
+    let outcome = match events_of(reads) {
+        Ok(events) => append(store, &events, deadline, stop).await,
+        Err(error) => Err(error),
+    };
+    if let Err(error) = &outcome {
+        tracing::error!(error = %error, reads = count, "reads of citizens' data were not recorded; they are refused");
+    }
+    for pending in group {
+        // A handler that went away (its client hung up) has nothing to be told.
+        let _ = pending.done.send(outcome.clone());
+    }
+}
+
+/// The reads as `DataAccessed` events, each within the store's limit.
+fn events_of(reads: Vec<DataRead>) -> Result<Vec<NewEvent>, AuditError> {
+    DataAccessed::pack(reads)
+        .into_iter()
+        .map(|event| {
+            let payload = event
+                .to_payload()
+                .map_err(|e| AuditError::Failed(e.to_string()))?;
+            NewEvent::new(Uuid::now_v7(), EVENT_TYPE, SCHEMA_VERSION, payload)
+                .map_err(|e| AuditError::Failed(e.to_string()))
+        })
+        .collect()
+}
+
+/// One append of `events` as a new stream, retried (the same events, so a commit whose answer
+/// was lost is found stored) while the database cannot be reached, until `deadline` or `stop`.
+async fn append(
+    store: &EventStore,
+    events: &[NewEvent],
+    deadline: Instant,
+    stop: &CancellationToken,
+) -> Result<(), AuditError> {
+    let stream = StreamId::from_uuid(Uuid::now_v7());
+    let actor = Actor::system("read-audit").map_err(|e| AuditError::Failed(e.to_string()))?;
+    let metadata = EventMetadata {
+        actor,
+        channel: Channel::System,
+        correlation_id: stream.as_uuid(),
+        causation_id: None,
+    };
+    let mut pause = Duration::from_millis(20);
+    loop {
+        match store
+            .append(stream, StreamVersion::EMPTY, events, &metadata)
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(error @ (StoreError::Unavailable(_) | StoreError::Database { .. })) => {
+                if stop.is_cancelled() || Instant::now() + pause > deadline {
+                    tracing::warn!(error = %error, "the log cannot take reads' records now");
+                    return Err(AuditError::Unavailable);
+                }
+                // Cancel safe: a pause keeps no state.
+                tokio::select! {
+                    () = tokio::time::sleep(pause) => {}
+                    () = stop.cancelled() => {}
+                }
+                pause = (pause * 2).min(Duration::from_millis(500));
+            }
+            Err(error) => return Err(AuditError::Failed(error.to_string())),
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use domain::{Cursor, Iin};
-    use testkit::TestDb;
-
-    const CITIZENS: [&str; 2] = ["760324400005", "850715300003"];
-
-    fn operator(id: &str) -> Reader {
-        Reader {
-            id: id.into(),
-            role: "operator".into(),
-            organisation: Some("TsON-1".into()),
-            iin: None,
-        }
-    }
-
-    /// The recorder over a fresh database, its flush task running.
-    async fn start() -> (TestDb, EventStore, ReadAudit, Flushing) {
-        let db = TestDb::migrated().await;
-        let store = EventStore::new(db.database());
-        let stop = CancellationToken::new();
-        let (audit, task) = ReadAudit::new(store.clone(), stop.clone());
-        let task = tokio::spawn(task);
-        (db, store, audit, Flushing { stop, task })
-    }
-
-    struct Flushing {
-        stop: CancellationToken,
-        task: tokio::task::JoinHandle<()>,
-    }
-
-    impl Flushing {
-        async fn stop(self) {
-            self.stop.cancel();
-            self.task.await.expect("flush task");
-        }
-    }
-
-    /// Every event stored in `store`, decoded, in the order of the log.
-    async fn stored_events(store: &EventStore) -> Vec<DataAccessed> {
-        let page = store.read_all(Cursor::START, 10_000).await.expect("reads");
-        page.events
-            .into_iter()
-            .map(|event| {
-                assert_eq!(event.event_type, EVENT_TYPE);
-                assert_eq!(event.schema_version, SCHEMA_VERSION);
-                DataAccessed::from_payload(event.schema_version, event.payload).expect("decodes")
-            })
-            .collect()
-    }
-
-    #[tokio::test]
-    async fn a_read_is_appended_within_seconds_when_the_server_keeps_running() {
-        let (_db, store, audit, flushing) = start().await;
-        let subject = Iin::parse(CITIZENS[0]).expect("iin");
-        audit
-            .record_reads(
-                &operator("op-1"),
-                &[&subject],
-                "request:20261123000001".into(),
-                Some("call".into()),
-            )
-            .await;
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        let reads = loop {
-            let reads: Vec<DataRead> = stored_events(&store)
-                .await
-                .into_iter()
-                .flat_map(|event| event.reads)
-                .collect();
-            if !reads.is_empty() || tokio::time::Instant::now() > deadline {
-                break reads;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        };
-        assert_eq!(reads.len(), 1, "the read is stored while the server runs");
-        assert_eq!(reads[0].subject, subject);
-        assert_eq!(reads[0].reader, "op-1");
-        assert_eq!(reads[0].purpose.as_deref(), Some("call"));
-        flushing.stop().await;
-    }
-
-    #[tokio::test]
-    async fn every_queued_read_is_appended_in_events_within_the_limit_when_the_server_stops() {
-        let (_db, store, audit, flushing) = start().await;
-        let citizens: Vec<Iin> = CITIZENS
-            .iter()
-            .map(|c| Iin::parse(c).expect("iin"))
-            .collect();
-        // More than a batch, recorded faster than a gathering lasts, by two operators; the citizen
-        // reading their own request is not recorded.
-        let reads = 2 * BATCH + 7;
-        for n in 0..reads {
-            let reader = operator(if n % 3 == 0 { "op-2" } else { "op-1" });
-            audit
-                .record_reads(&reader, &[&citizens[n % 2]], format!("request:{n}"), None)
-                .await;
-        }
-        let citizen = Reader {
-            id: CITIZENS[0].into(),
-            role: "citizen".into(),
-            organisation: None,
-            iin: Some(citizens[0].clone()),
-        };
-        audit
-            .record_reads(&citizen, &[&citizens[0]], "request:own".into(), None)
-            .await;
-        flushing.stop().await;
-
-        // The global read shows a commit once no older transaction of the cluster is open (other
-        // tests run beside this one): read until the reads are there, or 10 s have passed.
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        let events = loop {
-            let events = stored_events(&store).await;
-            let stored: usize = events.iter().map(|event| event.reads.len()).sum();
-            if stored >= reads || tokio::time::Instant::now() > deadline {
-                break events;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        };
-        assert!(events
-            .iter()
-            .all(|event| event.reads.len() <= MAX_READS_PER_EVENT));
-        let mut stored: Vec<DataRead> = events.into_iter().flat_map(|event| event.reads).collect();
-        assert_eq!(stored.len(), reads, "every queued read, and only those");
-        // Within an event reads are grouped by reader; across the log each read appears once.
-        stored.sort_by_key(|read| {
-            read.what
-                .strip_prefix("request:")
-                .and_then(|n| n.parse::<usize>().ok())
-        });
-        for (n, read) in stored.iter().enumerate() {
-            assert_eq!(read.what, format!("request:{n}"));
-            assert_eq!(read.subject, citizens[n % 2]);
-            assert_eq!(read.reader, if n % 3 == 0 { "op-2" } else { "op-1" });
-            assert_eq!(read.role, "operator");
-        }
-    }
-}
+mod tests;

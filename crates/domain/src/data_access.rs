@@ -43,6 +43,93 @@ pub struct DataRead {
     pub at: DateTime<Utc>,
 }
 
+/// The most bytes of a reader's id, an organisation, or what was read, that a record takes.
+pub const MAX_NAME_BYTES: usize = 200;
+/// The most bytes of a purpose a record takes (500 characters of up to four bytes).
+pub const MAX_PURPOSE_BYTES: usize = 2_000;
+
+/// The bytes of reads an event holds at most, by [`DataRead::stored_bytes_bound`]: the store's
+/// limit on an event (256 KiB) with room for the envelope.
+pub const EVENT_READ_BYTES: usize = 256 * 1024 - 8 * 1024;
+
+/// Why a read cannot be recorded as it is: a field that is not plain text of bounded length.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field} must be at most {max} bytes of text without control characters")]
+pub struct RecordError {
+    pub field: &'static str,
+    pub max: usize,
+}
+
+/// What a record's grouping costs on its own: the keys, braces and times of a group of one read.
+const GROUP_OVERHEAD: usize = 160;
+
+impl DataRead {
+    /// Refuses a record that could not be stored and read back as it is.
+    ///
+    /// # Errors
+    /// [`RecordError`] naming the first field that is too long or holds a control character.
+    pub fn check(&self) -> Result<(), RecordError> {
+        let plain = |field: &'static str, text: &str, max: usize| {
+            if text.len() <= max && !text.chars().any(char::is_control) {
+                Ok(())
+            } else {
+                Err(RecordError { field, max })
+            }
+        };
+        plain("reader", &self.reader, MAX_NAME_BYTES)?;
+        plain("role", &self.role, MAX_NAME_BYTES)?;
+        plain("what", &self.what, MAX_NAME_BYTES)?;
+        if let Some(organisation) = &self.organisation {
+            plain("organisation", organisation, MAX_NAME_BYTES)?;
+        }
+        if let Some(purpose) = &self.purpose {
+            plain("purpose", purpose, MAX_PURPOSE_BYTES)?;
+        }
+        Ok(())
+    }
+
+    /// An upper bound of the bytes this read adds to a stored payload, as if it formed a group
+    /// of its own (grouping only saves bytes). JSON escapes at most double a checked string.
+    pub fn stored_bytes_bound(&self) -> usize {
+        let text = |t: &str| 2 + 2 * t.len();
+        let optional = |t: &Option<String>| t.as_deref().map_or(4, text);
+        GROUP_OVERHEAD
+            + text(&self.reader)
+            + text(&self.role)
+            + text(&self.what)
+            + text(self.subject.as_str())
+            + optional(&self.organisation)
+            + optional(&self.purpose)
+    }
+}
+
+impl DataAccessed {
+    /// `reads` in events that each stay within [`EVENT_READ_BYTES`] and [`MAX_READS_PER_EVENT`],
+    /// in order. Checked reads (at most a few KiB each) fit many to an event.
+    pub fn pack(reads: Vec<DataRead>) -> Vec<DataAccessed> {
+        let mut events = Vec::new();
+        let mut current = Vec::new();
+        let mut bytes = 0;
+        for read in reads {
+            let size = read.stored_bytes_bound();
+            if !current.is_empty()
+                && (bytes + size > EVENT_READ_BYTES || current.len() == MAX_READS_PER_EVENT)
+            {
+                events.push(DataAccessed {
+                    reads: std::mem::take(&mut current),
+                });
+                bytes = 0;
+            }
+            bytes += size;
+            current.push(read);
+        }
+        if !current.is_empty() {
+            events.push(DataAccessed { reads: current });
+        }
+        events
+    }
+}
+
 /// The stored form of schema versions 2 and 3.
 #[derive(Debug, Serialize, Deserialize)]
 struct Stored<R> {
@@ -277,5 +364,58 @@ mod tests {
         let v1 = serde_json::json!({ "reads": reads });
         let back = DataAccessed::from_payload(1, v1).expect("decodes");
         assert_eq!(back.reads, reads);
+    }
+
+    #[test]
+    fn the_worst_reads_are_packed_into_events_within_the_store_limit_and_none_is_left_out() {
+        // Every read its own group: distinct purposes of 500 quotes (each escaped), the longest
+        // reader and organisation.
+        let reads: Vec<DataRead> = (0..1_200)
+            .map(|n| DataRead {
+                reader: "r".repeat(MAX_NAME_BYTES),
+                organisation: Some("\\".repeat(MAX_NAME_BYTES / 2)),
+                purpose: Some(format!("{n}{}", "\"".repeat(499))),
+                ..read("760324400005", "op-1", None, 1)
+            })
+            .collect();
+        for read in &reads {
+            read.check().expect("a read the edge lets through");
+        }
+        let events = DataAccessed::pack(reads.clone());
+        assert!(events.len() > 1);
+        let mut back = Vec::new();
+        for event in events {
+            let payload = event.to_payload().expect("payload");
+            let bytes = crate::hash_chain::canonical_json(&payload).len();
+            assert!(bytes <= EVENT_READ_BYTES, "{bytes} bytes");
+            back.extend(
+                DataAccessed::from_payload(SCHEMA_VERSION, payload)
+                    .expect("reads")
+                    .reads,
+            );
+        }
+        assert_eq!(back.len(), reads.len());
+        assert_eq!(back[1_199].purpose, reads[1_199].purpose);
+    }
+
+    #[test]
+    fn a_read_with_a_control_character_or_an_overlong_field_is_refused() {
+        let good = read("760324400005", "op-1", Some("call"), 1);
+        assert_eq!(good.check(), Ok(()));
+        let nul = DataRead {
+            reader: "op\u{0}1".into(),
+            ..good.clone()
+        };
+        assert_eq!(nul.check().map_err(|e| e.field), Err("reader"));
+        let long = DataRead {
+            purpose: Some("я".repeat(MAX_PURPOSE_BYTES)),
+            ..good.clone()
+        };
+        assert_eq!(long.check().map_err(|e| e.field), Err("purpose"));
+        let newline = DataRead {
+            organisation: Some("TsON\n1".into()),
+            ..good
+        };
+        assert_eq!(newline.check().map_err(|e| e.field), Err("organisation"));
     }
 }

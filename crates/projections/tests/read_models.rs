@@ -49,9 +49,10 @@ async fn history(store: &EventStore) {
     let refs: Vec<&Iin> = citizens.iter().collect();
     audit
         .record_reads(&reader, &refs, "request:any".into(), Some("a call".into()))
-        .await;
+        .await
+        .expect("on record");
     stop.cancel();
-    flushing.await.expect("read-auditing drained");
+    flushing.await.expect("read-auditing stopped");
 }
 
 /// Runs every read model until it has applied the whole log.

@@ -3,9 +3,10 @@
 //! A citizen sees only requests where they are the applicant or the subject; anyone else's
 //! answers exactly like an unknown number (404). Operators and auditors see requests, and every
 //! such read of a citizen's data is recorded (`commands::read_audit`), because looking at a
-//! citizen's data is itself a fact the citizen and auditors may ask about.
+//! citizen's data is itself a fact the citizen and auditors may ask about. A read is answered only
+//! once its record is durable; a read that cannot be recorded is refused.
 
-use commands::read_audit::{ReadAudit, Reader};
+use commands::read_audit::{AuditError, ReadAudit, Reader};
 use domain::Iin;
 use projections::StatusRow;
 
@@ -58,17 +59,48 @@ pub fn reader(principal: &Principal) -> Reader {
 
 /// Records a read of `row`'s citizens' data (its applicant and its subject) by `principal`,
 /// unless the principal is one of them; `what` names what was read (`request:<number>`, ...).
+///
+/// # Errors
+/// As [`record_reads`].
 pub async fn record_read(
     audit: &ReadAudit,
     principal: &Principal,
     row: &StatusRow,
     what: String,
     purpose: Option<String>,
-) {
+) -> Result<(), ApiError> {
     let citizens: Vec<&Iin> = std::iter::once(&row.iin)
         .chain(row.subject_iin.as_ref())
         .collect();
+    record_reads(audit, principal, &citizens, what, purpose).await
+}
+
+/// Records a read of `citizens`' data by `principal` (not of the principal's own), and returns
+/// once the record is durable.
+///
+/// # Errors
+/// [`ApiError::InvalidParameter`] (400) for a record that cannot be stored as it is;
+/// [`ApiError::Unavailable`] (503) when the log cannot take it now: the read is not answered.
+pub async fn record_reads(
+    audit: &ReadAudit,
+    principal: &Principal,
+    citizens: &[&Iin],
+    what: String,
+    purpose: Option<String>,
+) -> Result<(), ApiError> {
     audit
-        .record_reads(&reader(principal), &citizens, what, purpose)
-        .await;
+        .record_reads(&reader(principal), citizens, what, purpose)
+        .await
+        .map_err(|error| match error {
+            AuditError::Refused(record) => ApiError::InvalidParameter {
+                field: if record.field == "purpose" {
+                    "X-Purpose"
+                } else {
+                    "token"
+                },
+                reason: record.to_string(),
+            },
+            AuditError::Unavailable => ApiError::Unavailable,
+            AuditError::Failed(reason) => ApiError::internal(reason),
+        })
 }

@@ -135,18 +135,35 @@ async fn stream_of(state: &AppState, number: &str) -> Result<(RequestNumber, Str
     Ok((number, stream))
 }
 
-/// An auditor reading a request's history reads its citizens' data: recorded.
+/// An auditor reading a request's history reads the data of every citizen it names (the
+/// applicant, the subject, a representative, the person at the desk): recorded before the answer,
+/// from the stream itself, so whether a read model has the request yet does not matter.
 async fn record_audit_read(
     state: &AppState,
     principal: &Principal,
     number: &RequestNumber,
+    events: &[RecordedEvent],
     purpose: Option<String>,
 ) -> Result<(), ApiError> {
-    if let Some(row) = state.status_view.by_number_fresh(number.as_str()).await? {
-        let what = format!("audit:{number}");
-        super::access::record_read(&state.read_audit, principal, &row, what, purpose).await;
-    }
-    Ok(())
+    let Some(first) = events.first() else {
+        return Ok(());
+    };
+    let submitted = RequestEvent::decode(
+        &first.event_type,
+        first.schema_version,
+        first.payload.clone(),
+    )
+    .map_err(ApiError::internal)?;
+    let RequestEvent::Submitted(info) = submitted else {
+        return Ok(());
+    };
+    let citizens: Vec<&domain::Iin> = std::iter::once(&info.applicant)
+        .chain(info.subject())
+        .chain(info.representative.as_ref().map(|r| &r.iin))
+        .chain(info.presented.as_ref().map(|p| &p.iin))
+        .collect();
+    let what = format!("audit:{number}");
+    super::access::record_reads(&state.read_audit, principal, &citizens, what, purpose).await
 }
 
 fn event_dto(event: &RecordedEvent, previous_hash: String) -> AuditEventDto {
@@ -191,8 +208,8 @@ pub async fn events(
     auditor(&principal)?;
     let purpose = super::input::purpose(&req)?;
     let (number, stream) = stream_of(&state, &number).await?;
-    record_audit_read(&state, &principal, &number, purpose).await?;
     let events = state.requests.recorded(stream).await?;
+    record_audit_read(&state, &principal, &number, &events, purpose).await?;
     let mut previous = GENESIS_HASH.to_string();
     let mut dtos = Vec::with_capacity(events.len());
     for event in &events {
@@ -262,8 +279,8 @@ pub async fn state_at(
         });
     }
     let (number, stream) = stream_of(&state, &number).await?;
-    record_audit_read(&state, &principal, &number, purpose).await?;
     let events = state.requests.recorded(stream).await?;
+    record_audit_read(&state, &principal, &number, &events, purpose).await?;
     let mut request = Request::default();
     let mut replayed = 0u64;
     let mut last_event_at = None;

@@ -170,14 +170,11 @@ pub async fn submit(
     }
     let info = submitted.info;
     record_correlation(&span, info.request_id);
-    if let Some(patient) = info.subject().filter(|_| !submitted.replayed) {
-        // A look at the patient's status: theirs to see in their data-access list.
+    if let Some(patient) = info.subject() {
+        // A look at the patient's status: theirs to see in their data-access list, on record
+        // before the filing is answered (again on a resend: a record twice is no harm, none is).
         let what = format!("social-status-check:{}", info.number);
-        let reader = access::reader(&principal);
-        state
-            .read_audit
-            .record_reads(&reader, &[patient], what, None)
-            .await;
+        access::record_reads(&state.read_audit, &principal, &[patient], what, None).await?;
     }
     let dto = CreatedDto {
         number: info.number.to_string(),

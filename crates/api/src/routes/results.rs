@@ -81,7 +81,7 @@ pub async fn result(
         .ok_or(ApiError::ResultNotReady)?;
     if principal.role != Role::Citizen {
         let what = format!("result:{number}");
-        super::access::record_read(&state.read_audit, &principal, &row, what, purpose).await;
+        super::access::record_read(&state.read_audit, &principal, &row, what, purpose).await?;
     }
     let document: serde_json::Value =
         serde_json::from_slice(&stored.document).map_err(ApiError::internal)?;

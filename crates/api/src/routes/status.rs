@@ -103,7 +103,7 @@ pub async fn status(
             let row = row.ok_or(ApiError::RequestNotFound)?;
             if principal.role != Role::Citizen {
                 let what = format!("request:{number}");
-                access::record_read(&state.read_audit, &principal, row, what, purpose).await;
+                access::record_read(&state.read_audit, &principal, row, what, purpose).await?;
             }
             return answer(&state, row, &poll);
         }

@@ -274,3 +274,129 @@ async fn a_request_takes_a_bounded_number_of_scans_and_keeps_none_past_it() {
     );
     assert_eq!(app.scans.len(), domain::scans::MAX_SCANS_PER_REQUEST);
 }
+
+/// The reads of citizens' data on record now, straight from the log's table.
+async fn reads_on_record(app: &TestApp) -> Vec<domain::data_access::DataRead> {
+    let client = app.db().superuser().await;
+    let rows = client
+        .query(
+            "SELECT schema_version, payload FROM events WHERE event_type = 'DataAccessed'",
+            &[],
+        )
+        .await
+        .expect("events");
+    rows.iter()
+        .flat_map(|row| {
+            let version = u32::try_from(row.get::<_, i32>(0)).expect("version");
+            domain::data_access::DataAccessed::from_payload(version, row.get(1))
+                .expect("decodes")
+                .reads
+        })
+        .collect()
+}
+
+/// A request of Alice's, in the status view.
+async fn alices_request(app: &TestApp) -> String {
+    let (_, created) = app.submit("pension-fund-statement", ALICE, json!({})).await;
+    let number = created["number"].as_str().expect("number").to_owned();
+    let path = format!("/api/v1/requests/{number}?min_version=1");
+    assert_eq!(app.get(&path, &app.citizen(ALICE)).await.0, 200);
+    number
+}
+
+/// Finding 2: long, distinct `X-Purpose` values pushed a `DataAccessed` event past the store's
+/// limit and the whole batch, other readers' reads too, was dropped with one log line.
+#[tokio::test]
+async fn long_distinct_purposes_lose_no_ones_reads() {
+    let app = spawn_app().await;
+    let number = alices_request(&app).await;
+    let path = format!("/api/v1/requests/{number}");
+    let greedy = app.token(Role::Operator, "op-greedy", Some("TsON-1"));
+    let plain = app.token(Role::Operator, "op-plain", Some("TsON-2"));
+    let mut reads = tokio::task::JoinSet::new();
+    for n in 0..300 {
+        let (http, url, token) = (
+            app.http.clone(),
+            format!("{}{path}", app.base),
+            greedy.clone(),
+        );
+        reads.spawn(async move {
+            let purpose = format!("{n}{}", "\"".repeat(490));
+            let answer = http
+                .get(url)
+                .bearer_auth(token)
+                .header("X-Purpose", purpose);
+            answer.send().await.expect("GET").status().as_u16()
+        });
+    }
+    let answer = app
+        .get_with(&path, &plain, &[("X-Purpose", "консультация")])
+        .await;
+    assert_eq!(answer.status(), 200);
+    while let Some(status) = reads.join_next().await {
+        assert_eq!(status.expect("task"), 200);
+    }
+    // Answered means on record: no waiting.
+    let on_record = reads_on_record(&app).await;
+    let by = |reader: &str| on_record.iter().filter(|r| r.reader == reader).count();
+    assert_eq!((by("op-greedy"), by("op-plain")), (300, 1));
+}
+
+/// Finding 2: with the database away the read was served from the cache and its record, queued,
+/// was lost; now it is refused.
+#[tokio::test]
+async fn with_the_database_away_an_operator_read_is_refused_not_served_unaudited() {
+    let app = spawn_app().await;
+    let number = alices_request(&app).await;
+    let path = format!("/api/v1/requests/{number}");
+    let operator = app.token(Role::Operator, "op-1", Some("TsON-1"));
+    let purpose = [("X-Purpose", "консультация")];
+    assert_eq!(app.get_with(&path, &operator, &purpose).await.status(), 200);
+    let before = reads_on_record(&app).await.len();
+    let admin = testkit::connect(&testkit::admin_config()).await;
+    let name = app.db().name().to_owned();
+    let away = |allow: bool| format!("ALTER DATABASE {name} ALLOW_CONNECTIONS {allow}");
+    admin.batch_execute(&away(false)).await.expect("close");
+    admin
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
+            &[&name],
+        )
+        .await
+        .expect("end sessions");
+    let answer = app.get_with(&path, &operator, &purpose).await;
+    let status = answer.status().as_u16();
+    let retry = answer.headers().get("retry-after").is_some();
+    admin.batch_execute(&away(true)).await.expect("reopen");
+    assert_eq!((status, retry), (503, true));
+    assert_eq!(
+        reads_on_record(&app).await.len(),
+        before,
+        "nothing was served unrecorded"
+    );
+    // Back, it answers and records again.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while app.get_with(&path, &operator, &purpose).await.status() != 200 {
+        assert!(tokio::time::Instant::now() < deadline, "never recovered");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(reads_on_record(&app).await.len() > before);
+}
+
+/// Finding 2: a NUL in `sub` or `org` made the batch's event unstorable and 500 reads were
+/// dropped with no log line; such a token is refused at the edge now.
+#[tokio::test]
+async fn a_control_character_in_a_tokens_subject_or_organisation_is_refused_at_the_edge() {
+    let app = spawn_app().await;
+    let number = alices_request(&app).await;
+    let path = format!("/api/v1/requests/{number}");
+    for (sub, org) in [("op\u{0}1", "TsON-1"), ("op-1", "TsON\u{1}")] {
+        let token = app.token(Role::Operator, sub, Some(org));
+        let answer = app.get_with(&path, &token, &[("X-Purpose", "x")]).await;
+        let (status, body) = TestApp::answer(answer).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (401, Some("token-subject"))
+        );
+    }
+}

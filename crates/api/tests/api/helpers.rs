@@ -82,6 +82,28 @@ pub async fn spawn_app() -> TestApp {
 }
 
 impl TestApp {
+    /// The app's database.
+    pub fn db(&self) -> &TestDb {
+        &self._db
+    }
+
+    /// `GET` with `headers`; the answer as it came.
+    pub async fn get_with(
+        &self,
+        path: &str,
+        token: &str,
+        headers: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut request = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send().await.expect("GET")
+    }
+
     /// A token for `role` and `sub`, of organisation `org`, valid for an hour.
     pub fn token(&self, role: Role, sub: &str, org: Option<&str>) -> String {
         let now = chrono::Utc::now().timestamp();
