@@ -73,6 +73,8 @@ pub struct ReadBenchReport {
     /// answered read is recorded (at least as many records as answers).
     pub operator_reads_recorded: u64,
     pub operator_reads_answered: u64,
+    /// The appends (commits) that carried those records: reads per commit is the group size.
+    pub operator_record_appends: u64,
     /// The citizen's (not audited) rate in the runs alternating with the operator's.
     pub audit_citizen_requests_per_s: f64,
     /// Operator (audited) over citizen (not audited) rate, over all rounds.
@@ -128,7 +130,7 @@ pub async fn run(
     wrk(&base, "/healthz", None, &warm_up).await?;
     let healthz = wrk(&base, "/healthz", None, options).await?;
     let audit = audit_rounds(&base, &lua, &operator_lua, options).await?;
-    let recorded = operator_reads_recorded(config).await?;
+    let (recorded, record_appends) = operator_reads_recorded(config).await?;
     // (4) The audit feed: one client copies the whole log in pages of 10,000 events.
     eprintln!("(4) one client reading the NDJSON audit feed from the start ...");
     let (feed_events, feed_seconds) = read_feed(&base, &tokens.auditor).await?;
@@ -155,6 +157,7 @@ pub async fn run(
         operator_p99_ms: audit.operator_p99_ms,
         operator_non_2xx: audit.operator_non_2xx,
         operator_reads_recorded: recorded,
+        operator_record_appends: record_appends,
         operator_reads_answered: audit.operator_answered,
         audit_citizen_requests_per_s: audit.citizen_total / AUDIT_ROUNDS as f64,
         read_audit_ratio: audit.operator_total / audit.citizen_total.max(f64::MIN_POSITIVE),
@@ -168,19 +171,24 @@ pub async fn run(
     })
 }
 
-/// The operator's reads on record in the log (warm-up runs included).
-async fn operator_reads_recorded(config: &tokio_postgres::Config) -> Result<u64, BenchError> {
+/// The operator's reads on record in the log (warm-up runs included), and the appends that
+/// carried them.
+async fn operator_reads_recorded(
+    config: &tokio_postgres::Config,
+) -> Result<(u64, u64), BenchError> {
     let client = connect(config).await?;
     let row = client
         .query_one(
-            "SELECT coalesce(sum(jsonb_array_length(g->'reads')), 0)::int8
+            "SELECT coalesce(sum(jsonb_array_length(g->'reads')), 0)::int8,
+                    count(DISTINCT stream_id)
                FROM events, jsonb_array_elements(payload->'groups') g
               WHERE event_type = 'DataAccessed' AND g->>'reader' = 'operator-1'",
             &[],
         )
         .await
         .map_err(|e| BenchError::Database("counting the reads on record", e))?;
-    Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
+    let count = |i: usize| u64::try_from(row.get::<_, i64>(i)).unwrap_or(0);
+    Ok((count(0), count(1)))
 }
 
 /// Settles the database as an operating one would be: vacuumed and checkpointed (autovacuum and
