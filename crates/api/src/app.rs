@@ -145,7 +145,11 @@ impl App {
             social_status: SocialStatusChecks::new(store, adapters.checks.clone()),
             read_audit,
             status_view: StatusView::cached(db.pool().clone(), progress.clone()),
-            status_progress: progress,
+            polls: {
+                let polls = std::sync::Arc::new(crate::polls::Polls::default());
+                tokio::spawn(polls.clone().follow(progress));
+                polls
+            },
             metrics: Metrics::default(),
             status_bodies: state::status_bodies(),
             stopping: stopping.clone(),

@@ -17,7 +17,8 @@
 //! - [`problem`]: the one mapping of failures to RFC 9457 problem responses, texts from the
 //!   domain's message catalogue;
 //! - [`state`]: what the handlers share; [`metrics`]: Prometheus metrics; [`drain`]: the
-//!   requests in flight a stopping server lets finish;
+//!   requests in flight a stopping server lets finish; [`polls`]: the long polls, woken by a
+//!   change of their own request, and capped per principal;
 //! - [`pdf`]: the printable, bilingual PDF of a result document with its QR code.
 
 pub mod adapters;
@@ -26,6 +27,7 @@ pub mod auth;
 pub mod drain;
 pub mod metrics;
 pub mod pdf;
+pub mod polls;
 pub mod problem;
 pub mod read_side;
 pub mod routes;

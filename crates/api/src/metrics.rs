@@ -46,6 +46,9 @@ pub struct Metrics {
     latency: Family<LatencyLabels, Histogram>,
     /// Events appended by this process's command handlers.
     pub events_appended: Counter,
+    /// Reads of the status table by held long polls (each woken poll reads once).
+    pub status_poll_reads: Counter,
+    long_polls: Gauge,
     lag_events: Family<ProjectorLabels, Gauge>,
     lag_seconds: Family<ProjectorLabels, Gauge<f64, AtomicU64>>,
     relay_lag_events: Gauge,
@@ -75,6 +78,14 @@ impl Default for Metrics {
             "Events appended by this process",
             events_appended.clone(),
         );
+        let status_poll_reads = Counter::default();
+        registry.register(
+            "status_poll_reads",
+            "Reads of the status view by held long polls",
+            status_poll_reads.clone(),
+        );
+        let long_polls = Gauge::default();
+        registry.register("long_polls", "Long polls held now", long_polls.clone());
         let lag_events = Family::<ProjectorLabels, Gauge>::default();
         registry.register(
             "projector_lag_events",
@@ -106,6 +117,8 @@ impl Default for Metrics {
             requests,
             latency,
             events_appended,
+            status_poll_reads,
+            long_polls,
             lag_events,
             lag_seconds,
         }
@@ -176,6 +189,11 @@ impl Metrics {
         self.lag_seconds
             .get_or_create(&labels)
             .set(lag.seconds_behind);
+    }
+
+    /// Sets how many long polls are held now.
+    pub fn set_long_polls(&self, held: usize) {
+        self.long_polls.set(i64::try_from(held).unwrap_or(i64::MAX));
     }
 
     /// Sets the Kafka relay's lag.

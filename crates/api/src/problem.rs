@@ -82,6 +82,9 @@ pub enum ApiError {
     /// Staff reading a citizen's data must say why (`X-Purpose`).
     #[error("a read of a citizen's data by staff needs X-Purpose")]
     PurposeRequired,
+    /// The principal (or the process) holds as many long polls as it may.
+    #[error("too many long polls held at once")]
+    TooManyPolls,
     /// A scan that is not a PDF, JPEG or PNG by its bytes.
     #[error("the scan is not a PDF, JPEG or PNG")]
     UnsupportedScan,
@@ -161,6 +164,7 @@ impl ApiError {
             ApiError::RegistryUnavailable => "registry-unavailable",
             ApiError::OperatorUnidentified => "operator-unidentified",
             ApiError::PurposeRequired => "purpose-required",
+            ApiError::TooManyPolls => "too-many-polls",
             ApiError::UnsupportedScan => "unsupported-scan-type",
             ApiError::SocialStatusNotFound => "not-found-in-registry",
             ApiError::Internal { .. } => "internal",
@@ -241,6 +245,7 @@ impl ApiError {
             ApiError::SocialStatusNotFound => ErrorMessage::SocialStatusNotFound,
             ApiError::OperatorUnidentified => ErrorMessage::OperatorUnidentified,
             ApiError::PurposeRequired => ErrorMessage::PurposeRequired,
+            ApiError::TooManyPolls => ErrorMessage::TooManyRequests,
             ApiError::UnsupportedScan => ErrorMessage::UnsupportedScan,
             ApiError::RegistryUnavailable => ErrorMessage::RegistryUnavailable,
             ApiError::Internal { .. } => ErrorMessage::Internal,
@@ -295,6 +300,7 @@ impl ResponseError for ApiError {
             ApiError::UnsupportedMediaType | ApiError::UnsupportedScan => {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE
             }
+            ApiError::TooManyPolls => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -311,6 +317,9 @@ impl ResponseError for ApiError {
             | ApiError::Busy
             | ApiError::RegistryUnavailable => {
                 response.insert_header((header::RETRY_AFTER, "5"));
+            }
+            ApiError::TooManyPolls => {
+                response.insert_header((header::RETRY_AFTER, "1"));
             }
             _ => {}
         }

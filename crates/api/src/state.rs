@@ -7,8 +7,7 @@ use commands::results::ResultDocuments;
 use commands::social_status::SocialStatusChecks;
 use commands::Requests;
 use event_store::Database;
-use projections::{Progress, StatusView};
-use tokio::sync::watch;
+use projections::StatusView;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
@@ -29,8 +28,8 @@ pub struct AppState {
     pub read_audit: ReadAudit,
     /// The status view, cached while this process's projector keeps it current.
     pub status_view: StatusView,
-    /// Moves whenever the status view's projector commits a batch.
-    pub status_progress: watch::Receiver<Progress>,
+    /// The long polls held, each woken by a change of its own request.
+    pub polls: std::sync::Arc<crate::polls::Polls>,
     /// The process's metrics (the middleware counts requests; handlers count appends).
     pub metrics: Metrics,
     /// Serialised status answers by stream, valid for the version they were made from.

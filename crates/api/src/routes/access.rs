@@ -7,6 +7,7 @@
 //! once its record is durable; a read that cannot be recorded is refused.
 
 use commands::read_audit::{AuditError, ReadAudit, Reader};
+use domain::request::RequestInfo;
 use domain::Iin;
 use projections::StatusRow;
 
@@ -19,6 +20,20 @@ pub fn visible(principal: &Principal, row: &StatusRow) -> bool {
     match principal.role {
         Role::Citizen => principal.iin.as_ref().is_some_and(|iin| row.concerns(iin)),
         Role::Medical => principal.person().is_some_and(|iin| row.iin == iin),
+        Role::Operator | Role::Auditor => true,
+        Role::Analyst => false,
+    }
+}
+
+/// As [`visible`], for a request the status view does not have yet, told from its submission (a
+/// representative sees it once the view has it, with their power of attorney checked).
+pub fn visible_info(principal: &Principal, info: &RequestInfo) -> bool {
+    match principal.role {
+        Role::Citizen => principal
+            .iin
+            .as_ref()
+            .is_some_and(|iin| &info.applicant == iin || info.subject() == Some(iin)),
+        Role::Medical => principal.person().is_some_and(|iin| info.applicant == iin),
         Role::Operator | Role::Auditor => true,
         Role::Analyst => false,
     }

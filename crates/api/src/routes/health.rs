@@ -93,6 +93,7 @@ pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiErro
             }
         }
     }
+    state.metrics.set_long_polls(state.polls.held());
     let body = state.metrics.encode().map_err(ApiError::internal)?;
     Ok(HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")

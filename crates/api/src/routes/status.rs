@@ -50,6 +50,8 @@ pub struct StatusQuery {
         (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "A role that does not read requests, or an operator's token naming no service centre", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown request, or another citizen's", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "The principal holds as many long polls as it may (8)", body = Problem, content_type = "application/problem+json",
+         headers(("Retry-After" = String, description = "Seconds to wait"))),
         (status = 503, description = "Temporarily unavailable", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -66,25 +68,38 @@ pub async fn status(
     access::may_read(&principal, purpose.as_deref())?;
     let poll = Poll::new(&req, query.into_inner())?;
     let number = input::request_number(&number)?;
-    let mut progress = state.status_progress.clone();
+    // A held answer takes one of the principal's poll slots first, before any database work.
+    let _slot = if poll.holds() {
+        let principal_key = format!("{}:{}", principal.role, principal.subject);
+        Some(
+            state
+                .polls
+                .hold(principal_key)
+                .map_err(|_| ApiError::TooManyPolls)?,
+        )
+    } else {
+        None
+    };
+    let Some(first) = first_read(&state, &principal, &number, &poll).await? else {
+        return Err(ApiError::RequestNotFound);
+    };
+    let (mut entry, watch) = match first {
+        First::Answer(entry) => (Some(entry), None),
+        First::Hold { entry, stream } => (entry, Some(state.polls.watch(stream))),
+    };
     // A version the event store does not have yet cannot be waited for: it would hold the answer
     // for nothing. Asked once, only when the view is behind `min_version`.
     let mut written: Option<u64> = None;
     loop {
-        // Marked seen before reading, so a commit during the read is not missed.
-        progress.borrow_and_update();
-        // Polls and read-your-writes read the table itself; a plain refresh may be served from
-        // the cache the projector of this process keeps current.
-        let entry = if poll.holds() {
-            state
-                .status_view
-                .by_number_fresh(number.as_str())
-                .await?
-                .map(|row| std::sync::Arc::new((row, std::time::Instant::now())))
-        } else {
-            state.status_view.by_number(number.as_str()).await?
+        // Enabled before the row is read, so that a commit during the read still wakes this poll.
+        let notified = watch.as_ref().map(crate::polls::Watch::notified);
+        tokio::pin!(notified);
+        if let Some(notified) = notified.as_mut().as_pin_mut() {
+            notified.enable();
         }
-        .filter(|entry| access::visible(&principal, &entry.0));
+        if entry.is_none() || watch.is_some() {
+            entry = read(&state, &number, &poll, &principal).await?;
+        }
         let row = entry.as_ref().map(|entry| &entry.0);
         let behind = match (poll.min_version, row) {
             (Some(wanted), row) if row.map_or(0, |r| r.version) < wanted => {
@@ -98,7 +113,10 @@ pub async fn status(
         };
         let settled = !behind && row.is_none_or(|row| !(poll.wait && poll.unchanged(row)));
         // A stopping server answers with what it has rather than hold a poll past its drain.
-        if settled || tokio::time::Instant::now() >= poll.deadline || state.stopping.is_cancelled()
+        if settled
+            || watch.is_none()
+            || tokio::time::Instant::now() >= poll.deadline
+            || state.stopping.is_cancelled()
         {
             let row = row.ok_or(ApiError::RequestNotFound)?;
             if principal.role != Role::Citizen {
@@ -107,17 +125,91 @@ pub async fn status(
             }
             return answer(&state, row, &poll);
         }
-        // Wake on the projector's next commit; re-check now and then in case the projector
-        // runs in another process.
         // Cancel safe: each branch only waits; the loop re-reads the view whichever ends first.
         tokio::select! {
-            _ = tokio::time::timeout_at(
-                poll.deadline.min(tokio::time::Instant::now() + Duration::from_millis(500)),
-                progress.changed(),
-            ) => {}
+            () = async { if let Some(notified) = notified.as_mut().as_pin_mut() { notified.await } } => {}
+            () = tokio::time::sleep_until(poll.deadline) => {}
             () = state.stopping.cancelled() => {}
         }
     }
+}
+
+/// A cached entry of the status view (the row and when it was read).
+type Entry = std::sync::Arc<(StatusRow, std::time::Instant)>;
+
+/// What the first look at a request decides.
+enum First {
+    /// Answer with this row now.
+    Answer(Entry),
+    /// Hold: the row as it is now (if the view has it), and the stream to watch for changes.
+    Hold {
+        entry: Option<Entry>,
+        stream: uuid::Uuid,
+    },
+}
+
+/// The first look at the request: `None` when it is unknown or `principal` may not see it, which
+/// is told at once and alike (a foreign number is never held, so its existence does not show in
+/// how long the answer takes).
+async fn first_read(
+    state: &AppState,
+    principal: &Principal,
+    number: &RequestNumber,
+    poll: &Poll,
+) -> Result<Option<First>, ApiError> {
+    let row = if poll.holds() {
+        state
+            .status_view
+            .by_number_fresh(number.as_str())
+            .await?
+            .map(|row| std::sync::Arc::new((row, std::time::Instant::now())))
+    } else {
+        state.status_view.by_number(number.as_str()).await?
+    };
+    match row {
+        Some(entry) if !access::visible(principal, &entry.0) => Ok(None),
+        Some(entry) if !poll.holds() => Ok(Some(First::Answer(entry))),
+        Some(entry) => {
+            let stream = entry.0.stream_id;
+            Ok(Some(First::Hold {
+                entry: Some(entry),
+                stream,
+            }))
+        }
+        // Not in the view yet: only read-your-writes may wait for it, and only for a request the
+        // principal may see, told from the request's own first event.
+        None if poll.min_version.is_some() => {
+            let Some(stream) = state.requests.find(number).await? else {
+                return Ok(None);
+            };
+            let loaded = state.requests.load(stream).await?;
+            let visible = loaded
+                .info()
+                .is_some_and(|info| access::visible_info(principal, info));
+            Ok(visible.then_some(First::Hold {
+                entry: None,
+                stream: stream.as_uuid(),
+            }))
+        }
+        None => Ok(None),
+    }
+}
+
+/// The row as a held poll sees it: from the table itself, if `principal` may see it.
+async fn read(
+    state: &AppState,
+    number: &RequestNumber,
+    poll: &Poll,
+    principal: &Principal,
+) -> Result<Option<Entry>, ApiError> {
+    debug_assert!(poll.holds());
+    state.metrics.status_poll_reads.inc();
+    Ok(state
+        .status_view
+        .by_number_fresh(number.as_str())
+        .await?
+        .filter(|row| access::visible(principal, row))
+        .map(|row| std::sync::Arc::new((row, std::time::Instant::now()))))
 }
 
 /// What a status read waits for, from its query and headers.

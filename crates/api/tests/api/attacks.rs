@@ -400,3 +400,178 @@ async fn a_control_character_in_a_tokens_subject_or_organisation_is_refused_at_t
         );
     }
 }
+
+/// A metric's value from `/metrics`.
+async fn metric(app: &TestApp, name: &str) -> f64 {
+    let text = reqwest::get(format!("{}/metrics", app.base))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Finding 15: `min_version` on a foreign number was held 10 s while an unknown one answered at
+/// once, telling anyone which numbers exist.
+#[tokio::test]
+async fn min_version_on_a_foreign_number_answers_as_fast_as_an_unknown_one() {
+    let app = spawn_app().await;
+    let number = alices_request(&app).await;
+    let bob = app.citizen(BOB);
+    for query in ["min_version=1", "min_version=9", "wait=5&min_version=9"] {
+        let started = std::time::Instant::now();
+        let (status, body) = app
+            .get(&format!("/api/v1/requests/{number}?{query}"), &bob)
+            .await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (404, Some("request-not-found"))
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(1),
+            "{query}: {:?}",
+            started.elapsed()
+        );
+    }
+    // Alice's own read-your-write still waits for the version she wrote.
+    let cms = testkit::pki::self_signed_cms(b"the document", ALICE);
+    let (status, signed) = app.sign(&number, ALICE, &cms).await;
+    assert_eq!(status, 202);
+    let version = signed["version"].as_i64().expect("version");
+    let path = format!("/api/v1/requests/{number}?min_version={version}");
+    let (status, body) = app.get(&path, &app.citizen(ALICE)).await;
+    assert_eq!(status, 200);
+    assert!(body["version"].as_i64() >= Some(version), "{body}");
+}
+
+/// Finding 8: a principal held any number of long polls; now eight, the ninth is told to retry.
+#[tokio::test]
+async fn long_polls_beyond_a_principals_share_get_429_and_a_freed_one_is_reused() {
+    let app = spawn_app().await;
+    let number = alices_request(&app).await;
+    let path = format!("/api/v1/requests/{number}");
+    let alice = app.citizen(ALICE);
+    let etag = app
+        .get_with(&path, &alice, &[])
+        .await
+        .headers()
+        .get("etag")
+        .and_then(|v| v.to_str().ok())
+        .expect("etag")
+        .to_owned();
+    // Held three seconds each: the request does not change meanwhile.
+    let hold = |token: String| {
+        let (http, url, etag) = (
+            app.http.clone(),
+            format!("{}{path}?wait=3", app.base),
+            etag.clone(),
+        );
+        tokio::spawn(async move {
+            let answer = http
+                .get(url)
+                .bearer_auth(token)
+                .header("If-None-Match", etag)
+                .send()
+                .await;
+            answer.expect("GET").status().as_u16()
+        })
+    };
+    let held: Vec<_> = (0..api::polls::PER_PRINCIPAL)
+        .map(|_| hold(alice.clone()))
+        .collect();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while metric(&app, "egov_long_polls").await < api::polls::PER_PRINCIPAL as f64 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the polls were never held"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let poll = format!("{path}?wait=1");
+    let answer = app
+        .get_with(&poll, &alice, &[("If-None-Match", &etag)])
+        .await;
+    assert_eq!(answer.status(), 429);
+    assert!(answer.headers().get("retry-after").is_some());
+    // Another principal is not held back by Alice's share; a plain read neither.
+    let operator = app.token(Role::Operator, "op-1", Some("TsON-1"));
+    let headers = [("X-Purpose", "x"), ("If-None-Match", etag.as_str())];
+    assert_eq!(app.get_with(&poll, &operator, &headers).await.status(), 304);
+    assert_eq!(app.get_with(&path, &alice, &[]).await.status(), 200);
+    // Answered, the polls free their slots.
+    for poll in held {
+        assert_eq!(poll.await.expect("task"), 304);
+    }
+    let answer = app
+        .get_with(&poll, &alice, &[("If-None-Match", &etag)])
+        .await;
+    assert_eq!(answer.status(), 304);
+}
+
+/// Finding 8: every projector commit woke every held poll and each re-read the database.
+#[tokio::test]
+async fn a_commit_wakes_only_the_polls_of_the_request_it_changed() {
+    let app = spawn_app().await;
+    let number = alices_request(&app).await;
+    let path = format!("/api/v1/requests/{number}");
+    let alice = app.citizen(ALICE);
+    let etag = app.get_with(&path, &alice, &[]).await.headers()["etag"]
+        .to_str()
+        .expect("etag")
+        .to_owned();
+    let polls: Vec<_> = (0..5)
+        .map(|_| {
+            let (http, url, token, etag) = (
+                app.http.clone(),
+                format!("{}{path}?wait=20", app.base),
+                alice.clone(),
+                etag.clone(),
+            );
+            tokio::spawn(async move {
+                let answer = http
+                    .get(url)
+                    .bearer_auth(token)
+                    .header("If-None-Match", etag)
+                    .send()
+                    .await;
+                answer.expect("GET").status().as_u16()
+            })
+        })
+        .collect();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while metric(&app, "egov_long_polls").await < 5.0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the polls were never held"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let before = metric(&app, "egov_status_poll_reads_total").await;
+    // Bob files twenty requests: commits of the status view, none of them Alice's. Once the view
+    // has the last (one read-your-write of Bob's, at most two reads), they are all applied.
+    let mut last = String::new();
+    for _ in 0..20 {
+        let (status, created) = app.submit("pension-fund-statement", BOB, json!({})).await;
+        assert_eq!(status, 201);
+        last = created["number"].as_str().expect("number").to_owned();
+    }
+    let path = format!("/api/v1/requests/{last}?min_version=1");
+    assert_eq!(app.get(&path, &app.citizen(BOB)).await.0, 200);
+    let woken = metric(&app, "egov_status_poll_reads_total").await - before;
+    // Before: every commit woke all five polls (a hundred reads and more). A burst the projector
+    // coalesced may still wake them all once.
+    assert!(woken <= 12.0, "{woken} reads by held polls");
+    // Alice's request changes: every poll answers with it at once.
+    let cms = testkit::pki::self_signed_cms(b"the document", ALICE);
+    assert_eq!(app.sign(&number, ALICE, &cms).await.0, 202);
+    for poll in polls {
+        let status = tokio::time::timeout(std::time::Duration::from_secs(5), poll)
+            .await
+            .expect("answered when the request changed")
+            .expect("task");
+        assert_eq!(status, 200);
+    }
+}
