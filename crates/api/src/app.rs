@@ -145,6 +145,7 @@ impl App {
             social_status: SocialStatusChecks::new(store, adapters.checks.clone()),
             read_audit,
             status_view: StatusView::cached(db.pool().clone(), progress.clone()),
+            feeds: std::sync::Arc::new(tokio::sync::Semaphore::new(crate::routes::audit::FEEDS)),
             polls: {
                 let polls = std::sync::Arc::new(crate::polls::Polls::default());
                 tokio::spawn(polls.clone().follow(progress));

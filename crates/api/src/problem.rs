@@ -82,6 +82,10 @@ pub enum ApiError {
     /// Staff reading a citizen's data must say why (`X-Purpose`).
     #[error("a read of a citizen's data by staff needs X-Purpose")]
     PurposeRequired,
+    /// A limit on how often or how much a principal (or the process) may ask was reached: 429,
+    /// with the seconds to wait.
+    #[error("too many requests; retry in {retry_after} s")]
+    TooManyRequests { retry_after: u64 },
     /// The principal (or the process) holds as many long polls as it may.
     #[error("too many long polls held at once")]
     TooManyPolls,
@@ -165,6 +169,7 @@ impl ApiError {
             ApiError::OperatorUnidentified => "operator-unidentified",
             ApiError::PurposeRequired => "purpose-required",
             ApiError::TooManyPolls => "too-many-polls",
+            ApiError::TooManyRequests { .. } => "too-many-requests",
             ApiError::UnsupportedScan => "unsupported-scan-type",
             ApiError::SocialStatusNotFound => "not-found-in-registry",
             ApiError::Internal { .. } => "internal",
@@ -245,7 +250,9 @@ impl ApiError {
             ApiError::SocialStatusNotFound => ErrorMessage::SocialStatusNotFound,
             ApiError::OperatorUnidentified => ErrorMessage::OperatorUnidentified,
             ApiError::PurposeRequired => ErrorMessage::PurposeRequired,
-            ApiError::TooManyPolls => ErrorMessage::TooManyRequests,
+            ApiError::TooManyPolls | ApiError::TooManyRequests { .. } => {
+                ErrorMessage::TooManyRequests
+            }
             ApiError::UnsupportedScan => ErrorMessage::UnsupportedScan,
             ApiError::RegistryUnavailable => ErrorMessage::RegistryUnavailable,
             ApiError::Internal { .. } => ErrorMessage::Internal,
@@ -300,7 +307,9 @@ impl ResponseError for ApiError {
             ApiError::UnsupportedMediaType | ApiError::UnsupportedScan => {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE
             }
-            ApiError::TooManyPolls => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooManyPolls | ApiError::TooManyRequests { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ApiError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -320,6 +329,9 @@ impl ResponseError for ApiError {
             }
             ApiError::TooManyPolls => {
                 response.insert_header((header::RETRY_AFTER, "1"));
+            }
+            ApiError::TooManyRequests { retry_after } => {
+                response.insert_header((header::RETRY_AFTER, retry_after.max(&1).to_string()));
             }
             _ => {}
         }

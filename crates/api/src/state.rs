@@ -28,6 +28,8 @@ pub struct AppState {
     pub read_audit: ReadAudit,
     /// The status view, cached while this process's projector keeps it current.
     pub status_view: StatusView,
+    /// Pages of the audit feed being sent at once (each holds a chunk of events in memory).
+    pub feeds: std::sync::Arc<tokio::sync::Semaphore>,
     /// The long polls held, each woken by a change of its own request.
     pub polls: std::sync::Arc<crate::polls::Polls>,
     /// The process's metrics (the middleware counts requests; handlers count appends).

@@ -14,7 +14,10 @@
 
 use std::time::Duration;
 
-use domain::data_access::{DataAccessed, DataRead, RecordError, EVENT_TYPE, SCHEMA_VERSION};
+use domain::data_access::{
+    DataAccessed, DataRead, LogRead, RecordError, EVENT_TYPE, LOG_READ_EVENT_TYPE,
+    LOG_READ_SCHEMA_VERSION, SCHEMA_VERSION,
+};
 use domain::{Actor, Channel, EventMetadata, StreamId, StreamVersion};
 use event_store::{EventStore, NewEvent, StoreError, MAX_EVENTS_PER_APPEND};
 use tokio::sync::{mpsc, oneshot};
@@ -56,6 +59,7 @@ struct Pending {
 #[derive(Clone)]
 pub struct ReadAudit {
     queue: mpsc::Sender<Pending>,
+    store: EventStore,
 }
 
 impl ReadAudit {
@@ -66,7 +70,11 @@ impl ReadAudit {
         stop: CancellationToken,
     ) -> (ReadAudit, impl std::future::Future<Output = ()> + Send) {
         let (queue, receiver) = mpsc::channel(QUEUE);
-        (ReadAudit { queue }, commit_groups(store, receiver, stop))
+        let audit = ReadAudit {
+            queue,
+            store: store.clone(),
+        };
+        (audit, commit_groups(store, receiver, stop))
     }
 
     /// Records a read of the data of `citizens` (a request's applicant, its subject, ...) by
@@ -122,6 +130,27 @@ impl ReadAudit {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(_)) | Err(_) => Err(AuditError::Unavailable),
         }
+    }
+}
+
+impl ReadAudit {
+    /// Records a bulk read of the log (a page of the audit feed) and returns once it is durable.
+    /// Feed pages are few and large: each is its own append, not one of a group.
+    ///
+    /// # Errors
+    /// As [`ReadAudit::record_reads`].
+    pub async fn record_log_read(&self, read: &LogRead) -> Result<(), AuditError> {
+        read.check()?;
+        let payload = serde_json::to_value(read).map_err(|e| AuditError::Failed(e.to_string()))?;
+        let event = NewEvent::new(
+            Uuid::now_v7(),
+            LOG_READ_EVENT_TYPE,
+            LOG_READ_SCHEMA_VERSION,
+            payload,
+        )
+        .map_err(|e| AuditError::Failed(e.to_string()))?;
+        let deadline = Instant::now() + RETRY_FOR;
+        append(&self.store, &[event], deadline, &CancellationToken::new()).await
     }
 }
 

@@ -43,6 +43,28 @@ pub struct DataRead {
     pub at: DateTime<Utc>,
 }
 
+/// The stored type name of a bulk read of the log (a page of the audit feed).
+pub const LOG_READ_EVENT_TYPE: &str = "LogRead";
+/// Its schema version.
+pub const LOG_READ_SCHEMA_VERSION: u32 = 1;
+
+/// An auditor read a range of the global log through the audit feed: every event in it, with
+/// whatever citizens' data they hold. Recorded before the first byte of the page is sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogRead {
+    pub reader: String,
+    pub role: String,
+    pub organisation: Option<String>,
+    pub purpose: Option<String>,
+    /// The range read: after this cursor (exclusive) ...
+    pub after: String,
+    /// ... through this one (inclusive).
+    pub through: String,
+    /// How many events the range holds.
+    pub events: u64,
+    pub at: DateTime<Utc>,
+}
+
 /// The most bytes of a reader's id, an organisation, or what was read, that a record takes.
 pub const MAX_NAME_BYTES: usize = 200;
 /// The most bytes of a purpose a record takes (500 characters of up to four bytes).
@@ -63,29 +85,61 @@ pub struct RecordError {
 /// What a record's grouping costs on its own: the keys, braces and times of a group of one read.
 const GROUP_OVERHEAD: usize = 160;
 
+/// `text` as a record field: at most `max` bytes, no control characters.
+fn plain(field: &'static str, text: &str, max: usize) -> Result<(), RecordError> {
+    if text.len() <= max && !text.chars().any(char::is_control) {
+        Ok(())
+    } else {
+        Err(RecordError { field, max })
+    }
+}
+
+/// Who read, in which organisation and why, as every record names them.
+fn check_reader(
+    reader: &str,
+    role: &str,
+    organisation: Option<&str>,
+    purpose: Option<&str>,
+) -> Result<(), RecordError> {
+    plain("reader", reader, MAX_NAME_BYTES)?;
+    plain("role", role, MAX_NAME_BYTES)?;
+    if let Some(organisation) = organisation {
+        plain("organisation", organisation, MAX_NAME_BYTES)?;
+    }
+    if let Some(purpose) = purpose {
+        plain("purpose", purpose, MAX_PURPOSE_BYTES)?;
+    }
+    Ok(())
+}
+
+impl LogRead {
+    /// Refuses a record that could not be stored and read back as it is.
+    ///
+    /// # Errors
+    /// [`RecordError`] naming the first field that is too long or holds a control character.
+    pub fn check(&self) -> Result<(), RecordError> {
+        check_reader(
+            &self.reader,
+            &self.role,
+            self.organisation.as_deref(),
+            self.purpose.as_deref(),
+        )
+    }
+}
+
 impl DataRead {
     /// Refuses a record that could not be stored and read back as it is.
     ///
     /// # Errors
     /// [`RecordError`] naming the first field that is too long or holds a control character.
     pub fn check(&self) -> Result<(), RecordError> {
-        let plain = |field: &'static str, text: &str, max: usize| {
-            if text.len() <= max && !text.chars().any(char::is_control) {
-                Ok(())
-            } else {
-                Err(RecordError { field, max })
-            }
-        };
-        plain("reader", &self.reader, MAX_NAME_BYTES)?;
-        plain("role", &self.role, MAX_NAME_BYTES)?;
-        plain("what", &self.what, MAX_NAME_BYTES)?;
-        if let Some(organisation) = &self.organisation {
-            plain("organisation", organisation, MAX_NAME_BYTES)?;
-        }
-        if let Some(purpose) = &self.purpose {
-            plain("purpose", purpose, MAX_PURPOSE_BYTES)?;
-        }
-        Ok(())
+        check_reader(
+            &self.reader,
+            &self.role,
+            self.organisation.as_deref(),
+            self.purpose.as_deref(),
+        )?;
+        plain("what", &self.what, MAX_NAME_BYTES)
     }
 
     /// An upper bound of the bytes this read adds to a stored payload, as if it formed a group

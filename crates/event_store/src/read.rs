@@ -33,6 +33,17 @@ pub struct Page {
     pub next: Cursor,
 }
 
+/// Where a page of the global log ends ([`EventStore::page_end`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageEnd {
+    /// The last event's cursor: the page is the events after the start through this one.
+    pub through: Cursor,
+    /// How many events the page holds.
+    pub events: u64,
+    /// The types of its events, each once.
+    pub types: Vec<String>,
+}
+
 impl EventStore {
     /// Runs one prepared (and cached) statement on a pooled connection; `doing` names the step in
     /// the error.
@@ -102,6 +113,74 @@ impl EventStore {
         let params: [&(dyn ToSql + Sync); 3] =
             [&after.transaction(), &after.position(), &i64::from(limit)];
         self.page(&sql, &params, after).await
+    }
+
+    /// Where a page of the global log after `after` of at most `limit` events ends, and how many
+    /// events of each type it holds, without reading their payloads: `None` for an empty page.
+    /// Every event up to the end belongs to a transaction older than any still open, so the page
+    /// is final; [`EventStore::read_range`] then reads it in parts.
+    ///
+    /// # Errors
+    /// As [`EventStore::read_all`].
+    pub async fn page_end(&self, after: Cursor, limit: u32) -> Result<Option<PageEnd>, StoreError> {
+        let doing = "finding where a page of the global log ends";
+        let rows = self
+            .query(
+                "SELECT tx_id, position, event_type FROM events \
+                  WHERE (tx_id, position) > ($1, $2) \
+                    AND tx_id < (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint) \
+                  ORDER BY tx_id, position \
+                  LIMIT $3",
+                &[&after.transaction(), &after.position(), &i64::from(limit)],
+                doing,
+            )
+            .await?;
+        let Some(last) = rows.last() else {
+            return Ok(None);
+        };
+        let through = Cursor::new(
+            last.try_get(0).map_err(StoreError::database(doing))?,
+            last.try_get(1).map_err(StoreError::database(doing))?,
+        );
+        let mut types: Vec<String> = Vec::new();
+        for row in &rows {
+            let event_type: String = row.try_get(2).map_err(StoreError::database(doing))?;
+            if !types.contains(&event_type) {
+                types.push(event_type);
+            }
+        }
+        Ok(Some(PageEnd {
+            through,
+            events: rows.len() as u64,
+            types,
+        }))
+    }
+
+    /// The events after `after` through `through` (a range [`EventStore::page_end`] fixed), at most
+    /// `limit` of them, in the global order.
+    ///
+    /// # Errors
+    /// As [`EventStore::read_all`].
+    pub async fn read_range(
+        &self,
+        after: Cursor,
+        through: Cursor,
+        limit: u32,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM events \
+              WHERE (tx_id, position) > ($1, $2) AND (tx_id, position) <= ($3, $4) \
+              ORDER BY tx_id, position \
+              LIMIT $5"
+        );
+        let params: [&(dyn ToSql + Sync); 5] = [
+            &after.transaction(),
+            &after.position(),
+            &through.transaction(),
+            &through.position(),
+            &i64::from(limit),
+        ];
+        Ok(self.page(&sql, &params, after).await?.events)
     }
 
     /// One page of the global log read by `sql`, resuming after `after`.

@@ -15,10 +15,12 @@ use crate::checkpoint::{self, Finish};
 use crate::leader::Leadership;
 use crate::ProjectionError;
 
-/// The event types in the log that are not a request's (reads of citizens' data, social-status
-/// checks): projectors of requests skip their payloads ([`Projector::without_payload`]).
+/// The event types in the log that are not a request's (reads of citizens' data and of the log,
+/// social-status checks): projectors of requests skip their payloads
+/// ([`Projector::without_payload`]).
 pub const NOT_REQUESTS: &[&str] = &[
     domain::data_access::EVENT_TYPE,
+    domain::data_access::LOG_READ_EVENT_TYPE,
     domain::social_status::EVENT_TYPE,
 ];
 

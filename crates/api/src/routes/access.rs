@@ -106,16 +106,21 @@ pub async fn record_reads(
     audit
         .record_reads(&reader(principal), citizens, what, purpose)
         .await
-        .map_err(|error| match error {
-            AuditError::Refused(record) => ApiError::InvalidParameter {
-                field: if record.field == "purpose" {
-                    "X-Purpose"
-                } else {
-                    "token"
-                },
-                reason: record.to_string(),
+        .map_err(audit_error)
+}
+
+/// A read that could not be recorded, as the answer to the reader.
+pub fn audit_error(error: AuditError) -> ApiError {
+    match error {
+        AuditError::Refused(record) => ApiError::InvalidParameter {
+            field: if record.field == "purpose" {
+                "X-Purpose"
+            } else {
+                "token"
             },
-            AuditError::Unavailable => ApiError::Unavailable,
-            AuditError::Failed(reason) => ApiError::internal(reason),
-        })
+            reason: record.to_string(),
+        },
+        AuditError::Unavailable => ApiError::Unavailable,
+        AuditError::Failed(reason) => ApiError::internal(reason),
+    }
 }

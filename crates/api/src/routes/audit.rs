@@ -5,6 +5,7 @@
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
+use domain::data_access::{LogRead, LOG_READ_EVENT_TYPE};
 use domain::request::{evolve, Outcome, Request, RequestEvent, Stage};
 use domain::{Cursor, RecordedEvent, RequestNumber, StreamId, GENESIS_HASH};
 use serde::{Deserialize, Serialize};
@@ -16,6 +17,11 @@ use crate::token::{Principal, Role};
 
 /// The most events one page of the feed returns.
 pub const MAX_FEED_LIMIT: u32 = 10_000;
+/// Pages of the feed sent at once by the process; another waits its turn (429).
+pub const FEEDS: usize = 4;
+/// Events read from the database and sent at a time: a page goes out in parts of this many, so
+/// that it never sits in memory whole (events are up to 256 KiB each).
+const FEED_CHUNK: u32 = 16;
 
 /// One event of a request's stream, as stored.
 #[derive(Debug, Serialize, ToSchema)]
@@ -405,14 +411,18 @@ pub async fn verify(
 }
 
 /// The global log in its gap-free order, as NDJSON: one event per line with the cursor to resume
-/// after. Under concurrent writes every committed event appears exactly once across pages.
+/// after. Under concurrent writes every committed event appears exactly once across pages. Each
+/// page is recorded (`LogRead`: who, why, which range) before it is sent, and sent in parts, so a
+/// page never sits in memory whole; should the database fail mid-page the body ends early, and
+/// each line's `cursor` tells where to resume.
 #[utoipa::path(
     get,
     path = "/api/v1/audit/events",
     tag = "audit",
-    params(FeedQuery),
+    params(FeedQuery, ("X-Purpose" = Option<String>, Header, description = "Why the log is read (recorded with the read)")),
     responses(
         (status = 200, description = "One JSON event per line; `X-Next-Cursor` resumes after the page", content_type = "application/x-ndjson", body = String),
+        (status = 429, description = "As many pages are being sent as the server sends at once", body = Problem, content_type = "application/problem+json"),
         (status = 400, description = "Malformed `after` or `limit`", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an auditor", body = Problem, content_type = "application/problem+json"),
@@ -421,11 +431,13 @@ pub async fn verify(
     security(("bearer" = []))
 )]
 pub async fn feed(
+    req: HttpRequest,
     state: web::Data<AppState>,
     principal: Principal,
     query: web::Query<FeedQuery>,
 ) -> Result<HttpResponse, ApiError> {
     auditor(&principal)?;
+    let purpose = super::input::purpose(&req)?;
     let after = match &query.after {
         Some(raw) => raw
             .parse::<Cursor>()
@@ -443,19 +455,64 @@ pub async fn feed(
             field: "limit",
             reason: format!("1 to {MAX_FEED_LIMIT}"),
         })?;
-    let page = state.requests.store().read_all(after, limit).await?;
-    let mut body = Vec::with_capacity(page.events.len() * 512);
-    for event in &page.events {
-        // Serialising a stored event (strings, numbers, JSON) cannot fail.
-        if serde_json::to_writer(&mut body, event).is_ok() {
-            body.push(b'\n');
-        }
+    let slot = state
+        .feeds
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| ApiError::TooManyRequests { retry_after: 1 })?;
+    let store = state.requests.store().clone();
+    let answer = |next: Cursor| {
+        let mut answer = HttpResponse::Ok();
+        answer
+            .content_type("application/x-ndjson")
+            .insert_header(("X-Next-Cursor", next.to_string()))
+            .insert_header((header::CACHE_CONTROL, "no-store"));
+        answer
+    };
+    let Some(end) = store.page_end(after, limit).await? else {
+        return Ok(answer(after).finish());
+    };
+    // The whole page is on record before its first byte is sent. A page of nothing but such
+    // records holds no one's data and is not recorded: reading to the end must end.
+    if end.types.iter().any(|t| t != LOG_READ_EVENT_TYPE) {
+        let read = LogRead {
+            reader: principal.subject.clone(),
+            role: principal.role.to_string(),
+            organisation: principal.organisation.clone(),
+            purpose,
+            after: after.to_string(),
+            through: end.through.to_string(),
+            events: end.events,
+            at: Utc::now(),
+        };
+        state
+            .read_audit
+            .record_log_read(&read)
+            .await
+            .map_err(super::access::audit_error)?;
     }
-    Ok(HttpResponse::Ok()
-        .content_type("application/x-ndjson")
-        .insert_header(("X-Next-Cursor", page.next.to_string()))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .body(body))
+    let through = end.through;
+    let chunks = futures_util::stream::try_unfold((after, slot), move |(cursor, slot)| {
+        let store = store.clone();
+        async move {
+            if cursor >= through {
+                return Ok::<_, event_store::StoreError>(None);
+            }
+            let events = store.read_range(cursor, through, FEED_CHUNK).await?;
+            let Some(next) = events.last().map(|event| event.cursor) else {
+                return Ok(None);
+            };
+            let mut body = Vec::new();
+            for event in &events {
+                // Serialising a stored event (strings, numbers, JSON) cannot fail.
+                if serde_json::to_writer(&mut body, event).is_ok() {
+                    body.push(b'\n');
+                }
+            }
+            Ok(Some((web::Bytes::from(body), (next, slot))))
+        }
+    });
+    Ok(answer(through).streaming(chunks))
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

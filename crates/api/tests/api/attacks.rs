@@ -575,3 +575,152 @@ async fn a_commit_wakes_only_the_polls_of_the_request_it_changed() {
         assert_eq!(status, 200);
     }
 }
+
+/// The `LogRead` records of the feed on record now.
+async fn log_reads(app: &TestApp) -> Vec<serde_json::Value> {
+    let client = app.db().superuser().await;
+    let rows = client
+        .query(
+            "SELECT payload FROM events WHERE event_type = 'LogRead' ORDER BY position",
+            &[],
+        )
+        .await
+        .expect("events");
+    rows.iter().map(|row| row.get(0)).collect()
+}
+
+/// Finding 10: the NDJSON feed (the whole log: IINs, CMS containers, registry answers) recorded
+/// no read.
+#[tokio::test]
+async fn every_page_of_the_audit_feed_is_on_record_and_reading_to_the_end_ends() {
+    let app = spawn_app().await;
+    alices_request(&app).await;
+    let auditor = app.token(Role::Auditor, "au-1", Some("Счётный комитет"));
+    let mut after = "0-0".to_owned();
+    let mut lines = 0;
+    for page in 0.. {
+        assert!(page < 10, "reading the feed to its end never ended");
+        let path = format!("/api/v1/audit/events?limit=3&after={after}");
+        let answer = app
+            .get_with(&path, &auditor, &[("X-Purpose", "плановая проверка")])
+            .await;
+        assert_eq!(answer.status(), 200);
+        let next = answer.headers()["x-next-cursor"]
+            .to_str()
+            .expect("cursor")
+            .to_owned();
+        let body = answer.text().await.expect("body");
+        if body.is_empty() {
+            break;
+        }
+        lines += body.lines().count();
+        after = next;
+    }
+    let records = log_reads(&app).await;
+    assert!(!records.is_empty());
+    let recorded: u64 = records.iter().filter_map(|r| r["events"].as_u64()).sum();
+    // Every page holding anyone's data is on record; the records' own page need not be.
+    assert!(
+        recorded + records.len() as u64 >= lines as u64,
+        "{recorded} of {lines}"
+    );
+    assert_eq!(records[0]["reader"], "au-1");
+    assert_eq!(records[0]["purpose"], "плановая проверка");
+    assert_eq!(records[0]["after"], "0-0");
+}
+
+/// Finding 10: a page of the feed was read into memory whole (up to 10,000 x 256 KiB, three times
+/// over) before a byte was sent.
+#[tokio::test]
+async fn a_large_page_of_the_feed_is_sent_in_parts_not_held_whole() {
+    let app = spawn_app().await;
+    let store = event_store::EventStore::new(app.db().database());
+    // 120 events of 240 KiB each: about 28 MiB of payload.
+    let big = "x".repeat(240 * 1024);
+    for n in 0..120 {
+        let event = event_store::NewEvent::new(
+            uuid::Uuid::now_v7(),
+            "BulkTestRecord",
+            1,
+            json!({"n": n, "filler": big}),
+        )
+        .expect("event");
+        let metadata = domain::EventMetadata {
+            actor: domain::Actor::system("test").expect("actor"),
+            channel: domain::Channel::System,
+            correlation_id: uuid::Uuid::now_v7(),
+            causation_id: None,
+        };
+        let stream = domain::StreamId::from_uuid(uuid::Uuid::now_v7());
+        store
+            .append(stream, domain::StreamVersion::EMPTY, &[event], &metadata)
+            .await
+            .expect("append");
+    }
+    drop(big);
+    let status = |field: &str| -> u64 {
+        let text = std::fs::read_to_string("/proc/self/status").expect("status");
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix(field)?
+                    .trim()
+                    .strip_suffix("kB")?
+                    .trim()
+                    .parse()
+                    .ok()
+            })
+            .expect("field")
+    };
+    // Reset the high-water mark of this process (the app runs in it) to what it holds now.
+    std::fs::write("/proc/self/clear_refs", "5").expect("reset the peak");
+    let before = status("VmRSS:");
+    let auditor = app.token(Role::Auditor, "au-1", None);
+    let answer = app
+        .get_with("/api/v1/audit/events?limit=10000", &auditor, &[])
+        .await;
+    assert_eq!(answer.status(), 200);
+    let mut body = answer.bytes_stream();
+    let (mut lines, mut bytes) = (0, 0usize);
+    use futures_util::StreamExt as _;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.expect("chunk");
+        bytes += chunk.len();
+        lines += chunk.iter().filter(|b| **b == b'\n').count();
+    }
+    assert!(
+        lines >= 120 && bytes > 28 * 1024 * 1024,
+        "{lines} lines, {bytes} bytes"
+    );
+    let grew_mib = status("VmHWM:").saturating_sub(before) / 1024;
+    // Held whole, the page costs three times its 28 MiB; in parts, a few chunks.
+    assert!(
+        grew_mib < 40,
+        "the process grew by {grew_mib} MiB sending the page"
+    );
+}
+
+/// Finding 10: an auditor's look at a request's history went unrecorded while the status view had
+/// no row for it.
+#[tokio::test]
+async fn an_auditors_look_at_a_request_is_recorded_though_no_read_model_has_it() {
+    let app = crate::helpers::spawn_app_with(|settings| settings.read_models = Vec::new()).await;
+    let (status, created) = app.submit("pension-fund-statement", ALICE, json!({})).await;
+    assert_eq!(status, 201);
+    let number = created["number"].as_str().expect("number");
+    let auditor = app.token(Role::Auditor, "au-1", None);
+    let path = format!("/api/v1/audit/requests/{number}/events");
+    let answer = app
+        .get_with(&path, &auditor, &[("X-Purpose", "жалоба")])
+        .await;
+    assert_eq!(answer.status(), 200);
+    let on_record = reads_on_record(&app).await;
+    let what = format!("audit:{number}");
+    let read = on_record
+        .iter()
+        .find(|r| r.what == what)
+        .expect("the look is on record");
+    assert_eq!(
+        (read.subject.as_str(), read.reader.as_str()),
+        (ALICE, "au-1")
+    );
+}

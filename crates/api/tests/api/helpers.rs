@@ -39,6 +39,11 @@ impl Drop for TestApp {
 
 /// Spawns the app with the workflow (over the fakes) and every read model.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// As [`spawn_app`], with the settings changed by `configure` first.
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let db = TestDb::migrated().await;
     let dir = tempfile::tempdir().expect("scratch dir");
     let mut settings = Settings::from_lookup(|_| None).expect("default settings");
@@ -46,6 +51,7 @@ pub async fn spawn_app() -> TestApp {
     settings.http_addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
     settings.data_dir = dir.path().join("pg");
     settings.workflow_lease = Duration::from_secs(5);
+    configure(&mut settings);
     let verifier = Arc::new(FakeVerifier::new());
     let registries = Arc::new(FakeRegistries::new());
     let scans = Arc::new(InMemoryScans::new());
