@@ -752,6 +752,7 @@ async fn development_mode_trusts_tokens_from_egov_token() {
     let url = db.url();
     let mut served = crate::support::process::Served::start(&[
         ("DATABASE_URL", &url),
+        ("EGOV_MODE", "development"),
         ("EGOV_DATA_DIR", data_dir),
     ]);
     served.wait_ready(Duration::from_secs(60)).await;

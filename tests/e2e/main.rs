@@ -4,6 +4,7 @@
 
 mod analytics;
 mod api;
+mod attacks;
 mod audit;
 mod centre;
 mod cli;

@@ -10,7 +10,8 @@ use crate::support::process::Served;
 async fn serve_applies_the_migrations_answers_health_and_readiness_and_stops_on_sigterm() {
     let db = TestDb::empty().await;
     let url = db.url();
-    let mut served = Served::start(&[("DATABASE_URL", &url)]);
+    // Development mode, asked for: the registry simulator, development keys.
+    let mut served = Served::start(&[("DATABASE_URL", &url), ("EGOV_MODE", "development")]);
     served.wait_ready(Duration::from_secs(60)).await;
 
     let client = reqwest::Client::new();
@@ -49,7 +50,8 @@ async fn serve_applies_the_migrations_answers_health_and_readiness_and_stops_on_
 async fn readiness_answers_503_with_a_problem_document_when_the_database_goes_away() {
     let db = TestDb::empty().await;
     let url = db.url();
-    let mut served = Served::start(&[("DATABASE_URL", &url)]);
+    // Development mode, asked for: the registry simulator, development keys.
+    let mut served = Served::start(&[("DATABASE_URL", &url), ("EGOV_MODE", "development")]);
     served.wait_ready(Duration::from_secs(60)).await;
 
     // Make the service's database refuse connections and end the sessions it has.

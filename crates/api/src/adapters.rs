@@ -49,6 +49,8 @@ pub enum AdapterError {
     },
     #[error("the provider's key: {0}")]
     ProviderKey(#[from] ResultError),
+    #[error(transparent)]
+    NotInProduction(#[from] crate::settings::NotInProduction),
 }
 
 impl Adapters {
@@ -77,7 +79,13 @@ impl Adapters {
         .map_err(http("the registries"))?;
         let provider = match &settings.provider_key {
             Some((key, cert)) => ProviderKey::load(key, cert)?,
-            None => ProviderKey::development(&settings.dev_provider_dir())?,
+            None => {
+                settings.development_only(
+                    "EGOV_PROVIDER_KEY",
+                    "signing result documents with a self-made development key",
+                )?;
+                ProviderKey::development(&settings.dev_provider_dir())?
+            }
         };
         Ok(Adapters {
             verifier: Arc::new(verifier(settings)?),
@@ -98,7 +106,10 @@ fn verifier(settings: &Settings) -> Result<OpensslVerifier, AdapterError> {
             anchors
         }
         None => {
-            tracing::warn!("EGOV_TRUST_ANCHORS is not set: no certification authority is trusted, so every signature is refused (signature-invalid); set it to the NCA's CA certificates");
+            settings.development_only(
+                "EGOV_TRUST_ANCHORS",
+                "no certification authority is trusted, so every signature is refused",
+            )?;
             Vec::new()
         }
     };

@@ -46,6 +46,8 @@ pub enum StartError {
     #[error("the token keys: {0}")]
     Keys(#[from] KeyError),
     #[error(transparent)]
+    NotInProduction(#[from] crate::settings::NotInProduction),
+    #[error(transparent)]
     Adapters(#[from] AdapterError),
     #[error(transparent)]
     ReadSide(#[from] ReadSideError),
@@ -295,14 +297,14 @@ pub async fn open(settings: &Settings) -> Result<Database, StartError> {
     Ok(Database::connect(db_settings)?)
 }
 
-/// The token checker: the configured keys, or the development key with a warning.
-fn authenticator(settings: &Settings) -> Result<Authenticator, KeyError> {
+/// The token checker: the configured keys, or (in development only) the development key.
+fn authenticator(settings: &Settings) -> Result<Authenticator, StartError> {
     let keys = if settings.jwt_public_keys.is_empty() {
+        settings.development_only(
+            "EGOV_JWT_PUBLIC_KEYS",
+            "trusting the development key beside the data directory (tokens from `egov token`)",
+        )?;
         let dev = DevKey::load_or_create(&settings.dev_key_path())?;
-        tracing::warn!(
-            key = %dev.path().display(),
-            "DEVELOPMENT MODE: EGOV_JWT_PUBLIC_KEYS is not set; trusting the development key (get tokens with `egov token`)"
-        );
         vec![dev.verifying_key()?]
     } else {
         let keys = VerifyingKey::load_all(&settings.jwt_public_keys)?;

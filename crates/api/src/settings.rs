@@ -11,6 +11,11 @@ use event_store::{DbError, DbSettings};
 /// Everything `egov` is configured with.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// `EGOV_MODE`: development conveniences (the development token and provider keys, the
+    /// registry simulator, `egov token`) only in development; production refuses to start without
+    /// the real thing. Defaults to development without `DATABASE_URL` (the embedded cluster),
+    /// production with it.
+    pub mode: Mode,
     /// `DATABASE_URL`: the PostgreSQL server; `None` starts the embedded cluster.
     pub database_url: Option<String>,
     /// `EGOV_HTTP_ADDR`: where `egov serve` listens.
@@ -28,7 +33,8 @@ pub struct Settings {
     /// `EGOV_LOG_FORMAT`: how logs are written.
     pub log_format: LogFormat,
     /// `EGOV_JWT_PUBLIC_KEYS`: comma-separated PEM or JWKS (`.json`) files that tokens are checked
-    /// against; empty means development mode (the development key, see [`Settings::dev_key_path`]).
+    /// against; unset, development mode trusts the development key ([`Settings::dev_key_path`]) and
+    /// production refuses to start.
     pub jwt_public_keys: Vec<PathBuf>,
     /// `EGOV_JWT_ISSUER`: the `iss` tokens must carry.
     pub jwt_issuer: String,
@@ -69,6 +75,42 @@ pub struct Settings {
     pub read_models: Vec<projections::ReadModel>,
 }
 
+/// Whether development conveniences may stand in for what production must be given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Development,
+    Production,
+}
+
+/// A stand-in that only development mode takes, asked for in production.
+#[derive(Debug, thiserror::Error)]
+#[error("{variable} is not set, and EGOV_MODE=production takes no stand-in for it: {what}")]
+pub struct NotInProduction {
+    pub variable: &'static str,
+    pub what: &'static str,
+}
+
+impl Settings {
+    /// Allows the development stand-in for `variable` (described by `what`), with a warning, or
+    /// refuses it in production.
+    ///
+    /// # Errors
+    /// [`NotInProduction`] in production.
+    pub fn development_only(
+        &self,
+        variable: &'static str,
+        what: &'static str,
+    ) -> Result<(), NotInProduction> {
+        match self.mode {
+            Mode::Development => {
+                tracing::warn!(variable, "DEVELOPMENT MODE: {variable} is not set; {what}");
+                Ok(())
+            }
+            Mode::Production => Err(NotInProduction { variable, what }),
+        }
+    }
+}
+
 /// Where projectors read the events from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ProjectionSource {
@@ -87,6 +129,35 @@ pub enum LogFormat {
     Text,
     /// One JSON object a line, for log collectors.
     Json,
+}
+
+/// `EGOV_MODE`, by default development without `DATABASE_URL` (the embedded cluster) and
+/// production with it; production without `DATABASE_URL` is refused (the embedded cluster trusts
+/// every local login).
+fn mode(env: &Env<'_>) -> Result<Mode, SettingsError> {
+    let database = (env.get)("DATABASE_URL").is_some();
+    let default = if database {
+        Mode::Production
+    } else {
+        Mode::Development
+    };
+    let mode = env.choice(
+        "EGOV_MODE",
+        "development or production",
+        default,
+        &[
+            ("development", Some(Mode::Development)),
+            ("production", Some(Mode::Production)),
+        ],
+    )?;
+    if mode == Mode::Production && !database {
+        return Err(SettingsError {
+            variable: "DATABASE_URL",
+            value: String::new(),
+            expected: "a PostgreSQL URL: EGOV_MODE=production does not start the embedded cluster",
+        });
+    }
+    Ok(mode)
 }
 
 /// A variable with a value that cannot be used.
@@ -179,14 +250,21 @@ impl Settings {
                 "a duration of at least 1s, such as 30s",
                 Duration::from_secs(30),
             )?,
-            jwt_public_keys: list("EGOV_JWT_PUBLIC_KEYS")
-                .into_iter()
-                .map(PathBuf::from)
-                .collect(),
+            jwt_public_keys: match list("EGOV_JWT_PUBLIC_KEYS") {
+                keys if keys.is_empty() && get("EGOV_JWT_PUBLIC_KEYS").is_some() => {
+                    return Err(SettingsError {
+                        variable: "EGOV_JWT_PUBLIC_KEYS",
+                        value: get("EGOV_JWT_PUBLIC_KEYS").unwrap_or_default(),
+                        expected: "PEM or JWKS files separated by commas, at least one",
+                    })
+                }
+                keys => keys.into_iter().map(PathBuf::from).collect(),
+            },
             registry_url: get("EGOV_REGISTRY_URL")
                 .map(|u| u.trim().trim_end_matches('/').to_owned()),
             jwt_issuer: get("EGOV_JWT_ISSUER").unwrap_or_else(|| "egov-idp".into()),
             jwt_audience: get("EGOV_JWT_AUDIENCE").unwrap_or_else(|| "egov-events".into()),
+            mode: mode(&env)?,
             database_url: get("DATABASE_URL"),
             http_addr: env.parsed(
                 "EGOV_HTTP_ADDR",
@@ -527,6 +605,31 @@ mod tests {
         // Half a provider key names the half that is missing.
         let error = settings(&[("EGOV_PROVIDER_CERT", "cert.pem")]).expect_err("half a key");
         assert_eq!(error.variable, "EGOV_PROVIDER_KEY");
+    }
+
+    #[test]
+    fn development_mode_is_only_had_by_asking_or_by_the_embedded_default() {
+        let url = ("DATABASE_URL", "postgres://egov@db/egov");
+        assert_eq!(settings(&[]).expect("defaults").mode, Mode::Development);
+        assert_eq!(settings(&[url]).expect("a database").mode, Mode::Production);
+        let asked = settings(&[url, ("EGOV_MODE", "development")]).expect("asked for");
+        assert_eq!(asked.mode, Mode::Development);
+        // Production never starts the embedded cluster.
+        let error = settings(&[("EGOV_MODE", "production")]).expect_err("no database");
+        assert_eq!(error.variable, "DATABASE_URL");
+        // A variable set to nothing usable is an error, not a fall back to development.
+        for value in [",", " , ,"] {
+            let error = settings(&[url, ("EGOV_JWT_PUBLIC_KEYS", value)]).expect_err(value);
+            assert_eq!(error.variable, "EGOV_JWT_PUBLIC_KEYS");
+        }
+        let error = settings(&[("EGOV_MODE", "dev")]).expect_err("a mode");
+        assert_eq!(error.variable, "EGOV_MODE");
+        let production = settings(&[url]).expect("production");
+        let refused = production.development_only("EGOV_REGISTRY_URL", "the simulator");
+        assert_eq!(
+            refused.map_err(|e| e.variable).err(),
+            Some("EGOV_REGISTRY_URL")
+        );
     }
 
     #[test]

@@ -183,6 +183,9 @@ pub fn token(
     if !settings.jwt_public_keys.is_empty() {
         anyhow::bail!("EGOV_JWT_PUBLIC_KEYS is set: tokens come from the identity provider, not from `egov token`");
     }
+    if settings.mode == api::settings::Mode::Production {
+        anyhow::bail!("`egov token` is for EGOV_MODE=development only: in production tokens come from the identity provider");
+    }
     let ttl = api::settings::parse_duration_with_hours(ttl).ok_or_else(|| {
         anyhow::anyhow!("--ttl {ttl:?}: expected a duration such as 1h, 30m or 90s")
     })?;

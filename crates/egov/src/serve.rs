@@ -61,13 +61,17 @@ fn with_registries(settings: &Settings) -> anyhow::Result<(Settings, Option<Back
     if settings.registry_url.is_some() {
         return Ok((settings.clone(), None));
     }
+    settings.development_only(
+        "EGOV_REGISTRY_URL",
+        "serving the registry simulator with the shipped synthetic citizens",
+    )?;
     let simulator = Simulator::spawn(FaultSettings {
         latency_ms: 0,
         error_rate: 0.0,
         outage: false,
     })
     .context("starting the registry simulator")?;
-    tracing::warn!(url = %simulator.url(), "no EGOV_REGISTRY_URL: serving the registry simulator with the shipped synthetic citizens");
+    tracing::info!(url = %simulator.url(), "the registry simulator listens");
     let mut settings = settings.clone();
     settings.registry_url = Some(simulator.url().to_owned());
     Ok((settings, Some(simulator)))

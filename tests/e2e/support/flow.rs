@@ -58,6 +58,8 @@ impl Flow {
                 data.path().join("pg").display().to_string(),
             ),
             ("EGOV_WORKFLOW_LEASE".into(), "2s".into()),
+            // The result documents are signed with the development provider key.
+            ("EGOV_MODE".into(), "development".into()),
         ];
         all.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
         let served = serve(&all).await;

@@ -118,8 +118,10 @@ impl Portal {
             ("EGOV_JWT_PUBLIC_KEYS", &setting),
             ("EGOV_JWT_ISSUER", ISSUER),
             ("EGOV_JWT_AUDIENCE", AUDIENCE),
-            // The API and the status view on their own: no workflow moves the requests on.
+            // The API and the status view on their own: no workflow moves the requests on (and
+            // no registry to ask: the simulator of development mode).
             ("EGOV_WORKFLOW", "off"),
+            ("EGOV_MODE", "development"),
             ("EGOV_DATA_DIR", &data_dir),
         ]);
         served.wait_ready(Duration::from_secs(60)).await;
