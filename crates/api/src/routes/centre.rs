@@ -178,13 +178,23 @@ impl CentreSubmitBody {
             .parse::<ServiceCode>()
             .map_err(|_| ApiError::UnknownService(self.service.clone()))?;
         let at_desk = input::iin("applicant.iin", &self.applicant.iin)?;
+        let person = self.applicant;
         let presented = PresentedPerson {
             iin: at_desk.clone(),
-            surname: self.applicant.surname,
-            given_name: self.applicant.given_name,
-            patronymic: self.applicant.patronymic,
-            document_kind: self.applicant.identity_document.kind,
-            document_number: self.applicant.identity_document.number,
+            surname: input::plain("applicant.surname", person.surname)?,
+            given_name: input::plain("applicant.given_name", person.given_name)?,
+            patronymic: person
+                .patronymic
+                .map(|p| input::plain("applicant.patronymic", p))
+                .transpose()?,
+            document_kind: input::plain(
+                "applicant.identity_document.kind",
+                person.identity_document.kind,
+            )?,
+            document_number: input::plain(
+                "applicant.identity_document.number",
+                person.identity_document.number,
+            )?,
         };
         let (owner, representative) = match (self.represented_iin, self.power_of_attorney) {
             (None, None) => (at_desk, None),
@@ -192,7 +202,7 @@ impl CentreSubmitBody {
                 input::iin("represented_iin", &represented)?,
                 Some(Representative {
                     iin: at_desk,
-                    power_of_attorney_number: poa.number,
+                    power_of_attorney_number: input::power_of_attorney_number(poa.number)?,
                     power_of_attorney_date: poa.date,
                 }),
             ),

@@ -98,6 +98,42 @@ pub fn purpose(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     Ok((!text.is_empty()).then(|| text.to_owned()))
 }
 
+/// The longest name or document field taken from a client.
+const MAX_PLAIN_CHARS: usize = 100;
+
+/// `value` as a name or a document's field: 1 to 100 characters of text without control
+/// characters (it is recorded in events and printed on documents).
+///
+/// # Errors
+/// [`ApiError::InvalidParameter`] naming `field`.
+pub fn plain(field: &'static str, value: String) -> Result<String, ApiError> {
+    let count = value.chars().count();
+    if (1..=MAX_PLAIN_CHARS).contains(&count) && !value.chars().any(char::is_control) {
+        Ok(value)
+    } else {
+        Err(ApiError::InvalidParameter {
+            field,
+            reason: format!("1 to {MAX_PLAIN_CHARS} characters of text"),
+        })
+    }
+}
+
+/// A power of attorney's number as ENIS is asked for it: 1 to 64 letters, digits and `-`
+/// (docs/domain.md 3.4); anything else could address another endpoint of the registries.
+///
+/// # Errors
+/// [`ApiError::InvalidParameter`] for `power_of_attorney.number`.
+pub fn power_of_attorney_number(number: String) -> Result<String, ApiError> {
+    if commands::adapters::registries::power_of_attorney_number_is_plain(&number) {
+        Ok(number)
+    } else {
+        Err(ApiError::InvalidParameter {
+            field: "power_of_attorney.number",
+            reason: "1 to 64 letters, digits and '-'".into(),
+        })
+    }
+}
+
 /// The page size of a list (`limit`): 1 to 100, 20 when not given.
 ///
 /// # Errors

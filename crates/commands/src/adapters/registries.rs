@@ -20,7 +20,7 @@ use futures_util::future::BoxFuture;
 use uuid::Uuid;
 
 pub use breaker::{BreakerSettings, CircuitBreaker};
-pub use http::{HttpRegistries, RetryPolicy};
+pub use http::{power_of_attorney_number_is_plain, HttpRegistries, RetryPolicy};
 
 /// The registries behind the lookups.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -92,6 +92,24 @@ pub enum RegistryAnswer {
     NotFound,
 }
 
+/// Why a registry's answer was no answer. Typed, so that nothing of the call (its URL carries the
+/// citizen's IIN) can reach a log line or an error message through it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Unavailability {
+    /// The registry could not be reached (connection refused, reset, DNS).
+    #[error("could not be reached")]
+    Unreachable,
+    /// The call failed on the way (sending it, or reading the answer).
+    #[error("the call broke off")]
+    BrokenOff,
+    /// It answered with this status and no record.
+    #[error("answered HTTP {0}")]
+    Status(u16),
+    /// It answered with this status and a body that is not JSON.
+    #[error("answered HTTP {0} with a body that is not JSON")]
+    NotJson(u16),
+}
+
 /// No answer from a registry. Each may be retried later.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RegistryError {
@@ -99,7 +117,7 @@ pub enum RegistryError {
     Unavailable {
         registry: &'static str,
         attempts: u32,
-        reason: String,
+        reason: Unavailability,
     },
     #[error("{registry} did not answer before the deadline ({attempts} attempt(s))")]
     TimedOut {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use commands::adapters::registries::{
     BreakerSettings, HttpRegistries, LookupQuery, Registries, Registry, RegistryAnswer,
-    RegistryError, RetryPolicy,
+    RegistryError, RetryPolicy, Unavailability,
 };
 use domain::catalog::Lookup;
 use domain::{Iin, ServiceCode};
@@ -177,7 +177,7 @@ async fn an_outage_that_heals_before_the_deadline_is_outlasted_and_one_that_does
             attempts, reason, ..
         }) => {
             assert!(attempts > 1, "retried: {attempts}");
-            assert!(reason.contains("503"), "{reason}");
+            assert_eq!(reason, Unavailability::Status(503));
         }
         other => panic!("expected unavailable, got {other:?}"),
     }
@@ -257,4 +257,74 @@ async fn a_404_that_is_not_the_registrys_not_found_is_no_answer() {
         matches!(answer, Err(RegistryError::Unavailable { .. })),
         "{answer:?}"
     );
+}
+
+/// Hostile review finding 13: registry errors carried the URL, which holds the citizen's IIN, and
+/// were logged at WARN. The error now says why in a closed set of reasons; nothing of the call.
+#[tokio::test]
+async fn no_error_of_a_registry_call_names_the_citizen() {
+    let sim = start(FaultSettings {
+        outage: true,
+        ..healthy()
+    });
+    let down = HttpRegistries::new(sim.url(), quick(), patient(100)).expect("client");
+    // A port no one listens on: a registry that cannot be reached at all.
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+        let port = listener.local_addr().expect("addr").port();
+        drop(listener);
+        HttpRegistries::new(&format!("http://127.0.0.1:{port}"), quick(), patient(100))
+            .expect("client")
+    };
+    let mut reasons = Vec::new();
+    for registries in [&down, &closed] {
+        for lookup in [Lookup::Iin, Lookup::ApplicantIdentity, Lookup::SocialStatus] {
+            let error = registries
+                .lookup(&query(lookup, AIDA), soon(300))
+                .await
+                .expect_err("no answer");
+            let text = format!("{error} {error:?}");
+            assert!(!text.contains(AIDA), "{text}");
+            if let RegistryError::Unavailable { reason, .. } = error {
+                reasons.push(reason);
+            }
+        }
+    }
+    assert!(
+        reasons.contains(&Unavailability::Status(503)),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.contains(&Unavailability::Unreachable),
+        "{reasons:?}"
+    );
+}
+
+/// Hostile review finding 14: a power of attorney's number went into the ENIS query's path as
+/// given; the adapter refuses one that could address another endpoint, whatever the caller checked.
+#[tokio::test]
+async fn a_power_of_attorney_number_that_could_leave_its_path_is_not_sent() {
+    let sim = start(healthy());
+    let registries = HttpRegistries::new(sim.url(), quick(), patient(100)).expect("client");
+    for number in [
+        "../gcvp/persons/760324400005",
+        "a/b",
+        "x?y",
+        "x#y",
+        ".",
+        "%2e%2e",
+        "",
+    ] {
+        let mut poa = query(Lookup::PowerOfAttorney, AIDA);
+        poa.power_of_attorney = Some(number.into());
+        let answer = registries.lookup(&poa, soon(300)).await;
+        assert!(
+            matches!(answer, Err(RegistryError::Unsupported { .. })),
+            "{number}: {answer:?}"
+        );
+    }
+    let mut poa = query(Lookup::PowerOfAttorney, AIDA);
+    poa.power_of_attorney = Some("ENIS-2025-000208".into());
+    let answer = registries.lookup(&poa, soon(2_000)).await;
+    assert!(matches!(answer, Ok(RegistryAnswer::Found(_))), "{answer:?}");
 }

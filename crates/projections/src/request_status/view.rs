@@ -48,11 +48,15 @@ pub struct StatusRow {
 
 impl StatusRow {
     /// Whether a citizen with this IIN may see the request: as its applicant or its subject, or as
-    /// the representative while the power of attorney holds.
+    /// the representative while the power of attorney holds - never once the request was refused
+    /// because it does not (ENIS may have found it revoked, or someone else's, with a date still
+    /// ahead).
     pub fn concerns(&self, iin: &Iin) -> bool {
+        let poa_refused = self.refusal_reason == Some(RefusalReason::PoaNotInEnis);
         &self.iin == iin
             || self.subject_iin.as_ref() == Some(iin)
             || (self.representative_iin.as_ref() == Some(iin)
+                && !poa_refused
                 && self
                     .representative_until
                     .is_some_and(|until| domain::calendar::local_date(chrono::Utc::now()) <= until))

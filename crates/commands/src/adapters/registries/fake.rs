@@ -57,7 +57,7 @@ impl FakeRegistries {
         Reply::Answer(Err(RegistryError::Unavailable {
             registry: Registry::of(lookup).name(),
             attempts: 1,
-            reason: "scripted".into(),
+            reason: super::Unavailability::Status(503),
         }))
     }
 

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 use super::{
     BreakerSettings, CircuitBreaker, LookupQuery, Registries, Registry, RegistryAnswer,
-    RegistryError,
+    RegistryError, Unavailability,
 };
 
 /// How calls are timed and retried.
@@ -72,7 +72,17 @@ type Route = (String, Vec<(&'static str, String)>);
 /// Why one attempt got no answer.
 enum Failure {
     TimedOut,
-    Unavailable(String),
+    Unavailable(Unavailability),
+}
+
+/// Whether a power of attorney's number is plain enough to stand in a URL path: 1 to 64 letters,
+/// digits and `-`, starting with a letter or digit (docs/domain.md 3.4). Anything else - `/`, `.`,
+/// `%`, `?`, `#`, spaces - could address another endpoint of the registries.
+pub fn power_of_attorney_number_is_plain(number: &str) -> bool {
+    let mut chars = number.chars();
+    chars.next().is_some_and(char::is_alphanumeric)
+        && number.chars().count() <= 64
+        && chars.all(|c| c.is_alphanumeric() || c == '-')
 }
 
 impl HttpRegistries {
@@ -125,15 +135,19 @@ impl HttpRegistries {
             ),
             Lookup::ApplicantIdentity => (format!("{base}/gbdfl/persons/{iin}"), vec![]),
             Lookup::PowerOfAttorney => {
-                let number =
-                    query
-                        .power_of_attorney
-                        .as_deref()
-                        .ok_or(RegistryError::Unsupported {
-                            registry: Registry::Enis.name(),
-                            lookup: query.lookup,
-                            reason: "the power of attorney's number is missing",
-                        })?;
+                let unsupported = |reason| RegistryError::Unsupported {
+                    registry: Registry::Enis.name(),
+                    lookup: query.lookup,
+                    reason,
+                };
+                let number = query
+                    .power_of_attorney
+                    .as_deref()
+                    .ok_or(unsupported("the power of attorney's number is missing"))?;
+                // Checked at the edge already; here again, as it goes into the path.
+                if !power_of_attorney_number_is_plain(number) {
+                    return Err(unsupported("the power of attorney's number is not plain"));
+                }
                 (format!("{base}/enis/powers-of-attorney/{number}"), vec![])
             }
             Lookup::SocialStatus => (format!("{base}/mtszn/social-status/{iin}"), vec![]),
@@ -164,7 +178,10 @@ impl HttpRegistries {
         let response = match call.await {
             Ok(response) => response,
             Err(error) if error.is_timeout() => return Err(Failure::TimedOut),
-            Err(error) => return Err(Failure::Unavailable(error.to_string())),
+            Err(error) if error.is_connect() => {
+                return Err(Failure::Unavailable(Unavailability::Unreachable))
+            }
+            Err(_) => return Err(Failure::Unavailable(Unavailability::BrokenOff)),
         };
         let status = response.status();
         let body: Result<serde_json::Value, _> = response.json().await;
@@ -174,9 +191,11 @@ impl HttpRegistries {
             (StatusCode::NOT_FOUND, Ok(body)) if body["error"] == "not-found" => {
                 Ok(RegistryAnswer::NotFound)
             }
-            (status, Ok(_)) => Err(Failure::Unavailable(format!("answered {status}"))),
-            (status, Err(error)) => Err(Failure::Unavailable(format!(
-                "answered {status} with a body that is not JSON: {error}"
+            (status, Ok(_)) => Err(Failure::Unavailable(Unavailability::Status(
+                status.as_u16(),
+            ))),
+            (status, Err(_)) => Err(Failure::Unavailable(Unavailability::NotJson(
+                status.as_u16(),
             ))),
         }
     }
