@@ -120,18 +120,6 @@ impl Loaded {
     pub fn filed_at(&self, centre: &str) -> bool {
         self.info().and_then(|info| info.centre()) == Some(centre)
     }
-
-    /// Whether `actor` may see this request: the applicant or the subject for a citizen;
-    /// operators, auditors and the system for any request.
-    pub fn visible_to(&self, actor: &Actor) -> bool {
-        let Some(info) = self.info() else {
-            return false;
-        };
-        match actor {
-            Actor::Citizen { iin } => &info.applicant == iin || info.subject() == Some(iin),
-            Actor::Operator { .. } | Actor::System { .. } => true,
-        }
-    }
 }
 
 /// What [`Requests::record`] appended.

@@ -491,12 +491,22 @@ pub async fn feed(
             .await
             .map_err(super::access::audit_error)?;
     }
-    let through = end.through;
-    let chunks = futures_util::stream::try_unfold((after, slot), move |(cursor, slot)| {
+    Ok(answer(end.through).streaming(chunks(store, after, end.through, slot)))
+}
+
+/// The NDJSON lines of the events after `after` through `through`, [`FEED_CHUNK`] events at a
+/// time, each part read when the client has taken the one before; `slot` is held until the end.
+fn chunks(
+    store: event_store::EventStore,
+    after: Cursor,
+    through: Cursor,
+    slot: tokio::sync::OwnedSemaphorePermit,
+) -> impl futures_util::Stream<Item = Result<web::Bytes, event_store::StoreError>> {
+    futures_util::stream::try_unfold((after, slot), move |(cursor, slot)| {
         let store = store.clone();
         async move {
             if cursor >= through {
-                return Ok::<_, event_store::StoreError>(None);
+                return Ok(None);
             }
             let events = store.read_range(cursor, through, FEED_CHUNK).await?;
             let Some(next) = events.last().map(|event| event.cursor) else {
@@ -511,8 +521,7 @@ pub async fn feed(
             }
             Ok(Some((web::Bytes::from(body), (next, slot))))
         }
-    });
-    Ok(answer(through).streaming(chunks))
+    })
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
