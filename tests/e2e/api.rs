@@ -691,7 +691,7 @@ async fn a_rebuild_while_clients_read_never_shows_them_a_missing_or_older_reques
     eventually("the readers read", Duration::from_secs(30), reading).await;
     let output = egov()
         .args(["projections", "rebuild", "request_status"])
-        .env("DATABASE_URL", portal.db.url())
+        .envs(portal.db.service_env().await)
         .output()
         .expect("run egov projections rebuild");
     assert!(
@@ -736,7 +736,7 @@ async fn a_rebuild_while_clients_read_never_shows_them_a_missing_or_older_reques
     assert_eq!(code, 200);
     let unknown = egov()
         .args(["projections", "rebuild", "nonsense"])
-        .env("DATABASE_URL", portal.db.url())
+        .envs(portal.db.service_env().await)
         .output()
         .expect("run");
     assert!(!unknown.status.success());

@@ -49,9 +49,10 @@ fn refused_to_serve(envs: &[(&str, &str)]) -> String {
 async fn a_production_setup_refuses_each_development_stand_in() {
     let db = TestDb::empty().await;
     let url = db.url();
+    let [(database, runtime), (migrate, owner)] = db.service_env().await;
     let pki = testkit::pki::Pki::new();
     let anchors = pki.anchors_file().display().to_string();
-    let base = [("DATABASE_URL", url.as_str())];
+    let base = [(database, runtime.as_str()), (migrate, owner.as_str())];
     // A provider key of its own, made as development makes one, given as production is given it.
     let provider = tempfile::tempdir().expect("provider dir");
     commands::results::ProviderKey::development(provider.path()).expect("a provider key");
@@ -95,6 +96,10 @@ async fn a_production_setup_refuses_each_development_stand_in() {
             "{envs:?} should name {named}:\n{stderr}"
         );
     }
+    // Nor does it log in as the schema's owner (here a superuser): a hijacked or injected
+    // statement would have the owner's rights.
+    let stderr = refused_to_serve(&[("DATABASE_URL", &url), registry]);
+    assert!(stderr.contains("owns the schema"), "{stderr}");
     // Production never starts the embedded cluster.
     let stderr = refused_to_serve(&[("EGOV_MODE", "production")]);
     assert!(stderr.contains("DATABASE_URL"), "{stderr}");
@@ -106,4 +111,94 @@ async fn a_production_setup_refuses_each_development_stand_in() {
         .expect("egov token");
     assert!(!token.status.success());
     assert!(String::from_utf8_lossy(&token.stderr).contains("EGOV_MODE=development"));
+}
+
+/// Finding 7: one citizen filing in a loop could spend the day's 999,999 request numbers and stop
+/// filing for everyone. Now a burst past the principal's bucket gets 429 with Retry-After at
+/// once, and past the daily count 429 `daily-limit-reached` until the next day - while another
+/// citizen files as usual.
+#[tokio::test]
+async fn one_citizen_filing_in_a_loop_is_held_back_and_cannot_spend_the_days_numbers() {
+    use crate::support::portal::Portal;
+    use serde_json::json;
+    const MALLORY: &str = "900101300007";
+    const BOB: &str = "850715400109";
+    let portal = Portal::start_with(&[
+        ("EGOV_WRITES_PER_SECOND", "1"),
+        ("EGOV_WRITE_BURST", "5"),
+        ("EGOV_DAILY_FILINGS", "8"),
+    ])
+    .await;
+    let file = |iin: &'static str| {
+        let portal = &portal;
+        async move {
+            portal
+                .http
+                .post(portal.url("/api/v1/requests"))
+                .bearer_auth(portal.keys.citizen(iin))
+                .json(&json!({"service": "pension-fund-statement", "iin": iin, "form": {}}))
+                .send()
+                .await
+                .expect("file")
+        }
+    };
+    let mut filed = 0;
+    let held = loop {
+        let answer = file(MALLORY).await;
+        if answer.status() != 201 {
+            break answer;
+        }
+        filed += 1;
+        assert!(filed < 8, "no rate limit after {filed} quick filings");
+    };
+    // The burst, and at most a token or two refilled meanwhile on a slow machine.
+    assert!(filed >= 5, "held back after {filed}");
+    assert_eq!(held.status(), 429);
+    let wait: u64 = held.headers()["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds");
+    assert!((1..=2).contains(&wait), "Retry-After {wait}");
+    let problem: serde_json::Value = held.json().await.expect("problem");
+    assert_eq!(problem["code"], "too-many-requests", "{problem}");
+    assert_eq!(
+        file(BOB).await.status(),
+        201,
+        "another citizen is not held up"
+    );
+
+    // Past the day's count, whatever the pace.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let refused = loop {
+        assert!(
+            Instant::now() < deadline,
+            "no daily limit after {filed} filings"
+        );
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let answer = file(MALLORY).await;
+        match answer.status().as_u16() {
+            201 => filed += 1,
+            429 => {
+                let problem: serde_json::Value = answer.json().await.expect("problem");
+                if problem["code"] == "daily-limit-reached" {
+                    break problem;
+                }
+            }
+            other => panic!("unexpected {other}"),
+        }
+    };
+    assert_eq!(filed, 8, "{refused}");
+    assert!(refused["texts"]["ru"]
+        .as_str()
+        .is_some_and(|t| !t.is_empty()));
+    let count: i64 = portal
+        .db
+        .superuser()
+        .await
+        .query_one("SELECT count(*) FROM request_numbers", &[])
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(count, 9, "no number was drawn for a refused filing");
 }

@@ -144,7 +144,7 @@ async fn an_auditor_replays_a_request_at_any_instant_and_sees_tampering_named_by
     }
     let out = egov()
         .args(["verify", "--request", &number])
-        .env("DATABASE_URL", flow.db.url())
+        .envs(flow.db.service_env().await)
         .output()
         .expect("egov verify");
     assert_eq!(out.status.code(), Some(3));

@@ -339,9 +339,9 @@ async fn append_many(db: &TestDb, streams: usize, per_stream: u64) {
 }
 
 /// `egov relay` as a process of its own.
-fn relay(db: &TestDb, env: &[(String, String)]) -> Child {
+fn relay(env: &[(String, String)]) -> Child {
     let mut command = egov();
-    command.arg("relay").env("DATABASE_URL", db.url());
+    command.arg("relay");
     for (key, value) in env {
         command.env(key, value);
     }
@@ -369,11 +369,12 @@ async fn a_relay_killed_mid_stream_and_restarted_loses_nothing_and_repeats_only_
 ) {
     let broker = Broker::start();
     let topic = topic();
-    let env = kafka_env(&broker, &topic);
+    let mut env = kafka_env(&broker, &topic);
     let db = TestDb::migrated().await;
+    env.extend(db.service_env().await.map(|(k, v)| (k.to_owned(), v)));
     append_many(&db, 400, 100).await;
     let log = log(&db).await;
-    let mut first = relay(&db, &env);
+    let mut first = relay(&env);
     // Kill it once it has had some, not all, acknowledged.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -391,7 +392,7 @@ async fn a_relay_killed_mid_stream_and_restarted_loses_nothing_and_repeats_only_
         acknowledged < total,
         "the relay finished all {total} events before it was killed: the test needs more events"
     );
-    let mut second = relay(&db, &env);
+    let mut second = relay(&env);
     relayed(&db, &topic, Duration::from_secs(120)).await;
     signal("-TERM", second.id());
     assert!(
@@ -474,7 +475,7 @@ async fn with_the_broker_stopped_commands_go_on_and_the_backlog_drains_in_order_
 
 /// `egov projections run --source kafka --only request_status` as a process of its own, logging
 /// (JSON) to `log`.
-fn kafka_projector(db: &TestDb, env: &[(String, String)], log: &std::path::Path) -> Child {
+fn kafka_projector(env: &[(String, String)], log: &std::path::Path) -> Child {
     let mut command = egov();
     command
         .args([
@@ -485,7 +486,6 @@ fn kafka_projector(db: &TestDb, env: &[(String, String)], log: &std::path::Path)
             "--only",
             "request_status",
         ])
-        .env("DATABASE_URL", db.url())
         .env("EGOV_LOG_FORMAT", "json")
         .env("RUST_LOG", "warn,projections=info");
     for (key, value) in env {
@@ -575,18 +575,19 @@ async fn kafka_sourced_projectors_share_the_partitions_and_take_over_from_one_ki
     env.push(("EGOV_PROJECTIONS".into(), "off".into()));
     let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let mut flow = Flow::start(healthy(), &pairs).await;
+    env.extend(flow.db.service_env().await.map(|(k, v)| (k.to_owned(), v)));
     let signers = citizens(&mut flow).await;
     let logs = tempfile::tempdir().expect("logs");
     let log = |name: &str| logs.path().join(format!("{name}.log"));
     // The first alone holds every partition (and leads the group).
-    let mut one = kafka_projector(&flow.db, &env, &log("one"));
+    let mut one = kafka_projector(&env, &log("one"));
     wait_for(
         || assignments(&log("one")).last() == Some(&3),
         "one holds every partition",
     )
     .await;
     // A second joins: they share the partitions.
-    let mut two = kafka_projector(&flow.db, &env, &log("two"));
+    let mut two = kafka_projector(&env, &log("two"));
     wait_for(
         || shared(&[&log("one"), &log("two")]),
         "one and two share the partitions",
@@ -622,7 +623,7 @@ async fn kafka_sourced_projectors_share_the_partitions_and_take_over_from_one_ki
     // when its session (6 s, EGOV_KAFKA_SESSION_TIMEOUT) has run out since it was killed; tansu
     // does not tell (its DescribeGroups keeps listing the member), so that deadline is awaited.
     tokio::time::sleep_until(killed_at + SESSION_TIMEOUT + Duration::from_secs(1)).await;
-    let mut again = kafka_projector(&flow.db, &env, &log("again"));
+    let mut again = kafka_projector(&env, &log("again"));
     projected(&flow.db, &third, Duration::from_secs(90)).await;
     projected(&flow.db, &fourth, Duration::from_secs(90)).await;
     wait_for(
@@ -659,7 +660,7 @@ async fn kafka_sourced_projectors_share_the_partitions_and_take_over_from_one_ki
             "--only",
             "request_status",
         ])
-        .env("DATABASE_URL", flow.db.url())
+        .envs(flow.db.service_env().await)
         .output()
         .expect("replay --check");
     assert!(
@@ -671,4 +672,91 @@ async fn kafka_sourced_projectors_share_the_partitions_and_take_over_from_one_ki
     let reports: Value = serde_json::from_slice(&check.stdout).expect("the report");
     assert_eq!(reports[0]["name"], "request_status", "{reports}");
     assert_eq!(reports[0]["rows"], 18, "{reports}");
+}
+
+/// Finding 11: a message on the topic that is not an event (a misconfigured producer, a hand)
+/// stopped a Kafka-sourced projector for good - it failed on it, rejoined, got it again. Now it is
+/// parked in `projections.kafka_parked` with its partition and offset, the projector goes on with
+/// the messages after it, and `/readyz` and `/metrics` show it.
+#[tokio::test]
+async fn a_message_on_the_topic_that_is_not_an_event_is_parked_and_the_projector_goes_on() {
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    let broker = Broker::start();
+    let topic = topic();
+    let mut env = kafka_env(&broker, &topic);
+    env.push(("EGOV_PROJECTIONS".into(), "off".into()));
+    let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut flow = Flow::start(healthy(), &pairs).await;
+    env.extend(flow.db.service_env().await.map(|(k, v)| (k.to_owned(), v)));
+    let signers = citizens(&mut flow).await;
+    let first = file(&flow, &signers, 2).await;
+    relayed(&flow.db, &topic, Duration::from_secs(60)).await;
+
+    // Junk into every partition, between the events before and after it.
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", &broker.addr)
+        .create()
+        .expect("producer");
+    for partition in 0..3 {
+        for junk in [
+            &b"not json"[..],
+            br#"{"event_type": "Forged"}"#,
+            &[0xff; 100],
+        ] {
+            producer
+                .send(
+                    BaseRecord::<str, [u8]>::to(&topic)
+                        .partition(partition)
+                        .key("junk")
+                        .payload(junk),
+                )
+                .expect("queued");
+        }
+    }
+    producer.flush(Duration::from_secs(10)).expect("delivered");
+    let second = file(&flow, &signers, 3).await;
+
+    let logs = tempfile::tempdir().expect("logs");
+    let mut projector = kafka_projector(&env, &logs.path().join("projector.log"));
+    projected(&flow.db, &first, Duration::from_secs(90)).await;
+    projected(&flow.db, &second, Duration::from_secs(90)).await;
+    let client = flow.db.superuser().await;
+    let parked: Vec<(i32, i64, String)> = client
+        .query(
+            "SELECT partition, \"offset\", reason FROM projections.kafka_parked \
+              WHERE projector = 'request_status' AND topic = $1 ORDER BY 1, 2",
+            &[&topic],
+        )
+        .await
+        .expect("parked")
+        .iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2)))
+        .collect();
+    assert_eq!(parked.len(), 9, "{parked:?}");
+
+    let http = reqwest::Client::new();
+    let ready: Value = http
+        .get(format!("{}/readyz", flow.served.base))
+        .send()
+        .await
+        .expect("readyz")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(ready["status"], "degraded", "{ready}");
+    assert_eq!(ready["kafka_parked"], 9, "{ready}");
+    let metrics = http
+        .get(format!("{}/metrics", flow.served.base))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("egov_kafka_parked_messages 9"),
+        "{metrics}"
+    );
+    signal("-TERM", projector.id());
+    assert!(projector.wait().expect("exit").success());
 }

@@ -43,6 +43,12 @@ pub enum StartError {
     Database(#[from] DbError),
     #[error("applying the migrations")]
     Migration(#[from] MigrationError),
+    #[error(
+        "DATABASE_URL logs in as {user:?}, which owns the schema or is a superuser; in production \
+         the service logs in as a runtime login (a NOINHERIT member of egov_app holding nothing \
+         itself) and only EGOV_MIGRATE_DATABASE_URL or `egov migrate` uses the owner"
+    )]
+    OwnerLogin { user: String },
     #[error("the token keys: {0}")]
     Keys(#[from] KeyError),
     #[error(transparent)]
@@ -169,6 +175,12 @@ impl App {
             state: web::Data::new(state),
             authenticator: web::Data::new(authenticator),
             in_flight: web::Data::new(in_flight.clone()),
+            write_limits: web::Data::new(crate::limits::WriteLimits::new(
+                settings.writes_per_second,
+                settings.write_burst,
+                settings.daily_filings,
+                settings.daily_filings_staff,
+            )),
         };
         let server = server::start(listener, shared).map_err(bind)?;
         Ok(App {
@@ -287,14 +299,35 @@ impl Background {
     }
 }
 
-/// Applies the migrations that are missing and opens the pool.
+/// Applies the migrations that are missing (as [`Settings::migration_config`] logs in) and opens
+/// the pool, whose login must not own the schema in production.
 ///
 /// # Errors
-/// [`StartError`] when there is no database URL, or the database cannot be migrated.
+/// [`StartError`] when there is no database URL, the database cannot be migrated, or production
+/// logs in as the owner ([`StartError::OwnerLogin`]).
 pub async fn open(settings: &Settings) -> Result<Database, StartError> {
     let db_settings = settings.db_settings()?.ok_or(StartError::NoDatabase)?;
-    event_store::migrate(&db_settings.config).await?;
-    Ok(Database::connect(db_settings)?)
+    match settings.migration_config()? {
+        Some(owner) => {
+            event_store::migrate(&owner).await?;
+        }
+        None => tracing::info!(
+            "no EGOV_MIGRATE_DATABASE_URL: the schema is left as it is (`egov migrate` applies \
+             the migrations)"
+        ),
+    }
+    let user = db_settings.config.get_user().unwrap_or_default().to_owned();
+    let db = Database::connect(db_settings)?;
+    if db.login_rights().await?.beyond_runtime() {
+        if settings.mode == crate::settings::Mode::Production {
+            return Err(StartError::OwnerLogin { user });
+        }
+        tracing::warn!(
+            user,
+            "DEVELOPMENT MODE: DATABASE_URL logs in as the schema's owner or a superuser"
+        );
+    }
+    Ok(db)
 }
 
 /// The token checker: the configured keys, or (in development only) the development key.

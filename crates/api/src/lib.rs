@@ -25,6 +25,7 @@ pub mod adapters;
 pub mod app;
 pub mod auth;
 pub mod drain;
+pub mod limits;
 pub mod metrics;
 pub mod pdf;
 pub mod polls;

@@ -49,6 +49,7 @@ pub struct Metrics {
     /// Reads of the status table by held long polls (each woken poll reads once).
     pub status_poll_reads: Counter,
     long_polls: Gauge,
+    kafka_parked: Gauge,
     lag_events: Family<ProjectorLabels, Gauge>,
     lag_seconds: Family<ProjectorLabels, Gauge<f64, AtomicU64>>,
     relay_lag_events: Gauge,
@@ -86,6 +87,12 @@ impl Default for Metrics {
         );
         let long_polls = Gauge::default();
         registry.register("long_polls", "Long polls held now", long_polls.clone());
+        let kafka_parked = Gauge::default();
+        registry.register(
+            "kafka_parked_messages",
+            "Messages on the topic that Kafka-sourced projectors parked as not events",
+            kafka_parked.clone(),
+        );
         let lag_events = Family::<ProjectorLabels, Gauge>::default();
         registry.register(
             "projector_lag_events",
@@ -119,6 +126,7 @@ impl Default for Metrics {
             events_appended,
             status_poll_reads,
             long_polls,
+            kafka_parked,
             lag_events,
             lag_seconds,
         }
@@ -192,6 +200,10 @@ impl Metrics {
     }
 
     /// Sets how many long polls are held now.
+    pub fn set_kafka_parked(&self, parked: i64) {
+        self.kafka_parked.set(parked);
+    }
+
     pub fn set_long_polls(&self, held: usize) {
         self.long_polls.set(i64::try_from(held).unwrap_or(i64::MAX));
     }

@@ -86,6 +86,9 @@ pub enum ApiError {
     /// with the seconds to wait.
     #[error("too many requests; retry in {retry_after} s")]
     TooManyRequests { retry_after: u64 },
+    /// The principal filed as many requests today as one may: 429 until the next local day.
+    #[error("the daily limit of filings is reached; retry in {retry_after} s")]
+    DailyLimitReached { retry_after: u64 },
     /// The principal (or the process) holds as many long polls as it may.
     #[error("too many long polls held at once")]
     TooManyPolls,
@@ -170,6 +173,7 @@ impl ApiError {
             ApiError::PurposeRequired => "purpose-required",
             ApiError::TooManyPolls => "too-many-polls",
             ApiError::TooManyRequests { .. } => "too-many-requests",
+            ApiError::DailyLimitReached { .. } => "daily-limit-reached",
             ApiError::UnsupportedScan => "unsupported-scan-type",
             ApiError::SocialStatusNotFound => "not-found-in-registry",
             ApiError::Internal { .. } => "internal",
@@ -253,6 +257,7 @@ impl ApiError {
             ApiError::TooManyPolls | ApiError::TooManyRequests { .. } => {
                 ErrorMessage::TooManyRequests
             }
+            ApiError::DailyLimitReached { .. } => ErrorMessage::DailyLimitReached,
             ApiError::UnsupportedScan => ErrorMessage::UnsupportedScan,
             ApiError::RegistryUnavailable => ErrorMessage::RegistryUnavailable,
             ApiError::Internal { .. } => ErrorMessage::Internal,
@@ -307,9 +312,9 @@ impl ResponseError for ApiError {
             ApiError::UnsupportedMediaType | ApiError::UnsupportedScan => {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE
             }
-            ApiError::TooManyPolls | ApiError::TooManyRequests { .. } => {
-                StatusCode::TOO_MANY_REQUESTS
-            }
+            ApiError::TooManyPolls
+            | ApiError::TooManyRequests { .. }
+            | ApiError::DailyLimitReached { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -330,7 +335,8 @@ impl ResponseError for ApiError {
             ApiError::TooManyPolls => {
                 response.insert_header((header::RETRY_AFTER, "1"));
             }
-            ApiError::TooManyRequests { retry_after } => {
+            ApiError::TooManyRequests { retry_after }
+            | ApiError::DailyLimitReached { retry_after } => {
                 response.insert_header((header::RETRY_AFTER, retry_after.max(&1).to_string()));
             }
             _ => {}
@@ -361,6 +367,9 @@ impl From<CommandError> for ApiError {
                 ApiError::IdempotencyKeyReused(number.to_string())
             }
             CommandError::NumbersExhausted => ApiError::Unavailable,
+            CommandError::DailyLimitReached { until } => ApiError::DailyLimitReached {
+                retry_after: u64::try_from((until - chrono::Utc::now()).num_seconds()).unwrap_or(1),
+            },
             CommandError::Busy => ApiError::Busy,
             CommandError::Store(store) => store.into(),
             CommandError::Scans(scans) => {

@@ -29,6 +29,7 @@ pub struct Shared {
     pub authenticator: web::Data<Authenticator>,
     pub metrics: web::Data<Metrics>,
     pub in_flight: web::Data<InFlight>,
+    pub write_limits: web::Data<crate::limits::WriteLimits>,
 }
 
 fn json_error(error: JsonPayloadError) -> ApiError {
@@ -64,6 +65,7 @@ pub fn start(listener: TcpListener, shared: Shared) -> std::io::Result<Server> {
             .app_data(shared.authenticator.clone())
             .app_data(shared.metrics.clone())
             .app_data(shared.in_flight.clone())
+            .app_data(shared.write_limits.clone())
             .app_data(
                 web::JsonConfig::default()
                     .limit(MAX_JSON_BYTES)

@@ -3,10 +3,14 @@
 //! and its default is in README.md's table.
 
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use event_store::{DbError, DbSettings};
+
+mod kafka;
+use kafka::kafka_settings;
 
 /// Everything `egov` is configured with.
 #[derive(Debug, Clone)]
@@ -16,8 +20,13 @@ pub struct Settings {
     /// the real thing. Defaults to development without `DATABASE_URL` (the embedded cluster),
     /// production with it.
     pub mode: Mode,
-    /// `DATABASE_URL`: the PostgreSQL server; `None` starts the embedded cluster.
+    /// `DATABASE_URL`: the PostgreSQL server, as the service's runtime login (a member of
+    /// `egov_app` holding nothing itself); `None` starts the embedded cluster.
     pub database_url: Option<String>,
+    /// `EGOV_MIGRATE_DATABASE_URL`: the same database as the schema's owner, who applies the
+    /// migrations at start; `None` leaves them to `egov migrate` (in development, `DATABASE_URL`
+    /// applies them).
+    pub migrate_database_url: Option<String>,
     /// `EGOV_HTTP_ADDR`: where `egov serve` listens.
     pub http_addr: SocketAddr,
     /// `EGOV_DATA_DIR`: the embedded cluster's data directory.
@@ -59,6 +68,14 @@ pub struct Settings {
     pub workflow: bool,
     /// `EGOV_WORKFLOW_CONCURRENCY`: requests one process drives at once.
     pub workflow_concurrency: usize,
+    /// `EGOV_WRITES_PER_SECOND` and `EGOV_WRITE_BURST`: how fast one principal may write (filings,
+    /// signatures, scans, surveys), and how many writes it may make at once after a pause.
+    pub writes_per_second: NonZeroU32,
+    pub write_burst: NonZeroU32,
+    /// `EGOV_DAILY_FILINGS` and `EGOV_DAILY_FILINGS_OPERATOR`: how many requests a citizen, and an
+    /// operator or medical user, may file in a day.
+    pub daily_filings: u32,
+    pub daily_filings_staff: u32,
     /// `EGOV_WORKFLOW_LEASE`: how long a worker holds a request without renewing; after a crash,
     /// another worker takes it over this long after the last renewal.
     pub workflow_lease: Duration,
@@ -189,7 +206,8 @@ impl Settings {
             get: &|name: &str| lookup(name).filter(|v| !v.trim().is_empty()),
         };
         let get = env.get;
-        let kafka = kafka_settings(&get)?;
+        let mode = mode(&env)?;
+        let kafka = kafka_settings(&get, mode)?;
         let projections = env.choice(
             "EGOV_PROJECTIONS",
             "postgres, off, or kafka (with EGOV_KAFKA_BROKERS set)",
@@ -245,6 +263,30 @@ impl Settings {
                 128,
                 |raw| raw.parse().ok().filter(|n| (1..=1024).contains(n)),
             )?,
+            writes_per_second: env.parsed(
+                "EGOV_WRITES_PER_SECOND",
+                "a whole number from 1 to 100000",
+                NonZeroU32::new(5).unwrap_or(NonZeroU32::MIN),
+                |raw| raw.parse().ok().filter(|n: &NonZeroU32| n.get() <= 100_000),
+            )?,
+            write_burst: env.parsed(
+                "EGOV_WRITE_BURST",
+                "a whole number from 1 to 100000",
+                NonZeroU32::new(20).unwrap_or(NonZeroU32::MIN),
+                |raw| raw.parse().ok().filter(|n: &NonZeroU32| n.get() <= 100_000),
+            )?,
+            daily_filings: env.parsed(
+                "EGOV_DAILY_FILINGS",
+                "a whole number from 1 to 100000",
+                commands::requests::DEFAULT_DAILY_FILINGS,
+                |raw| raw.parse().ok().filter(|n| (1..=100_000).contains(n)),
+            )?,
+            daily_filings_staff: env.parsed(
+                "EGOV_DAILY_FILINGS_OPERATOR",
+                "a whole number from 1 to 100000",
+                1000,
+                |raw| raw.parse().ok().filter(|n| (1..=100_000).contains(n)),
+            )?,
             workflow_lease: env.duration(
                 "EGOV_WORKFLOW_LEASE",
                 "a duration of at least 1s, such as 30s",
@@ -264,8 +306,9 @@ impl Settings {
                 .map(|u| u.trim().trim_end_matches('/').to_owned()),
             jwt_issuer: get("EGOV_JWT_ISSUER").unwrap_or_else(|| "egov-idp".into()),
             jwt_audience: get("EGOV_JWT_AUDIENCE").unwrap_or_else(|| "egov-events".into()),
-            mode: mode(&env)?,
+            mode,
             database_url: get("DATABASE_URL"),
+            migrate_database_url: get("EGOV_MIGRATE_DATABASE_URL"),
             http_addr: env.parsed(
                 "EGOV_HTTP_ADDR",
                 "a socket address such as 127.0.0.1:8080",
@@ -395,6 +438,23 @@ impl Settings {
         Ok(Some(db))
     }
 
+    /// How the migrations log in: `EGOV_MIGRATE_DATABASE_URL`, or in development `DATABASE_URL`;
+    /// `None` in production without the former (the migrations are then `egov migrate`'s).
+    ///
+    /// # Errors
+    /// [`DbError::BadUrl`] when the URL is not a PostgreSQL URL.
+    pub fn migration_config(&self) -> Result<Option<tokio_postgres::Config>, DbError> {
+        let url = match (&self.migrate_database_url, self.mode) {
+            (Some(url), _) => url,
+            (None, Mode::Development) => match &self.database_url {
+                Some(url) => url,
+                None => return Ok(None),
+            },
+            (None, Mode::Production) => return Ok(None),
+        };
+        Ok(Some(DbSettings::from_url(url)?.config))
+    }
+
     /// The development signing key: beside the data directory (not in it, so that `initdb` finds
     /// the directory empty), e.g. `./.egov/dev-jwt-es256.pem` for the default `./.egov/pg`.
     pub fn dev_key_path(&self) -> PathBuf {
@@ -424,64 +484,6 @@ pub fn parse_duration_with_hours(raw: &str) -> Option<Duration> {
             .map(Duration::from_secs),
         None => parse_duration(raw),
     }
-}
-
-/// The `EGOV_KAFKA_*` variables; `None` without `EGOV_KAFKA_BROKERS`.
-fn kafka_settings(
-    get: &impl Fn(&str) -> Option<String>,
-) -> Result<Option<projections::kafka::KafkaSettings>, SettingsError> {
-    let Some(brokers) = get("EGOV_KAFKA_BROKERS") else {
-        return Ok(None);
-    };
-    let mut kafka = projections::kafka::KafkaSettings::new(brokers.trim());
-    if let Some(topic) = get("EGOV_KAFKA_TOPIC") {
-        let topic = topic.trim();
-        // Kafka's own rule for topic names.
-        let legal = topic.len() <= 249
-            && topic
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-            && topic != "."
-            && topic != "..";
-        if !legal {
-            return Err(SettingsError {
-                variable: "EGOV_KAFKA_TOPIC",
-                value: topic.to_owned(),
-                expected: "a topic name of letters, digits, '.', '_' and '-' (at most 249)",
-            });
-        }
-        topic.clone_into(&mut kafka.topic);
-    }
-    let count = |variable: &'static str, default: i32| -> Result<i32, SettingsError> {
-        match get(variable) {
-            Some(raw) => raw
-                .trim()
-                .parse::<i32>()
-                .ok()
-                .filter(|n| (1..=1000).contains(n))
-                .ok_or(SettingsError {
-                    variable,
-                    value: raw,
-                    expected: "a whole number from 1 to 1000",
-                }),
-            None => Ok(default),
-        }
-    };
-    kafka.partitions = count("EGOV_KAFKA_PARTITIONS", kafka.partitions)?;
-    kafka.replication = count("EGOV_KAFKA_REPLICATION", kafka.replication)?;
-    if let Some(group) = get("EGOV_KAFKA_GROUP") {
-        group.trim().clone_into(&mut kafka.group_prefix);
-    }
-    if let Some(raw) = get("EGOV_KAFKA_SESSION_TIMEOUT") {
-        kafka.session_timeout = parse_duration(&raw)
-            .filter(|d| *d >= Duration::from_secs(1))
-            .ok_or(SettingsError {
-                variable: "EGOV_KAFKA_SESSION_TIMEOUT",
-                value: raw,
-                expected: "a duration of at least 1s, such as 10s",
-            })?;
-    }
-    Ok(Some(kafka))
 }
 
 /// Parses `30s`, `500ms`, `2m` or a bare number of seconds. Written here rather than taken from

@@ -51,10 +51,17 @@ pub struct Submission {
     pub operator_id: Option<String>,
     /// At a service centre: the person at the desk, as their identity document names them.
     pub presented: Option<domain::request::PresentedPerson>,
+    /// How many requests the actor may file in a day (a new number each); past it the filing is
+    /// refused with [`CommandError::DailyLimitReached`].
+    pub daily_limit: u32,
 }
 
+/// How many requests a citizen may file in a day unless configured otherwise.
+pub const DEFAULT_DAILY_FILINGS: u32 = 50;
+
 impl Submission {
-    /// A citizen filing for themself on the portal, without an idempotency key.
+    /// A citizen filing for themself on the portal, without an idempotency key or a daily limit
+    /// (the API sets the limit of the principal's role).
     #[must_use]
     pub fn on_portal(service: ServiceCode, applicant: Iin, form: Value) -> Self {
         Self {
@@ -69,6 +76,7 @@ impl Submission {
             representative: None,
             operator_id: None,
             presented: None,
+            daily_limit: u32::MAX,
         }
     }
 }
@@ -194,7 +202,7 @@ impl Requests {
                 submit_command(&submission, stream_id, stand_in),
                 now,
             )?;
-            let number = numbers::allocate(&self.store, stream_id, today).await?;
+            let number = numbers::allocate(&self.store, stream_id, today, &submission).await?;
             let events = decide(
                 &Request::Empty,
                 submit_command(&submission, stream_id, number),

@@ -89,6 +89,17 @@ pub fn local_date(at: DateTime<Utc>) -> NaiveDate {
     at.with_timezone(&Almaty).date_naive()
 }
 
+/// The instant the local day (`Asia/Almaty`) after `day` begins: when a daily limit resets.
+pub fn start_of_next_day(day: NaiveDate) -> DateTime<Utc> {
+    let next = day
+        .succ_opt()
+        .unwrap_or(day)
+        .and_time(chrono::NaiveTime::MIN);
+    next.and_local_timezone(Almaty)
+        .earliest()
+        .map_or_else(|| next.and_utc(), |at| at.with_timezone(&Utc))
+}
+
 impl WorkingCalendar {
     /// The calendar compiled into the binary.
     ///

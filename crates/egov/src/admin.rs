@@ -15,10 +15,16 @@ use uuid::Uuid;
 
 use crate::cli::ProjectionsCmd;
 
-/// `egov migrate`: applies the migrations not yet applied.
+/// `egov migrate`: applies the migrations not yet applied, logged in as
+/// `EGOV_MIGRATE_DATABASE_URL` (the schema's owner), or else as `DATABASE_URL`.
 pub async fn migrate(settings: &Settings) -> anyhow::Result<ExitCode> {
-    let db = settings.db_settings()?.context("no database to migrate")?;
-    let applied = event_store::migrate(&db.config).await?;
+    let url = settings
+        .migrate_database_url
+        .as_deref()
+        .or(settings.database_url.as_deref())
+        .context("no database to migrate")?;
+    let owner = event_store::DbSettings::from_url(url)?.config;
+    let applied = event_store::migrate(&owner).await?;
     println!(
         "migrations applied: {}",
         if applied.is_empty() {

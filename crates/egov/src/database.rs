@@ -4,7 +4,7 @@ use anyhow::Context;
 use api::Settings;
 use tokio_util::sync::CancellationToken;
 
-use crate::embedded_postgres::EmbeddedPostgres;
+use crate::embedded_postgres::{EmbeddedPostgres, RUNTIME_LOGIN};
 
 /// `settings` with the database to use set, and the embedded cluster when one was started (it
 /// stops when dropped); `None` when a stop was asked for while the cluster was starting.
@@ -23,7 +23,15 @@ pub async fn resolve(
     tokio::select! {
         started = start => {
             let embedded = started.context("starting the embedded PostgreSQL")?;
-            settings.database_url = Some(embedded.url());
+            // The service logs in as a runtime login, as it must in production; the migrations
+            // (which create the role it joins) run as the cluster's superuser first.
+            let owner = event_store::DbSettings::from_url(&embedded.url())?.config;
+            event_store::migrate(&owner).await.context("migrating the embedded cluster")?;
+            event_store::provision_runtime_login(&owner, RUNTIME_LOGIN)
+                .await
+                .context("creating the embedded cluster's runtime login")?;
+            settings.migrate_database_url = Some(embedded.url());
+            settings.database_url = Some(embedded.url_as(RUNTIME_LOGIN));
             Ok(Some((settings, Some(embedded))))
         }
         () = shutdown.cancelled() => Ok(None),

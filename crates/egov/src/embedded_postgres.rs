@@ -19,6 +19,10 @@ use std::process::Command;
 /// The database the service uses inside the embedded cluster.
 pub const DATABASE: &str = "egov";
 
+/// The runtime login the service uses in the embedded cluster (see
+/// [`event_store::provision_runtime_login`]); the superuser `postgres` applies the migrations.
+pub const RUNTIME_LOGIN: &str = "egov_service";
+
 /// The system user that runs the cluster when `egov` runs as root.
 const SYSTEM_USER: &str = "postgres";
 
@@ -178,7 +182,12 @@ impl EmbeddedPostgres {
 
     /// The URL of the service's database in the cluster.
     pub fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/{DATABASE}", self.port)
+        self.url_as("postgres")
+    }
+
+    /// The service's database URL as `user` (the cluster trusts local logins).
+    pub fn url_as(&self, user: &str) -> String {
+        format!("postgres://{user}@127.0.0.1:{}/{DATABASE}", self.port)
     }
 
     /// The port the cluster listens on (127.0.0.1 only).

@@ -247,6 +247,100 @@ impl Database {
     }
 }
 
+/// What the service's login (the session user, before `SET ROLE`) may do beyond the application's
+/// role. The service should log in as a role that holds nothing itself and reaches the tables only
+/// through `egov_app` (a `NOINHERIT` member: `RESET ROLE` leaves it with no rights at all); rights
+/// to change the schema belong to the migrations' login alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginRights {
+    /// A superuser, or a role that may create roles or bypass row security.
+    pub superuser: bool,
+    /// The owner of the schema: it owns the event table or may create objects in `public`.
+    pub owner: bool,
+}
+
+impl LoginRights {
+    /// Whether the login holds rights that only the migrations should.
+    pub fn beyond_runtime(self) -> bool {
+        self.superuser || self.owner
+    }
+}
+
+impl Database {
+    /// What this pool's login may do (see [`LoginRights`]).
+    ///
+    /// # Errors
+    /// [`DbError::Unavailable`] or [`DbError::Query`] when the server cannot be asked.
+    pub async fn login_rights(&self) -> Result<LoginRights, DbError> {
+        let client = self.pool.get().await.map_err(DbError::Unavailable)?;
+        let row = client
+            .query_one(
+                "SELECT r.rolsuper OR r.rolcreaterole OR r.rolbypassrls, \
+                        pg_has_role(session_user, d.datdba, 'MEMBER') \
+                        OR has_schema_privilege(session_user, 'public', 'CREATE') \
+                        OR coalesce(pg_has_role(session_user, c.relowner, 'MEMBER'), false) \
+                   FROM pg_roles r \
+                   JOIN pg_database d ON d.datname = current_database() \
+                   LEFT JOIN pg_class c ON c.oid = to_regclass('public.events') \
+                  WHERE r.rolname = session_user",
+                &[],
+            )
+            .await
+            .map_err(|source| DbError::Query {
+                doing: "reading the login's rights",
+                source,
+            })?;
+        Ok(LoginRights {
+            superuser: row.get(0),
+            owner: row.get(1),
+        })
+    }
+}
+
+/// Makes `login` a runtime login: a role that may log in, holds no rights of its own, and is a
+/// `NOINHERIT` member of the application's role (so it has that role's rights only after
+/// `SET ROLE`, and none after `RESET ROLE`). Run as a superuser (the application's role is created
+/// too when the migrations have not yet made it); for the embedded cluster and tests, whose servers
+/// trust local logins. A deployment creates its login (with a password) the same way.
+///
+/// # Errors
+/// [`DbError::Query`] when the owner cannot connect or a statement fails.
+pub async fn provision_runtime_login(
+    owner: &tokio_postgres::Config,
+    login: &str,
+) -> Result<(), DbError> {
+    let doing = "creating the runtime login";
+    let (client, connection) = owner
+        .connect(NoTls)
+        .await
+        .map_err(|source| DbError::Query { doing, source })?;
+    let driver = tokio::spawn(connection);
+    let quoted = format!("\"{}\"", login.replace('"', "\"\""));
+    let statements = format!(
+        "DO $$ BEGIN CREATE ROLE {APP_ROLE} NOLOGIN; \
+         EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$; \
+         DO $$ BEGIN CREATE ROLE {quoted} LOGIN NOINHERIT; \
+         EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$; \
+         ALTER ROLE {quoted} LOGIN NOINHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS; \
+         GRANT {APP_ROLE} TO {quoted};"
+    );
+    // Roles belong to the whole server: databases migrated side by side (tests) may provision the
+    // same login at once, and the loser of such a race sees "tuple concurrently updated".
+    let mut attempt = 0;
+    let outcome = loop {
+        match client.batch_execute(&statements).await {
+            Err(error) if attempt < 5 && error.code().is_some() => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(20 * attempt)).await;
+            }
+            done => break done,
+        }
+    };
+    drop(client);
+    let _ = driver.await;
+    outcome.map_err(|source| DbError::Query { doing, source })
+}
+
 /// The statements every pooled session runs once when it opens.
 fn session_setup(settings: &DbSettings) -> String {
     let mut setup = format!(

@@ -39,7 +39,7 @@ mod verify;
 use std::sync::Arc;
 
 pub use append::AppendOutcome;
-pub use db::{Database, DbError, DbFailure, DbSettings};
+pub use db::{provision_runtime_login, Database, DbError, DbFailure, DbSettings, LoginRights};
 pub use error::{InvalidEvent, StoreError};
 pub use migrations::{migrate, MigrationError};
 pub use new_event::NewEvent;

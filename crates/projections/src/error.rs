@@ -27,14 +27,6 @@ pub enum ProjectionError {
         #[source]
         source: rdkafka::error::KafkaError,
     },
-    /// A message on the topic is not an event envelope: the Kafka-sourced projector stops there
-    /// rather than skip it (an operator must look), as it does for an undecodable stored event.
-    #[error("the message at partition {partition}, offset {offset} is not an event: {reason}")]
-    NotAnEvent {
-        partition: i32,
-        offset: i64,
-        reason: String,
-    },
     /// Another writer moved a checkpoint this process was following (a second relay); the loop
     /// resumes from where it got to.
     #[error("the checkpoint {0} moved under this process")]

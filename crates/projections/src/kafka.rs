@@ -36,6 +36,95 @@ pub struct KafkaSettings {
     pub group_prefix: String,
     /// How long the group waits for a silent consumer before its partitions move to another.
     pub session_timeout: Duration,
+    /// How the clients reach the brokers.
+    pub security: KafkaSecurity,
+}
+
+/// librdkafka's `security.protocol`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SecurityProtocol {
+    #[default]
+    Plaintext,
+    Ssl,
+    SaslPlaintext,
+    SaslSsl,
+}
+
+impl SecurityProtocol {
+    /// librdkafka's name for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SecurityProtocol::Plaintext => "plaintext",
+            SecurityProtocol::Ssl => "ssl",
+            SecurityProtocol::SaslPlaintext => "sasl_plaintext",
+            SecurityProtocol::SaslSsl => "sasl_ssl",
+        }
+    }
+
+    /// Whether it authenticates with SASL.
+    pub fn sasl(self) -> bool {
+        matches!(
+            self,
+            SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl
+        )
+    }
+}
+
+/// How the clients reach the brokers: TLS (with the brokers' CA, and a client certificate when
+/// the brokers ask for one) and SASL, each passed to librdkafka under its own property name.
+/// librdkafka checks the broker's host name against its certificate by default.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct KafkaSecurity {
+    pub protocol: SecurityProtocol,
+    /// `ssl.ca.location`: the CA certificates (PEM) the brokers' certificates are checked against.
+    pub ssl_ca_location: Option<String>,
+    /// `ssl.certificate.location` and `ssl.key.location`: the client's certificate and key.
+    pub ssl_certificate_location: Option<String>,
+    pub ssl_key_location: Option<String>,
+    /// `ssl.key.password`: the client key's passphrase.
+    pub ssl_key_password: Option<String>,
+    /// `sasl.mechanism`: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.
+    pub sasl_mechanism: Option<String>,
+    pub sasl_username: Option<String>,
+    pub sasl_password: Option<String>,
+}
+
+impl std::fmt::Debug for KafkaSecurity {
+    // The passwords are never shown, only whether they are set.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secret = |s: &Option<String>| s.as_ref().map(|_| "<redacted>");
+        f.debug_struct("KafkaSecurity")
+            .field("protocol", &self.protocol)
+            .field("ssl_ca_location", &self.ssl_ca_location)
+            .field("ssl_certificate_location", &self.ssl_certificate_location)
+            .field("ssl_key_location", &self.ssl_key_location)
+            .field("ssl_key_password", &secret(&self.ssl_key_password))
+            .field("sasl_mechanism", &self.sasl_mechanism)
+            .field("sasl_username", &self.sasl_username)
+            .field("sasl_password", &secret(&self.sasl_password))
+            .finish()
+    }
+}
+
+impl KafkaSecurity {
+    /// Sets the properties on a client's configuration.
+    fn apply(&self, config: &mut ClientConfig) {
+        config.set("security.protocol", self.protocol.as_str());
+        let properties = [
+            ("ssl.ca.location", &self.ssl_ca_location),
+            ("ssl.certificate.location", &self.ssl_certificate_location),
+            ("ssl.key.location", &self.ssl_key_location),
+            ("ssl.key.password", &self.ssl_key_password),
+            ("sasl.mechanism", &self.sasl_mechanism),
+            ("sasl.username", &self.sasl_username),
+            ("sasl.password", &self.sasl_password),
+        ];
+        for (key, value) in properties {
+            if let Some(value) = value {
+                config.set(key, value);
+            }
+        }
+    }
 }
 
 impl KafkaSettings {
@@ -51,6 +140,7 @@ impl KafkaSettings {
             replication: 1,
             group_prefix: "egov-projections".to_owned(),
             session_timeout: Duration::from_secs(10),
+            security: KafkaSecurity::default(),
         }
     }
 
@@ -60,6 +150,7 @@ impl KafkaSettings {
         config
             .set("bootstrap.servers", &self.brokers)
             .set("client.id", "egov-events");
+        self.security.apply(&mut config);
         config
     }
 
@@ -119,4 +210,35 @@ pub mod headers {
     pub const EVENT_ID: &str = "event-id";
     /// The business transaction (the request's id for everything done for one request).
     pub const CORRELATION_ID: &str = "correlation-id";
+}
+
+#[cfg(test)]
+mod tests {
+    use rdkafka::producer::BaseProducer;
+
+    use super::{KafkaSecurity, KafkaSettings, SecurityProtocol};
+
+    #[test]
+    fn clients_take_tls_and_sasl_settings_and_never_print_a_password() {
+        let mut settings = KafkaSettings::new("127.0.0.1:1");
+        settings.security = KafkaSecurity {
+            protocol: SecurityProtocol::SaslSsl,
+            sasl_mechanism: Some("SCRAM-SHA-512".into()),
+            sasl_username: Some("egov".into()),
+            sasl_password: Some("hunter2".into()),
+            ssl_key_password: Some("swordfish".into()),
+            ..KafkaSecurity::default()
+        };
+        // librdkafka refuses `sasl_ssl` and SCRAM when built without TLS and SASL.
+        let producer: Result<BaseProducer, _> = settings.client_config().create();
+        assert!(producer.is_ok(), "{:?}", producer.err());
+        let shown = format!("{settings:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("swordfish"),
+            "{shown}"
+        );
+        let config = settings.client_config();
+        assert_eq!(config.get("security.protocol"), Some("sasl_ssl"));
+        assert_eq!(config.get("sasl.username"), Some("egov"));
+    }
 }

@@ -41,6 +41,10 @@ pub async fn connect(config: &Config) -> Client {
     client
 }
 
+/// The runtime login services started by tests log in as: it holds no rights of its own and is a
+/// `NOINHERIT` member of the application's role (roles are the server's, shared by all tests).
+pub const RUNTIME_LOGIN: &str = "egov_test_service";
+
 /// A database that exists for one test.
 pub struct TestDb {
     name: String,
@@ -92,17 +96,50 @@ impl TestDb {
         &self.config
     }
 
-    /// The database's URL, for the `egov` binary.
+    /// The database's URL as the owner (the login superuser), for `egov migrate` and
+    /// `EGOV_MIGRATE_DATABASE_URL`.
     pub fn url(&self) -> String {
+        self.url_as(self.config.get_user().unwrap_or("postgres"))
+    }
+
+    /// The environment a service started over this database gets, as in production: `DATABASE_URL`
+    /// logs in as the runtime login [`RUNTIME_LOGIN`] (created here if the server lacks it) and
+    /// `EGOV_MIGRATE_DATABASE_URL` as the owner.
+    ///
+    /// # Panics
+    /// When the login cannot be created.
+    pub async fn service_env(&self) -> [(&'static str, String); 2] {
+        event_store::provision_runtime_login(&self.config, RUNTIME_LOGIN)
+            .await
+            .expect("create the runtime login");
+        [
+            ("DATABASE_URL", self.url_as(RUNTIME_LOGIN)),
+            ("EGOV_MIGRATE_DATABASE_URL", self.url()),
+        ]
+    }
+
+    /// A connection as the runtime login [`RUNTIME_LOGIN`], before any `SET ROLE`.
+    ///
+    /// # Panics
+    /// When the login cannot be created or cannot connect.
+    pub async fn runtime_login(&self) -> Client {
+        event_store::provision_runtime_login(&self.config, RUNTIME_LOGIN)
+            .await
+            .expect("create the runtime login");
+        let config: Config = self.url_as(RUNTIME_LOGIN).parse().expect("a URL");
+        connect(&config).await
+    }
+
+    fn url_as(&self, user: &str) -> String {
         let host = match self.config.get_hosts().first() {
             Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
             _ => "127.0.0.1".into(),
         };
         let port = self.config.get_ports().first().copied().unwrap_or(5432);
-        let user = self.config.get_user().unwrap_or("postgres");
         let password = self
             .config
             .get_password()
+            .filter(|_| Some(user) == self.config.get_user())
             .map(|p| format!(":{}", String::from_utf8_lossy(p)))
             .unwrap_or_default();
         format!("postgres://{user}{password}@{host}:{port}/{}", self.name)

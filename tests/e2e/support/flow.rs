@@ -43,8 +43,13 @@ impl Flow {
         let pki = Pki::new();
         let sim = Simulator::spawn(faults).expect("the simulator starts");
         let data = tempfile::tempdir().expect("data dir");
-        let mut all: Vec<(String, String)> = vec![
-            ("DATABASE_URL".into(), db.url()),
+        let mut all: Vec<(String, String)> = db
+            .service_env()
+            .await
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+        all.extend([
             ("EGOV_JWT_PUBLIC_KEYS".into(), keys.setting()),
             ("EGOV_JWT_ISSUER".into(), ISSUER.into()),
             ("EGOV_JWT_AUDIENCE".into(), AUDIENCE.into()),
@@ -60,7 +65,11 @@ impl Flow {
             ("EGOV_WORKFLOW_LEASE".into(), "2s".into()),
             // The result documents are signed with the development provider key.
             ("EGOV_MODE".into(), "development".into()),
-        ];
+            ("EGOV_WRITES_PER_SECOND".into(), "100000".into()),
+            ("EGOV_WRITE_BURST".into(), "100000".into()),
+            ("EGOV_DAILY_FILINGS".into(), "100000".into()),
+            ("EGOV_DAILY_FILINGS_OPERATOR".into(), "100000".into()),
+        ]);
         all.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
         let served = serve(&all).await;
         Flow {

@@ -106,6 +106,8 @@ pub fn kafka_env(broker: &Broker, topic: &str) -> Vec<(String, String)> {
         ("EGOV_KAFKA_BROKERS".into(), broker.addr.clone()),
         ("EGOV_KAFKA_TOPIC".into(), topic.to_owned()),
         ("EGOV_KAFKA_PARTITIONS".into(), "3".into()),
+        // The test broker speaks plaintext on loopback; production must say so.
+        ("EGOV_KAFKA_SECURITY_PROTOCOL".into(), "plaintext".into()),
         (
             "EGOV_KAFKA_SESSION_TIMEOUT".into(),
             format!("{}s", SESSION_TIMEOUT.as_secs()),

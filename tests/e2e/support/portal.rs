@@ -107,14 +107,21 @@ pub struct Portal {
 }
 
 impl Portal {
+    /// The API over a fresh database, with write limits no test reaches by accident.
     pub async fn start() -> Portal {
+        Portal::start_with(&[]).await
+    }
+
+    /// As [`Portal::start`], with `extra` settings (the write limits, say) over the defaults.
+    pub async fn start_with(extra: &[(&str, &str)]) -> Portal {
         let db = TestDb::empty().await;
         let keys = Keys::new();
-        let url = db.url();
+        let [(database, url), (migrate, owner)] = db.service_env().await;
         let setting = keys.setting();
         let data_dir = keys.dir.path().join("pg").display().to_string();
-        let mut served = Served::start(&[
-            ("DATABASE_URL", &url),
+        let mut env = vec![
+            (database, url.as_str()),
+            (migrate, owner.as_str()),
             ("EGOV_JWT_PUBLIC_KEYS", &setting),
             ("EGOV_JWT_ISSUER", ISSUER),
             ("EGOV_JWT_AUDIENCE", AUDIENCE),
@@ -123,7 +130,12 @@ impl Portal {
             ("EGOV_WORKFLOW", "off"),
             ("EGOV_MODE", "development"),
             ("EGOV_DATA_DIR", &data_dir),
-        ]);
+            ("EGOV_WRITES_PER_SECOND", "100000"),
+            ("EGOV_WRITE_BURST", "100000"),
+            ("EGOV_DAILY_FILINGS", "100000"),
+        ];
+        env.extend_from_slice(extra);
+        let mut served = Served::start(&env);
         served.wait_ready(Duration::from_secs(60)).await;
         Portal {
             served,

@@ -22,6 +22,7 @@ use tracing_actix_web::RootSpan;
 use utoipa::ToSchema;
 
 use super::input;
+use crate::limits::Writer;
 use crate::problem::{ApiError, Problem, TextsSchema};
 use crate::state::AppState;
 use crate::telemetry::record_correlation;
@@ -253,6 +254,7 @@ fn operator(principal: &Principal) -> Result<(Iin, String), ApiError> {
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown service, invalid IIN or form, idempotency key reused", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Temporarily unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many writes by this principal (Retry-After)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -260,7 +262,10 @@ pub async fn submit(
     req: HttpRequest,
     span: RootSpan,
     state: web::Data<AppState>,
-    principal: Principal,
+    Writer {
+        principal,
+        daily_filings,
+    }: Writer,
     body: web::Json<CentreSubmitBody>,
 ) -> Result<HttpResponse, ApiError> {
     let (_, centre) = operator(&principal)?;
@@ -284,6 +289,7 @@ pub async fn submit(
                 representative,
                 operator_id: Some(format!("{centre}/{}", principal.subject)),
                 presented: Some(presented),
+                daily_limit: daily_filings,
             },
             CHECKS_WAIT,
         )
@@ -365,13 +371,14 @@ async fn read_scan(mut payload: web::Payload) -> Result<Vec<u8>, ApiError> {
         (status = 413, description = "Over 10 MiB", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not a PDF, JPEG or PNG by its bytes", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Temporarily unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many writes by this principal (Retry-After)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
 pub async fn scan(
     span: RootSpan,
     state: web::Data<AppState>,
-    principal: Principal,
+    Writer { principal, .. }: Writer,
     path: web::Path<(String, String)>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
@@ -431,13 +438,14 @@ pub async fn scan(
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Temporarily unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many writes by this principal (Retry-After)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
 pub async fn sign(
     span: RootSpan,
     state: web::Data<AppState>,
-    principal: Principal,
+    Writer { principal, .. }: Writer,
     number: web::Path<String>,
     body: web::Json<CentreSignBody>,
 ) -> Result<HttpResponse, ApiError> {

@@ -5,6 +5,7 @@
 //! document otherwise (the reason is logged, not shown). With a Kafka relay it also shows the
 //! relay's state; a stuck relay makes the answer `degraded`, still 200: commands and reads go on
 //! while the broker is away (the events wait in PostgreSQL), so the instance must stay in service.
+//! Messages that Kafka-sourced projectors parked as not events (`kafka_parked`) degrade it too.
 
 use actix_web::{get, web, HttpResponse};
 use event_store::Database;
@@ -39,6 +40,17 @@ async fn relay_state(db: &Database, relay: &RelayWatch) -> serde_json::Value {
     })
 }
 
+/// How many messages Kafka-sourced projectors parked (`None` when it cannot be read, logged).
+async fn parked(db: &Database) -> Option<i64> {
+    match projections::kafka::source::parked(db.pool()).await {
+        Ok(parked) => Some(parked),
+        Err(error) => {
+            tracing::warn!(error = %error, "cannot count the parked Kafka messages");
+            None
+        }
+    }
+}
+
 /// The process is up.
 #[get("/healthz")]
 pub async fn healthz() -> HttpResponse {
@@ -54,12 +66,17 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
                 Some(relay) => Some(relay_state(&state.db, relay).await),
                 None => None,
             };
+            let parked = parked(&state.db).await;
             let degraded = relay
                 .as_ref()
-                .is_some_and(|r| r["state"] != json!("publishing"));
+                .is_some_and(|r| r["state"] != json!("publishing"))
+                || parked.is_some_and(|n| n > 0);
             let mut body = json!({ "status": if degraded { "degraded" } else { "ready" } });
             if let Some(relay) = relay {
                 body["relay"] = relay;
+            }
+            if let Some(parked) = parked.filter(|n| *n > 0) {
+                body["kafka_parked"] = json!(parked);
             }
             Ok(HttpResponse::Ok().json(body))
         }
@@ -94,6 +111,9 @@ pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiErro
         }
     }
     state.metrics.set_long_polls(state.polls.held());
+    if let Some(parked) = parked(&state.db).await {
+        state.metrics.set_kafka_parked(parked);
+    }
     let body = state.metrics.encode().map_err(ApiError::internal)?;
     Ok(HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")

@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 use super::views::{self, RequestDto, StatusDto};
 use super::{access, input, status};
+use crate::limits::Writer;
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
 use crate::telemetry::record_correlation;
@@ -129,6 +130,7 @@ pub struct HistoryQuery {
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown service, invalid IIN or form, idempotency key reused", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Temporarily unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many writes by this principal (Retry-After)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -136,7 +138,10 @@ pub async fn submit(
     req: HttpRequest,
     span: RootSpan,
     state: web::Data<AppState>,
-    principal: Principal,
+    Writer {
+        principal,
+        daily_filings,
+    }: Writer,
     body: web::Json<SubmitBody>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(&[Role::Citizen, Role::Medical])?;
@@ -163,6 +168,7 @@ pub async fn submit(
             representative: None,
             operator_id: None,
             presented: None,
+            daily_limit: daily_filings,
         })
         .await?;
     if !submitted.replayed {
@@ -225,13 +231,14 @@ fn filer(principal: &Principal, service: ServiceCode) -> Result<Iin, ApiError> {
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Temporarily unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many writes by this principal (Retry-After)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
 pub async fn sign(
     span: RootSpan,
     state: web::Data<AppState>,
-    principal: Principal,
+    Writer { principal, .. }: Writer,
     number: web::Path<String>,
     body: web::Json<SignBody>,
 ) -> Result<HttpResponse, ApiError> {
@@ -273,13 +280,14 @@ pub async fn sign(
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Temporarily unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many writes by this principal (Retry-After)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
 pub async fn survey(
     span: RootSpan,
     state: web::Data<AppState>,
-    principal: Principal,
+    Writer { principal, .. }: Writer,
     number: web::Path<String>,
     body: web::Json<SurveyBody>,
 ) -> Result<HttpResponse, ApiError> {

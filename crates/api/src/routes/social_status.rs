@@ -8,9 +8,10 @@ use domain::social_status::CheckOutcome;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::limits::Writer;
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
-use crate::token::{Principal, Role};
+use crate::token::Role;
 
 /// How long the registry may take (the step limit of docs/domain.md 8).
 const REGISTRY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(15);
@@ -54,12 +55,13 @@ pub struct SocialStatusDto {
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Not a valid IIN", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The registry did not answer", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many writes by this principal (Retry-After)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
 pub async fn check(
     state: web::Data<AppState>,
-    principal: Principal,
+    Writer { principal, .. }: Writer,
     body: web::Json<SocialStatusBody>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(&[Role::Medical])?;

@@ -47,7 +47,14 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let db = TestDb::migrated().await;
     let dir = tempfile::tempdir().expect("scratch dir");
     let mut settings = Settings::from_lookup(|_| None).expect("default settings");
-    settings.database_url = Some(db.url());
+    // As in production: the runtime login, and the owner for the migrations.
+    let [(_, runtime), (_, owner)] = db.service_env().await;
+    settings.database_url = Some(runtime);
+    settings.migrate_database_url = Some(owner);
+    settings.writes_per_second = std::num::NonZeroU32::MAX;
+    settings.write_burst = std::num::NonZeroU32::MAX;
+    settings.daily_filings = u32::MAX;
+    settings.daily_filings_staff = u32::MAX;
     settings.http_addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
     settings.data_dir = dir.path().join("pg");
     settings.workflow_lease = Duration::from_secs(5);

@@ -17,6 +17,11 @@ pub enum CommandError {
     /// The idempotency key was used before for a different request (422).
     #[error("the idempotency key was used for request {number}")]
     IdempotencyKeyReused { number: RequestNumber },
+    /// The actor filed as many requests today as it may (429 until `until`).
+    #[error("the daily limit of filings is reached until {until}")]
+    DailyLimitReached {
+        until: chrono::DateTime<chrono::Utc>,
+    },
     /// The day's request numbers are spent (503).
     #[error("no request number is left for today")]
     NumbersExhausted,

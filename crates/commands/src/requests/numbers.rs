@@ -5,10 +5,11 @@ use chrono::NaiveDate;
 use domain::{RequestNumber, StreamId};
 use uuid::Uuid;
 
-use super::CommandError;
+use super::{CommandError, Submission};
 use event_store::{first_column, EventStore, StoreError};
 
-/// The number of the request in `stream_id`: the one it was given before, or the next of `day`.
+/// The number of the request in `stream_id`: the one it was given before, or the next of `day`
+/// (counted against the daily limit of the submission's actor).
 ///
 /// The drawing commits without waiting for the disk. No one learns the number before the
 /// request's first event is appended, and that append waits for the WAL to be flushed past this
@@ -18,15 +19,28 @@ pub(super) async fn allocate(
     store: &EventStore,
     stream_id: StreamId,
     day: NaiveDate,
+    submission: &Submission,
 ) -> Result<RequestNumber, CommandError> {
+    let principal = submission.actor.to_string();
+    let limit = i32::try_from(submission.daily_limit).unwrap_or(i32::MAX);
     let rows = store
         .query_relaxed(
-            "SELECT allocate_request_number($1, $2)",
-            &[&stream_id.as_uuid(), &day],
+            "SELECT allocate_request_number($1, $2, $3, $4)",
+            &[&stream_id.as_uuid(), &day, &principal, &limit],
             "drawing a request number",
         )
         .await
         .map_err(|error| match &error {
+            // The actor's daily limit (migrations/V13).
+            StoreError::Database { source, .. }
+                if source
+                    .as_db_error()
+                    .is_some_and(|e| e.code().code() == "EGQ01") =>
+            {
+                CommandError::DailyLimitReached {
+                    until: domain::calendar::start_of_next_day(day),
+                }
+            }
             // The day's counter is past 999999 (its CHECK constraint).
             StoreError::Database { source, .. }
                 if source

@@ -188,3 +188,43 @@ async fn an_unknown_number_is_not_found() {
         Err(CommandError::NotFound)
     ));
 }
+
+#[tokio::test]
+async fn an_actor_past_its_daily_limit_is_refused_until_tomorrow_and_a_retry_costs_nothing() {
+    let (db, requests) = handlers().await;
+    let limited = |key: &str| Submission {
+        daily_limit: 2,
+        ..submission(ALICE, Some(key))
+    };
+    requests.submit(limited("one")).await.expect("first");
+    requests.submit(limited("two")).await.expect("second");
+    // A retried submission gets its number again and counts nothing.
+    let again = requests.submit(limited("two")).await.expect("a retry");
+    assert!(again.replayed);
+    match requests.submit(limited("three")).await {
+        Err(CommandError::DailyLimitReached { until }) => {
+            let wait = until - chrono::Utc::now();
+            assert!(
+                wait > chrono::Duration::zero() && wait <= chrono::Duration::hours(24),
+                "{until}"
+            );
+        }
+        other => panic!("expected the daily limit, got {other:?}"),
+    }
+    // Another citizen's count is their own.
+    requests
+        .submit(Submission {
+            daily_limit: 2,
+            ..submission(BOB, None)
+        })
+        .await
+        .expect("another citizen");
+    let drawn: i64 = db
+        .superuser()
+        .await
+        .query_one("SELECT count(*) FROM request_numbers", &[])
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(drawn, 3, "the refused filing drew no number");
+}

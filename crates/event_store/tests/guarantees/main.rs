@@ -4,6 +4,7 @@
 mod append_only;
 mod bad_input;
 mod concurrency;
+mod definer_functions;
 mod gap_free;
 mod hash_chain;
 mod idempotency;

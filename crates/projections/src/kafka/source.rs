@@ -230,12 +230,27 @@ impl ConsumerContext for Assignments {
     }
 }
 
-/// One message taken for the batch.
+/// One message taken for the batch: an event to apply, or a message that is not one, to park.
 struct Taken {
     partition: i32,
     offset: i64,
-    event: RecordedEvent,
+    message: Read,
 }
+
+enum Read {
+    Event(RecordedEvent),
+    NotAnEvent(Parked),
+}
+
+/// A message that is not an event, as `projections.kafka_parked` keeps it (migrations/V14).
+struct Parked {
+    reason: String,
+    head: Vec<u8>,
+    size: i64,
+}
+
+/// How much of a parked message is kept.
+const PARKED_HEAD: usize = 64 * 1024;
 
 async fn consume<P: Projector>(
     pool: &Pool,
@@ -337,19 +352,106 @@ async fn take(
         // Before the stored offset (fetched before the seek took effect): already applied.
         return Ok(());
     }
-    let event: RecordedEvent = serde_json::from_slice(message.payload().unwrap_or_default())
-        .map_err(|error| ProjectionError::NotAnEvent {
-            partition,
-            offset,
-            reason: error.to_string(),
-        })?;
+    let payload = message.payload().unwrap_or_default();
+    let message = match serde_json::from_slice::<RecordedEvent>(payload) {
+        Ok(event) => Read::Event(event),
+        Err(error) => {
+            tracing::error!(projector = name, partition, offset, bytes = payload.len(), error = %error, "a message on the topic is not an event; parked in projections.kafka_parked, going on");
+            Read::NotAnEvent(Parked {
+                reason: error.to_string(),
+                head: payload[..payload.len().min(PARKED_HEAD)].to_vec(),
+                size: i64::try_from(payload.len()).unwrap_or(i64::MAX),
+            })
+        }
+    };
     *next = offset + 1;
     batch.push(Taken {
         partition,
         offset,
-        event,
+        message,
     });
     Ok(())
+}
+
+/// A batch taken apart: its events, and per partition the next offset and the recorded time of
+/// its newest event (none when it held only parked messages).
+struct Split {
+    events: Vec<RecordedEvent>,
+    partitions: Vec<i32>,
+    offsets: Vec<i64>,
+    recorded: Vec<Option<DateTime<Utc>>>,
+}
+
+fn split(batch: &[Taken]) -> Split {
+    let mut events = Vec::with_capacity(batch.len());
+    let mut next: HashMap<i32, (i64, Option<DateTime<Utc>>)> = HashMap::new();
+    for taken in batch {
+        let recorded = match &taken.message {
+            Read::Event(event) => {
+                events.push(event.clone());
+                Some(event.recorded_at)
+            }
+            Read::NotAnEvent(_) => None,
+        };
+        let entry = next.entry(taken.partition).or_insert((0, None));
+        if taken.offset + 1 > entry.0 {
+            *entry = (taken.offset + 1, recorded.or(entry.1));
+        }
+    }
+    let partitions: Vec<i32> = next.keys().copied().collect();
+    let offsets = partitions.iter().map(|p| next[p].0).collect();
+    let recorded = partitions.iter().map(|p| next[p].1).collect();
+    Split {
+        events,
+        partitions,
+        offsets,
+        recorded,
+    }
+}
+
+/// Keeps the messages of `batch` that are not events in `projections.kafka_parked`.
+async fn park(
+    tx: &tokio_postgres::Transaction<'_>,
+    projector: &str,
+    topic: &str,
+    batch: &[Taken],
+) -> Result<(), ProjectionError> {
+    for taken in batch {
+        if let Read::NotAnEvent(parked) = &taken.message {
+            tx.execute(
+                "INSERT INTO projections.kafka_parked \
+                        (projector, topic, partition, \"offset\", reason, head, size) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+                &[
+                    &projector,
+                    &topic,
+                    &taken.partition,
+                    &taken.offset,
+                    &parked.reason,
+                    &parked.head,
+                    &parked.size,
+                ],
+            )
+            .await
+            .map_err(ProjectionError::database(
+                "parking a message that is not an event",
+            ))?;
+        }
+    }
+    Ok(())
+}
+
+/// How many messages the Kafka-sourced projectors have parked (all projectors and topics).
+///
+/// # Errors
+/// When the database fails.
+pub async fn parked(pool: &Pool) -> Result<i64, ProjectionError> {
+    let client = pool.get().await?;
+    let row = client
+        .query_one("SELECT count(*) FROM projections.kafka_parked", &[])
+        .await
+        .map_err(ProjectionError::database("counting parked Kafka messages"))?;
+    Ok(row.get(0))
 }
 
 /// Applies `batch` and stores the partitions' next offsets, in one transaction; returns them.
@@ -360,19 +462,12 @@ async fn commit<P: Projector>(
     batch: &[Taken],
     observers: &Observers,
 ) -> Result<Vec<(i32, i64)>, ProjectionError> {
-    let events: Vec<RecordedEvent> = batch.iter().map(|t| t.event.clone()).collect();
-    let mut next: HashMap<i32, (i64, DateTime<Utc>)> = HashMap::new();
-    for taken in batch {
-        let entry = next
-            .entry(taken.partition)
-            .or_insert((0, taken.event.recorded_at));
-        if taken.offset + 1 > entry.0 {
-            *entry = (taken.offset + 1, taken.event.recorded_at);
-        }
-    }
-    let partitions: Vec<i32> = next.keys().copied().collect();
-    let offsets: Vec<i64> = partitions.iter().map(|p| next[p].0).collect();
-    let recorded: Vec<DateTime<Utc>> = partitions.iter().map(|p| next[p].1).collect();
+    let Split {
+        events,
+        partitions,
+        offsets,
+        recorded,
+    } = split(batch);
     let read_at = Utc::now();
     let mut client = pool.get().await?;
     let tx = client
@@ -383,6 +478,7 @@ async fn commit<P: Projector>(
         ))?;
     let table = projector.table();
     let changed = projector.apply(&tx, &table, &events, None).await?;
+    park(&tx, projector.name(), topic, batch).await?;
     tx.execute(
         "INSERT INTO projections.kafka_offsets AS o \
                 (projector, topic, partition, next_offset, last_recorded_at, updated_at) \
@@ -390,7 +486,8 @@ async fn commit<P: Projector>(
            FROM unnest($3::int4[], $4::int8[], $5::timestamptz[]) AS u(partition, next_offset, recorded_at) \
          ON CONFLICT (projector, topic, partition) DO UPDATE \
             SET next_offset = GREATEST(o.next_offset, excluded.next_offset), \
-                last_recorded_at = excluded.last_recorded_at, updated_at = now()",
+                last_recorded_at = coalesce(excluded.last_recorded_at, o.last_recorded_at), \
+                updated_at = now()",
         &[&projector.name(), &topic, &partitions, &offsets, &recorded],
     )
     .await
