@@ -47,6 +47,8 @@ pub enum AdapterError {
         what: &'static str,
         source: reqwest::Error,
     },
+    #[error("the signature verifier: {0}")]
+    Verifier(#[from] commands::adapters::nca::NcaError),
     #[error("the provider's key: {0}")]
     ProviderKey(#[from] ResultError),
     #[error(transparent)]
@@ -114,11 +116,8 @@ fn verifier(settings: &Settings) -> Result<OpensslVerifier, AdapterError> {
         }
     };
     Ok(
-        OpensslVerifier::new(anchors, settings.ocsp_url.clone(), OCSP_TIMEOUT)
-            .map_err(|source| AdapterError::Http {
-                what: "OCSP",
-                source,
-            })?
-            .with_crls(settings.crl_urls.clone()),
+        OpensslVerifier::new(anchors, settings.ocsp_url.clone(), OCSP_TIMEOUT)?
+            .with_crls(settings.crl_urls.clone())
+            .with_ocsp_max_age(settings.ocsp_max_age),
     )
 }

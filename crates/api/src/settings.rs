@@ -57,6 +57,8 @@ pub struct Settings {
     pub trust_anchors: Option<PathBuf>,
     /// `EGOV_OCSP_URL`: the OCSP responder to ask instead of the one in the certificate's AIA.
     pub ocsp_url: Option<String>,
+    /// `EGOV_OCSP_MAX_AGE`: how old an OCSP answer without a nextUpdate may be.
+    pub ocsp_max_age: Duration,
     /// `EGOV_CRL_URLS`: CRLs (comma-separated http(s) URLs or files) asked when OCSP gives no
     /// answer.
     pub crl_urls: Vec<String>,
@@ -249,6 +251,11 @@ impl Settings {
             projections,
             trust_anchors: get("EGOV_TRUST_ANCHORS").map(PathBuf::from),
             ocsp_url: get("EGOV_OCSP_URL").map(|u| u.trim().to_owned()),
+            ocsp_max_age: env.duration(
+                "EGOV_OCSP_MAX_AGE",
+                "a duration of at least 1s, such as 60m or 3600s",
+                commands::adapters::nca::DEFAULT_OCSP_MAX_AGE,
+            )?,
             crl_urls: list("EGOV_CRL_URLS"),
             provider_key: provider_key(&get)?,
             workflow: env.choice(

@@ -1,10 +1,7 @@
 //! A test PKI in the national profile: a root, an issuing CA, a delegated OCSP signer and user
 //! certificates (docs/national-rules.md 2.1-2.2), and `openssl ocsp` as a real responder over its index.
 
-use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 use openssl::asn1::{Asn1Integer, Asn1Time};
 use openssl::bn::BigNum;
@@ -15,8 +12,13 @@ use openssl::nid::Nid;
 use openssl::pkey::{PKey, Private};
 use openssl::rsa::Rsa;
 use openssl::stack::Stack;
-use openssl::x509::extension::{BasicConstraints, ExtendedKeyUsage, KeyUsage};
+use openssl::x509::extension::{
+    AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectKeyIdentifier,
+};
 use openssl::x509::{X509Builder, X509NameBuilder, X509};
+
+mod revocation;
+pub use revocation::Responder;
 
 pub struct Issued {
     pub cert: X509,
@@ -84,6 +86,20 @@ impl Profile<'_> {
         builder
             .append_extension(usage.build().expect("ku"))
             .expect("ext");
+        // Key identifiers, as the NCA's certificates carry: a chain is built by them, not by
+        // names alone.
+        let context = builder.x509v3_context(issuer.map(|i| i.cert.as_ref()), None);
+        let skid = SubjectKeyIdentifier::new().build(&context).expect("skid");
+        let akid = issuer.map(|_| {
+            AuthorityKeyIdentifier::new()
+                .keyid(true)
+                .build(&context)
+                .expect("akid")
+        });
+        builder.append_extension(skid).expect("ext");
+        if let Some(akid) = akid {
+            builder.append_extension(akid).expect("ext");
+        }
         if ocsp_signing {
             builder
                 .append_extension(
@@ -180,6 +196,10 @@ pub struct Pki {
     next_serial: u32,
     /// The responder's port, chosen before any certificate names it.
     pub port: u16,
+    /// The root's responder's port (for the issuing CA's status), named in the CA's certificate.
+    pub root_port: u16,
+    /// Whether the root's responder says the issuing CA is revoked.
+    ca_revoked: bool,
 }
 
 impl Default for Pki {
@@ -190,6 +210,7 @@ impl Default for Pki {
 
 impl Pki {
     pub fn new() -> Pki {
+        let root_port = crate::port::free();
         let root = issue(
             &[("CN", "TEST ROOT (RSA)"), ("C", "KZ")],
             key(&Algorithm::Rsa),
@@ -211,7 +232,7 @@ impl Pki {
             true,
             KeyUsage::new().critical().key_cert_sign().crl_sign(),
             false,
-            None,
+            Some(&format!("http://127.0.0.1:{root_port}")),
             &[],
         );
         let ocsp = issue(
@@ -234,7 +255,47 @@ impl Pki {
             index: Vec::new(),
             next_serial: 0x1000,
             port: crate::port::free(),
+            root_port,
+            ca_revoked: false,
         }
+    }
+
+    /// Makes the root's responder say the issuing CA is revoked (from the next [`Pki::responder`]).
+    pub fn revoke_issuing_ca(&mut self) {
+        self.ca_revoked = true;
+    }
+
+    /// A self-signed CA certificate named exactly like the issuing CA, with a key of its own: an
+    /// impostor a forged signature or OCSP answer may carry.
+    pub fn impostor_ca(&self) -> Issued {
+        let subject: Vec<(String, String)> = self
+            .ca
+            .cert
+            .subject_name()
+            .entries()
+            .filter_map(|e| {
+                Some((
+                    e.object().nid().short_name().ok()?.to_owned(),
+                    e.data().to_string().ok()?,
+                ))
+            })
+            .collect();
+        let subject: Vec<(&str, &str)> = subject
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        issue(
+            &subject,
+            key(&Algorithm::Rsa),
+            None,
+            2,
+            (-1800, 1800),
+            true,
+            KeyUsage::new().critical().key_cert_sign().crl_sign(),
+            false,
+            None,
+            &[],
+        )
     }
 
     /// A citizen's signing certificate from the issuing CA, entered in the responder's index.
@@ -344,104 +405,6 @@ impl Pki {
         path
     }
 
-    /// A CRL of the issuing CA over the certificates issued so far (revoked ones listed), made by
-    /// `openssl ca -gencrl`, valid for `hours`, as a PEM file.
-    pub fn crl_file(&self, hours: u32) -> PathBuf {
-        let lines: String = self.index.iter().map(|l| format!("{l}\n")).collect();
-        let index = self.write("crl-index.txt", lines.as_bytes());
-        let key = self.write(
-            "ca.key",
-            &self.ca.key.private_key_to_pem_pkcs8().expect("pem"),
-        );
-        let ca = self.write("ca.pem", &self.ca.cert.to_pem().expect("pem"));
-        let config = self.write(
-            "ca.cnf",
-            format!(
-                "[ca]\ndefault_ca = test\n[test]\ndatabase = {}\ndefault_md = sha256\n",
-                index.display()
-            )
-            .as_bytes(),
-        );
-        let out = self.dir.path().join("ca.crl");
-        let status = Command::new("openssl")
-            .args(["ca", "-gencrl", "-batch", "-config"])
-            .arg(&config)
-            .arg("-keyfile")
-            .arg(&key)
-            .arg("-cert")
-            .arg(&ca)
-            .args(["-crlhours", &hours.to_string(), "-out"])
-            .arg(&out)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .expect("openssl ca");
-        assert!(status.success(), "openssl ca -gencrl failed");
-        out
-    }
-
-    /// Starts `openssl ocsp` over the index on a free port.
-    pub fn responder(&self) -> Responder {
-        self.responder_with(1)
-    }
-
-    /// Starts `openssl ocsp` with `processes` child processes answering (`-multi`), for load.
-    pub fn responder_with(&self, processes: u32) -> Responder {
-        let lines: String = self.index.iter().map(|l| format!("{l}\n")).collect();
-        let index = self.write("index.txt", lines.as_bytes());
-        let ca = self.write("ca.pem", &self.ca.cert.to_pem().expect("pem"));
-        let rsigner = self.write("ocsp.pem", &self.ocsp.cert.to_pem().expect("pem"));
-        let rkey = self.write(
-            "ocsp.key",
-            &self.ocsp.key.private_key_to_pem_pkcs8().expect("pem"),
-        );
-        let port = self.port;
-        let mut child = Command::new("openssl")
-            .args(["ocsp", "-index"])
-            .arg(&index)
-            .args(["-port", &port.to_string(), "-rsigner"])
-            .arg(&rsigner)
-            .arg("-rkey")
-            .arg(&rkey)
-            .arg("-CA")
-            .arg(&ca)
-            .args(["-nmin", "5", "-ignore_err"])
-            .args(if processes > 1 {
-                vec!["-multi".to_owned(), processes.to_string()]
-            } else {
-                Vec::new()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            // Its own process group: `-multi` forks children, and dropping the responder stops
-            // them all.
-            .process_group(0)
-            .spawn()
-            .expect("start openssl ocsp");
-        // Ready when it says it accepts (a probing connection would wedge it: it serves one
-        // connection at a time and waits for that one's request).
-        let stdout = child.stdout.take().expect("stdout");
-        let (ready_tx, ready) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            use std::io::BufRead;
-            let mut lines = std::io::BufReader::new(stdout).lines();
-            for line in lines.by_ref() {
-                if line.is_ok_and(|l| l.starts_with("ACCEPT")) {
-                    let _ = ready_tx.send(());
-                    break;
-                }
-            }
-            for _ in lines {} // keep the pipe drained
-        });
-        ready
-            .recv_timeout(Duration::from_secs(20))
-            .expect("openssl ocsp did not start");
-        Responder {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        }
-    }
-
     /// The trust anchors: the root only (the CMS carries the issuing CA).
     pub fn anchors(&self) -> Vec<X509> {
         vec![self.root.cert.clone()]
@@ -477,23 +440,6 @@ pub fn sign_with(signer: &Issued, chain: &[&X509], content: &[u8], detached: boo
     .expect("cms")
     .to_der()
     .expect("der")
-}
-
-/// A running `openssl ocsp`, killed when dropped.
-pub struct Responder {
-    child: Child,
-    pub url: String,
-}
-
-impl Drop for Responder {
-    fn drop(&mut self) {
-        // The whole group: the responder and the children `-multi` forked.
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &format!("-{}", self.child.id())])
-            .status();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// A CMS SignedData (attached, DER) over `content`, by a self-signed certificate for `iin`: a

@@ -1,8 +1,12 @@
 //! The NCA steps: the citizen's CMS signature over `document_to_sign`, checked as docs/national-rules.md 2 says -
 //! the signature over exactly those bytes, the chain to a configured trust anchor, the
-//! certificate's validity at signing time (the signed `signingTime`, bounded by the time of
-//! receipt), the key usage of a signing key, the IIN in the subject's serialNumber, and revocation
-//! by OCSP (the responder named in the certificate, or a configured one).
+//! certificate's validity at signing time (the signed `signingTime`, no earlier than the request's
+//! receipt and no later than the signature's, each give or take five minutes), the key usage of a
+//! signing key, the IIN in the subject's serialNumber, and revocation of the certificate and of
+//! every intermediate of its verified chain, by OCSP with a nonce (the responder named in the
+//! certificate, or a configured one) or a CRL of the issuer. Answers and CRLs are trusted only
+//! through the configured anchors and the chain verified from them, never through certificates
+//! the signature carries.
 //!
 //! The verdict is the domain's [`SignatureCheck`]: verified with the certificate's data, or
 //! rejected with the reason docs/domain.md 5(a) maps to a refusal. A revocation status that cannot be learnt
@@ -15,6 +19,7 @@
 mod crl;
 #[cfg(any(test, feature = "fakes"))]
 pub mod fake;
+mod ocsp;
 mod openssl_verifier;
 mod parse;
 
@@ -23,7 +28,7 @@ use domain::request::SignatureCheck;
 use domain::Iin;
 use futures_util::future::BoxFuture;
 
-pub use openssl_verifier::OpensslVerifier;
+pub use openssl_verifier::{OpensslVerifier, DEFAULT_OCSP_MAX_AGE};
 
 /// What the verifier learnt about revocation (recorded in the certificate's info on the event).
 pub use domain::request::RevocationStatus as Revocation;
@@ -67,6 +72,9 @@ pub struct SignatureToCheck<'a> {
     pub applicant: &'a Iin,
     /// When the signature arrived.
     pub received_at: DateTime<Utc>,
+    /// When the request was received: a signature cannot be older (beyond the clock skew), so a
+    /// backdated `signingTime` cannot bring an expired certificate back to life.
+    pub request_received_at: DateTime<Utc>,
 }
 
 /// Checks signatures. Object safe (the future is boxed), so the workflow holds any verifier, the

@@ -230,6 +230,7 @@ impl Workflow {
                 cms: &cms,
                 applicant: signer,
                 received_at,
+                request_received_at: open.info.received_at,
             })
             .await;
         match verdict {

@@ -1,31 +1,43 @@
-//! [`OpensslVerifier`]: RSA and ECDSA signatures checked with OpenSSL, revocation by OCSP (and
-//! CRLs when OCSP gives no answer).
+//! [`OpensslVerifier`]: RSA and ECDSA signatures checked with OpenSSL, revocation of the
+//! certificate and its intermediates by OCSP (and CRLs when OCSP gives no answer).
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use domain::request::{CertificateInfo, SignatureCheck, SignatureRejection};
 use futures_util::future::BoxFuture;
 use openssl::cms::{CMSOptions, CmsContentInfo};
-use openssl::hash::MessageDigest;
-use openssl::ocsp::{
-    OcspCertId, OcspCertStatus, OcspFlag, OcspRequest, OcspResponse, OcspResponseStatus,
-};
 use openssl::stack::Stack;
 use openssl::x509::store::{X509Store, X509StoreBuilder};
 use openssl::x509::verify::X509VerifyParam;
-use openssl::x509::{X509KeyUsage, X509};
+use openssl::x509::{X509KeyUsage, X509StoreContext, X509};
 
 use super::{
-    crl, parse, NcaError, Revocation, SignatureToCheck, SignatureVerifier, TrustAnchorError,
+    crl, ocsp, parse, NcaError, Revocation, SignatureToCheck, SignatureVerifier, TrustAnchorError,
     Verdict,
 };
 
-/// How far a signing time may lie after the time of receipt (clocks differ).
+/// How far a signing time may lie before the request's receipt or after the signature's (clocks
+/// differ).
 const CLOCK_SKEW: chrono::Duration = chrono::Duration::minutes(5);
-/// How many decoded certificates the verifier keeps (about 2 KiB each).
-const DECODED_CERTIFICATES: usize = 20_000;
+/// How many bytes of decoded certificates the verifier keeps (each weighs its DER twice over).
+const DECODED_BYTES: u64 = 32 * 1024 * 1024;
+/// How long an intermediate found good stays good without asking again: intermediates are few
+/// and shared by every signature, and a revoked one is news within this long.
+const INTERMEDIATE_GOOD_FOR: Duration = Duration::from_secs(600);
+/// How old an OCSP answer without a nextUpdate may be, unless configured (`EGOV_OCSP_MAX_AGE`).
+pub const DEFAULT_OCSP_MAX_AGE: Duration = Duration::from_secs(3600);
+
+/// Weighs a decoded certificate by its DER (the key) and OpenSSL's copy, about as large.
+#[derive(Clone)]
+struct ByBytes;
+
+impl quick_cache::Weighter<Vec<u8>, X509> for ByBytes {
+    fn weight(&self, der: &Vec<u8>, _: &X509) -> u64 {
+        2 * der.len() as u64
+    }
+}
 
 /// RSA and ECDSA signatures, checked with OpenSSL.
 pub struct OpensslVerifier {
@@ -34,10 +46,16 @@ pub struct OpensslVerifier {
     /// CRLs asked when OCSP gives no answer (URLs or files).
     crls: Vec<String>,
     http: reqwest::Client,
+    /// The anchors alone, for OCSP answers' signatures.
+    anchor_store: X509Store,
+    /// How old an OCSP answer without a nextUpdate may be.
+    max_age: Duration,
     /// Certificates met in signatures, by their DER: OpenSSL 3 takes longer to decode a
     /// certificate (its public key) than to check a signature, and citizens sign with the same
-    /// certificate for years, under the same few intermediates.
-    decoded: quick_cache::sync::Cache<Vec<u8>, X509>,
+    /// certificate for years, under the same few intermediates. Bounded by bytes.
+    decoded: quick_cache::sync::Cache<Vec<u8>, X509, ByBytes>,
+    /// Intermediates found good, by their DER, and until when.
+    intermediates: quick_cache::sync::Cache<Vec<u8>, Instant>,
 }
 
 impl OpensslVerifier {
@@ -50,15 +68,29 @@ impl OpensslVerifier {
         anchors: Vec<X509>,
         ocsp_url: Option<String>,
         ocsp_timeout: Duration,
-    ) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder().timeout(ocsp_timeout).build()?;
+    ) -> Result<Self, NcaError> {
+        let http = reqwest::Client::builder()
+            .timeout(ocsp_timeout)
+            .build()
+            .map_err(|e| NcaError::Internal(e.to_string()))?;
+        let anchor_store = store_of(&anchors, None)?;
         Ok(Self {
             anchors,
             ocsp_url,
             crls: Vec::new(),
             http,
-            decoded: quick_cache::sync::Cache::new(DECODED_CERTIFICATES),
+            anchor_store,
+            max_age: DEFAULT_OCSP_MAX_AGE,
+            decoded: quick_cache::sync::Cache::with_weighter(20_000, DECODED_BYTES, ByBytes),
+            intermediates: quick_cache::sync::Cache::new(1_000),
         })
+    }
+
+    /// Takes OCSP answers without a nextUpdate only when no older than `max_age`.
+    #[must_use]
+    pub fn with_ocsp_max_age(mut self, max_age: Duration) -> Self {
+        self.max_age = max_age;
+        self
     }
 
     /// Falls back to these CRLs (http(s) URLs or files) when OCSP gives no answer.
@@ -120,18 +152,31 @@ impl OpensslVerifier {
         Some(cert)
     }
 
-    fn store(&self, extra: &[X509], at: Option<DateTime<Utc>>) -> Result<X509Store, NcaError> {
+    /// The chain from `signer` to an anchor, verified at `at` through the `carried` certificates:
+    /// the signer first, the anchor last. `None` when it does not verify.
+    fn chain(
+        &self,
+        signer: &X509,
+        carried: &[X509],
+        at: DateTime<Utc>,
+    ) -> Result<Option<Vec<X509>>, NcaError> {
         let internal = |e: openssl::error::ErrorStack| NcaError::Internal(e.to_string());
-        let mut builder = X509StoreBuilder::new().map_err(internal)?;
-        for anchor in self.anchors.iter().chain(extra) {
-            builder.add_cert(anchor.clone()).map_err(internal)?;
+        let store = store_of(&self.anchors, Some(at))?;
+        let mut untrusted = Stack::new().map_err(internal)?;
+        for cert in carried {
+            untrusted.push(cert.clone()).map_err(internal)?;
         }
-        if let Some(at) = at {
-            let mut param = X509VerifyParam::new().map_err(internal)?;
-            param.set_time(at.timestamp());
-            builder.set_param(&param).map_err(internal)?;
-        }
-        Ok(builder.build())
+        let mut context = X509StoreContext::new().map_err(internal)?;
+        context
+            .init(&store, signer, &untrusted, |context| {
+                if !context.verify_cert()? {
+                    return Ok(None);
+                }
+                Ok(context
+                    .chain()
+                    .map(|chain| chain.iter().map(ToOwned::to_owned).collect()))
+            })
+            .map_err(internal)
     }
 
     fn rejected(reason: SignatureRejection, certificate: Option<CertificateInfo>) -> Verdict {
@@ -152,7 +197,9 @@ impl OpensslVerifier {
         };
         let info = parsed.info.clone();
         let signing_time = parsed.signing_time.unwrap_or(s.received_at);
-        if signing_time > s.received_at + CLOCK_SKEW {
+        if signing_time > s.received_at + CLOCK_SKEW
+            || signing_time < s.request_received_at - CLOCK_SKEW
+        {
             return malformed(Some(info));
         }
         let intermediates: Vec<X509> = parsed.certificates.clone();
@@ -192,21 +239,18 @@ impl OpensslVerifier {
                 Some(info),
             )));
         }
-        let issuer = intermediates
-            .iter()
-            .chain(&self.anchors)
-            .find(|c| {
-                c.subject_name().try_cmp(parsed.signer.issuer_name()).ok()
-                    == Some(std::cmp::Ordering::Equal)
-            })
-            .cloned()
-            .ok_or_else(|| NcaError::Internal("the issuer is not at hand".into()))?;
-        Ok(Ok(Checked {
-            info,
-            signer: parsed.signer,
-            issuer,
-            intermediates,
-        }))
+        // The issuers are those of the chain verified from the anchors, never a certificate
+        // chosen by its name among those the signature carries.
+        let Some(chain) = self
+            .chain(&parsed.signer, &intermediates, signing_time)?
+            .filter(|chain| chain.len() >= 2)
+        else {
+            return Ok(Err(Self::rejected(
+                SignatureRejection::NotTrusted,
+                Some(info),
+            )));
+        };
+        Ok(Ok(Checked { info, chain }))
     }
 
     /// Checks the CMS signature over exactly `document` (attached content must be the document)
@@ -226,7 +270,7 @@ impl OpensslVerifier {
             return Ok(None);
         };
         let detached = detached.then_some(document);
-        let store = self.store(&[], Some(signing_time))?;
+        let store = store_of(&self.anchors, Some(signing_time))?;
         let mut stack = Stack::new().map_err(|e| NcaError::Internal(e.to_string()))?;
         for cert in intermediates {
             stack
@@ -257,96 +301,92 @@ impl OpensslVerifier {
         Ok((signature_ok && content == document).then_some(chained))
     }
 
-    async fn revocation(&self, checked: &Checked) -> Result<Revocation, NcaError> {
-        let unknown = |why: String| NcaError::RevocationUnknown(why);
-        let url = match &self.ocsp_url {
-            Some(url) => url.clone(),
-            None => checked
-                .signer
-                .ocsp_responders()
-                .ok()
-                .and_then(|r| r.iter().next().map(|u| u.to_string()))
-                .ok_or_else(|| unknown("the certificate names no OCSP responder".into()))?,
+    /// The revocation status of `cert` (issued by `issuer`): by OCSP from `url`, else from the
+    /// configured CRLs; an error says why neither answered.
+    async fn status_of(
+        &self,
+        url: Option<String>,
+        cert: &X509,
+        issuer: &X509,
+        chain: &[X509],
+    ) -> Result<Revocation, NcaError> {
+        let trust = ocsp::Trust {
+            anchors: &self.anchor_store,
+            chain,
+            max_age: self.max_age,
         };
-        let id = || {
-            OcspCertId::from_cert(MessageDigest::sha1(), &checked.signer, &checked.issuer)
-                .map_err(|e| NcaError::Internal(e.to_string()))
+        let by_ocsp = match url {
+            Some(url) => ocsp::status(&self.http, &url, cert, issuer, &trust).await,
+            None => Err("the certificate names no OCSP responder".into()),
         };
-        let mut request = OcspRequest::new().map_err(|e| NcaError::Internal(e.to_string()))?;
-        request
-            .add_id(id()?)
-            .map_err(|e| NcaError::Internal(e.to_string()))?;
-        let body = request
-            .to_der()
-            .map_err(|e| NcaError::Internal(e.to_string()))?;
-        let answer = self
-            .http
-            .post(&url)
-            .header("content-type", "application/ocsp-request")
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| unknown(format!("{url}: {}", causes(&e))))?;
-        if !answer.status().is_success() {
-            return Err(unknown(format!("{url} answered {}", answer.status())));
+        match by_ocsp {
+            Ok(revocation) => Ok(revocation),
+            Err(ocsp) if self.crls.is_empty() => Err(NcaError::RevocationUnknown(ocsp)),
+            Err(ocsp) => crl::status(&self.http, &self.crls, cert, issuer)
+                .await
+                .map_err(|crl| NcaError::RevocationUnknown(format!("OCSP: {ocsp}; CRL: {crl}"))),
         }
-        let bytes = answer
-            .bytes()
-            .await
-            .map_err(|e| unknown(format!("{url}: {e}")))?;
-        self.ocsp_answer(&bytes, checked)
     }
 
-    /// The revocation status an OCSP answer gives for `checked`, once its signature verified.
-    fn ocsp_answer(&self, bytes: &[u8], checked: &Checked) -> Result<Revocation, NcaError> {
-        let unknown = |why: String| NcaError::RevocationUnknown(why);
-        let id = || {
-            OcspCertId::from_cert(MessageDigest::sha1(), &checked.signer, &checked.issuer)
-                .map_err(|e| NcaError::Internal(e.to_string()))
+    /// The revocation status of the signer and of each intermediate of its chain: revoked when any
+    /// is, good when all are. The signer is asked at the configured responder or the one its
+    /// certificate names; an intermediate at the one it names (good answers kept a while).
+    async fn revocation(&self, checked: &Checked) -> Result<Revocation, NcaError> {
+        let chain = &checked.chain;
+        let between = &chain[1..chain.len().saturating_sub(1)];
+        let named = |cert: &X509| {
+            cert.ocsp_responders()
+                .ok()
+                .and_then(|r| r.iter().next().map(|u| u.to_string()))
         };
-        let response = OcspResponse::from_der(bytes)
-            .map_err(|e| unknown(format!("not an OCSP response: {e}")))?;
-        if response.status() != OcspResponseStatus::SUCCESSFUL {
-            return Err(unknown(format!(
-                "the responder answered status {:?}",
-                response.status()
-            )));
+        let signer = &chain[0];
+        let url = self.ocsp_url.clone().or_else(|| named(signer));
+        if self.status_of(url, signer, &chain[1], between).await? == Revocation::Revoked {
+            return Ok(Revocation::Revoked);
         }
-        let basic = response.basic().map_err(|e| unknown(e.to_string()))?;
-        // The answer must be signed by the CA or a responder it delegated to.
-        let store = self.store(&checked.intermediates, None)?;
-        let mut certs = Stack::new().map_err(|e| NcaError::Internal(e.to_string()))?;
-        for cert in &checked.intermediates {
-            certs
-                .push(cert.clone())
+        for pair in chain[1..].windows(2) {
+            let (cert, issuer) = (&pair[0], &pair[1]);
+            let der = cert
+                .to_der()
                 .map_err(|e| NcaError::Internal(e.to_string()))?;
+            if self
+                .intermediates
+                .get(&der)
+                .is_some_and(|until| until > Instant::now())
+            {
+                continue;
+            }
+            match self.status_of(named(cert), cert, issuer, between).await? {
+                Revocation::Good => self
+                    .intermediates
+                    .insert(der, Instant::now() + INTERMEDIATE_GOOD_FOR),
+                _ => return Ok(Revocation::Revoked),
+            }
         }
-        basic
-            .verify(&certs, &store, OcspFlag::empty())
-            .map_err(|e| unknown(format!("the OCSP answer does not verify: {e}")))?;
-        let id = id()?;
-        let status = basic
-            .find_status(&id)
-            .ok_or_else(|| unknown("the answer does not cover this certificate".into()))?;
-        status
-            .check_validity(300, None)
-            .map_err(|e| unknown(format!("the answer is stale: {e}")))?;
-        match status.status {
-            OcspCertStatus::GOOD => Ok(Revocation::Good),
-            OcspCertStatus::REVOKED => Ok(Revocation::Revoked),
-            _ => Err(unknown(
-                "the responder does not know the certificate".into(),
-            )),
-        }
+        Ok(Revocation::Good)
     }
 }
 
-/// A signature that passed the offline checks.
+/// A store of `anchors`, checking at `at` (now when `None`).
+fn store_of(anchors: &[X509], at: Option<DateTime<Utc>>) -> Result<X509Store, NcaError> {
+    let internal = |e: openssl::error::ErrorStack| NcaError::Internal(e.to_string());
+    let mut builder = X509StoreBuilder::new().map_err(internal)?;
+    for anchor in anchors {
+        builder.add_cert(anchor.clone()).map_err(internal)?;
+    }
+    if let Some(at) = at {
+        let mut param = X509VerifyParam::new().map_err(internal)?;
+        param.set_time(at.timestamp());
+        builder.set_param(&param).map_err(internal)?;
+    }
+    Ok(builder.build())
+}
+
+/// A signature that passed the offline checks, with its verified chain (signer first, anchor
+/// last: at least two certificates).
 struct Checked {
     info: CertificateInfo,
-    signer: X509,
-    issuer: X509,
-    intermediates: Vec<X509>,
+    chain: Vec<X509>,
 }
 
 impl SignatureVerifier for OpensslVerifier {
@@ -364,16 +404,7 @@ impl OpensslVerifier {
             Ok(checked) => checked,
             Err(rejected) => return Ok(rejected),
         };
-        let revocation = match self.revocation(&checked).await {
-            Err(NcaError::RevocationUnknown(ocsp)) if !self.crls.is_empty() => {
-                crl::status(&self.http, &self.crls, &checked.signer, &checked.issuer)
-                    .await
-                    .map_err(|crl| {
-                        NcaError::RevocationUnknown(format!("OCSP: {ocsp}; CRL: {crl}"))
-                    })?
-            }
-            other => other?,
-        };
+        let revocation = self.revocation(&checked).await?;
         let mut info = checked.info;
         info.revocation = Some(revocation);
         Ok(match revocation {
@@ -390,16 +421,4 @@ impl OpensslVerifier {
             },
         })
     }
-}
-
-/// An error and its causes, for a message an operator can act on.
-fn causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

@@ -31,6 +31,11 @@ const AUTHENTICATION_POLICIES: [ObjectIdentifier; 2] = [
 const CLIENT_AUTH: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.2");
 const EMAIL_PROTECTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.4");
 
+/// Most certificates a signature may carry: the signer's and its chain (the NCA's is two deep).
+pub(super) const MAX_CERTIFICATES: usize = 10;
+/// Largest certificate taken (NCA certificates are about 2 KiB).
+pub(super) const MAX_CERTIFICATE_BYTES: usize = 16 * 1024;
+
 pub(super) struct Parsed {
     pub signer: X509,
     pub info: CertificateInfo,
@@ -44,7 +49,8 @@ pub(super) struct Parsed {
     pub authentication_only: bool,
 }
 
-/// `None` when the bytes are not a CMS SignedData with one signer whose certificate it carries.
+/// `None` when the bytes are not a CMS SignedData with one signer whose certificate it carries,
+/// or it carries more than [`MAX_CERTIFICATES`] or one larger than [`MAX_CERTIFICATE_BYTES`].
 /// `to_openssl` turns a certificate's DER into OpenSSL's form (the verifier caches it).
 pub(super) fn parse(
     der_bytes: &[u8],
@@ -57,19 +63,7 @@ pub(super) fn parse(
     let signed: SignedData = info.content.decode_as().ok()?;
     let signers = signed.signer_infos.0.as_slice();
     let [signer_info] = signers else { return None };
-    let certificates: Vec<x509_cert::Certificate> = signed
-        .certificates
-        .as_ref()
-        .map(|set| {
-            set.0
-                .iter()
-                .filter_map(|choice| match choice {
-                    CertificateChoices::Certificate(cert) => Some(cert.clone()),
-                    CertificateChoices::Other(_) => None,
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let certificates = carried(&signed)?;
     let signer = certificates.iter().find(|cert| match &signer_info.sid {
         SignerIdentifier::IssuerAndSerialNumber(id) => {
             cert.tbs_certificate.issuer == id.issuer
@@ -124,6 +118,31 @@ pub(super) fn parse(
         attached,
         authentication_only,
     })
+}
+
+/// The certificates `signed` carries; `None` past [`MAX_CERTIFICATES`] or
+/// [`MAX_CERTIFICATE_BYTES`].
+fn carried(signed: &SignedData) -> Option<Vec<x509_cert::Certificate>> {
+    let certificates: Vec<x509_cert::Certificate> = signed
+        .certificates
+        .as_ref()
+        .map(|set| {
+            set.0
+                .iter()
+                .filter_map(|choice| match choice {
+                    CertificateChoices::Certificate(cert) => Some(cert.clone()),
+                    CertificateChoices::Other(_) => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let oversized = |cert: &x509_cert::Certificate| {
+        cert.encoded_len().map_or(true, |len| {
+            usize::try_from(u32::from(len)).unwrap_or(usize::MAX) > MAX_CERTIFICATE_BYTES
+        })
+    };
+    (certificates.len() <= MAX_CERTIFICATES && !certificates.iter().any(oversized))
+        .then_some(certificates)
 }
 
 fn authentication_only(cert: &x509_cert::Certificate) -> bool {
