@@ -33,6 +33,13 @@ pub use openssl_verifier::{OpensslVerifier, DEFAULT_OCSP_MAX_AGE};
 /// What the verifier learnt about revocation (recorded in the certificate's info on the event).
 pub use domain::request::RevocationStatus as Revocation;
 
+/// The signer's certificate as a CMS SignedData (DER) names it, read without checking anything:
+/// the parser every citizen's container meets first, for the fuzzing targets (`fuzz/`); `None`
+/// when the bytes are not such a container.
+pub fn signer_of(cms: &[u8]) -> Option<domain::request::CertificateInfo> {
+    parse::parse(cms, |der| openssl::x509::X509::from_der(der).ok()).map(|parsed| parsed.info)
+}
+
 /// The verdict on one signature.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verdict {
