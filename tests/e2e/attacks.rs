@@ -202,3 +202,32 @@ async fn one_citizen_filing_in_a_loop_is_held_back_and_cannot_spend_the_days_num
         .get(0);
     assert_eq!(count, 9, "no number was drawn for a refused filing");
 }
+
+/// The HTTP abuse of the attack suite (scripts/abuse.py, smaller than its bench run): 4 KiB junk
+/// tokens in a flood, requests with hundreds of large headers, and slowloris (headers a line at a
+/// time, bodies a byte at a time) - while `/healthz` and a citizen's status are asked on fresh
+/// connections. Every probe is answered, no 5xx, the server lives; each junk token gets 401, each
+/// header flood 431, and a trickling body 408 at `EGOV_BODY_DEADLINE`. The full figures (100,000 tokens, 10,000 connections, RSS) are the
+/// bench's: `python3 scripts/abuse.py`.
+#[test]
+fn junk_tokens_header_floods_and_slowloris_leave_the_service_answering() {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/abuse.py");
+    let output = std::process::Command::new("python3")
+        .arg(script)
+        .args(["--egov", env!("CARGO_BIN_EXE_egov")])
+        .args(["--flood", "5000", "--connections", "1000", "--seconds", "8"])
+        .args(["--probe-timeout", "10"])
+        .output()
+        .expect("python3 scripts/abuse.py");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("answers {401: 4992}"), "{stdout}");
+    assert!(stdout.contains("answers {431: 200}"), "{stdout}");
+    // Bodies sent a byte a second are cut off at the deadline (5 s in the script's server).
+    assert!(stdout.contains("'bodies_answered': {408: "), "{stdout}");
+    eprintln!("{stdout}");
+}

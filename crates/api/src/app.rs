@@ -175,12 +175,15 @@ impl App {
             state: web::Data::new(state),
             authenticator: web::Data::new(authenticator),
             in_flight: web::Data::new(in_flight.clone()),
-            write_limits: web::Data::new(crate::limits::WriteLimits::new(
-                settings.writes_per_second,
-                settings.write_burst,
-                settings.daily_filings,
-                settings.daily_filings_staff,
-            )),
+            write_limits: web::Data::new(
+                crate::limits::WriteLimits::new(
+                    settings.writes_per_second,
+                    settings.write_burst,
+                    settings.daily_filings,
+                    settings.daily_filings_staff,
+                )
+                .with_body_deadline(settings.body_deadline),
+            ),
         };
         let server = server::start(listener, shared).map_err(bind)?;
         Ok(App {

@@ -24,7 +24,12 @@ pub struct WriteLimits {
     pub daily_filings: u32,
     /// Filings a day for operators and medical users (`EGOV_DAILY_FILINGS_OPERATOR`).
     pub daily_filings_staff: u32,
+    /// How long a request with a body may take (`EGOV_BODY_DEADLINE`).
+    pub body_deadline: std::time::Duration,
 }
+
+/// The default of `EGOV_BODY_DEADLINE`: a 10 MiB scan over a slow line still arrives.
+pub const DEFAULT_BODY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// Forgets the buckets of principals who stopped writing every this many checks, so the map
 /// holds only those seen lately (keys are authenticated principals, never a client's free text).
@@ -37,7 +42,15 @@ impl WriteLimits {
             checks: AtomicU64::new(0),
             daily_filings: daily,
             daily_filings_staff: daily_staff,
+            body_deadline: DEFAULT_BODY_DEADLINE,
         }
+    }
+
+    /// Requests with a body answered within `deadline`, or 408.
+    #[must_use]
+    pub fn with_body_deadline(mut self, deadline: std::time::Duration) -> Self {
+        self.body_deadline = deadline;
+        self
     }
 
     /// Takes one write from `principal`'s bucket.
@@ -94,6 +107,32 @@ impl FromRequest for Writer {
             tracing::info!("write refused: the principal's rate limit");
         }
         ready(outcome)
+    }
+}
+
+/// Answers 408 `request-timeout` (and closes the connection) when a request with a body is not
+/// answered within [`WriteLimits::body_deadline`] (`EGOV_BODY_DEADLINE`). Actix gives up on a
+/// head that does not arrive in 5 s, but a body may trickle a byte a second for a day, holding a
+/// connection and a handler. Requests without a body (reads, long polls) are not timed here.
+pub async fn body_deadline(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    if req.method() == actix_web::http::Method::GET {
+        return next.call(req).await;
+    }
+    let deadline = req
+        .app_data::<web::Data<WriteLimits>>()
+        .map_or(DEFAULT_BODY_DEADLINE, |limits| limits.body_deadline);
+    match tokio::time::timeout(deadline, next.call(req)).await {
+        Ok(answered) => answered,
+        Err(_) => {
+            tracing::info!("a request with a body was not answered within the deadline");
+            Err(ApiError::RequestTimeout {
+                seconds: deadline.as_secs(),
+            }
+            .into())
+        }
     }
 }
 

@@ -65,6 +65,9 @@ pub enum ApiError {
     Busy,
     #[error("the body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    /// A request whose body did not arrive (and be answered) within the deadline: 408.
+    #[error("the request took longer than {seconds} s")]
+    RequestTimeout { seconds: u64 },
     #[error("the body must be application/json")]
     UnsupportedMediaType,
     /// The request has no result document (yet, or because it was refused).
@@ -166,6 +169,7 @@ impl ApiError {
             ApiError::WrongState(error) => error.code(),
             ApiError::Busy => "busy",
             ApiError::PayloadTooLarge { .. } => "payload-too-large",
+            ApiError::RequestTimeout { .. } => "request-timeout",
             ApiError::UnsupportedMediaType => "unsupported-media-type",
             ApiError::ResultNotReady => "result-not-ready",
             ApiError::RegistryUnavailable => "registry-unavailable",
@@ -249,6 +253,7 @@ impl ApiError {
             ApiError::WrongState(_) => ErrorMessage::ActionUnavailable,
             ApiError::Busy => ErrorMessage::Busy,
             ApiError::PayloadTooLarge { .. } => ErrorMessage::PayloadTooLarge,
+            ApiError::RequestTimeout { .. } => ErrorMessage::RequestTimeout,
             ApiError::UnsupportedMediaType => ErrorMessage::JsonRequired,
             ApiError::ResultNotReady => ErrorMessage::ResultNotReady,
             ApiError::SocialStatusNotFound => ErrorMessage::SocialStatusNotFound,
@@ -309,6 +314,7 @@ impl ResponseError for ApiError {
             | ApiError::IdempotencyKeyReused(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::WrongState(_) | ApiError::Busy => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::UnsupportedMediaType | ApiError::UnsupportedScan => {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE
             }

@@ -78,6 +78,8 @@ pub struct Settings {
     /// operator or medical user, may file in a day.
     pub daily_filings: u32,
     pub daily_filings_staff: u32,
+    /// `EGOV_BODY_DEADLINE`: how long a request with a body may take from its head to its answer.
+    pub body_deadline: Duration,
     /// `EGOV_WORKFLOW_LEASE`: how long a worker holds a request without renewing; after a crash,
     /// another worker takes it over this long after the last renewal.
     pub workflow_lease: Duration,
@@ -293,6 +295,11 @@ impl Settings {
                 "a whole number from 1 to 100000",
                 1000,
                 |raw| raw.parse().ok().filter(|n| (1..=100_000).contains(n)),
+            )?,
+            body_deadline: env.duration(
+                "EGOV_BODY_DEADLINE",
+                "a duration of at least 1s, such as 120s",
+                crate::limits::DEFAULT_BODY_DEADLINE,
             )?,
             workflow_lease: env.duration(
                 "EGOV_WORKFLOW_LEASE",

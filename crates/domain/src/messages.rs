@@ -95,13 +95,14 @@ pub enum ErrorMessage {
     PurposeRequired,
     TooManyScans,
     TooManyRequests,
+    RequestTimeout,
     DailyLimitReached,
     Internal,
 }
 
 impl ErrorMessage {
     /// Every error message.
-    pub const ALL: [ErrorMessage; 40] = [
+    pub const ALL: [ErrorMessage; 41] = [
         ErrorMessage::Unavailable,
         ErrorMessage::SessionExpired,
         ErrorMessage::SignIn,
@@ -140,6 +141,7 @@ impl ErrorMessage {
         ErrorMessage::PurposeRequired,
         ErrorMessage::TooManyScans,
         ErrorMessage::TooManyRequests,
+        ErrorMessage::RequestTimeout,
         ErrorMessage::DailyLimitReached,
         ErrorMessage::Internal,
     ];
@@ -185,6 +187,7 @@ impl ErrorMessage {
             ErrorMessage::PurposeRequired => "purpose-required",
             ErrorMessage::TooManyScans => "too-many-scans",
             ErrorMessage::TooManyRequests => "too-many-requests",
+            ErrorMessage::RequestTimeout => "request-timeout",
             ErrorMessage::DailyLimitReached => "daily-limit-reached",
             ErrorMessage::Internal => "internal",
         }
