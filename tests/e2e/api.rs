@@ -808,6 +808,7 @@ async fn schemathesis_finds_no_server_error_and_no_answer_that_contradicts_the_d
     };
     let roles = [
         ("citizen", portal.keys.citizen(ALICE)),
+        ("another citizen", portal.keys.citizen(BOB)),
         ("medical", portal.keys.medical("850715400109", "clinic-1")),
         (
             "operator",
@@ -823,13 +824,19 @@ async fn schemathesis_finds_no_server_error_and_no_answer_that_contradicts_the_d
         ),
     ];
     let examples = std::env::var("EGOV_SCHEMATHESIS_MAX_EXAMPLES").unwrap_or_else(|_| "70".into());
+    let filed = portal.submit(ALICE).await;
+    let number = filed["number"].as_str().expect("number").to_owned();
+    let cassettes = tempfile::tempdir().expect("cassettes");
     let mut generated = 0u64;
     for (role, token) in roles {
+        let cassette = cassettes.path().join(role.replace(' ', "-"));
         let output = tokio::process::Command::new("bash")
             .arg(script)
             .arg(portal.url("/api/v1/openapi.json"))
             .arg(&portal.served.base)
             .args(["--header", "X-Purpose: contract test of the attack suite"])
+            .args(["--report", "vcr", "--report-dir"])
+            .arg(&cassette)
             .env("EGOV_SCHEMATHESIS_TOKEN", token)
             .env("EGOV_SCHEMATHESIS_MAX_EXAMPLES", &examples)
             .output()
@@ -843,12 +850,60 @@ async fn schemathesis_finds_no_server_error_and_no_answer_that_contradicts_the_d
         );
         let cases = test_cases(&stdout);
         eprintln!("schemathesis as {role}: {cases} test cases, no failure");
+        // Staff may read Alice's request (recorded, with a purpose); nobody else sees her data.
+        let seen = answers_naming(&cassette, &[ALICE, &number]);
+        if ["another citizen", "medical", "analyst"].contains(&role) {
+            assert!(seen.is_empty(), "{role} was shown Alice's data: {seen:?}");
+        } else if role == "citizen" {
+            // The control: Alice's own answers name her, so the search does find what is there.
+            assert!(!seen.is_empty(), "the cassette search finds nothing");
+        }
         generated += cases;
     }
     eprintln!("schemathesis: {generated} test cases over every role, no failure");
     if examples == "70" {
         assert!(generated >= 10_000, "only {generated} test cases");
     }
+}
+
+/// The interactions of the Schemathesis cassettes under `dir` whose answers name any of `secrets`
+/// (bodies as text or base64, as the cassette keeps them).
+fn answers_naming(dir: &std::path::Path, secrets: &[&str]) -> Vec<String> {
+    let mut seen = Vec::new();
+    for entry in std::fs::read_dir(dir)
+        .expect("the cassette directory")
+        .flatten()
+    {
+        let text = std::fs::read_to_string(entry.path()).expect("a cassette");
+        let mut in_response = false;
+        for line in text.lines() {
+            let trimmed = line.trim_start();
+            if trimmed.starts_with("request:") {
+                in_response = false;
+            } else if trimmed.starts_with("response:") {
+                in_response = true;
+            }
+            if !in_response {
+                continue;
+            }
+            let decoded = trimmed
+                .split_once("base64_string: ")
+                .and_then(|(_, b64)| {
+                    base64::engine::general_purpose::STANDARD
+                        .decode(b64.trim().trim_matches('\''))
+                        .ok()
+                })
+                .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+                .unwrap_or_default();
+            if secrets
+                .iter()
+                .any(|secret| trimmed.contains(secret) || decoded.contains(secret))
+            {
+                seen.push(trimmed.chars().take(200).collect());
+            }
+        }
+    }
+    seen
 }
 
 /// The number of test cases a Schemathesis run reports (a line "Test cases:", then "N generated,
