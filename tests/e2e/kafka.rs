@@ -338,6 +338,17 @@ async fn append_many(db: &TestDb, streams: usize, per_stream: u64) {
     }
 }
 
+/// The flow publishing to `broker`'s `topic` with no projector of its own (separate
+/// `egov projections run --source kafka` processes project), and the settings those take.
+async fn flow_without_projectors(broker: &Broker, topic: &str) -> (Flow, Vec<(String, String)>) {
+    let mut env = kafka_env(broker, topic);
+    env.push(("EGOV_PROJECTIONS".into(), "off".into()));
+    let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let flow = Flow::start(healthy(), &pairs).await;
+    env.extend(flow.db.service_env().await.map(|(k, v)| (k.to_owned(), v)));
+    (flow, env)
+}
+
 /// `egov relay` as a process of its own.
 fn relay(env: &[(String, String)]) -> Child {
     let mut command = egov();
@@ -571,11 +582,7 @@ async fn projected(db: &TestDb, numbers: &[(String, &str)], limit: Duration) {
 async fn kafka_sourced_projectors_share_the_partitions_and_take_over_from_one_killed_or_stopped() {
     let broker = Broker::start();
     let topic = topic();
-    let mut env = kafka_env(&broker, &topic);
-    env.push(("EGOV_PROJECTIONS".into(), "off".into()));
-    let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let mut flow = Flow::start(healthy(), &pairs).await;
-    env.extend(flow.db.service_env().await.map(|(k, v)| (k.to_owned(), v)));
+    let (mut flow, env) = flow_without_projectors(&broker, &topic).await;
     let signers = citizens(&mut flow).await;
     let logs = tempfile::tempdir().expect("logs");
     let log = |name: &str| logs.path().join(format!("{name}.log"));
@@ -683,11 +690,7 @@ async fn a_message_on_the_topic_that_is_not_an_event_is_parked_and_the_projector
     use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
     let broker = Broker::start();
     let topic = topic();
-    let mut env = kafka_env(&broker, &topic);
-    env.push(("EGOV_PROJECTIONS".into(), "off".into()));
-    let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let mut flow = Flow::start(healthy(), &pairs).await;
-    env.extend(flow.db.service_env().await.map(|(k, v)| (k.to_owned(), v)));
+    let (mut flow, env) = flow_without_projectors(&broker, &topic).await;
     let signers = citizens(&mut flow).await;
     let first = file(&flow, &signers, 2).await;
     relayed(&flow.db, &topic, Duration::from_secs(60)).await;

@@ -166,7 +166,7 @@ pub async fn track(
     // Counted in flight until answered, so that a stopping server lets it finish (`crate::drain`).
     let _handling = req.app_data::<web::Data<InFlight>>().map(|f| f.enter());
     let recorder = req.app_data::<web::Data<Metrics>>().cloned();
-    let response = next.call(req).await?;
+    let response = crate::limits::within_body_deadline(req, next).await?;
     if let Some(recorder) = recorder {
         let status = response.status().as_u16();
         recorder

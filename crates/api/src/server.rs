@@ -59,7 +59,6 @@ fn query_error(error: QueryPayloadError) -> ApiError {
 pub fn start(listener: TcpListener, shared: Shared) -> std::io::Result<Server> {
     let server = HttpServer::new(move || {
         App::new()
-            .wrap(from_fn(crate::limits::body_deadline))
             .wrap(from_fn(metrics::track))
             .wrap(TracingLogger::<crate::telemetry::RequestSpan>::new())
             .app_data(shared.state.clone())

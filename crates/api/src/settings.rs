@@ -520,7 +520,8 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    fn settings(vars: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+    /// Settings read from `vars` alone (shared with the `EGOV_KAFKA_*` tests).
+    pub(super) fn settings(vars: &[(&str, &str)]) -> Result<Settings, SettingsError> {
         let map: HashMap<String, String> = vars
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))

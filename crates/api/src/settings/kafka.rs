@@ -142,16 +142,8 @@ fn sasl_mechanism(get: &impl Fn(&str) -> Option<String>) -> Result<Option<String
 
 #[cfg(test)]
 mod tests {
-    use crate::settings::{Settings, SettingsError};
+    use crate::settings::tests::settings;
     use projections::kafka::SecurityProtocol;
-
-    fn settings(vars: &[(&str, &str)]) -> Result<Settings, SettingsError> {
-        Settings::from_lookup(|name| {
-            vars.iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| (*v).to_owned())
-        })
-    }
 
     const PRODUCTION: [(&str, &str); 2] = [
         ("DATABASE_URL", "postgres://egov@db/egov"),

@@ -32,6 +32,15 @@ CREATE FUNCTION projections.uuid_eq(a uuid, b uuid) RETURNS boolean LANGUAGE plp
 CREATE OPERATOR projections.= (LEFTARG = uuid, RIGHTARG = uuid, FUNCTION = projections.uuid_eq);
 "#;
 
+/// Who the hijacks last ran as (the session setting they note it in), if any ran.
+async fn hijacked_as(client: &tokio_postgres::Client) -> Option<String> {
+    client
+        .query_one("SELECT current_setting('egov.hijacked', true)", &[])
+        .await
+        .expect("setting")
+        .get(0)
+}
+
 #[tokio::test]
 async fn a_callers_search_path_cannot_slip_its_own_functions_into_the_definer_functions() {
     let (db, store) = store().await;
@@ -59,12 +68,11 @@ async fn a_callers_search_path_cannot_slip_its_own_functions_into_the_definer_fu
         .batch_execute("SELECT count(*) FROM unnest('{1,2}'::bigint[])")
         .await
         .expect("own call");
-    let own: Option<String> = client
-        .query_one("SELECT current_setting('egov.hijacked', true)", &[])
-        .await
-        .expect("setting")
-        .get(0);
-    assert_eq!(own.as_deref(), Some(APP_ROLE), "the hijack is live");
+    assert_eq!(
+        hijacked_as(&client).await.as_deref(),
+        Some(APP_ROLE),
+        "the hijack is live"
+    );
     client
         .batch_execute("SELECT set_config('egov.hijacked', '', false)")
         .await
@@ -101,13 +109,8 @@ async fn a_callers_search_path_cannot_slip_its_own_functions_into_the_definer_fu
         .await
         .expect("allocate_request_number");
 
-    let after: Option<String> = client
-        .query_one("SELECT current_setting('egov.hijacked', true)", &[])
-        .await
-        .expect("setting")
-        .get(0);
     assert_eq!(
-        after.as_deref(),
+        hijacked_as(&client).await.as_deref(),
         Some(""),
         "a caller's function ran inside a definer function"
     );
