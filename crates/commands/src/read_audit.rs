@@ -9,6 +9,10 @@
 //! refused (503), never served unaudited. A record that could not be stored is refused before it
 //! is queued ([`AuditError::Refused`], a 400 at the edge), never dropped later.
 //!
+//! The committer writes on a connection of its own, not through the store's shared writers: a
+//! group then waits for its own commit only, not for a turn among the other appends, and the
+//! hand-offs between tasks on the way are gone (docs/adr/0010 has the figures).
+//!
 //! On shutdown the committer answers what is queued (one last attempt each) and ends; with the
 //! database away it gives up after [`RETRY_FOR`] rather than hang.
 
@@ -150,7 +154,14 @@ impl ReadAudit {
         )
         .map_err(|e| AuditError::Failed(e.to_string()))?;
         let deadline = Instant::now() + RETRY_FOR;
-        append(&self.store, &[event], deadline, &CancellationToken::new()).await
+        append(
+            &self.store,
+            None,
+            &[event],
+            deadline,
+            &CancellationToken::new(),
+        )
+        .await
     }
 }
 
@@ -167,15 +178,17 @@ pub struct Reader {
     pub iin: Option<domain::Iin>,
 }
 
-/// The committer: one append at a time. While it commits, the next group queues up, so under load
-/// each append carries what arrived during the previous one (the group follows the commit time,
-/// with no gathering sleep), and alone a read waits for one commit. (Two or three appends under
-/// way measured slower here: they split the groups and contend for the same cores.)
+/// The committer: one append at a time, on its own connection. While it commits, the next group
+/// queues up, so under load each append carries what arrived during the previous one (the group
+/// follows the commit time, with no gathering sleep), and alone a read waits for one commit.
+/// (Two or three appends under way measured slower here, on one connection or on several: they
+/// split the groups and contend for the same cores.)
 async fn commit_groups(
     store: EventStore,
     mut receiver: mpsc::Receiver<Pending>,
     stop: CancellationToken,
 ) {
+    let mut line: Line = None;
     let mut carried: Option<Pending> = None;
     loop {
         let first = match carried.take() {
@@ -191,7 +204,7 @@ async fn commit_groups(
         };
         let (group, next) = gather(first, &mut receiver);
         carried = next;
-        commit(&store, group, &stop).await;
+        commit(&store, &mut line, group, &stop).await;
     }
     // Stopping: what is queued gets one attempt each, then the committer ends.
     receiver.close();
@@ -205,7 +218,7 @@ async fn commit_groups(
         };
         let (group, next) = gather(first, &mut receiver);
         carried = next;
-        commit(&store, group, &stop).await;
+        commit(&store, &mut line, group, &stop).await;
     }
 }
 
@@ -235,7 +248,12 @@ fn gather(
 /// Appends the reads of `group` as one stream of their own and answers each handler: on record,
 /// or not (retried with the same events while the database cannot be reached, until the oldest
 /// record's deadline or the stop).
-async fn commit(store: &EventStore, group: Vec<Pending>, stop: &CancellationToken) {
+async fn commit(
+    store: &EventStore,
+    line: &mut Line,
+    group: Vec<Pending>,
+    stop: &CancellationToken,
+) {
     let deadline = group
         .iter()
         .map(|pending| pending.queued)
@@ -248,7 +266,7 @@ async fn commit(store: &EventStore, group: Vec<Pending>, stop: &CancellationToke
         .collect();
     let count = reads.len();
     let outcome = match events_of(reads) {
-        Ok(events) => append(store, &events, deadline, stop).await,
+        Ok(events) => append(store, Some(line), &events, deadline, stop).await,
         Err(error) => Err(error),
     };
     if let Err(error) = &outcome {
@@ -274,10 +292,16 @@ fn events_of(reads: Vec<DataRead>) -> Result<Vec<NewEvent>, AuditError> {
         .collect()
 }
 
-/// One append of `events` as a new stream, retried (the same events, so a commit whose answer
-/// was lost is found stored) while the database cannot be reached, until `deadline` or `stop`.
+/// The committer's own connection, taken from the pool when it is needed and let go after a
+/// failure (the next attempt takes a fresh one).
+type Line = Option<deadpool_postgres::Client>;
+
+/// One append of `events` as a new stream, on `line` or else through the store's shared writers,
+/// retried (the same events, so a commit whose answer was lost is found stored) while the
+/// database cannot be reached, until `deadline` or `stop`.
 async fn append(
     store: &EventStore,
+    mut line: Option<&mut Line>,
     events: &[NewEvent],
     deadline: Instant,
     stop: &CancellationToken,
@@ -293,10 +317,14 @@ async fn append(
     let mut pause = Duration::from_millis(20);
     loop {
         // No read model waits for these: the projectors find them on their next wake or poll.
-        match store
-            .append_unannounced(stream, StreamVersion::EMPTY, events, &metadata)
-            .await
-        {
+        let attempt = match line.as_deref_mut() {
+            Some(line) => append_on(store, line, stream, events, &metadata).await,
+            None => store
+                .append_unannounced(stream, StreamVersion::EMPTY, events, &metadata)
+                .await
+                .map(|_| ()),
+        };
+        match attempt {
             Ok(_) => return Ok(()),
             Err(error @ (StoreError::Unavailable(_) | StoreError::Database { .. })) => {
                 if stop.is_cancelled() || Instant::now() + pause > deadline {
@@ -313,6 +341,38 @@ async fn append(
             Err(error) => return Err(AuditError::Failed(error.to_string())),
         }
     }
+}
+
+/// One attempt of an append on `line`, connecting it first if it is not; a connection that
+/// failed is let go.
+async fn append_on(
+    store: &EventStore,
+    line: &mut Line,
+    stream: StreamId,
+    events: &[NewEvent],
+    metadata: &EventMetadata,
+) -> Result<(), StoreError> {
+    let client = match line {
+        Some(client) => client,
+        None => line.insert(
+            store
+                .database()
+                .pool()
+                .get()
+                .await
+                .map_err(StoreError::Unavailable)?,
+        ),
+    };
+    let outcome = store
+        .append_unannounced_on(client, stream, StreamVersion::EMPTY, events, metadata)
+        .await;
+    if matches!(
+        outcome,
+        Err(StoreError::Unavailable(_) | StoreError::Database { .. })
+    ) {
+        *line = None;
+    }
+    outcome.map(|_| ())
 }
 
 #[cfg(test)]

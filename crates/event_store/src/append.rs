@@ -131,6 +131,42 @@ impl EventStore {
         }
     }
 
+    /// As [`EventStore::append_unannounced`], written on `client` in a statement of its own
+    /// (not through the shared writers): a writer that keeps its own connection can send its
+    /// next append before the last one's answer came back, and the server runs them in order.
+    ///
+    /// # Errors
+    /// As [`EventStore::append`].
+    pub async fn append_unannounced_on(
+        &self,
+        client: &deadpool_postgres::Client,
+        stream_id: StreamId,
+        expected: StreamVersion,
+        events: &[NewEvent],
+        metadata: &EventMetadata,
+    ) -> Result<AppendOutcome, StoreError> {
+        let prepared = PreparedAppend::new(stream_id, expected, events, metadata, Utc::now())?;
+        match prepared.execute(client).await {
+            Ok(events) => Ok(AppendOutcome {
+                stream_id,
+                events,
+                already_stored: false,
+            }),
+            Err(error) if is_rejection(&error) => match self.resolve_rejection(&prepared).await? {
+                Rejection::AlreadyStored(events) => Ok(AppendOutcome {
+                    stream_id,
+                    events,
+                    already_stored: true,
+                }),
+                Rejection::Error(error) => Err(error),
+            },
+            Err(error) => Err(StoreError::Database {
+                doing: "appending events",
+                source: error,
+            }),
+        }
+    }
+
     /// Appends inside the caller's transaction, so that the events commit with the caller's other
     /// writes. Subscribers are woken when the caller reports the commit with
     /// [`EventStore::announce_commit`].

@@ -169,6 +169,38 @@ async fn a_record_that_could_not_be_stored_is_refused_before_it_is_queued() {
 }
 
 #[tokio::test]
+async fn a_cut_connection_of_the_committer_is_replaced_and_the_next_read_is_on_record() {
+    let (db, audit, committing) = start().await;
+    let subject = Iin::parse(CITIZENS[0]).expect("iin");
+    let reader = operator("op-1");
+    let citizens = [&subject];
+    let read = |what: &str| audit.record_reads(&reader, &citizens, what.into(), None);
+    read("request:1").await.expect("first read recorded");
+    // Every session of the database ends, the committer's own connection among them.
+    let admin = testkit::connect(&testkit::admin_config()).await;
+    let ended: i64 = admin
+        .query_one(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1",
+            &[&db.name()],
+        )
+        .await
+        .expect("end sessions")
+        .get(0);
+    assert!(ended >= 1, "the committer held a connection");
+    read("request:2")
+        .await
+        .expect("recorded on a new connection");
+    let whats: Vec<String> = recorded(&db)
+        .await
+        .into_iter()
+        .flat_map(|e| e.reads)
+        .map(|r| r.what)
+        .collect();
+    assert_eq!(whats, ["request:1", "request:2"]);
+    committing.stop().await;
+}
+
+#[tokio::test]
 async fn with_the_database_away_a_read_is_refused_in_time_and_stopping_does_not_hang() {
     let (db, audit, committing) = start().await;
     let subject = Iin::parse(CITIZENS[0]).expect("iin");

@@ -88,3 +88,39 @@ async fn an_event_id_stored_in_another_stream_is_refused_as_reused() {
         "got {reused:?}"
     );
 }
+
+#[tokio::test]
+async fn an_append_on_a_writers_own_connection_is_idempotent_too() {
+    let (_db, store) = store().await;
+    let client = store.database().pool().get().await.expect("connection");
+    let stream = new_stream();
+    let batch = events(2);
+    let first = store
+        .append_unannounced_on(&client, stream, StreamVersion::EMPTY, &batch, &metadata())
+        .await
+        .expect("append");
+    assert!(!first.already_stored);
+    assert_eq!(first.events.len(), 2);
+    // A resend whose first answer was lost finds the events stored, at their positions.
+    let again = store
+        .append_unannounced_on(&client, stream, StreamVersion::EMPTY, &batch, &metadata())
+        .await
+        .expect("resend");
+    assert!(again.already_stored);
+    assert_eq!(again.events, first.events);
+    // A different append at a taken version is a conflict, not a success.
+    let clash = store
+        .append_unannounced_on(
+            &client,
+            stream,
+            StreamVersion::EMPTY,
+            &events(1),
+            &metadata(),
+        )
+        .await;
+    assert!(
+        matches!(clash, Err(StoreError::Conflict { .. })),
+        "{clash:?}"
+    );
+    assert_eq!(read_all_until(&store, 2).await.len(), 2, "nothing twice");
+}
