@@ -9,6 +9,7 @@ mod audit;
 mod centre;
 mod cli;
 mod embedded;
+mod faults;
 mod kafka;
 mod serve;
 mod support;

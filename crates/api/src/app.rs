@@ -21,6 +21,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::adapters::{AdapterError, Adapters};
+use crate::db_watch::DbWatch;
 use crate::drain::InFlight;
 use crate::metrics::Metrics;
 use crate::read_side::{self, ReadSideError, Running};
@@ -95,6 +96,16 @@ impl Stoppable {
         }
     }
 
+    /// As [`Stoppable::spawn`], for a task started with a handle of its own (`T`).
+    fn spawn_with<T>(
+        what: &'static str,
+        task: impl FnOnce(CancellationToken) -> (T, JoinHandle<()>),
+    ) -> (T, Stoppable) {
+        let stop = CancellationToken::new();
+        let (handle, task) = task(stop.clone());
+        (handle, Stoppable { what, task, stop })
+    }
+
     /// Tells it to stop and waits until it has.
     async fn stop(self) {
         self.stop.cancel();
@@ -110,6 +121,7 @@ struct Background {
     read_audit: Stoppable,
     read_models: (CancellationToken, Vec<Running>),
     relay: Option<Stoppable>,
+    db_watch: Stoppable,
 }
 
 impl App {
@@ -144,8 +156,16 @@ impl App {
         let store = EventStore::new(db.clone());
         let requests = Requests::new(store.clone());
         let (progress_tx, progress) = tokio::sync::watch::channel(Progress::default());
-        let (background, read_audit) =
-            Background::start(settings, &store, &requests, &adapters, progress_tx)?;
+        let metrics = Metrics::default();
+        let (db_watch, db_watch_task) = watch_database(settings, &db, &metrics);
+        let (background, read_audit) = Background::start(
+            settings,
+            &store,
+            &requests,
+            &adapters,
+            progress_tx,
+            db_watch_task,
+        )?;
         let stopping = CancellationToken::new();
         let state = AppState {
             centre: Centre::new(requests.clone(), adapters.scans.clone()),
@@ -159,7 +179,7 @@ impl App {
                 tokio::spawn(polls.clone().follow(progress));
                 polls
             },
-            metrics: Metrics::default(),
+            metrics,
             status_bodies: state::status_bodies(),
             stopping: stopping.clone(),
             relay: settings.kafka.as_ref().map(|kafka| RelayWatch {
@@ -175,6 +195,7 @@ impl App {
             state: web::Data::new(state),
             authenticator: web::Data::new(authenticator),
             in_flight: web::Data::new(in_flight.clone()),
+            db_watch: web::Data::new(db_watch),
             write_limits: web::Data::new(
                 crate::limits::WriteLimits::new(
                     settings.writes_per_second,
@@ -245,6 +266,7 @@ impl Background {
         requests: &Requests,
         adapters: &Adapters,
         status_progress: tokio::sync::watch::Sender<Progress>,
+        db_watch: Stoppable,
     ) -> Result<(Background, ReadAudit), StartError> {
         let workflow = settings.workflow.then(|| {
             let workflow = workflow(settings, requests.clone(), adapters);
@@ -284,6 +306,7 @@ impl Background {
             read_audit,
             read_models: (read_models_stop, read_models),
             relay,
+            db_watch,
         };
         Ok((background, audit))
     }
@@ -299,6 +322,7 @@ impl Background {
         if let Some(relay) = self.relay {
             relay.stop().await;
         }
+        self.db_watch.stop().await;
     }
 }
 
@@ -331,6 +355,19 @@ pub async fn open(settings: &Settings) -> Result<Database, StartError> {
         );
     }
     Ok(db)
+}
+
+/// The probe of the database (`crate::db_watch`), its state kept in `metrics`.
+fn watch_database(settings: &Settings, db: &Database, metrics: &Metrics) -> (DbWatch, Stoppable) {
+    let metrics = metrics.clone();
+    Stoppable::spawn_with("database watch", |stop| {
+        DbWatch::spawn(
+            db.settings().config.clone(),
+            settings.db_stall_after,
+            move |up| metrics.set_database_up(up),
+            stop,
+        )
+    })
 }
 
 /// The token checker: the configured keys, or (in development only) the development key.

@@ -19,11 +19,14 @@
 //! - [`state`]: what the handlers share; [`metrics`]: Prometheus metrics; [`drain`]: the
 //!   requests in flight a stopping server lets finish; [`polls`]: the long polls, woken by a
 //!   change of their own request, and capped per principal;
+//! - [`db_watch`]: whether the database answers; while it does not, requests needing it get 503
+//!   at once instead of hanging;
 //! - [`pdf`]: the printable, bilingual PDF of a result document with its QR code.
 
 pub mod adapters;
 pub mod app;
 pub mod auth;
+pub mod db_watch;
 pub mod drain;
 pub mod limits;
 pub mod metrics;

@@ -54,6 +54,8 @@ pub struct Metrics {
     lag_seconds: Family<ProjectorLabels, Gauge<f64, AtomicU64>>,
     relay_lag_events: Gauge,
     relay_lag_seconds: Gauge<f64, AtomicU64>,
+    database_up: Gauge,
+    database_away: Counter,
 }
 
 impl Default for Metrics {
@@ -117,7 +119,10 @@ impl Default for Metrics {
             "Age of the oldest event the Kafka relay has not had acknowledged",
             relay_lag_seconds.clone(),
         );
+        let (database_up, database_away) = register_database(&mut registry);
         Self {
+            database_up,
+            database_away,
             relay_lag_events,
             relay_lag_seconds,
             registry: Arc::new(registry),
@@ -166,7 +171,9 @@ pub async fn track(
     // Counted in flight until answered, so that a stopping server lets it finish (`crate::drain`).
     let _handling = req.app_data::<web::Data<InFlight>>().map(|f| f.enter());
     let recorder = req.app_data::<web::Data<Metrics>>().cloned();
-    let response = crate::limits::within_body_deadline(req, next).await?;
+    let database = crate::db_watch::watch_for(&req);
+    let response =
+        crate::db_watch::guarded(database, crate::limits::within_body_deadline(req, next)).await?;
     if let Some(recorder) = recorder {
         let status = response.status().as_u16();
         recorder
@@ -185,7 +192,32 @@ pub async fn track(
     Ok(response)
 }
 
+/// The database watch's metrics (`crate::db_watch`).
+fn register_database(registry: &mut Registry) -> (Gauge, Counter) {
+    let up = Gauge::default();
+    registry.register(
+        "database_up",
+        "1 while the database answers the probe, 0 while it is away (requests needing it get 503)",
+        up.clone(),
+    );
+    let away = Counter::default();
+    registry.register(
+        "database_away",
+        "Times the database was seen away",
+        away.clone(),
+    );
+    (up, away)
+}
+
 impl Metrics {
+    /// Sets whether the database answers; a change to away is counted.
+    pub fn set_database_up(&self, up: bool) {
+        let was = self.database_up.set(i64::from(up));
+        if was == 1 && !up {
+            self.database_away.inc();
+        }
+    }
+
     /// Sets the lag of the read model `projector`.
     pub fn set_projector_lag(&self, projector: &str, lag: &projections::Lag) {
         let labels = ProjectorLabels {

@@ -30,6 +30,7 @@ pub struct Shared {
     pub metrics: web::Data<Metrics>,
     pub in_flight: web::Data<InFlight>,
     pub write_limits: web::Data<crate::limits::WriteLimits>,
+    pub db_watch: web::Data<crate::db_watch::DbWatch>,
 }
 
 fn json_error(error: JsonPayloadError) -> ApiError {
@@ -66,6 +67,7 @@ pub fn start(listener: TcpListener, shared: Shared) -> std::io::Result<Server> {
             .app_data(shared.metrics.clone())
             .app_data(shared.in_flight.clone())
             .app_data(shared.write_limits.clone())
+            .app_data(shared.db_watch.clone())
             .app_data(
                 web::JsonConfig::default()
                     .limit(MAX_JSON_BYTES)

@@ -80,6 +80,9 @@ pub struct Settings {
     pub daily_filings_staff: u32,
     /// `EGOV_BODY_DEADLINE`: how long a request with a body may take from its head to its answer.
     pub body_deadline: Duration,
+    /// `EGOV_DB_STALL_AFTER`: a database that does not answer the probe for this long counts as
+    /// away, and requests needing it are answered 503 until it answers (`crate::db_watch`).
+    pub db_stall_after: Duration,
     /// `EGOV_WORKFLOW_LEASE`: how long a worker holds a request without renewing; after a crash,
     /// another worker takes it over this long after the last renewal.
     pub workflow_lease: Duration,
@@ -300,6 +303,16 @@ impl Settings {
                 "EGOV_BODY_DEADLINE",
                 "a duration of at least 1s, such as 120s",
                 crate::limits::DEFAULT_BODY_DEADLINE,
+            )?,
+            db_stall_after: env.parsed(
+                "EGOV_DB_STALL_AFTER",
+                "a duration from 100ms to 60s, such as 800ms",
+                crate::db_watch::DEFAULT_STALL_AFTER,
+                |raw| {
+                    parse_duration(raw).filter(|d| {
+                        (Duration::from_millis(100)..=Duration::from_secs(60)).contains(d)
+                    })
+                },
             )?,
             workflow_lease: env.duration(
                 "EGOV_WORKFLOW_LEASE",

@@ -180,6 +180,38 @@ impl EmbeddedPostgres {
         Ok(())
     }
 
+    /// Restarts the server on the same port after an immediate shutdown, as after a crash (the
+    /// start recovers from the WAL): for fault tests.
+    ///
+    /// # Errors
+    /// [`EmbeddedError::Command`] when `pg_ctl restart` fails.
+    pub fn restart_immediately(&mut self) -> Result<(), EmbeddedError> {
+        let log = self
+            .data_dir
+            .join("postgres.log")
+            .to_string_lossy()
+            .into_owned();
+        let options = format!("-p {} -h 127.0.0.1 -k ''", self.port);
+        let data_dir = self.path();
+        self.run(
+            "pg_ctl",
+            &[
+                "restart",
+                "-w",
+                "-t",
+                "60",
+                "-m",
+                "immediate",
+                "-D",
+                &data_dir,
+                "-l",
+                &log,
+                "-o",
+                &options,
+            ],
+        )
+    }
+
     /// The URL of the service's database in the cluster.
     pub fn url(&self) -> String {
         self.url_as("postgres")

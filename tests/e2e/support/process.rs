@@ -198,3 +198,59 @@ pub fn alive(pid: u32) -> bool {
         Err(_) => false,
     }
 }
+
+/// The processes of the cluster whose postmaster is `pid` (the postmaster and its children),
+/// stopped with SIGSTOP, and continued again when dropped (a failed test leaves no frozen
+/// cluster behind).
+pub struct Paused(Vec<u32>);
+
+impl Paused {
+    pub fn cluster(pid: u32) -> Paused {
+        // The postmaster first, so that it forks no new backend; then its children, until a
+        // look at /proc finds none left running.
+        super::kafka::signal("-STOP", pid);
+        let mut pids = vec![pid];
+        loop {
+            let new: Vec<u32> = children(pid)
+                .into_iter()
+                .filter(|child| !pids.contains(child))
+                .collect();
+            if new.is_empty() {
+                break;
+            }
+            for child in &new {
+                super::kafka::signal("-STOP", *child);
+            }
+            pids.extend(new);
+        }
+        Paused(pids)
+    }
+}
+
+impl Drop for Paused {
+    fn drop(&mut self) {
+        for pid in &self.0 {
+            super::kafka::signal("-CONT", *pid);
+        }
+    }
+}
+
+/// The pids whose parent is `parent`, from /proc.
+fn children(parent: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|stat| {
+                    // "pid (comm) state ppid ...": the parent follows the state after the last ')'.
+                    let rest = stat.rsplit_once(')')?.1.to_owned();
+                    rest.split_whitespace().nth(1)?.parse::<u32>().ok()
+                })
+                == Some(parent)
+        })
+        .collect()
+}

@@ -12,6 +12,7 @@ use event_store::Database;
 use projections::ReadModel;
 use serde_json::json;
 
+use crate::db_watch::DbWatch;
 use crate::problem::ApiError;
 use crate::state::{AppState, RelayWatch};
 
@@ -91,9 +92,29 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
     }
 }
 
-/// `GET /metrics`: Prometheus text format, with each read model's and the relay's lag measured now.
+/// `GET /metrics`: Prometheus text format, with each read model's and the relay's lag measured now
+/// (while the database is away, the last ones measured).
 #[get("/metrics")]
-pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn metrics(
+    state: web::Data<AppState>,
+    database: web::Data<DbWatch>,
+) -> Result<HttpResponse, ApiError> {
+    // Needed most while the database is away: then the figures are the last ones read.
+    if database.is_up() {
+        tokio::select! {
+            () = refresh(&state) => {}
+            () = database.away() => {}
+        }
+    }
+    state.metrics.set_long_polls(state.polls.held());
+    let body = state.metrics.encode().map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+        .body(body))
+}
+
+/// Reads the figures `/metrics` takes from the database: the lags, the parked messages.
+async fn refresh(state: &AppState) {
     if let Some(relay) = &state.relay {
         match projections::checkpoint::lag(state.db.pool(), &relay.name).await {
             Ok(lag) => state.metrics.set_relay_lag(&lag),
@@ -110,12 +131,7 @@ pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiErro
             }
         }
     }
-    state.metrics.set_long_polls(state.polls.held());
     if let Some(parked) = parked(&state.db).await {
         state.metrics.set_kafka_parked(parked);
     }
-    let body = state.metrics.encode().map_err(ApiError::internal)?;
-    Ok(HttpResponse::Ok()
-        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
-        .body(body))
 }

@@ -637,6 +637,7 @@ async fn a_large_page_of_the_feed_is_sent_in_parts_not_held_whole() {
     let store = event_store::EventStore::new(app.db().database());
     // 120 events of 240 KiB each: about 28 MiB of payload.
     let big = "x".repeat(240 * 1024);
+    let mut last = 0i64;
     for n in 0..120 {
         let event = event_store::NewEvent::new(
             uuid::Uuid::now_v7(),
@@ -652,12 +653,31 @@ async fn a_large_page_of_the_feed_is_sent_in_parts_not_held_whole() {
             causation_id: None,
         };
         let stream = domain::StreamId::from_uuid(uuid::Uuid::now_v7());
-        store
+        last = store
             .append(stream, domain::StreamVersion::EMPTY, &[event], &metadata)
             .await
-            .expect("append");
+            .expect("append")
+            .events[0]
+            .cursor
+            .transaction();
     }
     drop(big);
+    // The global order shows an event once every older transaction of the cluster has ended, and
+    // other tests' transactions may still run: wait until it shows all 120.
+    let admin = app.db().superuser().await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !admin
+        .query_one(
+            "SELECT $1 < pg_snapshot_xmin(pg_current_snapshot())::text::bigint",
+            &[&last],
+        )
+        .await
+        .expect("horizon")
+        .get::<_, bool>(0)
+    {
+        assert!(std::time::Instant::now() < deadline, "the horizon moves on");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     let status = |field: &str| -> u64 {
         let text = std::fs::read_to_string("/proc/self/status").expect("status");
         text.lines()

@@ -1,0 +1,125 @@
+//! Faults of the database as a running service meets them: each test makes the fault happen to
+//! the real server (a signal to its processes) and asks the service over HTTP what a client sees.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::support::process::{egov, eventually, postmaster, Paused, Served};
+
+const CITIZEN: &str = "760324400005";
+
+fn token(data_dir: &str) -> String {
+    let output = egov()
+        .args([
+            "token", "--role", "citizen", "--sub", CITIZEN, "--ttl", "10m",
+        ])
+        .env("EGOV_MODE", "development")
+        .env("EGOV_DATA_DIR", data_dir)
+        .output()
+        .expect("egov token");
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_owned()
+}
+
+/// Files a pension-fund statement; the answer's status, its `Retry-After` and how long it took.
+async fn file(http: &reqwest::Client, base: &str, token: &str) -> (u16, Option<String>, Duration) {
+    let started = Instant::now();
+    let answer = http
+        .post(format!("{base}/api/v1/requests"))
+        .bearer_auth(token)
+        .json(&json!({"service": "pension-fund-statement", "iin": CITIZEN, "form": {}}))
+        .send()
+        .await
+        .expect("an answer, not a hung request");
+    let retry_after = answer
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    (answer.status().as_u16(), retry_after, started.elapsed())
+}
+
+async fn status(http: &reqwest::Client, url: &str, token: Option<&str>) -> u16 {
+    let mut request = http.get(url);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request
+        .send()
+        .await
+        .expect("an answer, not a hung request")
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn with_postgresql_paused_requests_get_503_with_retry_after_and_the_service_recovers_alone() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data_dir = dir.path().join("pg");
+    let data = data_dir.to_string_lossy().into_owned();
+    let mut served = Served::start(&[
+        ("EGOV_DATA_DIR", &data),
+        ("EGOV_MODE", "development"),
+        ("EGOV_WORKFLOW", "off"),
+    ]);
+    served.wait_ready(Duration::from_secs(120)).await;
+    let base = served.base.clone();
+    let token = token(&data);
+    // Without a bound of its own a hung request would hang the test: the client gives up at 10 s.
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client");
+    let (filed, _, _) = file(&http, &base, &token).await;
+    assert_eq!(filed, 201);
+
+    let (pid, _) = postmaster(&data_dir).expect("the embedded cluster runs");
+    let paused = Paused::cluster(pid);
+    // Sent while the database has just stopped answering: the request waits on it until the
+    // service sees it away, then is answered 503 (before: it waited for the pool for 5 s, and
+    // `/readyz` hung for as long as the database was paused).
+    let (code, retry_after, took) = file(&http, &base, &token).await;
+    assert_eq!(code, 503, "filing while the database is paused");
+    assert!(retry_after.is_some(), "503 carries Retry-After");
+    assert!(took < Duration::from_secs(3), "answered in {took:?}");
+    eprintln!("filing with the database just paused: 503 in {took:?}");
+    let readyz = Instant::now();
+    assert_eq!(status(&http, &format!("{base}/readyz"), None).await, 503);
+    eprintln!("/readyz while paused: 503 in {:?}", readyz.elapsed());
+    let (code, retry_after, took) = file(&http, &base, &token).await;
+    assert_eq!((code, retry_after.is_some()), (503, true));
+    eprintln!("filing while seen away: 503 in {took:?}");
+    let own = format!("{base}/api/v1/requests");
+    assert_eq!(status(&http, &own, Some(&token)).await, 503);
+    // The process itself still answers, and says what it sees.
+    assert_eq!(status(&http, &format!("{base}/healthz"), None).await, 200);
+    let metrics = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(metrics.contains("egov_database_up 0"), "{metrics}");
+
+    drop(paused);
+    eventually(
+        "ready again without a restart",
+        Duration::from_secs(30),
+        || {
+            let http = http.clone();
+            let url = format!("{base}/readyz");
+            async move { status(&http, &url, None).await == 200 }
+        },
+    )
+    .await;
+    let (code, _, _) = file(&http, &base, &token).await;
+    assert_eq!(code, 201, "filing works again");
+    assert_eq!(status(&http, &own, Some(&token)).await, 200);
+    assert!(served.terminate(), "egov stops cleanly after the fault");
+}
