@@ -70,6 +70,10 @@ pub struct Workflow {
     worker_id: String,
     /// Rung by the feeder when it queued work.
     wake: Notify,
+    /// The tasks this process is driving now: the only ones its heartbeat renews. A claim this
+    /// process no longer acts on (its release was lost to a failing database) then runs out
+    /// after one lease and is claimed again, instead of being renewed for ever.
+    driving: std::sync::Mutex<std::collections::HashSet<uuid::Uuid>>,
 }
 
 impl Workflow {
@@ -97,7 +101,13 @@ impl Workflow {
             settings,
             worker_id,
             wake: Notify::new(),
+            driving: std::sync::Mutex::default(),
         })
+    }
+
+    /// This process's name on the tasks it claims (`workflow.tasks.claimed_by`).
+    pub fn worker_id(&self) -> &str {
+        &self.worker_id
     }
 
     /// Runs the feeder, the heartbeat and the workers until `shutdown`. In-flight requests are

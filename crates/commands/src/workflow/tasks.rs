@@ -220,7 +220,8 @@ impl Workflow {
         Ok(true)
     }
 
-    /// Renews the lease of the tasks this process holds, so that only a dead worker loses them.
+    /// Renews the lease of the tasks this process is driving, so that only a dead worker loses
+    /// them; a claim it does not act on (its release was lost) runs out.
     pub(super) async fn heartbeat(self: Arc<Self>, shutdown: CancellationToken) {
         let every = self.settings.lease / 3;
         loop {
@@ -229,13 +230,17 @@ impl Workflow {
                 () = shutdown.cancelled() => return,
                 () = tokio::time::sleep(every) => {}
             }
+            let driving = self.driving_now();
+            if driving.is_empty() {
+                continue;
+            }
             let renewed = async {
                 let client = self.client().await?;
                 client
                     .execute(
                         "UPDATE workflow.tasks SET claimed_until = now() + make_interval(secs => $2)
-                          WHERE claimed_by = $1",
-                        &[&self.worker_id, &self.settings.lease.as_secs_f64()],
+                          WHERE claimed_by = $1 AND stream_id = ANY($3)",
+                        &[&self.worker_id, &self.settings.lease.as_secs_f64(), &driving],
                     )
                     .await
                     .map_err(WorkflowError::database("renewing the workflow's leases"))
@@ -290,8 +295,10 @@ impl Workflow {
                     break;
                 };
                 let this = self.clone();
+                this.set_driving(task.stream_id, true);
                 tokio::spawn(async move {
                     this.run_task(task).await;
+                    this.set_driving(task.stream_id, false);
                     drop(permit);
                 });
             }
@@ -300,6 +307,25 @@ impl Workflow {
         let _ = slots
             .acquire_many(u32::try_from(self.settings.concurrency.max(1)).unwrap_or(u32::MAX))
             .await;
+    }
+
+    /// The tasks this process is driving now.
+    fn driving_now(&self) -> Vec<Uuid> {
+        self.driving
+            .lock()
+            .map(|driving| driving.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// Marks `stream` as driven by this process, or no longer.
+    fn set_driving(&self, stream: StreamId, driving: bool) {
+        if let Ok(mut set) = self.driving.lock() {
+            if driving {
+                set.insert(stream.as_uuid());
+            } else {
+                set.remove(&stream.as_uuid());
+            }
+        }
     }
 
     /// A pooled connection.

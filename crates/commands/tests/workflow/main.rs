@@ -376,3 +376,34 @@ async fn a_request_held_by_a_worker_that_died_is_taken_over_once_its_lease_runs_
     );
     assert_eq!(world.verifier.calls(), 1);
 }
+
+/// Found by the fault campaign: a release lost to a restarting database left a task claimed by a
+/// live worker that no longer drove it, and its heartbeat renewed every claim in its name, so the
+/// request stayed claimed, and unfinished, for as long as the worker lived.
+#[tokio::test]
+async fn a_claim_its_worker_no_longer_drives_runs_out_and_the_request_is_carried_on() {
+    let (db, store, world) = setup().await;
+    world
+        .registries
+        .found(Lookup::SikProcessing, &alice(), sik_assigned());
+    let stream = filed(&store).await;
+    let keys = tempfile::tempdir().expect("key dir");
+    let workflow = workflow(&store, &world, &keys, Duration::from_secs(1));
+    // The task is this worker's already, as after a lost release: the claim stands, and nothing
+    // in the process drives it.
+    db.superuser()
+        .await
+        .execute(
+            "INSERT INTO workflow.tasks (stream_id, due_at, claimed_by, claimed_until)
+             VALUES ($1, now(), $2, now() + interval '1 second')",
+            &[&stream.as_uuid(), &workflow.worker_id()],
+        )
+        .await
+        .expect("a stale claim");
+    let stop = CancellationToken::new();
+    let running = tokio::spawn(workflow.run(stop.clone()));
+    let loaded = ended(&store, stream).await;
+    assert_completed(&loaded);
+    stop.cancel();
+    running.await.expect("the workflow stops");
+}
