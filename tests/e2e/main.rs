@@ -7,6 +7,7 @@ mod api;
 mod attacks;
 mod audit;
 mod centre;
+mod chaos;
 mod cli;
 mod embedded;
 mod faults;
