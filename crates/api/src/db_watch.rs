@@ -76,6 +76,7 @@ async fn probe(
 ) {
     let mut session: Option<tokio_postgres::Client> = None;
     loop {
+        // Cancel safe: a probe cut by the stop leaves only its own session, dropped with the task.
         let answered = tokio::select! {
             answered = tokio::time::timeout(stall_after, ask(&config, &mut session)) => answered,
             () = stop.cancelled() => return,
@@ -104,6 +105,7 @@ async fn probe(
                 );
             }
         }
+        // Cancel safe: both branches only wait.
         tokio::select! {
             () = tokio::time::sleep(PROBE_EVERY) => {}
             () = stop.cancelled() => return,
@@ -161,6 +163,8 @@ pub async fn guarded<T>(
     if !watch.is_up() {
         return Err(ApiError::Unavailable.into());
     }
+    // Cancel safe as a client hanging up is: the handler is dropped at an await, a query sent may
+    // still commit (the client was told 503, not success, and retries idempotently).
     tokio::select! {
         answered = answer => answered,
         () = watch.away() => {

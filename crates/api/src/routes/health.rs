@@ -101,6 +101,7 @@ pub async fn metrics(
 ) -> Result<HttpResponse, ApiError> {
     // Needed most while the database is away: then the figures are the last ones read.
     if database.is_up() {
+        // Cancel safe: the refresh only reads, and what it has set stays set.
         tokio::select! {
             () = refresh(&state) => {}
             () = database.away() => {}
