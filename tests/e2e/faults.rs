@@ -106,6 +106,8 @@ async fn with_postgresql_paused_requests_get_503_with_retry_after_and_the_servic
         .await
         .expect("text");
     assert!(metrics.contains("egov_database_up 0"), "{metrics}");
+    assert!(metrics.contains("egov_database_away_total 1"), "{metrics}");
+    assert!(metrics.contains("egov_read_audit_queued 0"), "{metrics}");
 
     drop(paused);
     eventually(

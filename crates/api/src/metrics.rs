@@ -56,6 +56,7 @@ pub struct Metrics {
     relay_lag_seconds: Gauge<f64, AtomicU64>,
     database_up: Gauge,
     database_away: Counter,
+    read_audit_queued: Gauge,
 }
 
 impl Default for Metrics {
@@ -87,13 +88,16 @@ impl Default for Metrics {
             "Reads of the status view by held long polls",
             status_poll_reads.clone(),
         );
-        let long_polls = Gauge::default();
-        registry.register("long_polls", "Long polls held now", long_polls.clone());
-        let kafka_parked = Gauge::default();
-        registry.register(
+        let long_polls = gauge(&mut registry, "long_polls", "Long polls held now");
+        let kafka_parked = gauge(
+            &mut registry,
             "kafka_parked_messages",
             "Messages on the topic that Kafka-sourced projectors parked as not events",
-            kafka_parked.clone(),
+        );
+        let read_audit_queued = gauge(
+            &mut registry,
+            "read_audit_queued",
+            "Audited reads waiting for the committer (each is answered once its record commits)",
         );
         let lag_events = Family::<ProjectorLabels, Gauge>::default();
         registry.register(
@@ -107,11 +111,10 @@ impl Default for Metrics {
             "Age of the oldest event a projector has not applied",
             lag_seconds.clone(),
         );
-        let relay_lag_events = Gauge::default();
-        registry.register(
+        let relay_lag_events = gauge(
+            &mut registry,
             "relay_lag_events",
             "Events committed that the Kafka relay has not had acknowledged by the broker",
-            relay_lag_events.clone(),
         );
         let relay_lag_seconds = Gauge::<f64, AtomicU64>::default();
         registry.register(
@@ -121,6 +124,7 @@ impl Default for Metrics {
         );
         let (database_up, database_away) = register_database(&mut registry);
         Self {
+            read_audit_queued,
             database_up,
             database_away,
             relay_lag_events,
@@ -192,6 +196,13 @@ pub async fn track(
     Ok(response)
 }
 
+/// A gauge registered as `name`.
+fn gauge(registry: &mut Registry, name: &str, help: &str) -> Gauge {
+    let gauge = Gauge::default();
+    registry.register(name, help, gauge.clone());
+    gauge
+}
+
 /// The database watch's metrics (`crate::db_watch`).
 fn register_database(registry: &mut Registry) -> (Gauge, Counter) {
     let up = Gauge::default();
@@ -234,6 +245,12 @@ impl Metrics {
     /// Sets how many long polls are held now.
     pub fn set_kafka_parked(&self, parked: i64) {
         self.kafka_parked.set(parked);
+    }
+
+    /// Sets how many audited reads wait for the committer.
+    pub fn set_read_audit_queued(&self, queued: usize) {
+        self.read_audit_queued
+            .set(i64::try_from(queued).unwrap_or(i64::MAX));
     }
 
     pub fn set_long_polls(&self, held: usize) {

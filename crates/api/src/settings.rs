@@ -663,6 +663,21 @@ mod tests {
     }
 
     #[test]
+    fn the_database_stall_bound_is_taken_within_its_range_and_refused_outside_it() {
+        let stall = |raw: &str| settings(&[("EGOV_DB_STALL_AFTER", raw)]).map(|s| s.db_stall_after);
+        assert_eq!(
+            settings(&[]).expect("defaults").db_stall_after,
+            Duration::from_millis(800)
+        );
+        assert_eq!(stall("250ms").expect("taken"), Duration::from_millis(250));
+        assert_eq!(stall("5s").expect("taken"), Duration::from_secs(5));
+        for bad in ["50ms", "2m", "soon"] {
+            let error = stall(bad).expect_err(bad).to_string();
+            assert!(error.contains("EGOV_DB_STALL_AFTER"), "{bad}: {error}");
+        }
+    }
+
+    #[test]
     fn durations_parse_with_their_units() {
         assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
         assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));

@@ -81,6 +81,12 @@ impl ReadAudit {
         (audit, commit_groups(store, receiver, stop))
     }
 
+    /// Handlers whose reads wait in the queue for the committer now (not those in the append
+    /// under way): a queue that grows says the log does not keep up.
+    pub fn queued(&self) -> usize {
+        self.queue.max_capacity() - self.queue.capacity()
+    }
+
     /// Records a read of the data of `citizens` (a request's applicant, its subject, ...) by
     /// `reader`, unless the reader is that citizen, and returns once the record is durable.
     ///

@@ -108,6 +108,9 @@ pub async fn metrics(
         }
     }
     state.metrics.set_long_polls(state.polls.held());
+    state
+        .metrics
+        .set_read_audit_queued(state.read_audit.queued());
     let body = state.metrics.encode().map_err(ApiError::internal)?;
     Ok(HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")

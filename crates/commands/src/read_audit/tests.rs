@@ -201,6 +201,34 @@ async fn a_cut_connection_of_the_committer_is_replaced_and_the_next_read_is_on_r
 }
 
 #[tokio::test]
+async fn reads_waiting_for_the_committer_are_counted_as_queued() {
+    let db = TestDb::migrated().await;
+    // The committer is not running: every read waits in the queue.
+    let (audit, _committer) =
+        ReadAudit::new(EventStore::new(db.database()), CancellationToken::new());
+    assert_eq!(audit.queued(), 0);
+    let waiting: Vec<_> = (0..3)
+        .map(|n| {
+            let audit = audit.clone();
+            tokio::spawn(async move {
+                let subject = Iin::parse(CITIZENS[0]).expect("iin");
+                audit
+                    .record_reads(&operator("op-1"), &[&subject], format!("request:{n}"), None)
+                    .await
+            })
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while audit.queued() < 3 {
+        assert!(Instant::now() < deadline, "queued: {}", audit.queued());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    for read in waiting {
+        read.abort();
+    }
+}
+
+#[tokio::test]
 async fn with_the_database_away_a_read_is_refused_in_time_and_stopping_does_not_hang() {
     let (db, audit, committing) = start().await;
     let subject = Iin::parse(CITIZENS[0]).expect("iin");
