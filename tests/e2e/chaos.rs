@@ -506,6 +506,8 @@ async fn a_short_fault_campaign_loses_nothing_acknowledged_and_recovers_by_itsel
     let mut rng = StdRng::seed_from_u64(seed);
     let mut injected: BTreeMap<String, u64> = BTreeMap::new();
     let mut recovery: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    // `egov serve`'s resident memory after each fault, in MiB.
+    let mut rss: Vec<f64> = Vec::new();
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(seconds) {
         tokio::time::sleep(Duration::from_millis(
@@ -526,6 +528,7 @@ async fn a_short_fault_campaign_loses_nothing_acknowledged_and_recovers_by_itsel
             .or_default()
             .push(back.as_secs_f64());
         *injected.entry(format!("{fault:?}")).or_default() += 1;
+        rss.extend(rss_mib(stand.serve.child.id()));
     }
     stop.store(true, Ordering::SeqCst);
     for task in tasks {
@@ -542,7 +545,11 @@ async fn a_short_fault_campaign_loses_nothing_acknowledged_and_recovers_by_itsel
         "seed": seed,
         "seconds": seconds,
         "faults": injected,
-        "recovery_to_ready_seconds_max": recovery.iter().map(|(k, v)| (k.clone(), v.iter().copied().fold(0.0, f64::max))).collect::<BTreeMap<_, _>>(),
+        "recovery_to_ready_seconds": recovery
+            .iter_mut()
+            .map(|(kind, times)| (kind.clone(), json!({"p50": percentile(times, 0.5), "p99": percentile(times, 0.99)})))
+            .collect::<BTreeMap<_, _>>(),
+        "serve_rss_mib": {"min": rss.iter().copied().fold(f64::INFINITY, f64::min), "max": rss.iter().copied().fold(0.0, f64::max)},
         "answers": seen.answers,
         "filed": seen.filed.len(),
         "signed": seen.signed.len(),
@@ -609,4 +616,28 @@ async fn explain(db: &tokio_postgres::Client, number: &str) {
         .expect("task");
     let task: Vec<String> = task.iter().map(|r| r.get(0)).collect();
     eprintln!("chaos: {number} did not end: events {events:?}; task {task:?}");
+}
+
+/// The `p` quantile of `values` (nearest rank); 0 for none.
+fn percentile(values: &mut [f64], p: f64) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    values.sort_by(f64::total_cmp);
+    let rank = ((p * values.len() as f64).ceil() as usize).clamp(1, values.len());
+    values[rank - 1]
+}
+
+/// The resident memory of process `pid` in MiB, from /proc.
+fn rss_mib(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib: f64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))?
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib / 1024.0)
 }
