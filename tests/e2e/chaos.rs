@@ -24,7 +24,7 @@ use serde_json::{json, Value};
 use testkit::pki::{Issued, Pki, Responder};
 
 use crate::support::citizens::AIDA;
-use crate::support::flow::healthy;
+use crate::support::flow::{healthy, serve};
 use crate::support::kafka::signal;
 use crate::support::portal::{Keys, AUDIENCE, ISSUER};
 use crate::support::process::{egov, postmaster, Paused, Served, Worker};
@@ -186,13 +186,6 @@ impl Stand {
             .canonicalize()
             .expect("cluster dir")
     }
-}
-
-async fn serve(env: &[(String, String)]) -> Served {
-    let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let mut served = Served::start(&pairs);
-    served.wait_ready(Duration::from_secs(60)).await;
-    served
 }
 
 /// What the clients saw: what was acknowledged, and every answer by kind.

@@ -35,6 +35,14 @@ impl AppendOutcome {
     }
 }
 
+/// How a statement of one append ended.
+enum Executed {
+    /// Written now, at these positions.
+    Appended(Vec<AppendedEvent>),
+    /// Refused as a resend: these events were stored before.
+    AlreadyStored(Vec<AppendedEvent>),
+}
+
 /// How a rejected append is to be reported.
 enum Rejection {
     AlreadyStored(Vec<AppendedEvent>),
@@ -146,25 +154,15 @@ impl EventStore {
         metadata: &EventMetadata,
     ) -> Result<AppendOutcome, StoreError> {
         let prepared = PreparedAppend::new(stream_id, expected, events, metadata, Utc::now())?;
-        match prepared.execute(client).await {
-            Ok(events) => Ok(AppendOutcome {
-                stream_id,
-                events,
-                already_stored: false,
-            }),
-            Err(error) if is_rejection(&error) => match self.resolve_rejection(&prepared).await? {
-                Rejection::AlreadyStored(events) => Ok(AppendOutcome {
-                    stream_id,
-                    events,
-                    already_stored: true,
-                }),
-                Rejection::Error(error) => Err(error),
-            },
-            Err(error) => Err(StoreError::Database {
-                doing: "appending events",
-                source: error,
-            }),
-        }
+        let (events, already_stored) = match self.execute_on(client, &prepared).await? {
+            Executed::Appended(events) => (events, false),
+            Executed::AlreadyStored(events) => (events, true),
+        };
+        Ok(AppendOutcome {
+            stream_id,
+            events,
+            already_stored,
+        })
     }
 
     /// Appends inside the caller's transaction, so that the events commit with the caller's other
@@ -185,16 +183,29 @@ impl EventStore {
         metadata: &EventMetadata,
     ) -> Result<AppendOutcome, StoreError> {
         let prepared = PreparedAppend::new(stream_id, expected, events, metadata, Utc::now())?;
-        match prepared.execute(transaction).await {
-            Ok(events) => Ok(AppendOutcome {
+        match self.execute_on(transaction, &prepared).await? {
+            Executed::Appended(events) => Ok(AppendOutcome {
                 stream_id,
                 events,
                 already_stored: false,
             }),
-            Err(error) if is_rejection(&error) => match self.resolve_rejection(&prepared).await? {
-                Rejection::AlreadyStored(events) => Err(StoreError::EventIdReused {
-                    event_id: events.first().map_or(Uuid::nil(), |e| e.event_id),
-                }),
+            Executed::AlreadyStored(events) => Err(StoreError::EventIdReused {
+                event_id: events.first().map_or(Uuid::nil(), |e| e.event_id),
+            }),
+        }
+    }
+
+    /// Runs `prepared` as one statement on `client` (a connection or a transaction); a refusal
+    /// is told apart as a resend of stored events, or as the error it is.
+    async fn execute_on(
+        &self,
+        client: &impl deadpool_postgres::GenericClient,
+        prepared: &PreparedAppend,
+    ) -> Result<Executed, StoreError> {
+        match prepared.execute(client).await {
+            Ok(events) => Ok(Executed::Appended(events)),
+            Err(error) if is_rejection(&error) => match self.resolve_rejection(prepared).await? {
+                Rejection::AlreadyStored(events) => Ok(Executed::AlreadyStored(events)),
                 Rejection::Error(error) => Err(error),
             },
             Err(error) => Err(StoreError::Database {

@@ -190,7 +190,8 @@ impl Flow {
     }
 }
 
-async fn serve(env: &[(String, String)]) -> Served {
+/// Starts `egov serve` with `env` and waits until it is ready.
+pub async fn serve(env: &[(String, String)]) -> Served {
     let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let mut served = Served::start(&pairs);
     served.wait_ready(Duration::from_secs(60)).await;
