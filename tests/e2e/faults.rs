@@ -1,11 +1,13 @@
 //! Faults of the database as a running service meets them: each test makes the fault happen to
-//! the real server (a signal to its processes) and asks the service over HTTP what a client sees.
+//! the real server (a signal to its processes, its primary lost) and asks the service over HTTP
+//! what a client sees.
 
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
 use crate::support::process::{egov, eventually, postmaster, Paused, Served};
+use crate::support::replication;
 
 const CITIZEN: &str = "760324400005";
 
@@ -124,4 +126,78 @@ async fn with_postgresql_paused_requests_get_503_with_retry_after_and_the_servic
     assert_eq!(code, 201, "filing works again");
     assert_eq!(status(&http, &own, Some(&token)).await, 200);
     assert!(served.terminate(), "egov stops cleanly after the fault");
+}
+
+/// The number of a filing answered 201.
+async fn filed(http: &reqwest::Client, base: &str, token: &str) -> String {
+    let answer = http
+        .post(format!("{base}/api/v1/requests"))
+        .bearer_auth(token)
+        .json(&json!({"service": "pension-fund-statement", "iin": CITIZEN, "form": {}}))
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(answer.status(), 201, "filed");
+    let body: serde_json::Value = answer.json().await.expect("JSON");
+    body["number"].as_str().expect("number").to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_failover_the_service_finds_the_promoted_standby_and_keeps_every_acknowledged_filing(
+) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (primary, standby) = replication::pair(dir.path()).await;
+    let url = replication::url(&primary, &standby);
+    let data = dir.path().join("keys").to_string_lossy().into_owned();
+    let mut served = Served::start(&[
+        ("DATABASE_URL", &url),
+        ("EGOV_MIGRATE_DATABASE_URL", &url),
+        ("EGOV_DATA_DIR", &data),
+        ("EGOV_MODE", "development"),
+        ("EGOV_WORKFLOW", "off"),
+    ]);
+    served.wait_ready(Duration::from_secs(120)).await;
+    let base = served.base.clone();
+    let token = token(&data);
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client");
+    let mut numbers = Vec::new();
+    for _ in 0..10 {
+        numbers.push(filed(&http, &base, &token).await);
+    }
+
+    // The primary is lost; until the standby is promoted nothing takes writes (the standby is
+    // read-only, and the URL asks for a server that takes them): 503 with Retry-After.
+    tokio::task::block_in_place(|| primary.crash()).expect("the primary stops");
+    let (code, retry_after, took) = file(&http, &base, &token).await;
+    assert_eq!((code, retry_after.is_some()), (503, true), "took {took:?}");
+    tokio::task::block_in_place(|| standby.promote()).expect("promoted");
+    let promoted = Instant::now();
+    eventually(
+        "ready on the promoted standby without a restart",
+        Duration::from_secs(30),
+        || {
+            let http = http.clone();
+            let url = format!("{base}/readyz");
+            async move { status(&http, &url, None).await == 200 }
+        },
+    )
+    .await;
+    eprintln!("ready {:?} after the promotion", promoted.elapsed());
+    numbers.push(filed(&http, &base, &token).await);
+    // Every filing answered 201 is on the new primary: the old one acknowledged each only once
+    // the standby had it.
+    let on_new_primary: i64 = replication::superuser_at(standby.port())
+        .await
+        .query_one(
+            "SELECT count(*) FROM request_numbers WHERE number = ANY($1)",
+            &[&numbers],
+        )
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(on_new_primary, 11);
+    assert!(served.terminate(), "egov stops cleanly after the failover");
 }

@@ -6,102 +6,17 @@ use std::collections::{HashMap, HashSet};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use domain::RecordedEvent;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Headers, Message};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::ClientConfig;
 use serde_json::{json, Value};
 use testkit::pki::{Algorithm, Issued};
 use testkit::TestDb;
 
 use crate::support::citizens::{AIDA, DANA, ERLAN};
 use crate::support::flow::{healthy, Flow};
-use crate::support::kafka::{kafka_env, signal, topic, Broker, SESSION_TIMEOUT};
+use crate::support::kafka::{
+    delivery, kafka_env, read_topic, signal, topic, Broker, Published, SESSION_TIMEOUT,
+};
 use crate::support::process::egov;
-
-/// One message read back from the topic.
-#[derive(Debug)]
-struct Published {
-    partition: i32,
-    key: String,
-    headers: HashMap<String, String>,
-    event: RecordedEvent,
-}
-
-/// Reads every partition of `topic` from the beginning until `at_least` messages came and no more
-/// come for a second (so that duplicates show too).
-async fn read_topic(brokers: &str, topic: &str, at_least: usize) -> Vec<Published> {
-    let brokers = brokers.to_owned();
-    let topic = topic.to_owned();
-    tokio::task::spawn_blocking(move || {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", &brokers)
-            .set("group.id", format!("reader-{}", uuid::Uuid::new_v4()))
-            .set("enable.auto.commit", "false")
-            .create()
-            .expect("consumer");
-        let metadata = consumer
-            .fetch_metadata(Some(&topic), Duration::from_secs(10))
-            .expect("metadata");
-        let partitions = metadata.topics()[0].partitions().len();
-        assert!(partitions > 0, "the topic has no partitions");
-        let mut assignment = TopicPartitionList::new();
-        for p in 0..partitions {
-            assignment
-                .add_partition_offset(
-                    &topic,
-                    i32::try_from(p).expect("partition"),
-                    Offset::Beginning,
-                )
-                .expect("assign");
-        }
-        consumer.assign(&assignment).expect("assign");
-        let mut read = Vec::new();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let mut quiet_since = Instant::now();
-        loop {
-            match consumer.poll(Duration::from_millis(100)) {
-                Some(Ok(message)) => {
-                    quiet_since = Instant::now();
-                    let headers = message
-                        .headers()
-                        .map(|h| {
-                            h.iter()
-                                .map(|header| {
-                                    (
-                                        header.key.to_owned(),
-                                        String::from_utf8_lossy(header.value.unwrap_or_default())
-                                            .into_owned(),
-                                    )
-                                })
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    read.push(Published {
-                        partition: message.partition(),
-                        key: String::from_utf8_lossy(message.key().unwrap_or_default())
-                            .into_owned(),
-                        headers,
-                        event: serde_json::from_slice(message.payload().unwrap_or_default())
-                            .expect("an event envelope"),
-                    });
-                }
-                Some(Err(error)) => panic!("reading the topic: {error}"),
-                None => {}
-            }
-            if read.len() >= at_least && quiet_since.elapsed() > Duration::from_secs(1) {
-                return read;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "only {} of at least {at_least} messages on {topic}",
-                read.len()
-            );
-        }
-    })
-    .await
-    .expect("reader")
-}
 
 /// The log as PostgreSQL holds it: (event id, stream id, version), in log order.
 async fn log(db: &TestDb) -> Vec<(uuid::Uuid, uuid::Uuid, i64)> {
@@ -144,50 +59,16 @@ async fn relayed(db: &TestDb, topic: &str, limit: Duration) {
     }
 }
 
-/// Checks what a consumer sees: every event of `log` at least once, one key's events in one
-/// partition, and per key the versions in order once repeats of what was already seen are dropped
-/// (as the projectors drop them). Returns the number of repeats.
+/// Checks what a consumer sees (see [`delivery`]): nothing missing, unknown, misplaced or
+/// skipped. Returns the number of repeats.
 fn check_delivery(log: &[(uuid::Uuid, uuid::Uuid, i64)], read: &[Published]) -> usize {
-    let expected: HashSet<uuid::Uuid> = log.iter().map(|(id, _, _)| *id).collect();
-    let seen: HashSet<uuid::Uuid> = read.iter().map(|p| p.event.event_id).collect();
-    let missing: Vec<_> = expected.difference(&seen).collect();
-    assert!(
-        missing.is_empty(),
-        "{} events never reached the topic",
-        missing.len()
+    let seen = delivery(log, read);
+    assert_eq!(
+        (seen.missing, seen.unknown, seen.misplaced, seen.skips),
+        (0, 0, 0, 0),
+        "what the topic holds against the log: {seen:?}"
     );
-    assert!(
-        seen.is_subset(&expected),
-        "the topic holds events the log does not"
-    );
-    let mut partition_of: HashMap<&str, i32> = HashMap::new();
-    let mut newest: HashMap<&str, u64> = HashMap::new();
-    let mut repeats = 0;
-    for published in read {
-        assert_eq!(published.key, published.event.stream_id.to_string());
-        let partition = *partition_of
-            .entry(published.key.as_str())
-            .or_insert(published.partition);
-        assert_eq!(
-            partition, published.partition,
-            "one stream in two partitions"
-        );
-        let version = published.event.stream_version.get();
-        let newest = newest.entry(published.key.as_str()).or_insert(0);
-        if version <= *newest {
-            repeats += 1;
-        } else {
-            assert_eq!(
-                version,
-                *newest + 1,
-                "stream {} skips from version {} to {version}",
-                published.key,
-                *newest
-            );
-            *newest = version;
-        }
-    }
-    repeats
+    seen.repeats
 }
 
 async fn citizens(flow: &mut Flow) -> Vec<(&'static str, Issued)> {

@@ -3,12 +3,14 @@
 //!   announces), waits on conditions with a deadline;
 //! - [`portal`]: the identity provider's keys, a served API in production mode and its client;
 //! - [`flow`]: a served API with the workflow, the registry simulator, a test CA and OCSP;
-//! - [`kafka`]: a Kafka broker of a test's own.
+//! - [`kafka`]: a Kafka broker of a test's own, its topic read back against the log;
+//! - [`replication`]: a PostgreSQL primary with a synchronous standby, for failovers.
 
 pub mod flow;
 pub mod kafka;
 pub mod portal;
 pub mod process;
+pub mod replication;
 
 /// Citizens of the shipped registry fixture (`fixtures/registry.json`), as the tests use them.
 pub mod citizens {

@@ -131,29 +131,32 @@ impl EmbeddedPostgres {
                 );
                 cluster.port = port;
             }
-            None => cluster.launch()?,
+            None => cluster.launch(None)?,
         }
         cluster.running = true;
         cluster.ensure_database().await?;
         Ok(cluster)
     }
 
-    /// Starts the cluster's server on a free port of 127.0.0.1. The port is found by binding and
-    /// letting go; should another process take it meanwhile, the server does not start and
-    /// another port is tried.
-    fn launch(&mut self) -> Result<(), EmbeddedError> {
+    /// Starts the cluster's server on 127.0.0.1, on `port` or else a free port. A free port is
+    /// found by binding and letting go; should another process take it meanwhile, the server does
+    /// not start and another port is tried.
+    fn launch(&mut self, port: Option<u16>) -> Result<(), EmbeddedError> {
         let log = self
             .data_dir
             .join("postgres.log")
             .to_string_lossy()
             .into_owned();
-        let mut attempts = 0;
+        let mut attempts = if port.is_some() { 2 } else { 0 };
         loop {
-            self.port = free_port().map_err(|source| EmbeddedError::Io {
-                doing: "cannot find a free port for",
-                path: self.data_dir.clone(),
-                source,
-            })?;
+            self.port = match port {
+                Some(port) => port,
+                None => free_port().map_err(|source| EmbeddedError::Io {
+                    doing: "cannot find a free port for",
+                    path: self.data_dir.clone(),
+                    source,
+                })?,
+            };
             let options = format!("-p {} -h 127.0.0.1 -k ''", self.port);
             let args = [
                 "start",
@@ -210,6 +213,100 @@ impl EmbeddedPostgres {
                 &options,
             ],
         )
+    }
+
+    /// Starts a streaming standby of this cluster in `data_dir` (emptied first), on `port` or
+    /// else a free one: a base backup with the settings to follow this cluster, then the server.
+    /// For the fault campaign's failover; the caller asks for synchronous replication.
+    ///
+    /// # Errors
+    /// [`EmbeddedError`] saying which step failed.
+    pub fn start_standby(
+        &self,
+        data_dir: &Path,
+        port: Option<u16>,
+    ) -> Result<EmbeddedPostgres, EmbeddedError> {
+        let io = |doing| {
+            move |source| EmbeddedError::Io {
+                doing,
+                path: data_dir.to_owned(),
+                source,
+            }
+        };
+        if data_dir.exists() {
+            std::fs::remove_dir_all(data_dir)
+                .map_err(io("cannot empty the standby's directory"))?;
+        }
+        std::fs::create_dir_all(data_dir).map_err(io("cannot create the standby's directory"))?;
+        let mut standby = EmbeddedPostgres {
+            data_dir: data_dir
+                .canonicalize()
+                .map_err(io("cannot resolve the standby's directory"))?,
+            bindir: self.bindir.clone(),
+            port: 0,
+            as_system_user: self.as_system_user,
+            running: false,
+        };
+        if standby.as_system_user {
+            standby.hand_over_data_dir()?;
+        }
+        let source_port = self.port.to_string();
+        standby.run(
+            "pg_basebackup",
+            &[
+                "-D",
+                &standby.path(),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &source_port,
+                "-U",
+                "postgres",
+                "-R",
+                "-X",
+                "stream",
+                "-c",
+                "fast",
+            ],
+        )?;
+        standby.launch(port)?;
+        standby.running = true;
+        Ok(standby)
+    }
+
+    /// Promotes this standby to a primary, waiting until it takes writes.
+    ///
+    /// # Errors
+    /// [`EmbeddedError::Command`] when `pg_ctl promote` fails.
+    pub fn promote(&self) -> Result<(), EmbeddedError> {
+        self.run("pg_ctl", &["promote", "-w", "-t", "60", "-D", &self.path()])
+    }
+
+    /// Stops the server at once, without a checkpoint (`-m immediate`): its data directory is left
+    /// as a crash leaves it. For the fault campaign, where this is the primary lost.
+    ///
+    /// # Errors
+    /// [`EmbeddedError::Command`] when `pg_ctl stop` fails.
+    pub fn crash(mut self) -> Result<(), EmbeddedError> {
+        self.running = false;
+        self.run(
+            "pg_ctl",
+            &[
+                "stop",
+                "-w",
+                "-t",
+                "60",
+                "-m",
+                "immediate",
+                "-D",
+                &self.path(),
+            ],
+        )
+    }
+
+    /// The cluster's data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
     }
 
     /// The URL of the service's database in the cluster.

@@ -1,9 +1,15 @@
 //! A Kafka broker of a test's own: tansu with in-memory storage on a port of its own, killed when
-//! dropped, and the settings that make `egov` publish to it.
+//! dropped; the settings that make `egov` publish to it; a topic read back and held against the log.
 
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use domain::RecordedEvent;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 /// How long a consumer group waits for a silent member before its partitions move on.
 pub const SESSION_TIMEOUT: Duration = Duration::from_secs(6);
@@ -113,4 +119,139 @@ pub fn kafka_env(broker: &Broker, topic: &str) -> Vec<(String, String)> {
             format!("{}s", SESSION_TIMEOUT.as_secs()),
         ),
     ]
+}
+
+/// One message read back from the topic.
+#[derive(Debug)]
+pub struct Published {
+    pub partition: i32,
+    pub key: String,
+    pub headers: HashMap<String, String>,
+    pub event: RecordedEvent,
+}
+
+/// Reads every partition of `topic` from the beginning until `at_least` messages came and no more
+/// come for a second (so that duplicates show too).
+pub async fn read_topic(brokers: &str, topic: &str, at_least: usize) -> Vec<Published> {
+    let brokers = brokers.to_owned();
+    let topic = topic.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &brokers)
+            .set("group.id", format!("reader-{}", uuid::Uuid::new_v4()))
+            .set("enable.auto.commit", "false")
+            .create()
+            .expect("consumer");
+        let metadata = consumer
+            .fetch_metadata(Some(&topic), Duration::from_secs(10))
+            .expect("metadata");
+        let partitions = metadata.topics()[0].partitions().len();
+        assert!(partitions > 0, "the topic has no partitions");
+        let mut assignment = TopicPartitionList::new();
+        for p in 0..partitions {
+            assignment
+                .add_partition_offset(
+                    &topic,
+                    i32::try_from(p).expect("partition"),
+                    Offset::Beginning,
+                )
+                .expect("assign");
+        }
+        consumer.assign(&assignment).expect("assign");
+        let mut read = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut quiet_since = Instant::now();
+        loop {
+            match consumer.poll(Duration::from_millis(100)) {
+                Some(Ok(message)) => {
+                    quiet_since = Instant::now();
+                    let headers = message
+                        .headers()
+                        .map(|h| {
+                            h.iter()
+                                .map(|header| {
+                                    (
+                                        header.key.to_owned(),
+                                        String::from_utf8_lossy(header.value.unwrap_or_default())
+                                            .into_owned(),
+                                    )
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    read.push(Published {
+                        partition: message.partition(),
+                        key: String::from_utf8_lossy(message.key().unwrap_or_default())
+                            .into_owned(),
+                        headers,
+                        event: serde_json::from_slice(message.payload().unwrap_or_default())
+                            .expect("an event envelope"),
+                    });
+                }
+                Some(Err(error)) => panic!("reading the topic: {error}"),
+                None => {}
+            }
+            if read.len() >= at_least && quiet_since.elapsed() > Duration::from_secs(1) {
+                return read;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "only {} of at least {at_least} messages on {topic}",
+                read.len()
+            );
+        }
+    })
+    .await
+    .expect("reader")
+}
+
+/// What a consumer saw of the log ([`delivery`]).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Delivery {
+    /// Events of the log that never reached the topic.
+    pub missing: usize,
+    /// Messages holding an event the log does not.
+    pub unknown: usize,
+    /// Messages keyed by something other than their stream, or a stream's in a second partition.
+    pub misplaced: usize,
+    /// Places where a stream's versions skip one (repeats dropped, as the projectors drop them).
+    pub skips: usize,
+    /// Messages repeating what was already read for the stream.
+    pub repeats: usize,
+}
+
+/// Counts what a consumer sees of `log` (event id, stream id, version): every event of it at
+/// least once, one key's events in one partition, and per key the versions in order once repeats
+/// of what was already seen are dropped.
+pub fn delivery(log: &[(uuid::Uuid, uuid::Uuid, i64)], read: &[Published]) -> Delivery {
+    let expected: HashSet<uuid::Uuid> = log.iter().map(|(id, _, _)| *id).collect();
+    let seen: HashSet<uuid::Uuid> = read.iter().map(|p| p.event.event_id).collect();
+    let mut delivery = Delivery {
+        missing: expected.difference(&seen).count(),
+        unknown: seen.difference(&expected).count(),
+        ..Delivery::default()
+    };
+    let mut partition_of: HashMap<&str, i32> = HashMap::new();
+    let mut newest: HashMap<&str, u64> = HashMap::new();
+    for published in read {
+        let partition = *partition_of
+            .entry(published.key.as_str())
+            .or_insert(published.partition);
+        if published.key != published.event.stream_id.to_string()
+            || partition != published.partition
+        {
+            delivery.misplaced += 1;
+        }
+        let version = published.event.stream_version.get();
+        let newest = newest.entry(published.key.as_str()).or_insert(0);
+        if version <= *newest {
+            delivery.repeats += 1;
+        } else {
+            if version != *newest + 1 {
+                delivery.skips += 1;
+            }
+            *newest = version;
+        }
+    }
+    delivery
 }
