@@ -599,8 +599,8 @@ async fn two_egov_workers_beside_a_serve_without_workflow_share_the_requests_eac
     // Each worker drives two requests at a time, so that both have a share.
     let mut env = flow.env.clone();
     env.push(("EGOV_WORKFLOW_CONCURRENCY".into(), "2".into()));
-    let workers: Vec<crate::support::process::Worker> = (0..2)
-        .map(|_| crate::support::process::Worker::start(&env))
+    let workers: Vec<crate::support::process::Daemon> = (0..2)
+        .map(|_| crate::support::process::Daemon::worker(&env))
         .collect();
     for number in &numbers {
         let status = flow.outcome(number, AIDA, WAIT).await;

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use super::others::MEDIC;
 use super::stand::{Stand, OPERATOR};
 use super::Seen;
+use crate::support::kafka::{delivery, read_topic};
 use crate::support::process::egov;
 
 /// Waits until every signed request has ended (a result, a refusal, or a recorded missed
@@ -86,11 +87,20 @@ pub async fn violations(stand: &Stand, seen: &Seen) -> BTreeMap<&'static str, u6
         .expect("twice")
         .get(0);
     found.insert("2_step_outcome_twice", u64::try_from(twice).unwrap_or(0));
-    // 3. The hash chains hold and every read model equals a replay of the log.
+    // 3. The hash chains hold and every read model, once the projectors fed from the topic have
+    // caught up, equals a replay of the whole log.
+    let caught_up = stand.current_after(Instant::now()).await;
+    eprintln!(
+        "chaos: the read models caught up {:.1} s after the last event",
+        caught_up.as_secs_f64()
+    );
     let url = &stand.url;
     for (name, args) in [
         ("3_verify", &["verify"][..]),
-        ("3_replay_check", &["replay", "--check"][..]),
+        (
+            "3_replay_check",
+            &["replay", "--check", "--source", "kafka"][..],
+        ),
     ] {
         let output = egov()
             .args(args)
@@ -107,8 +117,10 @@ pub async fn violations(stand: &Stand, seen: &Seen) -> BTreeMap<&'static str, u6
         }
         found.insert(name, u64::from(!output.status.success()));
     }
-    // 3. The auditor read the log in its order, every event once.
+    // 3. The auditor read the log in its order, every event once; the topic holds every event,
+    // each stream's in order in one partition.
     found.extend(feed_against_log(&db, &seen.feed).await);
+    found.extend(topic_against_log(stand, &db).await);
     // 4. Every answered audited read has its record.
     let recorded = recorded_reads(&db, OPERATOR).await;
     let unrecorded: u64 = seen
@@ -245,5 +257,35 @@ async fn feed_against_log(
             "3_feed_out_of_order",
             u64::from(read.len() == log.len() && read.iter().zip(&log).any(|(a, b)| *a != b)),
         ),
+    ]
+}
+
+/// The topic read back from its start against the whole log (see [`delivery`]); repeats (from a
+/// relay killed before its checkpoint moved) are allowed and printed.
+async fn topic_against_log(stand: &Stand, db: &tokio_postgres::Client) -> [(&'static str, u64); 4] {
+    let log: Vec<(uuid::Uuid, uuid::Uuid, i64)> = db
+        .query(
+            "SELECT event_id, stream_id, stream_version FROM events ORDER BY tx_id, position",
+            &[],
+        )
+        .await
+        .expect("the log")
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    let read = read_topic(&stand.broker.addr, &stand.topic, log.len()).await;
+    let seen = delivery(&log, &read);
+    eprintln!(
+        "chaos: the topic holds {} messages for {} events ({} repeats)",
+        read.len(),
+        log.len(),
+        seen.repeats
+    );
+    let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+    [
+        ("3_topic_missing", count(seen.missing)),
+        ("3_topic_unknown", count(seen.unknown)),
+        ("3_topic_misplaced", count(seen.misplaced)),
+        ("3_topic_skips", count(seen.skips)),
     ]
 }

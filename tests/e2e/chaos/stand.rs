@@ -1,10 +1,12 @@
 //! What the campaign runs and the faults it injects into it.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use egov::embedded_postgres::EmbeddedPostgres;
+use projections::ReadModel;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use registry_sim::{Background, FaultSettings, Simulator};
@@ -14,8 +16,9 @@ use testkit::pki::{Issued, Pki, Responder};
 use crate::support::citizens::AIDA;
 use crate::support::flow::{healthy, serve};
 use crate::support::kafka::signal;
+use crate::support::kafka::{high_watermarks, kafka_env, topic, Broker, SESSION_TIMEOUT};
 use crate::support::portal::{Keys, AUDIENCE, ISSUER};
-use crate::support::process::{postmaster, Paused, Served, Worker};
+use crate::support::process::{postmaster, Daemon, Paused, Served};
 use crate::support::replication::{self, superuser_at, synchronous};
 
 /// The operator whose reads are audited.
@@ -39,9 +42,20 @@ pub enum Fault {
     RegistryErrors,
     /// The registries answer 1.5 s late for a while.
     RegistrySlow,
+    /// `kill -9` of `egov relay` (started again).
+    KillRelay,
+    /// `kill -9` of one of the projectors fed from Kafka (started again once its session in the
+    /// group has run out).
+    KillProjector,
+    /// The Kafka broker stopped (SIGSTOP) for `EGOV_CHAOS_BROKER_STOP` seconds (4: within the
+    /// consumers' 6 s session; a longer stop meets a limit of tansu, docs/reliability.md).
+    StopBroker,
 }
 
-const FAULTS: [Fault; 10] = [
+/// How many kinds of fault there are.
+pub const KINDS: usize = FAULTS.len();
+
+const FAULTS: [Fault; 13] = [
     Fault::KillServe,
     Fault::KillWorker,
     Fault::StopWorker,
@@ -52,6 +66,9 @@ const FAULTS: [Fault; 10] = [
     Fault::RegistryOutage,
     Fault::RegistryErrors,
     Fault::RegistrySlow,
+    Fault::KillRelay,
+    Fault::KillProjector,
+    Fault::StopBroker,
 ];
 
 /// The faults in an order drawn from the seed: every kind once, shuffled, then again, so that a
@@ -105,7 +122,17 @@ pub struct Stand {
     pub url: String,
     env: Vec<(String, String)>,
     pub serve: Served,
-    worker: Worker,
+    worker: Daemon,
+    /// `egov relay` (`egov serve` runs one too; one at a time publishes).
+    relay: Daemon,
+    /// Two `egov projections run --source kafka`, sharing the topic's partitions.
+    projectors: Vec<Daemon>,
+    /// The one of them the next `KillProjector` kills.
+    next_projector: usize,
+    pub broker: Broker,
+    /// How long `StopBroker` stops it.
+    broker_stop: Duration,
+    pub topic: String,
     pub base: Arc<RwLock<String>>,
     pub keys: Keys,
     pub pki: Arc<Mutex<Pki>>,
@@ -128,7 +155,9 @@ impl Stand {
         let signer = pki.signer(AIDA);
         let responder = pki.responder();
         let sim = Simulator::spawn(healthy()).expect("the simulator starts");
-        let env: Vec<(String, String)> = [
+        let broker = tokio::task::block_in_place(Broker::start);
+        let topic = topic();
+        let mut env: Vec<(String, String)> = [
             ("DATABASE_URL", url.as_str()),
             ("EGOV_MIGRATE_DATABASE_URL", url.as_str()),
             ("EGOV_JWT_PUBLIC_KEYS", &keys.setting()),
@@ -153,6 +182,9 @@ impl Stand {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
+        // The read models are fed from the topic, by projectors of their own.
+        env.extend(kafka_env(&broker, &topic));
+        env.push(("EGOV_PROJECTIONS".into(), "off".into()));
         let served = serve(&env).await;
         Stand {
             db: Some(Replicated {
@@ -162,7 +194,13 @@ impl Stand {
             url,
             base: Arc::new(RwLock::new(served.base.clone())),
             serve: served,
-            worker: Worker::start(&env),
+            worker: Daemon::worker(&env),
+            relay: Daemon::start(&env, &["relay"]),
+            projectors: (0..2).map(|_| projector(&env)).collect(),
+            next_projector: 0,
+            broker,
+            broker_stop: Duration::from_secs(super::setting("EGOV_CHAOS_BROKER_STOP", 4)),
+            topic,
             env,
             keys,
             pki: Arc::new(Mutex::new(pki)),
@@ -200,15 +238,13 @@ impl Stand {
     pub async fn inject(&mut self, fault: Fault, away: &AtomicBool) -> Recovered {
         match fault {
             Fault::KillServe => {
-                self.serve.child.kill().expect("kill -9 egov serve");
-                let _ = self.serve.child.wait();
+                kill(&mut self.serve.child);
                 self.serve = serve(&self.env).await;
                 *self.base.write().expect("base") = self.serve.base.clone();
             }
             Fault::KillWorker => {
-                self.worker.child.kill().expect("kill -9 egov worker");
-                let _ = self.worker.child.wait();
-                self.worker = Worker::start(&self.env);
+                kill(&mut self.worker.child);
+                self.worker = Daemon::worker(&self.env);
             }
             Fault::StopWorker => {
                 // Past its 2 s lease: another process takes its requests over, and the stopped
@@ -242,6 +278,24 @@ impl Stand {
             Fault::RegistryOutage => self.registry_fault(true, 0.0, 0, 5).await,
             Fault::RegistryErrors => self.registry_fault(false, 0.5, 0, 6).await,
             Fault::RegistrySlow => self.registry_fault(false, 0.0, 1500, 6).await,
+            Fault::KillRelay => {
+                kill(&mut self.relay.child);
+                self.relay = Daemon::start(&self.env, &["relay"]);
+            }
+            Fault::KillProjector => {
+                let which = self.next_projector % self.projectors.len();
+                self.next_projector += 1;
+                kill(&mut self.projectors[which].child);
+                // tansu 0.6.0 keeps a killed member in the group when another joins before its
+                // session has run out (README, Kafka): the restart waits for that.
+                tokio::time::sleep(SESSION_TIMEOUT + Duration::from_secs(1)).await;
+                self.projectors[which] = projector(&self.env);
+            }
+            Fault::StopBroker => {
+                self.broker.pause();
+                tokio::time::sleep(self.broker_stop).await;
+                self.broker.resume();
+            }
         }
         self.recovered(Instant::now()).await
     }
@@ -273,8 +327,10 @@ impl Stand {
     }
 
     /// How long after `started` every read model has applied the log as far as it stands now (the
-    /// last event committed). Gives up after 60 s, naming the projectors still behind.
-    async fn current_after(&self, started: Instant) -> Duration {
+    /// last event committed): every checkpoint of the log's readers (the relay, the workflow's
+    /// feeder) has passed it, and the projectors fed from the topic have applied each partition up
+    /// to where the relay had published by then. Gives up after 60 s, naming what is behind.
+    pub async fn current_after(&self, started: Instant) -> Duration {
         let db = self.superuser().await;
         let head = db
             .query_opt(
@@ -286,19 +342,11 @@ impl Stand {
         let Some(head) = head else {
             return started.elapsed();
         };
-        let (tx_id, position): (i64, i64) = (head.get(0), head.get(1));
+        let head: (i64, i64) = (head.get(0), head.get(1));
         let waiting = Instant::now();
+        let mut ends = None;
         loop {
-            let behind: Vec<String> = db
-                .query(
-                    "SELECT name FROM projections.checkpoints WHERE (tx_id, position) < ($1, $2)",
-                    &[&tx_id, &position],
-                )
-                .await
-                .expect("checkpoints")
-                .iter()
-                .map(|row| row.get(0))
-                .collect();
+            let behind = self.behind(&db, head, &mut ends).await;
             if behind.is_empty() {
                 return started.elapsed();
             }
@@ -308,6 +356,57 @@ impl Stand {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// What has not yet applied the log up to `head`: checkpoints by name, then the topic's
+    /// projectors by read model and partition (`ends`: the partitions' ends, read once the relay
+    /// has passed `head`).
+    async fn behind(
+        &self,
+        db: &tokio_postgres::Client,
+        (tx_id, position): (i64, i64),
+        ends: &mut Option<Vec<i64>>,
+    ) -> Vec<String> {
+        let behind: Vec<String> = db
+            .query(
+                "SELECT name FROM projections.checkpoints WHERE (tx_id, position) < ($1, $2)",
+                &[&tx_id, &position],
+            )
+            .await
+            .expect("checkpoints")
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        if !behind.is_empty() {
+            return behind;
+        }
+        if ends.is_none() {
+            *ends = Some(high_watermarks(&self.broker.addr, &self.topic).await);
+        }
+        let applied: HashMap<(String, i32), i64> = db
+            .query(
+                "SELECT projector, partition, next_offset FROM projections.kafka_offsets
+                  WHERE topic = $1",
+                &[&self.topic],
+            )
+            .await
+            .expect("offsets")
+            .iter()
+            .map(|row| ((row.get(0), row.get(1)), row.get(2)))
+            .collect();
+        let mut behind = Vec::new();
+        for model in ReadModel::ALL {
+            for (partition, end) in (0..).zip(ends.iter().flatten()) {
+                let next = applied
+                    .get(&(model.name().to_owned(), partition))
+                    .copied()
+                    .unwrap_or(0);
+                if next < *end {
+                    behind.push(format!("{}/{partition}", model.name()));
+                }
+            }
+        }
+        behind
     }
 
     /// The primary lost (stopped at once, as a crash leaves it), the standby promoted a second
@@ -360,4 +459,15 @@ impl Stand {
         let answer = set(healthy()).await.expect("the simulator");
         assert!(answer.status().is_success(), "faults healed");
     }
+}
+
+/// `kill -9` of `child`, waited for.
+fn kill(child: &mut std::process::Child) {
+    child.kill().expect("kill -9");
+    let _ = child.wait();
+}
+
+/// `egov projections run --source kafka`: every read model, from the topic.
+fn projector(env: &[(String, String)]) -> Daemon {
+    Daemon::start(env, &["projections", "run", "--source", "kafka"])
 }

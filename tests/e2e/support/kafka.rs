@@ -255,3 +255,30 @@ pub fn delivery(log: &[(uuid::Uuid, uuid::Uuid, i64)], read: &[Published]) -> De
     }
     delivery
 }
+
+/// The high watermark (the offset the next message will take) of every partition of `topic`.
+pub async fn high_watermarks(brokers: &str, topic: &str) -> Vec<i64> {
+    let brokers = brokers.to_owned();
+    let topic = topic.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &brokers)
+            .create()
+            .expect("consumer");
+        let metadata = consumer
+            .fetch_metadata(Some(&topic), Duration::from_secs(10))
+            .expect("metadata");
+        metadata.topics()[0]
+            .partitions()
+            .iter()
+            .map(|partition| {
+                consumer
+                    .fetch_watermarks(&topic, partition.id(), Duration::from_secs(10))
+                    .expect("watermarks")
+                    .1
+            })
+            .collect()
+    })
+    .await
+    .expect("watermarks")
+}

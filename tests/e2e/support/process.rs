@@ -147,28 +147,35 @@ fn wait_exit(child: &mut Child, limit: Duration) -> bool {
     panic!("egov did not stop within {limit:?} of SIGTERM");
 }
 
-/// A running `egov worker`, stopped with SIGTERM when dropped.
-pub struct Worker {
+/// A running `egov` subcommand that runs until stopped (`worker`, `relay`, `projections run`),
+/// stopped with SIGTERM when dropped.
+pub struct Daemon {
     pub child: Child,
 }
 
-impl Worker {
-    pub fn start(envs: &[(String, String)]) -> Worker {
+impl Daemon {
+    /// `egov worker`.
+    pub fn worker(envs: &[(String, String)]) -> Daemon {
+        Daemon::start(envs, &["worker"])
+    }
+
+    /// `egov ARGS...` with `envs`.
+    pub fn start(envs: &[(String, String)], args: &[&str]) -> Daemon {
         let mut command = egov();
-        command.arg("worker");
+        command.args(args);
         for (key, value) in envs {
             command.env(key, value);
         }
-        Worker {
+        Daemon {
             child: command
                 .stdin(Stdio::null())
                 .spawn()
-                .expect("start egov worker"),
+                .unwrap_or_else(|error| panic!("start egov {args:?}: {error}")),
         }
     }
 }
 
-impl Drop for Worker {
+impl Drop for Daemon {
     fn drop(&mut self) {
         if matches!(self.child.try_wait(), Ok(None)) {
             signal_term(self.child.id());

@@ -90,9 +90,9 @@ pub struct Observers {
     pub progress: Option<watch::Sender<Progress>>,
 }
 
-/// Keeps the read model of `projector` up to date from the topic until `shutdown`. Failures are
-/// logged and retried with backoff (the consumer leaves the group and joins it again); the loop
-/// never gives up on its own. Needs Tokio's multi-thread runtime: partitions are assigned inside
+/// Keeps the read model of `projector` up to date from the topic until `shutdown`. A batch the
+/// database does not take is tried again in place; other failures are logged and retried with
+/// backoff (the consumer leaves the group and joins it again). The loop never gives up on its own. Needs Tokio's multi-thread runtime: partitions are assigned inside
 /// the consumer's poll, which reads their offsets from the database in place.
 pub async fn run<P: Projector>(
     pool: Pool,
@@ -304,7 +304,18 @@ async fn consume<P: Projector>(
         if batch.is_empty() {
             continue;
         }
-        let stored = commit(pool, projector, &settings.topic, &batch, observers).await?;
+        let Some(stored) = commit_patiently(
+            pool,
+            projector,
+            &settings.topic,
+            &batch,
+            observers,
+            shutdown,
+        )
+        .await?
+        else {
+            return Ok(());
+        };
         let mut positions = TopicPartitionList::new();
         for (partition, next) in stored {
             positions
@@ -452,6 +463,36 @@ pub async fn parked(pool: &Pool) -> Result<i64, ProjectionError> {
         .await
         .map_err(ProjectionError::database("counting parked Kafka messages"))?;
     Ok(row.get(0))
+}
+
+/// [`commit`], tried again in place for as long as the database fails: the consumer keeps its
+/// partitions meanwhile (librdkafka heartbeats on a thread of its own), so a database outage or
+/// failover does not make every projector of the group leave it and join again - rebalances that
+/// a broker may not finish promptly. Trying again is safe: a failed transaction leaves nothing,
+/// and applying is idempotent. `None` when told to stop first.
+async fn commit_patiently<P: Projector>(
+    pool: &Pool,
+    projector: &P,
+    topic: &str,
+    batch: &[Taken],
+    observers: &Observers,
+    shutdown: &CancellationToken,
+) -> Result<Option<Vec<(i32, i64)>>, ProjectionError> {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match commit(pool, projector, topic, batch, observers).await {
+            Ok(stored) => return Ok(Some(stored)),
+            Err(error @ (ProjectionError::Db(_) | ProjectionError::Store(_))) => {
+                tracing::warn!(projector = projector.name(), source = "kafka", error = %error, retry_in_ms = u64::try_from(backoff.as_millis()).unwrap_or(u64::MAX), "cannot store a batch; trying again, keeping the partitions");
+                tokio::select! {
+                    () = shutdown.cancelled() => return Ok(None),
+                    () = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+            Err(error) => return Err(error),
+        }
+    }
 }
 
 /// Applies `batch` and stores the partitions' next offsets, in one transaction; returns them.
