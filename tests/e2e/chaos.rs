@@ -22,7 +22,7 @@ mod stand;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -33,7 +33,7 @@ use testkit::pki::{Issued, Pki};
 
 use crate::support::citizens::AIDA;
 use others::Others;
-use stand::{Deck, Stand};
+use stand::{Bases, Deck, Stand};
 
 /// A request not answered within this long counts as hung.
 const HUNG: Duration = Duration::from_secs(5);
@@ -120,9 +120,11 @@ async fn send(
     }
 }
 
-/// A citizen filing and signing again and again, and an operator reading what was filed.
+/// A citizen filing and signing again and again, and an operator reading what was filed, at the
+/// `which`th `egov serve`.
 async fn client(
     stand: Arc<ClientSide>,
+    which: usize,
     seen: Arc<Mutex<Seen>>,
     away: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
@@ -132,7 +134,7 @@ async fn client(
     pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     while !stop.load(Ordering::SeqCst) {
         pace.tick().await;
-        let base = stand.base.read().expect("base").clone();
+        let base = stand.bases.get(which);
         let filing = http
             .post(format!("{base}/api/v1/requests"))
             .bearer_auth(&stand.citizen)
@@ -152,7 +154,7 @@ async fn client(
             if stop.load(Ordering::SeqCst) {
                 break;
             }
-            let base = stand.base.read().expect("base").clone();
+            let base = stand.bases.get(which);
             let signing = http
                 .post(format!("{base}/api/v1/requests/{number}/signature"))
                 .bearer_auth(&stand.citizen)
@@ -169,7 +171,7 @@ async fn client(
         // The status view is fed from the topic: a request filed a moment ago may not be in it
         // yet (404), so the operator looks again a few times.
         for _ in 0..6 {
-            let base = stand.base.read().expect("base").clone();
+            let base = stand.bases.get(which);
             let reading = http
                 .get(format!("{base}/api/v1/requests/{number}"))
                 .bearer_auth(&stand.operator)
@@ -188,7 +190,7 @@ async fn client(
 
 /// What the clients need of the stand (shared across their tasks).
 struct ClientSide {
-    base: Arc<RwLock<String>>,
+    bases: Arc<Bases>,
     citizen: String,
     operator: String,
     pki: Arc<Mutex<Pki>>,
@@ -217,7 +219,7 @@ async fn a_short_fault_campaign_loses_nothing_acknowledged_and_recovers_by_itsel
     let rate: u32 = setting("EGOV_CHAOS_RATE", 15);
     let mut stand = Stand::start().await;
     let side = Arc::new(ClientSide {
-        base: stand.base.clone(),
+        bases: stand.bases.clone(),
         citizen: stand.citizen_token(),
         operator: stand.operator_token(),
         pki: stand.pki.clone(),
@@ -227,10 +229,12 @@ async fn a_short_fault_campaign_loses_nothing_acknowledged_and_recovers_by_itsel
     let seen = Arc::new(Mutex::new(Seen::default()));
     let away = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
-    let mut tasks: Vec<_> = (0..clients)
-        .map(|_| {
+    // The clients take turns at the two `egov serve`.
+    let mut tasks: Vec<_> = (0..usize::try_from(clients).unwrap_or(1))
+        .map(|which| {
             tokio::spawn(client(
                 side.clone(),
+                which,
                 seen.clone(),
                 away.clone(),
                 stop.clone(),
@@ -238,7 +242,7 @@ async fn a_short_fault_campaign_loses_nothing_acknowledged_and_recovers_by_itsel
         })
         .collect();
     let others = Arc::new(Others {
-        base: stand.base.clone(),
+        bases: stand.bases.clone(),
         seen: seen.clone(),
         away: away.clone(),
         stop: stop.clone(),
@@ -278,7 +282,7 @@ async fn a_short_fault_campaign_loses_nothing_acknowledged_and_recovers_by_itsel
             .or_default()
             .push(back.current.as_secs_f64());
         *injected.entry(format!("{fault:?}")).or_default() += 1;
-        rss.extend(rss_mib(stand.serve.child.id()));
+        rss.extend(stand.serves.iter().filter_map(|s| rss_mib(s.child.id())));
     }
     stop.store(true, Ordering::SeqCst);
     for task in tasks {

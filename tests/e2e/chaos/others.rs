@@ -2,11 +2,12 @@
 //! (an audited read), and an auditor paging the log's global feed from its start.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use super::stand::Bases;
 use super::{call, send, Seen};
 use crate::support::citizens::AIDA;
 use crate::support::portal::Keys;
@@ -28,24 +29,20 @@ pub fn auditor_token(keys: &Keys) -> String {
 
 /// What the other users need to reach the service.
 pub struct Others {
-    pub base: Arc<RwLock<String>>,
+    pub bases: Arc<Bases>,
     pub seen: Arc<Mutex<Seen>>,
     pub away: Arc<AtomicBool>,
     pub stop: Arc<AtomicBool>,
 }
 
 impl Others {
-    fn base(&self) -> String {
-        self.base.read().expect("base").clone()
-    }
-
     /// Checks the citizen's social status twice a second.
     pub async fn medic(self: Arc<Self>, token: String) {
         let http = reqwest::Client::new();
         while !self.stop.load(Ordering::SeqCst) {
             tokio::time::sleep(Duration::from_millis(500)).await;
             let check = http
-                .post(format!("{}/api/v1/social-status", self.base()))
+                .post(format!("{}/api/v1/social-status", self.bases.get(0)))
                 .bearer_auth(&token)
                 .json(&json!({"iin": AIDA, "purpose": "приём пациента"}));
             if let Some((200, _)) = call(&self.seen, &self.away, "medical", check).await {
@@ -64,7 +61,7 @@ impl Others {
             let page = http
                 .get(format!(
                     "{}/api/v1/audit/events?limit=200{}",
-                    self.base(),
+                    self.bases.get(1),
                     if after.is_empty() {
                         String::new()
                     } else {

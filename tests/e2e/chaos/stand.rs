@@ -99,6 +99,21 @@ impl Deck {
     }
 }
 
+/// Where the `egov serve` processes listen, as they are restarted.
+pub struct Bases(RwLock<Vec<String>>);
+
+impl Bases {
+    /// The `n`th's base URL (counted round the list).
+    pub fn get(&self, n: usize) -> String {
+        let bases = self.0.read().expect("bases");
+        bases[n % bases.len()].clone()
+    }
+
+    fn all(&self) -> Vec<String> {
+        self.0.read().expect("bases").clone()
+    }
+}
+
 /// How long the service took to recover from a fault.
 pub struct Recovered {
     /// Until `/readyz` answered 200.
@@ -121,7 +136,10 @@ pub struct Stand {
     /// The URL naming both servers, as the service is given it.
     pub url: String,
     env: Vec<(String, String)>,
-    pub serve: Served,
+    /// Two `egov serve`: the first with the workflow, the second without (`EGOV_WORKFLOW=off`).
+    pub serves: Vec<Served>,
+    /// The one of them the next `KillServe` kills.
+    next_serve: usize,
     worker: Daemon,
     /// `egov relay` (`egov serve` runs one too; one at a time publishes).
     relay: Daemon,
@@ -133,7 +151,7 @@ pub struct Stand {
     /// How long `StopBroker` stops it.
     broker_stop: Duration,
     pub topic: String,
-    pub base: Arc<RwLock<String>>,
+    pub bases: Arc<Bases>,
     pub keys: Keys,
     pub pki: Arc<Mutex<Pki>>,
     responder: Option<Responder>,
@@ -185,15 +203,18 @@ impl Stand {
         // The read models are fed from the topic, by projectors of their own.
         env.extend(kafka_env(&broker, &topic));
         env.push(("EGOV_PROJECTIONS".into(), "off".into()));
-        let served = serve(&env).await;
+        let serves = vec![serve(&env).await, serve(&without_workflow(&env)).await];
         Stand {
             db: Some(Replicated {
                 primary,
                 standby: Some(standby),
             }),
             url,
-            base: Arc::new(RwLock::new(served.base.clone())),
-            serve: served,
+            bases: Arc::new(Bases(RwLock::new(
+                serves.iter().map(|s| s.base.clone()).collect(),
+            ))),
+            serves,
+            next_serve: 0,
             worker: Daemon::worker(&env),
             relay: Daemon::start(&env, &["relay"]),
             projectors: (0..2).map(|_| projector(&env)).collect(),
@@ -238,9 +259,16 @@ impl Stand {
     pub async fn inject(&mut self, fault: Fault, away: &AtomicBool) -> Recovered {
         match fault {
             Fault::KillServe => {
-                kill(&mut self.serve.child);
-                self.serve = serve(&self.env).await;
-                *self.base.write().expect("base") = self.serve.base.clone();
+                let which = self.next_serve % self.serves.len();
+                self.next_serve += 1;
+                kill(&mut self.serves[which].child);
+                let env = if which == 0 {
+                    self.env.clone()
+                } else {
+                    without_workflow(&self.env)
+                };
+                self.serves[which] = serve(&env).await;
+                self.bases.0.write().expect("bases")[which] = self.serves[which].base.clone();
             }
             Fault::KillWorker => {
                 kill(&mut self.worker.child);
@@ -308,17 +336,20 @@ impl Stand {
         }
     }
 
-    /// How long after `started` `/readyz` answers 200 again (the service is back).
+    /// How long after `started` `/readyz` of every `egov serve` answers 200 again (the service
+    /// is back).
     async fn ready_after(&self, started: Instant) -> Duration {
         let http = reqwest::Client::new();
         loop {
-            let base = self.base.read().expect("base").clone();
-            let ready = http
-                .get(format!("{base}/readyz"))
-                .timeout(Duration::from_secs(2))
-                .send()
-                .await
-                .is_ok_and(|answer| answer.status().is_success());
+            let mut ready = true;
+            for base in self.bases.all() {
+                ready &= http
+                    .get(format!("{base}/readyz"))
+                    .timeout(Duration::from_secs(2))
+                    .send()
+                    .await
+                    .is_ok_and(|answer| answer.status().is_success());
+            }
             if ready || started.elapsed() > Duration::from_secs(120) {
                 return started.elapsed();
             }
@@ -345,11 +376,19 @@ impl Stand {
         let head: (i64, i64) = (head.get(0), head.get(1));
         let waiting = Instant::now();
         let mut ends = None;
+        let mut last = Vec::new();
         loop {
             let behind = self.behind(&db, head, &mut ends).await;
             if behind.is_empty() {
+                if waiting.elapsed() > Duration::from_secs(3) {
+                    eprintln!(
+                        "chaos: the last behind, {:.1} s: {last:?}",
+                        waiting.elapsed().as_secs_f64()
+                    );
+                }
                 return started.elapsed();
             }
+            last = behind.clone();
             if waiting.elapsed() > Duration::from_secs(60) {
                 eprintln!("chaos: read models still behind after 60 s: {behind:?}");
                 return started.elapsed();
@@ -470,4 +509,11 @@ fn kill(child: &mut std::process::Child) {
 /// `egov projections run --source kafka`: every read model, from the topic.
 fn projector(env: &[(String, String)]) -> Daemon {
     Daemon::start(env, &["projections", "run", "--source", "kafka"])
+}
+
+/// `env` with the workflow off: an `egov serve` that only answers.
+fn without_workflow(env: &[(String, String)]) -> Vec<(String, String)> {
+    let mut env = env.to_vec();
+    env.push(("EGOV_WORKFLOW".into(), "off".into()));
+    env
 }
