@@ -402,6 +402,34 @@ async fn a_registry_outage_that_heals_within_the_step_limit_ends_in_the_result()
         .collect();
     assert_eq!(asked, (1..=asked.len() as u64).collect::<Vec<_>>());
     assert_eq!(asked.len(), failed.len() + 1);
+    // `/metrics` counts each failed attempt (or the lookup its open circuit refused), and shows
+    // the circuit closed again.
+    let metrics = flow
+        .http
+        .get(flow.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    let figure = |name: &str| {
+        metrics
+            .lines()
+            .find(|l| {
+                l.starts_with(&format!("{name}{{"))
+                    && l.contains("registry=\"ais-gcvp\"")
+                    && l.contains("caller=\"workflow\"")
+            })
+            .and_then(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("no {name} in {metrics}"))
+    };
+    assert_eq!(
+        figure("egov_registry_failures_total") + figure("egov_registry_refused_by_circuit_total"),
+        failed.len() as f64,
+        "{metrics}"
+    );
+    assert_eq!(figure("egov_registry_circuit_open"), 0.0, "{metrics}");
 }
 
 #[tokio::test]

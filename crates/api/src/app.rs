@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use crate::adapters::{AdapterError, Adapters};
 use crate::db_watch::DbWatch;
 use crate::drain::InFlight;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, Operations};
 use crate::read_side::{self, ReadSideError, Running};
 use crate::server::{self, Shared};
 use crate::settings::ProjectionSource;
@@ -156,16 +156,19 @@ impl App {
         let store = EventStore::new(db.clone());
         let requests = Requests::new(store.clone());
         let (progress_tx, progress) = tokio::sync::watch::channel(Progress::default());
-        let metrics = Metrics::default();
+        let driver = settings
+            .workflow
+            .then(|| workflow(settings, requests.clone(), &adapters));
+        let metrics = Metrics::new(Some(Operations {
+            registries: vec![
+                ("workflow", adapters.registries.clone()),
+                ("social-status", adapters.checks.clone()),
+            ],
+            workflow: driver.clone(),
+        }));
         let (db_watch, db_watch_task) = watch_database(settings, &db, &metrics);
-        let (background, read_audit) = Background::start(
-            settings,
-            &store,
-            &requests,
-            &adapters,
-            progress_tx,
-            db_watch_task,
-        )?;
+        let (background, read_audit) =
+            Background::start(settings, &store, driver, progress_tx, db_watch_task)?;
         let stopping = CancellationToken::new();
         let state = AppState {
             centre: Centre::new(requests.clone(), adapters.scans.clone()),
@@ -258,20 +261,18 @@ impl App {
 }
 
 impl Background {
-    /// Starts what `settings` ask for: the workflow, the read models (the status view's progress
-    /// to `status_progress`), the relay, and read-auditing, whose recorder it returns.
+    /// Starts what `settings` ask for: the workflow (`driver`, when this process runs it), the
+    /// read models (the status view's progress to `status_progress`), the relay, and
+    /// read-auditing, whose recorder it returns.
     fn start(
         settings: &Settings,
         store: &EventStore,
-        requests: &Requests,
-        adapters: &Adapters,
+        driver: Option<Arc<Workflow>>,
         status_progress: tokio::sync::watch::Sender<Progress>,
         db_watch: Stoppable,
     ) -> Result<(Background, ReadAudit), StartError> {
-        let workflow = settings.workflow.then(|| {
-            let workflow = workflow(settings, requests.clone(), adapters);
-            Stoppable::spawn("workflow", |stop| tokio::spawn(workflow.run(stop)))
-        });
+        let workflow = driver
+            .map(|workflow| Stoppable::spawn("workflow", |stop| tokio::spawn(workflow.run(stop))));
         if workflow.is_none() {
             tracing::info!(
                 "EGOV_WORKFLOW=off: requests are driven by separate `egov worker` processes"

@@ -1,6 +1,7 @@
 //! Prometheus metrics: request rates and latencies per route, events appended, projector lag, the
-//! Kafka relay's lag. The middleware [`track`] counts every request; `GET /metrics`
-//! (`crate::routes::health`) sets the lags and encodes them.
+//! Kafka relay's lag, the registries' calls and circuits, the workflow's lease takeovers. The
+//! middleware [`track`] counts every request; `GET /metrics` (`crate::routes::health`) sets the
+//! lags and encodes them; [`Operations`] is read at each scrape.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -19,6 +20,10 @@ use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
 
 use crate::drain::InFlight;
+
+mod operations;
+
+pub use operations::Operations;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
@@ -61,7 +66,18 @@ pub struct Metrics {
 
 impl Default for Metrics {
     fn default() -> Self {
+        Self::new(None)
+    }
+}
+
+impl Metrics {
+    /// The process's metrics; with `operations`, also the figures each scrape reads from the
+    /// registries' adapters and the workflow.
+    pub fn new(operations: Option<Operations>) -> Self {
         let mut registry = Registry::with_prefix("egov");
+        if let Some(operations) = operations {
+            registry.register_collector(Box::new(operations));
+        }
         let requests = Family::<RouteLabels, Counter>::default();
         registry.register(
             "http_requests",
@@ -111,17 +127,7 @@ impl Default for Metrics {
             "Age of the oldest event a projector has not applied",
             lag_seconds.clone(),
         );
-        let relay_lag_events = gauge(
-            &mut registry,
-            "relay_lag_events",
-            "Events committed that the Kafka relay has not had acknowledged by the broker",
-        );
-        let relay_lag_seconds = Gauge::<f64, AtomicU64>::default();
-        registry.register(
-            "relay_lag_seconds",
-            "Age of the oldest event the Kafka relay has not had acknowledged",
-            relay_lag_seconds.clone(),
-        );
+        let (relay_lag_events, relay_lag_seconds) = register_relay(&mut registry);
         let (database_up, database_away) = register_database(&mut registry);
         Self {
             read_audit_queued,
@@ -204,6 +210,22 @@ fn gauge(registry: &mut Registry, name: &str, help: &str) -> Gauge {
 }
 
 /// The database watch's metrics (`crate::db_watch`).
+/// The Kafka relay's lag, in events and seconds.
+fn register_relay(registry: &mut Registry) -> (Gauge, Gauge<f64, AtomicU64>) {
+    let relay_lag_events = gauge(
+        registry,
+        "relay_lag_events",
+        "Events committed that the Kafka relay has not had acknowledged by the broker",
+    );
+    let relay_lag_seconds = Gauge::<f64, AtomicU64>::default();
+    registry.register(
+        "relay_lag_seconds",
+        "Age of the oldest event the Kafka relay has not had acknowledged",
+        relay_lag_seconds.clone(),
+    );
+    (relay_lag_events, relay_lag_seconds)
+}
+
 fn register_database(registry: &mut Registry) -> (Gauge, Counter) {
     let up = Gauge::default();
     registry.register(

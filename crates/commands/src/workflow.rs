@@ -74,6 +74,9 @@ pub struct Workflow {
     /// process no longer acts on (its release was lost to a failing database) then runs out
     /// after one lease and is claimed again, instead of being renewed for ever.
     driving: std::sync::Mutex<std::collections::HashSet<uuid::Uuid>>,
+    /// Tasks claimed after another claim on them ran out (its worker died, stopped, or lost its
+    /// release): for `/metrics`.
+    takeovers: std::sync::atomic::AtomicU64,
 }
 
 impl Workflow {
@@ -102,12 +105,18 @@ impl Workflow {
             worker_id,
             wake: Notify::new(),
             driving: std::sync::Mutex::default(),
+            takeovers: std::sync::atomic::AtomicU64::default(),
         })
     }
 
     /// This process's name on the tasks it claims (`workflow.tasks.claimed_by`).
     pub fn worker_id(&self) -> &str {
         &self.worker_id
+    }
+
+    /// How many tasks this process claimed after another claim on them had run out.
+    pub fn takeovers(&self) -> u64 {
+        self.takeovers.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Runs the feeder, the heartbeat and the workers until `shutdown`. In-flight requests are

@@ -159,6 +159,11 @@ pub async fn violations(stand: &Stand, seen: &Seen) -> BTreeMap<&'static str, u6
         .sum();
     found.insert("5_hung", hung);
     found.insert("5_503_without_retry_after", seen.bare_503);
+    // The counters an operator needs: a failing registry shows in `/metrics`.
+    found.insert(
+        "5_registry_fault_not_in_metrics",
+        stand.unseen_registry_faults,
+    );
     found
 }
 

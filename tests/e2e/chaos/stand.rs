@@ -148,6 +148,8 @@ pub struct Stand {
     /// The one of them the next `KillProjector` kills.
     next_projector: usize,
     pub broker: Broker,
+    /// Registry faults that `/metrics` did not show as failed attempts.
+    pub unseen_registry_faults: u64,
     /// How long `StopBroker` stops it.
     broker_stop: Duration,
     pub topic: String,
@@ -220,6 +222,7 @@ impl Stand {
             projectors: (0..2).map(|_| projector(&env)).collect(),
             next_projector: 0,
             broker,
+            unseen_registry_faults: 0,
             broker_stop: Duration::from_secs(super::setting("EGOV_CHAOS_BROKER_STOP", 4)),
             topic,
             env,
@@ -480,7 +483,13 @@ impl Stand {
     }
 
     /// Sets the simulator's faults for `seconds`, then heals them.
-    async fn registry_fault(&self, outage: bool, error_rate: f64, latency_ms: u64, seconds: u64) {
+    async fn registry_fault(
+        &mut self,
+        outage: bool,
+        error_rate: f64,
+        latency_ms: u64,
+        seconds: u64,
+    ) {
         let set = |settings: FaultSettings| {
             self.http
                 .put(format!("{}/admin/faults", self.sim.url()))
@@ -492,11 +501,36 @@ impl Stand {
             error_rate,
             outage,
         };
+        let before = self.registry_failures().await;
         let answer = set(faulty).await.expect("the simulator");
         assert!(answer.status().is_success(), "faults switched");
         tokio::time::sleep(Duration::from_secs(seconds)).await;
+        // The operator sees a failing registry in `/metrics` (a slow one fails no attempt).
+        if outage || error_rate > 0.0 {
+            let after = self.registry_failures().await;
+            self.unseen_registry_faults += u64::from(after <= before);
+        }
         let answer = set(healthy()).await.expect("the simulator");
         assert!(answer.status().is_success(), "faults healed");
+    }
+
+    /// The registry attempts that failed, as the first `egov serve`'s `/metrics` counts them
+    /// (its workflow and its social-status checks, which the medical user calls).
+    async fn registry_failures(&self) -> f64 {
+        let Ok(answer) = self
+            .http
+            .get(format!("{}/metrics", self.bases.get(0)))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+        else {
+            return 0.0;
+        };
+        let text = answer.text().await.unwrap_or_default();
+        text.lines()
+            .filter(|line| line.starts_with("egov_registry_failures_total{"))
+            .filter_map(|line| line.rsplit_once(' ')?.1.parse::<f64>().ok())
+            .sum()
     }
 }
 

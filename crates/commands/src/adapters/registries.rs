@@ -147,4 +147,26 @@ pub trait Registries: Send + Sync {
         query: &'a LookupQuery,
         deadline: tokio::time::Instant,
     ) -> BoxFuture<'a, Result<RegistryAnswer, RegistryError>>;
+
+    /// What the calls to each registry came to since the process started (for `/metrics`);
+    /// nothing for registries that keep no count.
+    fn figures(&self) -> Vec<RegistryFigures> {
+        Vec::new()
+    }
+}
+
+/// One registry's calls since the process started, and its circuit now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RegistryFigures {
+    pub registry: Registry,
+    /// Calls sent (every attempt of every lookup).
+    pub attempts: u64,
+    /// Attempts after a lookup's first one.
+    pub retries: u64,
+    /// Attempts that got no answer (timed out, refused, a 5xx).
+    pub failures: u64,
+    /// Lookups refused at once because the registry's circuit was open.
+    pub refused_open: u64,
+    /// Whether the circuit is open now (calls are refused until it lets one through).
+    pub circuit_open: bool,
 }

@@ -345,7 +345,7 @@ impl Workflow {
         let claim = client
             .prepare_cached(
                 "WITH due AS (
-                    SELECT stream_id FROM workflow.tasks
+                    SELECT stream_id, claimed_by AS previous FROM workflow.tasks
                      WHERE due_at <= now() AND (claimed_until IS NULL OR claimed_until < now())
                      ORDER BY due_at
                      LIMIT $3
@@ -354,7 +354,7 @@ impl Workflow {
                     SET claimed_by = $1, claimed_until = now() + make_interval(secs => $2),
                         updated_at = now()
                    FROM due WHERE t.stream_id = due.stream_id
-                 RETURNING t.stream_id, t.generation",
+                 RETURNING t.stream_id, t.generation, due.previous",
             )
             .await
             .map_err(database)?;
@@ -370,6 +370,14 @@ impl Workflow {
         )
         .await
         .map_err(database)?;
+        for row in &rows {
+            // A claim that ran out: its worker died, was stopped, or lost its release.
+            if let Some(previous) = row.get::<_, Option<String>>(2) {
+                self.takeovers
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::info!(stream_id = %row.get::<_, uuid::Uuid>(0), previous = %previous, "took over a task whose claim ran out");
+            }
+        }
         Ok(rows
             .iter()
             .map(|row| Task {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use commands::adapters::registries::{
     BreakerSettings, HttpRegistries, LookupQuery, Registries, Registry, RegistryAnswer,
-    RegistryError, RetryPolicy, Unavailability,
+    RegistryError, RegistryFigures, RetryPolicy, Unavailability,
 };
 use domain::catalog::Lookup;
 use domain::{Iin, ServiceCode};
@@ -327,4 +327,61 @@ async fn a_power_of_attorney_number_that_could_leave_its_path_is_not_sent() {
     poa.power_of_attorney = Some("ENIS-2025-000208".into());
     let answer = registries.lookup(&poa, soon(2_000)).await;
     assert!(matches!(answer, Ok(RegistryAnswer::Found(_))), "{answer:?}");
+}
+
+/// The figures of `registry` among `registries`'.
+fn figures_of(registries: &HttpRegistries, registry: Registry) -> RegistryFigures {
+    registries
+        .figures()
+        .into_iter()
+        .find(|f| f.registry == registry)
+        .expect("figures for every registry")
+}
+
+#[tokio::test]
+async fn the_figures_count_attempts_retries_failures_and_refusals_and_show_the_open_circuit() {
+    let sim = start(FaultSettings {
+        error_rate: 1.0,
+        ..healthy()
+    });
+    let registries = HttpRegistries::new(sim.url(), quick(), patient(3)).expect("client");
+    // Three attempts fail (the first and two retries), the third opens the circuit, and the
+    // lookup stops there.
+    let answer = registries
+        .lookup(&query(Lookup::Iin, AIDA), soon(2000))
+        .await;
+    assert!(
+        matches!(answer, Err(RegistryError::CircuitOpen { .. })),
+        "{answer:?}"
+    );
+    let gcvp = figures_of(&registries, Registry::Gcvp);
+    assert_eq!(
+        (gcvp.attempts, gcvp.retries, gcvp.failures),
+        (3, 2, 3),
+        "{gcvp:?}"
+    );
+    assert_eq!(gcvp.refused_open, 1, "the fourth attempt was refused");
+    assert!(gcvp.circuit_open);
+    // Another lookup while it is open is refused at once, with no call.
+    let _ = registries
+        .lookup(&query(Lookup::Sik, AIDA), soon(100))
+        .await;
+    let gcvp = figures_of(&registries, Registry::Gcvp);
+    assert_eq!((gcvp.attempts, gcvp.refused_open), (3, 2), "{gcvp:?}");
+    // Other registries were not asked.
+    let mtszn = figures_of(&registries, Registry::Mtszn);
+    assert_eq!(
+        (mtszn.attempts, mtszn.failures, mtszn.circuit_open),
+        (0, 0, false)
+    );
+    // Answered again after the cool-down: one trial, the circuit closes.
+    put_faults(sim.url(), json!({"error_rate": 0.0})).await;
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    assert!(registries
+        .lookup(&query(Lookup::Iin, AIDA), soon(2000))
+        .await
+        .is_ok());
+    let gcvp = figures_of(&registries, Registry::Gcvp);
+    assert_eq!((gcvp.attempts, gcvp.failures), (4, 3), "{gcvp:?}");
+    assert!(!gcvp.circuit_open);
 }

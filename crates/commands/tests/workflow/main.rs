@@ -401,9 +401,12 @@ async fn a_claim_its_worker_no_longer_drives_runs_out_and_the_request_is_carried
         .await
         .expect("a stale claim");
     let stop = CancellationToken::new();
-    let running = tokio::spawn(workflow.run(stop.clone()));
+    assert_eq!(workflow.takeovers(), 0);
+    let running = tokio::spawn(workflow.clone().run(stop.clone()));
     let loaded = ended(&store, stream).await;
     assert_completed(&loaded);
+    // Claimed again once the stale claim ran out: a takeover, which `/metrics` shows.
+    assert_eq!(workflow.takeovers(), 1);
     stop.cancel();
     running.await.expect("the workflow stops");
 }

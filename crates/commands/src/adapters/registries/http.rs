@@ -1,5 +1,6 @@
 //! The registries over HTTP (the routes of `egov-registry-sim`, crates/registry_sim/README.md).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use domain::catalog::Lookup;
@@ -10,7 +11,7 @@ use tokio::time::Instant;
 
 use super::{
     BreakerSettings, CircuitBreaker, LookupQuery, Registries, Registry, RegistryAnswer,
-    RegistryError, Unavailability,
+    RegistryError, RegistryFigures, Unavailability,
 };
 
 /// How calls are timed and retried.
@@ -64,6 +65,23 @@ pub struct HttpRegistries {
     client: reqwest::Client,
     policy: RetryPolicy,
     breakers: [CircuitBreaker; 4],
+    /// The calls to each registry, in the order of [`Registry::ALL`].
+    tallies: [Tally; 4],
+}
+
+/// Counts of one registry's calls (see [`RegistryFigures`]).
+#[derive(Debug, Default)]
+struct Tally {
+    attempts: AtomicU64,
+    retries: AtomicU64,
+    failures: AtomicU64,
+    refused_open: AtomicU64,
+}
+
+impl Tally {
+    fn count(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// A registry call's URL and query parameters.
@@ -104,16 +122,20 @@ impl HttpRegistries {
             client,
             policy,
             breakers: Registry::ALL.map(|_| CircuitBreaker::new(breaker)),
+            tallies: Default::default(),
         })
     }
 
     /// The breaker of `registry`.
     pub fn breaker(&self, registry: Registry) -> &CircuitBreaker {
-        let index = Registry::ALL
+        &self.breakers[Self::index(registry)]
+    }
+
+    fn index(registry: Registry) -> usize {
+        Registry::ALL
             .iter()
             .position(|r| *r == registry)
-            .unwrap_or_default();
-        &self.breakers[index]
+            .unwrap_or_default()
     }
 
     fn url(&self, query: &LookupQuery) -> Result<Route, RegistryError> {
@@ -209,6 +231,21 @@ impl Registries for HttpRegistries {
     ) -> BoxFuture<'a, Result<RegistryAnswer, RegistryError>> {
         Box::pin(self.call(query, deadline))
     }
+
+    fn figures(&self) -> Vec<RegistryFigures> {
+        Registry::ALL
+            .iter()
+            .zip(&self.tallies)
+            .map(|(registry, tally)| RegistryFigures {
+                registry: *registry,
+                attempts: tally.attempts.load(Ordering::Relaxed),
+                retries: tally.retries.load(Ordering::Relaxed),
+                failures: tally.failures.load(Ordering::Relaxed),
+                refused_open: tally.refused_open.load(Ordering::Relaxed),
+                circuit_open: self.breaker(*registry).is_open(),
+            })
+            .collect()
+    }
 }
 
 impl HttpRegistries {
@@ -223,6 +260,7 @@ impl HttpRegistries {
         let name = registry.name();
         let (url, params) = self.url(query)?;
         let breaker = self.breaker(registry);
+        let tally = &self.tallies[Self::index(registry)];
         let mut attempts = 0u32;
         let mut last = Failure::TimedOut;
         loop {
@@ -231,9 +269,14 @@ impl HttpRegistries {
                 break;
             }
             if !breaker.allow() {
+                Tally::count(&tally.refused_open);
                 return Err(RegistryError::CircuitOpen { registry: name });
             }
             attempts += 1;
+            Tally::count(&tally.attempts);
+            if attempts > 1 {
+                Tally::count(&tally.retries);
+            }
             let timeout = self.policy.attempt_timeout.min(deadline - now);
             match self.attempt(&url, &params, query, timeout).await {
                 Ok(answer) => {
@@ -242,6 +285,7 @@ impl HttpRegistries {
                 }
                 Err(failure) => {
                     breaker.failed();
+                    Tally::count(&tally.failures);
                     if let Failure::Unavailable(reason) = &failure {
                         tracing::debug!(registry = name, attempts, reason = %reason, "registry call failed");
                     }
