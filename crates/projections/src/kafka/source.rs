@@ -484,6 +484,8 @@ async fn commit_patiently<P: Projector>(
             Ok(stored) => return Ok(Some(stored)),
             Err(error @ (ProjectionError::Db(_) | ProjectionError::Store(_))) => {
                 tracing::warn!(projector = projector.name(), source = "kafka", error = %error, retry_in_ms = u64::try_from(backoff.as_millis()).unwrap_or(u64::MAX), "cannot store a batch; trying again, keeping the partitions");
+                // Cancel safe: both only wait; the batch is still whole, and left unapplied on a
+                // stop (its messages come again from the stored offsets).
                 tokio::select! {
                     () = shutdown.cancelled() => return Ok(None),
                     () = tokio::time::sleep(backoff) => {}
