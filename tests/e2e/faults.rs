@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::support::process::{egov, eventually, postmaster, Paused, Served};
+use crate::support::process::{egov, eventually, metrics_at, postmaster, Paused, Served};
 use crate::support::replication;
 
 const CITIZEN: &str = "760324400005";
@@ -27,16 +27,28 @@ fn token(data_dir: &str) -> String {
         .to_owned()
 }
 
-/// Files a pension-fund statement; the answer's status, its `Retry-After` and how long it took.
-async fn file(http: &reqwest::Client, base: &str, token: &str) -> (u16, Option<String>, Duration) {
-    let started = Instant::now();
-    let answer = http
-        .post(format!("{base}/api/v1/requests"))
+/// A client whose own bound (10 s) keeps a hung request from hanging the test.
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client")
+}
+
+/// A pension-fund statement filed for the citizen: the answer.
+async fn filing(http: &reqwest::Client, base: &str, token: &str) -> reqwest::Response {
+    http.post(format!("{base}/api/v1/requests"))
         .bearer_auth(token)
         .json(&json!({"service": "pension-fund-statement", "iin": CITIZEN, "form": {}}))
         .send()
         .await
-        .expect("an answer, not a hung request");
+        .expect("an answer, not a hung request")
+}
+
+/// Files a pension-fund statement; the answer's status, its `Retry-After` and how long it took.
+async fn file(http: &reqwest::Client, base: &str, token: &str) -> (u16, Option<String>, Duration) {
+    let started = Instant::now();
+    let answer = filing(http, base, token).await;
     let retry_after = answer
         .headers()
         .get("retry-after")
@@ -71,11 +83,7 @@ async fn with_postgresql_paused_requests_get_503_with_retry_after_and_the_servic
     served.wait_ready(Duration::from_secs(120)).await;
     let base = served.base.clone();
     let token = token(&data);
-    // Without a bound of its own a hung request would hang the test: the client gives up at 10 s.
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("client");
+    let http = client();
     let (filed, _, _) = file(&http, &base, &token).await;
     assert_eq!(filed, 201);
 
@@ -99,14 +107,7 @@ async fn with_postgresql_paused_requests_get_503_with_retry_after_and_the_servic
     assert_eq!(status(&http, &own, Some(&token)).await, 503);
     // The process itself still answers, and says what it sees.
     assert_eq!(status(&http, &format!("{base}/healthz"), None).await, 200);
-    let metrics = http
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = metrics_at(&http, &base).await;
     assert!(metrics.contains("egov_database_up 0"), "{metrics}");
     assert!(metrics.contains("egov_database_away_total 1"), "{metrics}");
     assert!(metrics.contains("egov_read_audit_queued 0"), "{metrics}");
@@ -130,13 +131,7 @@ async fn with_postgresql_paused_requests_get_503_with_retry_after_and_the_servic
 
 /// The number of a filing answered 201.
 async fn filed(http: &reqwest::Client, base: &str, token: &str) -> String {
-    let answer = http
-        .post(format!("{base}/api/v1/requests"))
-        .bearer_auth(token)
-        .json(&json!({"service": "pension-fund-statement", "iin": CITIZEN, "form": {}}))
-        .send()
-        .await
-        .expect("an answer");
+    let answer = filing(http, base, token).await;
     assert_eq!(answer.status(), 201, "filed");
     let body: serde_json::Value = answer.json().await.expect("JSON");
     body["number"].as_str().expect("number").to_owned()
@@ -159,10 +154,7 @@ async fn after_a_failover_the_service_finds_the_promoted_standby_and_keeps_every
     served.wait_ready(Duration::from_secs(120)).await;
     let base = served.base.clone();
     let token = token(&data);
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("client");
+    let http = client();
     let mut numbers = Vec::new();
     for _ in 0..10 {
         numbers.push(filed(&http, &base, &token).await);

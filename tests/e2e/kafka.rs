@@ -16,7 +16,7 @@ use crate::support::flow::{healthy, Flow};
 use crate::support::kafka::{
     delivery, kafka_env, read_topic, signal, topic, Broker, Published, SESSION_TIMEOUT,
 };
-use crate::support::process::egov;
+use crate::support::process::{egov, metrics_at};
 
 /// The log as PostgreSQL holds it: (event id, stream id, version), in log order.
 async fn log(db: &TestDb) -> Vec<(uuid::Uuid, uuid::Uuid, i64)> {
@@ -158,15 +158,7 @@ async fn every_event_of_full_lifecycles_reaches_the_topic_once_in_stream_order_w
     assert_eq!(code, 200);
     assert_eq!(ready["relay"]["state"], "publishing", "{ready}");
     assert_eq!(ready["relay"]["events_behind"], 0, "{ready}");
-    let metrics = flow
-        .http
-        .get(flow.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = metrics_at(&flow.http, &flow.served.base).await;
     assert!(
         metrics.contains("egov_relay_lag_events 0"),
         "no relay lag in /metrics: {metrics}"
@@ -629,14 +621,7 @@ async fn a_message_on_the_topic_that_is_not_an_event_is_parked_and_the_projector
         .expect("json");
     assert_eq!(ready["status"], "degraded", "{ready}");
     assert_eq!(ready["kafka_parked"], 9, "{ready}");
-    let metrics = http
-        .get(format!("{}/metrics", flow.served.base))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = metrics_at(&http, &flow.served.base).await;
     assert!(
         metrics.contains("egov_kafka_parked_messages 9"),
         "{metrics}"

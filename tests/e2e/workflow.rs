@@ -404,15 +404,7 @@ async fn a_registry_outage_that_heals_within_the_step_limit_ends_in_the_result()
     assert_eq!(asked.len(), failed.len() + 1);
     // `/metrics` counts each failed attempt (or the lookup its open circuit refused), and shows
     // the circuit closed again.
-    let metrics = flow
-        .http
-        .get(flow.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = crate::support::process::metrics_at(&flow.http, &flow.served.base).await;
     let figure = |name: &str| {
         metrics
             .lines()

@@ -209,7 +209,6 @@ fn gauge(registry: &mut Registry, name: &str, help: &str) -> Gauge {
     gauge
 }
 
-/// The database watch's metrics (`crate::db_watch`).
 /// The Kafka relay's lag, in events and seconds.
 fn register_relay(registry: &mut Registry) -> (Gauge, Gauge<f64, AtomicU64>) {
     let relay_lag_events = gauge(
@@ -226,6 +225,7 @@ fn register_relay(registry: &mut Registry) -> (Gauge, Gauge<f64, AtomicU64>) {
     (relay_lag_events, relay_lag_seconds)
 }
 
+/// The database watch's metrics (`crate::db_watch`).
 fn register_database(registry: &mut Registry) -> (Gauge, Counter) {
     let up = Gauge::default();
     registry.register(

@@ -147,7 +147,8 @@ impl EmbeddedPostgres {
             .join("postgres.log")
             .to_string_lossy()
             .into_owned();
-        let mut attempts = if port.is_some() { 2 } else { 0 };
+        // Another free port is tried at most twice; a port asked for is tried once.
+        let mut retries_left = if port.is_some() { 0 } else { 2 };
         loop {
             self.port = match port {
                 Some(port) => port,
@@ -172,8 +173,8 @@ impl EmbeddedPostgres {
             ];
             match self.run("pg_ctl", &args) {
                 Ok(()) => break,
-                Err(error) if attempts < 2 && self.running_port().is_none() => {
-                    attempts += 1;
+                Err(error) if retries_left > 0 && self.running_port().is_none() => {
+                    retries_left -= 1;
                     tracing::warn!(port = self.port, error = %error, "the embedded PostgreSQL did not start; trying another port");
                 }
                 Err(error) => return Err(error),
@@ -289,19 +290,7 @@ impl EmbeddedPostgres {
     /// [`EmbeddedError::Command`] when `pg_ctl stop` fails.
     pub fn crash(mut self) -> Result<(), EmbeddedError> {
         self.running = false;
-        self.run(
-            "pg_ctl",
-            &[
-                "stop",
-                "-w",
-                "-t",
-                "60",
-                "-m",
-                "immediate",
-                "-D",
-                &self.path(),
-            ],
-        )
+        self.pg_ctl_stop("immediate")
     }
 
     /// The cluster's data directory.
@@ -337,12 +326,17 @@ impl EmbeddedPostgres {
             return Ok(());
         }
         self.running = false;
-        self.run(
-            "pg_ctl",
-            &["stop", "-w", "-t", "60", "-m", "fast", "-D", &self.path()],
-        )?;
+        self.pg_ctl_stop("fast")?;
         tracing::info!("embedded PostgreSQL stopped");
         Ok(())
+    }
+
+    /// `pg_ctl stop` in `mode` (`fast`, `immediate`), waiting up to a minute.
+    fn pg_ctl_stop(&self, mode: &str) -> Result<(), EmbeddedError> {
+        self.run(
+            "pg_ctl",
+            &["stop", "-w", "-t", "60", "-m", mode, "-D", &self.path()],
+        )
     }
 
     fn path(&self) -> String {

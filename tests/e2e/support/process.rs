@@ -21,6 +21,17 @@ pub fn egov() -> Command {
     command
 }
 
+/// The `/metrics` text of the `egov serve` at `base`.
+pub async fn metrics_at(http: &reqwest::Client, base: &str) -> String {
+    http.get(format!("{base}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text")
+}
+
 /// Polls `condition` every 50 ms until it holds, failing the test with `what` after `limit`.
 pub async fn eventually<F, Fut>(what: &str, limit: Duration, mut condition: F)
 where

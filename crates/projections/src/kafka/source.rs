@@ -92,8 +92,9 @@ pub struct Observers {
 
 /// Keeps the read model of `projector` up to date from the topic until `shutdown`. A batch the
 /// database does not take is tried again in place; other failures are logged and retried with
-/// backoff (the consumer leaves the group and joins it again). The loop never gives up on its own. Needs Tokio's multi-thread runtime: partitions are assigned inside
-/// the consumer's poll, which reads their offsets from the database in place.
+/// backoff (the consumer leaves the group and joins it again). The loop never gives up on its
+/// own. Needs Tokio's multi-thread runtime: partitions are assigned inside the consumer's poll,
+/// which reads their offsets from the database in place.
 pub async fn run<P: Projector>(
     pool: Pool,
     projector: Arc<P>,
