@@ -1,4 +1,5 @@
-//! The fault campaign, short form: citizens file and sign, an operator reads (audited), a medical
+//! The fault campaign, short form: citizens file and sign (pension-fund statements, and SIK
+//! assignments, which change the registry), an operator reads (audited), a medical
 //! user checks statuses, an auditor pages the log's feed, while faults come at moments drawn from
 //! a seed - `kill -9` of `egov serve`, the worker, the relay or a projector (each started again), a
 //! worker stopped past its lease, PostgreSQL paused, restarted with `-m immediate`, or its primary
@@ -132,13 +133,21 @@ async fn client(
     let http = reqwest::Client::new();
     let mut pace = tokio::time::interval(stand.pace);
     pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut round = 0_u64;
     while !stop.load(Ordering::SeqCst) {
         pace.tick().await;
+        round += 1;
+        // Every fourth filing asks for a SIK: a call that changes the registry's records.
+        let service = if round % 4 == 0 {
+            "sik-assignment"
+        } else {
+            "pension-fund-statement"
+        };
         let base = stand.bases.get(which);
         let filing = http
             .post(format!("{base}/api/v1/requests"))
             .bearer_auth(&stand.citizen)
-            .json(&json!({"service": "pension-fund-statement", "iin": AIDA, "form": {}}));
+            .json(&json!({"service": service, "iin": AIDA, "form": {}}));
         let Some((201, body)) = call(&seen, &away, "file", filing).await else {
             tokio::time::sleep(Duration::from_millis(200)).await;
             continue;

@@ -24,7 +24,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-pub use driver::WorkflowError;
+pub use driver::{registry_call_key, WorkflowError};
 
 use crate::adapters::nca::SignatureVerifier;
 use crate::adapters::registries::Registries;

@@ -134,6 +134,17 @@ pub enum Lookup {
     SocialStatus,
 }
 
+impl Lookup {
+    /// Whether the call changes the registry's records rather than reading them: the assignment
+    /// of a SIK registers a code (or issues a duplicate certificate). Such a call must take
+    /// effect at most once per request, so every attempt at it is sent under one idempotency
+    /// key, and a registry that took an attempt whose answer was lost answers the next one as
+    /// it answered the first.
+    pub const fn changes_records(self) -> bool {
+        matches!(self, Lookup::SikProcessing)
+    }
+}
+
 /// A step of the workflow whose time the step tables limit (docs/domain.md 3.2-3.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "step", content = "lookup")]

@@ -14,10 +14,12 @@
 //! - [`fixture`]: the synthetic citizens, powers of attorney and benefit records, loaded from
 //!   JSON and checked (the shipped `fixtures/registry.json` is compiled in);
 //! - [`faults`]: the faults to inject, at start or at run time;
+//! - [`effects`]: what the SIK assignment changed at the registry, per idempotency key;
 //! - `routes`: the registries' routes over the fixture;
 //! - [`Simulator`]: binds first (port 0 picks a free port and [`Simulator::port`] tells it), then
 //!   serves until told to stop. The `egov-registry-sim` binary runs it as a process of its own.
 
+pub mod effects;
 pub mod faults;
 pub mod fixture;
 mod routes;
@@ -52,7 +54,7 @@ impl Simulator {
         let sim = web::Data::new(routes::Sim {
             registry,
             faults: Faults::new(faults),
-            assigned: std::sync::Mutex::default(),
+            effects: effects::Effects::default(),
         });
         let server = HttpServer::new(move || {
             App::new()

@@ -11,6 +11,7 @@ use rand::Rng;
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::effects::Effects;
 use crate::faults::{check_faults, FaultSettings, Faults};
 use crate::fixture::{self, Registry};
 
@@ -18,10 +19,8 @@ use crate::fixture::{self, Registry};
 pub(crate) struct Sim {
     pub(crate) registry: Registry,
     pub(crate) faults: Faults,
-    /// SIKs assigned while running, by IIN, with the idempotency key of the call that assigned
-    /// each (a retry of that call is answered "assigned" again; any later call "duplicate").
-    pub(crate) assigned:
-        std::sync::Mutex<std::collections::HashMap<String, (fixture::SikRecord, String)>>,
+    /// The SIK assignments done while running, by idempotency key.
+    pub(crate) effects: Effects,
 }
 
 /// The simulator's routes.
@@ -32,6 +31,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     )
     .route("/admin/faults", web::get().to(get_faults))
     .route("/admin/faults", web::put().to(put_faults))
+    .route("/admin/side-effects", web::get().to(get_side_effects))
     .service(
         web::scope("")
             .route("/gcvp/persons/{iin}", web::get().to(gcvp_person))
@@ -59,6 +59,11 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
 
 async fn get_faults(sim: web::Data<Sim>) -> HttpResponse {
     HttpResponse::Ok().json(sim.faults.get())
+}
+
+/// The SIK assignments done so far: `{"sik_assignments": [{key, iin, outcome, calls}]}`.
+async fn get_side_effects(sim: web::Data<Sim>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "sik_assignments": sim.effects.list() }))
 }
 
 async fn put_faults(sim: web::Data<Sim>, body: web::Json<FaultSettings>) -> HttpResponse {
@@ -139,7 +144,8 @@ async fn gcvp_sik(sim: web::Data<Sim>, iin: web::Path<String>) -> HttpResponse {
 
 /// Assigns a SIK (service 9, REG 2967-2979): a citizen with a SIK gets its certificate again
 /// ("duplicate"); one without gets a new code ("assigned"), derived from the IIN so that the
-/// simulator stays deterministic. A retry with the same `Idempotency-Key` answers as the first call.
+/// simulator stays deterministic. A retry with the same `Idempotency-Key` answers as the first call
+/// and changes nothing (`GET /admin/side-effects` lists what the calls changed).
 async fn gcvp_sik_assignment(
     sim: web::Data<Sim>,
     iin: web::Path<String>,
@@ -154,36 +160,19 @@ async fn gcvp_sik_assignment(
         .headers()
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    let (record, outcome) = match &c.sik {
-        Some(sik) => (sik.clone(), "duplicate"),
-        None => {
-            let Ok(mut assigned) = sim.assigned.lock() else {
-                return HttpResponse::ServiceUnavailable().json(json!({"error": "unavailable"}));
-            };
-            match assigned.get(c.iin.as_str()) {
-                Some((record, first)) if *first == key && !key.is_empty() => {
-                    (record.clone(), "assigned")
-                }
-                Some((record, _)) => (record.clone(), "duplicate"),
-                None => {
-                    let today = chrono::Utc::now().date_naive();
-                    let Some(sik) = derived_sik(&c.iin) else {
-                        return HttpResponse::InternalServerError()
-                            .json(json!({"error": "cannot-derive-sik"}));
-                    };
-                    let record = fixture::SikRecord {
-                        sik,
-                        branch: "РГКП \"Государственный центр по выплате пенсий\"".into(),
-                        registered_on: today,
-                        issued_on: today,
-                    };
-                    assigned.insert(c.iin.as_str().to_owned(), (record.clone(), key));
-                    (record, "assigned")
-                }
-            }
-        }
+        .filter(|k| !k.is_empty());
+    let today = chrono::Utc::now().date_naive();
+    let new = || {
+        derived_sik(&c.iin).map(|sik| fixture::SikRecord {
+            sik,
+            branch: "РГКП \"Государственный центр по выплате пенсий\"".into(),
+            registered_on: today,
+            issued_on: today,
+        })
+    };
+    let Some((record, outcome)) = sim.effects.assign(c.iin.as_str(), key, c.sik.as_ref(), new)
+    else {
+        return HttpResponse::InternalServerError().json(json!({"error": "cannot-derive-sik"}));
     };
     let mut answer = person(c);
     answer["outcome"] = json!(outcome);

@@ -180,3 +180,75 @@ fn the_simulator_refuses_a_bad_fixture_or_fault_at_start() {
     let output = run(&["--fixture", FIXTURE, "--error-rate", "1.5"]);
     assert_eq!(output.status.code(), Some(2));
 }
+
+/// A SIK assignment under a key, and what the registry lists as done.
+async fn assign(sim: &Sim, iin: &str, key: Option<&str>) -> Value {
+    let mut call = reqwest::Client::new().post(format!("{}/gcvp/sik-assignment/{iin}", sim.base));
+    if let Some(key) = key {
+        call = call.header("Idempotency-Key", key);
+    }
+    let answer = call.send().await.expect("assign");
+    assert_eq!(answer.status().as_u16(), 200);
+    answer.json().await.expect("json")
+}
+
+#[tokio::test]
+async fn a_sik_assignment_changes_the_registry_once_per_idempotency_key() {
+    let sim = start(&[]);
+    // DANA has no SIK: the first call registers one, its retry is answered alike and changes
+    // nothing, a call under another key gets the duplicate of the code registered.
+    let first = assign(&sim, DANA, Some("request-1")).await;
+    assert_eq!(first["outcome"], "assigned");
+    let retry = assign(&sim, DANA, Some("request-1")).await;
+    assert_eq!(
+        (&retry["outcome"], &retry["sik"]),
+        (&first["outcome"], &first["sik"])
+    );
+    let other = assign(&sim, DANA, Some("request-2")).await;
+    assert_eq!(
+        (&other["outcome"], &other["sik"]),
+        (&json!("duplicate"), &first["sik"])
+    );
+    // AIDA has one: a duplicate, once per key; a call without a key is an effect each time.
+    assert_eq!(
+        assign(&sim, AIDA, Some("request-3")).await["outcome"],
+        "duplicate"
+    );
+    assign(&sim, AIDA, None).await;
+    assign(&sim, AIDA, None).await;
+    let (code, done) = get(&sim, "/admin/side-effects").await;
+    assert_eq!(code, 200);
+    let effects: Vec<(Value, Value, Value, Value)> = done["sik_assignments"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|e| {
+            (
+                e["key"].clone(),
+                e["iin"].clone(),
+                e["outcome"].clone(),
+                e["calls"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        effects,
+        vec![
+            (json!("request-1"), json!(DANA), json!("assigned"), json!(2)),
+            (
+                json!("request-2"),
+                json!(DANA),
+                json!("duplicate"),
+                json!(1)
+            ),
+            (
+                json!("request-3"),
+                json!(AIDA),
+                json!("duplicate"),
+                json!(1)
+            ),
+            (Value::Null, json!(AIDA), json!("duplicate"), json!(1)),
+            (Value::Null, json!(AIDA), json!("duplicate"), json!(1)),
+        ]
+    );
+}

@@ -3,6 +3,8 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
+use domain::catalog::Lookup;
+
 use super::others::MEDIC;
 use super::stand::{Stand, OPERATOR};
 use super::Seen;
@@ -87,6 +89,7 @@ pub async fn violations(stand: &Stand, seen: &Seen) -> BTreeMap<&'static str, u6
         .expect("twice")
         .get(0);
     found.insert("2_step_outcome_twice", u64::try_from(twice).unwrap_or(0));
+    found.extend(sik_effects(stand, &db).await);
     // 3. The hash chains hold and every read model, once the projectors fed from the topic have
     // caught up, equals a replay of the whole log.
     let caught_up = stand.current_after(Instant::now()).await;
@@ -165,6 +168,61 @@ pub async fn violations(stand: &Stand, seen: &Seen) -> BTreeMap<&'static str, u6
         stand.unseen_registry_faults,
     );
     found
+}
+
+/// Invariant 2, at the registry: the SIK assignment changed it at most once per request. The
+/// simulator's effects (one per idempotency key) are matched to requests through the keys each of
+/// their recorded attempts was sent under; an effect under a key no attempt was sent under counts
+/// as well.
+async fn sik_effects(stand: &Stand, db: &tokio_postgres::Client) -> [(&'static str, u64); 2] {
+    let attempts = db
+        .query(
+            "SELECT stream_id::text, (payload->>'attempt')::bigint FROM events
+              WHERE event_type = 'RegistryLookupRequested' AND payload->>'lookup' = 'sik-processing'",
+            &[],
+        )
+        .await
+        .expect("the SIK attempts");
+    let mut request_of: BTreeMap<String, String> = BTreeMap::new();
+    for row in &attempts {
+        let stream: String = row.get(0);
+        let attempt = u32::try_from(row.get::<_, i64>(1)).expect("an attempt number");
+        let id = uuid::Uuid::parse_str(&stream).expect("a stream id");
+        let key = commands::workflow::registry_call_key(id, Lookup::SikProcessing, attempt);
+        request_of.insert(key.to_string(), stream);
+    }
+    let done: serde_json::Value =
+        reqwest::get(format!("{}/admin/side-effects", stand.registry_url()))
+            .await
+            .expect("the simulator")
+            .json()
+            .await
+            .expect("its side effects");
+    let effects = done["sik_assignments"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let mut per_request: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut of_no_request = 0;
+    for effect in &effects {
+        match effect["key"].as_str().and_then(|key| request_of.get(key)) {
+            Some(stream) => *per_request.entry(stream).or_default() += 1,
+            None => of_no_request += 1,
+        }
+    }
+    let twice = per_request.values().filter(|n| **n > 1).count();
+    eprintln!(
+        "chaos: {} SIK assignment effects at the registry for {} requests",
+        effects.len(),
+        per_request.len()
+    );
+    [
+        (
+            "2_sik_assigned_twice_for_a_request",
+            u64::try_from(twice).unwrap_or(u64::MAX),
+        ),
+        ("2_sik_assigned_for_no_request", of_no_request),
+    ]
 }
 
 /// Prints what the log and the task table hold for a request that did not end.

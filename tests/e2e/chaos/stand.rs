@@ -165,6 +165,11 @@ pub struct Stand {
 }
 
 impl Stand {
+    /// The registry simulator's base URL.
+    pub fn registry_url(&self) -> &str {
+        self.sim.url()
+    }
+
     pub async fn start() -> Stand {
         let data = tempfile::tempdir().expect("data dir");
         let (primary, standby) = replication::pair(data.path()).await;

@@ -29,6 +29,18 @@ const MAX_STALLED_ROUNDS: usize = 16;
 /// The namespace of the idempotency keys sent to registries (UUID v5).
 const REGISTRY_CALL_NAMESPACE: Uuid = Uuid::from_u128(0x6567_6f76_2d72_6567_6973_7472_792d_6b65);
 
+/// The idempotency key a registry gets with a lookup of the request in stream `stream`: one per
+/// request and lookup for a call that changes the registry's records (every attempt at it the
+/// same, so it takes effect once), one per attempt for a read (a new attempt is a new question).
+pub fn registry_call_key(stream: Uuid, lookup: Lookup, attempt: u32) -> Uuid {
+    let key = if lookup.changes_records() {
+        format!("{stream}/{lookup:?}")
+    } else {
+        format!("{stream}/{lookup:?}/{attempt}")
+    };
+    Uuid::new_v5(&REGISTRY_CALL_NAMESPACE, key.as_bytes())
+}
+
 /// Why a request could not be driven now; the task is retried after a backoff.
 #[derive(Debug, thiserror::Error)]
 pub enum WorkflowError {
@@ -243,7 +255,7 @@ impl Workflow {
         }
     }
 
-    /// One attempt at a lookup, under an idempotency key of the request, lookup and attempt.
+    /// One attempt at a lookup, under the idempotency key of [`registry_call_key`].
     async fn call(
         &self,
         loaded: &Loaded,
@@ -254,7 +266,6 @@ impl Workflow {
         let Some(info) = loaded.info() else {
             return LookupOutcome::Failed(LookupFailure::Unavailable);
         };
-        let key = format!("{}/{lookup:?}/{attempt}", loaded.stream_id);
         let query = LookupQuery {
             lookup,
             iin: match lookup {
@@ -278,7 +289,7 @@ impl Workflow {
                 .representative
                 .as_ref()
                 .map(|r| r.power_of_attorney_number.clone()),
-            idempotency_key: Uuid::new_v5(&REGISTRY_CALL_NAMESPACE, key.as_bytes()),
+            idempotency_key: registry_call_key(loaded.stream_id.as_uuid(), lookup, attempt),
         };
         let left = (step_deadline - Utc::now())
             .to_std()
@@ -357,4 +368,23 @@ fn next_lookup(events: &[RequestEvent], after: &Request) -> Option<Command> {
         .iter()
         .any(|e| matches!(e, RequestEvent::LookupRequested(r) if r.lookup == lookup));
     (!asked_before).then_some(Command::StartLookup { lookup, attempt: 1 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sik_assignment_keeps_its_key_across_attempts_and_a_read_does_not() {
+        let stream = Uuid::from_u128(7);
+        let sik = |attempt| registry_call_key(stream, Lookup::SikProcessing, attempt);
+        assert_eq!(sik(1), sik(2));
+        let read = |attempt| registry_call_key(stream, Lookup::FundMovements, attempt);
+        assert_ne!(read(1), read(2));
+        // Each request has keys of its own.
+        assert_ne!(
+            sik(1),
+            registry_call_key(Uuid::from_u128(8), Lookup::SikProcessing, 1)
+        );
+    }
 }
