@@ -16,7 +16,7 @@ use crate::support::flow::{healthy, Flow};
 use crate::support::kafka::{
     delivery, kafka_env, read_topic, signal, topic, Broker, Published, SESSION_TIMEOUT,
 };
-use crate::support::process::{egov, metrics_at};
+use crate::support::process::{egov, eventually, metrics_at};
 
 /// The log as PostgreSQL holds it: (event id, stream id, version), in log order.
 async fn log(db: &TestDb) -> Vec<(uuid::Uuid, uuid::Uuid, i64)> {
@@ -216,6 +216,8 @@ async fn append_many(db: &TestDb, streams: usize, per_stream: u64) {
 async fn flow_without_projectors(broker: &Broker, topic: &str) -> (Flow, Vec<(String, String)>) {
     let mut env = kafka_env(broker, topic);
     env.push(("EGOV_PROJECTIONS".into(), "off".into()));
+    // `/readyz` calls a read model behind soon, for the tests that watch it.
+    env.push(("EGOV_READ_MODELS_STALE_AFTER".into(), "2s".into()));
     let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let flow = Flow::start(healthy(), &pairs).await;
     env.extend(flow.db.service_env().await.map(|(k, v)| (k.to_owned(), v)));
@@ -451,6 +453,13 @@ async fn projected(db: &TestDb, numbers: &[(String, &str)], limit: Duration) {
     }
 }
 
+/// The read models `/readyz` calls behind.
+async fn behind(flow: &Flow) -> Vec<String> {
+    let (code, ready) = flow.get("/readyz", "").await;
+    assert_eq!(code, 200, "{ready}");
+    serde_json::from_value(ready["read_models"]["behind"].clone()).expect("a list of names")
+}
+
 #[tokio::test]
 async fn kafka_sourced_projectors_share_the_partitions_and_take_over_from_one_killed_or_stopped() {
     let broker = Broker::start();
@@ -475,6 +484,10 @@ async fn kafka_sourced_projectors_share_the_partitions_and_take_over_from_one_ki
     .await;
     let first = file(&flow, &signers, 6).await;
     projected(&flow.db, &first, Duration::from_secs(60)).await;
+    // `/readyz` tells which read models are current: the status view, fed from the topic, is;
+    // the two no process projects here are behind.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(behind(&flow).await, ["data_access", "analytics"]);
 
     // The first (the group's leader) stops: the second takes its partitions over.
     signal("-TERM", one.id());
@@ -498,6 +511,14 @@ async fn kafka_sourced_projectors_share_the_partitions_and_take_over_from_one_ki
     let killed_at = tokio::time::Instant::now();
     two.wait().expect("reaped");
     let fourth = file(&flow, &signers, 3).await;
+    // With nobody applying what the relay publishes, `/readyz` calls the status view behind.
+    let stale = || async { behind(&flow).await.contains(&"request_status".to_owned()) };
+    eventually(
+        "/readyz calls the status view behind",
+        Duration::from_secs(30),
+        stale,
+    )
+    .await;
     // The group must have dropped the killed member before the restart joins: tansu 0.6.0 would
     // otherwise keep handing the dead member its partitions (README, Kafka). The member expires
     // when its session (6 s, EGOV_KAFKA_SESSION_TIMEOUT) has run out since it was killed; tansu
@@ -506,6 +527,7 @@ async fn kafka_sourced_projectors_share_the_partitions_and_take_over_from_one_ki
     let mut again = kafka_projector(&env, &log("again"));
     projected(&flow.db, &third, Duration::from_secs(90)).await;
     projected(&flow.db, &fourth, Duration::from_secs(90)).await;
+    assert!(!behind(&flow).await.contains(&"request_status".to_owned()));
     wait_for(
         || assignments(&log("again")).last() == Some(&3),
         "the restarted projector holds every partition",

@@ -338,11 +338,20 @@ async fn with_the_ocsp_responder_down_no_signature_is_taken_as_good_and_it_compl
         )
         .await;
     assert_eq!(status["status"]["code"], "submitted");
+    // The operator sees why in `/readyz`: still in service (200), degraded, revocation failing.
+    let (code, ready) = flow.get("/readyz", "").await;
+    assert_eq!(
+        (code, &ready["status"], &ready["revocation"]),
+        (200, &json!("degraded"), &json!("failing")),
+        "{ready}"
+    );
     // It comes back within the step's limit: the check goes on and the request completes.
     down.stop().await;
     flow.start_responder();
     let status = flow.outcome(&number, AIDA, WAIT).await;
     assert_eq!(status["status"]["code"], "completed", "{status}");
+    let (_, ready) = flow.get("/readyz", "").await;
+    assert_eq!(ready["revocation"], "answering", "{ready}");
 }
 
 /// A pension-fund statement filed and signed by Aida while every registry is down.
@@ -422,11 +431,20 @@ async fn a_registry_outage_that_heals_within_the_step_limit_ends_in_the_result()
         "{metrics}"
     );
     assert_eq!(figure("egov_registry_circuit_open"), 0.0, "{metrics}");
+    let (_, ready) = flow.get("/readyz", "").await;
+    assert_eq!(ready["registries"]["ais-gcvp"], "closed", "{ready}");
 }
 
 #[tokio::test]
 async fn a_registry_outage_longer_than_the_step_limit_ends_in_a_processing_error() {
     let (flow, number) = filed_during_an_outage().await;
+    // While the registry is out its circuit opens, and `/readyz` says so (still 200: filing and
+    // reading go on).
+    let open = || async {
+        let (code, ready) = flow.get("/readyz", "").await;
+        code == 200 && ready["registries"]["ais-gcvp"] == "open" && ready["status"] == "degraded"
+    };
+    eventually("/readyz shows the registry's circuit open", WAIT, open).await;
     // The IIN lookup may take 15 seconds (docs/domain.md 3.4).
     let status = flow.outcome(&number, AIDA, WAIT).await;
     assert_eq!(status["status"]["code"], "refused", "{status}");

@@ -189,6 +189,11 @@ impl App {
                 name: projections::kafka::relay::checkpoint_name(&kafka.topic),
                 stuck_after: settings.kafka_stuck_after,
             }),
+            outside: state::Outside {
+                registries: vec![adapters.registries.clone(), adapters.checks.clone()],
+                verifier: adapters.verifier.clone(),
+            },
+            read_models_stale_after: settings.read_models_stale_after,
             requests,
             db,
         };

@@ -92,6 +92,9 @@ pub struct Settings {
     /// `EGOV_KAFKA_STUCK_AFTER`: `/readyz` calls the relay stuck when events wait and its
     /// checkpoint has not moved for this long.
     pub kafka_stuck_after: Duration,
+    /// `EGOV_READ_MODELS_STALE_AFTER`: `/readyz` calls the read models behind when one has not
+    /// applied the log's newest event for this long.
+    pub read_models_stale_after: Duration,
     /// `EGOV_PROJECTIONS`: where `egov serve`'s projectors read the events from.
     pub projections: ProjectionSource,
     /// `EGOV_READ_MODELS`: which read models `egov serve` keeps (comma-separated names; all by
@@ -251,6 +254,11 @@ impl Settings {
                 "EGOV_KAFKA_STUCK_AFTER",
                 "a duration of at least 1s, such as 60s",
                 Duration::from_secs(60),
+            )?,
+            read_models_stale_after: env.duration(
+                "EGOV_READ_MODELS_STALE_AFTER",
+                "a duration of at least 1s, such as 30s",
+                Duration::from_secs(30),
             )?,
             kafka,
             projections,
@@ -616,6 +624,7 @@ mod tests {
             ("EGOV_WORKFLOW_CONCURRENCY", "0"),
             ("EGOV_WORKFLOW_LEASE", "100ms"),
             ("EGOV_KAFKA_STUCK_AFTER", "0s"),
+            ("EGOV_READ_MODELS_STALE_AFTER", "soon"),
             // Reading the projections from Kafka needs a broker.
             ("EGOV_PROJECTIONS", "kafka"),
         ] {

@@ -40,6 +40,33 @@ pub struct AppState {
     pub stopping: CancellationToken,
     /// The Kafka relay whose lag `/metrics` and `/readyz` report, when a broker is configured.
     pub relay: Option<RelayWatch>,
+    /// The services outside whose state `/readyz` reports.
+    pub outside: Outside,
+    /// A read model that has not applied the newest event for this long is `behind` in `/readyz`.
+    pub read_models_stale_after: std::time::Duration,
+}
+
+/// The services outside as this process meets them: the registries (each caller's circuits) and
+/// the revocation responders (through the signature verifier).
+#[derive(Clone)]
+pub struct Outside {
+    pub registries: Vec<std::sync::Arc<dyn commands::adapters::registries::Registries>>,
+    pub verifier: std::sync::Arc<dyn commands::adapters::nca::SignatureVerifier>,
+}
+
+impl Outside {
+    /// Each registry any caller has figures for, `open` when a caller's circuit to it is open
+    /// (its calls are refused at once), `closed` otherwise.
+    pub fn circuits(&self) -> std::collections::BTreeMap<&'static str, &'static str> {
+        let mut circuits = std::collections::BTreeMap::new();
+        for figures in self.registries.iter().flat_map(|r| r.figures()) {
+            let state = circuits.entry(figures.registry.name()).or_insert("closed");
+            if figures.circuit_open {
+                *state = "open";
+            }
+        }
+        circuits
+    }
 }
 
 /// Which relay to watch and when to call it stuck.

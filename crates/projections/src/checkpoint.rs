@@ -220,6 +220,48 @@ pub(crate) async fn store(
     Ok(())
 }
 
+/// How long the read model `name`, fed from a Kafka topic, has applied nothing while the relay
+/// had published events newer than all it applied: `None` when it was never fed from a topic,
+/// 0 when nothing published waits for it. Measured over all its partitions together (the
+/// newest event applied from any of them), so one partition stuck while the others move does not
+/// show here; the consumer group's own lag does.
+///
+/// # Errors
+/// When the database cannot be asked.
+pub async fn kafka_staleness(pool: &Pool, name: &str) -> Result<Option<f64>, ProjectionError> {
+    let client = pool.get().await?;
+    let rows = client
+        .query(
+            "SELECT o.topic, \
+                    extract(epoch FROM now() - max(o.updated_at))::float8, \
+                    (SELECT e.recorded_at FROM events e \
+                      WHERE (e.tx_id, e.position) <= (r.tx_id, r.position) \
+                      ORDER BY e.tx_id DESC, e.position DESC LIMIT 1) \
+                      > coalesce(max(o.last_recorded_at), '-infinity') AS waiting \
+               FROM projections.kafka_offsets o \
+               LEFT JOIN projections.checkpoints r ON r.name = 'kafka-relay:' || o.topic \
+              WHERE o.projector = $1 \
+              GROUP BY o.topic, r.tx_id, r.position",
+            &[&name],
+        )
+        .await
+        .map_err(ProjectionError::database(
+            "measuring a Kafka-fed projector's lag",
+        ))?;
+    // The most current of the topics it was fed from.
+    Ok(rows
+        .iter()
+        .map(|row| {
+            let waiting = row.get::<_, Option<bool>>(2).unwrap_or(false);
+            if waiting {
+                row.get::<_, f64>(1).max(0.0)
+            } else {
+                0.0
+            }
+        })
+        .reduce(f64::min))
+}
+
 /// How far `name` is behind the head of the log.
 ///
 /// # Errors

@@ -2,10 +2,12 @@
 //!
 //! `/healthz` answers as long as the process serves HTTP. `/readyz` answers 200 only when the
 //! database is reachable and every migration this build carries is applied, and 503 with a problem
-//! document otherwise (the reason is logged, not shown). With a Kafka relay it also shows the
-//! relay's state; a stuck relay makes the answer `degraded`, still 200: commands and reads go on
-//! while the broker is away (the events wait in PostgreSQL), so the instance must stay in service.
-//! Messages that Kafka-sourced projectors parked as not events (`kafka_parked`) degrade it too.
+//! document otherwise (the reason is logged, not shown). It also shows what the service depends on
+//! besides the database: the Kafka relay, the read models' lag, each registry's circuit and
+//! whether revocation checks get answers. Any of them failing makes the answer `degraded`, still
+//! 200: filing and reading go on while a broker, a registry or a responder is away (the workflow
+//! waits and retries within each step's limit), so the instance must stay in service. Messages
+//! that Kafka-sourced projectors parked as not events (`kafka_parked`) degrade it too.
 
 use actix_web::{get, web, HttpResponse};
 use event_store::Database;
@@ -58,29 +60,13 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
-/// The service can do its work.
+/// The service can do its work: 200 `ready`, or 200 `degraded` naming what is wrong outside the
+/// database (the relay stuck, parked messages, read models behind, a registry's circuit open, the
+/// revocation responders failing), or 503 without the database or its migrations.
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     match event_store::migrations::current(&state.db).await {
-        Ok(true) => {
-            let relay = match &state.relay {
-                Some(relay) => Some(relay_state(&state.db, relay).await),
-                None => None,
-            };
-            let parked = parked(&state.db).await;
-            let degraded = relay
-                .as_ref()
-                .is_some_and(|r| r["state"] != json!("publishing"))
-                || parked.is_some_and(|n| n > 0);
-            let mut body = json!({ "status": if degraded { "degraded" } else { "ready" } });
-            if let Some(relay) = relay {
-                body["relay"] = relay;
-            }
-            if let Some(parked) = parked.filter(|n| *n > 0) {
-                body["kafka_parked"] = json!(parked);
-            }
-            Ok(HttpResponse::Ok().json(body))
-        }
+        Ok(true) => Ok(HttpResponse::Ok().json(readiness(&state).await)),
         Ok(false) => {
             tracing::warn!("not ready: migrations are not applied");
             Err(ApiError::NotReady("migrations are not applied".into()))
@@ -90,6 +76,69 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
             Err(ApiError::NotReady("database unreachable".into()))
         }
     }
+}
+
+/// The body of a 200 `/readyz`: the state of each thing it watches, and `ready` or `degraded`.
+async fn readiness(state: &AppState) -> serde_json::Value {
+    let mut body = json!({});
+    let mut degraded = false;
+    if let Some(relay) = &state.relay {
+        let relay = relay_state(&state.db, relay).await;
+        degraded |= relay["state"] != json!("publishing");
+        body["relay"] = relay;
+    }
+    if let Some(parked) = parked(&state.db).await.filter(|n| *n > 0) {
+        degraded = true;
+        body["kafka_parked"] = json!(parked);
+    }
+    let read_models = read_models_state(&state.db, state.read_models_stale_after).await;
+    degraded |= read_models["state"] == json!("behind");
+    body["read_models"] = read_models;
+    let circuits = state.outside.circuits();
+    if circuits.values().any(|c| *c == "open") {
+        degraded = true;
+        tracing::warn!(circuits = ?circuits, "degraded: a registry's circuit is open");
+    }
+    body["registries"] = json!(circuits);
+    if let Some(answering) = state.outside.verifier.revocation_answering() {
+        if !answering {
+            degraded = true;
+            tracing::warn!("degraded: the revocation checks get no answer (OCSP responder, CRLs)");
+        }
+        body["revocation"] = json!(if answering { "answering" } else { "failing" });
+    }
+    body["status"] = json!(if degraded { "degraded" } else { "ready" });
+    body
+}
+
+/// The read models as `/readyz` shows them: `current`, or `behind` naming those that have not
+/// applied the newest event for `stale_after` (fed from the log or from the topic), or `unknown`
+/// when the lag cannot be read (logged).
+async fn read_models_state(db: &Database, stale_after: std::time::Duration) -> serde_json::Value {
+    let mut behind = Vec::new();
+    let mut most = 0.0_f64;
+    for model in ReadModel::ALL {
+        match model.seconds_behind(db.pool()).await {
+            Ok(seconds) => {
+                most = most.max(seconds);
+                if seconds >= stale_after.as_secs_f64() {
+                    behind.push(model.name());
+                }
+            }
+            Err(error) => {
+                tracing::warn!(projector = model.name(), error = %error, "cannot measure projector lag");
+                return json!({ "state": "unknown" });
+            }
+        }
+    }
+    if !behind.is_empty() {
+        tracing::warn!(behind = ?behind, seconds_behind = most, "degraded: read models are behind the log");
+    }
+    json!({
+        "state": if behind.is_empty() { "current" } else { "behind" },
+        "behind": behind,
+        "seconds_behind": most,
+    })
 }
 
 /// `GET /metrics`: Prometheus text format, with each read model's and the relay's lag measured now

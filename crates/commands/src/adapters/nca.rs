@@ -95,4 +95,41 @@ pub trait SignatureVerifier: Send + Sync {
         &'a self,
         signature: SignatureToCheck<'a>,
     ) -> BoxFuture<'a, Result<Verdict, NcaError>>;
+
+    /// Whether the revocation checks of the last [`RECENTLY`] got an answer (OCSP or a CRL):
+    /// `Some(false)` when the latest found neither answering, `None` when none was made (or the
+    /// verifier keeps no account). `/readyz` shows it.
+    fn revocation_answering(&self) -> Option<bool> {
+        None
+    }
+}
+
+/// How long the outcome of a revocation check stands for the state of the responders.
+pub const RECENTLY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The outcome of the latest revocation check, and when it came.
+#[derive(Debug, Default)]
+pub struct LatestOutcome(std::sync::Mutex<Option<(std::time::Instant, bool)>>);
+
+impl LatestOutcome {
+    /// Records whether a check got an answer.
+    pub fn record(&self, answered: bool) {
+        // A poisoned lock only means a panic elsewhere while holding it; the value stays usable.
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some((std::time::Instant::now(), answered));
+    }
+
+    /// The latest outcome, when it is no older than [`RECENTLY`].
+    pub fn recent(&self) -> Option<bool> {
+        let latest = *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        latest
+            .filter(|(at, _)| at.elapsed() <= RECENTLY)
+            .map(|(_, answered)| answered)
+    }
 }

@@ -66,6 +66,7 @@ async fn valid_rsa_and_ecdsa_signatures_attached_or_detached_are_verified_with_t
         assert!(info.serial.starts_with("10"), "{}", info.serial);
         assert!(info.not_before < chrono::Utc::now() && chrono::Utc::now() < info.not_after);
     }
+    assert_eq!(verifier.revocation_answering(), Some(true));
 }
 
 #[tokio::test]
@@ -205,11 +206,14 @@ async fn a_responder_that_is_down_gives_no_verdict_rather_than_a_silent_good() {
         .expect("addr")
         .port();
     let down = verifier_at(&pki, &format!("http://127.0.0.1:{closed}"));
+    assert_eq!(down.revocation_answering(), None, "nothing asked yet");
     let answer = check(&down, &pki.sign(&valid, DOCUMENT, false), ALICE).await;
     assert!(
         matches!(answer, Err(NcaError::RevocationUnknown(_))),
         "{answer:?}"
     );
+    // `/readyz` learns that the responders do not answer.
+    assert_eq!(down.revocation_answering(), Some(false));
     // Another PKI's responder: its answer does not verify against our anchors (and it does not
     // know the certificate) - no verdict either.
     let other = Pki::new();

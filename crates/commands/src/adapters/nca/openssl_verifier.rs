@@ -14,8 +14,8 @@ use openssl::x509::verify::X509VerifyParam;
 use openssl::x509::{X509KeyUsage, X509StoreContext, X509};
 
 use super::{
-    crl, ocsp, parse, NcaError, Revocation, SignatureToCheck, SignatureVerifier, TrustAnchorError,
-    Verdict,
+    crl, ocsp, parse, LatestOutcome, NcaError, Revocation, SignatureToCheck, SignatureVerifier,
+    TrustAnchorError, Verdict,
 };
 
 /// How far a signing time may lie before the request's receipt or after the signature's (clocks
@@ -56,6 +56,8 @@ pub struct OpensslVerifier {
     decoded: quick_cache::sync::Cache<Vec<u8>, X509, ByBytes>,
     /// Intermediates found good, by their DER, and until when.
     intermediates: quick_cache::sync::Cache<Vec<u8>, Instant>,
+    /// Whether the latest revocation check got an answer.
+    latest: LatestOutcome,
 }
 
 impl OpensslVerifier {
@@ -83,6 +85,7 @@ impl OpensslVerifier {
             max_age: DEFAULT_OCSP_MAX_AGE,
             decoded: quick_cache::sync::Cache::with_weighter(20_000, DECODED_BYTES, ByBytes),
             intermediates: quick_cache::sync::Cache::new(1_000),
+            latest: LatestOutcome::default(),
         })
     }
 
@@ -396,6 +399,10 @@ impl SignatureVerifier for OpensslVerifier {
     ) -> BoxFuture<'a, Result<Verdict, NcaError>> {
         Box::pin(self.check(signature))
     }
+
+    fn revocation_answering(&self) -> Option<bool> {
+        self.latest.recent()
+    }
 }
 
 impl OpensslVerifier {
@@ -404,7 +411,13 @@ impl OpensslVerifier {
             Ok(checked) => checked,
             Err(rejected) => return Ok(rejected),
         };
-        let revocation = self.revocation(&checked).await?;
+        let revocation = self.revocation(&checked).await;
+        match &revocation {
+            Ok(_) => self.latest.record(true),
+            Err(NcaError::RevocationUnknown(_)) => self.latest.record(false),
+            Err(NcaError::Internal(_)) => {}
+        }
+        let revocation = revocation?;
         let mut info = checked.info;
         info.revocation = Some(revocation);
         Ok(match revocation {
