@@ -19,7 +19,8 @@
 //! - [`kafka`]: the relay that publishes the log to a Kafka topic, and projectors fed from it.
 //! - [`tables`]: the shape of a read model's tables (their keys, how a rebuild swaps them in);
 //!   `writes`: a batch's statements, pipelined, and the request events a read model has not applied;
-//!   `leader`: one process projects at a time; `error`: [`ProjectionError`].
+//!   `leader`: one process projects at a time; `retry`: the waits of a loop that failed;
+//!   `error`: [`ProjectionError`].
 //!
 //! Events are read through the event store's public read API (`event_store::EventStore::read_all`
 //! and `subscribe`); nothing here writes events.
@@ -35,6 +36,7 @@ pub mod read_models;
 pub mod rebuild;
 pub mod replay;
 pub mod request_status;
+mod retry;
 pub mod tables;
 mod writes;
 

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::checkpoint::{self, Finish};
 use crate::leader::Leadership;
+use crate::retry::{sleep_unless, Backoff};
 use crate::ProjectionError;
 
 /// The event types in the log that are not a request's (reads of citizens' data and of the log,
@@ -164,7 +165,7 @@ pub async fn run_observed<P: Projector>(
     shutdown: CancellationToken,
 ) {
     let name = projector.name();
-    let mut backoff = Duration::from_millis(100);
+    let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(10));
     let config = store.database().settings().config.clone();
     'leading: while !shutdown.is_cancelled() {
         let mut leadership = match Leadership::acquire(&config, name, &shutdown).await {
@@ -172,16 +173,17 @@ pub async fn run_observed<P: Projector>(
             Ok(None) => break,
             Err(error) => {
                 tracing::warn!(projector = name, error = %error, "cannot take the projector's leadership; retrying");
-                tokio::select! {
-                    () = shutdown.cancelled() => break,
-                    () = tokio::time::sleep(backoff) => {}
+                if sleep_unless(&shutdown, backoff.after(Duration::ZERO)).await {
+                    break;
                 }
-                backoff = (backoff * 2).min(Duration::from_secs(10));
                 continue;
             }
         };
+        // The database answers again: a failure from now on starts from the first wait.
+        backoff.reset();
         reset(&progress, true);
         while !shutdown.is_cancelled() {
+            let started = std::time::Instant::now();
             // Cancel safe: `follow` stops between batches (its own select is on a cancel-safe
             // `next_batch`, and a batch's transaction is never cut: dropped, it rolls back);
             // `lost` only waits on the connection task.
@@ -201,15 +203,14 @@ pub async fn run_observed<P: Projector>(
                         "checkpoint moved by another writer (a rebuild?); resuming from it"
                     );
                     reset(&progress, true);
-                    backoff = Duration::from_millis(100);
+                    backoff.reset();
                 }
                 Err(error) => {
-                    tracing::error!(projector = name, error = %error, cause = ?std::error::Error::source(&error), retry_in_ms = u64::try_from(backoff.as_millis()).unwrap_or(u64::MAX), "projector failed; it resumes from its checkpoint");
-                    tokio::select! {
-                        () = shutdown.cancelled() => break,
-                        () = tokio::time::sleep(backoff) => {}
+                    let wait = backoff.after(started.elapsed());
+                    tracing::error!(projector = name, error = %error, cause = ?std::error::Error::source(&error), retry_in_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX), "projector failed; it resumes from its checkpoint");
+                    if sleep_unless(&shutdown, wait).await {
+                        break;
                     }
-                    backoff = (backoff * 2).min(Duration::from_secs(10));
                 }
             }
         }

@@ -26,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{ensure_topic, headers, KafkaSettings};
 use crate::leader::Leadership;
+use crate::retry::{sleep_unless, Backoff};
 use crate::{checkpoint, ProjectionError};
 
 /// Most events handed to the producer before the relay waits for their acknowledgement.
@@ -61,21 +62,24 @@ pub async fn run(
 ) {
     let name = checkpoint_name(&settings.topic);
     let config = store.database().settings().config.clone();
-    let mut backoff = Duration::from_millis(200);
+    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
     'leading: while !shutdown.is_cancelled() {
         let mut leadership = match Leadership::acquire(&config, &name, &shutdown).await {
             Ok(Some(leadership)) => leadership,
             Ok(None) => break,
             Err(error) => {
                 tracing::warn!(relay = %name, error = %error, "cannot take the relay's leadership; retrying");
-                if pause(&shutdown, &mut backoff).await {
+                if sleep_unless(&shutdown, backoff.after(Duration::ZERO)).await {
                     break;
                 }
                 continue;
             }
         };
+        // The database answers again: a failure from now on starts from the first wait.
+        backoff.reset();
         progress.send_modify(|p| p.leader = true);
         while !shutdown.is_cancelled() {
+            let started = Instant::now();
             // Cancel safe: a batch whose acknowledgements are not all in leaves the checkpoint
             // where it was, and the next relay publishes it again.
             let outcome = tokio::select! {
@@ -89,8 +93,9 @@ pub async fn run(
             match outcome {
                 Ok(()) => break,
                 Err(error) => {
-                    tracing::error!(relay = %name, error = %error, cause = ?std::error::Error::source(&error), retry_in_ms = u64::try_from(backoff.as_millis()).unwrap_or(u64::MAX), "relay failed; it resumes from its checkpoint");
-                    if pause(&shutdown, &mut backoff).await {
+                    let wait = backoff.after(started.elapsed());
+                    tracing::error!(relay = %name, error = %error, cause = ?std::error::Error::source(&error), retry_in_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX), "relay failed; it resumes from its checkpoint");
+                    if sleep_unless(&shutdown, wait).await {
                         break 'leading;
                     }
                 }
@@ -99,16 +104,6 @@ pub async fn run(
     }
     progress.send_modify(|p| p.leader = false);
     tracing::info!(relay = %name, "relay stopped at its checkpoint");
-}
-
-/// Sleeps for `backoff` (doubling it up to 10 s); true when shutdown came first.
-async fn pause(shutdown: &CancellationToken, backoff: &mut Duration) -> bool {
-    let stop = tokio::select! {
-        () = shutdown.cancelled() => true,
-        () = tokio::time::sleep(*backoff) => false,
-    };
-    *backoff = (*backoff * 2).min(Duration::from_secs(10));
-    stop
 }
 
 fn producer(settings: &KafkaSettings) -> Result<FutureProducer, ProjectionError> {

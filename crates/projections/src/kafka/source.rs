@@ -31,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::KafkaSettings;
 use crate::projector::BatchApplied;
+use crate::retry::{sleep_unless, Backoff};
 use crate::{Progress, ProjectionError, Projector};
 
 /// Most messages applied in one transaction.
@@ -103,17 +104,17 @@ pub async fn run<P: Projector>(
     shutdown: CancellationToken,
 ) {
     let name = projector.name();
-    let mut backoff = Duration::from_millis(200);
+    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
     while !shutdown.is_cancelled() {
+        let started = std::time::Instant::now();
         match consume(&pool, projector.as_ref(), &settings, &observers, &shutdown).await {
             Ok(()) => break,
             Err(error) => {
-                tracing::error!(projector = name, source = "kafka", error = %error, cause = ?std::error::Error::source(&error), retry_in_ms = u64::try_from(backoff.as_millis()).unwrap_or(u64::MAX), "Kafka-sourced projector failed; it rejoins its group");
-                tokio::select! {
-                    () = shutdown.cancelled() => break,
-                    () = tokio::time::sleep(backoff) => {}
+                let wait = backoff.after(started.elapsed());
+                tracing::error!(projector = name, source = "kafka", error = %error, cause = ?std::error::Error::source(&error), retry_in_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX), "Kafka-sourced projector failed; it rejoins its group");
+                if sleep_unless(&shutdown, wait).await {
+                    break;
                 }
-                backoff = (backoff * 2).min(Duration::from_secs(10));
             }
         }
     }
@@ -479,19 +480,20 @@ async fn commit_patiently<P: Projector>(
     observers: &Observers,
     shutdown: &CancellationToken,
 ) -> Result<Option<Vec<(i32, i64)>>, ProjectionError> {
-    let mut backoff = Duration::from_millis(100);
+    // At most a second between tries: a try costs one connection attempt, and a longer wait was
+    // what the read models lagged by after a restart of PostgreSQL (up to 5 s).
+    let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
     loop {
         match commit(pool, projector, topic, batch, observers).await {
             Ok(stored) => return Ok(Some(stored)),
             Err(error @ (ProjectionError::Db(_) | ProjectionError::Store(_))) => {
-                tracing::warn!(projector = projector.name(), source = "kafka", error = %error, retry_in_ms = u64::try_from(backoff.as_millis()).unwrap_or(u64::MAX), "cannot store a batch; trying again, keeping the partitions");
-                // Cancel safe: both only wait; the batch is still whole, and left unapplied on a
+                let wait = backoff.after(Duration::ZERO);
+                tracing::warn!(projector = projector.name(), source = "kafka", error = %error, retry_in_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX), "cannot store a batch; trying again, keeping the partitions");
+                // Cancel safe: it only waits; the batch is still whole, and left unapplied on a
                 // stop (its messages come again from the stored offsets).
-                tokio::select! {
-                    () = shutdown.cancelled() => return Ok(None),
-                    () = tokio::time::sleep(backoff) => {}
+                if sleep_unless(shutdown, wait).await {
+                    return Ok(None);
                 }
-                backoff = (backoff * 2).min(Duration::from_secs(5));
             }
             Err(error) => return Err(error),
         }
