@@ -485,9 +485,14 @@ async fn kafka_sourced_projectors_share_the_partitions_and_take_over_from_one_ki
     let first = file(&flow, &signers, 6).await;
     projected(&flow.db, &first, Duration::from_secs(60)).await;
     // `/readyz` tells which read models are current: the status view, fed from the topic, is;
-    // the two no process projects here are behind.
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(behind(&flow).await, ["data_access", "analytics"]);
+    // the two no process projects here fall behind.
+    let told = || async { behind(&flow).await == ["data_access", "analytics"] };
+    eventually(
+        "/readyz names the two read models nobody projects",
+        Duration::from_secs(30),
+        told,
+    )
+    .await;
 
     // The first (the group's leader) stops: the second takes its partitions over.
     signal("-TERM", one.id());

@@ -50,7 +50,9 @@ pub struct AppState {
 /// the revocation responders (through the signature verifier).
 #[derive(Clone)]
 pub struct Outside {
+    /// The registries by each caller: the workflow's, and the one of checks answered at once.
     pub registries: Vec<std::sync::Arc<dyn commands::adapters::registries::Registries>>,
+    /// The signature verifier, which knows whether its revocation checks got answers.
     pub verifier: std::sync::Arc<dyn commands::adapters::nca::SignatureVerifier>,
 }
 

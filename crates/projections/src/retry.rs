@@ -43,6 +43,7 @@ impl Backoff {
 
 /// Sleeps for `wait`; true when `shutdown` came first.
 pub(crate) async fn sleep_unless(shutdown: &CancellationToken, wait: Duration) -> bool {
+    // Cancel safe: both branches only wait.
     tokio::select! {
         () = shutdown.cancelled() => true,
         () = tokio::time::sleep(wait) => false,
