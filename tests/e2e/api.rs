@@ -626,7 +626,7 @@ async fn client_mistakes_get_problem_answers_and_never_a_500() {
         "{metrics}"
     );
     assert!(
-        metrics.contains("egov_projector_lag_events{projector=\"request_status\"}"),
+        metrics.contains("egov_projector_lag_seconds{projector=\"request_status\"}"),
         "{metrics}"
     );
     assert!(

@@ -194,6 +194,7 @@ impl App {
                 verifier: adapters.verifier.clone(),
             },
             read_models_stale_after: settings.read_models_stale_after,
+            readiness: state::Readiness::default(),
             requests,
             db,
         };

@@ -55,7 +55,6 @@ pub struct Metrics {
     pub status_poll_reads: Counter,
     long_polls: Gauge,
     kafka_parked: Gauge,
-    lag_events: Family<ProjectorLabels, Gauge>,
     lag_seconds: Family<ProjectorLabels, Gauge<f64, AtomicU64>>,
     relay_lag_events: Gauge,
     relay_lag_seconds: Gauge<f64, AtomicU64>,
@@ -115,16 +114,11 @@ impl Metrics {
             "read_audit_queued",
             "Audited reads waiting for the committer (each is answered once its record commits)",
         );
-        let lag_events = Family::<ProjectorLabels, Gauge>::default();
-        registry.register(
-            "projector_lag_events",
-            "Events committed that a projector has not applied",
-            lag_events.clone(),
-        );
         let lag_seconds = Family::<ProjectorLabels, Gauge<f64, AtomicU64>>::default();
         registry.register(
             "projector_lag_seconds",
-            "Age of the oldest event a projector has not applied",
+            "How long a read model has been behind: the age of the oldest event it has not applied \
+             from the log, or, fed from the topic, how long published events waited for it",
             lag_seconds.clone(),
         );
         let (relay_lag_events, relay_lag_seconds) = register_relay(&mut registry);
@@ -142,7 +136,6 @@ impl Metrics {
             status_poll_reads,
             long_polls,
             kafka_parked,
-            lag_events,
             lag_seconds,
         }
     }
@@ -252,16 +245,11 @@ impl Metrics {
     }
 
     /// Sets the lag of the read model `projector`.
-    pub fn set_projector_lag(&self, projector: &str, lag: &projections::Lag) {
+    pub fn set_projector_lag(&self, projector: &str, seconds_behind: f64) {
         let labels = ProjectorLabels {
             projector: projector.to_owned(),
         };
-        self.lag_events
-            .get_or_create(&labels)
-            .set(lag.events_behind);
-        self.lag_seconds
-            .get_or_create(&labels)
-            .set(lag.seconds_behind);
+        self.lag_seconds.get_or_create(&labels).set(seconds_behind);
     }
 
     /// Sets how many long polls are held now.

@@ -44,6 +44,8 @@ pub struct AppState {
     pub outside: Outside,
     /// A read model that has not applied the newest event for this long is `behind` in `/readyz`.
     pub read_models_stale_after: std::time::Duration,
+    /// What `/readyz` last found wrong (a change is logged once).
+    pub readiness: Readiness,
 }
 
 /// The services outside as this process meets them: the registries (each caller's circuits) and
@@ -94,4 +96,47 @@ pub type StatusBodies = quick_cache::sync::Cache<uuid::Uuid, std::sync::Arc<Stat
 /// An empty cache of status answers.
 pub fn status_bodies() -> StatusBodies {
     quick_cache::sync::Cache::new(100_000)
+}
+
+/// What `/readyz` last found wrong, so that the log tells each change once rather than at every
+/// poll of an orchestrator.
+#[derive(Debug, Default)]
+pub struct Readiness {
+    wrong: std::sync::Mutex<Vec<String>>,
+}
+
+impl Readiness {
+    /// Logs `wrong` when it differs from what the last call found; true when it did.
+    pub(crate) fn observe(&self, wrong: Vec<String>) -> bool {
+        let mut last = self
+            .wrong
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if *last == wrong {
+            return false;
+        }
+        if wrong.is_empty() {
+            tracing::info!(was = ?*last, "ready: what was wrong outside the database is well again");
+        } else {
+            tracing::warn!(wrong = ?wrong, "degraded: the service works, but not all it depends on does");
+        }
+        *last = wrong;
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Readiness;
+
+    #[test]
+    fn readiness_logs_each_change_once_not_each_poll() {
+        let readiness = Readiness::default();
+        let open = || vec!["the circuit of gbd_fl is open".to_owned()];
+        assert!(!readiness.observe(Vec::new()), "ready from the start");
+        assert!(readiness.observe(open()));
+        assert!(!readiness.observe(open()), "a poll while it lasts");
+        assert!(readiness.observe(Vec::new()), "well again");
+        assert!(!readiness.observe(Vec::new()));
+    }
 }

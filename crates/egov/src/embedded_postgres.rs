@@ -270,6 +270,21 @@ impl EmbeddedPostgres {
                 "fast",
             ],
         )?;
+        // Under synchronous replication every commit waits while the standby is away, and a
+        // standby whose primary restarted tries again only after `wal_retrieve_retry_interval`
+        // (5 s by default): every commit then waited that long after each restart.
+        let settings = standby.data_dir.join("postgresql.auto.conf");
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&settings)
+            .and_then(|mut file| {
+                std::io::Write::write_all(&mut file, b"wal_retrieve_retry_interval = '200ms'\n")
+            })
+            .map_err(|source| EmbeddedError::Io {
+                doing: "cannot set the standby's retry interval in",
+                path: settings.clone(),
+                source,
+            })?;
         standby.launch(port)?;
         standby.running = true;
         Ok(standby)

@@ -226,9 +226,16 @@ pub(crate) async fn store(
 ///
 /// # Errors
 /// When the database cannot be asked.
-pub async fn log_staleness(pool: &Pool, name: &str) -> Result<f64, ProjectionError> {
-    let client = pool.get().await?;
-    let cursor = load(&client, name).await?;
+pub async fn log_staleness(
+    client: &impl GenericClient,
+    name: &str,
+) -> Result<f64, ProjectionError> {
+    let cursor = load(client, name).await?;
+    oldest_after(client, cursor).await
+}
+
+/// How long ago the oldest event after `cursor` was recorded, 0 when there is none.
+async fn oldest_after(client: &impl GenericClient, cursor: Cursor) -> Result<f64, ProjectionError> {
     let row = client
         .query_one(
             "SELECT coalesce(extract(epoch FROM now() - min(recorded_at))::float8, 0) \
@@ -249,8 +256,10 @@ pub async fn log_staleness(pool: &Pool, name: &str) -> Result<f64, ProjectionErr
 ///
 /// # Errors
 /// When the database cannot be asked.
-pub async fn kafka_staleness(pool: &Pool, name: &str) -> Result<Option<f64>, ProjectionError> {
-    let client = pool.get().await?;
+pub async fn kafka_staleness(
+    client: &impl GenericClient,
+    name: &str,
+) -> Result<Option<f64>, ProjectionError> {
     let rows = client
         .query(
             "SELECT o.topic, \
@@ -302,21 +311,21 @@ pub async fn lag(pool: &Pool, name: &str) -> Result<Lag, ProjectionError> {
             row.get::<_, Option<DateTime<Utc>>>(2),
         )
     });
-    let behind = client
+    let events_behind = client
         .query_one(
-            "SELECT count(*), coalesce(extract(epoch FROM now() - min(recorded_at))::float8, 0) \
-               FROM (SELECT recorded_at FROM events \
-                      WHERE (tx_id, position) > ($1, $2) \
-                      ORDER BY tx_id, position LIMIT $3) AS behind",
+            "SELECT count(*) FROM (SELECT 1 FROM events WHERE (tx_id, position) > ($1, $2) \
+                                    ORDER BY tx_id, position LIMIT $3) AS behind",
             &[&cursor.transaction(), &cursor.position(), &Lag::COUNT_LIMIT],
         )
         .await
-        .map_err(ProjectionError::database("measuring a projector's lag"))?;
+        .map_err(ProjectionError::database("measuring a projector's lag"))?
+        .get(0);
+    let seconds_behind = oldest_after(&client, cursor).await?;
     Ok(Lag {
         name: name.to_owned(),
         cursor,
-        events_behind: behind.get(0),
-        seconds_behind: behind.get::<_, f64>(1).max(0.0),
+        events_behind,
+        seconds_behind,
         updated_at,
     })
 }

@@ -9,6 +9,7 @@ use tokio::task::JoinHandle;
 use tokio_postgres::NoTls;
 use tokio_util::sync::CancellationToken;
 
+use crate::retry::{sleep_unless, Backoff};
 use crate::ProjectionError;
 
 /// Leadership of one read model, held while the connection lives.
@@ -18,8 +19,31 @@ pub(crate) struct Leadership {
 }
 
 impl Leadership {
+    /// Waits until this process holds the lock of `name`, trying again while the database cannot
+    /// be reached (`None` on shutdown first). A try costs one connection attempt, so it is made at
+    /// least every second: a restarted database is found at once (a doubling wait found it up to
+    /// 3 s late).
+    pub(crate) async fn take(
+        config: &tokio_postgres::Config,
+        name: &str,
+        shutdown: &CancellationToken,
+    ) -> Option<Leadership> {
+        let mut waits = Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
+        loop {
+            match Self::acquire(config, name, shutdown).await {
+                Ok(leadership) => return leadership,
+                Err(error) => {
+                    tracing::warn!(leader = name, error = %error, "cannot take the leadership; retrying");
+                    if sleep_unless(shutdown, waits.after(Duration::ZERO)).await {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+
     /// Waits until this process holds the lock of `name` (`None` on shutdown first).
-    pub(crate) async fn acquire(
+    async fn acquire(
         config: &tokio_postgres::Config,
         name: &str,
         shutdown: &CancellationToken,

@@ -166,25 +166,13 @@ pub async fn run_observed<P: Projector>(
 ) {
     let name = projector.name();
     let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(10));
-    // Taking the leadership again costs one connection attempt: tried at least every second, so
-    // that a restarted database is found at once (a doubling wait found it up to 3 s late).
-    let mut joining = Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
     let config = store.database().settings().config.clone();
     'leading: while !shutdown.is_cancelled() {
-        let mut leadership = match Leadership::acquire(&config, name, &shutdown).await {
-            Ok(Some(leadership)) => leadership,
-            Ok(None) => break,
-            Err(error) => {
-                tracing::warn!(projector = name, error = %error, "cannot take the projector's leadership; retrying");
-                if sleep_unless(&shutdown, joining.after(Duration::ZERO)).await {
-                    break;
-                }
-                continue;
-            }
+        let Some(mut leadership) = Leadership::take(&config, name, &shutdown).await else {
+            break;
         };
         // The database answers again: a failure from now on starts from the first wait.
         backoff.reset();
-        joining.reset();
         reset(&progress, true);
         while !shutdown.is_cancelled() {
             let started = std::time::Instant::now();

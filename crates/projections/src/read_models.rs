@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use deadpool_postgres::Pool;
+use deadpool_postgres::{GenericClient, Pool};
 use event_store::EventStore;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -175,17 +175,17 @@ impl ReadModel {
     /// log ([`checkpoint::log_staleness`]) and, when it is fed from a Kafka topic, how long it has
     /// applied nothing while published events waited ([`checkpoint::kafka_staleness`]). Both
     /// feeds write the same rows, so the more current one tells how current the read model is.
-    /// Nothing is counted: `/readyz` asks this often, and a read model fed from the topic leaves
-    /// its log checkpoint at the start (counting from there read the whole log each time).
+    /// Nothing is counted: `/readyz` and `/metrics` ask this often, and a read model fed from the
+    /// topic leaves its log checkpoint at the start (counting from there read the whole log).
     ///
     /// # Errors
     /// When the database cannot be asked.
-    pub async fn seconds_behind(self, pool: &Pool) -> Result<f64, ProjectionError> {
-        let from_topic = checkpoint::kafka_staleness(pool, self.name()).await?;
+    pub async fn seconds_behind(self, client: &impl GenericClient) -> Result<f64, ProjectionError> {
+        let from_topic = checkpoint::kafka_staleness(client, self.name()).await?;
         if from_topic == Some(0.0) {
             return Ok(0.0);
         }
-        let from_log = checkpoint::log_staleness(pool, self.name()).await?;
+        let from_log = checkpoint::log_staleness(client, self.name()).await?;
         Ok(from_topic.map_or(from_log, |topic| topic.min(from_log)))
     }
 }

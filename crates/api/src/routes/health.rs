@@ -14,6 +14,8 @@ use event_store::Database;
 use projections::ReadModel;
 use serde_json::json;
 
+use projections::ProjectionError;
+
 use crate::db_watch::DbWatch;
 use crate::problem::ApiError;
 use crate::state::{AppState, RelayWatch};
@@ -33,9 +35,6 @@ async fn relay_state(db: &Database, relay: &RelayWatch) -> serde_json::Value {
     });
     let stuck =
         lag.events_behind > 0 && still.min(lag.seconds_behind) >= relay.stuck_after.as_secs_f64();
-    if stuck {
-        tracing::warn!(relay = %relay.name, events_behind = lag.events_behind, seconds_behind = lag.seconds_behind, "the Kafka relay is stuck: is the broker reachable?");
-    }
     json!({
         "state": if stuck { "stuck" } else { "publishing" },
         "events_behind": lag.events_behind,
@@ -81,59 +80,72 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
 /// The body of a 200 `/readyz`: the state of each thing it watches, and `ready` or `degraded`.
 async fn readiness(state: &AppState) -> serde_json::Value {
     let mut body = json!({});
-    let mut degraded = false;
+    let mut wrong = Vec::new();
     if let Some(relay) = &state.relay {
         let relay = relay_state(&state.db, relay).await;
-        degraded |= relay["state"] != json!("publishing");
+        if relay["state"] != json!("publishing") {
+            wrong.push(format!("the Kafka relay is {}", relay["state"]));
+        }
         body["relay"] = relay;
     }
     if let Some(parked) = parked(&state.db).await.filter(|n| *n > 0) {
-        degraded = true;
+        wrong.push("Kafka messages parked".to_owned());
         body["kafka_parked"] = json!(parked);
     }
     let read_models = read_models_state(&state.db, state.read_models_stale_after).await;
-    degraded |= read_models["state"] == json!("behind");
+    match read_models["state"].as_str() {
+        Some("behind") => wrong.push(format!("read models behind: {}", read_models["behind"])),
+        Some("unknown") => wrong.push("read models' lag unknown".to_owned()),
+        _ => {}
+    }
     body["read_models"] = read_models;
     let circuits = state.outside.circuits();
-    if circuits.values().any(|c| *c == "open") {
-        degraded = true;
-        tracing::warn!(circuits = ?circuits, "degraded: a registry's circuit is open");
+    for (registry, _) in circuits.iter().filter(|(_, c)| **c == "open") {
+        wrong.push(format!("the circuit of {registry} is open"));
     }
     body["registries"] = json!(circuits);
     if let Some(answering) = state.outside.verifier.revocation_answering() {
         if !answering {
-            degraded = true;
-            tracing::warn!("degraded: the revocation checks get no answer (OCSP responder, CRLs)");
+            wrong.push("revocation checks get no answer (OCSP responder, CRLs)".to_owned());
         }
         body["revocation"] = json!(if answering { "answering" } else { "failing" });
     }
-    body["status"] = json!(if degraded { "degraded" } else { "ready" });
+    body["status"] = json!(if wrong.is_empty() {
+        "ready"
+    } else {
+        "degraded"
+    });
+    let _logged = state.readiness.observe(wrong);
     body
+}
+
+/// How many seconds each read model is behind ([`ReadModel::seconds_behind`]), on one connection.
+async fn read_models_lag(db: &Database) -> Result<Vec<(ReadModel, f64)>, ProjectionError> {
+    let client = db.pool().get().await?;
+    let mut lags = Vec::with_capacity(ReadModel::ALL.len());
+    for model in ReadModel::ALL {
+        lags.push((model, model.seconds_behind(&client).await?));
+    }
+    Ok(lags)
 }
 
 /// The read models as `/readyz` shows them: `current`, or `behind` naming those that have not
 /// applied the newest event for `stale_after` (fed from the log or from the topic), or `unknown`
 /// when the lag cannot be read (logged).
 async fn read_models_state(db: &Database, stale_after: std::time::Duration) -> serde_json::Value {
-    let mut behind = Vec::new();
-    let mut most = 0.0_f64;
-    for model in ReadModel::ALL {
-        match model.seconds_behind(db.pool()).await {
-            Ok(seconds) => {
-                most = most.max(seconds);
-                if seconds >= stale_after.as_secs_f64() {
-                    behind.push(model.name());
-                }
-            }
-            Err(error) => {
-                tracing::warn!(projector = model.name(), error = %error, "cannot measure projector lag");
-                return json!({ "state": "unknown" });
-            }
+    let lags = match read_models_lag(db).await {
+        Ok(lags) => lags,
+        Err(error) => {
+            tracing::warn!(error = %error, "cannot measure the read models' lag");
+            return json!({ "state": "unknown" });
         }
-    }
-    if !behind.is_empty() {
-        tracing::warn!(behind = ?behind, seconds_behind = most, "degraded: read models are behind the log");
-    }
+    };
+    let behind: Vec<&str> = lags
+        .iter()
+        .filter(|(_, seconds)| *seconds >= stale_after.as_secs_f64())
+        .map(|(model, _)| model.name())
+        .collect();
+    let most = lags.iter().map(|(_, seconds)| *seconds).fold(0.0, f64::max);
     json!({
         "state": if behind.is_empty() { "current" } else { "behind" },
         "behind": behind,
@@ -176,13 +188,13 @@ async fn refresh(state: &AppState) {
             }
         }
     }
-    for model in ReadModel::ALL {
-        match model.lag(state.db.pool()).await {
-            Ok(lag) => state.metrics.set_projector_lag(model.name(), &lag),
-            Err(error) => {
-                tracing::warn!(projector = model.name(), error = %error, "cannot measure projector lag")
+    match read_models_lag(&state.db).await {
+        Ok(lags) => {
+            for (model, seconds) in lags {
+                state.metrics.set_projector_lag(model.name(), seconds);
             }
         }
+        Err(error) => tracing::warn!(error = %error, "cannot measure the read models' lag"),
     }
     if let Some(parked) = parked(&state.db).await {
         state.metrics.set_kafka_parked(parked);

@@ -24,7 +24,7 @@ async fn health_readiness_and_metrics_answer_when_the_database_is_migrated() {
     for model in projections::ReadModel::ALL {
         assert!(
             metrics.contains(&format!(
-                "egov_projector_lag_events{{projector=\"{model}\"}}"
+                "egov_projector_lag_seconds{{projector=\"{model}\"}}"
             )),
             "the lag of {model} is reported:\n{metrics}"
         );

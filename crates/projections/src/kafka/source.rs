@@ -523,6 +523,9 @@ async fn commit<P: Projector>(
             "starting a projector's transaction",
         ))?;
     let table = projector.table();
+    // This commit waits for a synchronous standby, unlike a log-fed projector's (docs/adr/0008):
+    // the consumer goes on from its place in memory, so a commit lost in a failover would leave
+    // a hole in the read model. A log-fed projector starts again from its stored checkpoint.
     let changed = projector.apply(&tx, &table, &events, None).await?;
     park(&tx, projector.name(), topic, batch).await?;
     tx.execute(
