@@ -9,7 +9,8 @@
 #   bash scripts/chaos.sh [--minutes N] [--seed S] [--every SECONDS] [--rate FILINGS_PER_S]
 #
 # Defaults: 10 minutes, a random seed (printed, so that a run can be repeated), a fault every
-# 5 s on average, 15 filings a second. Built in release mode. The last line is the report (JSON);
+# 5 s on average, 15 filings a second. Built in release mode. The last line is the report (JSON),
+# after the same as a table on stderr (faults with their recovery, answers, invariants);
 # the exit code is 0 only when every invariant held.
 set -euo pipefail
 cd "$(dirname "$0")/.."

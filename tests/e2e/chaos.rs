@@ -320,6 +320,7 @@ async fn a_short_fault_campaign_loses_nothing_acknowledged_and_recovers_by_itsel
         "slowest_answer_while_db_away_ms": seen.slowest_while_away.as_millis(),
         "violations": found,
     });
+    eprintln!("{}", readable(&report));
     println!("{report}");
     assert!(
         !seen.signed.is_empty(),
@@ -329,6 +330,40 @@ async fn a_short_fault_campaign_loses_nothing_acknowledged_and_recovers_by_itsel
 }
 
 /// The median and the 99th percentile of each kind's times.
+/// The report as a person reads it: each fault kind with its count and recovery, the answers by
+/// kind, then each invariant with its violations (the JSON line after it has the same).
+fn readable(report: &Value) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let seconds = |kind: &str, which: &str, p: &str| report[which][kind][p].as_f64().unwrap_or(0.0);
+    let _ = writeln!(
+        out,
+        "{:<16} {:>5}  {:>20}  {:>20}",
+        "fault", "count", "ready p50 / p99 s", "current p50 / p99 s"
+    );
+    for (kind, count) in report["faults"].as_object().into_iter().flatten() {
+        let (ready, current) = (
+            "recovery_to_ready_seconds",
+            "recovery_to_read_models_current_seconds",
+        );
+        let _ = writeln!(
+            out,
+            "{kind:<16} {count:>5}  {:>9.2} / {:>8.2}  {:>9.2} / {:>8.2}",
+            seconds(kind, ready, "p50"),
+            seconds(kind, ready, "p99"),
+            seconds(kind, current, "p50"),
+            seconds(kind, current, "p99"),
+        );
+    }
+    for (answer, count) in report["answers"].as_object().into_iter().flatten() {
+        let _ = writeln!(out, "answer {answer:<24} {count:>8}");
+    }
+    for (check, count) in report["violations"].as_object().into_iter().flatten() {
+        let _ = writeln!(out, "invariant {check:<40} {count:>4}");
+    }
+    out
+}
+
 fn percentiles(times: &mut BTreeMap<String, Vec<f64>>) -> BTreeMap<String, Value> {
     times
         .iter_mut()

@@ -160,6 +160,16 @@ async fn after_a_failover_the_service_finds_the_promoted_standby_and_keeps_every
         numbers.push(filed(&http, &base, &token).await);
     }
 
+    // A standby that lost its primary connects again within 200 ms, not PostgreSQL's 5 s: under
+    // synchronous replication every commit waits that long after a restart of the primary.
+    let retry: String = replication::superuser_at(standby.port())
+        .await
+        .query_one("SHOW wal_retrieve_retry_interval", &[])
+        .await
+        .expect("the standby's setting")
+        .get(0);
+    assert_eq!(retry, "200ms");
+
     // The primary is lost; until the standby is promoted nothing takes writes (the standby is
     // read-only, and the URL asks for a server that takes them): 503 with Retry-After.
     tokio::task::block_in_place(|| primary.crash()).expect("the primary stops");
