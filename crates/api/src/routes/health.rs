@@ -83,8 +83,9 @@ async fn readiness(state: &AppState) -> serde_json::Value {
     let mut wrong = Vec::new();
     if let Some(relay) = &state.relay {
         let relay = relay_state(&state.db, relay).await;
-        if relay["state"] != json!("publishing") {
-            wrong.push(format!("the Kafka relay is {}", relay["state"]));
+        match relay["state"].as_str() {
+            Some("publishing") => {}
+            state => wrong.push(format!("the Kafka relay is {}", state.unwrap_or("unknown"))),
         }
         body["relay"] = relay;
     }
