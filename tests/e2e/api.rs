@@ -68,13 +68,40 @@ async fn a_citizen_files_signs_and_follows_a_request_with_long_polls() {
         .as_array()
         .expect("channels")
         .contains(&json!("service-centre")));
+    // What a client needs to show the rules: the promise in the regulations' words (REG 3537),
+    // service 10's own survey question (REG 3640), and the call centre (REG 3192).
+    assert_eq!(statement["deadline"]["text"]["ru"], "В течение 1 часа");
+    assert!(statement["survey"]["quality"]["ru"]
+        .as_str()
+        .is_some_and(|q| q.contains("и результатом")));
+    assert_eq!(statement["survey"]["answers"][2]["code"], "satisfied");
+    assert_eq!(statement["contact"]["phone"], "1414");
+    let sik = services
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|s| s["code"] == "sik-assignment")
+        .expect("service");
+    assert_eq!(
+        sik["deadline"]["text"]["ru"],
+        "В течение 1 рабочего дня с момента получения заявления"
+    );
+    assert!(!sik["survey"]["quality"]["ru"]
+        .as_str()
+        .is_some_and(|q| q.contains("и результатом")));
 
     // Step 1.
     let created = portal.submit(ALICE).await;
     let number = created["number"].as_str().expect("number").to_owned();
     assert_eq!(created["status"]["code"], "awaiting-signature");
     assert_eq!(created["iin"], ALICE);
-    assert!(created["deadline"].is_string());
+    // No deadline runs before the signature (docs/domain.md 10, G4); the time to sign does.
+    assert!(created.get("deadline").is_none(), "{created}");
+    let sign_by: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(created["sign_by"].clone()).expect("sign_by");
+    let received: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(created["received_at"].clone()).expect("received_at");
+    assert_eq!(sign_by - received, chrono::Duration::hours(24));
     let document = base64::engine::general_purpose::STANDARD
         .decode(created["document_to_sign"].as_str().expect("document"))
         .expect("base64");
@@ -150,6 +177,17 @@ async fn a_citizen_files_signs_and_follows_a_request_with_long_polls() {
     let (code, body, waited) = poll.await.expect("poll task");
     assert_eq!(code, 200);
     assert_eq!(body["status"]["code"], "submitted");
+    // «В течении 1 часа» (REG 3537), from the receipt of the signed request.
+    let deadline: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(body["deadline"].clone()).expect("a deadline once signed");
+    let signed_at = chrono::Utc::now();
+    assert!(
+        (deadline - signed_at - chrono::Duration::hours(1))
+            .num_seconds()
+            .abs()
+            < 30,
+        "{deadline} is an hour after the signature"
+    );
     assert!(
         waited < Duration::from_secs(20),
         "woken by the change, not the timeout: {waited:?}"

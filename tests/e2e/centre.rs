@@ -101,6 +101,23 @@ impl Desk {
         (code, answer.json().await.unwrap_or(Value::Null))
     }
 
+    /// Records that the document was handed out, with `token`.
+    async fn hand_out(&self, number: &str, token: &str) -> (u16, Value) {
+        let answer = self
+            .flow
+            .http
+            .post(
+                self.flow
+                    .url(&format!("/api/v1/centre/requests/{number}/handout")),
+            )
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("hand out");
+        let code = answer.status().as_u16();
+        (code, answer.json().await.unwrap_or(Value::Null))
+    }
+
     async fn sign(&self, number: &str, document: &str, signer: &Issued) -> u16 {
         let document = base64::engine::general_purpose::STANDARD
             .decode(document)
@@ -204,6 +221,32 @@ async fn a_citizen_in_person_is_served_and_sees_the_result_in_their_own_history(
         .expect("result");
     assert_eq!(pdf.status(), 200);
     assert!(pdf.bytes().await.expect("pdf").starts_with(b"%PDF-"));
+    // ... and the handing out is recorded (REG 3592, step 11); the same operator's retry records
+    // nothing new.
+    let (code, handed) = desk.hand_out(&number, &desk.token).await;
+    assert_eq!(code, 200, "{handed}");
+    assert_eq!(handed["document_number"], format!("R{number}"));
+    let (code, _) = desk.hand_out(&number, &desk.token).await;
+    assert_eq!(code, 200);
+    let handouts: Vec<Value> = desk
+        .flow
+        .events(&number)
+        .await
+        .into_iter()
+        .filter(|(kind, _)| kind == "DocumentHandedOut")
+        .map(|(_, p)| p)
+        .collect();
+    assert_eq!(handouts.len(), 1, "{handouts:?}");
+    assert_eq!(handouts[0]["operator_id"], format!("{CENTRE}/{OPERATOR}"));
+    // Another centre's operator, a citizen, and a request filed on the portal: refused.
+    let mut elsewhere = Keys::claims("operator", OPERATOR);
+    elsewhere["org"] = json!("TsON-Astana-1");
+    let (code, _) = desk
+        .hand_out(&number, &desk.flow.keys.es256(&elsewhere))
+        .await;
+    assert_eq!(code, 404, "another centre's request is unknown there");
+    let (code, _) = desk.hand_out(&number, &desk.flow.keys.citizen(AIDA)).await;
+    assert_eq!(code, 403);
     // The citizen finds it in their own history.
     let (code, history) = desk
         .flow
@@ -302,6 +345,32 @@ async fn representatives_checks_and_signatures_end_in_the_refusals_domain_md_nam
     assert_eq!(unknown["stage"], "refused", "{unknown}");
     assert_eq!(unknown["refusal"]["code"], "poa-not-in-enis");
     assert!(unknown["refusal"]["text"]["ru"].as_str().is_some());
+    // The refusal is a signed document the operator prints and hands out (REG 3591).
+    let refused = unknown["number"].as_str().expect("number").to_owned();
+    let issued = || async {
+        let (code, handed) = desk.hand_out(&refused, &desk.token).await;
+        (code == 200 && handed["document_number"] == format!("O{refused}")).then_some(())
+    };
+    let mut handed = None;
+    for _ in 0..100 {
+        handed = issued().await;
+        if handed.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(handed.is_some(), "the refusal document is handed out");
+    let pdf = desk
+        .flow
+        .http
+        .get(desk.flow.url(&format!("/api/v1/requests/{refused}/result")))
+        .bearer_auth(&desk.token)
+        .header("X-Purpose", "выдача отказа заявителю")
+        .header("accept", "application/pdf")
+        .send()
+        .await
+        .expect("refusal pdf");
+    assert_eq!(pdf.status(), 200);
     let mut expired = statement(aida());
     expired["represented_iin"] = json!(GULNAR);
     expired["power_of_attorney"] = json!({"number": "ENIS-2021-004410", "date": "2021-01-15"});

@@ -92,3 +92,43 @@ fn a_bad_setting_stops_egov_with_a_message_naming_the_variable() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("EGOV_HTTP_ADDR"));
 }
+
+/// A calendar or message file that would not pass the shipped files' checks stops the start, and
+/// the message names the variable and the fault.
+#[test]
+fn a_bad_calendar_or_message_file_stops_egov_naming_the_variable() {
+    let dir = tempfile::tempdir().expect("dir");
+    let calendar = dir.path().join("calendar.json");
+    std::fs::write(
+        &calendar,
+        r#"{"holidays": [{"name": "x", "month": 13, "day": 1, "moves_off_weekend": true}]}"#,
+    )
+    .expect("write");
+    let messages = dir.path().join("messages.json");
+    // The shipped texts with one status left out.
+    let mut shipped: serde_json::Value =
+        serde_json::from_str(include_str!("../../crates/domain/data/messages.json")).expect("json");
+    shipped["statuses"]
+        .as_object_mut()
+        .expect("statuses")
+        .remove("abandoned");
+    std::fs::write(&messages, shipped.to_string()).expect("write");
+    for (name, path, fault) in [
+        ("EGOV_CALENDAR", &calendar, "not a calendar day"),
+        ("EGOV_MESSAGES", &messages, "abandoned"),
+        (
+            "EGOV_CALENDAR",
+            &dir.path().join("missing.json"),
+            "No such file",
+        ),
+    ] {
+        let output = egov()
+            .arg("migrate")
+            .env(name, path)
+            .output()
+            .expect("run egov");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{name}: {stderr}");
+        assert!(stderr.contains(name) && stderr.contains(fault), "{stderr}");
+    }
+}

@@ -154,7 +154,7 @@ impl App {
         let listener = TcpListener::bind(settings.http_addr).map_err(bind)?;
         let port = listener.local_addr().map_err(bind)?.port();
         let store = EventStore::new(db.clone());
-        let requests = Requests::new(store.clone());
+        let requests = Requests::new(store.clone()).with_sign_within(settings.sign_within);
         let (progress_tx, progress) = tokio::sync::watch::channel(Progress::default());
         let driver = settings
             .workflow

@@ -84,14 +84,17 @@ pub fn render(document: &Value, digests: Digests<'_>) -> Result<Vec<u8>, PdfErro
     page.paragraph(document["title_ru"].as_str().unwrap_or_default(), 12.0);
     page.gap(3.0);
     let recipient = &document["recipient"];
-    page.paragraph(
-        &format!(
-            "Азамат(ша) / Гражданину(ке): {}, туған күні / дата рождения: {}",
-            text(&recipient["full_name"]),
-            text(&recipient["birth_date"])
-        ),
-        9.0,
-    );
+    // A refusal may come before any registry named the person: it names them by IIN alone.
+    if recipient.get("full_name").is_some() {
+        page.paragraph(
+            &format!(
+                "Азамат(ша) / Гражданину(ке): {}, туған күні / дата рождения: {}",
+                text(&recipient["full_name"]),
+                text(&recipient["birth_date"])
+            ),
+            9.0,
+        );
+    }
     page.line(&format!("ЖСН / ИИН: {}", text(&recipient["iin"])), 9.0);
     page.line(
         &format!(
@@ -145,6 +148,34 @@ fn body(page: &mut Page, kind: ResultDocument, body: &Value) {
         ResultDocument::SikCertificate => sik_certificate(page, body),
         ResultDocument::FundStatement => fund_statement(page, body),
         ResultDocument::SocialStatusLine => status_line(page, body),
+        ResultDocument::Refusal => refusal(page, body),
+    }
+}
+
+/// The error's code and description in both languages, and the rule that refused (REG 284-286,
+/// 3591: «отказ с описанием ошибки»).
+fn refusal(page: &mut Page, body: &Value) {
+    page.line(
+        &format!("Қате коды / Код ошибки: {}", text(&body["reason"])),
+        10.0,
+    );
+    page.paragraph(
+        &format!("Қатенің сипаттамасы: {}", text(&body["text"]["kk"])),
+        9.0,
+    );
+    page.paragraph(
+        &format!("Описание ошибки: {}", text(&body["text"]["ru"])),
+        9.0,
+    );
+    if let Some(wording) = body["rule"]["wording"].as_str() {
+        page.gap(2.0);
+        page.paragraph(
+            &format!(
+                "Негіздеме / Основание: «{wording}» ({})",
+                text(&body["rule"]["lines"])
+            ),
+            8.0,
+        );
     }
 }
 
@@ -364,6 +395,46 @@ mod tests {
             .expect("pdftotext (poppler-utils) runs");
         assert!(out.status.success(), "pdftotext failed: {out:?}");
         String::from_utf8(out.stdout).expect("utf-8")
+    }
+
+    /// REG 3591: the centre hands over «отказ с описанием ошибки» - a refusal prints its code,
+    /// its description in Kazakh and Russian, and the rule that refused.
+    #[test]
+    fn a_refusal_document_prints_its_code_description_and_rule_in_both_languages() {
+        let document = json!({
+            "document_number": "O20261123000042",
+            "kind": "refusal",
+            "title_ru": domain::catalog::ResultDocument::Refusal.title_ru(),
+            "request_number": "20261123000042",
+            "issuer": domain::result::GCVP_ISSUER,
+            "recipient": {"iin": "760324400005"},
+            "body": {"reason": "sik-not-registered",
+                     "text": {"ru": "СИК не зарегистрирован", "kk": "ӘЖК тіркелмеген", "en": "No SIK"},
+                     "rule": {"wording": "4 - если СИК не зарегистрирован", "lines": "REG 298, 3562"}},
+            "issued_at": "2026-11-23T10:00:00.000000Z",
+        });
+        let (document_digest, signature_digest) = ("ab".repeat(32), "cd".repeat(32));
+        let digests = Digests {
+            document: &document_digest,
+            signature: &signature_digest,
+        };
+        let text = text_of(&render(&document, digests).expect("rendered"));
+        for expected in [
+            "O20261123000042",
+            "Электрондық мемлекеттік қызмет көрсетуден бас тарту",
+            "Отказ в оказании электронной государственной услуги",
+            "sik-not-registered",
+            "СИК не зарегистрирован",
+            "ӘЖК тіркелмеген",
+            "REG 298, 3562",
+            "760324400005",
+        ] {
+            assert!(
+                text.contains(expected),
+                "{expected:?} is missing from:\n{text}"
+            );
+        }
+        assert!(!text.contains("Гражданину"), "no name to print: {text}");
     }
 
     #[test]

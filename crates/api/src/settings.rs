@@ -52,6 +52,12 @@ pub struct Settings {
     /// `EGOV_REGISTRY_URL`: the registries' HTTP endpoint; `None` starts the registry simulator
     /// in-process with the shipped fixture.
     pub registry_url: Option<String>,
+    /// `EGOV_CALENDAR`: a working-day calendar file (the shape of the shipped
+    /// `crates/domain/data/kz-calendar.json`) used instead of the compiled-in one.
+    pub calendar: Option<PathBuf>,
+    /// `EGOV_MESSAGES`: a message file (the shape of the shipped `crates/domain/data/messages.json`)
+    /// used instead of the compiled-in texts.
+    pub messages: Option<PathBuf>,
     /// `EGOV_TRUST_ANCHORS`: the CA certificates citizens' signatures must chain to (a PEM file
     /// or a directory of them). Unset: no signature can be trusted, and every one is refused.
     pub trust_anchors: Option<PathBuf>,
@@ -80,6 +86,9 @@ pub struct Settings {
     pub daily_filings_staff: u32,
     /// `EGOV_BODY_DEADLINE`: how long a request with a body may take from its head to its answer.
     pub body_deadline: Duration,
+    /// `EGOV_SIGN_WITHIN`: how long a filed request waits for its signature before it ends as
+    /// abandoned (docs/domain.md 3.6); 24h by default, from 10s to 720h.
+    pub sign_within: Duration,
     /// `EGOV_DB_STALL_AFTER`: a database that does not answer the probe for this long counts as
     /// away, and requests needing it are answered 503 until it answers (`crate::db_watch`).
     pub db_stall_after: Duration,
@@ -263,6 +272,8 @@ impl Settings {
             kafka,
             projections,
             trust_anchors: get("EGOV_TRUST_ANCHORS").map(PathBuf::from),
+            calendar: get("EGOV_CALENDAR").map(PathBuf::from),
+            messages: get("EGOV_MESSAGES").map(PathBuf::from),
             ocsp_url: get("EGOV_OCSP_URL").map(|u| u.trim().to_owned()),
             ocsp_max_age: env.duration(
                 "EGOV_OCSP_MAX_AGE",
@@ -311,6 +322,16 @@ impl Settings {
                 "EGOV_BODY_DEADLINE",
                 "a duration of at least 1s, such as 120s",
                 crate::limits::DEFAULT_BODY_DEADLINE,
+            )?,
+            sign_within: env.parsed(
+                "EGOV_SIGN_WITHIN",
+                "a duration from 10s to 720h, such as 24h",
+                Duration::from_secs(24 * 3600),
+                |raw| {
+                    parse_duration_with_hours(raw).filter(|d| {
+                        (Duration::from_secs(10)..=Duration::from_secs(720 * 3600)).contains(d)
+                    })
+                },
             )?,
             db_stall_after: env.parsed(
                 "EGOV_DB_STALL_AFTER",

@@ -10,12 +10,11 @@
 //! what it records, so a resent command appends nothing and answers as the first time did.
 
 mod error;
+mod filing;
 mod numbers;
 
 use chrono::{DateTime, SubsecRound, Utc};
-use domain::request::{
-    decide, evolve, Command, Filing, Request, RequestEvent, RequestInfo, SurveyAnswer,
-};
+use domain::request::{decide, evolve, Command, Request, RequestEvent, RequestInfo, SurveyAnswer};
 use domain::scans::ScanKind;
 use domain::{
     Actor, Channel, EventMetadata, Iin, RecordedEvent, RequestNumber, ServiceCode, StreamId,
@@ -25,6 +24,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 pub use error::CommandError;
+use filing::{replay_submission, submit_command};
 
 use event_store::{EventStore, NewEvent, StoreError};
 
@@ -159,11 +159,24 @@ pub struct Recorded {
 #[derive(Clone)]
 pub struct Requests {
     store: EventStore,
+    /// How long a filed request waits for its signature (docs/domain.md 3.6).
+    sign_within: chrono::Duration,
 }
 
 impl Requests {
     pub fn new(store: EventStore) -> Self {
-        Self { store }
+        Self {
+            store,
+            sign_within: domain::request::DEFAULT_SIGN_WITHIN,
+        }
+    }
+
+    /// The handlers, with requests filed from now on waiting `sign_within` for their signature.
+    #[must_use]
+    pub fn with_sign_within(mut self, sign_within: std::time::Duration) -> Self {
+        self.sign_within =
+            chrono::Duration::from_std(sign_within).unwrap_or(domain::request::DEFAULT_SIGN_WITHIN);
+        self
     }
 
     /// The event store the handlers write to.
@@ -199,13 +212,13 @@ impl Requests {
                 .map_err(|_| CommandError::NumbersExhausted)?;
             decide(
                 &Request::Empty,
-                submit_command(&submission, stream_id, stand_in),
+                submit_command(&submission, stream_id, stand_in, self.sign_within),
                 now,
             )?;
             let number = numbers::allocate(&self.store, stream_id, today, &submission).await?;
             let events = decide(
                 &Request::Empty,
-                submit_command(&submission, stream_id, number),
+                submit_command(&submission, stream_id, number, self.sign_within),
                 now,
             )?;
             match self
@@ -331,6 +344,33 @@ impl Requests {
                 cms: cms.clone(),
             },
             |event| matches!(event, RequestEvent::OperatorSigned(s) if s.signature_sha256 == signature_sha256),
+            actor,
+        )
+        .await
+    }
+
+    /// Records that the operator handed the person at the desk the request's document - its
+    /// result or its refusal (REG 3592, step 11). Only an operator of the centre the request was
+    /// filed at hands it out; the same operator's retry records nothing new.
+    ///
+    /// # Errors
+    /// [`CommandError::NotFound`] for an unknown request or one not filed at `centre`;
+    /// [`CommandError::Rejected`] before the request has its document.
+    #[tracing::instrument(skip_all, fields(number = %number))]
+    pub async fn hand_out(
+        &self,
+        number: &RequestNumber,
+        operator_id: &str,
+        centre: &str,
+        actor: &Actor,
+    ) -> Result<Recorded, CommandError> {
+        self.act(
+            number,
+            |loaded| loaded.filed_at(centre),
+            || Command::HandOut {
+                operator_id: operator_id.to_owned(),
+            },
+            |event| matches!(event, RequestEvent::DocumentHandedOut(h) if h.operator_id == operator_id),
             actor,
         )
         .await
@@ -536,48 +576,6 @@ impl Requests {
             .append(stream_id, expected, &new_events, &metadata)
             .await
     }
-}
-
-fn submit_command(submission: &Submission, stream_id: StreamId, number: RequestNumber) -> Command {
-    Command::Submit(Filing {
-        request_id: stream_id.as_uuid(),
-        number,
-        service: submission.service,
-        applicant: submission.applicant.clone(),
-        channel: submission.channel,
-        form: submission.form.clone(),
-        representative: submission.representative.clone(),
-        operator_id: submission.operator_id.clone(),
-        presented: submission.presented.clone().map(Box::new),
-    })
-}
-
-/// A submission whose stream already holds a request: the same request again is a retry, anything
-/// else reuses the key.
-fn replay_submission(
-    submission: &Submission,
-    stored: &RequestInfo,
-    now: DateTime<Utc>,
-    version: StreamVersion,
-) -> Result<Submitted, CommandError> {
-    let form = submission
-        .service
-        .service()
-        .validate_form(&submission.form, domain::calendar::local_date(now));
-    let same = submission.service == stored.service
-        && submission.applicant == stored.applicant
-        && submission.representative == stored.representative
-        && form.as_ref().ok() == Some(&stored.form);
-    if !same {
-        return Err(CommandError::IdempotencyKeyReused {
-            number: stored.number.clone(),
-        });
-    }
-    Ok(Submitted {
-        info: stored.clone(),
-        version,
-        replayed: true,
-    })
 }
 
 fn decode(event: &RecordedEvent) -> Result<RequestEvent, CommandError> {

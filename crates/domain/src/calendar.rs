@@ -20,6 +20,9 @@ use serde::Deserialize;
 /// The compiled-in calendar.
 const DEFAULT_CALENDAR: &str = include_str!("../data/kz-calendar.json");
 
+/// The process's calendar, set once (see [`WorkingCalendar::shared`]).
+static SHARED_CALENDAR: std::sync::OnceLock<WorkingCalendar> = std::sync::OnceLock::new();
+
 /// One recurring holiday.
 #[derive(Debug, Clone, Deserialize)]
 struct Holiday {
@@ -109,10 +112,20 @@ impl WorkingCalendar {
         Self::from_json(DEFAULT_CALENDAR).expect("the compiled-in calendar is valid (tested)")
     }
 
-    /// The compiled-in calendar, parsed once for the process.
+    /// The process's calendar: the one [`WorkingCalendar::install`]ed at start
+    /// (`EGOV_CALENDAR`), else the compiled-in one.
     pub fn shared() -> &'static Self {
-        static SHARED: std::sync::OnceLock<WorkingCalendar> = std::sync::OnceLock::new();
-        SHARED.get_or_init(Self::kazakhstan)
+        SHARED_CALENDAR.get_or_init(Self::kazakhstan)
+    }
+
+    /// Makes `self` the process's calendar, before anything has used one: a new year's decree is
+    /// a data file given at start, not a rebuild (docs/national-rules.md 4).
+    ///
+    /// # Errors
+    /// Gives the calendar back when the process already uses one (it is never swapped while
+    /// deadlines are being computed).
+    pub fn install(self) -> Result<(), Self> {
+        SHARED_CALENDAR.set(self)
     }
 
     /// A calendar from JSON of the shape of `data/kz-calendar.json`.

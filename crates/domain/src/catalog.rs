@@ -8,6 +8,7 @@
 
 mod documents;
 mod form;
+mod shown;
 mod table;
 
 use serde::{Deserialize, Serialize};
@@ -18,6 +19,7 @@ use crate::refusal::RefusalReason;
 
 pub use documents::{DocumentField, ResultDocument};
 pub use form::{FormError, Period, RequestForm};
+pub use shown::{Contact, Survey};
 pub use table::CATALOG;
 
 /// The code of a service (docs/domain.md 2a).
@@ -231,6 +233,10 @@ pub struct Service {
     /// The deadline promised to the citizen, where the regulations state one.
     pub deadline: Option<Deadline>,
 }
+
+/// How long a filed request waits for its signature unless configured otherwise
+/// (`EGOV_SIGN_WITHIN`): a day (docs/domain.md 3.6).
+pub const DEFAULT_SIGN_WITHIN: chrono::Duration = chrono::Duration::hours(24);
 
 /// A promised deadline, as data (turned into a [`TimeLimit`] for arithmetic).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -12,6 +12,9 @@ use crate::refusal::RefusalReason;
 
 const BUILT_IN: &str = include_str!("../data/messages.json");
 
+/// The process's messages, set once (see [`Messages::shared`]).
+static SHARED_MESSAGES: std::sync::OnceLock<Messages> = std::sync::OnceLock::new();
+
 /// The status of a request as people see it (docs/domain.md 4, the proposed status model).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -26,16 +29,19 @@ pub enum RequestStatus {
     Completed,
     /// Refused, with a reason.
     Refused,
+    /// Nobody signed it in time; it ended without a result or a refusal (docs/domain.md 3.6).
+    Abandoned,
 }
 
 impl RequestStatus {
     /// Every status.
-    pub const ALL: [RequestStatus; 5] = [
+    pub const ALL: [RequestStatus; 6] = [
         RequestStatus::AwaitingSignature,
         RequestStatus::Submitted,
         RequestStatus::ForwardedToProvider,
         RequestStatus::Completed,
         RequestStatus::Refused,
+        RequestStatus::Abandoned,
     ];
 
     /// The stable code.
@@ -46,6 +52,7 @@ impl RequestStatus {
             RequestStatus::ForwardedToProvider => "forwarded-to-provider",
             RequestStatus::Completed => "completed",
             RequestStatus::Refused => "refused",
+            RequestStatus::Abandoned => "abandoned",
         }
     }
 }
@@ -284,10 +291,19 @@ impl Messages {
         Self::from_json(BUILT_IN).expect("the compiled-in messages are complete (tested)")
     }
 
-    /// The compiled-in messages, parsed once for the process.
+    /// The process's messages: those [`Messages::install`]ed at start (`EGOV_MESSAGES`), else
+    /// the compiled-in ones.
     pub fn shared() -> &'static Self {
-        static SHARED: std::sync::OnceLock<Messages> = std::sync::OnceLock::new();
-        SHARED.get_or_init(Self::built_in)
+        SHARED_MESSAGES.get_or_init(Self::built_in)
+    }
+
+    /// Makes `self` the process's messages, before anything has used them: a reviewer's
+    /// corrected text is a data file given at start, not a rebuild.
+    ///
+    /// # Errors
+    /// Gives the messages back when the process already uses some.
+    pub fn install(self) -> Result<(), Self> {
+        SHARED_MESSAGES.set(self)
     }
 
     /// Messages from JSON of the shape of `data/messages.json`; every status, refusal and error

@@ -69,6 +69,65 @@ impl RefusalReason {
             RefusalReason::NotFoundInRegistry => "not-found-in-registry",
         }
     }
+
+    /// The regulation's own wording of the refusal and the lines it is quoted from (docs/domain.md
+    /// 5(a)), kept beside the code so that a citizen, an operator and an auditor can see which rule
+    /// refused. `None` for the project's own reasons, which no source words.
+    pub const fn source(self) -> Option<(&'static str, &'static str)> {
+        Some(match self {
+            RefusalReason::AuthFailed => (
+                "формирование сообщения об отказе в запрашиваемой электронной государственной услуге в связи с имеющимися нарушениями в данных потребителя",
+                "REG 128, 2740, 3130",
+            ),
+            RefusalReason::SignatureInvalid => (
+                "формирование сообщения об отказе в запрашиваемой электронной государственной услуге в связи с не подтверждением подлинности ЭЦП потребителя",
+                "REG 136, 284, 2748, 3140",
+            ),
+            RefusalReason::CertificateExpired => (
+                "проверка срока действия регистрационного свидетельства ЭЦП",
+                "REG 134, 3136",
+            ),
+            RefusalReason::CertificateRevoked => (
+                "отсутствия в списке отозванных (аннулированных) регистрационных свидетельств",
+                "REG 3136",
+            ),
+            RefusalReason::CertificateIinMismatch => (
+                "соответствия идентификационных данных (между ИИН указанного в запросе, и ИИН указанного в регистрационном свидетельстве ЭЦП)",
+                "REG 3136",
+            ),
+            RefusalReason::IinNotFound => ("4 - если ИИН не найден", "REG 298, 3562"),
+            RefusalReason::SikNotRegistered => {
+                ("4 - если СИК не зарегистрирован", "REG 298, 3562")
+            }
+            RefusalReason::NoData => (
+                "формирование сообщения об отказе в запрашиваемой электронной государственной услуге в связи с отсутствием запрошенных данных",
+                "REG 144, 298, 2756, 3144, 3156-3158",
+            ),
+            RefusalReason::ProcessingError => (
+                "4 - если в результате обработки произошла ошибка",
+                "REG 2976-2978",
+            ),
+            RefusalReason::ApplicantNotInGbdFl => (
+                "формирование сообщения о невозможности получения данных в связи с отсутствием данных потребителя в ГБД ФЛ",
+                "REG 3153",
+            ),
+            RefusalReason::PoaNotInEnis => (
+                "формирование сообщения о невозможности получения данных в связи с отсутствием данных доверенности в ЕНИС",
+                "REG 3153",
+            ),
+            RefusalReason::OperatorSignatureInvalid => {
+                ("выполняет проверку ЭЦП; 8 - если есть нарушения", "REG 3579-3584")
+            }
+            RefusalReason::ClientNcalayerMissing => {
+                ("Не установлено и не запущено приложение NCALayer", "INS 25")
+            }
+            RefusalReason::ClientRootCertMissing => (
+                "Установите корневые регистрационные свидетельства НУЦ РК",
+                "INS 26",
+            ),
+            RefusalReason::IinInvalid | RefusalReason::NotFoundInRegistry => return None,
+        })
+    }
 }
 
 crate::codes::code_enum!(RefusalReason, UnknownRefusal, "refusal reason");
@@ -76,6 +135,33 @@ crate::codes::code_enum!(RefusalReason, UnknownRefusal, "refusal reason");
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// docs/domain.md 5(a): every reason the regulations word keeps their wording and lines; the
+    /// project's own two have none.
+    #[test]
+    fn every_regulated_refusal_keeps_the_regulations_wording_beside_its_code() {
+        for reason in RefusalReason::ALL {
+            let own = matches!(
+                reason,
+                RefusalReason::IinInvalid | RefusalReason::NotFoundInRegistry
+            );
+            match reason.source() {
+                Some((wording, lines)) => {
+                    assert!(!own, "{reason}");
+                    assert!(!wording.is_empty());
+                    assert!(
+                        lines.starts_with("REG ") || lines.starts_with("INS "),
+                        "{lines}"
+                    );
+                }
+                None => assert!(own, "{reason} has its source"),
+            }
+        }
+        assert_eq!(
+            RefusalReason::NoData.source().map(|s| s.1),
+            Some("REG 144, 298, 2756, 3144, 3156-3158")
+        );
+    }
 
     #[test]
     fn every_refusal_code_round_trips_and_is_unique() {

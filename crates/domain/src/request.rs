@@ -23,6 +23,7 @@ mod signing;
 mod state;
 mod upcast;
 
+pub use crate::catalog::DEFAULT_SIGN_WITHIN;
 pub use command::{Command, DomainError, Filing, LookupOutcome, SignatureCheck};
 pub use decide::decide;
 pub use event_type::{EventType, UnknownEventType};

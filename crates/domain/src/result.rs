@@ -9,14 +9,18 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
-use crate::catalog::{Lookup, ResultDocument};
+use crate::catalog::{Lookup, Provider, ResultDocument};
 use crate::identifiers::Iin;
+use crate::refusal::RefusalReason;
 use crate::request::{RequestEvent, RequestInfo, SikBranch};
 
 /// The issuer named on documents of AIS GTsVP (docs/domain.md 6.2, 6.3).
 pub const GCVP_ISSUER: &str = "Государственный центр по выплате пенсий";
 /// Its Kazakh name (docs/domain.md 6.2).
 pub const GCVP_ISSUER_KK: &str = "Зейнетақы төлеу жөніндегі мемлекеттік орталық";
+/// The source of the social-status check (docs/domain.md 1.1, INS 9).
+pub const MTSZN_ISSUER: &str =
+    "Государственная база данных Министерства труда и социальной защиты населения";
 
 /// A composed document, ready to sign.
 #[derive(Debug, Clone, PartialEq)]
@@ -86,13 +90,50 @@ pub fn compose(
         ResultDocument::SikCertificate => sik_certificate(answers)?,
         ResultDocument::FundStatement => fund_statement(info, answers)?,
         ResultDocument::SocialStatusLine => social_status_line(info, answers)?,
+        // A refusal is composed by `compose_refusal`, never as a service's result.
+        ResultDocument::Refusal => {
+            return Err(ComposeError {
+                lookup: Lookup::Iin,
+                field: "refusal",
+            })
+        }
     };
     let issuer = match kind {
         ResultDocument::BenefitInformation => parts.body["issuer"].clone(),
         _ => json!(GCVP_ISSUER),
     };
-    let document = json!({
-        "document": "egov-events/result/v1",
+    let document = envelope(
+        "egov-events/result/v1",
+        kind,
+        &number,
+        info,
+        issuer,
+        parts.recipient,
+        parts.body,
+        issued_at,
+    );
+    Ok(Composed {
+        number,
+        document,
+        sik_branch: parts.sik_branch,
+    })
+}
+
+/// What every document carries around its body: its schema, number, kind and title, the request
+/// it answers, its issuer and recipient, and when it was issued.
+#[allow(clippy::too_many_arguments)] // The envelope's fields, each named at the call.
+fn envelope(
+    schema: &str,
+    kind: ResultDocument,
+    number: &str,
+    info: &RequestInfo,
+    issuer: Value,
+    recipient: Value,
+    body: Value,
+    issued_at: DateTime<Utc>,
+) -> Value {
+    json!({
+        "document": schema,
         "document_number": number,
         "kind": kind,
         "title_ru": kind.title_ru(),
@@ -100,15 +141,56 @@ pub fn compose(
         "request_id": info.request_id,
         "service": info.service,
         "issuer": issuer,
-        "recipient": parts.recipient,
-        "body": parts.body,
+        "recipient": recipient,
+        "body": body,
         "issued_at": issued_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+    })
+}
+
+/// The unique number of the refusal document of a request: one per request, like a result.
+pub fn refusal_number(info: &RequestInfo) -> String {
+    format!("O{}", info.number.as_str())
+}
+
+/// The signed answer stating why a request was refused (REG 284-286: «формирует ответ с
+/// указанием ошибки, подписывает ЭЦП РГКП ГЦВП»; REG 3591: «выдает ... отказ с описанием
+/// ошибки»): the refusal's code, its texts in the three languages and the rule's own wording.
+pub fn compose_refusal(
+    info: &RequestInfo,
+    reason: RefusalReason,
+    issued_at: DateTime<Utc>,
+) -> Composed {
+    let kind = ResultDocument::Refusal;
+    let number = refusal_number(info);
+    let texts = &crate::Messages::shared().refusal(reason).texts;
+    let rule = reason
+        .source()
+        .map(|(wording, lines)| json!({ "wording": wording, "lines": lines }));
+    let issuer = match info.service.service().provider {
+        Provider::Gcvp => GCVP_ISSUER,
+        Provider::MtsznStateDatabase => MTSZN_ISSUER,
+    };
+    let body = json!({
+        "reason": reason.code(),
+        "text": { "ru": texts.ru, "kk": texts.kk, "en": texts.en },
+        "rule": rule,
     });
-    Ok(Composed {
+    let recipient = json!({ "iin": info.applicant });
+    let document = envelope(
+        "egov-events/refusal/v1",
+        kind,
+        &number,
+        info,
+        json!(issuer),
+        recipient,
+        body,
+        issued_at,
+    );
+    Composed {
         number,
         document,
-        sik_branch: parts.sik_branch,
-    })
+        sik_branch: None,
+    }
 }
 
 /// The answer of `lookup`.
@@ -366,5 +448,37 @@ mod tests {
             status_line(&iin, "Застрахован"),
             "Статус ИИН 760324400005 : Застрахован!"
         );
+    }
+
+    /// REG 284-286 and 3591: a refusal is an answer with the error's code and description,
+    /// issued by the provider like a result; ours carries the three languages and the rule.
+    #[test]
+    fn a_refusal_document_states_the_error_in_three_languages_with_the_rule() {
+        let info = info(crate::ServiceCode::PensionFundStatement);
+        let composed = compose_refusal(&info, RefusalReason::SikNotRegistered, at());
+        let d = &composed.document;
+        assert_eq!(composed.number, format!("O{}", info.number.as_str()));
+        assert_eq!(d["kind"], "refusal");
+        assert_eq!(d["issuer"], GCVP_ISSUER);
+        assert_eq!(d["recipient"]["iin"], json!(info.applicant));
+        assert_eq!(d["body"]["reason"], "sik-not-registered");
+        assert_eq!(
+            d["body"]["text"]["ru"],
+            crate::Messages::shared()
+                .refusal(RefusalReason::SikNotRegistered)
+                .texts
+                .ru
+        );
+        assert!(d["body"]["text"]["kk"]
+            .as_str()
+            .is_some_and(|t| !t.is_empty()));
+        assert_eq!(d["body"]["rule"]["lines"], "REG 298, 3562");
+        // Composing again gives the same bytes: a resumed workflow stores one document.
+        assert_eq!(
+            composed.bytes(),
+            compose_refusal(&info, RefusalReason::SikNotRegistered, at()).bytes()
+        );
+        let check = compose_refusal(&info, RefusalReason::NotFoundInRegistry, at());
+        assert_eq!(check.document["body"]["rule"], Value::Null);
     }
 }

@@ -13,7 +13,7 @@ use chrono::{DateTime, Duration, Utc};
 use crate::catalog::{Lookup, Step};
 use crate::envelope::Channel;
 use crate::refusal::RefusalReason;
-use crate::request::{Open, Request, RequestEvent, RequestInfo, Stage};
+use crate::request::{Open, Outcome, Request, RequestEvent, RequestInfo, Stage};
 
 /// The longest a step may take when the step tables give it no limit.
 pub const DEFAULT_STEP_LIMIT: Duration = Duration::seconds(120);
@@ -21,7 +21,8 @@ pub const DEFAULT_STEP_LIMIT: Duration = Duration::seconds(120);
 /// The next thing a request needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Next {
-    /// Record that the promised deadline passed (docs/domain.md 2b), once.
+    /// Record that the promised deadline, counted from the signed request's receipt, passed
+    /// (docs/domain.md 2b), once.
     MarkServiceDeadlineMissed,
     /// Record that a step took longer than its limit (docs/domain.md 3.2-3.4), once.
     MarkStepDeadlineMissed(Step),
@@ -38,10 +39,15 @@ pub enum Next {
         resume: bool,
         step_deadline: DateTime<Utc>,
     },
-    /// A registry never answered within its step's limit: a processing error (docs/domain.md 5).
+    /// A registry never answered within its step's limit and the promised deadline: a processing
+    /// error (docs/domain.md 5).
     Refuse(RefusalReason),
+    /// Nobody signed the request by its `sign_by` time: it ends as abandoned (docs/domain.md 3.6).
+    Abandon,
     /// Every lookup answered: compose, sign and issue the result.
     IssueResult,
+    /// The request was refused: compose, sign and issue the refusal document (REG 284-286).
+    IssueRefusal,
     /// Nothing to do before `until` (a timer), or until someone acts (`None`).
     Wait { until: Option<DateTime<Utc>> },
     /// The request has ended; nothing more happens on its own.
@@ -70,39 +76,32 @@ pub fn step_limit(info: &RequestInfo, step: Step) -> Duration {
         })
 }
 
-/// The step a signature check is timed by: the certificate check (NUC's OCSP answer), the longer
-/// of the two verification steps of the tables.
-pub const VERIFICATION_STEP: Step = Step::CertificateCheck;
-
 /// What `state` (folded from `history`) needs at `now`.
 pub fn next(state: &Request, history: &[Timed<'_>], now: DateTime<Utc>) -> Next {
     let open = match state {
+        // REG 284-286: a refusal is an answer signed by the provider, like a result.
+        Request::Closed(closed)
+            if matches!(closed.outcome, Outcome::Refused { .. })
+                && closed.refusal_document.is_none() =>
+        {
+            return Next::IssueRefusal;
+        }
         Request::Empty | Request::Closed(_) => return Next::Done,
         Request::Open(open) => open,
     };
-    let service_deadline = open.info.deadline.filter(|_| !open.service_deadline_missed);
-    if service_deadline.is_some_and(|deadline| now >= deadline) {
+    // The promised deadline runs from the signed request's receipt (docs/domain.md 10, G4): an
+    // unsigned request has none, and is never late.
+    if open.deadline.is_some_and(|d| now >= d) && !open.service_deadline_missed {
         return Next::MarkServiceDeadlineMissed;
     }
-    let late = |step: Step| -> Option<Next> {
-        (!open.missed_steps.contains(&step)).then_some(Next::MarkStepDeadlineMissed(step))
-    };
     match open.stage {
-        Stage::AwaitingSignature { .. } => Next::Wait {
-            until: service_deadline,
-        },
-        Stage::AwaitingVerification => {
-            // The check started when the signature was recorded.
-            let started = last_at(history, |e| {
-                matches!(e, RequestEvent::Signed(_) | RequestEvent::OperatorSigned(_))
-            })
-            .unwrap_or(now);
-            let step_deadline = started + step_limit(&open.info, VERIFICATION_STEP);
-            if now >= step_deadline {
-                return late(VERIFICATION_STEP).unwrap_or(Next::RejectUnverifiable);
-            }
-            Next::VerifySignature { step_deadline }
+        Stage::AwaitingSignature { .. } | Stage::Checks { .. } if now >= open.info.sign_by => {
+            Next::Abandon
         }
+        Stage::AwaitingSignature { .. } => Next::Wait {
+            until: Some(open.info.sign_by),
+        },
+        Stage::AwaitingVerification => verification(open, history, now),
         Stage::Checks { done, in_flight } => {
             lookup(open, &open.checks, done, in_flight, history, now)
         }
@@ -116,7 +115,7 @@ pub fn next(state: &Request, history: &[Timed<'_>], now: DateTime<Utc>) -> Next 
                 })
                 .unwrap_or(now);
                 if now >= answered + step_limit(&open.info, Step::ResultIssue) {
-                    if let Some(mark) = late(Step::ResultIssue) {
+                    if let Some(mark) = late(open, Step::ResultIssue) {
                         return mark;
                     }
                 }
@@ -124,6 +123,37 @@ pub fn next(state: &Request, history: &[Timed<'_>], now: DateTime<Utc>) -> Next 
             }
             lookup(open, &open.lookups, done, in_flight, history, now)
         }
+    }
+}
+
+/// `step` marked late, unless it already is.
+fn late(open: &Open, step: Step) -> Option<Next> {
+    (!open.missed_steps.contains(&step)).then_some(Next::MarkStepDeadlineMissed(step))
+}
+
+/// The signature's verification: two steps of the tables, each with its own limit - the
+/// provider's check of the EDS (60 s on the portal, 10 s at a centre), then NUC's check that the
+/// certificate is current (105 s) - both from the receipt of the signature. When both are spent
+/// without a verdict (the OCSP responder never answered) the signature is rejected: no "good" is
+/// ever assumed (docs/national-rules.md 2.6), and the rules send an EDS that cannot be confirmed
+/// to a refusal (REG 284).
+fn verification(open: &Open, history: &[Timed<'_>], now: DateTime<Utc>) -> Next {
+    let started = last_at(history, |e| {
+        matches!(e, RequestEvent::Signed(_) | RequestEvent::OperatorSigned(_))
+    })
+    .unwrap_or(now);
+    let checked = started + step_limit(&open.info, Step::SignatureCheck);
+    let certified = checked + step_limit(&open.info, Step::CertificateCheck);
+    if now >= checked {
+        if let Some(mark) = late(open, Step::SignatureCheck) {
+            return mark;
+        }
+    }
+    if now >= certified {
+        return late(open, Step::CertificateCheck).unwrap_or(Next::RejectUnverifiable);
+    }
+    Next::VerifySignature {
+        step_deadline: certified,
     }
 }
 
@@ -149,12 +179,28 @@ fn lookup(
         .find(|t| asked(t.event))
         .map_or(now, |t| t.at);
     let step = Step::Lookup(lookup);
-    let step_deadline = started + step_limit(&open.info, step);
+    let limit = step_limit(&open.info, step);
+    let mut step_deadline = started + limit;
     if now >= step_deadline {
-        return match open.missed_steps.contains(&step) {
-            false => Next::MarkStepDeadlineMissed(step),
-            true => Next::Refuse(RefusalReason::ProcessingError),
+        if let Some(mark) = late(open, step) {
+            return mark;
+        }
+        // Late, and asked again within the promised deadline (docs/domain.md 10, D2), each
+        // attempt within the step's own limit; once the deadline is spent (or where none runs,
+        // as before the signature), a processing error (docs/domain.md 5).
+        let Some(deadline) = open.deadline.filter(|d| now < *d) else {
+            return Next::Refuse(RefusalReason::ProcessingError);
         };
+        if in_flight != Some(lookup) {
+            if let Some(due) = late_retry_due(history, step, lookup, limit) {
+                if now < due {
+                    return Next::Wait {
+                        until: Some(due.min(deadline)),
+                    };
+                }
+            }
+        }
+        step_deadline = (now + limit).min(deadline);
     }
     let resume = in_flight == Some(lookup);
     Next::Lookup {
@@ -167,6 +213,40 @@ fn lookup(
         resume,
         step_deadline,
     }
+}
+
+/// The longest pause between two attempts at a lookup that is already late.
+pub const LATE_RETRY_MAX: Duration = Duration::minutes(10);
+
+/// When a late lookup is next asked: after its last failure, a pause of the step's limit that
+/// doubles with each attempt since the step was marked late, up to [`LATE_RETRY_MAX`] - so an
+/// outage of hours costs dozens of attempts, not thousands. `None` when nothing failed since.
+fn late_retry_due(
+    history: &[Timed<'_>],
+    step: Step,
+    lookup: Lookup,
+    limit: Duration,
+) -> Option<DateTime<Utc>> {
+    let marked = history
+        .iter()
+        .rposition(|t| matches!(t.event, RequestEvent::StepDeadlineMissed(m) if m.step == step))?;
+    let since = &history[marked..];
+    let failed = since
+        .iter()
+        .filter(|t| matches!(t.event, RequestEvent::LookupFailed(f) if f.lookup == lookup))
+        .count();
+    let last = since
+        .iter()
+        .rev()
+        .find(|t| matches!(t.event, RequestEvent::LookupFailed(f) if f.lookup == lookup))?;
+    let doublings = u32::try_from(failed.saturating_sub(1))
+        .unwrap_or(u32::MAX)
+        .min(16);
+    let pause = limit
+        .checked_mul(1i32 << doublings)
+        .unwrap_or(LATE_RETRY_MAX)
+        .min(LATE_RETRY_MAX);
+    Some(last.at + pause)
 }
 
 fn last_at(
@@ -254,41 +334,83 @@ mod tests {
         Duration::seconds(n)
     }
 
+    /// docs/domain.md 3.6 and 10, G4: an unsigned request waits for its signature until its
+    /// `sign_by` time - never "late", as no deadline has started - and is then abandoned.
     #[test]
-    fn a_request_waiting_for_its_signature_waits_for_the_citizen_or_its_deadline() {
-        let stream = Stream::submitted(ServiceCode::SikAssignment);
-        let deadline = match &stream.state() {
-            Request::Open(open) => open.info.deadline,
-            _ => None,
-        };
-        assert!(deadline.is_some(), "sik-assignment promises a deadline");
-        assert_eq!(stream.next(t0()), Next::Wait { until: deadline });
+    fn a_request_waiting_for_its_signature_waits_until_its_time_to_sign_then_is_abandoned() {
+        let stream = Stream::submitted(ServiceCode::DisabilityBenefitInfo);
+        let sign_by = stream.state().info().map(|i| i.sign_by).expect("filed");
+        // Services 1-8 promise 6 minutes; unsigned, that clock never started.
+        for at in [t0() + secs(6 * 60), sign_by - secs(1)] {
+            assert_eq!(
+                stream.next(at),
+                Next::Wait {
+                    until: Some(sign_by)
+                }
+            );
+        }
+        assert_eq!(stream.next(sign_by), Next::Abandon);
+        let mut ended = stream;
+        ended.apply(sign_by, Command::Abandon);
+        assert_eq!(ended.next(sign_by), Next::Done);
     }
 
+    /// docs/domain.md 3.2-3.4, step 3 then steps 5-6: the provider's EDS check (60 s on the
+    /// portal) and NUC's certificate check (105 s) each have their own limit, both from the
+    /// signature's receipt; with no verdict after both, the signature is rejected.
     #[test]
-    fn a_signature_is_verified_within_the_certificate_check_and_rejected_when_it_is_spent() {
+    fn a_signature_is_verified_within_its_two_steps_and_rejected_when_both_are_spent() {
         let stream = Stream::submitted(ServiceCode::PensionFundStatement).signed(t0());
-        let limit = secs(105);
+        let (check, certificate) = (secs(60), secs(60 + 105));
         assert_eq!(
             stream.next(t0() + secs(1)),
             Next::VerifySignature {
-                step_deadline: t0() + limit
+                step_deadline: t0() + certificate
             }
         );
-        // The OCSP responder never answered: the step is marked late, then the signature is
-        // rejected - never assumed good.
         assert_eq!(
-            stream.next(t0() + limit),
-            Next::MarkStepDeadlineMissed(Step::CertificateCheck)
+            stream.next(t0() + check),
+            Next::MarkStepDeadlineMissed(Step::SignatureCheck)
         );
         let mut late = stream;
         late.apply(
-            t0() + limit,
+            t0() + check,
+            Command::MarkStepDeadlineMissed {
+                step: Step::SignatureCheck,
+            },
+        );
+        // Late, but the certificate check's own time still runs: verification goes on.
+        assert_eq!(
+            late.next(t0() + check),
+            Next::VerifySignature {
+                step_deadline: t0() + certificate
+            }
+        );
+        assert_eq!(
+            late.next(t0() + certificate),
+            Next::MarkStepDeadlineMissed(Step::CertificateCheck)
+        );
+        late.apply(
+            t0() + certificate,
             Command::MarkStepDeadlineMissed {
                 step: Step::CertificateCheck,
             },
         );
-        assert_eq!(late.next(t0() + limit), Next::RejectUnverifiable);
+        assert_eq!(late.next(t0() + certificate), Next::RejectUnverifiable);
+    }
+
+    /// Table 2 of the service centre (REG 3581): the operator's EDS is checked within 10 s.
+    #[test]
+    fn the_service_centres_signature_check_has_its_own_ten_seconds() {
+        let info = Stream::submitted(ServiceCode::PensionFundStatement)
+            .state()
+            .info()
+            .cloned()
+            .expect("filed");
+        let mut centre = info.clone();
+        centre.channel = Channel::ServiceCentre;
+        assert_eq!(step_limit(&info, Step::SignatureCheck), secs(60));
+        assert_eq!(step_limit(&centre, Step::SignatureCheck), secs(10));
     }
 
     fn verified(mut stream: Stream, at: DateTime<Utc>) -> Stream {
@@ -364,7 +486,7 @@ mod tests {
                 step_deadline: at + secs(15)
             }
         );
-        // The step's 15 seconds spent without an answer: late, then a processing error.
+        // The step's 15 seconds spent without an answer: late (docs/domain.md 10, D2) ...
         assert_eq!(
             stream.next(at + secs(15)),
             Next::MarkStepDeadlineMissed(Step::Lookup(Lookup::Iin))
@@ -375,10 +497,73 @@ mod tests {
                 step: Step::Lookup(Lookup::Iin),
             },
         );
+        // ... and asked again within the promised hour, each attempt with the step's 15 s.
+        let again = at + secs(15);
         assert_eq!(
-            stream.next(at + secs(15)),
+            stream.next(again),
+            Next::Lookup {
+                lookup: Lookup::Iin,
+                attempt: 2,
+                resume: false,
+                step_deadline: again + secs(15)
+            }
+        );
+        stream.apply(
+            again,
+            Command::StartLookup {
+                lookup: Lookup::Iin,
+                attempt: 2,
+            },
+        );
+        stream.apply(
+            again + secs(1),
+            Command::RecordLookup {
+                lookup: Lookup::Iin,
+                attempt: 2,
+                outcome: LookupOutcome::Failed(LookupFailure::TimedOut),
+            },
+        );
+        // A late lookup's attempts are spaced: the step's limit after a failure, doubling.
+        assert_eq!(
+            stream.next(again + secs(2)),
+            Next::Wait {
+                until: Some(again + secs(16))
+            }
+        );
+        // The promised hour spent: marked, then a processing error (docs/domain.md 5).
+        let deadline = t0() + secs(3600);
+        assert_eq!(stream.next(deadline), Next::MarkServiceDeadlineMissed);
+        stream.apply(deadline, Command::MarkServiceDeadlineMissed);
+        assert_eq!(
+            stream.next(deadline),
             Next::Refuse(RefusalReason::ProcessingError)
         );
+    }
+
+    /// An outage of hours costs dozens of attempts, not thousands: the pause doubles per failure
+    /// since the step was marked late, up to ten minutes.
+    #[test]
+    fn a_late_retry_waits_at_most_ten_minutes() {
+        let failed = RequestEvent::LookupFailed(crate::request::RegistryLookupFailed {
+            lookup: Lookup::Sik,
+            attempt: 1,
+            failure: LookupFailure::Unavailable,
+        });
+        let marked = RequestEvent::StepDeadlineMissed(crate::request::StepDeadlineMissed {
+            step: Step::Lookup(Lookup::Sik),
+        });
+        let mut history = vec![Timed {
+            at: t0(),
+            event: &marked,
+        }];
+        for n in 0..30 {
+            history.push(Timed {
+                at: t0() + secs(n),
+                event: &failed,
+            });
+        }
+        let due = late_retry_due(&history, Step::Lookup(Lookup::Sik), Lookup::Sik, secs(15));
+        assert_eq!(due, Some(t0() + secs(29) + LATE_RETRY_MAX));
     }
 
     #[test]
@@ -418,16 +603,37 @@ mod tests {
     #[test]
     fn the_promised_deadline_is_marked_once_when_it_passes_with_the_request_open() {
         let mut stream = Stream::submitted(ServiceCode::SikAssignment).signed(t0());
-        let deadline = stream
-            .state()
-            .info()
-            .and_then(|i| i.deadline)
-            .expect("a deadline");
+        let deadline = match stream.state() {
+            Request::Open(open) => open.deadline,
+            _ => None,
+        }
+        .expect("a deadline from the signature");
         assert_eq!(stream.next(deadline), Next::MarkServiceDeadlineMissed);
         stream.apply(deadline, Command::MarkServiceDeadlineMissed);
         assert!(!matches!(
             stream.next(deadline),
             Next::MarkServiceDeadlineMissed
         ));
+    }
+
+    /// REG 284-286: once refused, the request needs its signed refusal document, then nothing.
+    #[test]
+    fn a_refused_request_needs_its_refusal_document_then_nothing() {
+        let mut stream = Stream::submitted(ServiceCode::PensionFundStatement).signed(t0());
+        stream.apply(
+            t0(),
+            Command::Refuse {
+                reason: RefusalReason::ProcessingError,
+            },
+        );
+        assert_eq!(stream.next(t0()), Next::IssueRefusal);
+        stream.apply(
+            t0(),
+            Command::IssueRefusal {
+                document_number: "O1".into(),
+                document_sha256: "ab".into(),
+            },
+        );
+        assert_eq!(stream.next(t0()), Next::Done);
     }
 }

@@ -19,6 +19,10 @@ where
             return ExitCode::from(2);
         }
     };
+    if let Err(error) = install_data(&settings) {
+        eprintln!("{name}: {error}");
+        return ExitCode::from(2);
+    }
     telemetry::init(settings.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -38,4 +42,28 @@ where
             ExitCode::FAILURE
         }
     }
+}
+
+/// Loads the data that changes without a rebuild - the working-day calendar (`EGOV_CALENDAR`) and
+/// the message texts (`EGOV_MESSAGES`) - checked as strictly as the compiled-in files, and makes
+/// them the process's own before anything uses them. Unset, the compiled-in files are used.
+fn install_data(settings: &Settings) -> Result<(), String> {
+    let read = |name: &str, path: &std::path::Path| {
+        std::fs::read_to_string(path).map_err(|e| format!("{name} ({}): {e}", path.display()))
+    };
+    if let Some(path) = &settings.calendar {
+        let calendar = domain::calendar::WorkingCalendar::from_json(&read("EGOV_CALENDAR", path)?)
+            .map_err(|e| format!("EGOV_CALENDAR ({}): {e}", path.display()))?;
+        calendar
+            .install()
+            .map_err(|_| "EGOV_CALENDAR: the calendar was already in use".to_owned())?;
+    }
+    if let Some(path) = &settings.messages {
+        let messages = domain::Messages::from_json(&read("EGOV_MESSAGES", path)?)
+            .map_err(|e| format!("EGOV_MESSAGES ({}): {e}", path.display()))?;
+        messages
+            .install()
+            .map_err(|_| "EGOV_MESSAGES: the messages were already in use".to_owned())?;
+    }
+    Ok(())
 }

@@ -33,6 +33,8 @@ struct Change {
     refusal_reason: Option<&'static str>,
     ended_at: Option<DateTime<Utc>>,
     deadline_missed: bool,
+    /// The promised deadline, set when the signed request is received.
+    deadline: Option<DateTime<Utc>>,
     late_steps: Vec<String>,
     survey: Option<(String, String)>,
     version: i64,
@@ -44,7 +46,6 @@ struct NewRow {
     channel: &'static str,
     received_at: DateTime<Utc>,
     day: NaiveDate,
-    deadline: Option<DateTime<Utc>>,
 }
 
 /// The step a result is issued in runs from the last answer: its start moves with each answer.
@@ -108,10 +109,14 @@ impl Batch {
                     channel: info.channel.as_str(),
                     received_at: info.received_at,
                     day: domain::calendar::local_date(info.received_at),
-                    deadline: info.deadline,
                 });
             }
-            RequestEvent::Signed(_) | RequestEvent::OperatorSigned(_) => {
+            RequestEvent::Signed(signed) => {
+                change.deadline = signed.deadline;
+                self.open(id, "signature".into(), at);
+            }
+            RequestEvent::OperatorSigned(signed) => {
+                change.deadline = signed.deadline;
                 self.open(id, "signature".into(), at);
             }
             RequestEvent::SignatureVerified(_) | RequestEvent::SignatureRejected(_) => {
@@ -157,6 +162,10 @@ impl Change {
             RequestEvent::Refused(refused) => {
                 self.outcome = Some("refused");
                 self.refusal_reason = Some(refused.reason.code());
+                self.ended_at = Some(at);
+            }
+            RequestEvent::Abandoned(_) => {
+                self.outcome = Some("abandoned");
                 self.ended_at = Some(at);
             }
             RequestEvent::ServiceDeadlineMissed(_) => self.deadline_missed = true,
@@ -255,7 +264,7 @@ impl RequestColumns {
             channel: new.iter().map(|(_, r)| r.channel).collect(),
             received: new.iter().map(|(_, r)| r.received_at).collect(),
             day: new.iter().map(|(_, r)| r.day).collect(),
-            deadline: new.iter().map(|(_, r)| r.deadline).collect(),
+            deadline: changes.values().map(|c| c.deadline).collect(),
             ids: changes.keys().copied().collect(),
             outcome: changes.values().map(|c| c.outcome).collect(),
             reason: changes.values().map(|c| c.refusal_reason).collect(),
@@ -278,10 +287,10 @@ impl RequestColumns {
     fn insert(&self, table: &str) -> Write<'_> {
         Write {
             sql: format!(
-                "INSERT INTO {table} (stream_id, service, channel, received_at, day, deadline, version)
-                 SELECT s, sv, c, r, d, dl, 0
-                   FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::date[],
-                               $6::timestamptz[]) AS u(s, sv, c, r, d, dl)
+                "INSERT INTO {table} (stream_id, service, channel, received_at, day, version)
+                 SELECT s, sv, c, r, d, 0
+                   FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::date[])
+                        AS u(s, sv, c, r, d)
                  ON CONFLICT (stream_id) DO NOTHING"
             ),
             params: vec![
@@ -290,7 +299,6 @@ impl RequestColumns {
                 &self.channel,
                 &self.received,
                 &self.day,
-                &self.deadline,
             ],
             doing: "writing the analytics facts",
         }
@@ -305,13 +313,15 @@ impl RequestColumns {
                      refusal_reason = coalesce(u.reason, t.refusal_reason),
                      ended_at = coalesce(u.ended, t.ended_at),
                      deadline_missed = t.deadline_missed OR u.missed,
+                     deadline = coalesce(u.deadline, t.deadline),
                      late_steps = t.late_steps || coalesce(string_to_array(nullif(u.late, ''), ','), '{{}}'),
                      survey_quality = coalesce(u.quality, t.survey_quality),
                      survey_information = coalesce(u.information, t.survey_information),
                      version = u.version
                  FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::bool[],
-                             $6::text[], $7::text[], $8::text[], $9::int8[])
-                      AS u(stream_id, outcome, reason, ended, missed, late, quality, information, version)
+                             $6::text[], $7::text[], $8::text[], $9::int8[], $10::timestamptz[])
+                      AS u(stream_id, outcome, reason, ended, missed, late, quality, information,
+                           version, deadline)
                 WHERE t.stream_id = u.stream_id AND t.version < u.version"
             ),
             params: vec![
@@ -324,6 +334,7 @@ impl RequestColumns {
                 &self.quality,
                 &self.information,
                 &self.version,
+                &self.deadline,
             ],
             doing: "writing the analytics facts",
         }

@@ -39,6 +39,8 @@ struct Change {
     refusal_reason: Option<&'static str>,
     result_ready: bool,
     service_deadline_missed: bool,
+    /// The promised deadline, set when the signed request is received (docs/domain.md 10, G4).
+    deadline: Option<DateTime<Utc>>,
     /// Steps that took longer than their limit, as `Step::code`, comma-separated.
     late_steps: Vec<String>,
     last_change: Option<DateTime<Utc>>,
@@ -54,7 +56,6 @@ struct NewRow {
     iin: String,
     subject_iin: Option<String>,
     channel: &'static str,
-    deadline: Option<DateTime<Utc>>,
     received_at: DateTime<Utc>,
     operator_id: Option<String>,
     representative_iin: Option<String>,
@@ -115,9 +116,14 @@ impl Change {
                     .and_then(|v| v.parse().ok());
             }
             RequestEvent::Refused(refused) => self.refusal_reason = Some(refused.reason.code()),
-            RequestEvent::ResultIssued(_) => self.result_ready = true,
+            // The signed document to fetch at `.../result`: the result, or the refusal.
+            RequestEvent::ResultIssued(_) | RequestEvent::RefusalIssued(_) => {
+                self.result_ready = true;
+            }
             RequestEvent::ServiceDeadlineMissed(_) => self.service_deadline_missed = true,
             RequestEvent::StepDeadlineMissed(missed) => self.late_steps.push(missed.step.code()),
+            RequestEvent::Signed(signed) => self.deadline = signed.deadline,
+            RequestEvent::OperatorSigned(signed) => self.deadline = signed.deadline,
             _ => {}
         }
         if let Some(status) = event.status_after() {
@@ -134,7 +140,6 @@ impl NewRow {
             iin: info.applicant.as_str().to_owned(),
             subject_iin: info.subject().map(|iin| iin.as_str().to_owned()),
             channel: info.channel.as_str(),
-            deadline: info.deadline,
             received_at: info.received_at,
             operator_id: info.operator_id.clone(),
             representative_iin: info
@@ -216,7 +221,6 @@ impl Columns {
         self.iin.push(row.iin.clone());
         self.subject_iin.push(row.subject_iin.clone());
         self.channel.push(row.channel);
-        self.deadline.push(row.deadline);
         self.received_at.push(row.received_at);
         self.operator_id.push(row.operator_id.clone());
         self.representative_iin.push(row.representative_iin.clone());
@@ -237,6 +241,7 @@ impl Columns {
         self.status_kk.push(texts.map(|t| t.kk.clone()));
         self.status_en.push(texts.map(|t| t.en.clone()));
         self.refusal_reason.push(change.refusal_reason);
+        self.deadline.push(change.deadline);
         self.result_ready.push(change.result_ready);
         self.service_deadline_missed
             .push(change.service_deadline_missed);
@@ -304,12 +309,13 @@ impl Columns {
                      service_deadline_missed = t.service_deadline_missed OR u.missed, \
                      late_steps = t.late_steps || coalesce(string_to_array(nullif(u.late, ''), ','), '{{}}'), \
                      representative_until = coalesce(u.until, t.representative_until), \
+                     deadline = coalesce(u.deadline, t.deadline), \
                      last_change = u.last_change, version = u.version \
                  FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], \
                      $6::text[], $7::bool[], $8::timestamptz[], $9::int8[], $10::bool[], $11::text[], \
-                     $12::date[]) \
+                     $12::date[], $13::timestamptz[]) \
                      AS u(stream_id, status, status_ru, status_kk, status_en, refusal_reason, \
-                          result_ready, last_change, version, missed, late, until) \
+                          result_ready, last_change, version, missed, late, until, deadline) \
                  WHERE t.stream_id = u.stream_id AND t.version < u.version"
             ),
             params: vec![
@@ -325,6 +331,7 @@ impl Columns {
                 &self.service_deadline_missed,
                 &self.late_steps,
                 &self.representative_until,
+                &self.deadline,
             ],
             doing: "updating the status view",
         }

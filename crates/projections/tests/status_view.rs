@@ -81,7 +81,7 @@ async fn the_view_follows_the_log_live_with_texts_in_three_languages() {
     assert_eq!(row.status, RequestStatus::AwaitingSignature);
     assert_eq!(row.iin.as_str(), ALICE);
     assert_eq!(row.service, ServiceCode::PensionFundStatement);
-    assert_eq!(row.deadline, submitted.info.deadline);
+    assert_eq!(row.deadline, None, "no deadline runs before the signature");
     assert!(!row.result_ready);
 
     let actor = Actor::Citizen {
@@ -93,6 +93,19 @@ async fn the_view_follows_the_log_live_with_texts_in_three_languages() {
         .expect("sign");
     let row = until_version(&view, &number, 2).await;
     assert_eq!(row.status, RequestStatus::Submitted);
+    let loaded = requests
+        .load(domain::StreamId::from_uuid(submitted.info.request_id))
+        .await
+        .expect("load");
+    let signed_deadline = loaded.events.iter().find_map(|e| match e {
+        domain::request::RequestEvent::Signed(s) => s.deadline,
+        _ => None,
+    });
+    assert!(
+        signed_deadline.is_some(),
+        "the hour runs from the signature"
+    );
+    assert_eq!(row.deadline, signed_deadline);
     let expected = domain::Messages::shared().status(RequestStatus::Submitted);
     assert_eq!(row.status_text, expected.texts);
     assert!(!row.status_text.kk.is_empty() && !row.status_text.en.is_empty());

@@ -11,7 +11,7 @@ use super::Seen;
 use crate::support::kafka::{delivery, read_topic};
 use crate::support::process::egov;
 
-/// Waits until every signed request has ended (a result, a refusal, or a recorded missed
+/// Waits until every signed request has ended (a result, a signed refusal, or a recorded missed
 /// deadline), up to `limit`; the numbers that have not.
 async fn not_ended(db: &tokio_postgres::Client, signed: &[String], limit: Duration) -> Vec<String> {
     let deadline = Instant::now() + limit;
@@ -22,7 +22,7 @@ async fn not_ended(db: &tokio_postgres::Client, signed: &[String], limit: Durati
                   WHERE n.number = ANY($1)
                     AND NOT EXISTS (SELECT 1 FROM events e
                                      WHERE e.stream_id = n.stream_id
-                                       AND e.event_type IN ('ResultIssued', 'RequestRefused',
+                                       AND e.event_type IN ('ResultIssued', 'RefusalIssued',
                                            'StepDeadlineMissed', 'ServiceDeadlineMissed'))",
                 &[&signed],
             )
@@ -81,7 +81,8 @@ pub async fn violations(stand: &Stand, seen: &Seen) -> BTreeMap<&'static str, u6
             "SELECT count(*) FROM (
                SELECT stream_id, event_type, payload->>'lookup' FROM events
                 WHERE event_type IN ('RequestSigned', 'SignatureVerified', 'SignatureRejected',
-                                     'RegistryLookupSucceeded', 'RequestRefused', 'ResultIssued')
+                                     'RegistryLookupSucceeded', 'RequestRefused', 'ResultIssued',
+                                     'RefusalIssued')
                 GROUP BY 1, 2, 3 HAVING count(*) > 1) d",
             &[],
         )

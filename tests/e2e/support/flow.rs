@@ -164,7 +164,7 @@ impl Flow {
                 .expect("status");
             let body: Value = answer.json().await.unwrap_or(Value::Null);
             let code = body["status"]["code"].as_str().unwrap_or_default();
-            if code == "completed" || code == "refused" {
+            if matches!(code, "completed" | "refused" | "abandoned") {
                 return body;
             }
             assert!(

@@ -360,6 +360,7 @@ fn state_dto(
                     dto.document_number = Some(document_number.clone());
                 }
                 Outcome::Refused { reason } => dto.refusal_reason = Some(reason.code().to_owned()),
+                Outcome::Abandoned => {}
             }
         }
     }

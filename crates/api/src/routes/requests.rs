@@ -50,7 +50,9 @@ pub struct CreatedDto {
     pub iin: String,
     pub status: StatusDto,
     pub received_at: DateTime<Utc>,
-    pub deadline: Option<DateTime<Utc>>,
+    /// When the request ends as abandoned if it is not signed by then (docs/domain.md 3.6). The
+    /// promised deadline starts only with the signature, and the status shows it from then.
+    pub sign_by: DateTime<Utc>,
     /// Base64 of the exact canonical bytes the citizen signs (step 2).
     pub document_to_sign: String,
     pub version: u64,
@@ -189,7 +191,7 @@ pub async fn submit(
         iin: info.applicant.as_str().to_owned(),
         status: views::status_dto(RequestStatus::AwaitingSignature),
         received_at: info.received_at,
-        deadline: info.deadline,
+        sign_by: info.sign_by,
         document_to_sign: base64::engine::general_purpose::STANDARD.encode(info.document_to_sign()),
         version: submitted.version.get(),
     };

@@ -26,12 +26,43 @@ pub struct FormFieldDto {
     pub rule: String,
 }
 
-/// The deadline a service promises.
+/// The deadline a service promises, counted from the receipt of the signed request.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DeadlineDto {
     /// `working-days`, `hours` or `minutes`.
     pub unit: String,
     pub amount: u32,
+    /// The promise as the status screen words it after «Срок оказания услуги:», e.g. «В течение
+    /// 1 рабочего дня с момента получения заявления» (REG 2933).
+    pub text: Names,
+}
+
+/// One answer of a survey question.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SurveyAnswerDto {
+    /// `not-satisfied`, `partially-satisfied` or `satisfied`: what `POST .../survey` takes.
+    pub code: String,
+    pub text: Names,
+}
+
+/// The survey offered once the request has ended (docs/domain.md 7).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SurveyDto {
+    /// Question 1, answered as `quality`.
+    pub quality: Names,
+    /// Question 2, answered as `information`.
+    pub information: Names,
+    pub answers: Vec<SurveyAnswerDto>,
+    /// The regulation lines the questions come from.
+    pub source: String,
+}
+
+/// A telephone to call about the service, as the regulations give it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ContactDto {
+    pub phone: String,
+    pub name: Names,
+    pub source: String,
 }
 
 /// A service of the catalog.
@@ -47,6 +78,8 @@ pub struct ServiceDto {
     pub deadline: Option<DeadlineDto>,
     /// The result document the service ends with.
     pub result: String,
+    pub survey: SurveyDto,
+    pub contact: Option<ContactDto>,
 }
 
 fn names(n: &domain::catalog::Names) -> Names {
@@ -87,23 +120,46 @@ pub fn catalog() -> Vec<ServiceDto> {
                     rule: f.rule.to_owned(),
                 })
                 .collect(),
-            deadline: s.deadline.map(|d| match d {
-                Deadline::WorkingDays(amount) => DeadlineDto {
-                    unit: "working-days".into(),
-                    amount,
-                },
-                Deadline::Hours(amount) => DeadlineDto {
-                    unit: "hours".into(),
-                    amount,
-                },
-                Deadline::Minutes(amount) => DeadlineDto {
-                    unit: "minutes".into(),
-                    amount,
-                },
-            }),
+            deadline: s.deadline.map(deadline),
             result: code_of(&s.result),
+            survey: survey(s.code.survey()),
+            contact: s.code.contact().map(|c| ContactDto {
+                phone: c.phone.to_owned(),
+                name: names(&c.name),
+                source: c.source.to_owned(),
+            }),
         })
         .collect()
+}
+
+fn deadline(d: Deadline) -> DeadlineDto {
+    let (unit, amount) = match d {
+        Deadline::WorkingDays(amount) => ("working-days", amount),
+        Deadline::Hours(amount) => ("hours", amount),
+        Deadline::Minutes(amount) => ("minutes", amount),
+    };
+    let (ru, kk, en) = d.wording();
+    DeadlineDto {
+        unit: unit.into(),
+        amount,
+        text: Names { ru, kk, en },
+    }
+}
+
+fn survey(s: domain::catalog::Survey) -> SurveyDto {
+    SurveyDto {
+        quality: names(&s.quality),
+        information: names(&s.information),
+        answers: s
+            .answers
+            .iter()
+            .map(|(code, text)| SurveyAnswerDto {
+                code: (*code).to_owned(),
+                text: names(text),
+            })
+            .collect(),
+        source: s.source.to_owned(),
+    }
 }
 
 /// The catalog of services.

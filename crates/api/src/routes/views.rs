@@ -25,6 +25,19 @@ pub struct RefusalDto {
     pub code: String,
     #[schema(value_type = TextsSchema)]
     pub text: Texts,
+    /// The regulation's own wording of the refusal, in Russian, with the lines it is quoted from
+    /// (absent for the project's own reasons).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<RefusalSourceDto>,
+}
+
+/// Where the rules word a refusal.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RefusalSourceDto {
+    /// The regulation's wording, quoted exactly.
+    pub wording: String,
+    /// The regulation lines, e.g. `REG 298, 3562`.
+    pub lines: String,
 }
 
 /// Step 3: a request as the status view has it.
@@ -72,6 +85,10 @@ pub fn refusal_dto(reason: domain::RefusalReason) -> RefusalDto {
     RefusalDto {
         code: reason.code().to_owned(),
         text: Messages::shared().refusal(reason).texts.clone(),
+        source: reason.source().map(|(wording, lines)| RefusalSourceDto {
+            wording: wording.to_owned(),
+            lines: lines.to_owned(),
+        }),
     }
 }
 

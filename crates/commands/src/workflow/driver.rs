@@ -129,7 +129,12 @@ impl Workflow {
                     command
                 }
                 Next::IssueResult => self.issue(&loaded).await?,
+                Next::IssueRefusal => self.issue_refusal(&loaded).await?,
                 Next::MarkServiceDeadlineMissed => Command::MarkServiceDeadlineMissed,
+                Next::Abandon => {
+                    tracing::info!(%stream_id, "nobody signed the request in time; it is abandoned");
+                    Command::Abandon
+                }
                 Next::MarkStepDeadlineMissed(step) => late_step(stream_id, step),
                 Next::Refuse(reason) => time_spent(stream_id, reason),
                 Next::RejectUnverifiable => {
@@ -306,6 +311,47 @@ impl Workflow {
         }
     }
 
+    /// Composes the refusal document of a refused request, signs it, stores it (once) and says
+    /// what to record (REG 284-286).
+    async fn issue_refusal(&self, loaded: &Loaded) -> Result<Command, WorkflowError> {
+        let (Some(info), Request::Closed(closed)) = (loaded.info(), &loaded.state) else {
+            return Err(CommandError::NotFound.into());
+        };
+        let domain::request::Outcome::Refused { reason } = closed.outcome else {
+            return Err(CommandError::NotFound.into());
+        };
+        // Issued at the refusal's own time, so a drive that resumes composes the same bytes.
+        let refused_at = loaded
+            .events
+            .iter()
+            .zip(&loaded.recorded_at)
+            .rev()
+            .find_map(|(e, at)| matches!(e, RequestEvent::Refused(_)).then_some(*at))
+            .unwrap_or_else(Utc::now);
+        let composed = domain::result::compose_refusal(info, reason, refused_at);
+        let (number, sha256) = self.sign_and_store(loaded, &composed).await?;
+        Ok(Command::IssueRefusal {
+            document_number: number,
+            document_sha256: sha256,
+        })
+    }
+
+    /// Signs a composed document with the provider's key and stores it; the one stored first
+    /// wins, so a request never gets two documents. Its number and digest.
+    async fn sign_and_store(
+        &self,
+        loaded: &Loaded,
+        composed: &domain::result::Composed,
+    ) -> Result<(String, String), WorkflowError> {
+        let bytes = composed.bytes();
+        let signature = self.provider.sign(&bytes)?;
+        let stored = self
+            .documents
+            .store(loaded.stream_id, &composed.number, &bytes, &signature)
+            .await?;
+        Ok((stored.number, stored.sha256))
+    }
+
     /// Composes the result from the answers, signs it, stores it (once) and says what to record.
     async fn issue(&self, loaded: &Loaded) -> Result<Command, WorkflowError> {
         let Some(info) = loaded.info() else {
@@ -321,16 +367,10 @@ impl Workflow {
                 });
             }
         };
-        let bytes = composed.bytes();
-        let signature = self.provider.sign(&bytes)?;
-        // A document stored by an earlier, interrupted drive wins: one document per request.
-        let stored = self
-            .documents
-            .store(loaded.stream_id, &composed.number, &bytes, &signature)
-            .await?;
+        let (document_number, document_sha256) = self.sign_and_store(loaded, &composed).await?;
         Ok(Command::IssueResult {
-            document_number: stored.number,
-            document_sha256: stored.sha256,
+            document_number,
+            document_sha256,
             sik_branch: composed.sik_branch,
         })
     }

@@ -15,10 +15,12 @@ use super::{Workflow, WorkflowError};
 use event_store::SubscriptionOptions;
 
 /// The event types that give a request work to do.
-const STARTS_WORK: [EventType; 3] = [
+/// A refusal too: its signed document is issued next (REG 284-286), whoever recorded it.
+const STARTS_WORK: [EventType; 4] = [
     EventType::RequestSubmitted,
     EventType::RequestSigned,
     EventType::OperatorSigned,
+    EventType::RequestRefused,
 ];
 
 /// How a worker gives a task back.

@@ -240,7 +240,7 @@ async fn a_registry_without_the_record_ends_the_request_with_the_lookups_refusal
     assert_eq!(
         outcome(&loaded),
         &Outcome::Refused {
-            reason: RefusalReason::ProcessingError
+            reason: RefusalReason::NoData
         }
     );
     assert_eq!(failures(&loaded), [LookupFailure::NotFound]);

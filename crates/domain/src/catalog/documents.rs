@@ -15,6 +15,10 @@ pub enum ResultDocument {
     FundStatement,
     /// An on-screen line, not a document (8).
     SocialStatusLine,
+    /// The provider's signed answer stating why a request was refused (REG 284-286: «формирует
+    /// ответ с указанием ошибки, подписывает ЭЦП РГКП ГЦВП»; REG 3591: the centre hands it over).
+    /// Not the result of any service: every refused request ends with one.
+    Refusal,
 }
 
 /// A field of a result document: its key and its label as the sample documents print it.
@@ -127,6 +131,17 @@ impl ResultDocument {
                     label_ru: "Социальный статус",
                 },
             ],
+            // REG 284-286: the code and the description of the error.
+            ResultDocument::Refusal => &[
+                DocumentField {
+                    key: "reason",
+                    label_ru: "код ошибки",
+                },
+                DocumentField {
+                    key: "text",
+                    label_ru: "описание ошибки",
+                },
+            ],
         }
     }
 
@@ -139,6 +154,7 @@ impl ResultDocument {
             }
             ResultDocument::FundStatement => "Справка по оборотам по транзитным счетам вкладчика",
             ResultDocument::SocialStatusLine => "Сведения о социальном статусе",
+            ResultDocument::Refusal => "Отказ в оказании электронной государственной услуги",
         }
     }
 
@@ -153,6 +169,7 @@ impl ResultDocument {
                 "Салымшының транзиттік шоттары бойынша айналымдар туралы анықтама"
             }
             ResultDocument::SocialStatusLine => "Әлеуметтік мәртебе туралы мәліметтер",
+            ResultDocument::Refusal => "Электрондық мемлекеттік қызмет көрсетуден бас тарту",
         }
     }
 }

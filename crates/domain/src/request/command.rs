@@ -5,7 +5,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::events::*;
-use crate::catalog::{FormError, Lookup, ServiceCode, Step};
+use crate::catalog::{FormError, Lookup, ServiceCode, Step, DEFAULT_SIGN_WITHIN};
 use crate::envelope::Channel;
 use crate::identifiers::{Iin, RequestNumber};
 use crate::refusal::RefusalReason;
@@ -25,6 +25,9 @@ pub struct Filing {
     pub operator_id: Option<String>,
     /// At a service centre: the person at the desk as their identity document names them.
     pub presented: Option<Box<PresentedPerson>>,
+    /// How long the request may wait for its signature before it ends as abandoned
+    /// (docs/domain.md 3.6; `EGOV_SIGN_WITHIN`, [`DEFAULT_SIGN_WITHIN`] by default).
+    pub sign_within: chrono::Duration,
 }
 
 impl Filing {
@@ -47,6 +50,7 @@ impl Filing {
             representative: None,
             operator_id: None,
             presented: None,
+            sign_within: DEFAULT_SIGN_WITHIN,
         }
     }
 }
@@ -100,6 +104,15 @@ pub enum Command {
     MarkStepDeadlineMissed { step: Step },
     /// The promised deadline passed with the request still open.
     MarkServiceDeadlineMissed,
+    /// Nobody signed the request by its `sign_by` time: it ends as abandoned.
+    Abandon,
+    /// The signed refusal document of a refused request was stored.
+    IssueRefusal {
+        document_number: String,
+        document_sha256: String,
+    },
+    /// The operator hands the result or the refusal to the person at the desk.
+    HandOut { operator_id: String },
     /// The citizen answered the survey (docs/domain.md 7).
     SubmitSurvey {
         quality: SurveyAnswer,
@@ -177,6 +190,16 @@ pub enum DomainError {
     DeadlineAlreadyMissed,
     #[error("the service deadline has not passed")]
     DeadlineNotReached,
+    #[error("the request may still be signed")]
+    SignByNotReached,
+    #[error("only a refused request gets a refusal document")]
+    NotRefused,
+    #[error("the refusal document was already issued")]
+    RefusalAlreadyIssued,
+    #[error("the request has no document to hand out yet")]
+    NoDocumentYet,
+    #[error("this operator already handed the document out")]
+    AlreadyHandedOut,
     #[error("the survey is offered once the request has ended")]
     SurveyBeforeEnd,
     #[error("the survey was already answered")]
@@ -211,6 +234,11 @@ impl DomainError {
             DomainError::StepAlreadyLate(_) => "step-already-late",
             DomainError::DeadlineAlreadyMissed => "deadline-already-missed",
             DomainError::DeadlineNotReached => "deadline-not-reached",
+            DomainError::SignByNotReached => "sign-by-not-reached",
+            DomainError::NotRefused => "not-refused",
+            DomainError::RefusalAlreadyIssued => "refusal-already-issued",
+            DomainError::NoDocumentYet => "no-document-yet",
+            DomainError::AlreadyHandedOut => "already-handed-out",
             DomainError::SurveyBeforeEnd => "survey-before-end",
             DomainError::SurveyAlreadySubmitted => "survey-already-submitted",
         }
@@ -222,8 +250,11 @@ pub(crate) const fn refusal_for(lookup: Lookup) -> RefusalReason {
     match lookup {
         Lookup::Iin => RefusalReason::IinNotFound,
         Lookup::Sik => RefusalReason::SikNotRegistered,
-        Lookup::BenefitData | Lookup::FundMovements => RefusalReason::NoData,
-        Lookup::SikProcessing => RefusalReason::ProcessingError,
+        // REG 2756: the SIK too is refused «в связи с отсутствием запрошенных данных»; a
+        // processing error is a registry that never answered (docs/domain.md 5).
+        Lookup::BenefitData | Lookup::FundMovements | Lookup::SikProcessing => {
+            RefusalReason::NoData
+        }
         Lookup::ApplicantIdentity => RefusalReason::ApplicantNotInGbdFl,
         Lookup::PowerOfAttorney => RefusalReason::PoaNotInEnis,
         Lookup::SocialStatus => RefusalReason::NotFoundInRegistry,

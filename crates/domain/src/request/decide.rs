@@ -8,7 +8,6 @@ use super::command::{Command, DomainError, Filing};
 use super::events::*;
 use super::state::Request;
 use super::{ending, lookups, signing};
-use crate::calendar::WorkingCalendar;
 use crate::envelope::Channel;
 
 /// Decides what a command means for a request at `now`.
@@ -34,14 +33,14 @@ pub fn decide(
         Command::Sign {
             signature_sha256,
             cms,
-        } => signing::sign(open, signature_sha256, cms),
+        } => signing::sign(open, signature_sha256, cms, now),
         Command::ScanDocument { kind, sha256, size } => signing::scan(open, kind, sha256, size),
         Command::OperatorSign {
             operator_id,
             operator_iin,
             signature_sha256,
             cms,
-        } => signing::operator_sign(open, operator_id, operator_iin, signature_sha256, cms),
+        } => signing::operator_sign(open, operator_id, operator_iin, signature_sha256, cms, now),
         Command::RecordSignatureCheck(check) => signing::record_check(open, check),
         Command::StartLookup { lookup, attempt } => lookups::start(open, lookup, attempt),
         Command::RecordLookup {
@@ -57,6 +56,9 @@ pub fn decide(
         } => ending::issue_result(open, document_number, document_sha256, sik_branch),
         Command::MarkStepDeadlineMissed { step } => ending::step_late(open, step),
         Command::MarkServiceDeadlineMissed => ending::service_late(open, now),
+        Command::Abandon => ending::abandon(open, now),
+        Command::IssueRefusal { .. } => Err(DomainError::NotRefused),
+        Command::HandOut { .. } => Err(DomainError::NoDocumentYet),
         Command::SubmitSurvey { .. } => Err(DomainError::SurveyBeforeEnd),
     }
 }
@@ -92,14 +94,17 @@ fn submit(
             return Err(DomainError::PresentedPersonMismatch);
         }
     }
-    let calendar = WorkingCalendar::shared();
     let today = now.with_timezone(&chrono_tz::Asia::Almaty).date_naive();
     let form = service
         .validate_form(&a.form, today)
         .map_err(DomainError::InvalidForm)?;
-    let deadline = service
-        .deadline
-        .and_then(|d| calendar.deadline(now, d.time_limit()));
+    // The clocks start at the signature (docs/domain.md 10, G4); until then only the time to sign
+    // runs.
+    let sign_within = if a.sign_within > chrono::Duration::zero() {
+        a.sign_within
+    } else {
+        crate::catalog::DEFAULT_SIGN_WITHIN
+    };
     Ok(vec![RequestEvent::Submitted(RequestSubmitted {
         request_id: a.request_id,
         number: a.number,
@@ -111,6 +116,6 @@ fn submit(
         operator_id: a.operator_id,
         presented: a.presented,
         received_at: now,
-        deadline,
+        sign_by: now + sign_within,
     })])
 }

@@ -6,8 +6,9 @@ use chrono::{DateTime, Utc};
 
 use super::command::{Command, DomainError};
 use super::events::*;
-use super::state::{Closed, Open, Stage};
+use super::state::{Closed, Open, Outcome, Stage};
 use crate::catalog::{ServiceCode, Step};
+use crate::envelope::Channel;
 
 /// The result is issued.
 pub(super) fn issue_result(
@@ -49,7 +50,7 @@ pub(super) fn service_late(
     if open.service_deadline_missed {
         return Err(DomainError::DeadlineAlreadyMissed);
     }
-    match open.info.deadline {
+    match open.deadline {
         Some(deadline) if now >= deadline => Ok(vec![RequestEvent::ServiceDeadlineMissed(
             ServiceDeadlineMissed { deadline },
         )]),
@@ -57,9 +58,56 @@ pub(super) fn service_late(
     }
 }
 
-/// What an ended request takes: the survey, once.
+/// Nobody signed by the `sign_by` time: the request ends as abandoned (docs/domain.md 3.6). Only
+/// an unsigned request can be abandoned; a signed one runs to its result or refusal.
+pub(super) fn abandon(open: &Open, now: DateTime<Utc>) -> Result<Vec<RequestEvent>, DomainError> {
+    if !matches!(
+        open.stage,
+        Stage::Checks { .. } | Stage::AwaitingSignature { .. }
+    ) {
+        return Err(DomainError::NotAwaitingSignature);
+    }
+    let sign_by = open.info.sign_by;
+    if now < sign_by {
+        return Err(DomainError::SignByNotReached);
+    }
+    Ok(vec![RequestEvent::Abandoned(RequestAbandoned { sign_by })])
+}
+
+/// What an ended request takes: the survey, once; a refused one its signed refusal document, once
+/// (REG 284-286); and at a service centre, the handing out of its document (REG 3592).
 pub(super) fn closed(closed: &Closed, command: Command) -> Result<Vec<RequestEvent>, DomainError> {
     match command {
+        Command::IssueRefusal {
+            document_number,
+            document_sha256,
+        } => match (&closed.outcome, &closed.refusal_document) {
+            (Outcome::Refused { .. }, None) => {
+                Ok(vec![RequestEvent::RefusalIssued(RefusalIssued {
+                    document_number,
+                    document_sha256,
+                })])
+            }
+            (Outcome::Refused { .. }, Some(_)) => Err(DomainError::RefusalAlreadyIssued),
+            _ => Err(DomainError::NotRefused),
+        },
+        Command::HandOut { operator_id } => {
+            if closed.info.channel != Channel::ServiceCentre {
+                return Err(DomainError::WrongChannel);
+            }
+            let document_number = closed
+                .document_number()
+                .ok_or(DomainError::NoDocumentYet)?
+                .to_owned();
+            // Another operator may hand it out again (a lost paper); one operator once.
+            if closed.handed_out_by.contains(&operator_id) {
+                return Err(DomainError::AlreadyHandedOut);
+            }
+            Ok(vec![RequestEvent::DocumentHandedOut(DocumentHandedOut {
+                operator_id,
+                document_number,
+            })])
+        }
         Command::SubmitSurvey {
             quality,
             information,

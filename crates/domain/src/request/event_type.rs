@@ -20,11 +20,14 @@ pub enum EventType {
     SurveySubmitted,
     DocumentsScanned,
     OperatorSigned,
+    RequestAbandoned,
+    RefusalIssued,
+    DocumentHandedOut,
 }
 
 impl EventType {
     /// Every type.
-    pub const ALL: [EventType; 14] = [
+    pub const ALL: [EventType; 17] = [
         EventType::RequestSubmitted,
         EventType::RequestSigned,
         EventType::SignatureVerified,
@@ -39,6 +42,9 @@ impl EventType {
         EventType::SurveySubmitted,
         EventType::DocumentsScanned,
         EventType::OperatorSigned,
+        EventType::RequestAbandoned,
+        EventType::RefusalIssued,
+        EventType::DocumentHandedOut,
     ];
 
     /// The stored name.
@@ -58,6 +64,9 @@ impl EventType {
             EventType::SurveySubmitted => "SurveySubmitted",
             EventType::DocumentsScanned => "DocumentsScanned",
             EventType::OperatorSigned => "OperatorSigned",
+            EventType::RequestAbandoned => "RequestAbandoned",
+            EventType::RefusalIssued => "RefusalIssued",
+            EventType::DocumentHandedOut => "DocumentHandedOut",
         }
     }
 
@@ -65,12 +74,14 @@ impl EventType {
     /// is in `request/upcast.rs`.
     pub const fn schema_version(self) -> u32 {
         match self {
+            EventType::RequestSigned | EventType::OperatorSigned => 3,
             EventType::ResultIssued
-            | EventType::RequestSigned
+            | EventType::RequestSubmitted
             | EventType::SignatureVerified
-            | EventType::SignatureRejected
-            | EventType::OperatorSigned => 2,
-            EventType::RequestSubmitted
+            | EventType::SignatureRejected => 2,
+            EventType::RequestAbandoned
+            | EventType::RefusalIssued
+            | EventType::DocumentHandedOut
             | EventType::RegistryLookupRequested
             | EventType::RegistryLookupSucceeded
             | EventType::RegistryLookupFailed

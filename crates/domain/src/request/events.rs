@@ -143,8 +143,10 @@ pub struct RequestSubmitted {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub presented: Option<Box<PresentedPerson>>,
     pub received_at: DateTime<Utc>,
-    /// The promised deadline, where the service has one.
-    pub deadline: Option<DateTime<Utc>>,
+    /// Schema version 2: when the request ends as abandoned if nobody has signed it by then
+    /// (docs/domain.md 3.6). Version 1 payloads carried a `deadline` counted from filing instead,
+    /// which the rules do not allow (the clocks start at the signature); their upcaster drops it.
+    pub sign_by: DateTime<Utc>,
 }
 
 impl RequestSubmitted {
@@ -202,7 +204,7 @@ impl RequestSubmitted {
 }
 
 /// Schema version 2: `cms` was added, so the workflow (and an auditor) can verify the signature
-/// from the event alone.
+/// from the event alone. Version 3: `deadline` was added.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RequestSigned {
     /// SHA-256 (hex) of the signature container as received.
@@ -211,6 +213,10 @@ pub struct RequestSigned {
     /// not keep it. Required in version 2 payloads.
     #[serde(deserialize_with = "Option::deserialize")]
     pub cms: Option<String>,
+    /// The deadline promised to the citizen, counted from the receipt of the signed request
+    /// (docs/domain.md 10, G4), where the service has one. `None` in events before version 3.
+    #[serde(deserialize_with = "Option::deserialize")]
+    pub deadline: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -311,6 +317,33 @@ pub struct OperatorSigned {
     /// signature can be verified from the event alone. `None` in version 1 events.
     #[serde(deserialize_with = "Option::deserialize")]
     pub cms: Option<String>,
+    /// Schema version 3: the promised deadline, counted from the receipt of the signed request,
+    /// as in [`RequestSigned::deadline`]. `None` in earlier events.
+    #[serde(deserialize_with = "Option::deserialize")]
+    pub deadline: Option<DateTime<Utc>>,
+}
+
+/// The provider's signed refusal document was issued (REG 284-286): stored, like a result, before
+/// this event names its number and the SHA-256 of its signed bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefusalIssued {
+    pub document_number: String,
+    pub document_sha256: String,
+}
+
+/// The operator at the service centre handed the result or the refusal to the person at the desk
+/// (REG 3592, table 2 step 11). Each handing out is recorded (a lost paper is printed again).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocumentHandedOut {
+    pub operator_id: String,
+    pub document_number: String,
+}
+
+/// Nobody signed the request by its `sign_by` time: it ends without a result or a refusal
+/// (docs/domain.md 3.6). No deadline had started, so none was missed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestAbandoned {
+    pub sign_by: DateTime<Utc>,
 }
 
 /// Every event of a request stream.
@@ -330,6 +363,9 @@ pub enum RequestEvent {
     SurveySubmitted(SurveySubmitted),
     DocumentsScanned(DocumentsScanned),
     OperatorSigned(OperatorSigned),
+    Abandoned(RequestAbandoned),
+    RefusalIssued(RefusalIssued),
+    DocumentHandedOut(DocumentHandedOut),
 }
 
 /// A stored event that is not a request event this build can read.
@@ -363,7 +399,10 @@ impl RequestEvent {
             RequestEvent::SignatureVerified(_) => Some(RequestStatus::ForwardedToProvider),
             RequestEvent::Refused(_) => Some(RequestStatus::Refused),
             RequestEvent::ResultIssued(_) => Some(RequestStatus::Completed),
+            RequestEvent::Abandoned(_) => Some(RequestStatus::Abandoned),
             RequestEvent::SignatureRejected(_)
+            | RequestEvent::RefusalIssued(_)
+            | RequestEvent::DocumentHandedOut(_)
             | RequestEvent::LookupRequested(_)
             | RequestEvent::LookupSucceeded(_)
             | RequestEvent::LookupFailed(_)
@@ -396,6 +435,9 @@ impl RequestEvent {
             RequestEvent::SurveySubmitted(_) => EventType::SurveySubmitted,
             RequestEvent::DocumentsScanned(_) => EventType::DocumentsScanned,
             RequestEvent::OperatorSigned(_) => EventType::OperatorSigned,
+            RequestEvent::Abandoned(_) => EventType::RequestAbandoned,
+            RequestEvent::RefusalIssued(_) => EventType::RefusalIssued,
+            RequestEvent::DocumentHandedOut(_) => EventType::DocumentHandedOut,
         }
     }
 
@@ -421,6 +463,9 @@ impl RequestEvent {
             RequestEvent::SurveySubmitted(p) => serde_json::to_value(p),
             RequestEvent::DocumentsScanned(p) => serde_json::to_value(p),
             RequestEvent::OperatorSigned(p) => serde_json::to_value(p),
+            RequestEvent::Abandoned(p) => serde_json::to_value(p),
+            RequestEvent::RefusalIssued(p) => serde_json::to_value(p),
+            RequestEvent::DocumentHandedOut(p) => serde_json::to_value(p),
         };
         // Serialising these plain structs (strings, numbers, enums, dates) cannot fail.
         value.unwrap_or(serde_json::Value::Null)
@@ -463,6 +508,9 @@ impl RequestEvent {
             EventType::SurveySubmitted => RequestEvent::SurveySubmitted(read(kind, p)?),
             EventType::DocumentsScanned => RequestEvent::DocumentsScanned(read(kind, p)?),
             EventType::OperatorSigned => RequestEvent::OperatorSigned(read(kind, p)?),
+            EventType::RequestAbandoned => RequestEvent::Abandoned(read(kind, p)?),
+            EventType::RefusalIssued => RequestEvent::RefusalIssued(read(kind, p)?),
+            EventType::DocumentHandedOut => RequestEvent::DocumentHandedOut(read(kind, p)?),
         })
     }
 }

@@ -5,8 +5,10 @@
 use super::command::{refusal_for_signature, DomainError, SignatureCheck};
 use super::events::*;
 use super::state::{Open, Stage};
+use crate::calendar::WorkingCalendar;
 use crate::envelope::Channel;
 use crate::scans::ScanKind;
+use chrono::{DateTime, SubsecRound, Utc};
 
 /// Whether the request is filed at a service centre.
 fn at_centre(open: &Open) -> bool {
@@ -21,11 +23,24 @@ fn awaiting_signature(open: &Open) -> Result<usize, DomainError> {
     }
 }
 
+/// The deadline promised to the citizen when the signed request is received at `now`: the
+/// service's promise counted on the working-day calendar (docs/domain.md 10, G4).
+fn promised_deadline(open: &Open, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    open.info
+        .service
+        .service()
+        .deadline
+        .and_then(|d| WorkingCalendar::shared().deadline(now, d.time_limit()))
+        // Whole microseconds, as PostgreSQL keeps times: read models show it as decided.
+        .map(|d| d.trunc_subsecs(6))
+}
+
 /// The citizen signs (portal step 2).
 pub(super) fn sign(
     open: &Open,
     signature_sha256: String,
     cms: String,
+    now: DateTime<Utc>,
 ) -> Result<Vec<RequestEvent>, DomainError> {
     let centre = at_centre(open);
     awaiting_signature(open)?;
@@ -35,6 +50,7 @@ pub(super) fn sign(
     Ok(vec![RequestEvent::Signed(RequestSigned {
         signature_sha256,
         cms: Some(cms),
+        deadline: promised_deadline(open, now),
     })])
 }
 
@@ -77,6 +93,7 @@ pub(super) fn operator_sign(
     operator_iin: crate::identifiers::Iin,
     signature_sha256: String,
     cms: String,
+    now: DateTime<Utc>,
 ) -> Result<Vec<RequestEvent>, DomainError> {
     let centre = at_centre(open);
     let scans = awaiting_signature(open)?;
@@ -92,6 +109,7 @@ pub(super) fn operator_sign(
         signature_sha256,
         operator_iin: Some(operator_iin),
         cms: Some(cms),
+        deadline: promised_deadline(open, now),
     })])
 }
 

@@ -1,5 +1,7 @@
 //! The state of a request, and `evolve`.
 
+use chrono::{DateTime, Utc};
+
 use super::events::{DocumentsScanned, RequestEvent, RequestSubmitted};
 use crate::catalog::{Lookup, Step};
 use crate::envelope::Channel;
@@ -39,6 +41,9 @@ pub struct Open {
     /// The lookups that run after the signature, in order.
     pub lookups: Vec<Lookup>,
     pub missed_steps: Vec<Step>,
+    /// The deadline promised to the citizen, from the receipt of the signed request (`None`
+    /// before the signature, and for services that promise none).
+    pub deadline: Option<DateTime<Utc>>,
     pub service_deadline_missed: bool,
     /// The paper documents scanned at the service centre, in order.
     pub scans: Vec<DocumentsScanned>,
@@ -60,8 +65,14 @@ impl Open {
 /// How a request ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    Completed { document_number: String },
-    Refused { reason: RefusalReason },
+    Completed {
+        document_number: String,
+    },
+    Refused {
+        reason: RefusalReason,
+    },
+    /// Nobody signed in time (docs/domain.md 3.6).
+    Abandoned,
 }
 
 /// A request that ended.
@@ -70,6 +81,21 @@ pub struct Closed {
     pub info: RequestInfo,
     pub outcome: Outcome,
     pub survey_submitted: bool,
+    /// The number of the signed refusal document, once issued (a refused request only).
+    pub refusal_document: Option<String>,
+    /// At a service centre: the operators who handed the document out, each once.
+    pub handed_out_by: Vec<String>,
+}
+
+impl Closed {
+    /// The document the request ended with, once there is one: the result, or the refusal.
+    pub fn document_number(&self) -> Option<&str> {
+        match &self.outcome {
+            Outcome::Completed { document_number } => Some(document_number),
+            Outcome::Refused { .. } => self.refusal_document.as_deref(),
+            Outcome::Abandoned => None,
+        }
+    }
 }
 
 /// The request aggregate.
@@ -97,6 +123,7 @@ impl Request {
             Request::Closed(closed) => Some(match closed.outcome {
                 Outcome::Completed { .. } => RequestStatus::Completed,
                 Outcome::Refused { .. } => RequestStatus::Refused,
+                Outcome::Abandoned => RequestStatus::Abandoned,
             }),
         }
     }
@@ -137,8 +164,17 @@ pub fn evolve(state: Request, event: &RequestEvent) -> Request {
     match (state, event) {
         (Request::Empty, RequestEvent::Submitted(e)) => opened(e),
         (Request::Open(open), event) => evolve_open(open, event),
-        (Request::Closed(mut closed), RequestEvent::SurveySubmitted(_)) => {
-            closed.survey_submitted = true;
+        (Request::Closed(mut closed), event) => {
+            match event {
+                RequestEvent::SurveySubmitted(_) => closed.survey_submitted = true,
+                RequestEvent::RefusalIssued(issued) if closed.refusal_document.is_none() => {
+                    closed.refusal_document = Some(issued.document_number.clone());
+                }
+                RequestEvent::DocumentHandedOut(handed) => {
+                    closed.handed_out_by.push(handed.operator_id.clone());
+                }
+                _ => {}
+            }
             Request::Closed(closed)
         }
         (state, _) => state,
@@ -163,6 +199,7 @@ fn opened(submitted: &RequestSubmitted) -> Request {
         checks,
         lookups,
         missed_steps: Vec::new(),
+        deadline: None,
         service_deadline_missed: false,
         scans: Vec::new(),
         operator_iin: None,
@@ -172,10 +209,14 @@ fn opened(submitted: &RequestSubmitted) -> Request {
 /// An open request after `event`.
 fn evolve_open(mut open: Box<Open>, event: &RequestEvent) -> Request {
     match event {
-        RequestEvent::Signed(_) => open.stage = Stage::AwaitingVerification,
+        RequestEvent::Signed(signed) => {
+            open.stage = Stage::AwaitingVerification;
+            open.deadline = signed.deadline;
+        }
         RequestEvent::OperatorSigned(signed) => {
             open.stage = Stage::AwaitingVerification;
             open.operator_iin.clone_from(&signed.operator_iin);
+            open.deadline = signed.deadline;
         }
         RequestEvent::SignatureVerified(_) => {
             open.stage = Stage::Lookups {
@@ -199,9 +240,12 @@ fn evolve_open(mut open: Box<Open>, event: &RequestEvent) -> Request {
             let document_number = e.document_number.clone();
             return closed(open, Outcome::Completed { document_number });
         }
+        RequestEvent::Abandoned(_) => return closed(open, Outcome::Abandoned),
         RequestEvent::Submitted(_)
         | RequestEvent::SignatureRejected(_)
-        | RequestEvent::SurveySubmitted(_) => {}
+        | RequestEvent::SurveySubmitted(_)
+        | RequestEvent::RefusalIssued(_)
+        | RequestEvent::DocumentHandedOut(_) => {}
     }
     Request::Open(open)
 }
@@ -236,5 +280,7 @@ fn closed(open: Box<Open>, outcome: Outcome) -> Request {
         info: open.info,
         outcome,
         survey_submitted: false,
+        refusal_document: None,
+        handed_out_by: Vec::new(),
     }))
 }

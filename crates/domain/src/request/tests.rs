@@ -73,6 +73,7 @@ fn submit(service: ServiceCode, channel: Channel) -> Command {
         representative: None,
         operator_id: (channel == Channel::ServiceCentre).then(|| "op-17".to_owned()),
         presented: None,
+        sign_within: DEFAULT_SIGN_WITHIN,
     })
 }
 
@@ -96,6 +97,7 @@ fn signed_and_verified(service: ServiceCode) -> Vec<RequestEvent> {
     events.push(RequestEvent::Signed(RequestSigned {
         signature_sha256: "aa".into(),
         cms: Some("MA==".into()),
+        deadline: None,
     }));
     events.push(RequestEvent::SignatureVerified(SignatureVerified {
         certificate: certificate(citizen()),
@@ -275,6 +277,7 @@ fn each_signature_rejection_ends_in_the_refusal_domain_md_names() {
         events.push(RequestEvent::Signed(RequestSigned {
             signature_sha256: "aa".into(),
             cms: Some("MA==".into()),
+            deadline: None,
         }));
         given(&events)
             .when(Command::RecordSignatureCheck(SignatureCheck::Rejected {
@@ -297,6 +300,7 @@ fn verification_is_refused_when_the_signer_is_not_the_applicant() {
     events.push(RequestEvent::Signed(RequestSigned {
         signature_sha256: "aa".into(),
         cms: Some("MA==".into()),
+        deadline: None,
     }));
     given(&events)
         .when(Command::RecordSignatureCheck(SignatureCheck::Verified(
@@ -318,6 +322,7 @@ fn commands_that_make_no_sense_in_the_state_are_typed_errors() {
         events.push(RequestEvent::Signed(RequestSigned {
             signature_sha256: "aa".into(),
             cms: Some("MA==".into()),
+            deadline: None,
         }));
         events
     };
@@ -402,28 +407,126 @@ fn submission_checks_the_channel_the_form_and_sets_the_promised_deadline() {
     given(&[]).when(bad_form).then_err(DomainError::InvalidForm(
         crate::catalog::FormError::PeriodReversed,
     ));
-    let events = submitted(ServiceCode::PensionFundStatement);
-    let Some(RequestEvent::Submitted(e)) = events.first() else {
-        panic!("submitted")
-    };
+    // REG 3537 «В течении 1 часа», counted from the receipt of the signed request (G4), not
+    // from filing: signed three hours after filing, the hour runs from the signature.
+    let mut events = submitted(ServiceCode::PensionFundStatement);
+    let signed_at = now() + chrono::Duration::hours(3);
+    let signed = decide(
+        &given(&events).0,
+        Command::Sign {
+            signature_sha256: "aa".into(),
+            cms: "MA==".into(),
+        },
+        signed_at,
+    )
+    .expect("signed");
     assert_eq!(
-        e.deadline,
-        Some(now() + chrono::Duration::hours(1)),
-        "«В течении 1 часа»"
+        signed,
+        [RequestEvent::Signed(RequestSigned {
+            signature_sha256: "aa".into(),
+            cms: Some("MA==".into()),
+            deadline: Some(signed_at + chrono::Duration::hours(1)),
+        })],
+        "«В течении 1 часа» from the signature"
     );
-    let state = given(&events);
-    state
-        .when(Command::MarkServiceDeadlineMissed)
-        .then_err(DomainError::DeadlineNotReached);
+    events.extend(signed);
+    let early = decide(
+        &given(&events).0,
+        Command::MarkServiceDeadlineMissed,
+        signed_at + chrono::Duration::minutes(59),
+    );
+    assert_eq!(early, Err(DomainError::DeadlineNotReached));
     let late = decide(
         &given(&events).0,
         Command::MarkServiceDeadlineMissed,
-        now() + chrono::Duration::hours(2),
+        signed_at + chrono::Duration::hours(1),
     );
     assert!(matches!(
         late.as_deref(),
         Ok([RequestEvent::ServiceDeadlineMissed(_)])
     ));
+}
+
+/// docs/domain.md 3.6 (G4; KZ rules 4.5): an unsigned request is never late - no deadline has
+/// started - and ends as abandoned once its time to sign is spent; a signed one never does.
+#[test]
+fn an_unsigned_request_is_never_late_and_ends_abandoned_after_its_time_to_sign() {
+    let events = submitted(ServiceCode::DisabilityBenefitInfo);
+    let Some(RequestEvent::Submitted(filed)) = events.first() else {
+        panic!("submitted")
+    };
+    assert_eq!(filed.sign_by, now() + DEFAULT_SIGN_WITHIN);
+    let state = given(&events).0;
+    // Six minutes (the promise of services 1-8) and more pass unsigned: nothing is late.
+    for after in [chrono::Duration::minutes(6), chrono::Duration::hours(23)] {
+        assert_eq!(
+            decide(&state, Command::MarkServiceDeadlineMissed, now() + after),
+            Err(DomainError::DeadlineNotReached)
+        );
+        assert_eq!(
+            decide(&state, Command::Abandon, now() + after),
+            Err(DomainError::SignByNotReached)
+        );
+    }
+    let abandoned = decide(&state, Command::Abandon, filed.sign_by).expect("abandoned");
+    assert_eq!(
+        abandoned,
+        [RequestEvent::Abandoned(RequestAbandoned {
+            sign_by: filed.sign_by
+        })]
+    );
+    let ended = abandoned.iter().fold(state, evolve);
+    assert_eq!(ended.status(), Some(RequestStatus::Abandoned));
+    assert_eq!(
+        decide(
+            &ended,
+            Command::Sign {
+                signature_sha256: "aa".into(),
+                cms: "MA==".into()
+            },
+            filed.sign_by
+        ),
+        Err(DomainError::RequestEnded),
+        "an abandoned request takes no signature"
+    );
+    // A signed request runs to its result or refusal; it is never abandoned.
+    let signed = given(&signed_and_verified(ServiceCode::DisabilityBenefitInfo)).0;
+    assert_eq!(
+        decide(
+            &signed,
+            Command::Abandon,
+            filed.sign_by + chrono::Duration::days(1)
+        ),
+        Err(DomainError::NotAwaitingSignature)
+    );
+}
+
+#[test]
+fn the_time_to_sign_is_the_filings_own_and_a_submission_of_version_1_is_upcast() {
+    let mut short = submit(ServiceCode::SikAssignment, Channel::Portal);
+    if let Command::Submit(filing) = &mut short {
+        filing.sign_within = chrono::Duration::minutes(30);
+    }
+    let events = given(&[]).when(short).events();
+    let Some(RequestEvent::Submitted(filed)) = events.first() else {
+        panic!("submitted")
+    };
+    assert_eq!(filed.sign_by, now() + chrono::Duration::minutes(30));
+    // Version 1 carried a deadline counted from filing: dropped, and the time to sign is the
+    // default one from the receipt.
+    let mut v1 = serde_json::to_value(filed).expect("serialises");
+    let map = v1.as_object_mut().expect("object");
+    map.remove("sign_by");
+    map.insert("deadline".into(), json!("2026-11-24T06:00:00Z"));
+    let upcast = RequestEvent::decode("RequestSubmitted", 1, v1.clone()).expect("upcast");
+    let RequestEvent::Submitted(upcast) = upcast else {
+        panic!("a submission")
+    };
+    assert_eq!(upcast.sign_by, filed.received_at + DEFAULT_SIGN_WITHIN);
+    assert!(
+        RequestEvent::decode("RequestSubmitted", 2, v1).is_err(),
+        "a version 2 submission states its time to sign"
+    );
 }
 
 #[test]
@@ -685,6 +788,7 @@ fn service_centre_checks_end_in_their_refusals() {
         signature_sha256: "c".into(),
         operator_iin: Some(someone_else()),
         cms: Some("MA==".into()),
+        deadline: None,
     }));
     let out = given(&events)
         .when(Command::RecordSignatureCheck(SignatureCheck::Rejected {
@@ -730,7 +834,7 @@ fn stored_events_decode_back_to_themselves() {
         assert_eq!(back, event);
     }
     assert!(matches!(
-        RequestEvent::decode("RequestSigned", 3, json!({"signature_sha256": "a"})),
+        RequestEvent::decode("RequestSigned", 4, json!({"signature_sha256": "a"})),
         Err(EventDecodeError::NewerSchema { .. })
     ));
     assert!(matches!(
@@ -801,6 +905,7 @@ fn any_command() -> impl Strategy<Value = Command> {
             step: Step::SignatureCheck
         }),
         Just(Command::MarkServiceDeadlineMissed),
+        Just(Command::Abandon),
         Just(Command::SubmitSurvey {
             quality: SurveyAnswer::Satisfied,
             information: SurveyAnswer::NotSatisfied
@@ -848,13 +953,14 @@ fn an_operator_signature_of_schema_version_1_is_upcast_to_version_2() {
             signature_sha256: "ab".into(),
             operator_iin: None,
             cms: None,
+            deadline: None,
         })
     );
     assert!(
         RequestEvent::decode("OperatorSigned", 2, v1).is_err(),
         "a version 2 operator signature names the operator's IIN and its container (or null)"
     );
-    assert_eq!(event.schema_version(), 2);
+    assert_eq!(event.schema_version(), 3);
 }
 
 #[test]
@@ -865,7 +971,8 @@ fn signatures_and_checks_of_schema_version_1_are_upcast_to_version_2() {
         signed,
         RequestEvent::Signed(RequestSigned {
             signature_sha256: "ab".into(),
-            cms: None
+            cms: None,
+            deadline: None,
         })
     );
     assert!(
@@ -937,6 +1044,32 @@ fn a_sik_result_names_its_branch_and_no_other_result_does() {
         .then_err(DomainError::SikBranchMismatch);
 }
 
+/// REG 2756 and 2976-2978: the provider's AIS without the data asked for refuses with «в связи с
+/// отсутствием запрошенных данных» (`no-data`); `processing-error` is for an AIS whose processing
+/// failed - it never answered within the time allowed.
+#[test]
+fn a_sik_registry_without_the_persons_data_refuses_with_no_data() {
+    let mut events = signed_and_verified(ServiceCode::SikAssignment);
+    events.push(RequestEvent::LookupRequested(RegistryLookupRequested {
+        lookup: Lookup::SikProcessing,
+        attempt: 1,
+    }));
+    given(&events)
+        .when(Command::RecordLookup {
+            lookup: Lookup::SikProcessing,
+            attempt: 1,
+            outcome: LookupOutcome::Failed(LookupFailure::NotFound),
+        })
+        .then(&[
+            RequestEvent::LookupFailed(RegistryLookupFailed {
+                lookup: Lookup::SikProcessing,
+                attempt: 1,
+                failure: LookupFailure::NotFound,
+            }),
+            refused(RefusalReason::NoData),
+        ]);
+}
+
 #[test]
 fn a_processing_error_when_the_step_time_is_spent_ends_in_its_refusal() {
     // REG 2976-2978: «4 - если в результате обработки произошла ошибка»; the workflow refuses once
@@ -971,18 +1104,12 @@ fn refuse_with(service: ServiceCode, reason: RefusalReason) -> Request {
     };
     let mut events = given(&[]).when(submit(service, channel)).events();
     let lookup_for = |r: RefusalReason| {
-        [
-            Lookup::Iin,
-            Lookup::Sik,
-            Lookup::BenefitData,
-            Lookup::SikProcessing,
-            Lookup::FundMovements,
-            Lookup::ApplicantIdentity,
-            Lookup::PowerOfAttorney,
-            Lookup::SocialStatus,
-        ]
-        .into_iter()
-        .find(|l| command::refusal_for(*l) == r)
+        service
+            .service()
+            .lookups
+            .iter()
+            .copied()
+            .find(|l| command::refusal_for(*l) == r)
     };
     let signature = match reason {
         RefusalReason::CertificateExpired => Some(SignatureRejection::Expired),
@@ -996,6 +1123,7 @@ fn refuse_with(service: ServiceCode, reason: RefusalReason) -> Request {
         events.push(RequestEvent::Signed(RequestSigned {
             signature_sha256: "a".into(),
             cms: Some("MA==".into()),
+            deadline: None,
         }));
         let out = decide(
             &state(&events),
@@ -1010,10 +1138,11 @@ fn refuse_with(service: ServiceCode, reason: RefusalReason) -> Request {
         return state(&events);
     }
     let lookups = service.service().lookups;
-    if let Some(target) = lookup_for(reason).filter(|l| lookups.contains(l)) {
+    if let Some(target) = lookup_for(reason) {
         events.push(RequestEvent::Signed(RequestSigned {
             signature_sha256: "a".into(),
             cms: Some("MA==".into()),
+            deadline: None,
         }));
         events.push(RequestEvent::SignatureVerified(SignatureVerified {
             certificate: certificate(citizen()),
@@ -1116,4 +1245,99 @@ fn the_document_to_sign_is_canonical_and_changes_with_what_is_asked() {
     assert_eq!(stored.document_to_sign(), bytes);
     let with_period = submitted(json!({"period_start": "2020-01-01", "period_end": "2020-12-31"}));
     assert_ne!(with_period.document_to_sign(), bytes);
+}
+
+/// REG 284-286 and 3591: a refused request ends with the provider's signed refusal document,
+/// issued once; a completed or abandoned one never gets one.
+#[test]
+fn a_refused_request_gets_its_refusal_document_once() {
+    let mut events = signed_and_verified(ServiceCode::PensionFundStatement);
+    events.push(refused(RefusalReason::IinNotFound));
+    let issue = || Command::IssueRefusal {
+        document_number: "O20261123000001".into(),
+        document_sha256: "ab".into(),
+    };
+    let state = given(&events)
+        .when(issue())
+        .then(&[RequestEvent::RefusalIssued(RefusalIssued {
+            document_number: "O20261123000001".into(),
+            document_sha256: "ab".into(),
+        })]);
+    let Request::Closed(closed) = &state else {
+        panic!("ended")
+    };
+    assert_eq!(closed.document_number(), Some("O20261123000001"));
+    assert_eq!(state.status(), Some(RequestStatus::Refused));
+    events.push(RequestEvent::RefusalIssued(RefusalIssued {
+        document_number: "O20261123000001".into(),
+        document_sha256: "ab".into(),
+    }));
+    given(&events)
+        .when(issue())
+        .then_err(DomainError::RefusalAlreadyIssued);
+    // A completed request, an open one: no refusal document.
+    let mut completed = all_found(ServiceCode::PensionFundStatement);
+    completed.push(RequestEvent::ResultIssued(ResultIssued {
+        document_number: "R1".into(),
+        document_sha256: "cd".into(),
+        sik_branch: None,
+    }));
+    given(&completed)
+        .when(issue())
+        .then_err(DomainError::NotRefused);
+    given(&signed_and_verified(ServiceCode::PensionFundStatement))
+        .when(issue())
+        .then_err(DomainError::NotRefused);
+}
+
+/// REG 3592 (table 2, step 11): the operator hands the applicant the result or the refusal, and
+/// that is recorded; a portal request has no desk, and nothing is handed out before a document.
+#[test]
+fn the_operator_hands_out_the_document_of_a_centre_request_once_there_is_one() {
+    let hand_out = || Command::HandOut {
+        operator_id: "centre-1/850715400109".into(),
+    };
+    let centre = given(&[])
+        .when(submit(
+            ServiceCode::PensionFundStatement,
+            Channel::ServiceCentre,
+        ))
+        .events();
+    let mut refused_at_desk = centre.clone();
+    refused_at_desk.push(refused(RefusalReason::ApplicantNotInGbdFl));
+    given(&refused_at_desk)
+        .when(hand_out())
+        .then_err(DomainError::NoDocumentYet);
+    refused_at_desk.push(RequestEvent::RefusalIssued(RefusalIssued {
+        document_number: "O1".into(),
+        document_sha256: "ab".into(),
+    }));
+    let handed = RequestEvent::DocumentHandedOut(DocumentHandedOut {
+        operator_id: "centre-1/850715400109".into(),
+        document_number: "O1".into(),
+    });
+    given(&refused_at_desk)
+        .when(hand_out())
+        .then(std::slice::from_ref(&handed));
+    refused_at_desk.push(handed);
+    given(&refused_at_desk)
+        .when(hand_out())
+        .then_err(DomainError::AlreadyHandedOut);
+    given(&refused_at_desk)
+        .when(Command::HandOut {
+            operator_id: "centre-1/900101300007".into(),
+        })
+        .events();
+    given(&centre)
+        .when(hand_out())
+        .then_err(DomainError::NoDocumentYet);
+    let mut portal = signed_and_verified(ServiceCode::PensionFundStatement);
+    portal.push(refused(RefusalReason::IinNotFound));
+    portal.push(RequestEvent::RefusalIssued(RefusalIssued {
+        document_number: "O2".into(),
+        document_sha256: "ab".into(),
+    }));
+    given(&portal)
+        .when(hand_out())
+        .then_err(DomainError::WrongChannel);
 }

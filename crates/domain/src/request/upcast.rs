@@ -8,35 +8,63 @@
 //!   like a citizen's, against the operator's IIN).
 //! - `SignatureVerified`, `SignatureRejected` 1 -> 2: `certificate.revocation` added; checks
 //!   recorded before it did not keep the OCSP answer.
+//! - `RequestSubmitted` 1 -> 2: the promised `deadline`, wrongly counted from filing, is dropped
+//!   (the clock starts at the signature, docs/domain.md 10, G4); `sign_by` is added as the
+//!   receipt plus [`DEFAULT_SIGN_WITHIN`], the time the rule shipped with.
+//! - `RequestSigned`, `OperatorSigned` 2 -> 3: `deadline` added; signatures recorded before it
+//!   promised none from their receipt (`None`).
 
-use serde_json::Value;
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
 
 use super::event_type::EventType;
+use crate::catalog::DEFAULT_SIGN_WITHIN;
 
 /// `payload`, stored at schema `version` for an event of type `kind`, in the current schema.
 pub(super) fn upcast(kind: EventType, mut version: u32, mut payload: Value) -> Value {
     while version < kind.schema_version() {
-        if let (1, Value::Object(map)) = (version, &mut payload) {
-            match kind {
-                EventType::ResultIssued => {
-                    map.entry("sik_branch").or_insert(Value::Null);
-                }
-                EventType::RequestSigned => {
-                    map.entry("cms").or_insert(Value::Null);
-                }
-                EventType::OperatorSigned => {
-                    map.entry("operator_iin").or_insert(Value::Null);
-                    map.entry("cms").or_insert(Value::Null);
-                }
-                EventType::SignatureVerified | EventType::SignatureRejected => {
-                    if let Some(Value::Object(certificate)) = map.get_mut("certificate") {
-                        certificate.entry("revocation").or_insert(Value::Null);
-                    }
-                }
-                _ => {}
-            }
+        if let Value::Object(map) = &mut payload {
+            one_version_up(kind, version, map);
         }
         version += 1;
     }
     payload
+}
+
+/// The payload of `kind` at `version`, brought to `version + 1`.
+fn one_version_up(kind: EventType, version: u32, map: &mut Map<String, Value>) {
+    match (kind, version) {
+        (EventType::ResultIssued, 1) => {
+            map.entry("sik_branch").or_insert(Value::Null);
+        }
+        (EventType::RequestSigned, 1) => {
+            map.entry("cms").or_insert(Value::Null);
+        }
+        (EventType::OperatorSigned, 1) => {
+            map.entry("operator_iin").or_insert(Value::Null);
+            map.entry("cms").or_insert(Value::Null);
+        }
+        (EventType::SignatureVerified | EventType::SignatureRejected, 1) => {
+            if let Some(Value::Object(certificate)) = map.get_mut("certificate") {
+                certificate.entry("revocation").or_insert(Value::Null);
+            }
+        }
+        (EventType::RequestSubmitted, 1) => {
+            map.remove("deadline");
+            let sign_by = map
+                .get("received_at")
+                .and_then(Value::as_str)
+                .and_then(|at| DateTime::parse_from_rfc3339(at).ok())
+                .map(|at| at.with_timezone(&Utc) + DEFAULT_SIGN_WITHIN);
+            // A payload without a readable receipt stays without `sign_by` and fails to decode,
+            // naming the field, rather than getting an invented time.
+            if let Some(sign_by) = sign_by {
+                map.insert("sign_by".into(), Value::String(sign_by.to_rfc3339()));
+            }
+        }
+        (EventType::RequestSigned | EventType::OperatorSigned, 2) => {
+            map.entry("deadline").or_insert(Value::Null);
+        }
+        _ => {}
+    }
 }
