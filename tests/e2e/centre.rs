@@ -298,8 +298,28 @@ async fn representatives_checks_and_signatures_end_in_the_refusals_domain_md_nam
         filed["iin"], AIDA,
         "the represented citizen owns the request"
     );
-    assert_eq!(filed["checks"][1]["check"], "power-of-attorney");
-    assert_eq!(filed["checks"][1]["outcome"], "passed");
+    // REG 3153: GBD FL is asked about the represented citizen and the representative, each
+    // named in its own event; then ENIS about the notarised power of attorney.
+    let names: Vec<&Value> = filed["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .map(|c| &c["check"])
+        .collect();
+    assert_eq!(
+        names,
+        [
+            &json!("applicant-identity"),
+            &json!("representative-identity"),
+            &json!("power-of-attorney")
+        ],
+        "{filed}"
+    );
+    assert!(filed["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .all(|c| c["outcome"] == "passed"));
     // It is the represented citizen's request.
     let number = filed["number"].as_str().expect("number").to_owned();
     // Read your write: the view as of the checks' answers.
@@ -376,6 +396,28 @@ async fn representatives_checks_and_signatures_end_in_the_refusals_domain_md_nam
     expired["power_of_attorney"] = json!({"number": "ENIS-2021-004410", "date": "2021-01-15"});
     let (_, expired) = desk.file(expired).await;
     assert_eq!(expired["refusal"]["code"], "poa-not-in-enis", "{expired}");
+
+    // A represented citizen GBD FL does not know: the consumer's data is what the rules ask for
+    // (REG 3153), whoever stands at the desk.
+    let mut unknown_consumer = statement(serik());
+    unknown_consumer["represented_iin"] = json!(GUEST);
+    unknown_consumer["power_of_attorney"] =
+        json!({"number": "ENIS-2025-000208", "date": "2025-06-10"});
+    let (_, refused) = desk.file(unknown_consumer).await;
+    assert_eq!(
+        refused["refusal"]["code"], "applicant-not-in-gbd-fl",
+        "{refused}"
+    );
+    let number = refused["number"].as_str().expect("number");
+    let asked: Vec<Value> = desk
+        .flow
+        .events(number)
+        .await
+        .into_iter()
+        .filter(|(kind, _)| kind == "RegistryLookupFailed")
+        .map(|(_, p)| p)
+        .collect();
+    assert_eq!(asked[0]["lookup"], "applicant-identity", "{asked:?}");
 
     // Someone GBD FL does not know, and names that are not the person's.
     let (_, guest) = desk
@@ -483,4 +525,116 @@ async fn scans_of_a_wrong_type_or_over_the_limit_and_bad_filings_get_problems() 
         .await
         .expect("file");
     assert_eq!(answer.status(), 403);
+}
+
+/// REG 3150: a representative whose power of attorney is not notarised (so not in ENIS) is
+/// served: no ENIS check, the operator scans the paper and attests it before signing; each GBD FL
+/// answer names whose record it is.
+#[tokio::test]
+async fn a_representative_without_a_notarised_power_of_attorney_is_served_after_the_operators_attestation(
+) {
+    let mut desk = Desk::open().await;
+    desk.flow.start_responder();
+    let mut body = statement(serik());
+    body["represented_iin"] = json!(AIDA);
+    body["power_of_attorney"] =
+        json!({"number": "PoA-17", "date": "2026-11-01", "notarised": false});
+    let (code, filed) = desk.file(body).await;
+    assert_eq!(code, 201, "{filed}");
+    assert_eq!(filed["stage"], "awaiting-scans", "{filed}");
+    let checks: Vec<&Value> = filed["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .map(|c| &c["check"])
+        .collect();
+    assert_eq!(
+        checks,
+        [
+            &json!("applicant-identity"),
+            &json!("representative-identity")
+        ],
+        "no ENIS check for a power of attorney ENIS cannot have"
+    );
+    let number = filed["number"].as_str().expect("number").to_owned();
+    let attest = |token: String| {
+        let url = desk.flow.url(&format!(
+            "/api/v1/centre/requests/{number}/power-of-attorney/attestation"
+        ));
+        let http = desk.flow.http.clone();
+        async move {
+            let answer = http
+                .post(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("attest");
+            let code = answer.status().as_u16();
+            (code, answer.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    // Nothing to attest before the paper is scanned; no signature before the attestation.
+    let (code, problem) = attest(desk.token.clone()).await;
+    assert_eq!(
+        (code, problem["code"].as_str()),
+        (409, Some("nothing-to-attest"))
+    );
+    let (_, scanned) = desk.scan(&number, "power-of-attorney", png()).await;
+    let document = scanned["document_to_sign"]
+        .as_str()
+        .expect("document")
+        .to_owned();
+    let unsigned = desk
+        .flow
+        .http
+        .post(desk.flow.url(&format!("/api/v1/centre/requests/{number}/signature")))
+        .bearer_auth(&desk.token)
+        .json(&json!({"cms": base64::engine::general_purpose::STANDARD.encode(
+            desk.flow.pki.sign(&desk.operator_cert, &base64::engine::general_purpose::STANDARD.decode(&document).expect("b64"), true))}))
+        .send()
+        .await
+        .expect("sign");
+    assert_eq!(unsigned.status(), 409);
+    let problem: Value = unsigned.json().await.expect("problem");
+    assert_eq!(problem["code"], "power-of-attorney-not-attested");
+    // Another centre's operator cannot attest it; this centre's can, once.
+    let mut elsewhere = Keys::claims("operator", OPERATOR);
+    elsewhere["org"] = json!("TsON-Astana-1");
+    let (code, _) = attest(desk.flow.keys.es256(&elsewhere)).await;
+    assert_eq!(code, 404);
+    let (code, attested) = attest(desk.token.clone()).await;
+    assert_eq!(code, 200, "{attested}");
+    let (code, _) = attest(desk.token.clone()).await;
+    assert_eq!(code, 200, "a retry answers as the first");
+    assert_eq!(
+        desk.sign(&number, &document, &desk.operator_cert).await,
+        202
+    );
+    let status = desk
+        .flow
+        .outcome(&number, AIDA, Duration::from_secs(60))
+        .await;
+    assert_eq!(status["status"]["code"], "completed", "{status}");
+    let events = desk.flow.events(&number).await;
+    let kinds: Vec<&str> = events.iter().map(|(k, _)| k.as_str()).collect();
+    assert!(!kinds.contains(&"PowerOfAttorneyVerified"), "{kinds:?}");
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| **k == "PowerOfAttorneyAttested")
+            .count(),
+        1
+    );
+    let people: Vec<(&Value, &Value)> = events
+        .iter()
+        .filter(|(k, _)| k == "ApplicantIdentityVerified")
+        .map(|(_, p)| (&p["person"], &p["iin"]))
+        .collect();
+    assert_eq!(
+        people,
+        [
+            (&json!("applicant"), &json!(AIDA)),
+            (&json!("representative"), &json!(SERIK))
+        ]
+    );
 }

@@ -9,13 +9,13 @@
 //! id is derived from the caller and the key, and every event id a handler writes is derived from
 //! what it records, so a resent command appends nothing and answers as the first time did.
 
+mod desk;
 mod error;
 mod filing;
 mod numbers;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use domain::request::{decide, evolve, Command, Request, RequestEvent, RequestInfo, SurveyAnswer};
-use domain::scans::ScanKind;
 use domain::{
     Actor, Channel, EventMetadata, Iin, RecordedEvent, RequestNumber, ServiceCode, StreamId,
     StreamVersion,
@@ -279,98 +279,6 @@ impl Requests {
                 cms: cms.clone(),
             },
             |event| matches!(event, RequestEvent::Signed(s) if s.signature_sha256 == signature_sha256),
-            actor,
-        )
-        .await
-    }
-
-    /// Records a paper document scanned at the service centre `centre` (its digest and size; the
-    /// bytes are stored apart). The same scan sent again is recorded once.
-    ///
-    /// # Errors
-    /// [`CommandError::NotFound`] for an unknown request or one not filed at `centre` (another
-    /// centre's, or a portal request); [`CommandError::Rejected`] when it takes no scan now.
-    #[tracing::instrument(skip_all, fields(number = %number, kind = %kind))]
-    pub async fn scan(
-        &self,
-        number: &RequestNumber,
-        kind: ScanKind,
-        sha256: &str,
-        size: u64,
-        centre: &str,
-        actor: &Actor,
-    ) -> Result<Recorded, CommandError> {
-        self.act(
-            number,
-            |loaded| loaded.filed_at(centre),
-            || Command::ScanDocument {
-                kind,
-                sha256: sha256.to_owned(),
-                size,
-            },
-            |event| matches!(event, RequestEvent::DocumentsScanned(d) if d.kind == kind.code() && d.sha256 == sha256),
-            actor,
-        )
-        .await
-    }
-
-    /// Records the operator's signature over the centre's document to sign (the request and the
-    /// scans' digests); the workflow verifies it, and that `operator_iin` made it. Only an
-    /// operator of the centre the request was filed at signs it.
-    ///
-    /// # Errors
-    /// [`CommandError::NotFound`] for an unknown request or one not filed at `centre`;
-    /// [`CommandError::Rejected`] before any scan.
-    #[tracing::instrument(skip_all, fields(number = %number))]
-    pub async fn operator_sign(
-        &self,
-        number: &RequestNumber,
-        signature: &[u8],
-        operator_id: &str,
-        operator_iin: &Iin,
-        centre: &str,
-        actor: &Actor,
-    ) -> Result<Recorded, CommandError> {
-        use base64::Engine as _;
-        let signature_sha256 = crate::sha256_hex(signature);
-        let cms = base64::engine::general_purpose::STANDARD.encode(signature);
-        self.act(
-            number,
-            |loaded| loaded.filed_at(centre),
-            || Command::OperatorSign {
-                operator_id: operator_id.to_owned(),
-                operator_iin: operator_iin.clone(),
-                signature_sha256: signature_sha256.clone(),
-                cms: cms.clone(),
-            },
-            |event| matches!(event, RequestEvent::OperatorSigned(s) if s.signature_sha256 == signature_sha256),
-            actor,
-        )
-        .await
-    }
-
-    /// Records that the operator handed the person at the desk the request's document - its
-    /// result or its refusal (REG 3592, step 11). Only an operator of the centre the request was
-    /// filed at hands it out; the same operator's retry records nothing new.
-    ///
-    /// # Errors
-    /// [`CommandError::NotFound`] for an unknown request or one not filed at `centre`;
-    /// [`CommandError::Rejected`] before the request has its document.
-    #[tracing::instrument(skip_all, fields(number = %number))]
-    pub async fn hand_out(
-        &self,
-        number: &RequestNumber,
-        operator_id: &str,
-        centre: &str,
-        actor: &Actor,
-    ) -> Result<Recorded, CommandError> {
-        self.act(
-            number,
-            |loaded| loaded.filed_at(centre),
-            || Command::HandOut {
-                operator_id: operator_id.to_owned(),
-            },
-            |event| matches!(event, RequestEvent::DocumentHandedOut(h) if h.operator_id == operator_id),
             actor,
         )
         .await

@@ -128,9 +128,12 @@ pub enum Lookup {
     SikProcessing,
     /// The contributor's fund receipts and movements.
     FundMovements,
-    /// The applicant in GBD FL (service centre).
+    /// The applicant - the consumer the request is for - in GBD FL (service centre; REG 3153:
+    /// «данных потребителя в ГБД ФЛ»).
     ApplicantIdentity,
-    /// The notarised power of attorney in ENIS (service centre, representatives only).
+    /// The representative at the desk in GBD FL (service centre, representatives only).
+    RepresentativeIdentity,
+    /// The notarised power of attorney in ENIS (service centre, notarised ones only).
     PowerOfAttorney,
     /// The patient's social status in the MTSZN state database.
     SocialStatus,

@@ -5,7 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
-/// A refusal reason (docs/domain.md 5; the last two are proposals for the social-status check).
+/// A refusal reason (docs/domain.md 5; `iin-invalid` and `not-found-in-registry` are proposals for
+/// the social-status check, `representative-not-in-gbd-fl` one for the service centre).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RefusalReason {
@@ -19,6 +20,7 @@ pub enum RefusalReason {
     NoData,
     ProcessingError,
     ApplicantNotInGbdFl,
+    RepresentativeNotInGbdFl,
     PoaNotInEnis,
     OperatorSignatureInvalid,
     ClientNcalayerMissing,
@@ -29,7 +31,7 @@ pub enum RefusalReason {
 
 impl RefusalReason {
     /// Every reason, in the order of docs/domain.md 5.
-    pub const ALL: [RefusalReason; 16] = [
+    pub const ALL: [RefusalReason; 17] = [
         RefusalReason::AuthFailed,
         RefusalReason::SignatureInvalid,
         RefusalReason::CertificateExpired,
@@ -40,6 +42,7 @@ impl RefusalReason {
         RefusalReason::NoData,
         RefusalReason::ProcessingError,
         RefusalReason::ApplicantNotInGbdFl,
+        RefusalReason::RepresentativeNotInGbdFl,
         RefusalReason::PoaNotInEnis,
         RefusalReason::OperatorSignatureInvalid,
         RefusalReason::ClientNcalayerMissing,
@@ -61,6 +64,7 @@ impl RefusalReason {
             RefusalReason::NoData => "no-data",
             RefusalReason::ProcessingError => "processing-error",
             RefusalReason::ApplicantNotInGbdFl => "applicant-not-in-gbd-fl",
+            RefusalReason::RepresentativeNotInGbdFl => "representative-not-in-gbd-fl",
             RefusalReason::PoaNotInEnis => "poa-not-in-enis",
             RefusalReason::OperatorSignatureInvalid => "operator-signature-invalid",
             RefusalReason::ClientNcalayerMissing => "client-ncalayer-missing",
@@ -125,7 +129,9 @@ impl RefusalReason {
                 "Установите корневые регистрационные свидетельства НУЦ РК",
                 "INS 26",
             ),
-            RefusalReason::IinInvalid | RefusalReason::NotFoundInRegistry => return None,
+            RefusalReason::IinInvalid
+            | RefusalReason::NotFoundInRegistry
+            | RefusalReason::RepresentativeNotInGbdFl => return None,
         })
     }
 }
@@ -143,7 +149,9 @@ mod tests {
         for reason in RefusalReason::ALL {
             let own = matches!(
                 reason,
-                RefusalReason::IinInvalid | RefusalReason::NotFoundInRegistry
+                RefusalReason::IinInvalid
+                    | RefusalReason::NotFoundInRegistry
+                    | RefusalReason::RepresentativeNotInGbdFl
             );
             match reason.source() {
                 Some((wording, lines)) => {

@@ -13,6 +13,7 @@
 //! with the reason of docs/domain.md 5; deadlines missed and the survey are recorded along the way.
 
 pub mod centre;
+mod centre_events;
 mod command;
 mod decide;
 mod ending;
@@ -27,6 +28,7 @@ pub use crate::catalog::DEFAULT_SIGN_WITHIN;
 pub use command::{Command, DomainError, Filing, LookupOutcome, SignatureCheck};
 pub use decide::decide;
 pub use event_type::{EventType, UnknownEventType};
+
 pub use events::*;
 pub use state::{evolve, Closed, Open, Outcome, Request, RequestInfo, Stage};
 

@@ -57,10 +57,7 @@ pub fn document_number(info: &RequestInfo) -> String {
 pub fn answers(events: &[RequestEvent]) -> HashMap<Lookup, &Value> {
     events
         .iter()
-        .filter_map(|e| match e {
-            RequestEvent::LookupSucceeded(s) => Some((s.lookup, &s.data)),
-            _ => None,
-        })
+        .filter_map(|e| e.lookup_answer().map(|(lookup, _, data)| (lookup, data)))
         .collect()
 }
 

@@ -123,9 +123,13 @@ impl Batch {
                 self.close(id, "signature".into(), at);
             }
             RequestEvent::LookupRequested(asked) => self.open(id, step(asked.lookup), at),
-            RequestEvent::LookupSucceeded(answered) => {
-                self.close(id, step(answered.lookup), at);
-                self.open(id, RESULT_STEP.into(), at);
+            RequestEvent::LookupSucceeded(_)
+            | RequestEvent::ApplicantIdentityVerified(_)
+            | RequestEvent::PowerOfAttorneyVerified(_) => {
+                if let Some((lookup, _, _)) = event.lookup_answer() {
+                    self.close(id, step(lookup), at);
+                    self.open(id, RESULT_STEP.into(), at);
+                }
             }
             RequestEvent::LookupFailed(failed) if failed.failure == LookupFailure::NotFound => {
                 self.close(id, step(failed.lookup), at);

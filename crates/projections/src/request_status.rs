@@ -106,9 +106,7 @@ impl Change {
     fn fold(&mut self, event: &RequestEvent) {
         match event {
             RequestEvent::Submitted(info) => self.submitted = Some(NewRow::of(info)),
-            RequestEvent::LookupSucceeded(answered)
-                if answered.lookup == domain::catalog::Lookup::PowerOfAttorney =>
-            {
+            RequestEvent::PowerOfAttorneyVerified(answered) => {
                 self.representative_until = answered
                     .data
                     .get("valid_until")

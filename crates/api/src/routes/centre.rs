@@ -31,6 +31,8 @@ use crate::token::{Principal, Role};
 /// How long filing waits for the identity checks to answer before it answers itself.
 const CHECKS_WAIT: Duration = Duration::from_secs(15);
 
+pub mod papers;
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/centre/requests")
@@ -48,8 +50,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .default_service(web::to(super::method_not_allowed)),
     )
     .service(
+        web::resource("/centre/requests/{number}/power-of-attorney/attestation")
+            .route(web::post().to(papers::attest))
+            .default_service(web::to(super::method_not_allowed)),
+    )
+    .service(
         web::resource("/centre/requests/{number}/handout")
-            .route(web::post().to(hand_out))
+            .route(web::post().to(papers::hand_out))
             .default_service(web::to(super::method_not_allowed)),
     );
 }
@@ -74,12 +81,21 @@ pub struct IdentityDocumentBody {
     pub number: String,
 }
 
-/// A notarised power of attorney, as registered in ENIS.
+/// A power of attorney: a notarised one is checked in ENIS; one that is not is checked by the
+/// operator against the paper, scanned (`power-of-attorney`) and attested before the signature
+/// (REG 3150).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PowerOfAttorneyBody {
     pub number: String,
     pub date: NaiveDate,
+    /// Whether it is notarised (registered in ENIS); `true` when left out.
+    #[serde(default = "notarised")]
+    pub notarised: bool,
+}
+
+fn notarised() -> bool {
+    true
 }
 
 /// A request filed at a service centre.
@@ -210,6 +226,7 @@ impl CentreSubmitBody {
                     iin: at_desk,
                     power_of_attorney_number: input::power_of_attorney_number(poa.number)?,
                     power_of_attorney_date: poa.date,
+                    notarised: poa.notarised,
                 }),
             ),
             _ => {
@@ -231,7 +248,7 @@ impl CentreSubmitBody {
 }
 
 /// The operator and the centre from the token.
-fn operator(principal: &Principal) -> Result<(Iin, String), ApiError> {
+pub(super) fn operator(principal: &Principal) -> Result<(Iin, String), ApiError> {
     principal.require(&[Role::Operator])?;
     let iin = Iin::parse(&principal.subject).map_err(|_| ApiError::OperatorUnidentified)?;
     let centre = principal
@@ -475,69 +492,5 @@ pub async fn sign(
     Ok(HttpResponse::Accepted().json(CentreSignedDto {
         number: number.to_string(),
         version: signed.version.get(),
-    }))
-}
-
-/// The document an operator handed out.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct HandedOutDto {
-    pub number: String,
-    /// The number of the document handed out: the result (`R...`) or the refusal (`O...`).
-    pub document_number: String,
-    pub version: u64,
-}
-
-/// Record that the operator handed the person at the desk the request's signed document - its
-/// result or its refusal, printed from `GET /api/v1/requests/{number}/result` (REG 3592, step 11).
-#[utoipa::path(
-    post,
-    path = "/api/v1/centre/requests/{number}/handout",
-    tag = "service-centre",
-    params(("number" = String, Path, description = "The request number")),
-    responses(
-        (status = 200, description = "Recorded (a retry by the same operator records nothing new)", body = HandedOutDto),
-        (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an operator named by IIN at a service centre", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown request, or one filed elsewhere (another centre, the portal)", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The request has no document yet", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Temporarily unavailable", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many writes by this principal (Retry-After)", body = Problem, content_type = "application/problem+json"),
-    ),
-    security(("bearer" = []))
-)]
-pub async fn hand_out(
-    span: RootSpan,
-    state: web::Data<AppState>,
-    Writer { principal, .. }: Writer,
-    number: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let (_, centre) = operator(&principal)?;
-    let number = input::request_number(&number)?;
-    let recorded = state
-        .requests
-        .hand_out(
-            &number,
-            &format!("{centre}/{}", principal.subject),
-            &centre,
-            &principal.actor(),
-        )
-        .await?;
-    record_correlation(&span, recorded.info.request_id);
-    if !recorded.replayed {
-        state.metrics.events_appended.inc();
-    }
-    let loaded = state
-        .requests
-        .load(domain::StreamId::from_uuid(recorded.info.request_id))
-        .await?;
-    let document_number = match &loaded.state {
-        domain::request::Request::Closed(closed) => closed.document_number().map(str::to_owned),
-        _ => None,
-    }
-    .unwrap_or_default();
-    Ok(HttpResponse::Ok().json(HandedOutDto {
-        number: number.to_string(),
-        document_number,
-        version: recorded.version.get(),
     }))
 }

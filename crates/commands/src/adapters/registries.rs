@@ -51,7 +51,7 @@ impl Registry {
             | Lookup::BenefitData
             | Lookup::SikProcessing
             | Lookup::FundMovements => Registry::Gcvp,
-            Lookup::ApplicantIdentity => Registry::GbdFl,
+            Lookup::ApplicantIdentity | Lookup::RepresentativeIdentity => Registry::GbdFl,
             Lookup::PowerOfAttorney => Registry::Enis,
             Lookup::SocialStatus => Registry::Mtszn,
         }

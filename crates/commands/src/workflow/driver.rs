@@ -273,16 +273,7 @@ impl Workflow {
         };
         let query = LookupQuery {
             lookup,
-            iin: match lookup {
-                Lookup::SocialStatus => info.subject().unwrap_or(&info.applicant).clone(),
-                // GBD FL checks the person at the desk: the representative, when there is one.
-                Lookup::ApplicantIdentity => info
-                    .representative
-                    .as_ref()
-                    .map_or(&info.applicant, |r| &r.iin)
-                    .clone(),
-                _ => info.applicant.clone(),
-            },
+            iin: info.asked_about(lookup).clone(),
             service: info.service,
             period: match &info.form {
                 RequestForm::Statement {

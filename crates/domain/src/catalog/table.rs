@@ -211,6 +211,7 @@ pub static CATALOG: [Service; 11] = [
         // the portal's.
         centre_lookups: &[
             Lookup::ApplicantIdentity,
+            Lookup::RepresentativeIdentity,
             Lookup::PowerOfAttorney,
             Lookup::Iin,
             Lookup::Sik,
@@ -227,6 +228,7 @@ pub static CATALOG: [Service; 11] = [
             RefusalReason::SikNotRegistered,
             RefusalReason::NoData,
             RefusalReason::ApplicantNotInGbdFl,
+            RefusalReason::RepresentativeNotInGbdFl,
             RefusalReason::PoaNotInEnis,
             RefusalReason::OperatorSignatureInvalid,
         ],
@@ -244,6 +246,7 @@ pub static CATALOG: [Service; 11] = [
         // unitless «10» and «20-3 сек» read as 10 s and 20-30 s.
         centre_steps: &[
             StepLimit { step: Step::Lookup(Lookup::ApplicantIdentity), seconds: 180 },
+            StepLimit { step: Step::Lookup(Lookup::RepresentativeIdentity), seconds: 180 },
             StepLimit { step: Step::Lookup(Lookup::PowerOfAttorney), seconds: 180 },
             StepLimit { step: Step::SignatureCheck, seconds: 10 },
             StepLimit { step: Step::CertificateCheck, seconds: 105 },

@@ -35,6 +35,7 @@ pub fn power_of_attorney_holds(
         iin,
         power_of_attorney_number,
         power_of_attorney_date,
+        ..
     }) = &info.representative
     else {
         return false;
@@ -141,8 +142,12 @@ impl Desk {
                         outcome: CheckOutcome::Pending,
                     });
                 }
-                RequestEvent::LookupSucceeded(answered) => {
-                    settle(&mut checks, answered.lookup, CheckOutcome::Passed);
+                RequestEvent::LookupSucceeded(_)
+                | RequestEvent::ApplicantIdentityVerified(_)
+                | RequestEvent::PowerOfAttorneyVerified(_) => {
+                    if let Some((lookup, _, _)) = event.lookup_answer() {
+                        settle(&mut checks, lookup, CheckOutcome::Passed);
+                    }
                 }
                 RequestEvent::LookupFailed(failed) => {
                     settle(&mut checks, failed.lookup, CheckOutcome::Failed);

@@ -81,6 +81,9 @@ pub enum Command {
         signature_sha256: String,
         cms: String,
     },
+    /// The operator attests a power of attorney that is not notarised, checked against the paper
+    /// and scanned (REG 3150).
+    AttestPowerOfAttorney { operator_id: String },
     /// The verifier's verdict on the signature.
     RecordSignatureCheck(SignatureCheck),
     /// Ask a registry (the next lookup in order, or a retry of a failed one).
@@ -200,6 +203,12 @@ pub enum DomainError {
     NoDocumentYet,
     #[error("this operator already handed the document out")]
     AlreadyHandedOut,
+    #[error("a power of attorney that is not notarised is scanned and attested before the operator signs")]
+    PowerOfAttorneyNotAttested,
+    #[error("only a power of attorney that is not notarised is attested, after its scan")]
+    NothingToAttest,
+    #[error("the power of attorney was already attested")]
+    AlreadyAttested,
     #[error("the survey is offered once the request has ended")]
     SurveyBeforeEnd,
     #[error("the survey was already answered")]
@@ -239,6 +248,9 @@ impl DomainError {
             DomainError::RefusalAlreadyIssued => "refusal-already-issued",
             DomainError::NoDocumentYet => "no-document-yet",
             DomainError::AlreadyHandedOut => "already-handed-out",
+            DomainError::PowerOfAttorneyNotAttested => "power-of-attorney-not-attested",
+            DomainError::NothingToAttest => "nothing-to-attest",
+            DomainError::AlreadyAttested => "already-attested",
             DomainError::SurveyBeforeEnd => "survey-before-end",
             DomainError::SurveyAlreadySubmitted => "survey-already-submitted",
         }
@@ -256,6 +268,7 @@ pub(crate) const fn refusal_for(lookup: Lookup) -> RefusalReason {
             RefusalReason::NoData
         }
         Lookup::ApplicantIdentity => RefusalReason::ApplicantNotInGbdFl,
+        Lookup::RepresentativeIdentity => RefusalReason::RepresentativeNotInGbdFl,
         Lookup::PowerOfAttorney => RefusalReason::PoaNotInEnis,
         Lookup::SocialStatus => RefusalReason::NotFoundInRegistry,
     }

@@ -41,6 +41,7 @@ pub fn decide(
             signature_sha256,
             cms,
         } => signing::operator_sign(open, operator_id, operator_iin, signature_sha256, cms, now),
+        Command::AttestPowerOfAttorney { operator_id } => signing::attest(open, operator_id),
         Command::RecordSignatureCheck(check) => signing::record_check(open, check),
         Command::StartLookup { lookup, attempt } => lookups::start(open, lookup, attempt),
         Command::RecordLookup {

@@ -23,11 +23,14 @@ pub enum EventType {
     RequestAbandoned,
     RefusalIssued,
     DocumentHandedOut,
+    ApplicantIdentityVerified,
+    PowerOfAttorneyVerified,
+    PowerOfAttorneyAttested,
 }
 
 impl EventType {
     /// Every type.
-    pub const ALL: [EventType; 17] = [
+    pub const ALL: [EventType; 20] = [
         EventType::RequestSubmitted,
         EventType::RequestSigned,
         EventType::SignatureVerified,
@@ -45,6 +48,9 @@ impl EventType {
         EventType::RequestAbandoned,
         EventType::RefusalIssued,
         EventType::DocumentHandedOut,
+        EventType::ApplicantIdentityVerified,
+        EventType::PowerOfAttorneyVerified,
+        EventType::PowerOfAttorneyAttested,
     ];
 
     /// The stored name.
@@ -67,6 +73,9 @@ impl EventType {
             EventType::RequestAbandoned => "RequestAbandoned",
             EventType::RefusalIssued => "RefusalIssued",
             EventType::DocumentHandedOut => "DocumentHandedOut",
+            EventType::ApplicantIdentityVerified => "ApplicantIdentityVerified",
+            EventType::PowerOfAttorneyVerified => "PowerOfAttorneyVerified",
+            EventType::PowerOfAttorneyAttested => "PowerOfAttorneyAttested",
         }
     }
 
@@ -74,14 +83,16 @@ impl EventType {
     /// is in `request/upcast.rs`.
     pub const fn schema_version(self) -> u32 {
         match self {
-            EventType::RequestSigned | EventType::OperatorSigned => 3,
+            EventType::RequestSigned | EventType::OperatorSigned | EventType::RequestSubmitted => 3,
             EventType::ResultIssued
-            | EventType::RequestSubmitted
             | EventType::SignatureVerified
             | EventType::SignatureRejected => 2,
             EventType::RequestAbandoned
             | EventType::RefusalIssued
             | EventType::DocumentHandedOut
+            | EventType::ApplicantIdentityVerified
+            | EventType::PowerOfAttorneyVerified
+            | EventType::PowerOfAttorneyAttested
             | EventType::RegistryLookupRequested
             | EventType::RegistryLookupSucceeded
             | EventType::RegistryLookupFailed

@@ -10,6 +10,7 @@ use crate::identifiers::{Iin, RequestNumber};
 use crate::messages::RequestStatus;
 use crate::refusal::RefusalReason;
 
+pub use super::centre_events::*;
 use super::event_type::EventType;
 use super::upcast::upcast;
 
@@ -77,56 +78,6 @@ pub enum SurveyAnswer {
     Satisfied,
 }
 
-/// The person at a service centre's desk, as their identity document names them (REG 3149).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PresentedPerson {
-    pub iin: Iin,
-    pub surname: String,
-    pub given_name: String,
-    #[serde(default)]
-    pub patronymic: Option<String>,
-    /// The kind of identity document, e.g. `id-card`, `passport`.
-    pub document_kind: String,
-    pub document_number: String,
-}
-
-impl PresentedPerson {
-    /// Whether the names and the document are given.
-    pub fn is_complete(&self) -> bool {
-        [
-            &self.surname,
-            &self.given_name,
-            &self.document_kind,
-            &self.document_number,
-        ]
-        .iter()
-        .all(|s| !s.trim().is_empty())
-    }
-
-    /// Whether GBD FL's record `data` (`last_name`, `first_name`, `patronymic`) names this person,
-    /// letter case aside.
-    pub fn named_in(&self, data: &serde_json::Value) -> bool {
-        let same = |ours: Option<&str>, field: &str| {
-            let theirs = data
-                .get(field)
-                .and_then(serde_json::Value::as_str)
-                .unwrap_or("");
-            ours.unwrap_or("").trim().to_lowercase() == theirs.trim().to_lowercase()
-        };
-        same(Some(&self.surname), "last_name")
-            && same(Some(&self.given_name), "first_name")
-            && same(self.patronymic.as_deref(), "patronymic")
-    }
-}
-
-/// A representative acting under a notarised power of attorney (service centre only).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Representative {
-    pub iin: Iin,
-    pub power_of_attorney_number: String,
-    pub power_of_attorney_date: chrono::NaiveDate,
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RequestSubmitted {
     pub request_id: Uuid,
@@ -191,6 +142,20 @@ impl RequestSubmitted {
             "scans": scans,
         });
         crate::hash_chain::canonical_json(&document)
+    }
+
+    /// Whom a registry is asked about for `lookup`: the representative at the desk for their
+    /// GBD FL check, the patient for a social-status check, the applicant otherwise - the
+    /// consumer the request is for, whose data the rules ask for (REG 3153).
+    pub fn asked_about(&self, lookup: Lookup) -> &Iin {
+        match lookup {
+            Lookup::RepresentativeIdentity => self
+                .representative
+                .as_ref()
+                .map_or(&self.applicant, |r| &r.iin),
+            Lookup::SocialStatus => self.subject().unwrap_or(&self.applicant),
+            _ => &self.applicant,
+        }
     }
 
     /// The citizen the request is about besides the applicant: the patient of a social-status
@@ -296,15 +261,6 @@ pub struct SurveySubmitted {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DocumentsScanned {
-    /// What the paper is (identity document, power of attorney, ...).
-    pub kind: String,
-    /// SHA-256 (hex) of the scan; the bytes are stored apart, never in the event.
-    pub sha256: String,
-    pub size: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OperatorSigned {
     pub operator_id: String,
     /// SHA-256 (hex) of the signature container as received.
@@ -329,14 +285,6 @@ pub struct OperatorSigned {
 pub struct RefusalIssued {
     pub document_number: String,
     pub document_sha256: String,
-}
-
-/// The operator at the service centre handed the result or the refusal to the person at the desk
-/// (REG 3592, table 2 step 11). Each handing out is recorded (a lost paper is printed again).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DocumentHandedOut {
-    pub operator_id: String,
-    pub document_number: String,
 }
 
 /// Nobody signed the request by its `sign_by` time: it ends without a result or a refusal
@@ -366,6 +314,9 @@ pub enum RequestEvent {
     Abandoned(RequestAbandoned),
     RefusalIssued(RefusalIssued),
     DocumentHandedOut(DocumentHandedOut),
+    ApplicantIdentityVerified(ApplicantIdentityVerified),
+    PowerOfAttorneyVerified(PowerOfAttorneyVerified),
+    PowerOfAttorneyAttested(PowerOfAttorneyAttested),
 }
 
 /// A stored event that is not a request event this build can read.
@@ -403,6 +354,9 @@ impl RequestEvent {
             RequestEvent::SignatureRejected(_)
             | RequestEvent::RefusalIssued(_)
             | RequestEvent::DocumentHandedOut(_)
+            | RequestEvent::ApplicantIdentityVerified(_)
+            | RequestEvent::PowerOfAttorneyVerified(_)
+            | RequestEvent::PowerOfAttorneyAttested(_)
             | RequestEvent::LookupRequested(_)
             | RequestEvent::LookupSucceeded(_)
             | RequestEvent::LookupFailed(_)
@@ -438,6 +392,9 @@ impl RequestEvent {
             RequestEvent::Abandoned(_) => EventType::RequestAbandoned,
             RequestEvent::RefusalIssued(_) => EventType::RefusalIssued,
             RequestEvent::DocumentHandedOut(_) => EventType::DocumentHandedOut,
+            RequestEvent::ApplicantIdentityVerified(_) => EventType::ApplicantIdentityVerified,
+            RequestEvent::PowerOfAttorneyVerified(_) => EventType::PowerOfAttorneyVerified,
+            RequestEvent::PowerOfAttorneyAttested(_) => EventType::PowerOfAttorneyAttested,
         }
     }
 
@@ -466,6 +423,9 @@ impl RequestEvent {
             RequestEvent::Abandoned(p) => serde_json::to_value(p),
             RequestEvent::RefusalIssued(p) => serde_json::to_value(p),
             RequestEvent::DocumentHandedOut(p) => serde_json::to_value(p),
+            RequestEvent::ApplicantIdentityVerified(p) => serde_json::to_value(p),
+            RequestEvent::PowerOfAttorneyVerified(p) => serde_json::to_value(p),
+            RequestEvent::PowerOfAttorneyAttested(p) => serde_json::to_value(p),
         };
         // Serialising these plain structs (strings, numbers, enums, dates) cannot fail.
         value.unwrap_or(serde_json::Value::Null)
@@ -499,7 +459,9 @@ impl RequestEvent {
             EventType::SignatureVerified => RequestEvent::SignatureVerified(read(kind, p)?),
             EventType::SignatureRejected => RequestEvent::SignatureRejected(read(kind, p)?),
             EventType::RegistryLookupRequested => RequestEvent::LookupRequested(read(kind, p)?),
-            EventType::RegistryLookupSucceeded => RequestEvent::LookupSucceeded(read(kind, p)?),
+            // The service centre's checks were once recorded as generic answers (docs/domain.md
+            // 3.5 names their own types): read as those.
+            EventType::RegistryLookupSucceeded => desk_check(read(kind, p)?),
             EventType::RegistryLookupFailed => RequestEvent::LookupFailed(read(kind, p)?),
             EventType::RequestRefused => RequestEvent::Refused(read(kind, p)?),
             EventType::ResultIssued => RequestEvent::ResultIssued(read(kind, p)?),
@@ -511,7 +473,59 @@ impl RequestEvent {
             EventType::RequestAbandoned => RequestEvent::Abandoned(read(kind, p)?),
             EventType::RefusalIssued => RequestEvent::RefusalIssued(read(kind, p)?),
             EventType::DocumentHandedOut => RequestEvent::DocumentHandedOut(read(kind, p)?),
+            EventType::ApplicantIdentityVerified => {
+                RequestEvent::ApplicantIdentityVerified(read(kind, p)?)
+            }
+            EventType::PowerOfAttorneyVerified => {
+                RequestEvent::PowerOfAttorneyVerified(read(kind, p)?)
+            }
+            EventType::PowerOfAttorneyAttested => {
+                RequestEvent::PowerOfAttorneyAttested(read(kind, p)?)
+            }
         })
+    }
+}
+
+/// A stored generic lookup answer, as the event type the service centre's checks have now: GBD
+/// FL's answer about whoever stood at the desk, ENIS's about the power of attorney. Any other
+/// lookup's answer stays generic.
+fn desk_check(answer: RegistryLookupSucceeded) -> RequestEvent {
+    match answer.lookup {
+        Lookup::ApplicantIdentity => {
+            RequestEvent::ApplicantIdentityVerified(ApplicantIdentityVerified {
+                person: IdentityOf::PersonAtDesk,
+                iin: None,
+                attempt: answer.attempt,
+                confirmed: None,
+                data: answer.data,
+            })
+        }
+        Lookup::PowerOfAttorney => RequestEvent::PowerOfAttorneyVerified(PowerOfAttorneyVerified {
+            attempt: answer.attempt,
+            confirmed: None,
+            data: answer.data,
+        }),
+        _ => RequestEvent::LookupSucceeded(answer),
+    }
+}
+
+impl RequestEvent {
+    /// A registry's answer, whatever its event type: the lookup, the attempt and the data.
+    pub fn lookup_answer(&self) -> Option<(Lookup, u32, &serde_json::Value)> {
+        match self {
+            RequestEvent::LookupSucceeded(s) => Some((s.lookup, s.attempt, &s.data)),
+            RequestEvent::ApplicantIdentityVerified(v) => {
+                let lookup = match v.person {
+                    IdentityOf::Representative => Lookup::RepresentativeIdentity,
+                    IdentityOf::Applicant | IdentityOf::PersonAtDesk => Lookup::ApplicantIdentity,
+                };
+                Some((lookup, v.attempt, &v.data))
+            }
+            RequestEvent::PowerOfAttorneyVerified(v) => {
+                Some((Lookup::PowerOfAttorney, v.attempt, &v.data))
+            }
+            _ => None,
+        }
     }
 }
 

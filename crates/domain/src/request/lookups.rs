@@ -59,15 +59,21 @@ fn refusal_on_found(
     data: &serde_json::Value,
     now: DateTime<Utc>,
 ) -> Option<RefusalReason> {
+    let misnamed = || {
+        open.info
+            .presented
+            .as_ref()
+            .is_some_and(|p| !p.named_in(data))
+    };
+    let represented = open.info.representative.is_some();
     match lookup {
-        Lookup::ApplicantIdentity
-            if open
-                .info
-                .presented
-                .as_ref()
-                .is_some_and(|p| !p.named_in(data)) =>
-        {
+        // The citizen at the desk must be the one their identity document names; a represented
+        // citizen is not at the desk, and GBD FL knowing them is the check (REG 3153).
+        Lookup::ApplicantIdentity if !represented && misnamed() => {
             Some(RefusalReason::ApplicantNotInGbdFl)
+        }
+        Lookup::RepresentativeIdentity if misnamed() => {
+            Some(RefusalReason::RepresentativeNotInGbdFl)
         }
         Lookup::PowerOfAttorney
             if !super::centre::power_of_attorney_holds(
@@ -80,6 +86,42 @@ fn refusal_on_found(
         }
         _ => None,
     }
+}
+
+/// The event of a found record: the service centre's checks have their own types (docs/domain.md
+/// 3.5), saying whose record GBD FL gave and whether it confirmed what was presented.
+fn answered(
+    open: &Open,
+    lookup: Lookup,
+    attempt: u32,
+    data: serde_json::Value,
+    confirmed: bool,
+) -> RequestEvent {
+    let person = match lookup {
+        Lookup::ApplicantIdentity => IdentityOf::Applicant,
+        Lookup::RepresentativeIdentity => IdentityOf::Representative,
+        Lookup::PowerOfAttorney => {
+            return RequestEvent::PowerOfAttorneyVerified(PowerOfAttorneyVerified {
+                attempt,
+                confirmed: Some(confirmed),
+                data,
+            })
+        }
+        _ => {
+            return RequestEvent::LookupSucceeded(RegistryLookupSucceeded {
+                lookup,
+                attempt,
+                data,
+            })
+        }
+    };
+    RequestEvent::ApplicantIdentityVerified(ApplicantIdentityVerified {
+        person,
+        iin: Some(open.info.asked_about(lookup).clone()),
+        attempt,
+        confirmed: Some(confirmed),
+        data,
+    })
 }
 
 /// A registry's answer to the lookup under way, or its failure to answer.
@@ -97,11 +139,7 @@ pub(super) fn record(
     Ok(match outcome {
         LookupOutcome::Found(data) => {
             let refusal = refusal_on_found(open, lookup, &data, now);
-            let mut events = vec![RequestEvent::LookupSucceeded(RegistryLookupSucceeded {
-                lookup,
-                attempt,
-                data,
-            })];
+            let mut events = vec![answered(open, lookup, attempt, data, refusal.is_none())];
             events.extend(refusal.map(|reason| RequestEvent::Refused(RequestRefused { reason })));
             events
         }

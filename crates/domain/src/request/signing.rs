@@ -104,6 +104,10 @@ pub(super) fn operator_sign(
     if scans == 0 {
         return Err(DomainError::NoScans);
     }
+    // REG 3150: a power of attorney ENIS cannot confirm is the operator's to check and attest.
+    if unattested_power_of_attorney(open) {
+        return Err(DomainError::PowerOfAttorneyNotAttested);
+    }
     Ok(vec![RequestEvent::OperatorSigned(OperatorSigned {
         operator_id,
         signature_sha256,
@@ -111,6 +115,47 @@ pub(super) fn operator_sign(
         cms: Some(cms),
         deadline: promised_deadline(open, now),
     })])
+}
+
+/// Whether the request names a representative whose power of attorney is not notarised and not
+/// attested yet.
+fn unattested_power_of_attorney(open: &Open) -> bool {
+    open.info
+        .representative
+        .as_ref()
+        .is_some_and(|r| !r.notarised)
+        && !open.power_of_attorney_attested
+}
+
+/// The operator attests a power of attorney that is not notarised: it was checked against the
+/// paper presented, whose scan is the latest of its kind (REG 3150).
+pub(super) fn attest(open: &Open, operator_id: String) -> Result<Vec<RequestEvent>, DomainError> {
+    awaiting_signature(open)?;
+    if !at_centre(open) {
+        return Err(DomainError::WrongChannel);
+    }
+    if open.power_of_attorney_attested {
+        return Err(DomainError::AlreadyAttested);
+    }
+    let not_notarised = open
+        .info
+        .representative
+        .as_ref()
+        .is_some_and(|r| !r.notarised);
+    let scan = open
+        .scans
+        .iter()
+        .rev()
+        .find(|s| s.kind == ScanKind::PowerOfAttorney.code());
+    match (not_notarised, scan) {
+        (true, Some(scan)) => Ok(vec![RequestEvent::PowerOfAttorneyAttested(
+            PowerOfAttorneyAttested {
+                operator_id,
+                scan_sha256: scan.sha256.clone(),
+            },
+        )]),
+        _ => Err(DomainError::NothingToAttest),
+    }
 }
 
 /// The NCA's verdict on the signature: verified, or refused with the reason it maps to.

@@ -49,6 +49,8 @@ pub struct Open {
     pub scans: Vec<DocumentsScanned>,
     /// The operator whose certificate must have made the service centre's signature.
     pub operator_iin: Option<Iin>,
+    /// A power of attorney that is not notarised, attested by the operator (REG 3150).
+    pub power_of_attorney_attested: bool,
 }
 
 impl Open {
@@ -143,15 +145,27 @@ pub(crate) fn lookups_for(info: &RequestInfo) -> (Vec<Lookup>, Vec<Lookup>) {
     let service = info.service.service();
     match info.channel {
         Channel::ServiceCentre => {
+            // REG 3153: GBD FL is asked for the consumer's data; with a representative, for the
+            // person at the desk too; ENIS only for a notarised power of attorney.
             let mut checks = vec![Lookup::ApplicantIdentity];
-            if info.representative.is_some() {
-                checks.push(Lookup::PowerOfAttorney);
+            if let Some(representative) = &info.representative {
+                checks.push(Lookup::RepresentativeIdentity);
+                if representative.notarised {
+                    checks.push(Lookup::PowerOfAttorney);
+                }
             }
             let after = service
                 .centre_lookups
                 .iter()
                 .copied()
-                .filter(|l| !matches!(l, Lookup::ApplicantIdentity | Lookup::PowerOfAttorney))
+                .filter(|l| {
+                    !matches!(
+                        l,
+                        Lookup::ApplicantIdentity
+                            | Lookup::RepresentativeIdentity
+                            | Lookup::PowerOfAttorney
+                    )
+                })
                 .collect();
             (checks, after)
         }
@@ -203,6 +217,7 @@ fn opened(submitted: &RequestSubmitted) -> Request {
         service_deadline_missed: false,
         scans: Vec::new(),
         operator_iin: None,
+        power_of_attorney_attested: false,
     }))
 }
 
@@ -232,7 +247,10 @@ fn evolve_open(mut open: Box<Open>, event: &RequestEvent) -> Request {
         }
         RequestEvent::LookupRequested(e) => set_in_flight(&mut open.stage, Some(e.lookup)),
         RequestEvent::LookupFailed(_) => set_in_flight(&mut open.stage, None),
-        RequestEvent::LookupSucceeded(_) => lookup_answered(&mut open),
+        RequestEvent::LookupSucceeded(_)
+        | RequestEvent::ApplicantIdentityVerified(_)
+        | RequestEvent::PowerOfAttorneyVerified(_) => lookup_answered(&mut open),
+        RequestEvent::PowerOfAttorneyAttested(_) => open.power_of_attorney_attested = true,
         RequestEvent::StepDeadlineMissed(e) => open.missed_steps.push(e.step),
         RequestEvent::ServiceDeadlineMissed(_) => open.service_deadline_missed = true,
         RequestEvent::Refused(e) => return closed(open, Outcome::Refused { reason: e.reason }),

@@ -555,6 +555,7 @@ fn centre_submit(representative: bool) -> Command {
             iin: someone_else(),
             power_of_attorney_number: "N-123".into(),
             power_of_attorney_date: chrono::NaiveDate::from_ymd_opt(2026, 1, 15).expect("date"),
+            notarised: true,
         });
     }
     command
@@ -673,6 +674,7 @@ fn a_representative_at_a_service_centre_is_checked_in_gbd_fl_and_enis_then_scann
             got: Lookup::FundMovements,
         });
     events.extend(found(Lookup::ApplicantIdentity));
+    events.extend(found(Lookup::RepresentativeIdentity));
     events.extend(poa_found(valid_poa()));
     given(&events)
         .when(operator_sign())
@@ -1340,4 +1342,231 @@ fn the_operator_hands_out_the_document_of_a_centre_request_once_there_is_one() {
     given(&portal)
         .when(hand_out())
         .then_err(DomainError::WrongChannel);
+}
+
+/// A representative filing at the desk: the representative `someone_else()` presents their identity
+/// document, for `citizen()`; `notarised` says whether the power of attorney is in ENIS.
+fn represented_filing(notarised: bool) -> Command {
+    let mut command = centre_submit(true);
+    if let Command::Submit(filing) = &mut command {
+        if let Some(r) = &mut filing.representative {
+            r.notarised = notarised;
+        }
+        filing.presented = Some(Box::new(PresentedPerson {
+            iin: someone_else(),
+            surname: "Сериков".into(),
+            given_name: "Болат".into(),
+            patronymic: None,
+            document_kind: "id-card".into(),
+            document_number: "049871234".into(),
+        }));
+    }
+    command
+}
+
+/// The answer of the check under way, recorded through `decide`.
+fn answer_check(events: &mut Vec<RequestEvent>, lookup: Lookup, data: serde_json::Value) {
+    events.extend(
+        given(events)
+            .when(Command::StartLookup { lookup, attempt: 1 })
+            .events(),
+    );
+    let out = given(events)
+        .when(Command::RecordLookup {
+            lookup,
+            attempt: 1,
+            outcome: LookupOutcome::Found(data),
+        })
+        .events();
+    events.extend(out);
+}
+
+/// REG 3153: GBD FL is asked for «данных потребителя» - the represented citizen - and, at the
+/// desk, about the representative too; each answer is its own event naming whose record it is
+/// (docs/domain.md 3.5).
+#[test]
+fn gbd_fl_is_asked_about_the_represented_citizen_and_the_representative_each_named() {
+    let mut events = given(&[]).when(represented_filing(true)).events();
+    let Some(RequestEvent::Submitted(filed)) = events.first().cloned() else {
+        panic!("filed")
+    };
+    assert_eq!(filed.asked_about(Lookup::ApplicantIdentity), &citizen());
+    assert_eq!(
+        filed.asked_about(Lookup::RepresentativeIdentity),
+        &someone_else()
+    );
+    // The represented citizen is not at the desk: GBD FL knowing them is the check.
+    answer_check(
+        &mut events,
+        Lookup::ApplicantIdentity,
+        json!({"last_name": "Бапахова"}),
+    );
+    assert_eq!(
+        events.last(),
+        Some(&RequestEvent::ApplicantIdentityVerified(
+            ApplicantIdentityVerified {
+                person: IdentityOf::Applicant,
+                iin: Some(citizen()),
+                attempt: 1,
+                confirmed: Some(true),
+                data: json!({"last_name": "Бапахова"}),
+            }
+        ))
+    );
+    // The representative must be the person their identity document names.
+    let mut misnamed = events.clone();
+    let wrong = json!({"last_name": "Иванов", "first_name": "Болат"});
+    answer_check(&mut misnamed, Lookup::RepresentativeIdentity, wrong.clone());
+    assert_eq!(
+        &misnamed[misnamed.len() - 2..],
+        [
+            RequestEvent::ApplicantIdentityVerified(ApplicantIdentityVerified {
+                person: IdentityOf::Representative,
+                iin: Some(someone_else()),
+                attempt: 1,
+                confirmed: Some(false),
+                data: wrong,
+            }),
+            refused(RefusalReason::RepresentativeNotInGbdFl),
+        ]
+    );
+    answer_check(
+        &mut events,
+        Lookup::RepresentativeIdentity,
+        json!({"last_name": "Сериков", "first_name": "Болат"}),
+    );
+    // Then ENIS, for a notarised power of attorney.
+    given(&events)
+        .when(Command::StartLookup {
+            lookup: Lookup::PowerOfAttorney,
+            attempt: 1,
+        })
+        .events();
+}
+
+/// REG 3150: a power of attorney that is not notarised is served without ENIS: the operator
+/// checks the paper, scans it and attests it before signing.
+#[test]
+fn a_power_of_attorney_that_is_not_notarised_needs_its_scan_and_the_operators_attestation() {
+    let mut events = given(&[]).when(represented_filing(false)).events();
+    answer_check(&mut events, Lookup::ApplicantIdentity, json!({}));
+    answer_check(
+        &mut events,
+        Lookup::RepresentativeIdentity,
+        json!({"last_name": "Сериков", "first_name": "Болат"}),
+    );
+    // No ENIS check: the desk's checks are done, the request waits for the scans.
+    let Request::Open(open) = given(&events).0 else {
+        panic!("open")
+    };
+    assert_eq!(open.stage, Stage::AwaitingSignature { scans: 0 });
+    assert!(!open.checks.contains(&Lookup::PowerOfAttorney));
+    let attest = || Command::AttestPowerOfAttorney {
+        operator_id: "op-17".into(),
+    };
+    let scan = |kind, sha256: &str| Command::ScanDocument {
+        kind,
+        sha256: sha256.into(),
+        size: 10,
+    };
+    // An identity document scanned: nothing to attest yet, and no signature.
+    events.extend(
+        given(&events)
+            .when(scan(crate::scans::ScanKind::IdentityDocument, "aa"))
+            .events(),
+    );
+    given(&events)
+        .when(attest())
+        .then_err(DomainError::NothingToAttest);
+    given(&events)
+        .when(operator_sign())
+        .then_err(DomainError::PowerOfAttorneyNotAttested);
+    events.extend(
+        given(&events)
+            .when(scan(crate::scans::ScanKind::PowerOfAttorney, "bb"))
+            .events(),
+    );
+    given(&events)
+        .when(operator_sign())
+        .then_err(DomainError::PowerOfAttorneyNotAttested);
+    let attested = given(&events).when(attest()).events();
+    assert_eq!(
+        attested,
+        [RequestEvent::PowerOfAttorneyAttested(
+            PowerOfAttorneyAttested {
+                operator_id: "op-17".into(),
+                scan_sha256: "bb".into(),
+            }
+        )]
+    );
+    events.extend(attested);
+    given(&events)
+        .when(attest())
+        .then_err(DomainError::AlreadyAttested);
+    let signed = given(&events).when(operator_sign()).events();
+    assert!(matches!(
+        signed.as_slice(),
+        [RequestEvent::OperatorSigned(_)]
+    ));
+    // A notarised one is ENIS's to confirm: nothing for the operator to attest.
+    let mut notarised = given(&[]).when(represented_filing(true)).events();
+    answer_check(&mut notarised, Lookup::ApplicantIdentity, json!({}));
+    answer_check(
+        &mut notarised,
+        Lookup::RepresentativeIdentity,
+        json!({"last_name": "Сериков", "first_name": "Болат"}),
+    );
+    answer_check(&mut notarised, Lookup::PowerOfAttorney, valid_poa());
+    notarised.extend(
+        given(&notarised)
+            .when(scan(crate::scans::ScanKind::PowerOfAttorney, "cc"))
+            .events(),
+    );
+    given(&notarised)
+        .when(attest())
+        .then_err(DomainError::NothingToAttest);
+}
+
+/// docs/domain.md 3.5: the desk's checks stored as generic lookup answers are read as their own
+/// event types; a submission of version 2 took notarised powers of attorney only.
+#[test]
+fn desk_checks_stored_as_generic_answers_and_older_submissions_are_upcast() {
+    let generic = |lookup: &str| json!({"lookup": lookup, "attempt": 2, "data": {"x": 1}});
+    assert_eq!(
+        RequestEvent::decode("RegistryLookupSucceeded", 1, generic("applicant-identity"))
+            .expect("upcast"),
+        RequestEvent::ApplicantIdentityVerified(ApplicantIdentityVerified {
+            person: IdentityOf::PersonAtDesk,
+            iin: None,
+            attempt: 2,
+            confirmed: None,
+            data: json!({"x": 1}),
+        })
+    );
+    assert_eq!(
+        RequestEvent::decode("RegistryLookupSucceeded", 1, generic("power-of-attorney"))
+            .expect("upcast"),
+        RequestEvent::PowerOfAttorneyVerified(PowerOfAttorneyVerified {
+            attempt: 2,
+            confirmed: None,
+            data: json!({"x": 1}),
+        })
+    );
+    assert!(matches!(
+        RequestEvent::decode("RegistryLookupSucceeded", 1, generic("iin")),
+        Ok(RequestEvent::LookupSucceeded(_))
+    ));
+    let events = given(&[]).when(represented_filing(true)).events();
+    let mut v2 = events[0].payload();
+    v2["representative"]
+        .as_object_mut()
+        .expect("representative")
+        .remove("notarised");
+    let RequestEvent::Submitted(read) =
+        RequestEvent::decode("RequestSubmitted", 2, v2.clone()).expect("upcast")
+    else {
+        panic!("a submission")
+    };
+    assert_eq!(read.representative.map(|r| r.notarised), Some(true));
+    assert!(RequestEvent::decode("RequestSubmitted", 3, v2).is_err());
 }

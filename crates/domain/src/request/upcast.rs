@@ -13,6 +13,10 @@
 //!   receipt plus [`DEFAULT_SIGN_WITHIN`], the time the rule shipped with.
 //! - `RequestSigned`, `OperatorSigned` 2 -> 3: `deadline` added; signatures recorded before it
 //!   promised none from their receipt (`None`).
+//! - `RequestSubmitted` 2 -> 3: `representative.notarised` added; representatives were taken with a
+//!   notarised power of attorney only (`true`).
+//! - `RegistryLookupSucceeded` of the service centre's checks: read as `ApplicantIdentityVerified`
+//!   (whoever stood at the desk) and `PowerOfAttorneyVerified` (events.rs, `desk_check`).
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
@@ -64,6 +68,13 @@ fn one_version_up(kind: EventType, version: u32, map: &mut Map<String, Value>) {
         }
         (EventType::RequestSigned | EventType::OperatorSigned, 2) => {
             map.entry("deadline").or_insert(Value::Null);
+        }
+        (EventType::RequestSubmitted, 2) => {
+            if let Some(Value::Object(representative)) = map.get_mut("representative") {
+                representative
+                    .entry("notarised")
+                    .or_insert(Value::Bool(true));
+            }
         }
         _ => {}
     }

@@ -155,7 +155,9 @@ impl HttpRegistries {
                     .map(|(from, to)| vec![("from", from.to_string()), ("to", to.to_string())])
                     .unwrap_or_default(),
             ),
-            Lookup::ApplicantIdentity => (format!("{base}/gbdfl/persons/{iin}"), vec![]),
+            Lookup::ApplicantIdentity | Lookup::RepresentativeIdentity => {
+                (format!("{base}/gbdfl/persons/{iin}"), vec![])
+            }
             Lookup::PowerOfAttorney => {
                 let unsupported = |reason| RegistryError::Unsupported {
                     registry: Registry::Enis.name(),
