@@ -80,7 +80,10 @@ pub fn render(document: &Value, digests: Digests<'_>) -> Result<Vec<u8>, PdfErro
     // Composed by this service: a kind it does not know is an internal fault, not a guess.
     let kind: ResultDocument = serde_json::from_value(document["kind"].clone())
         .map_err(|e| PdfError::Render(format!("the document's kind: {e}")))?;
-    page.paragraph(kind.title_kk(), 12.0);
+    page.paragraph(
+        document["title_kk"].as_str().unwrap_or(kind.title_kk()),
+        12.0,
+    );
     page.paragraph(document["title_ru"].as_str().unwrap_or_default(), 12.0);
     page.gap(3.0);
     let recipient = &document["recipient"];
@@ -90,7 +93,7 @@ pub fn render(document: &Value, digests: Digests<'_>) -> Result<Vec<u8>, PdfErro
             &format!(
                 "Азамат(ша) / Гражданину(ке): {}, туған күні / дата рождения: {}",
                 text(&recipient["full_name"]),
-                text(&recipient["birth_date"])
+                date(&recipient["birth_date"])
             ),
             9.0,
         );
@@ -100,12 +103,23 @@ pub fn render(document: &Value, digests: Digests<'_>) -> Result<Vec<u8>, PdfErro
         &format!(
             "Сұрау / Запрос № {} · берілген күні / дата выдачи: {}",
             text(&document["request_number"]),
-            text(&document["issued_at"]).get(..10).unwrap_or_default()
+            date(&document["issued_at"])
         ),
         9.0,
     );
     page.gap(3.0);
     body(&mut page, kind, &document["body"]);
+    // The e-document equals a paper one: Kazakh beside Russian (docs/domain.md 6.3, D17).
+    page.gap(2.0);
+    for (language, fallback) in [
+        ("kk", domain::result::LEGAL_CLAUSE_KK),
+        ("ru", domain::result::LEGAL_CLAUSE_RU),
+    ] {
+        let clause = document["legal_clause"][language]
+            .as_str()
+            .unwrap_or(fallback);
+        page.paragraph(clause, 7.0);
+    }
     footer(&mut page, number, digests)?;
     drop(page);
     pdf.save_to_bytes().map_err(render)
@@ -179,45 +193,28 @@ fn refusal(page: &mut Page, body: &Value) {
     }
 }
 
-/// The decisions of a benefit-information document (docs/domain.md 6.1).
+/// The decisions of a benefit-information document (docs/domain.md 6.1): each decision's lines as
+/// its service's document prints them, Kazakh above Russian. A document composed before the lines
+/// were kept prints its decision's facts.
 fn benefit_information(page: &mut Page, body: &Value) {
     for decision in body["decisions"].as_array().into_iter().flatten() {
-        page.paragraph(
-            &format!(
-                "Шешім / Решением № {} от {} ({})",
-                text(&decision["decision_number"]),
-                text(&decision["decision_date"]),
-                text(&decision["issuer"])
-            ),
-            9.0,
-        );
-        match decision["refusal_reason"].as_str() {
-            Some(reason) => page.paragraph(
-                &format!("Тағайындаудан бас тартылды / Отказано в назначении: {reason}"),
-                9.0,
-            ),
-            None => {
-                page.line(
-                    &format!(
-                        "Тағайындалды / Назначено в размере {} тенге",
-                        text(&decision["amount_kzt"])
-                    ),
-                    9.0,
-                );
-                page.line(
-                    &format!(
-                        "Тағайындалған күні / Дата назначения: {}",
-                        text(&decision["assigned_from"])
-                    ),
-                    9.0,
-                );
-                if let Some(until) = decision["paid_until"].as_str() {
-                    page.line(
-                        &format!("Төлемнің аяқталу күні / Дата окончания выплаты: {until}"),
-                        9.0,
-                    );
+        match decision["lines"].as_array() {
+            Some(lines) => {
+                for line in lines {
+                    page.paragraph(&text(&line["kk"]), 8.0);
+                    page.paragraph(&text(&line["ru"]), 9.0);
                 }
             }
+            None => page.paragraph(
+                &format!(
+                    "Шешім / Решением № {} от {} ({}): {} тенге",
+                    text(&decision["decision_number"]),
+                    date(&decision["decision_date"]),
+                    text(&decision["issuer"]),
+                    text(&decision["amount_kzt"])
+                ),
+                9.0,
+            ),
         }
         page.gap(2.0);
     }
@@ -238,7 +235,7 @@ fn sik_certificate(page: &mut Page, body: &Value) {
         ("Тіркелген күні / Дата регистрации", "registered_on"),
         ("Берілген күні / Дата выдачи", "issued_on"),
     ] {
-        page.paragraph(&format!("{kk_ru}: {}", text(&body[key])), 9.0);
+        page.paragraph(&format!("{kk_ru}: {}", date(&body[key])), 9.0);
     }
 }
 
@@ -259,10 +256,10 @@ fn fund_statement(page: &mut Page, body: &Value) {
         page.paragraph(
             &format!(
                 "{} · {} · № {} от {} · {} · {} → {} · {} тенге",
-                text(&row["received_on"]),
-                text(&row["sent_on"]),
+                date(&row["received_on"]),
+                date(&row["sent_on"]),
                 text(&row["document_number"]),
-                text(&row["document_date"]),
+                date(&row["document_date"]),
                 text(&row["knp"]),
                 text(&row["sender"]),
                 text(&row["recipient"]),
@@ -276,10 +273,6 @@ fn fund_statement(page: &mut Page, body: &Value) {
         &format!("Барлығы / Итого: {} тенге", text(&body["total_kzt"])),
         9.0,
     );
-    page.paragraph(
-            "Данный документ согласно пункту 1 статьи 7 ЗРК от 7 января 2003 года «Об электронном документе и электронной цифровой подписи» равнозначен документу на бумажном носителе.",
-            8.0,
-        );
 }
 
 /// The social-status line (docs/domain.md 8).
@@ -288,6 +281,13 @@ fn status_line(page: &mut Page, body: &Value) {
     if let Some(explanation) = body["explanation"].as_str() {
         page.paragraph(explanation, 9.0);
     }
+}
+
+/// A JSON value as printed, an ISO date as the regulations print dates (`дд.мм.гггг`).
+fn date(value: &Value) -> String {
+    value
+        .as_str()
+        .map_or_else(|| text(value), domain::result::dmy)
 }
 
 /// A JSON value as printed: strings as they are, numbers as written, nothing for null.

@@ -4,6 +4,8 @@
 //! answers, the issuer, the recipient and the body of its kind. Composing is pure; the workflow
 //! signs the bytes (CMS, the provider's key) and stores both.
 
+mod benefit;
+
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
@@ -13,6 +15,15 @@ use crate::catalog::{Lookup, Provider, ResultDocument};
 use crate::identifiers::Iin;
 use crate::refusal::RefusalReason;
 use crate::request::{RequestEvent, RequestInfo, SikBranch};
+
+pub use benefit::{dmy, Line};
+
+/// The clause that makes the electronic document equal to a paper one (docs/domain.md 6.3), in
+/// Russian and in Kazakh beside it; every document carries it.
+pub const LEGAL_CLAUSE_RU: &str = "Данный документ согласно пункту 1 статьи 7 ЗРК от 7 января 2003 года «Об электронном документе и электронной цифровой подписи» равнозначен документу на бумажном носителе.";
+/// The Kazakh clause (docs/domain.md 10, D17: the sample's «76-бабы» is a defect; this cites the
+/// same article as the Russian one).
+pub const LEGAL_CLAUSE_KK: &str = "Осы құжат «Электрондық құжат және электрондық цифрлық қолтаңба туралы» 2003 жылғы 7 қаңтардағы Қазақстан Республикасы Заңының 7-бабының 1-тармағына сәйкес қағаз жеткізгіштегі құжатпен тең.";
 
 /// The issuer named on documents of AIS GTsVP (docs/domain.md 6.2, 6.3).
 pub const GCVP_ISSUER: &str = "Государственный центр по выплате пенсий";
@@ -64,11 +75,13 @@ pub fn answers(events: &[RequestEvent]) -> HashMap<Lookup, &Value> {
 /// The registries' answers a document is composed from, by lookup.
 type Answers<'a> = HashMap<Lookup, &'a Value>;
 
-/// A document's recipient, its body, and for a SIK certificate the branch taken.
+/// A document's recipient, its body, for a SIK certificate the branch taken, and a title of its
+/// own (the benefit documents').
 struct Parts {
     recipient: Value,
     body: Value,
     sik_branch: Option<SikBranch>,
+    title: Option<Line>,
 }
 
 /// Composes the result document of `info` from the registries' `answers`, issued at `issued_at`.
@@ -83,7 +96,7 @@ pub fn compose(
     let kind = info.service.service().result;
     let number = document_number(info);
     let parts = match kind {
-        ResultDocument::BenefitInformation => benefit_information(answers)?,
+        ResultDocument::BenefitInformation => benefit_information(info, answers)?,
         ResultDocument::SikCertificate => sik_certificate(answers)?,
         ResultDocument::FundStatement => fund_statement(info, answers)?,
         ResultDocument::SocialStatusLine => social_status_line(info, answers)?,
@@ -99,9 +112,13 @@ pub fn compose(
         ResultDocument::BenefitInformation => parts.body["issuer"].clone(),
         _ => json!(GCVP_ISSUER),
     };
+    let title = parts.title.unwrap_or_else(|| Line {
+        ru: kind.title_ru().into(),
+        kk: kind.title_kk().into(),
+    });
     let document = envelope(
         "egov-events/result/v1",
-        kind,
+        (kind, &title),
         &number,
         info,
         issuer,
@@ -121,7 +138,7 @@ pub fn compose(
 #[allow(clippy::too_many_arguments)] // The envelope's fields, each named at the call.
 fn envelope(
     schema: &str,
-    kind: ResultDocument,
+    (kind, title): (ResultDocument, &Line),
     number: &str,
     info: &RequestInfo,
     issuer: Value,
@@ -133,13 +150,15 @@ fn envelope(
         "document": schema,
         "document_number": number,
         "kind": kind,
-        "title_ru": kind.title_ru(),
+        "title_ru": title.ru,
+        "title_kk": title.kk,
         "request_number": info.number,
         "request_id": info.request_id,
         "service": info.service,
         "issuer": issuer,
         "recipient": recipient,
         "body": body,
+        "legal_clause": { "ru": LEGAL_CLAUSE_RU, "kk": LEGAL_CLAUSE_KK },
         "issued_at": issued_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
     })
 }
@@ -173,9 +192,13 @@ pub fn compose_refusal(
         "rule": rule,
     });
     let recipient = json!({ "iin": info.applicant });
+    let title = Line {
+        ru: kind.title_ru().into(),
+        kk: kind.title_kk().into(),
+    };
     let document = envelope(
         "egov-events/refusal/v1",
-        kind,
+        (kind, &title),
         &number,
         info,
         json!(issuer),
@@ -199,8 +222,8 @@ fn answer<'a>(answers: &Answers<'a>, lookup: Lookup) -> Result<&'a Value, Compos
 }
 
 /// Services 1-8 (docs/domain.md 6.1): the decisions on the benefit, by the department of the
-/// decision's region.
-fn benefit_information(answers: &Answers<'_>) -> Result<Parts, ComposeError> {
+/// decision's region, each with the lines its service's document prints.
+fn benefit_information(info: &RequestInfo, answers: &Answers<'_>) -> Result<Parts, ComposeError> {
     let person = answer(answers, Lookup::Iin)?;
     let benefits = answer(answers, Lookup::BenefitData)?;
     let missing = ComposeError {
@@ -212,10 +235,22 @@ fn benefit_information(answers: &Answers<'_>) -> Result<Parts, ComposeError> {
         .first()
         .map(|record| record["issuer"].clone())
         .ok_or(missing)?;
+    let decisions: Vec<Value> = records
+        .iter()
+        .map(|record| {
+            let mut decision = record.clone();
+            if let Value::Object(map) = &mut decision {
+                let lines = benefit::decision_lines(info.service, record);
+                map.insert("lines".into(), json!(lines));
+            }
+            decision
+        })
+        .collect();
     Ok(Parts {
         recipient: recipient(person, Lookup::Iin)?,
-        body: json!({ "issuer": issuer, "decisions": records }),
+        body: json!({ "issuer": issuer, "decisions": decisions }),
         sik_branch: None,
+        title: Some(benefit::title(info.service)),
     })
 }
 
@@ -251,6 +286,7 @@ fn sik_certificate(answers: &Answers<'_>) -> Result<Parts, ComposeError> {
         recipient: recipient(answer, Lookup::SikProcessing)?,
         body: Value::Object(body),
         sik_branch: Some(branch),
+        title: None,
     })
 }
 
@@ -285,6 +321,7 @@ fn fund_statement(info: &RequestInfo, answers: &Answers<'_>) -> Result<Parts, Co
             "total_kzt": kzt(total_tiyn),
         }),
         sik_branch: None,
+        title: None,
     })
 }
 
@@ -304,6 +341,7 @@ fn social_status_line(info: &RequestInfo, answers: &Answers<'_>) -> Result<Parts
             "explanation": answer["explanation"],
         }),
         sik_branch: None,
+        title: None,
     })
 }
 

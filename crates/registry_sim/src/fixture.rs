@@ -82,6 +82,19 @@ pub struct Benefit {
     /// For a refusal to assign: its reason as the provider wrote it.
     #[serde(default)]
     pub refusal_reason: Option<String>,
+    /// Service 2 has two decisions: `pension` (the default) and `basic-pension`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment: Option<String>,
+    /// Service 1: the monthly child-care amount (tenge, decimal string) beside the lump sum.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monthly_amount_kzt: Option<String>,
+    /// Service 4: the disability group and the period the expert opinion set it for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disability_group: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disability_from: Option<NaiveDate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disability_until: Option<NaiveDate>,
 }
 
 /// A movement on a transit account (the columns of docs/domain.md 6.3).
