@@ -12,6 +12,7 @@ use testkit::pki::Issued;
 use crate::support::citizens::AIDA;
 use crate::support::flow::{healthy, Flow};
 use crate::support::portal::Keys;
+use crate::support::process::eventually;
 
 /// The operator (an employee with an EDS of their own; in no citizen registry).
 const OPERATOR: &str = "900101300007";
@@ -367,19 +368,17 @@ async fn representatives_checks_and_signatures_end_in_the_refusals_domain_md_nam
     assert!(unknown["refusal"]["text"]["ru"].as_str().is_some());
     // The refusal is a signed document the operator prints and hands out (REG 3591).
     let refused = unknown["number"].as_str().expect("number").to_owned();
-    let issued = || async {
+    // 409 `no-document-yet` until the workflow has issued it.
+    let handed_out = || async {
         let (code, handed) = desk.hand_out(&refused, &desk.token).await;
-        (code == 200 && handed["document_number"] == format!("O{refused}")).then_some(())
+        code == 200 && handed["document_number"] == format!("O{refused}")
     };
-    let mut handed = None;
-    for _ in 0..100 {
-        handed = issued().await;
-        if handed.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(handed.is_some(), "the refusal document is handed out");
+    eventually(
+        "the refusal document is handed out",
+        Duration::from_secs(30),
+        handed_out,
+    )
+    .await;
     let pdf = desk
         .flow
         .http
