@@ -68,7 +68,8 @@ const ANSWERS: [(&str, Names); 3] = [
     ),
 ];
 
-/// A telephone the regulations give for questions about a service.
+/// A telephone the regulations give for questions about a service, with the sentence that gives it
+/// (item 9 or 10 of each regulation's general provisions).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Contact {
     pub phone: &'static str,
@@ -104,19 +105,19 @@ impl ServiceCode {
             ServiceCode::SikAssignment | ServiceCode::PensionFundStatement => Some(Contact {
                 phone: "1414",
                 name: text(
-                    "Контакт-центр, бесплатный звонок по Республике Казахстан",
-                    "Байланыс орталығы, Қазақстан Республикасы бойынша тегін қоңырау",
-                    "Call centre, free within the Republic of Kazakhstan",
+                    "Необходимую информацию и консультацию по оказанию электронной государственной услуги можно получить по телефону call-центра ПЭП",
+                    "Электрондық мемлекеттік қызмет көрсету бойынша қажетті ақпарат пен кеңесті ЭҮП call-орталығының телефоны арқылы алуға болады",
+                    "Information and advice on the e-service are given by the e-government portal's call centre",
                 ),
-                source: "REG 2774, 3192, 3313",
+                source: "REG 2774, 3192",
             }),
             ServiceCode::SocialStatusCheck => None,
             _ => Some(Contact {
                 phone: "8(7172) - 376402",
                 name: text(
-                    "РГКП «Государственный центр по выплате пенсий»",
-                    "«Зейнетақы төлеу жөніндегі мемлекеттік орталығы» РМҚК",
-                    "State Pension Payment Centre (GTsVP)",
+                    "Номер контактного телефона для получения информации об электронной государственной услуге в РГКП \"ГЦВП\"",
+                    "Электрондық мемлекеттік қызмет туралы ақпарат алуға арналған «ЗТМО» РМҚК байланыс телефоны",
+                    "The telephone of GTsVP for information about the e-service",
                 ),
                 source: "REG 164",
             }),
