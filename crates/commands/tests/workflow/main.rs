@@ -414,3 +414,46 @@ async fn a_claim_its_worker_no_longer_drives_runs_out_and_the_request_is_carried
     stop.cancel();
     running.await.expect("the workflow stops");
 }
+
+/// Migration V16 (docs/domain.md 3.6, 10.1 C1-C2): requests recorded before the new rules may
+/// have no task, so nothing would ever abandon an unsigned one or issue a refused one's document.
+/// The migration gives every request that has not ended with a document or as abandoned a task,
+/// and none to a finished one.
+#[tokio::test]
+async fn the_upgrade_gives_every_unfinished_request_a_task_and_none_to_a_finished_one() {
+    let (db, store, world) = setup().await;
+    world
+        .registries
+        .found(Lookup::SikProcessing, &alice(), sik_assigned());
+    let finished = filed(&store).await;
+    assert_completed(&drive(&store, &world, finished).await);
+    let unsigned = Requests::new(store.clone())
+        .submit(Submission::on_portal(
+            ServiceCode::SikAssignment,
+            alice(),
+            json!({}),
+        ))
+        .await
+        .expect("submit");
+    let unsigned = StreamId::from_uuid(unsigned.info.request_id);
+    // As before the rules: no task for either.
+    let client = db.superuser().await;
+    client
+        .batch_execute("DELETE FROM workflow.tasks")
+        .await
+        .expect("no tasks");
+    client
+        .batch_execute(include_str!(
+            "../../../../migrations/V16__tasks_for_the_new_rules.sql"
+        ))
+        .await
+        .expect("the migration's statement runs again");
+    let tasks: Vec<uuid::Uuid> = client
+        .query("SELECT stream_id FROM workflow.tasks", &[])
+        .await
+        .expect("tasks")
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(tasks, [unsigned.as_uuid()], "finished: {finished:?}");
+}
