@@ -110,13 +110,14 @@ impl Batch {
                     received_at: info.received_at,
                     day: domain::calendar::local_date(info.received_at),
                 });
+                change.deadline = info.promised_at_filing;
             }
             RequestEvent::Signed(signed) => {
-                change.deadline = signed.deadline;
+                change.deadline = signed.deadline.or(change.deadline);
                 self.open(id, "signature".into(), at);
             }
             RequestEvent::OperatorSigned(signed) => {
-                change.deadline = signed.deadline;
+                change.deadline = signed.deadline.or(change.deadline);
                 self.open(id, "signature".into(), at);
             }
             RequestEvent::SignatureVerified(_) | RequestEvent::SignatureRejected(_) => {

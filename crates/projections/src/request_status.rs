@@ -105,7 +105,10 @@ impl Change {
     /// What `event` changes of the row.
     fn fold(&mut self, event: &RequestEvent) {
         match event {
-            RequestEvent::Submitted(info) => self.submitted = Some(NewRow::of(info)),
+            RequestEvent::Submitted(info) => {
+                self.submitted = Some(NewRow::of(info));
+                self.deadline = info.promised_at_filing;
+            }
             RequestEvent::PowerOfAttorneyVerified(answered) => {
                 self.representative_until = answered
                     .data
@@ -120,8 +123,10 @@ impl Change {
             }
             RequestEvent::ServiceDeadlineMissed(_) => self.service_deadline_missed = true,
             RequestEvent::StepDeadlineMissed(missed) => self.late_steps.push(missed.step.code()),
-            RequestEvent::Signed(signed) => self.deadline = signed.deadline,
-            RequestEvent::OperatorSigned(signed) => self.deadline = signed.deadline,
+            RequestEvent::Signed(signed) => self.deadline = signed.deadline.or(self.deadline),
+            RequestEvent::OperatorSigned(signed) => {
+                self.deadline = signed.deadline.or(self.deadline);
+            }
             _ => {}
         }
         if let Some(status) = event.status_after() {

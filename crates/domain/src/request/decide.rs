@@ -118,5 +118,6 @@ fn submit(
         presented: a.presented,
         received_at: now,
         sign_by: now + sign_within,
+        promised_at_filing: None,
     })])
 }

@@ -98,6 +98,11 @@ pub struct RequestSubmitted {
     /// (docs/domain.md 3.6). Version 1 payloads carried a `deadline` counted from filing instead,
     /// which the rules do not allow (the clocks start at the signature); their upcaster drops it.
     pub sign_by: DateTime<Utc>,
+    /// Only in submissions recorded before schema version 2: the deadline then promised, counted
+    /// from filing, kept so that what was promised stays on record (its upcaster moves it here).
+    /// A submission of today promises nothing before the signature and never has it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promised_at_filing: Option<DateTime<Utc>>,
 }
 
 impl RequestSubmitted {

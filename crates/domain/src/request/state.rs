@@ -213,7 +213,8 @@ fn opened(submitted: &RequestSubmitted) -> Request {
         checks,
         lookups,
         missed_steps: Vec::new(),
-        deadline: None,
+        // Only a submission recorded under the old rule promised anything before the signature.
+        deadline: submitted.promised_at_filing,
         service_deadline_missed: false,
         scans: Vec::new(),
         operator_iin: None,
@@ -224,14 +225,16 @@ fn opened(submitted: &RequestSubmitted) -> Request {
 /// An open request after `event`.
 fn evolve_open(mut open: Box<Open>, event: &RequestEvent) -> Request {
     match event {
+        // A signature of before schema version 3 promised nothing itself: the deadline promised
+        // at filing then stays.
         RequestEvent::Signed(signed) => {
             open.stage = Stage::AwaitingVerification;
-            open.deadline = signed.deadline;
+            open.deadline = signed.deadline.or(open.deadline);
         }
         RequestEvent::OperatorSigned(signed) => {
             open.stage = Stage::AwaitingVerification;
             open.operator_iin.clone_from(&signed.operator_iin);
-            open.deadline = signed.deadline;
+            open.deadline = signed.deadline.or(open.deadline);
         }
         RequestEvent::SignatureVerified(_) => {
             open.stage = Stage::Lookups {

@@ -523,6 +523,15 @@ fn the_time_to_sign_is_the_filings_own_and_a_submission_of_version_1_is_upcast()
         panic!("a submission")
     };
     assert_eq!(upcast.sign_by, filed.received_at + DEFAULT_SIGN_WITHIN);
+    // What was promised then stays on record, and stays the request's deadline.
+    let promised = "2026-11-24T06:00:00Z"
+        .parse::<DateTime<Utc>>()
+        .expect("time");
+    assert_eq!(upcast.promised_at_filing, Some(promised));
+    let Request::Open(open) = given(&[RequestEvent::Submitted(upcast.clone())]).0 else {
+        panic!("open")
+    };
+    assert_eq!(open.deadline, Some(promised));
     assert!(
         RequestEvent::decode("RequestSubmitted", 2, v1).is_err(),
         "a version 2 submission states its time to sign"

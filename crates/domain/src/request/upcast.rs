@@ -8,9 +8,10 @@
 //!   like a citizen's, against the operator's IIN).
 //! - `SignatureVerified`, `SignatureRejected` 1 -> 2: `certificate.revocation` added; checks
 //!   recorded before it did not keep the OCSP answer.
-//! - `RequestSubmitted` 1 -> 2: the promised `deadline`, wrongly counted from filing, is dropped
-//!   (the clock starts at the signature, docs/domain.md 10, G4); `sign_by` is added as the
-//!   receipt plus [`DEFAULT_SIGN_WITHIN`], the time the rule shipped with.
+//! - `RequestSubmitted` 1 -> 2: the promised `deadline`, counted from filing, becomes
+//!   `promised_at_filing` - what was promised then stays on record, though today's clock starts at
+//!   the signature (docs/domain.md 10, G4); `sign_by` is added as the receipt plus
+//!   [`DEFAULT_SIGN_WITHIN`], the time the rule shipped with.
 //! - `RequestSigned`, `OperatorSigned` 2 -> 3: `deadline` added; signatures recorded before it
 //!   promised none from their receipt (`None`).
 //! - `RequestSubmitted` 2 -> 3: `representative.notarised` added; representatives were taken with a
@@ -54,7 +55,9 @@ fn one_version_up(kind: EventType, version: u32, map: &mut Map<String, Value>) {
             }
         }
         (EventType::RequestSubmitted, 1) => {
-            map.remove("deadline");
+            if let Some(promised) = map.remove("deadline").filter(|d| !d.is_null()) {
+                map.insert("promised_at_filing".into(), promised);
+            }
             let sign_by = map
                 .get("received_at")
                 .and_then(Value::as_str)
