@@ -437,4 +437,44 @@ mod tests {
             prop_assert!(due > received);
         }
     }
+
+    /// A new year's decree is a data change (docs/national-rules.md 4): a calendar file with one
+    /// more day off moves a working-day deadline past it; and the process's calendar, once in
+    /// use, is never swapped while deadlines are being computed.
+    #[test]
+    fn a_decree_in_the_calendar_file_moves_deadlines_and_the_calendar_in_use_stays() {
+        let mut data: serde_json::Value =
+            serde_json::from_str(DEFAULT_CALENDAR).expect("shipped calendar");
+        // Wednesday 2 December 2026, made a day off by a decree.
+        data["days_off"]
+            .as_array_mut()
+            .expect("days off")
+            .push(serde_json::json!({"date": "2026-12-02", "reason": "a decree"}));
+        let decreed = WorkingCalendar::from_json(&data.to_string()).expect("valid");
+        let shipped = WorkingCalendar::kazakhstan();
+        let day = NaiveDate::from_ymd_opt(2026, 12, 2).expect("date");
+        assert!(shipped.is_working_day(day));
+        assert!(!decreed.is_working_day(day));
+        // Received on Tuesday: one working day is Wednesday, or Thursday after the decree.
+        let received = Almaty
+            .with_ymd_and_hms(2026, 12, 1, 10, 0, 0)
+            .single()
+            .expect("time")
+            .with_timezone(&Utc);
+        let limit = TimeLimit::WorkingDays {
+            days: 1,
+            receipt_day_counts: false,
+        };
+        let (before, after) = (
+            shipped.deadline(received, limit).expect("a deadline"),
+            decreed.deadline(received, limit).expect("a deadline"),
+        );
+        assert_eq!(
+            after - before,
+            chrono::Duration::days(1),
+            "{before} -> {after}"
+        );
+        let _in_use = WorkingCalendar::shared();
+        assert!(decreed.install().is_err(), "the calendar in use stays");
+    }
 }

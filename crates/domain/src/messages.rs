@@ -396,4 +396,15 @@ mod tests {
             MessagesError::Missing("busy".into())
         );
     }
+
+    /// A reviewer's text is a data change; the texts in use are never swapped under a reader.
+    #[test]
+    fn a_message_file_replaces_a_text_and_the_texts_in_use_stay() {
+        let mut file: serde_json::Value = serde_json::from_str(BUILT_IN).expect("shipped");
+        file["statuses"]["completed"]["ru"] = serde_json::json!("Готово");
+        let reviewed = Messages::from_json(&file.to_string()).expect("valid");
+        assert_eq!(reviewed.status(RequestStatus::Completed).texts.ru, "Готово");
+        let _in_use = Messages::shared();
+        assert!(reviewed.install().is_err(), "the texts in use stay");
+    }
 }
