@@ -205,18 +205,51 @@ fn benefit_information(page: &mut Page, body: &Value) {
                     page.paragraph(&text(&line["ru"]), 9.0);
                 }
             }
-            None => page.paragraph(
+            None => legacy_decision(page, decision),
+        }
+        page.gap(2.0);
+    }
+}
+
+/// A decision of a document composed before the lines were kept: its facts, as printed then.
+fn legacy_decision(page: &mut Page, decision: &Value) {
+    page.paragraph(
+        &format!(
+            "Шешім / Решением № {} от {} ({})",
+            text(&decision["decision_number"]),
+            date(&decision["decision_date"]),
+            text(&decision["issuer"])
+        ),
+        9.0,
+    );
+    match decision["refusal_reason"].as_str() {
+        Some(reason) => page.paragraph(
+            &format!("Тағайындаудан бас тартылды / Отказано в назначении: {reason}"),
+            9.0,
+        ),
+        None => {
+            page.line(
                 &format!(
-                    "Шешім / Решением № {} от {} ({}): {} тенге",
-                    text(&decision["decision_number"]),
-                    date(&decision["decision_date"]),
-                    text(&decision["issuer"]),
+                    "Тағайындалды / Назначено в размере {} тенге",
                     text(&decision["amount_kzt"])
                 ),
                 9.0,
-            ),
+            );
+            page.line(
+                &format!(
+                    "Тағайындалған күні / Дата назначения: {}",
+                    date(&decision["assigned_from"])
+                ),
+                9.0,
+            );
+            if let Some(until) = decision["paid_until"].as_str() {
+                let until = domain::result::dmy(until);
+                page.line(
+                    &format!("Төлемнің аяқталу күні / Дата окончания выплаты: {until}"),
+                    9.0,
+                );
+            }
         }
-        page.gap(2.0);
     }
 }
 

@@ -90,8 +90,13 @@ pub fn next(state: &Request, history: &[Timed<'_>], now: DateTime<Utc>) -> Next 
         Request::Open(open) => open,
     };
     // The promised deadline runs from the signed request's receipt (docs/domain.md 10, G4): an
-    // unsigned request has none, and is never late.
-    if open.deadline.is_some_and(|d| now >= d) && !open.service_deadline_missed {
+    // unsigned request is never late (not even one filed under the earlier rule, which promised a
+    // deadline at filing).
+    let unsigned = matches!(
+        open.stage,
+        Stage::Checks { .. } | Stage::AwaitingSignature { .. }
+    );
+    if !unsigned && open.deadline.is_some_and(|d| now >= d) && !open.service_deadline_missed {
         return Next::MarkServiceDeadlineMissed;
     }
     match open.stage {
@@ -131,9 +136,10 @@ fn late(open: &Open, step: Step) -> Option<Next> {
     (!open.missed_steps.contains(&step)).then_some(Next::MarkStepDeadlineMissed(step))
 }
 
-/// The signature's verification: two steps of the tables, each with its own limit - the
-/// provider's check of the EDS (60 s on the portal, 10 s at a centre), then NUC's check that the
-/// certificate is current (105 s) - both from the receipt of the signature. When both are spent
+/// The signature's verification: two steps of the tables, one after the other, each with its own
+/// limit - the provider's check of the EDS (60 s on the portal, 10 s at a centre) from the receipt
+/// of the signature, then NUC's check that the certificate is current (105 s) from the end of the
+/// first step's time. Each is marked late on its own. When both are spent
 /// without a verdict (the OCSP responder never answered) the signature is rejected: no "good" is
 /// ever assumed (docs/national-rules.md 2.6), and the rules send an EDS that cannot be confirmed
 /// to a refusal (REG 284).
@@ -635,5 +641,23 @@ mod tests {
             },
         );
         assert_eq!(stream.next(t0()), Next::Done);
+    }
+
+    /// An unsigned request filed under the earlier rule (a deadline promised at filing) is never
+    /// marked late: it waits for its signature and is abandoned in its turn.
+    #[test]
+    fn an_unsigned_request_with_a_deadline_promised_at_filing_is_not_marked_late() {
+        let mut stream = Stream::submitted(ServiceCode::PensionFundStatement);
+        if let Some((_, RequestEvent::Submitted(filed))) = stream.events.first_mut() {
+            filed.promised_at_filing = Some(t0() + secs(3600));
+        }
+        let sign_by = stream.state().info().map(|i| i.sign_by).expect("filed");
+        assert_eq!(
+            stream.next(t0() + secs(7200)),
+            Next::Wait {
+                until: Some(sign_by)
+            }
+        );
+        assert_eq!(stream.next(sign_by), Next::Abandon);
     }
 }

@@ -169,9 +169,12 @@ impl Change {
                 self.refusal_reason = Some(refused.reason.code());
                 self.ended_at = Some(at);
             }
+            // Never signed: no deadline ran (one promised at filing under the earlier rule
+            // included), so it counts in no deadline figure.
             RequestEvent::Abandoned(_) => {
                 self.outcome = Some("abandoned");
                 self.ended_at = Some(at);
+                self.deadline = None;
             }
             RequestEvent::ServiceDeadlineMissed(_) => self.deadline_missed = true,
             RequestEvent::StepDeadlineMissed(missed) => {
@@ -318,7 +321,8 @@ impl RequestColumns {
                      refusal_reason = coalesce(u.reason, t.refusal_reason),
                      ended_at = coalesce(u.ended, t.ended_at),
                      deadline_missed = t.deadline_missed OR u.missed,
-                     deadline = coalesce(u.deadline, t.deadline),
+                     deadline = CASE WHEN u.outcome = 'abandoned' THEN NULL
+                                     ELSE coalesce(u.deadline, t.deadline) END,
                      late_steps = t.late_steps || coalesce(string_to_array(nullif(u.late, ''), ','), '{{}}'),
                      survey_quality = coalesce(u.quality, t.survey_quality),
                      survey_information = coalesce(u.information, t.survey_information),

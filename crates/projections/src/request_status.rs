@@ -123,6 +123,9 @@ impl Change {
             }
             RequestEvent::ServiceDeadlineMissed(_) => self.service_deadline_missed = true,
             RequestEvent::StepDeadlineMissed(missed) => self.late_steps.push(missed.step.code()),
+            // An abandoned request was never signed: no deadline ran (one promised at filing
+            // under the earlier rule included).
+            RequestEvent::Abandoned(_) => self.deadline = None,
             RequestEvent::Signed(signed) => self.deadline = signed.deadline.or(self.deadline),
             RequestEvent::OperatorSigned(signed) => {
                 self.deadline = signed.deadline.or(self.deadline);
@@ -312,7 +315,8 @@ impl Columns {
                      service_deadline_missed = t.service_deadline_missed OR u.missed, \
                      late_steps = t.late_steps || coalesce(string_to_array(nullif(u.late, ''), ','), '{{}}'), \
                      representative_until = coalesce(u.until, t.representative_until), \
-                     deadline = coalesce(u.deadline, t.deadline), \
+                     deadline = CASE WHEN u.status = 'abandoned' THEN NULL \
+                                     ELSE coalesce(u.deadline, t.deadline) END, \
                      last_change = u.last_change, version = u.version \
                  FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], \
                      $6::text[], $7::bool[], $8::timestamptz[], $9::int8[], $10::bool[], $11::text[], \

@@ -57,8 +57,32 @@ pub struct Representative {
     pub power_of_attorney_number: String,
     pub power_of_attorney_date: chrono::NaiveDate,
     /// Schema version 3 of `RequestSubmitted`: whether the power of attorney is notarised (and so
-    /// in ENIS). Earlier submissions took notarised ones only.
+    /// in ENIS). Earlier submissions took notarised ones only. Written only when `false`, so that
+    /// the bytes an operator signed for an earlier request (`document_to_sign` carries the
+    /// representative) stay the same.
+    #[serde(default = "notarised", skip_serializing_if = "is_notarised")]
     pub notarised: bool,
+}
+
+fn notarised() -> bool {
+    true
+}
+
+fn is_notarised(notarised: &bool) -> bool {
+    *notarised
+}
+
+/// Whom GBD FL is asked about at the service centre.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GbdFlAsks {
+    /// The rule of requests filed before schema version 3 of `RequestSubmitted`: only the person
+    /// at the desk (the representative, when there is one). Kept for them, so that a request in
+    /// progress at an upgrade replays into the stage it had.
+    PersonAtDesk,
+    /// REG 3153: the applicant - the consumer the request is for - and the representative at the
+    /// desk too, when there is one.
+    ApplicantAndRepresentative,
 }
 
 /// Whose record GBD FL was asked for at the desk.

@@ -195,6 +195,8 @@ pub enum DomainError {
     DeadlineNotReached,
     #[error("the request may still be signed")]
     SignByNotReached,
+    #[error("the time to sign the request is spent")]
+    SignByPassed,
     #[error("only a refused request gets a refusal document")]
     NotRefused,
     #[error("the refusal document was already issued")]
@@ -244,6 +246,7 @@ impl DomainError {
             DomainError::DeadlineAlreadyMissed => "deadline-already-missed",
             DomainError::DeadlineNotReached => "deadline-not-reached",
             DomainError::SignByNotReached => "sign-by-not-reached",
+            DomainError::SignByPassed => "sign-by-passed",
             DomainError::NotRefused => "not-refused",
             DomainError::RefusalAlreadyIssued => "refusal-already-issued",
             DomainError::NoDocumentYet => "no-document-yet",

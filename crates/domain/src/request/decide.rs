@@ -34,14 +34,16 @@ pub fn decide(
             signature_sha256,
             cms,
         } => signing::sign(open, signature_sha256, cms, now),
-        Command::ScanDocument { kind, sha256, size } => signing::scan(open, kind, sha256, size),
+        Command::ScanDocument { kind, sha256, size } => {
+            signing::scan(open, kind, sha256, size, now)
+        }
         Command::OperatorSign {
             operator_id,
             operator_iin,
             signature_sha256,
             cms,
         } => signing::operator_sign(open, operator_id, operator_iin, signature_sha256, cms, now),
-        Command::AttestPowerOfAttorney { operator_id } => signing::attest(open, operator_id),
+        Command::AttestPowerOfAttorney { operator_id } => signing::attest(open, operator_id, now),
         Command::RecordSignatureCheck(check) => signing::record_check(open, check),
         Command::StartLookup { lookup, attempt } => lookups::start(open, lookup, attempt),
         Command::RecordLookup {
@@ -119,5 +121,6 @@ fn submit(
         received_at: now,
         sign_by: now + sign_within,
         promised_at_filing: None,
+        gbd_fl_asks: super::GbdFlAsks::ApplicantAndRepresentative,
     })])
 }

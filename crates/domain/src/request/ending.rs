@@ -50,6 +50,13 @@ pub(super) fn service_late(
     if open.service_deadline_missed {
         return Err(DomainError::DeadlineAlreadyMissed);
     }
+    // docs/domain.md 3.6: an unsigned request is never late.
+    if matches!(
+        open.stage,
+        Stage::Checks { .. } | Stage::AwaitingSignature { .. }
+    ) {
+        return Err(DomainError::DeadlineNotReached);
+    }
     match open.deadline {
         Some(deadline) if now >= deadline => Ok(vec![RequestEvent::ServiceDeadlineMissed(
             ServiceDeadlineMissed { deadline },

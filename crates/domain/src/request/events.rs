@@ -103,6 +103,9 @@ pub struct RequestSubmitted {
     /// A submission of today promises nothing before the signature and never has it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub promised_at_filing: Option<DateTime<Utc>>,
+    /// Schema version 3: whom GBD FL is asked about at a service centre (`person-at-desk` for
+    /// submissions recorded before, by their upcaster).
+    pub gbd_fl_asks: GbdFlAsks,
 }
 
 impl RequestSubmitted {
@@ -153,12 +156,14 @@ impl RequestSubmitted {
     /// GBD FL check, the patient for a social-status check, the applicant otherwise - the
     /// consumer the request is for, whose data the rules ask for (REG 3153).
     pub fn asked_about(&self, lookup: Lookup) -> &Iin {
-        match lookup {
-            Lookup::RepresentativeIdentity => self
-                .representative
-                .as_ref()
-                .map_or(&self.applicant, |r| &r.iin),
-            Lookup::SocialStatus => self.subject().unwrap_or(&self.applicant),
+        let at_desk = self
+            .representative
+            .as_ref()
+            .map_or(&self.applicant, |r| &r.iin);
+        match (lookup, self.gbd_fl_asks) {
+            (Lookup::RepresentativeIdentity, _)
+            | (Lookup::ApplicantIdentity, GbdFlAsks::PersonAtDesk) => at_desk,
+            (Lookup::SocialStatus, _) => self.subject().unwrap_or(&self.applicant),
             _ => &self.applicant,
         }
     }

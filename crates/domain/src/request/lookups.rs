@@ -65,7 +65,9 @@ fn refusal_on_found(
             .as_ref()
             .is_some_and(|p| !p.named_in(data))
     };
-    let represented = open.info.representative.is_some();
+    // Under the earlier rule the applicant's check was the check of the person at the desk.
+    let represented = open.info.representative.is_some()
+        && open.info.gbd_fl_asks == GbdFlAsks::ApplicantAndRepresentative;
     match lookup {
         // The citizen at the desk must be the one their identity document names; a represented
         // citizen is not at the desk, and GBD FL knowing them is the check (REG 3153).
@@ -98,6 +100,9 @@ fn answered(
     confirmed: bool,
 ) -> RequestEvent {
     let person = match lookup {
+        Lookup::ApplicantIdentity if open.info.gbd_fl_asks == GbdFlAsks::PersonAtDesk => {
+            IdentityOf::PersonAtDesk
+        }
         Lookup::ApplicantIdentity => IdentityOf::Applicant,
         Lookup::RepresentativeIdentity => IdentityOf::Representative,
         Lookup::PowerOfAttorney => {

@@ -15,9 +15,14 @@ fn at_centre(open: &Open) -> bool {
     open.info.channel == Channel::ServiceCentre
 }
 
-/// The number of scans so far, if the request waits for a signature.
-fn awaiting_signature(open: &Open) -> Result<usize, DomainError> {
+/// The number of scans so far, if the request waits for a signature and its time to sign is not
+/// spent (docs/domain.md 3.6: not signed by `sign_by`, it ends - whether or not the workflow has
+/// recorded that yet).
+fn awaiting_signature(open: &Open, now: DateTime<Utc>) -> Result<usize, DomainError> {
     match open.stage {
+        Stage::AwaitingSignature { .. } if now >= open.info.sign_by => {
+            Err(DomainError::SignByPassed)
+        }
         Stage::AwaitingSignature { scans } => Ok(scans),
         _ => Err(DomainError::NotAwaitingSignature),
     }
@@ -43,7 +48,7 @@ pub(super) fn sign(
     now: DateTime<Utc>,
 ) -> Result<Vec<RequestEvent>, DomainError> {
     let centre = at_centre(open);
-    awaiting_signature(open)?;
+    awaiting_signature(open, now)?;
     if centre {
         return Err(DomainError::WrongChannel);
     }
@@ -60,9 +65,10 @@ pub(super) fn scan(
     kind: ScanKind,
     sha256: String,
     size: u64,
+    now: DateTime<Utc>,
 ) -> Result<Vec<RequestEvent>, DomainError> {
     let centre = at_centre(open);
-    awaiting_signature(open)?;
+    awaiting_signature(open, now)?;
     if !centre {
         return Err(DomainError::WrongChannel);
     }
@@ -96,7 +102,7 @@ pub(super) fn operator_sign(
     now: DateTime<Utc>,
 ) -> Result<Vec<RequestEvent>, DomainError> {
     let centre = at_centre(open);
-    let scans = awaiting_signature(open)?;
+    let scans = awaiting_signature(open, now)?;
     if !centre {
         return Err(DomainError::WrongChannel);
     }
@@ -129,8 +135,12 @@ fn unattested_power_of_attorney(open: &Open) -> bool {
 
 /// The operator attests a power of attorney that is not notarised: it was checked against the
 /// paper presented, whose scan is the latest of its kind (REG 3150).
-pub(super) fn attest(open: &Open, operator_id: String) -> Result<Vec<RequestEvent>, DomainError> {
-    awaiting_signature(open)?;
+pub(super) fn attest(
+    open: &Open,
+    operator_id: String,
+    now: DateTime<Utc>,
+) -> Result<Vec<RequestEvent>, DomainError> {
+    awaiting_signature(open, now)?;
     if !at_centre(open) {
         return Err(DomainError::WrongChannel);
     }

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::events::{DocumentsScanned, RequestEvent, RequestSubmitted};
+use super::events::{DocumentsScanned, GbdFlAsks, RequestEvent, RequestSubmitted};
 use crate::catalog::{Lookup, Step};
 use crate::envelope::Channel;
 use crate::identifiers::Iin;
@@ -149,7 +149,9 @@ pub(crate) fn lookups_for(info: &RequestInfo) -> (Vec<Lookup>, Vec<Lookup>) {
             // person at the desk too; ENIS only for a notarised power of attorney.
             let mut checks = vec![Lookup::ApplicantIdentity];
             if let Some(representative) = &info.representative {
-                checks.push(Lookup::RepresentativeIdentity);
+                if info.gbd_fl_asks == GbdFlAsks::ApplicantAndRepresentative {
+                    checks.push(Lookup::RepresentativeIdentity);
+                }
                 if representative.notarised {
                     checks.push(Lookup::PowerOfAttorney);
                 }

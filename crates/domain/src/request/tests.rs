@@ -1566,11 +1566,10 @@ fn desk_checks_stored_as_generic_answers_and_older_submissions_are_upcast() {
         Ok(RequestEvent::LookupSucceeded(_))
     ));
     let events = given(&[]).when(represented_filing(true)).events();
+    // As stored at version 2: no `gbd_fl_asks`, and `notarised` (true) not written.
     let mut v2 = events[0].payload();
-    v2["representative"]
-        .as_object_mut()
-        .expect("representative")
-        .remove("notarised");
+    v2.as_object_mut().expect("object").remove("gbd_fl_asks");
+    assert!(v2["representative"].get("notarised").is_none(), "{v2}");
     let RequestEvent::Submitted(read) =
         RequestEvent::decode("RequestSubmitted", 2, v2.clone()).expect("upcast")
     else {
@@ -1578,4 +1577,96 @@ fn desk_checks_stored_as_generic_answers_and_older_submissions_are_upcast() {
     };
     assert_eq!(read.representative.map(|r| r.notarised), Some(true));
     assert!(RequestEvent::decode("RequestSubmitted", 3, v2).is_err());
+}
+
+/// A representative's request filed before the consumer was asked about replays into the stage it
+/// had: GBD FL about the person at the desk, then ENIS - and the bytes its operator signed stay
+/// the same (the upgrade must not break a request in progress).
+#[test]
+fn a_representatives_request_filed_under_the_earlier_rule_replays_as_it_was() {
+    let events = given(&[]).when(represented_filing(true)).events();
+    let mut v2 = events[0].payload();
+    let map = v2.as_object_mut().expect("object");
+    map.remove("gbd_fl_asks");
+    let RequestEvent::Submitted(old) =
+        RequestEvent::decode("RequestSubmitted", 2, v2).expect("upcast")
+    else {
+        panic!("a submission")
+    };
+    assert_eq!(old.gbd_fl_asks, GbdFlAsks::PersonAtDesk);
+    assert_eq!(old.asked_about(Lookup::ApplicantIdentity), &someone_else());
+    let state = given(&[RequestEvent::Submitted(old.clone())]).0;
+    let Request::Open(open) = &state else {
+        panic!("open")
+    };
+    assert_eq!(
+        open.checks,
+        [Lookup::ApplicantIdentity, Lookup::PowerOfAttorney]
+    );
+    let document = String::from_utf8(old.document_to_sign()).expect("utf-8");
+    assert!(!document.contains("notarised"), "{document}");
+    // Its GBD FL answer is about the person at the desk, who must be named as presented.
+    let mut events = vec![RequestEvent::Submitted(old)];
+    answer_check(
+        &mut events,
+        Lookup::ApplicantIdentity,
+        json!({"last_name": "Иванов", "first_name": "Болат"}),
+    );
+    assert_eq!(
+        events.last(),
+        Some(&refused(RefusalReason::ApplicantNotInGbdFl))
+    );
+}
+
+/// docs/domain.md 3.6: once `sign_by` has passed nothing more is taken for the signature, even
+/// before the workflow records the abandonment; and an unsigned request is never late, not even
+/// one whose filing (under the earlier rule) promised a deadline.
+#[test]
+fn after_its_time_to_sign_a_request_takes_no_signature_and_unsigned_is_never_late() {
+    let events = submitted(ServiceCode::PensionFundStatement);
+    let Some(RequestEvent::Submitted(filed)) = events.first().cloned() else {
+        panic!("submitted")
+    };
+    let state = given(&events).0;
+    let sign = Command::Sign {
+        signature_sha256: "aa".into(),
+        cms: "MA==".into(),
+    };
+    assert_eq!(
+        decide(&state, sign, filed.sign_by),
+        Err(DomainError::SignByPassed)
+    );
+    let centre = given(&[]).when(represented_filing(false)).events();
+    let sign_by = match centre.first() {
+        Some(RequestEvent::Submitted(s)) => s.sign_by,
+        _ => panic!("submitted"),
+    };
+    let mut at_desk = centre.clone();
+    answer_check(&mut at_desk, Lookup::ApplicantIdentity, json!({}));
+    answer_check(
+        &mut at_desk,
+        Lookup::RepresentativeIdentity,
+        json!({"last_name": "Сериков", "first_name": "Болат"}),
+    );
+    let scan = Command::ScanDocument {
+        kind: crate::scans::ScanKind::PowerOfAttorney,
+        sha256: "bb".into(),
+        size: 1,
+    };
+    assert_eq!(
+        decide(&given(&at_desk).0, scan, sign_by),
+        Err(DomainError::SignByPassed)
+    );
+    // Filed under the earlier rule with a deadline from filing, still unsigned past it.
+    let mut old = filed;
+    old.promised_at_filing = Some(now() + chrono::Duration::hours(1));
+    let old = given(&[RequestEvent::Submitted(old)]).0;
+    assert_eq!(
+        decide(
+            &old,
+            Command::MarkServiceDeadlineMissed,
+            now() + chrono::Duration::hours(2)
+        ),
+        Err(DomainError::DeadlineNotReached)
+    );
 }

@@ -14,8 +14,10 @@
 //!   [`DEFAULT_SIGN_WITHIN`], the time the rule shipped with.
 //! - `RequestSigned`, `OperatorSigned` 2 -> 3: `deadline` added; signatures recorded before it
 //!   promised none from their receipt (`None`).
-//! - `RequestSubmitted` 2 -> 3: `representative.notarised` added; representatives were taken with a
-//!   notarised power of attorney only (`true`).
+//! - `RequestSubmitted` 2 -> 3: `gbd_fl_asks` added: earlier requests asked GBD FL about the person
+//!   at the desk only (`person-at-desk`), and keep that rule so they replay into the stage they had.
+//!   `representative.notarised` came too, `true` when absent (written only when `false`): earlier
+//!   representatives came with a notarised power of attorney only.
 //! - `RegistryLookupSucceeded` of the service centre's checks: read as `ApplicantIdentityVerified`
 //!   (whoever stood at the desk) and `PowerOfAttorneyVerified` (events.rs, `desk_check`).
 
@@ -73,11 +75,8 @@ fn one_version_up(kind: EventType, version: u32, map: &mut Map<String, Value>) {
             map.entry("deadline").or_insert(Value::Null);
         }
         (EventType::RequestSubmitted, 2) => {
-            if let Some(Value::Object(representative)) = map.get_mut("representative") {
-                representative
-                    .entry("notarised")
-                    .or_insert(Value::Bool(true));
-            }
+            map.entry("gbd_fl_asks")
+                .or_insert(Value::String("person-at-desk".into()));
         }
         _ => {}
     }
