@@ -242,6 +242,7 @@ impl ApiError {
                 ErrorMessage::NotAwaitingSignature
             }
             ApiError::WrongState(DomainError::RequestEnded) => ErrorMessage::RequestEnded,
+            ApiError::WrongState(DomainError::SignByPassed) => ErrorMessage::SignByPassed,
             ApiError::WrongState(DomainError::ChannelNotOffered { .. }) => {
                 ErrorMessage::ChannelNotOffered
             }

@@ -87,6 +87,8 @@ pub enum ErrorMessage {
     IdempotencyKeyReused,
     NotAwaitingSignature,
     RequestEnded,
+    /// The time to sign the request is spent (docs/domain.md 3.6).
+    SignByPassed,
     ChannelNotOffered,
     SurveyBeforeEnd,
     SurveyAlreadySubmitted,
@@ -109,7 +111,7 @@ pub enum ErrorMessage {
 
 impl ErrorMessage {
     /// Every error message.
-    pub const ALL: [ErrorMessage; 41] = [
+    pub const ALL: [ErrorMessage; 42] = [
         ErrorMessage::Unavailable,
         ErrorMessage::SessionExpired,
         ErrorMessage::SignIn,
@@ -133,6 +135,7 @@ impl ErrorMessage {
         ErrorMessage::IdempotencyKeyReused,
         ErrorMessage::NotAwaitingSignature,
         ErrorMessage::RequestEnded,
+        ErrorMessage::SignByPassed,
         ErrorMessage::ChannelNotOffered,
         ErrorMessage::SurveyBeforeEnd,
         ErrorMessage::SurveyAlreadySubmitted,
@@ -179,6 +182,7 @@ impl ErrorMessage {
             ErrorMessage::IdempotencyKeyReused => "idempotency-key-reused",
             ErrorMessage::NotAwaitingSignature => "not-awaiting-signature",
             ErrorMessage::RequestEnded => "request-ended",
+            ErrorMessage::SignByPassed => "sign-by-passed",
             ErrorMessage::ChannelNotOffered => "channel-not-offered",
             ErrorMessage::SurveyBeforeEnd => "survey-before-end",
             ErrorMessage::SurveyAlreadySubmitted => "survey-already-submitted",
