@@ -40,6 +40,7 @@ pub mod envelope;
 pub mod event_hash;
 pub mod hash_chain;
 pub mod identifiers;
+pub mod merkle;
 pub mod messages;
 pub mod refusal;
 pub mod request;
