@@ -215,6 +215,8 @@ pub enum DomainError {
     SurveyBeforeEnd,
     #[error("the survey was already answered")]
     SurveyAlreadySubmitted,
+    #[error("an abandoned request offers no survey")]
+    SurveyNotOffered,
 }
 
 impl DomainError {
@@ -255,6 +257,7 @@ impl DomainError {
             DomainError::NothingToAttest => "nothing-to-attest",
             DomainError::AlreadyAttested => "already-attested",
             DomainError::SurveyBeforeEnd => "survey-before-end",
+            DomainError::SurveyNotOffered => "survey-not-offered",
             DomainError::SurveyAlreadySubmitted => "survey-already-submitted",
         }
     }

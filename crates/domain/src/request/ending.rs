@@ -115,6 +115,11 @@ pub(super) fn closed(closed: &Closed, command: Command) -> Result<Vec<RequestEve
                 document_number,
             })])
         }
+        // docs/domain.md 7: the survey follows a result or a refusal; an abandoned request had
+        // neither, and no service to rate.
+        Command::SubmitSurvey { .. } if closed.outcome == Outcome::Abandoned => {
+            Err(DomainError::SurveyNotOffered)
+        }
         Command::SubmitSurvey {
             quality,
             information,

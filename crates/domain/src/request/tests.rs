@@ -489,6 +489,18 @@ fn an_unsigned_request_is_never_late_and_ends_abandoned_after_its_time_to_sign()
         Err(DomainError::RequestEnded),
         "an abandoned request takes no signature"
     );
+    // No survey: there was no service to rate (docs/domain.md 7).
+    assert_eq!(
+        decide(
+            &ended,
+            Command::SubmitSurvey {
+                quality: SurveyAnswer::Satisfied,
+                information: SurveyAnswer::Satisfied,
+            },
+            filed.sign_by
+        ),
+        Err(DomainError::SurveyNotOffered)
+    );
     // A signed request runs to its result or refusal; it is never abandoned.
     let signed = given(&signed_and_verified(ServiceCode::DisabilityBenefitInfo)).0;
     assert_eq!(
