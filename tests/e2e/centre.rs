@@ -102,6 +102,19 @@ impl Desk {
         (code, answer.json().await.unwrap_or(Value::Null))
     }
 
+    /// The request's document as the operator prints it (the PDF), read for `purpose`.
+    async fn print(&self, number: &str, purpose: &str) -> reqwest::Response {
+        self.flow
+            .http
+            .get(self.flow.url(&format!("/api/v1/requests/{number}/result")))
+            .bearer_auth(&self.token)
+            .header("X-Purpose", purpose)
+            .header("accept", "application/pdf")
+            .send()
+            .await
+            .expect("pdf")
+    }
+
     /// Records that the document was handed out, with `token`.
     async fn hand_out(&self, number: &str, token: &str) -> (u16, Value) {
         let answer = self
@@ -210,16 +223,7 @@ async fn a_citizen_in_person_is_served_and_sees_the_result_in_their_own_history(
     assert_eq!(status["service_centre"]["centre"], CENTRE, "{status}");
     assert_eq!(status["service_centre"]["operator"], OPERATOR, "{status}");
     // The operator hands over the PDF.
-    let pdf = desk
-        .flow
-        .http
-        .get(desk.flow.url(&format!("/api/v1/requests/{number}/result")))
-        .bearer_auth(&desk.token)
-        .header("X-Purpose", "выдача результата заявителю")
-        .header("accept", "application/pdf")
-        .send()
-        .await
-        .expect("result");
+    let pdf = desk.print(&number, "выдача результата заявителю").await;
     assert_eq!(pdf.status(), 200);
     assert!(pdf.bytes().await.expect("pdf").starts_with(b"%PDF-"));
     // ... and the handing out is recorded (REG 3592, step 11); the same operator's retry records
@@ -379,16 +383,7 @@ async fn representatives_checks_and_signatures_end_in_the_refusals_domain_md_nam
         handed_out,
     )
     .await;
-    let pdf = desk
-        .flow
-        .http
-        .get(desk.flow.url(&format!("/api/v1/requests/{refused}/result")))
-        .bearer_auth(&desk.token)
-        .header("X-Purpose", "выдача отказа заявителю")
-        .header("accept", "application/pdf")
-        .send()
-        .await
-        .expect("refusal pdf");
+    let pdf = desk.print(&refused, "выдача отказа заявителю").await;
     assert_eq!(pdf.status(), 200);
     let mut expired = statement(aida());
     expired["represented_iin"] = json!(GULNAR);

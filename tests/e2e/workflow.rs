@@ -103,14 +103,7 @@ async fn every_service_ends_with_its_signed_result_through_the_whole_workflow() 
     // A benefit document as the citizen prints it: its own title, dd.mm.yyyy dates, and the
     // legal clause in Kazakh beside the Russian one (docs/domain.md 6.1, 6.3).
     let (_, iin, number) = &filed[3];
-    let answer = flow
-        .http
-        .get(flow.url(&format!("/api/v1/requests/{number}/result")))
-        .bearer_auth(flow.keys.citizen(iin))
-        .header("accept", "application/pdf")
-        .send()
-        .await
-        .expect("pdf");
+    let answer = pdf_of(&flow, number, iin).await;
     // Words as the PDF wraps them, joined again.
     let text = pdf_text(&answer.bytes().await.expect("bytes"))
         .split_whitespace()
@@ -127,14 +120,7 @@ async fn every_service_ends_with_its_signed_result_through_the_whole_workflow() 
     }
     // The printable form: a PDF whose text carries the document's data.
     let (_, iin, number) = &filed[10];
-    let answer = flow
-        .http
-        .get(flow.url(&format!("/api/v1/requests/{number}/result")))
-        .bearer_auth(flow.keys.citizen(iin))
-        .header("accept", "application/pdf")
-        .send()
-        .await
-        .expect("pdf");
+    let answer = pdf_of(&flow, number, iin).await;
     assert_eq!(answer.status(), 200);
     assert_eq!(
         answer.headers().get("content-type").map(|v| v.as_bytes()),
@@ -167,6 +153,17 @@ async fn every_service_ends_with_its_signed_result_through_the_whole_workflow() 
         .await
         .expect("survey");
     assert_eq!(survey.status(), 201);
+}
+
+/// The printable form of request `number`'s document, as the citizen `iin` asks for it.
+async fn pdf_of(flow: &Flow, number: &str, iin: &str) -> reqwest::Response {
+    flow.http
+        .get(flow.url(&format!("/api/v1/requests/{number}/result")))
+        .bearer_auth(flow.keys.citizen(iin))
+        .header("accept", "application/pdf")
+        .send()
+        .await
+        .expect("pdf")
 }
 
 /// The fields the regulations list for each benefit's document (docs/domain.md 6.1), as the
@@ -390,14 +387,7 @@ async fn every_refusal_of_the_signature_and_the_registries_ends_the_request_with
         assert_eq!(refusal["document"]["recipient"]["iin"], *iin);
     }
     // Its PDF, in both languages, for the citizen to open or save and the centre to print.
-    let pdf = flow
-        .http
-        .get(flow.url(&format!("/api/v1/requests/{}/result", filed[0].0)))
-        .bearer_auth(flow.keys.citizen(AIDA))
-        .header("accept", "application/pdf")
-        .send()
-        .await
-        .expect("pdf");
+    let pdf = pdf_of(&flow, &filed[0].0, AIDA).await;
     assert_eq!(pdf.status(), 200);
     assert!(pdf.bytes().await.expect("bytes").starts_with(b"%PDF-"));
     // The certificate's facts are recorded with each rejection.

@@ -153,6 +153,9 @@ pub struct Recorded {
     pub version: StreamVersion,
     /// `true` when the same command was recorded before: nothing was appended.
     pub replayed: bool,
+    /// The request as it stands after the command, so that a handler answers from it without
+    /// reading the stream again.
+    pub state: Request,
 }
 
 /// The command handlers for requests. Cheap to clone.
@@ -341,6 +344,7 @@ impl Requests {
                         info,
                         version: loaded.version,
                         replayed: true,
+                        state: loaded.state,
                     })
                 }
                 Err(error) => return Err(error.into()),
@@ -355,6 +359,7 @@ impl Requests {
                         info,
                         version: outcome.version(),
                         replayed: outcome.already_stored,
+                        state: events.iter().fold(loaded.state, evolve),
                     });
                 }
                 Err(StoreError::Conflict { .. }) => continue,

@@ -89,20 +89,12 @@ pub fn next(state: &Request, history: &[Timed<'_>], now: DateTime<Utc>) -> Next 
         Request::Empty | Request::Closed(_) => return Next::Done,
         Request::Open(open) => open,
     };
-    // The promised deadline runs from the signed request's receipt (docs/domain.md 10, G4): an
-    // unsigned request is never late (not even one filed under the earlier rule, which promised a
-    // deadline at filing).
-    let unsigned = matches!(
-        open.stage,
-        Stage::Checks { .. } | Stage::AwaitingSignature { .. }
-    );
-    if !unsigned && open.deadline.is_some_and(|d| now >= d) && !open.service_deadline_missed {
+    // The promised deadline runs from the signed request's receipt (docs/domain.md 10, G4).
+    if open.deadline_passed(now).is_some() {
         return Next::MarkServiceDeadlineMissed;
     }
     match open.stage {
-        Stage::AwaitingSignature { .. } | Stage::Checks { .. } if now >= open.info.sign_by => {
-            Next::Abandon
-        }
+        _ if open.unsigned() && now >= open.info.sign_by => Next::Abandon,
         Stage::AwaitingSignature { .. } => Next::Wait {
             until: Some(open.info.sign_by),
         },

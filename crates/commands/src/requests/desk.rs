@@ -10,6 +10,26 @@ use domain::{Actor, Iin, RequestNumber};
 use super::{CommandError, Recorded, Requests};
 
 impl Requests {
+    /// One step at the desk: [`Requests::act`] on a request filed at `centre` only - another
+    /// centre's request, or a portal one, answers as an unknown number.
+    async fn at_desk(
+        &self,
+        number: &RequestNumber,
+        centre: &str,
+        command: impl Fn() -> Command,
+        recorded_before: impl Fn(&RequestEvent) -> bool,
+        actor: &Actor,
+    ) -> Result<Recorded, CommandError> {
+        self.act(
+            number,
+            |loaded| loaded.filed_at(centre),
+            command,
+            recorded_before,
+            actor,
+        )
+        .await
+    }
+
     /// Records a paper document scanned at the service centre `centre` (its digest and size; the
     /// bytes are stored apart). The same scan sent again is recorded once.
     ///
@@ -26,9 +46,9 @@ impl Requests {
         centre: &str,
         actor: &Actor,
     ) -> Result<Recorded, CommandError> {
-        self.act(
+        self.at_desk(
             number,
-            |loaded| loaded.filed_at(centre),
+            centre,
             || Command::ScanDocument {
                 kind,
                 sha256: sha256.to_owned(),
@@ -60,9 +80,9 @@ impl Requests {
         use base64::Engine as _;
         let signature_sha256 = crate::sha256_hex(signature);
         let cms = base64::engine::general_purpose::STANDARD.encode(signature);
-        self.act(
+        self.at_desk(
             number,
-            |loaded| loaded.filed_at(centre),
+            centre,
             || Command::OperatorSign {
                 operator_id: operator_id.to_owned(),
                 operator_iin: operator_iin.clone(),
@@ -89,9 +109,9 @@ impl Requests {
         centre: &str,
         actor: &Actor,
     ) -> Result<Recorded, CommandError> {
-        self.act(
+        self.at_desk(
             number,
-            |loaded| loaded.filed_at(centre),
+            centre,
             || Command::AttestPowerOfAttorney {
                 operator_id: operator_id.to_owned(),
             },
@@ -116,9 +136,9 @@ impl Requests {
         centre: &str,
         actor: &Actor,
     ) -> Result<Recorded, CommandError> {
-        self.act(
+        self.at_desk(
             number,
-            |loaded| loaded.filed_at(centre),
+            centre,
             || Command::HandOut {
                 operator_id: operator_id.to_owned(),
             },

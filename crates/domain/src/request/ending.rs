@@ -50,28 +50,18 @@ pub(super) fn service_late(
     if open.service_deadline_missed {
         return Err(DomainError::DeadlineAlreadyMissed);
     }
-    // docs/domain.md 3.6: an unsigned request is never late.
-    if matches!(
-        open.stage,
-        Stage::Checks { .. } | Stage::AwaitingSignature { .. }
-    ) {
-        return Err(DomainError::DeadlineNotReached);
-    }
-    match open.deadline {
-        Some(deadline) if now >= deadline => Ok(vec![RequestEvent::ServiceDeadlineMissed(
+    match open.deadline_passed(now) {
+        Some(deadline) => Ok(vec![RequestEvent::ServiceDeadlineMissed(
             ServiceDeadlineMissed { deadline },
         )]),
-        _ => Err(DomainError::DeadlineNotReached),
+        None => Err(DomainError::DeadlineNotReached),
     }
 }
 
 /// Nobody signed by the `sign_by` time: the request ends as abandoned (docs/domain.md 3.6). Only
 /// an unsigned request can be abandoned; a signed one runs to its result or refusal.
 pub(super) fn abandon(open: &Open, now: DateTime<Utc>) -> Result<Vec<RequestEvent>, DomainError> {
-    if !matches!(
-        open.stage,
-        Stage::Checks { .. } | Stage::AwaitingSignature { .. }
-    ) {
+    if !open.unsigned() {
         return Err(DomainError::NotAwaitingSignature);
     }
     let sign_by = open.info.sign_by;

@@ -54,6 +54,23 @@ pub struct Open {
 }
 
 impl Open {
+    /// Whether nobody has signed the request yet: the desk's checks, or waiting for the signature.
+    pub fn unsigned(&self) -> bool {
+        matches!(
+            self.stage,
+            Stage::Checks { .. } | Stage::AwaitingSignature { .. }
+        )
+    }
+
+    /// The promised deadline, when it has passed at `now` and is not marked yet. Never for an
+    /// unsigned request, not even one filed under the earlier rule that promised a deadline at
+    /// filing (docs/domain.md 3.6, 10 G4).
+    pub fn deadline_passed(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.deadline
+            .filter(|deadline| now >= *deadline)
+            .filter(|_| !self.unsigned() && !self.service_deadline_missed)
+    }
+
     /// The exact bytes the signature must be over: the citizen's document on the portal, the
     /// operator's (with the scans' digests) at a service centre.
     pub fn document_to_sign(&self) -> Vec<u8> {

@@ -6,12 +6,17 @@ use serde::Serialize;
 use tracing_actix_web::RootSpan;
 use utoipa::ToSchema;
 
+use commands::requests::Recorded;
+use domain::request::Request;
+use domain::RequestNumber;
+
 use super::operator;
 use crate::limits::Writer;
 use crate::problem::{ApiError, Problem};
 use crate::routes::input;
 use crate::state::AppState;
 use crate::telemetry::record_correlation;
+use crate::token::Principal;
 
 /// The attestation recorded.
 #[derive(Debug, Serialize, ToSchema)]
@@ -44,25 +49,53 @@ pub async fn attest(
     Writer { principal, .. }: Writer,
     number: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let (_, centre) = operator(&principal)?;
-    let number = input::request_number(&number)?;
-    let recorded = state
-        .requests
-        .attest_power_of_attorney(
-            &number,
-            &format!("{centre}/{}", principal.subject),
-            &centre,
-            &principal.actor(),
-        )
-        .await?;
-    record_correlation(&span, recorded.info.request_id);
-    if !recorded.replayed {
-        state.metrics.events_appended.inc();
-    }
+    let (number, recorded) = record(&span, &state, &principal, &number, Paper::Attestation).await?;
     Ok(HttpResponse::Ok().json(AttestedDto {
         number: number.to_string(),
         version: recorded.version.get(),
     }))
+}
+
+/// What an operator records about a paper.
+#[derive(Debug, Clone, Copy)]
+enum Paper {
+    /// A power of attorney that is not notarised, attested.
+    Attestation,
+    /// The result or the refusal, handed out.
+    Handout,
+}
+
+/// Records `paper` on the request `number` for the operator of `principal`, at the operator's own
+/// centre; the request's number and what was recorded.
+async fn record(
+    span: &RootSpan,
+    state: &AppState,
+    principal: &Principal,
+    number: &str,
+    paper: Paper,
+) -> Result<(RequestNumber, Recorded), ApiError> {
+    let (_, centre) = operator(principal)?;
+    let number = input::request_number(number)?;
+    let operator_id = format!("{centre}/{}", principal.subject);
+    let actor = principal.actor();
+    let requests = &state.requests;
+    let recorded = match paper {
+        Paper::Attestation => {
+            requests
+                .attest_power_of_attorney(&number, &operator_id, &centre, &actor)
+                .await?
+        }
+        Paper::Handout => {
+            requests
+                .hand_out(&number, &operator_id, &centre, &actor)
+                .await?
+        }
+    };
+    record_correlation(span, recorded.info.request_id);
+    if !recorded.replayed {
+        state.metrics.events_appended.inc();
+    }
+    Ok((number, recorded))
 }
 
 /// The document an operator handed out.
@@ -98,27 +131,9 @@ pub async fn hand_out(
     Writer { principal, .. }: Writer,
     number: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let (_, centre) = operator(&principal)?;
-    let number = input::request_number(&number)?;
-    let recorded = state
-        .requests
-        .hand_out(
-            &number,
-            &format!("{centre}/{}", principal.subject),
-            &centre,
-            &principal.actor(),
-        )
-        .await?;
-    record_correlation(&span, recorded.info.request_id);
-    if !recorded.replayed {
-        state.metrics.events_appended.inc();
-    }
-    let loaded = state
-        .requests
-        .load(domain::StreamId::from_uuid(recorded.info.request_id))
-        .await?;
-    let document_number = match &loaded.state {
-        domain::request::Request::Closed(closed) => closed.document_number().map(str::to_owned),
+    let (number, recorded) = record(&span, &state, &principal, &number, Paper::Handout).await?;
+    let document_number = match &recorded.state {
+        Request::Closed(closed) => closed.document_number().map(str::to_owned),
         _ => None,
     }
     .unwrap_or_default();
