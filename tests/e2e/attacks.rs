@@ -71,7 +71,11 @@ async fn a_production_setup_refuses_each_development_stand_in() {
         ("EGOV_PROVIDER_KEY", key.as_str()),
         ("EGOV_PROVIDER_CERT", cert.as_str()),
     ];
-    let cases: [(Vec<(&str, &str)>, &str); 5] = [
+    // And a log key of its own, made as `egov log-key` makes one.
+    let log_key = provider.path().join("log-key");
+    commands::results::log_key::create(&log_key, "egov-events.test/log").expect("a log key");
+    let log_key = log_key.display().to_string();
+    let cases: [(Vec<(&str, &str)>, &str); 6] = [
         (vec![("EGOV_JWT_PUBLIC_KEYS", ",")], "EGOV_JWT_PUBLIC_KEYS"),
         (vec![], "EGOV_REGISTRY_URL"),
         (vec![registry], "EGOV_PROVIDER_KEY"),
@@ -82,6 +86,18 @@ async fn a_production_setup_refuses_each_development_stand_in() {
         (
             [
                 &[registry, ("EGOV_TRUST_ANCHORS", &anchors)],
+                &provider_key[..],
+            ]
+            .concat(),
+            "EGOV_LOG_KEY",
+        ),
+        (
+            [
+                &[
+                    registry,
+                    ("EGOV_TRUST_ANCHORS", &anchors),
+                    ("EGOV_LOG_KEY", &log_key),
+                ],
                 &provider_key[..],
             ]
             .concat(),

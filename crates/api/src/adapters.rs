@@ -9,7 +9,8 @@ use std::time::Duration;
 use commands::adapters::nca::{OpensslVerifier, SignatureVerifier, TrustAnchorError};
 use commands::adapters::registries::{BreakerSettings, HttpRegistries, Registries, RetryPolicy};
 use commands::adapters::scans::{PgScans, ScanStore};
-use commands::results::{ProviderKey, ResultError};
+use commands::results::{log_key, ProviderKey, ResultError};
+use domain::tree_head::NoteSigner;
 use event_store::Database;
 
 use crate::Settings;
@@ -33,6 +34,8 @@ pub struct Adapters {
     pub scans: Arc<dyn ScanStore>,
     /// The key result documents are signed with.
     pub provider: ProviderKey,
+    /// The key the log's tree heads are signed with.
+    pub log: Arc<NoteSigner>,
 }
 
 /// Why the adapters cannot be set up.
@@ -51,6 +54,8 @@ pub enum AdapterError {
     Verifier(#[from] commands::adapters::nca::NcaError),
     #[error("the provider's key: {0}")]
     ProviderKey(#[from] ResultError),
+    #[error("the log's key: {0}")]
+    LogKey(ResultError),
     #[error(transparent)]
     NotInProduction(#[from] crate::settings::NotInProduction),
 }
@@ -95,8 +100,28 @@ impl Adapters {
             checks: Arc::new(checks),
             scans: Arc::new(PgScans::new(db.clone())),
             provider,
+            log: Arc::new(log_signer(settings)?),
         })
     }
+}
+
+/// The log's signing key: `EGOV_LOG_KEY`, or in development one beside the data directory.
+///
+/// # Errors
+/// A key that cannot be read, or none in production.
+pub fn log_signer(settings: &Settings) -> Result<NoteSigner, AdapterError> {
+    let signer = match &settings.log_key {
+        Some(path) => log_key::load(path).map_err(AdapterError::LogKey)?,
+        None => {
+            settings.development_only(
+                "EGOV_LOG_KEY",
+                "signing the log's tree heads with a self-made development key",
+            )?;
+            log_key::development(&settings.dev_provider_dir()).map_err(AdapterError::LogKey)?
+        }
+    };
+    tracing::info!(log = signer.name(), key = %signer.verifier(), "signing tree heads of this log");
+    Ok(signer)
 }
 
 /// The OpenSSL verifier with the configured trust anchors, OCSP responder and CRLs.

@@ -121,6 +121,8 @@ struct Background {
     read_audit: Stoppable,
     read_models: (CancellationToken, Vec<Running>),
     relay: Option<Stoppable>,
+    /// Signs the log's tree heads (`projections::log_tree::heads`).
+    tree_heads: Option<Stoppable>,
     db_watch: Stoppable,
 }
 
@@ -167,8 +169,14 @@ impl App {
             workflow: driver.clone(),
         }));
         let (db_watch, db_watch_task) = watch_database(settings, &db, &metrics);
-        let (background, read_audit) =
-            Background::start(settings, &store, driver, progress_tx, db_watch_task)?;
+        let (background, read_audit) = Background::start(
+            settings,
+            &store,
+            driver,
+            progress_tx,
+            db_watch_task,
+            &adapters.log,
+        )?;
         let stopping = CancellationToken::new();
         let state = AppState {
             centre: Centre::new(requests.clone(), adapters.scans.clone()),
@@ -195,6 +203,7 @@ impl App {
             },
             read_models_stale_after: settings.read_models_stale_after,
             readiness: state::Readiness::default(),
+            log_key: adapters.log.verifier(),
             requests,
             db,
         };
@@ -205,15 +214,7 @@ impl App {
             authenticator: web::Data::new(authenticator),
             in_flight: web::Data::new(in_flight.clone()),
             db_watch: web::Data::new(db_watch),
-            write_limits: web::Data::new(
-                crate::limits::WriteLimits::new(
-                    settings.writes_per_second,
-                    settings.write_burst,
-                    settings.daily_filings,
-                    settings.daily_filings_staff,
-                )
-                .with_body_deadline(settings.body_deadline),
-            ),
+            write_limits: web::Data::new(write_limits(settings)),
         };
         let server = server::start(listener, shared).map_err(bind)?;
         Ok(App {
@@ -276,6 +277,7 @@ impl Background {
         driver: Option<Arc<Workflow>>,
         status_progress: tokio::sync::watch::Sender<Progress>,
         db_watch: Stoppable,
+        log: &Arc<domain::tree_head::NoteSigner>,
     ) -> Result<(Background, ReadAudit), StartError> {
         let workflow = driver
             .map(|workflow| Stoppable::spawn("workflow", |stop| tokio::spawn(workflow.run(stop))));
@@ -301,6 +303,21 @@ impl Background {
                 read_side::spawn_relay(store, kafka, &stop).1
             })
         });
+        // Heads are signed where the tree is kept (from the log, whatever feeds the others).
+        let tree_heads = (settings.projections != ProjectionSource::Off
+            && settings
+                .read_models
+                .contains(&projections::ReadModel::LogTree))
+        .then(|| {
+            Stoppable::spawn("tree heads", |stop| {
+                tokio::spawn(projections::log_tree::heads::run(
+                    store.database().clone(),
+                    log.clone(),
+                    settings.tree_head_every,
+                    stop,
+                ))
+            })
+        });
         let audit_stop = CancellationToken::new();
         let (audit, audit_task) = ReadAudit::new(store.clone(), audit_stop.clone());
         let read_audit = Stoppable {
@@ -313,6 +330,7 @@ impl Background {
             read_audit,
             read_models: (read_models_stop, read_models),
             relay,
+            tree_heads,
             db_watch,
         };
         Ok((background, audit))
@@ -323,6 +341,9 @@ impl Background {
             workflow.stop().await;
         }
         self.read_audit.stop().await;
+        if let Some(tree_heads) = self.tree_heads {
+            tree_heads.stop().await;
+        }
         let (stop, running) = self.read_models;
         stop.cancel();
         read_side::join(running).await;
@@ -362,6 +383,17 @@ pub async fn open(settings: &Settings) -> Result<Database, StartError> {
         );
     }
     Ok(db)
+}
+
+/// The limits on how often and how much a principal writes.
+fn write_limits(settings: &Settings) -> crate::limits::WriteLimits {
+    crate::limits::WriteLimits::new(
+        settings.writes_per_second,
+        settings.write_burst,
+        settings.daily_filings,
+        settings.daily_filings_staff,
+    )
+    .with_body_deadline(settings.body_deadline)
 }
 
 /// The probe of the database (`crate::db_watch`), its state kept in `metrics`.

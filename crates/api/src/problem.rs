@@ -40,6 +40,13 @@ pub enum ApiError {
     RequestNotFound,
     #[error("no such resource")]
     RouteNotFound,
+    /// No such event in the log's tree, or one the caller may not see: the two answer alike.
+    #[error("no such event in the log")]
+    LogEntryNotFound,
+    /// The event is in the log but no signed tree head covers it yet (one is signed within
+    /// seconds).
+    #[error("no signed tree head covers this event yet; try again in a few seconds")]
+    NotYetInSignedHead,
     #[error("method not allowed")]
     MethodNotAllowed,
     #[error("the body is not valid JSON for this operation: {0}")]
@@ -153,6 +160,8 @@ impl ApiError {
             ApiError::ForeignIin => "foreign-iin",
             ApiError::RequestNotFound => "request-not-found",
             ApiError::RouteNotFound => "not-found",
+            ApiError::LogEntryNotFound => "log-entry-not-found",
+            ApiError::NotYetInSignedHead => "not-yet-in-signed-head",
             ApiError::MethodNotAllowed => "method-not-allowed",
             ApiError::MalformedJson(_) => "malformed-json",
             ApiError::InvalidParameter { .. } => "invalid-parameter",
@@ -215,7 +224,7 @@ impl ApiError {
             ApiError::Forbidden { .. } => ErrorMessage::Forbidden,
             ApiError::ForeignIin => ErrorMessage::ForeignIin,
             ApiError::RequestNotFound => ErrorMessage::RequestNotFound,
-            ApiError::RouteNotFound => ErrorMessage::NotFound,
+            ApiError::RouteNotFound | ApiError::LogEntryNotFound => ErrorMessage::NotFound,
             ApiError::MethodNotAllowed => ErrorMessage::MethodNotAllowed,
             ApiError::MalformedJson(_) => ErrorMessage::UnreadableData,
             ApiError::InvalidParameter { .. } => ErrorMessage::InvalidParameter,
@@ -252,7 +261,7 @@ impl ApiError {
             }
             ApiError::WrongState(DomainError::TooManyScans { .. }) => ErrorMessage::TooManyScans,
             ApiError::WrongState(_) => ErrorMessage::ActionUnavailable,
-            ApiError::Busy => ErrorMessage::Busy,
+            ApiError::Busy | ApiError::NotYetInSignedHead => ErrorMessage::Busy,
             ApiError::PayloadTooLarge { .. } => ErrorMessage::PayloadTooLarge,
             ApiError::RequestTimeout { .. } => ErrorMessage::RequestTimeout,
             ApiError::UnsupportedMediaType => ErrorMessage::JsonRequired,
@@ -303,6 +312,7 @@ impl ResponseError for ApiError {
             }
             ApiError::RequestNotFound
             | ApiError::RouteNotFound
+            | ApiError::LogEntryNotFound
             | ApiError::SocialStatusNotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::MalformedJson(_)
@@ -313,7 +323,9 @@ impl ResponseError for ApiError {
             | ApiError::InvalidIin { .. }
             | ApiError::InvalidForm(_)
             | ApiError::IdempotencyKeyReused(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::WrongState(_) | ApiError::Busy => StatusCode::CONFLICT,
+            ApiError::WrongState(_) | ApiError::Busy | ApiError::NotYetInSignedHead => {
+                StatusCode::CONFLICT
+            }
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::UnsupportedMediaType | ApiError::UnsupportedScan => {
@@ -336,6 +348,7 @@ impl ResponseError for ApiError {
             ApiError::NotReady(_)
             | ApiError::Unavailable
             | ApiError::Busy
+            | ApiError::NotYetInSignedHead
             | ApiError::RegistryUnavailable => {
                 response.insert_header((header::RETRY_AFTER, "5"));
             }

@@ -51,9 +51,9 @@ pub fn spawn(
         .map(|&model| {
             let progress = match model {
                 ReadModel::RequestStatus => status_progress.take(),
-                ReadModel::DataAccess | ReadModel::Analytics => None,
+                ReadModel::DataAccess | ReadModel::Analytics | ReadModel::LogTree => None,
             };
-            let task = match kafka {
+            let task = match kafka.filter(|_| model.follows_topic()) {
                 None => {
                     let progress =
                         progress.unwrap_or_else(|| watch::channel(Progress::default()).0);

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod centre;
 pub mod health;
 pub mod input;
+pub mod log;
 pub mod me;
 pub mod requests;
 pub mod results;
@@ -28,10 +29,10 @@ use crate::problem::ApiError;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "egov-events", description = "Social e-government services of Kazakhstan: file, sign and follow requests."),
-    paths(services::list, requests::submit, requests::sign, requests::survey, status::status, requests::history, results::result, social_status::check, audit::events, audit::state_at, audit::verify, audit::feed, me::data_access, analytics::view, centre::submit, centre::scan, centre::sign, centre::papers::attest, centre::papers::hand_out),
+    paths(services::list, requests::submit, requests::sign, requests::survey, status::status, requests::history, results::result, social_status::check, audit::events, audit::state_at, audit::verify, audit::feed, me::data_access, analytics::view, centre::submit, centre::scan, centre::sign, centre::papers::attest, centre::papers::hand_out, log::head, log::inclusion, log::consistency),
     components(schemas(crate::problem::Problem, crate::problem::TextsSchema)),
     modifiers(&BearerAuth),
-    tags((name = "services", description = "The catalog"), (name = "requests", description = "A citizen's requests"), (name = "social-status", description = "The social-status check of medical organisations"), (name = "audit", description = "Auditors: streams, replayed states, hash chains, the global log"), (name = "me", description = "A citizen's own view: who looked at their data"), (name = "analytics", description = "Analysts: aggregates per service and day, without personal data"), (name = "service-centre", description = "Operators at public service centres: file for a citizen or a representative, scan, sign"))
+    tags((name = "services", description = "The catalog"), (name = "requests", description = "A citizen's requests"), (name = "social-status", description = "The social-status check of medical organisations"), (name = "audit", description = "Auditors: streams, replayed states, hash chains, the global log"), (name = "me", description = "A citizen's own view: who looked at their data"), (name = "analytics", description = "Analysts: aggregates per service and day, without personal data"), (name = "service-centre", description = "Operators at public service centres: file for a citizen or a representative, scan, sign"), (name = "log", description = "The verifiable log: signed tree heads, inclusion and consistency proofs"))
 )]
 pub struct ApiDoc;
 
@@ -81,5 +82,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(audit::configure)
     .configure(me::configure)
     .configure(analytics::configure)
-    .configure(centre::configure);
+    .configure(centre::configure)
+    .configure(log::configure);
 }

@@ -71,6 +71,12 @@ pub struct Settings {
     /// `EGOV_PROVIDER_KEY` and `EGOV_PROVIDER_CERT`: the key and certificate result documents are
     /// signed with (PEM). Unset: a development key beside the data directory.
     pub provider_key: Option<(PathBuf, PathBuf)>,
+    /// `EGOV_LOG_KEY`: the file of the key the log's tree heads are signed with (a signed-note
+    /// signer key, `PRIVATE+KEY+name+id+key`; `egov log-key` makes one). Unset: a development key
+    /// beside the data directory.
+    pub log_key: Option<PathBuf>,
+    /// `EGOV_TREE_HEAD_EVERY`: how often the tree's head is signed while the log grows.
+    pub tree_head_every: Duration,
     /// `EGOV_WORKFLOW`: whether `egov serve` runs the workflow too (`on`, the default, or `off`
     /// when separate `egov worker` processes drive requests).
     pub workflow: bool,
@@ -282,6 +288,17 @@ impl Settings {
             )?,
             crl_urls: list("EGOV_CRL_URLS"),
             provider_key: provider_key(&get)?,
+            log_key: get("EGOV_LOG_KEY").map(PathBuf::from),
+            tree_head_every: env.parsed(
+                "EGOV_TREE_HEAD_EVERY",
+                "a duration from 100ms to 10m, such as 5s",
+                Duration::from_secs(5),
+                |raw| {
+                    parse_duration(raw).filter(|d| {
+                        (Duration::from_millis(100)..=Duration::from_secs(600)).contains(d)
+                    })
+                },
+            )?,
             workflow: env.choice(
                 "EGOV_WORKFLOW",
                 "on or off",

@@ -46,6 +46,8 @@ pub struct AppState {
     pub read_models_stale_after: std::time::Duration,
     /// What `/readyz` last found wrong (a change is logged once).
     pub readiness: Readiness,
+    /// The public key of the log's signed tree heads (`GET /api/v1/log/key`).
+    pub log_key: domain::tree_head::NoteVerifier,
 }
 
 /// The services outside as this process meets them: the registries (each caller's circuits) and

@@ -5,6 +5,8 @@
 //! and [`ResultDocuments::store`] hands back the one stored first, so a request never gets two
 //! documents.
 
+pub mod log_key;
+
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -167,7 +169,7 @@ fn read(path: &Path) -> Result<Vec<u8>, ResultError> {
     })
 }
 
-fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), ResultError> {
+pub(crate) fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), ResultError> {
     let io = |source| ResultError::Io {
         path: path.to_owned(),
         source,

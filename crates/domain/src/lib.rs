@@ -7,6 +7,9 @@
 //! - [`event_hash`]: the digest each stored event carries;
 //! - [`hash_chain`]: the canonical bytes of an event and the per-stream SHA-256 chain over them, so
 //!   that anyone holding the events can check, without the database, that none was altered.
+//! - [`merkle`]: the Merkle tree of RFC 9162 over every event of the log (heads, inclusion and
+//!   consistency proofs, their checks; the tree as stored nodes in `merkle::frontier`);
+//! - [`tree_head`]: signed tree heads in the checkpoint form of Go's transparency logs.
 //!
 //! - [`identifiers`]: [`Iin`] (national check digit), [`Sik`], [`RequestNumber`], built only by
 //!   parsing.
@@ -47,6 +50,7 @@ pub mod request;
 pub mod result;
 pub mod scans;
 pub mod social_status;
+pub mod tree_head;
 pub mod workflow;
 
 pub use calendar::{CalendarError, TimeLimit, WorkingCalendar};

@@ -11,7 +11,11 @@
 //! (the same vectors its Go, C++ and Python implementations test against), and the verifiers
 //! against the generators for every leaf and size pair of many trees.
 
+use std::ops::Range;
+
 use sha2::{Digest, Sha256};
+
+pub mod frontier;
 
 /// A SHA-256 hash: of a leaf, a node, or a tree.
 pub type Hash = [u8; 32];
@@ -24,6 +28,14 @@ pub fn leaf_hash(bytes: &[u8]) -> Hash {
     hasher.finalize().into()
 }
 
+/// The leaf of an event in the log's tree: SHA-256(0x00 || its canonical bytes || its chain
+/// hash). Anyone holding the event (from the database, the API or the Kafka topic) computes it.
+pub fn event_leaf(event: &crate::RecordedEvent) -> Hash {
+    let mut bytes = crate::hash_chain::canonical_bytes(event.into());
+    bytes.extend_from_slice(event.hash.as_bytes());
+    leaf_hash(&bytes)
+}
+
 /// The hash of an interior node: SHA-256(0x01 || left || right).
 pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
     let mut hasher = Sha256::new();
@@ -34,12 +46,8 @@ pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
 }
 
 /// The largest power of two smaller than `n` (`n` > 1): where the RFC splits a tree.
-fn split(n: usize) -> usize {
-    let mut k = 1;
-    while k << 1 < n {
-        k <<= 1;
-    }
-    k
+fn split(n: u64) -> u64 {
+    1 << (63 - (n - 1).leading_zeros())
 }
 
 /// The tree head MTH of the leaves: SHA-256 of nothing for an empty tree, the leaf itself for one,
@@ -49,7 +57,7 @@ pub fn root(leaves: &[Hash]) -> Hash {
         [] => Sha256::digest([]).into(),
         [leaf] => *leaf,
         _ => {
-            let (left, right) = leaves.split_at(split(leaves.len()));
+            let (left, right) = leaves.split_at(span(0..split(leaves.len() as u64)).end);
             node_hash(&root(left), &root(right))
         }
     }
@@ -58,53 +66,81 @@ pub fn root(leaves: &[Hash]) -> Hash {
 /// The inclusion proof PATH of leaf `index` in the tree of `leaves`, from the leaf's sibling up;
 /// `None` for an index outside the tree.
 pub fn inclusion_proof(index: usize, leaves: &[Hash]) -> Option<Vec<Hash>> {
-    if index >= leaves.len() {
-        return None;
-    }
-    let mut proof = Vec::new();
-    path(index, leaves, &mut proof);
-    Some(proof)
-}
-
-fn path(index: usize, leaves: &[Hash], proof: &mut Vec<Hash>) {
-    if leaves.len() <= 1 {
-        return;
-    }
-    let (left, right) = leaves.split_at(split(leaves.len()));
-    if index < left.len() {
-        path(index, left, proof);
-        proof.push(root(right));
-    } else {
-        path(index - left.len(), right, proof);
-        proof.push(root(left));
-    }
+    let ranges = inclusion_ranges(index as u64, leaves.len() as u64)?;
+    Some(ranges.into_iter().map(|r| root(&leaves[span(r)])).collect())
 }
 
 /// The consistency proof PROOF between the tree of the first `first` leaves and the tree of all
 /// `leaves`; `None` unless 0 < `first` <= the number of leaves.
 pub fn consistency_proof(first: usize, leaves: &[Hash]) -> Option<Vec<Hash>> {
-    if first == 0 || first > leaves.len() {
-        return None;
-    }
-    let mut proof = Vec::new();
-    subproof(first, leaves, true, &mut proof);
-    Some(proof)
+    let ranges = consistency_ranges(first as u64, leaves.len() as u64)?;
+    Some(ranges.into_iter().map(|r| root(&leaves[span(r)])).collect())
 }
 
-fn subproof(first: usize, leaves: &[Hash], whole: bool, proof: &mut Vec<Hash>) {
-    if first == leaves.len() {
+fn span(range: Range<u64>) -> Range<usize> {
+    // The ranges lie inside a slice's length, which fits in usize.
+    usize::try_from(range.start).unwrap_or(usize::MAX)
+        ..usize::try_from(range.end).unwrap_or(usize::MAX)
+}
+
+/// The leaf ranges whose subtree heads make up the inclusion proof of leaf `index` in the tree of
+/// `size` leaves, in the proof's order (from the leaf's sibling up); `None` for an index outside
+/// the tree. A log that stores its subtrees ([`frontier`]) answers a proof from these.
+pub fn inclusion_ranges(index: u64, size: u64) -> Option<Vec<Range<u64>>> {
+    if index >= size {
+        return None;
+    }
+    let mut ranges = Vec::new();
+    path(index, 0..size, &mut ranges);
+    Some(ranges)
+}
+
+fn path(index: u64, leaves: Range<u64>, proof: &mut Vec<Range<u64>>) {
+    let n = leaves.end - leaves.start;
+    if n <= 1 {
+        return;
+    }
+    let middle = leaves.start + split(n);
+    if index < middle {
+        path(index, leaves.start..middle, proof);
+        proof.push(middle..leaves.end);
+    } else {
+        path(index, middle..leaves.end, proof);
+        proof.push(leaves.start..middle);
+    }
+}
+
+/// The leaf ranges whose subtree heads make up the consistency proof between the trees of `first`
+/// and `second` leaves, in the proof's order; `None` unless 0 < `first` <= `second`.
+pub fn consistency_ranges(first: u64, second: u64) -> Option<Vec<Range<u64>>> {
+    if first == 0 || first > second {
+        return None;
+    }
+    let mut ranges = Vec::new();
+    subproof(first, 0..second, true, &mut ranges);
+    Some(ranges)
+}
+
+fn subproof(first: u64, leaves: Range<u64>, whole: bool, proof: &mut Vec<Range<u64>>) {
+    let n = leaves.end - leaves.start;
+    if first == n {
         if !whole {
-            proof.push(root(leaves));
+            proof.push(leaves);
         }
         return;
     }
-    let (left, right) = leaves.split_at(split(leaves.len()));
-    if first <= left.len() {
-        subproof(first, left, whole, proof);
-        proof.push(root(right));
+    let middle = leaves.start + split(n);
+    if first <= middle - leaves.start {
+        subproof(first, leaves.start..middle, whole, proof);
+        proof.push(middle..leaves.end);
     } else {
-        subproof(first - left.len(), right, false, proof);
-        proof.push(root(left));
+        subproof(
+            first - (middle - leaves.start),
+            middle..leaves.end,
+            false,
+            proof,
+        );
+        proof.push(leaves.start..middle);
     }
 }
 

@@ -36,6 +36,17 @@ pub async fn migrate(settings: &Settings) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `egov log-key`: makes the log's signing key in `out` and prints its public key.
+pub fn log_key(name: &str, out: &std::path::Path) -> anyhow::Result<ExitCode> {
+    if out.exists() {
+        anyhow::bail!("{} exists; a log key is never replaced", out.display());
+    }
+    commands::results::log_key::create(out, name)?;
+    let signer = commands::results::log_key::load(out)?;
+    println!("{}", signer.verifier());
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `egov projections run|rebuild|status`.
 pub async fn projections(
     settings: &Settings,

@@ -53,7 +53,7 @@ pub enum Cmd {
         /// checkpoint, `kafka` the whole log (run it once the projectors have caught up).
         #[arg(long, value_enum, default_value = "postgres")]
         source: ProjectionSource,
-        /// Only this read model (request_status, data_access or analytics); every one otherwise.
+        /// Only this read model (request_status, data_access, analytics or log_tree); every one otherwise.
         #[arg(long)]
         only: Option<ReadModel>,
     },
@@ -72,6 +72,16 @@ pub enum Cmd {
         #[arg(long)]
         org: Option<String>,
     },
+    /// Make the key the log's tree heads are signed with (for EGOV_LOG_KEY), and print the public
+    /// key that verifies them (receipts, witnesses).
+    LogKey {
+        /// The log's name: the first line of every signed head, e.g. egov-events.kz/log.
+        #[arg(long)]
+        name: String,
+        /// The file to write (readable by its owner only); an existing file is never replaced.
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
     /// Read models: rebuild one from the first event, or show where each stands.
     Projections {
         #[command(subcommand)]
@@ -83,7 +93,7 @@ pub enum Cmd {
 pub enum ProjectionsCmd {
     /// Rebuild a read model from the first event into a shadow table and swap it in.
     Rebuild {
-        /// The read model: request_status, data_access or analytics.
+        /// The read model: request_status, data_access, analytics or log_tree.
         model: ReadModel,
     },
     /// Each projector's checkpoint and lag (and the relay's, and the Kafka offsets), as JSON.
@@ -94,7 +104,7 @@ pub enum ProjectionsCmd {
         /// Where the events come from.
         #[arg(long, value_enum, default_value = "postgres")]
         source: ProjectionSource,
-        /// Only this read model (request_status, data_access or analytics).
+        /// Only this read model (request_status, data_access, analytics or log_tree).
         #[arg(long)]
         only: Option<ReadModel>,
     },

@@ -32,6 +32,9 @@ async fn dispatch(command: Cmd, settings: Settings) -> anyhow::Result<ExitCode> 
     {
         return admin::token(&settings, role, &sub, &ttl, org);
     }
+    if let Cmd::LogKey { name, out } = &command {
+        return admin::log_key(name, out);
+    }
     let shutdown = CancellationToken::new();
     tokio::spawn(serve::stop_on_signal(shutdown.clone()));
     // The embedded cluster (when used) lives until the subcommand is done; dropping it stops it.
@@ -54,6 +57,6 @@ async fn dispatch(command: Cmd, settings: Settings) -> anyhow::Result<ExitCode> 
             source,
             only,
         } => admin::replay_check(&settings, source, only).await,
-        Cmd::Token { .. } => Ok(ExitCode::SUCCESS),
+        Cmd::Token { .. } | Cmd::LogKey { .. } => Ok(ExitCode::SUCCESS),
     }
 }

@@ -31,6 +31,10 @@ pub enum ProjectionError {
     /// resumes from where it got to.
     #[error("the checkpoint {0} moved under this process")]
     CheckpointMoved(String),
+    /// The log's tree does not fit the log or itself (a node missing, an event in it twice): the
+    /// projector stops there, and a rebuild or replay check says more.
+    #[error("the log's tree: {0}")]
+    Tree(String),
     /// No read model has this name.
     #[error("no read model is called {0:?}")]
     UnknownReadModel(String),

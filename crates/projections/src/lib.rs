@@ -16,6 +16,8 @@
 //! - [`analytics`]: the facts per request and step behind the `analytics` views, without personal
 //!   data.
 //! - [`data_access`]: "who looked at my data", the reads of each citizen's data by others.
+//! - [`log_tree`]: the Merkle tree over the whole log (every event a leaf, every complete subtree
+//!   a stored node), and the reads that tree heads and proofs are made of.
 //! - [`kafka`]: the relay that publishes the log to a Kafka topic, and projectors fed from it.
 //! - [`tables`]: the shape of a read model's tables (their keys, how a rebuild swaps them in);
 //!   `writes`: a batch's statements, pipelined, and the request events a read model has not applied;
@@ -31,6 +33,7 @@ pub mod data_access;
 mod error;
 pub mod kafka;
 mod leader;
+pub mod log_tree;
 pub mod projector;
 pub mod read_models;
 pub mod rebuild;
@@ -44,6 +47,7 @@ pub use analytics::AnalyticsProjector;
 pub use checkpoint::Lag;
 pub use data_access::DataAccessProjector;
 pub use error::ProjectionError;
+pub use log_tree::LogTreeProjector;
 pub use projector::{run, run_observed, BatchApplied, Progress, Projector};
 pub use read_models::{ReadModel, UnknownReadModel};
 pub use rebuild::RebuildReport;

@@ -18,7 +18,7 @@ use crate::rebuild::{rebuild, RebuildReport};
 use crate::replay::{check, CheckReport, Through};
 use crate::tables::{Swap, Table};
 use crate::{checkpoint, AnalyticsProjector, DataAccessProjector, ProjectionError};
-use crate::{Lag, RequestStatusProjector};
+use crate::{Lag, LogTreeProjector, RequestStatusProjector};
 
 /// A read model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -29,11 +29,15 @@ pub enum ReadModel {
     DataAccess,
     /// The facts behind the analysts' views, without personal data.
     Analytics,
+    /// The Merkle tree over the whole log, which tree heads and proofs are read from.
+    LogTree,
 }
 
 /// A name that is no read model's.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("no read model is called {0:?}; there are: request_status, data_access, analytics")]
+#[error(
+    "no read model is called {0:?}; there are: request_status, data_access, analytics, log_tree"
+)]
 pub struct UnknownReadModel(pub String);
 
 /// Calls the generic `$body` with the read model's projector bound to `$projector`.
@@ -52,16 +56,21 @@ macro_rules! with_projector {
                 let $projector = AnalyticsProjector;
                 $body
             }
+            ReadModel::LogTree => {
+                let $projector = LogTreeProjector;
+                $body
+            }
         }
     };
 }
 
 impl ReadModel {
     /// Every read model.
-    pub const ALL: [ReadModel; 3] = [
+    pub const ALL: [ReadModel; 4] = [
         ReadModel::RequestStatus,
         ReadModel::DataAccess,
         ReadModel::Analytics,
+        ReadModel::LogTree,
     ];
 
     /// Its name: of its checkpoint, of its consumer group, of its main table.
@@ -70,6 +79,7 @@ impl ReadModel {
             ReadModel::RequestStatus => RequestStatusProjector::NAME,
             ReadModel::DataAccess => DataAccessProjector::NAME,
             ReadModel::Analytics => AnalyticsProjector::NAME,
+            ReadModel::LogTree => LogTreeProjector::NAME,
         }
     }
 
@@ -94,6 +104,16 @@ impl ReadModel {
                     key: &["stream_id", "step"],
                 },
             ],
+            ReadModel::LogTree => &[
+                Table {
+                    suffix: "",
+                    key: &["level", "idx"],
+                },
+                Table {
+                    suffix: "_leaves",
+                    key: &["idx"],
+                },
+            ],
         }
     }
 
@@ -101,7 +121,7 @@ impl ReadModel {
     /// `analytics` (migrations/V6), the others by this service alone.
     pub const fn swap(self) -> Swap {
         match self {
-            ReadModel::RequestStatus | ReadModel::DataAccess => Swap::Rename,
+            ReadModel::RequestStatus | ReadModel::DataAccess | ReadModel::LogTree => Swap::Rename,
             ReadModel::Analytics => Swap::Copy,
         }
     }
@@ -123,6 +143,12 @@ impl ReadModel {
             applied,
             stop,
         )))
+    }
+
+    /// Whether it can be fed from the Kafka topic: not the log's tree, whose leaves follow the
+    /// log's global order, which the topic's partitions do not keep.
+    pub const fn follows_topic(self) -> bool {
+        !matches!(self, ReadModel::LogTree)
     }
 
     /// Keeps it up to date from the Kafka topic until `stop`, in the consumer group of its name.

@@ -7,5 +7,6 @@ mod attacks;
 mod centre;
 mod health;
 mod helpers;
+mod log;
 mod requests;
 mod social_status;

@@ -1,0 +1,328 @@
+//! The verifiable log over HTTP (docs/architecture.md, "The verifiable log"): the latest signed
+//! tree head, the inclusion proof of an event, the consistency proof between two sizes, and the
+//! log's public key. Proofs are given only against sizes a signed head covers, so every answer can
+//! be checked against a head the log can no longer take back.
+//!
+//! Auditors ask about any event; a citizen about the events of their own requests (anyone else's
+//! event answers like an unknown one, 404). Heads and proofs are hashes, nothing of a citizen's
+//! data, so reading them records no read.
+
+use actix_web::{web, HttpResponse};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use domain::merkle::Hash;
+use domain::StreamId;
+use projections::log_tree::heads::{self, SignedHead};
+use projections::log_tree::read;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::problem::{ApiError, Problem};
+use crate::state::AppState;
+use crate::token::{Principal, Role};
+
+/// A signed tree head.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HeadDto {
+    /// The log's name.
+    pub origin: String,
+    /// How many events the tree holds.
+    pub size: u64,
+    /// The tree's head, base64.
+    pub root: String,
+    pub time: DateTime<Utc>,
+    /// The checkpoint note as signed (text and signature lines): check it with the log's key.
+    pub note: String,
+}
+
+impl From<&SignedHead> for HeadDto {
+    fn from(signed: &SignedHead) -> Self {
+        HeadDto {
+            origin: signed.head.origin.clone(),
+            size: signed.head.size,
+            root: STANDARD.encode(signed.head.root),
+            time: signed.head.time,
+            note: signed.note.clone(),
+        }
+    }
+}
+
+/// Which event, and against which size.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct InclusionQuery {
+    /// The event's id.
+    pub event: String,
+    /// The tree size to prove against (at most the latest signed head's); absent: the latest
+    /// signed head's.
+    pub size: Option<String>,
+}
+
+/// An event's inclusion proof.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InclusionDto {
+    pub event_id: uuid::Uuid,
+    /// The event's leaf index (its place in the global order, from 0).
+    pub index: u64,
+    /// SHA-256(0x00 || canonical bytes || chain hash), base64.
+    pub leaf: String,
+    pub size: u64,
+    /// The tree's head at `size`, base64.
+    pub root: String,
+    /// RFC 9162's inclusion proof, base64 hashes from the leaf's sibling up.
+    pub proof: Vec<String>,
+    /// The latest signed head (it covers `size`).
+    pub head: HeadDto,
+}
+
+/// Between which sizes.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ConsistencyQuery {
+    /// The older size (at least 1).
+    pub from: String,
+    /// The newer size (at most the latest signed head's).
+    pub to: String,
+}
+
+/// A consistency proof.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConsistencyDto {
+    pub from: u64,
+    pub to: u64,
+    /// The heads at both sizes, base64.
+    pub from_root: String,
+    pub to_root: String,
+    /// RFC 9162's consistency proof, base64 hashes.
+    pub proof: Vec<String>,
+}
+
+fn b64(hashes: &[Hash]) -> Vec<String> {
+    hashes.iter().map(|h| STANDARD.encode(h)).collect()
+}
+
+fn may_ask(principal: &Principal) -> Result<(), ApiError> {
+    Ok(principal.require(&[Role::Auditor, Role::Citizen])?)
+}
+
+fn size_parameter(field: &'static str, raw: &str) -> Result<u64, ApiError> {
+    raw.parse::<u64>()
+        .ok()
+        .filter(|size| i64::try_from(*size).is_ok())
+        .ok_or_else(|| ApiError::InvalidParameter {
+            field,
+            reason: "a tree size is a whole number".into(),
+        })
+}
+
+/// A pooled connection; none is 503 (the database is away).
+async fn client(state: &AppState) -> Result<deadpool_postgres::Client, ApiError> {
+    let pool = state.db.pool();
+    pool.get().await.map_err(|_| ApiError::Unavailable)
+}
+
+async fn latest(state: &AppState) -> Result<SignedHead, ApiError> {
+    let client = client(state).await?;
+    heads::latest(&client)
+        .await?
+        .ok_or(ApiError::NotYetInSignedHead)
+}
+
+/// The latest signed tree head.
+#[utoipa::path(
+    get,
+    path = "/api/v1/log/head",
+    tag = "log",
+    responses(
+        (status = 200, description = "The latest signed head", body = HeadDto),
+        (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Neither an auditor nor a citizen", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "No head signed yet", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Temporarily unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn head(
+    state: web::Data<AppState>,
+    principal: Principal,
+) -> Result<HttpResponse, ApiError> {
+    may_ask(&principal)?;
+    Ok(HttpResponse::Ok().json(HeadDto::from(&latest(&state).await?)))
+}
+
+/// Whether `principal` may see the event `id` (a citizen: an event of their own request).
+async fn may_see_event(
+    state: &AppState,
+    principal: &Principal,
+    id: uuid::Uuid,
+) -> Result<bool, ApiError> {
+    if principal.role == Role::Auditor {
+        return Ok(true);
+    }
+    let client = client(state).await?;
+    let row = client
+        .query_opt("SELECT stream_id FROM events WHERE event_id = $1", &[&id])
+        .await
+        .map_err(|_| ApiError::Unavailable)?;
+    let Some(row) = row else { return Ok(false) };
+    let loaded = state.requests.load(StreamId::from_uuid(row.get(0))).await;
+    Ok(match loaded {
+        Ok(loaded) => loaded
+            .info()
+            .is_some_and(|info| super::access::visible_info(principal, info)),
+        Err(commands::CommandError::NotFound) => false,
+        Err(other) => return Err(other.into()),
+    })
+}
+
+/// The inclusion proof of an event in the tree of a signed size.
+#[utoipa::path(
+    get,
+    path = "/api/v1/log/proof/inclusion",
+    tag = "log",
+    params(InclusionQuery),
+    responses(
+        (status = 200, description = "The proof", body = InclusionDto),
+        (status = 400, description = "A malformed event id or size, or a size beyond the latest signed head", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Neither an auditor nor a citizen", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such event, or not the citizen's", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "No signed head covers the event yet", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Temporarily unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn inclusion(
+    state: web::Data<AppState>,
+    principal: Principal,
+    query: web::Query<InclusionQuery>,
+) -> Result<HttpResponse, ApiError> {
+    may_ask(&principal)?;
+    let id = uuid::Uuid::parse_str(&query.event).map_err(|_| ApiError::InvalidParameter {
+        field: "event",
+        reason: "an event id is a UUID".into(),
+    })?;
+    let asked = query
+        .size
+        .as_deref()
+        .map(|raw| size_parameter("size", raw))
+        .transpose()?;
+    if !may_see_event(&state, &principal, id).await? {
+        return Err(ApiError::LogEntryNotFound);
+    }
+    let client = client(&state).await?;
+    let leaf = read::leaf(&client, id)
+        .await?
+        .ok_or(ApiError::LogEntryNotFound)?;
+    let signed = heads::latest(&client)
+        .await?
+        .ok_or(ApiError::NotYetInSignedHead)?;
+    let size = asked.unwrap_or(signed.head.size);
+    if size > signed.head.size {
+        return Err(ApiError::InvalidParameter {
+            field: "size",
+            reason: format!("the latest signed head has {} events", signed.head.size),
+        });
+    }
+    if leaf.index >= size {
+        return Err(match asked {
+            Some(_) => ApiError::InvalidParameter {
+                field: "size",
+                reason: format!("the event is leaf {}, beyond that size", leaf.index),
+            },
+            None => ApiError::NotYetInSignedHead,
+        });
+    }
+    let (proof, root) = futures_util::try_join!(
+        read::inclusion(&client, leaf.index, size),
+        read::root(&client, size)
+    )?;
+    Ok(HttpResponse::Ok().json(InclusionDto {
+        event_id: id,
+        index: leaf.index,
+        leaf: STANDARD.encode(leaf.hash),
+        size,
+        root: STANDARD.encode(root),
+        proof: b64(&proof),
+        head: HeadDto::from(&signed),
+    }))
+}
+
+/// The consistency proof between two sizes of the tree, the newer one signed.
+#[utoipa::path(
+    get,
+    path = "/api/v1/log/proof/consistency",
+    tag = "log",
+    params(ConsistencyQuery),
+    responses(
+        (status = 200, description = "The proof", body = ConsistencyDto),
+        (status = 400, description = "Sizes not 1 <= from <= to <= the latest signed head's", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Neither an auditor nor a citizen", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "No head signed yet", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Temporarily unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn consistency(
+    state: web::Data<AppState>,
+    principal: Principal,
+    query: web::Query<ConsistencyQuery>,
+) -> Result<HttpResponse, ApiError> {
+    may_ask(&principal)?;
+    let from = size_parameter("from", &query.from)?;
+    let to = size_parameter("to", &query.to)?;
+    if from == 0 || from > to {
+        return Err(ApiError::InvalidParameter {
+            field: "from",
+            reason: "the sizes must be 1 <= from <= to".into(),
+        });
+    }
+    let client = client(&state).await?;
+    let signed = heads::latest(&client)
+        .await?
+        .ok_or(ApiError::NotYetInSignedHead)?;
+    if to > signed.head.size {
+        return Err(ApiError::InvalidParameter {
+            field: "to",
+            reason: format!("the latest signed head has {} events", signed.head.size),
+        });
+    }
+    let (proof, from_root, to_root) = futures_util::try_join!(
+        read::consistency(&client, from, to),
+        read::root(&client, from),
+        read::root(&client, to)
+    )?;
+    Ok(HttpResponse::Ok().json(ConsistencyDto {
+        from,
+        to,
+        from_root: STANDARD.encode(from_root),
+        to_root: STANDARD.encode(to_root),
+        proof: b64(&proof),
+    }))
+}
+
+/// The log's public key, as signed-note verifiers read it (`name+id+key`). Public: it checks
+/// heads and receipts, and tells nothing else.
+pub async fn key(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .body(format!("{}\n", state.log_key))
+}
+
+/// The routes under `/api/v1/log`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    for (path, route) in [
+        ("/log/head", web::get().to(head)),
+        ("/log/proof/inclusion", web::get().to(inclusion)),
+        ("/log/proof/consistency", web::get().to(consistency)),
+        ("/log/key", web::get().to(key)),
+    ] {
+        cfg.service(
+            web::resource(path)
+                .route(route)
+                .default_service(web::to(super::method_not_allowed)),
+        );
+    }
+}

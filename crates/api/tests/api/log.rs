@@ -1,0 +1,253 @@
+//! The verifiable log over HTTP: the signed head checks with the published key, every event of a
+//! request is proven in it, a newer head is proven consistent with an older one; and who may ask
+//! what - another citizen's event answers like an unknown one, an operator or analyst is refused,
+//! and malformed or out-of-range sizes are 400s, never 500s.
+
+use std::time::Duration;
+
+use api::token::Role;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use domain::catalog::Lookup;
+use domain::merkle::{verify_consistency, verify_inclusion, Hash};
+use domain::tree_head::NoteVerifier;
+use domain::Iin;
+use serde_json::{json, Value};
+
+use crate::helpers::{spawn_app_with, TestApp, ALICE, BOB};
+
+fn hash(value: &Value) -> Hash {
+    let bytes = STANDARD
+        .decode(value.as_str().expect("base64 text"))
+        .expect("base64");
+    Hash::try_from(bytes).expect("32 bytes")
+}
+
+fn hashes(value: &Value) -> Vec<Hash> {
+    value.as_array().expect("a list").iter().map(hash).collect()
+}
+
+/// Alice's completed SIK request: its number and the ids of its events.
+async fn completed_request(app: &TestApp) -> (String, Vec<String>) {
+    let alice = Iin::parse(ALICE).expect("iin");
+    app.registries.found(
+        Lookup::SikProcessing,
+        &alice,
+        json!({
+            "iin": ALICE, "outcome": "assigned", "sik": "DV6MH41VHFEX4009",
+            "last_name": "ИВАНОВА", "first_name": "АЛИЯ", "patronymic": null,
+            "birth_date": "1990-01-01", "branch": "ГЦВП", "registered_on": "2026-01-05",
+            "issued_on": "2026-01-05",
+        }),
+    );
+    let (status, created) = app.submit("sik-assignment", ALICE, json!({})).await;
+    assert_eq!(status, 201, "{created}");
+    let number = created["number"].as_str().expect("number").to_owned();
+    let cms = testkit::pki::self_signed_cms(b"the document", ALICE);
+    let (status, body) = app.sign(&number, ALICE, &cms).await;
+    assert_eq!(status, 202, "{body}");
+    app.until_status(&number, ALICE, "completed").await;
+    let auditor = app.token(Role::Auditor, "auditor-1", None);
+    let (status, stream) = app
+        .get(&format!("/api/v1/audit/requests/{number}/events"), &auditor)
+        .await;
+    assert_eq!(status, 200, "{stream}");
+    let ids = stream["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| e["event_id"].as_str().expect("id").to_owned())
+        .collect();
+    (number, ids)
+}
+
+/// The latest signed head once it covers at least `size` events.
+async fn head_of_at_least(app: &TestApp, token: &str, size: u64) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, head) = app.get("/api/v1/log/head", token).await;
+        if status == 200 && head["size"].as_u64().is_some_and(|s| s >= size) {
+            return head;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no head of {size}: {status} {head}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn log_key(app: &TestApp) -> NoteVerifier {
+    let response = app
+        .http
+        .get(format!("{}/api/v1/log/key", app.base))
+        .send()
+        .await
+        .expect("GET the key");
+    assert_eq!(response.status(), 200);
+    NoteVerifier::parse(&response.text().await.expect("text")).expect("a signed-note key")
+}
+
+#[tokio::test]
+async fn every_event_of_a_request_is_proven_in_a_signed_head_and_heads_are_consistent() {
+    let app = spawn_app_with(|s| s.tree_head_every = Duration::from_millis(200)).await;
+    let (_, ids) = completed_request(&app).await;
+    let auditor = app.token(Role::Auditor, "auditor-1", None);
+    let first = head_of_at_least(&app, &auditor, 1).await;
+    let key = log_key(&app).await;
+    let signed = key
+        .verify(first["note"].as_str().expect("note"))
+        .expect("signed by the log");
+    assert_eq!(signed.size, first["size"].as_u64().expect("size"));
+    assert_eq!(signed.root, hash(&first["root"]));
+
+    // Alice's events, each proven by her and by an auditor against the latest head.
+    for id in &ids {
+        for token in [&auditor, &app.citizen(ALICE)] {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+            let proof = loop {
+                let path = format!("/api/v1/log/proof/inclusion?event={id}");
+                let (status, proof) = app.get(&path, token).await;
+                if status == 200 {
+                    break proof;
+                }
+                assert_eq!(status, 409, "only 'not yet signed' may wait: {proof}");
+                assert_eq!(proof["code"], "not-yet-in-signed-head");
+                assert!(tokio::time::Instant::now() < deadline, "{proof}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            };
+            let head = key
+                .verify(proof["head"]["note"].as_str().expect("note"))
+                .expect("the proof's head is signed");
+            assert_eq!(proof["size"].as_u64(), Some(head.size));
+            assert_eq!(hash(&proof["root"]), head.root);
+            assert!(verify_inclusion(
+                proof["index"].as_u64().expect("index"),
+                head.size,
+                &hash(&proof["leaf"]),
+                &hashes(&proof["proof"]),
+                &head.root,
+            ));
+        }
+    }
+
+    // A newer head is consistent with the first one.
+    app.submit("sik-assignment", BOB, json!({})).await;
+    let newer = head_of_at_least(&app, &auditor, signed.size + 1).await;
+    let newer = key
+        .verify(newer["note"].as_str().expect("note"))
+        .expect("signed");
+    let path = format!(
+        "/api/v1/log/proof/consistency?from={}&to={}",
+        signed.size, newer.size
+    );
+    let (status, proof) = app.get(&path, &app.citizen(BOB)).await;
+    assert_eq!(status, 200, "{proof}");
+    assert!(verify_consistency(
+        signed.size,
+        newer.size,
+        &hashes(&proof["proof"]),
+        &signed.root,
+        &newer.root
+    ));
+}
+
+#[tokio::test]
+async fn another_citizens_event_staff_and_bad_sizes_are_refused() {
+    let app = spawn_app_with(|s| s.tree_head_every = Duration::from_millis(200)).await;
+    let (_, ids) = completed_request(&app).await;
+    let auditor = app.token(Role::Auditor, "auditor-1", None);
+    let head = head_of_at_least(&app, &auditor, ids.len() as u64).await;
+    let size = head["size"].as_u64().expect("size");
+    let event = &ids[0];
+    let inclusion = |query: String| format!("/api/v1/log/proof/inclusion?{query}");
+
+    // Bob asks about Alice's event: as if it did not exist.
+    let (status, body) = app
+        .get(&inclusion(format!("event={event}")), &app.citizen(BOB))
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (404, Some("log-entry-not-found")),
+        "{body}"
+    );
+    let unknown = uuid::Uuid::new_v4();
+    let (status, body) = app
+        .get(&inclusion(format!("event={unknown}")), &auditor)
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (404, Some("log-entry-not-found")),
+        "{body}"
+    );
+
+    // Staff other than auditors have no business here.
+    for token in [
+        app.token(Role::Operator, "op-1", Some("TsON-1")),
+        app.token(Role::Analyst, "an-1", None),
+        app.token(Role::Medical, ALICE, Some("clinic-1")),
+    ] {
+        for path in [
+            "/api/v1/log/head".to_owned(),
+            inclusion(format!("event={event}")),
+            "/api/v1/log/proof/consistency?from=1&to=1".to_owned(),
+        ] {
+            let (status, body) = app.get(&path, &token).await;
+            assert_eq!(status, 403, "{path}: {body}");
+        }
+    }
+    let response = app
+        .http
+        .get(format!("{}/api/v1/log/head", app.base))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(response.status(), 401);
+
+    // Malformed and out-of-range parameters: 400 naming the field.
+    let beyond = size + 1;
+    let huge = "99999999999999999999999";
+    for (path, field) in [
+        (inclusion("event=not-a-uuid".into()), "event"),
+        (inclusion(format!("event={event}&size=abc")), "size"),
+        (inclusion(format!("event={event}&size={beyond}")), "size"),
+        (inclusion(format!("event={event}&size=0")), "size"),
+        (inclusion(format!("event={event}&size={huge}")), "size"),
+        (
+            format!("/api/v1/log/proof/consistency?from=0&to={size}"),
+            "from",
+        ),
+        (
+            format!("/api/v1/log/proof/consistency?from={size}&to=1"),
+            "from",
+        ),
+        (
+            format!("/api/v1/log/proof/consistency?from=1&to={beyond}"),
+            "to",
+        ),
+        (
+            format!("/api/v1/log/proof/consistency?from=-1&to={size}"),
+            "from",
+        ),
+        (
+            format!("/api/v1/log/proof/consistency?from=1&to={huge}"),
+            "to",
+        ),
+    ] {
+        let (status, body) = app.get(&path, &auditor).await;
+        assert_eq!(status, 400, "{path}: {body}");
+        assert_eq!(body["field"], field, "{path}: {body}");
+    }
+    let (status, body) = app
+        .get("/api/v1/log/proof/consistency?from=1", &auditor)
+        .await;
+    assert_eq!(status, 400, "a missing size: {body}");
+    let response = app
+        .http
+        .post(format!("{}/api/v1/log/head", app.base))
+        .bearer_auth(&auditor)
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(response.status(), 405);
+}

@@ -1,0 +1,178 @@
+//! Signed tree heads: every few seconds, when the tree has grown, its head is signed with the log's
+//! key (a checkpoint note, `domain::tree_head`) and kept in `tree_heads` (append-only,
+//! migrations/V17). A head is signed only when the tree still agrees with the last one signed: a
+//! tree rebuilt from a rewritten log has another head at that size, and the signer then stops and
+//! says so at ERROR, naming the size, rather than sign a history that contradicts the published one.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use deadpool_postgres::GenericClient;
+use domain::merkle::Hash;
+use domain::tree_head::{NoteSigner, TreeHead};
+use event_store::Database;
+use tokio_util::sync::CancellationToken;
+
+use super::read;
+use crate::leader::Leadership;
+use crate::retry::sleep_unless;
+use crate::ProjectionError;
+
+/// A signed head as kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedHead {
+    pub head: TreeHead,
+    /// The checkpoint note: the head's text and the log's signature.
+    pub note: String,
+}
+
+/// What signing a head found.
+#[derive(Debug)]
+pub enum Signed {
+    /// A new head.
+    New(SignedHead),
+    /// The tree has not grown since the last head.
+    Unchanged,
+    /// The tree no longer agrees with the last head signed: its head at that size is another.
+    Contradicts { size: u64, signed: Hash, now: Hash },
+}
+
+/// The latest signed head, if any.
+///
+/// # Errors
+/// The database failing.
+pub async fn latest(client: &impl GenericClient) -> Result<Option<SignedHead>, ProjectionError> {
+    first_head(
+        client,
+        "SELECT size, root, signed_at, note FROM tree_heads ORDER BY size DESC LIMIT 1",
+        &[],
+    )
+    .await
+}
+
+/// The first signed head that covers `size` leaves (a receipt's), if any.
+///
+/// # Errors
+/// The database failing.
+pub async fn covering(
+    client: &impl GenericClient,
+    size: u64,
+) -> Result<Option<SignedHead>, ProjectionError> {
+    let size = i64::try_from(size).unwrap_or(i64::MAX);
+    first_head(
+        client,
+        "SELECT size, root, signed_at, note FROM tree_heads WHERE size >= $1 ORDER BY size LIMIT 1",
+        &[&size],
+    )
+    .await
+}
+
+async fn first_head(
+    client: &impl GenericClient,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<Option<SignedHead>, ProjectionError> {
+    let row = client
+        .query_opt(sql, params)
+        .await
+        .map_err(ProjectionError::database("reading the signed tree heads"))?;
+    let Some(row) = row else { return Ok(None) };
+    let note: String = row.get(3);
+    let root: &[u8] = row.get(1);
+    let head = TreeHead {
+        origin: note.lines().next().unwrap_or_default().to_owned(),
+        size: u64::try_from(row.get::<_, i64>(0)).unwrap_or(0),
+        root: Hash::try_from(root)
+            .map_err(|_| ProjectionError::Tree("a signed head's root is not 32 bytes".into()))?,
+        time: row.get(2),
+    };
+    Ok(Some(SignedHead { head, note }))
+}
+
+/// Signs the tree's head at `now` when it has grown since the last signed head and still agrees
+/// with it.
+///
+/// # Errors
+/// The database failing.
+pub async fn sign_if_grown(
+    client: &impl GenericClient,
+    signer: &NoteSigner,
+    now: DateTime<Utc>,
+) -> Result<Signed, ProjectionError> {
+    let size = read::size(client).await?;
+    let last = latest(client).await?;
+    if let Some(last) = &last {
+        if size <= last.head.size {
+            return Ok(Signed::Unchanged);
+        }
+        let again = read::root(client, last.head.size).await?;
+        if again != last.head.root {
+            return Ok(Signed::Contradicts {
+                size: last.head.size,
+                signed: last.head.root,
+                now: again,
+            });
+        }
+    } else if size == 0 {
+        return Ok(Signed::Unchanged);
+    }
+    let head = TreeHead {
+        origin: signer.name().to_owned(),
+        size,
+        root: read::root(client, size).await?,
+        time: now.trunc_subsecs(0),
+    };
+    let note = signer.sign(&head);
+    let stored = i64::try_from(size).unwrap_or(i64::MAX);
+    client
+        .execute(
+            "INSERT INTO tree_heads (size, root, signed_at, note) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (size) DO NOTHING",
+            &[&stored, &head.root.as_slice(), &head.time, &note],
+        )
+        .await
+        .map_err(ProjectionError::database("storing a signed tree head"))?;
+    Ok(Signed::New(SignedHead { head, note }))
+}
+
+/// Signs a head every `every` while the tree grows, until `stop`; one process at a time (the
+/// others stand by). A tree that contradicts the last head is reported at ERROR each time and
+/// never signed.
+pub async fn run(db: Database, signer: Arc<NoteSigner>, every: Duration, stop: CancellationToken) {
+    let config = db.settings().config.clone();
+    let pool = db.pool();
+    while !stop.is_cancelled() {
+        let Some(mut leadership) = Leadership::take(&config, "log_tree_heads", &stop).await else {
+            break;
+        };
+        loop {
+            let outcome = async {
+                let client = pool.get().await?;
+                sign_if_grown(&client, &signer, Utc::now()).await
+            };
+            match outcome.await {
+                Ok(Signed::New(signed)) => {
+                    tracing::debug!(size = signed.head.size, "signed a tree head");
+                }
+                Ok(Signed::Unchanged) => {}
+                Ok(Signed::Contradicts { size, signed, now }) => tracing::error!(
+                    size,
+                    signed = %hex(&signed),
+                    now = %hex(&now),
+                    "the log's tree contradicts the head signed at this size: the log was rewritten \
+                     or the tree rebuilt from other events; no head is signed until this is resolved"
+                ),
+                Err(error) => tracing::warn!(error = %error, "cannot sign a tree head; retrying"),
+            }
+            tokio::select! {
+                () = leadership.lost() => break,
+                stopped = sleep_unless(&stop, every) => if stopped { return },
+            }
+        }
+    }
+}
+
+fn hex(hash: &Hash) -> String {
+    hash.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,300 @@
+//! The log's Merkle tree against the real PostgreSQL: the projector's tree is the RFC 9162 tree of
+//! every event in the global order (checked against the domain's tree over the events read back),
+//! its proofs verify, signed heads are consistent with each other, and an insider who rewrites a
+//! stream with a recomputed hash chain - which the chains alone cannot see - is caught by the
+//! rebuilt tree: the replay check names the first differing leaf, and no head is signed over it.
+
+use std::time::Duration;
+
+use domain::merkle::{self, verify_consistency, verify_inclusion, Hash};
+use domain::tree_head::NoteSigner;
+use domain::{Actor, Channel, EventMetadata, RecordedEvent, StreamId, StreamVersion};
+use event_store::{EventStore, NewEvent};
+use projections::log_tree::heads::{self, Signed};
+use projections::log_tree::read;
+use projections::{Progress, ReadModel, Through};
+use serde_json::json;
+use testkit::TestDb;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+fn metadata() -> EventMetadata {
+    EventMetadata {
+        actor: Actor::parse("system:test").expect("valid actor"),
+        channel: Channel::System,
+        correlation_id: Uuid::new_v4(),
+        causation_id: None,
+    }
+}
+
+/// `streams` streams of `each` events, appended a stream at a time.
+async fn append(store: &EventStore, streams: usize, each: u64) -> Vec<StreamId> {
+    let mut ids = Vec::new();
+    for _ in 0..streams {
+        let stream = StreamId::from_uuid(Uuid::new_v4());
+        let events: Vec<NewEvent> = (1..=each)
+            .map(|n| NewEvent::new(Uuid::new_v4(), "Tested", 1, json!({ "n": n })).expect("event"))
+            .collect();
+        store
+            .append(stream, StreamVersion::EMPTY, &events, &metadata())
+            .await
+            .expect("append");
+        ids.push(stream);
+    }
+    ids
+}
+
+/// Every event of the log, in the global order.
+async fn log(store: &EventStore) -> Vec<RecordedEvent> {
+    let mut all = Vec::new();
+    let mut cursor = domain::Cursor::START;
+    loop {
+        let page = store.read_all(cursor, 1_000).await.expect("read the log");
+        if page.events.is_empty() {
+            return all;
+        }
+        cursor = page.next;
+        all.extend(page.events);
+    }
+}
+
+/// Runs the tree's projector until it holds `count` leaves.
+async fn project(store: &EventStore, count: u64) {
+    let stop = CancellationToken::new();
+    let progress = tokio::sync::watch::channel(Progress::default()).0;
+    let task = ReadModel::LogTree.spawn(store, progress, None, &stop);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let pool = store.database().pool().clone();
+    loop {
+        let client = pool.get().await.expect("connection");
+        if read::size(&client).await.expect("size") >= count {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the tree never reached {count}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.cancel();
+    task.await.expect("projector task");
+}
+
+fn signer() -> NoteSigner {
+    NoteSigner::from_seed("egov-events.test/log", [3; 32]).expect("signer")
+}
+
+#[tokio::test]
+async fn the_stored_tree_is_rfc_9162s_tree_of_the_log_and_every_proof_verifies() {
+    let db = TestDb::migrated().await;
+    let store = EventStore::new(db.database());
+    append(&store, 9, 3).await;
+    let events = log(&store).await;
+    let count = events.len() as u64;
+    project(&store, count).await;
+
+    let leaves: Vec<Hash> = events.iter().map(merkle::event_leaf).collect();
+    let client = store.database().pool().get().await.expect("connection");
+    assert_eq!(read::size(&client).await.expect("size"), count);
+    for size in 1..=count {
+        let root = read::root(&client, size).await.expect("root");
+        assert_eq!(
+            root,
+            merkle::root(&leaves[..size as usize]),
+            "head at {size}"
+        );
+    }
+    let root = merkle::root(&leaves);
+    for (index, event) in events.iter().enumerate() {
+        let leaf = read::leaf(&client, event.event_id)
+            .await
+            .expect("leaf")
+            .expect("every event is a leaf");
+        assert_eq!(leaf.index, index as u64, "leaves follow the global order");
+        assert_eq!(leaf.hash, leaves[index]);
+        let proof = read::inclusion(&client, leaf.index, count)
+            .await
+            .expect("proof");
+        assert!(verify_inclusion(
+            leaf.index, count, &leaf.hash, &proof, &root
+        ));
+    }
+    for first in 1..=count {
+        let proof = read::consistency(&client, first, count)
+            .await
+            .expect("proof");
+        let old = merkle::root(&leaves[..first as usize]);
+        assert!(verify_consistency(first, count, &proof, &old, &root));
+    }
+    // Beyond the tree there is nothing to prove.
+    assert!(read::root(&client, count + 1).await.is_err());
+    assert!(read::inclusion(&client, count, count).await.is_err());
+}
+
+#[tokio::test]
+async fn heads_are_signed_as_the_tree_grows_and_each_is_consistent_with_the_last() {
+    let db = TestDb::migrated().await;
+    let store = EventStore::new(db.database());
+    let client = store.database().pool().get().await.expect("connection");
+    let signer = signer();
+    let verifier = signer.verifier();
+    assert!(
+        matches!(
+            heads::sign_if_grown(&client, &signer, chrono::Utc::now()).await,
+            Ok(Signed::Unchanged)
+        ),
+        "an empty tree gets no head"
+    );
+
+    append(&store, 3, 2).await;
+    project(&store, 6).await;
+    let Ok(Signed::New(first)) = heads::sign_if_grown(&client, &signer, chrono::Utc::now()).await
+    else {
+        panic!("a head for the first events")
+    };
+    assert_eq!(first.head.size, 6);
+    assert_eq!(verifier.verify(&first.note).expect("signed"), first.head);
+    assert!(matches!(
+        heads::sign_if_grown(&client, &signer, chrono::Utc::now()).await,
+        Ok(Signed::Unchanged)
+    ));
+
+    append(&store, 2, 2).await;
+    project(&store, 10).await;
+    let Ok(Signed::New(second)) = heads::sign_if_grown(&client, &signer, chrono::Utc::now()).await
+    else {
+        panic!("a head for the grown tree")
+    };
+    assert_eq!(second.head.size, 10);
+    let proof = read::consistency(&client, 6, 10).await.expect("proof");
+    assert!(verify_consistency(
+        6,
+        10,
+        &proof,
+        &first.head.root,
+        &second.head.root
+    ));
+    assert_eq!(
+        heads::latest(&client).await.expect("latest"),
+        Some(second.clone())
+    );
+    assert_eq!(
+        heads::covering(&client, 4).await.expect("covering"),
+        Some(first)
+    );
+
+    // The application's role cannot take a head back.
+    let runtime = db.runtime_login().await;
+    for statement in [
+        "UPDATE tree_heads SET size = size + 1",
+        "DELETE FROM tree_heads",
+        "TRUNCATE tree_heads",
+    ] {
+        assert!(
+            runtime.batch_execute(statement).await.is_err(),
+            "{statement}"
+        );
+    }
+    let admin = db.superuser().await;
+    let error = admin
+        .batch_execute("DELETE FROM tree_heads")
+        .await
+        .expect_err("not even the owner deletes a head");
+    assert!(
+        error.to_string().contains("append-only") || format!("{error:?}").contains("append-only")
+    );
+}
+
+/// Rewrites the event at `version` of `stream` with `payload` and recomputes the chain from there
+/// on, behind the append-only trigger: the chains verify, the history is another.
+async fn rewrite(db: &TestDb, store: &EventStore, stream: StreamId, version: u64) {
+    let events = store
+        .read_stream(stream, StreamVersion::EMPTY, 100)
+        .await
+        .expect("stream");
+    let admin = db.superuser().await;
+    admin
+        .batch_execute("BEGIN; ALTER TABLE events DISABLE TRIGGER events_append_only")
+        .await
+        .expect("begin");
+    let mut previous = domain::GENESIS_HASH;
+    for mut event in events {
+        if event.stream_version.get() == version {
+            event.payload = json!({ "n": 999 });
+        }
+        let hash = domain::hash_chain::chain_hash(
+            &previous,
+            &domain::hash_chain::canonical_bytes((&event).into()),
+        );
+        admin
+            .execute(
+                "UPDATE events SET payload = $1, hash = $2 WHERE event_id = $3",
+                &[&event.payload, &hash.as_bytes().as_slice(), &event.event_id],
+            )
+            .await
+            .expect("rewrite");
+        previous = hash;
+    }
+    admin
+        .batch_execute("ALTER TABLE events ENABLE TRIGGER events_append_only; COMMIT")
+        .await
+        .expect("commit");
+}
+
+#[tokio::test]
+async fn a_stream_rewritten_with_a_recomputed_chain_is_caught_by_the_rebuilt_tree() {
+    let db = TestDb::migrated().await;
+    let store = EventStore::new(db.database());
+    let streams = append(&store, 4, 3).await;
+    let events = log(&store).await;
+    project(&store, 12).await;
+    let client = store.database().pool().get().await.expect("connection");
+    let Ok(Signed::New(signed)) =
+        heads::sign_if_grown(&client, &signer(), chrono::Utc::now()).await
+    else {
+        panic!("a head")
+    };
+
+    rewrite(&db, &store, streams[2], 2).await;
+    let chains = store.verify_all().await.expect("verify");
+    assert!(
+        chains.breaks.is_empty(),
+        "the chains alone see nothing: {chains:?}"
+    );
+
+    // The stored tree still says what was signed; the replay from the log names the first leaf
+    // that differs: the rewritten event's place in the global order.
+    let victim = events
+        .iter()
+        .position(|e| e.stream_id == streams[2] && e.stream_version.get() == 2)
+        .expect("victim");
+    let report = ReadModel::LogTree
+        .check(&store, Through::Checkpoint)
+        .await
+        .expect("check");
+    assert!(!report.is_consistent(), "{report:?}");
+    let first_leaf = report
+        .differences
+        .iter()
+        .filter_map(|d| d.key.strip_prefix("log_tree_leaves:"))
+        .map(|idx| idx.parse::<u64>().expect("an index"))
+        .min();
+    assert_eq!(first_leaf, Some(victim as u64), "{report:?}");
+
+    // Rebuilt from the rewritten log, the tree contradicts the signed head, and no head is signed.
+    ReadModel::LogTree.rebuild(&store).await.expect("rebuild");
+    append(&store, 1, 1).await;
+    project(&store, 13).await;
+    match heads::sign_if_grown(&client, &signer(), chrono::Utc::now()).await {
+        Ok(Signed::Contradicts {
+            size,
+            signed: root,
+            now,
+        }) => {
+            assert_eq!(size, signed.head.size);
+            assert_eq!(root, signed.head.root);
+            assert_ne!(now, root);
+        }
+        other => panic!("a rewritten history must not be signed: {other:?}"),
+    }
+}
