@@ -12,6 +12,7 @@ mod cli;
 mod embedded;
 mod faults;
 mod kafka;
+mod log;
 mod serve;
 mod support;
 mod workflow;

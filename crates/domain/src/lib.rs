@@ -9,7 +9,8 @@
 //!   that anyone holding the events can check, without the database, that none was altered.
 //! - [`merkle`]: the Merkle tree of RFC 9162 over every event of the log (heads, inclusion and
 //!   consistency proofs, their checks; the tree as stored nodes in `merkle::frontier`);
-//! - [`tree_head`]: signed tree heads in the checkpoint form of Go's transparency logs.
+//! - [`tree_head`]: signed tree heads in the checkpoint form of Go's transparency logs;
+//! - [`receipt`]: a document's event, its inclusion proof and signed head, checked offline.
 //!
 //! - [`identifiers`]: [`Iin`] (national check digit), [`Sik`], [`RequestNumber`], built only by
 //!   parsing.
@@ -45,6 +46,7 @@ pub mod hash_chain;
 pub mod identifiers;
 pub mod merkle;
 pub mod messages;
+pub mod receipt;
 pub mod refusal;
 pub mod request;
 pub mod result;

@@ -82,10 +82,33 @@ pub enum Cmd {
         #[arg(long)]
         out: std::path::PathBuf,
     },
+    /// Receipts of result and refusal documents (`GET /api/v1/requests/{number}/receipt`).
+    Receipt {
+        #[command(subcommand)]
+        what: ReceiptCmd,
+    },
     /// Read models: rebuild one from the first event, or show where each stands.
     Projections {
         #[command(subcommand)]
         what: ProjectionsCmd,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ReceiptCmd {
+    /// Check a receipt offline, with nothing but the log's public key: the document's event is in
+    /// the signed head, and (with --head) a newer signed head extends it. Exit 5 when it does not.
+    Verify {
+        /// The receipt (JSON, as the API gives it).
+        file: std::path::PathBuf,
+        /// The log's public key (`name+id+key`, as `GET /api/v1/log/key` and `egov log-key`
+        /// print it), or a file holding it.
+        #[arg(long)]
+        key: String,
+        /// A newer signed head with its consistency proof from the receipt's size, as
+        /// `GET /api/v1/log/head?from=SIZE` gives it.
+        #[arg(long)]
+        head: Option<std::path::PathBuf>,
     },
 }
 

@@ -4,6 +4,7 @@
 
 mod admin;
 mod cli;
+mod receipt;
 mod serve;
 
 use std::process::ExitCode;
@@ -35,6 +36,12 @@ async fn dispatch(command: Cmd, settings: Settings) -> anyhow::Result<ExitCode> 
     if let Cmd::LogKey { name, out } = &command {
         return admin::log_key(name, out);
     }
+    if let Cmd::Receipt {
+        what: cli::ReceiptCmd::Verify { file, key, head },
+    } = &command
+    {
+        return receipt::verify(file, key, head.as_deref());
+    }
     let shutdown = CancellationToken::new();
     tokio::spawn(serve::stop_on_signal(shutdown.clone()));
     // The embedded cluster (when used) lives until the subcommand is done; dropping it stops it.
@@ -57,6 +64,6 @@ async fn dispatch(command: Cmd, settings: Settings) -> anyhow::Result<ExitCode> 
             source,
             only,
         } => admin::replay_check(&settings, source, only).await,
-        Cmd::Token { .. } | Cmd::LogKey { .. } => Ok(ExitCode::SUCCESS),
+        Cmd::Token { .. } | Cmd::LogKey { .. } | Cmd::Receipt { .. } => Ok(ExitCode::SUCCESS),
     }
 }

@@ -12,6 +12,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use domain::merkle::Hash;
+use domain::receipt::{Consistency, Receipt};
 use domain::StreamId;
 use projections::log_tree::heads::{self, SignedHead};
 use projections::log_tree::read;
@@ -34,6 +35,19 @@ pub struct HeadDto {
     pub time: DateTime<Utc>,
     /// The checkpoint note as signed (text and signature lines): check it with the log's key.
     pub note: String,
+    /// With `?from=M`: the consistency proof from the tree of M leaves to this head. Saved as it
+    /// is, this answer is the newer head `egov receipt verify --head` takes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub consistency: Option<Consistency>,
+}
+
+/// From which older size to prove the head consistent.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct HeadQuery {
+    /// An older tree size (1 to the head's): the answer carries the consistency proof from it.
+    pub from: Option<String>,
 }
 
 impl From<&SignedHead> for HeadDto {
@@ -44,6 +58,7 @@ impl From<&SignedHead> for HeadDto {
             root: STANDARD.encode(signed.head.root),
             time: signed.head.time,
             note: signed.note.clone(),
+            consistency: None,
         }
     }
 }
@@ -134,9 +149,11 @@ async fn latest(state: &AppState) -> Result<SignedHead, ApiError> {
     get,
     path = "/api/v1/log/head",
     tag = "log",
+    params(HeadQuery),
     responses(
         (status = 200, description = "The latest signed head", body = HeadDto),
         (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "`from` not a size from 1 to the head's", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Neither an auditor nor a citizen", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "No head signed yet", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Temporarily unavailable", body = Problem, content_type = "application/problem+json"),
@@ -146,9 +163,31 @@ async fn latest(state: &AppState) -> Result<SignedHead, ApiError> {
 pub async fn head(
     state: web::Data<AppState>,
     principal: Principal,
+    query: web::Query<HeadQuery>,
 ) -> Result<HttpResponse, ApiError> {
     may_ask(&principal)?;
-    Ok(HttpResponse::Ok().json(HeadDto::from(&latest(&state).await?)))
+    let from = query
+        .from
+        .as_deref()
+        .map(|raw| size_parameter("from", raw))
+        .transpose()?;
+    let signed = latest(&state).await?;
+    let mut dto = HeadDto::from(&signed);
+    if let Some(from) = from {
+        if from == 0 || from > signed.head.size {
+            return Err(ApiError::InvalidParameter {
+                field: "from",
+                reason: format!("a size from 1 to the head's {}", signed.head.size),
+            });
+        }
+        let client = client(&state).await?;
+        let proof = read::consistency(&client, from, signed.head.size).await?;
+        dto.consistency = Some(Consistency {
+            from,
+            proof: b64(&proof),
+        });
+    }
+    Ok(HttpResponse::Ok().json(dto))
 }
 
 /// Whether `principal` may see the event `id` (a citizen: an event of their own request).
@@ -309,6 +348,37 @@ pub async fn key(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; charset=utf-8")
         .body(format!("{}\n", state.log_key))
+}
+
+/// The receipt of `event` (a document's issuing event) of request `request`: its inclusion proof
+/// against the latest signed head.
+///
+/// # Errors
+/// [`ApiError::NotYetInSignedHead`] until a signed head covers the event.
+pub(crate) async fn receipt(
+    state: &AppState,
+    request: String,
+    event: domain::RecordedEvent,
+) -> Result<Receipt, ApiError> {
+    let client = client(state).await?;
+    let (leaf, signed) =
+        futures_util::try_join!(read::leaf(&client, event.event_id), heads::latest(&client))?;
+    let (Some(leaf), Some(signed)) = (leaf, signed) else {
+        return Err(ApiError::NotYetInSignedHead);
+    };
+    if leaf.index >= signed.head.size {
+        return Err(ApiError::NotYetInSignedHead);
+    }
+    let proof = read::inclusion(&client, leaf.index, signed.head.size).await?;
+    Ok(Receipt {
+        format: domain::receipt::FORMAT.to_owned(),
+        request,
+        event,
+        index: leaf.index,
+        size: signed.head.size,
+        proof: b64(&proof),
+        head: signed.note,
+    })
 }
 
 /// The routes under `/api/v1/log`.

@@ -58,17 +58,7 @@ pub async fn result(
     principal: Principal,
     number: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(&[Role::Citizen, Role::Medical, Role::Operator, Role::Auditor])?;
-    let purpose = super::input::purpose(&req)?;
-    super::access::may_read(&principal, purpose.as_deref())?;
-    let number = super::input::request_number(&number)?;
-    let row = state
-        .status_view
-        .by_number_fresh(number.as_str())
-        .await?
-        .filter(|row| super::access::visible(&principal, row))
-        .ok_or(ApiError::RequestNotFound)?;
-    record_correlation(&span, row.stream_id);
+    let (number, row, purpose) = readable(&span, &req, &state, &principal, &number).await?;
     // A document stored before its `ResultIssued` was appended is not issued yet (and may not be
     // on disk yet: it is written without waiting for the flush that the append waits for).
     if !row.result_ready {
@@ -114,6 +104,84 @@ pub async fn result(
         }))
 }
 
+/// The request `number` when `principal` may read its documents: its row and the read's purpose.
+async fn readable(
+    span: &RootSpan,
+    req: &HttpRequest,
+    state: &AppState,
+    principal: &Principal,
+    number: &str,
+) -> Result<
+    (
+        domain::RequestNumber,
+        projections::StatusRow,
+        Option<String>,
+    ),
+    ApiError,
+> {
+    principal.require(&[Role::Citizen, Role::Medical, Role::Operator, Role::Auditor])?;
+    let purpose = super::input::purpose(req)?;
+    super::access::may_read(principal, purpose.as_deref())?;
+    let number = super::input::request_number(number)?;
+    let row = state
+        .status_view
+        .by_number_fresh(number.as_str())
+        .await?
+        .filter(|row| super::access::visible(principal, row))
+        .ok_or(ApiError::RequestNotFound)?;
+    record_correlation(span, row.stream_id);
+    Ok((number, row, purpose))
+}
+
+/// The receipt of the request's result or refusal document: the event that issued it, its
+/// inclusion proof and the signed head it is proven in (docs/architecture.md, "The verifiable
+/// log"). `egov receipt verify` checks it offline with the log's public key.
+#[utoipa::path(
+    get,
+    path = "/api/v1/requests/{number}/receipt",
+    tag = "requests",
+    params(("number" = String, Path, description = "The request number"),
+           ("X-Purpose" = Option<String>, Header, description = "Why someone other than the citizen reads it (recorded with the read)")),
+    responses(
+        (status = 200, description = "The receipt", body = Object),
+        (status = 400, description = "An invalid `X-Purpose`, or an operator's read without it", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A role that does not read results", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown request, or another citizen's", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "No document yet, or no signed head covers it yet", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Temporarily unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn receipt(
+    span: RootSpan,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    principal: Principal,
+    number: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (number, row, purpose) = readable(&span, &req, &state, &principal, &number).await?;
+    let stream = domain::StreamId::from_uuid(row.stream_id);
+    let events = state.requests.recorded(stream).await?;
+    let issuing = [
+        domain::request::EventType::ResultIssued.code(),
+        domain::request::EventType::RefusalIssued.code(),
+    ];
+    let event = events
+        .into_iter()
+        .rev()
+        .find(|e| issuing.contains(&e.event_type.as_str()))
+        .ok_or(ApiError::ResultNotReady)?;
+    if principal.role != Role::Citizen {
+        let what = format!("receipt:{number}");
+        super::access::record_read(&state.read_audit, &principal, &row, what, purpose).await?;
+    }
+    let receipt = super::log::receipt(&state, number.to_string(), event).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "private, no-store"))
+        .json(receipt))
+}
+
 /// Whether the client asks for the PDF (`Accept: application/pdf`, preferred over JSON).
 fn wants_pdf(req: &HttpRequest) -> bool {
     req.headers()
@@ -132,6 +200,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/requests/{number}/result")
             .route(web::get().to(result))
+            .default_service(web::to(super::method_not_allowed)),
+    )
+    .service(
+        web::resource("/requests/{number}/receipt")
+            .route(web::get().to(receipt))
             .default_service(web::to(super::method_not_allowed)),
     );
 }

@@ -146,6 +146,8 @@ pub async fn run(db: Database, signer: Arc<NoteSigner>, every: Duration, stop: C
         let Some(mut leadership) = Leadership::take(&config, "log_tree_heads", &stop).await else {
             break;
         };
+        // The contradiction last reported: reported again only when it changes.
+        let mut reported = None;
         loop {
             let outcome = async {
                 let client = pool.get().await?;
@@ -153,16 +155,22 @@ pub async fn run(db: Database, signer: Arc<NoteSigner>, every: Duration, stop: C
             };
             match outcome.await {
                 Ok(Signed::New(signed)) => {
+                    reported = None;
                     tracing::debug!(size = signed.head.size, "signed a tree head");
                 }
                 Ok(Signed::Unchanged) => {}
-                Ok(Signed::Contradicts { size, signed, now }) => tracing::error!(
-                    size,
-                    signed = %hex(&signed),
-                    now = %hex(&now),
-                    "the log's tree contradicts the head signed at this size: the log was rewritten \
-                     or the tree rebuilt from other events; no head is signed until this is resolved"
-                ),
+                Ok(Signed::Contradicts { size, signed, now }) => {
+                    if reported.replace((size, now)) != Some((size, now)) {
+                        tracing::error!(
+                            size,
+                            signed = %hex(&signed),
+                            now = %hex(&now),
+                            "the log's tree contradicts the head signed at this size: the log was \
+                             rewritten or the tree rebuilt from other events; no head is signed \
+                             until this is resolved"
+                        );
+                    }
+                }
                 Err(error) => tracing::warn!(error = %error, "cannot sign a tree head; retrying"),
             }
             tokio::select! {

@@ -1,0 +1,307 @@
+//! The verifiable log through the real binary: a citizen's receipt of a result, checked offline by
+//! `egov receipt verify` with nothing but the log's public key after the service has stopped (and
+//! against a newer head), and the insider who rewrites a stream with a recomputed hash chain:
+//! `egov verify` alone says intact, the tree's replay check names the first differing leaf, and the
+//! old receipt no longer matches the event the log now serves.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use testkit::pki::Algorithm;
+
+use crate::support::citizens::AIDA;
+use crate::support::flow::{healthy, Flow};
+use crate::support::portal::Keys;
+use crate::support::process::egov;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// A completed SIK request of Aida's, and its receipt once a signed head covers it.
+async fn receipt_of_a_result(flow: &mut Flow) -> (String, Value) {
+    let signer = flow
+        .pki
+        .citizen(AIDA, Algorithm::EcP256, (-10, 300), false, true);
+    flow.start_responder();
+    let number = flow
+        .file_signed_by("sik-assignment", AIDA, json!({}), &signer)
+        .await;
+    let status = flow.outcome(&number, AIDA, WAIT).await;
+    assert_eq!(status["status"]["code"], "completed", "{status}");
+    let token = flow.keys.citizen(AIDA);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (status, receipt) = flow
+            .get(&format!("/api/v1/requests/{number}/receipt"), &token)
+            .await;
+        if status == 200 {
+            return (number, receipt);
+        }
+        assert_eq!(
+            (status, receipt["code"].as_str()),
+            (409, Some("not-yet-in-signed-head"))
+        );
+        assert!(tokio::time::Instant::now() < deadline, "no receipt");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn log_key(flow: &Flow) -> String {
+    flow.http
+        .get(flow.url("/api/v1/log/key"))
+        .send()
+        .await
+        .expect("the key")
+        .text()
+        .await
+        .expect("text")
+        .trim()
+        .to_owned()
+}
+
+fn write(dir: &Path, name: &str, value: &Value) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, serde_json::to_vec_pretty(value).expect("json")).expect("write");
+    path.display().to_string()
+}
+
+/// `egov receipt verify` (no database, no network): its exit code and output.
+fn verify(receipt: &str, key: &str, head: Option<&str>) -> (Option<i32>, String) {
+    let mut command = egov();
+    command.args(["receipt", "verify", receipt, "--key", key]);
+    if let Some(head) = head {
+        command.args(["--head", head]);
+    }
+    let output = command.output().expect("egov receipt verify");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.code(), text)
+}
+
+#[tokio::test]
+async fn a_receipt_verifies_offline_after_the_service_stopped_and_a_newer_head_extends_it() {
+    let mut flow = Flow::start(healthy(), &[("EGOV_TREE_HEAD_EVERY", "200ms")]).await;
+    let (number, receipt) = receipt_of_a_result(&mut flow).await;
+    assert_eq!(receipt["request"], number.as_str());
+    assert_eq!(receipt["event"]["event_type"], "ResultIssued");
+    let key = log_key(&flow).await;
+    // Another request grows the log; the newer head comes with its proof from the receipt's size.
+    flow.submit("sik-assignment", AIDA, json!({})).await;
+    let size = receipt["size"].as_u64().expect("size");
+    let token = flow.keys.citizen(AIDA);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let newer = loop {
+        let (status, head) = flow
+            .get(&format!("/api/v1/log/head?from={size}"), &token)
+            .await;
+        assert_eq!(status, 200, "{head}");
+        if head["size"].as_u64() > Some(size) {
+            break head;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the log never grew");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(flow.served.terminate(), "the service stops");
+
+    let dir = tempfile::tempdir().expect("dir");
+    let file = write(dir.path(), "receipt.json", &receipt);
+    let newer_file = write(dir.path(), "newer.json", &newer);
+    let key_file = dir.path().join("log.pub");
+    std::fs::write(&key_file, format!("{key}\n")).expect("key file");
+    let (code, text) = verify(&file, &key, None);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains(&format!("request {number}")), "{text}");
+    let (code, text) = verify(&file, &key_file.display().to_string(), Some(&newer_file));
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("extends it"), "{text}");
+
+    // An altered receipt, a newer head from nowhere, another key: exit 5, saying why.
+    let mut altered = receipt.clone();
+    altered["event"]["payload"]["document_number"] = "R00000000000000".into();
+    let altered = write(dir.path(), "altered.json", &altered);
+    let (code, text) = verify(&altered, &key, None);
+    assert_eq!(code, Some(5), "{text}");
+    assert!(text.contains("is not in the signed head"), "{text}");
+    let mut forged = newer.clone();
+    forged["consistency"]["proof"] = json!([]);
+    let forged = write(dir.path(), "forged.json", &forged);
+    let (code, text) = verify(&file, &key, Some(&forged));
+    assert_eq!(code, Some(5), "{text}");
+    assert!(text.contains("does not extend"), "{text}");
+    let other = "egov-events.localhost/log+00000000+AaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaA";
+    let (code, text) = verify(&file, other, None);
+    assert_ne!(code, Some(0), "{text}");
+}
+
+/// Rewrites the request's stream from its second event with a recomputed hash chain, behind the
+/// append-only trigger, as a superuser would.
+async fn rewrite_with_a_consistent_chain(flow: &Flow, number: &str) {
+    let admin = flow.db.superuser().await;
+    let rows = admin
+        .query(
+            "SELECT e.event_id, e.stream_id, e.stream_version, e.event_type, e.schema_version,
+                    e.payload, e.actor, e.channel, e.correlation_id, e.causation_id, e.recorded_at
+               FROM events e JOIN request_numbers n ON n.stream_id = e.stream_id
+              WHERE n.number = $1 ORDER BY e.stream_version",
+            &[&number],
+        )
+        .await
+        .expect("the stream");
+    admin
+        .batch_execute("BEGIN; ALTER TABLE events DISABLE TRIGGER events_append_only")
+        .await
+        .expect("begin");
+    let mut previous = domain::GENESIS_HASH;
+    for row in rows {
+        let mut payload: Value = row.get(5);
+        let version: i64 = row.get(2);
+        if version == 2 {
+            payload["rewritten"] = true.into();
+        }
+        let metadata = domain::EventMetadata {
+            actor: domain::Actor::parse(row.get::<_, &str>(6)).expect("actor"),
+            channel: row.get::<_, &str>(7).parse().expect("channel"),
+            correlation_id: row.get(8),
+            causation_id: row.get(9),
+        };
+        let event_type: &str = row.get(3);
+        let canonical = domain::hash_chain::canonical_bytes(domain::hash_chain::CanonicalEvent {
+            stream_id: domain::StreamId::from_uuid(row.get(1)),
+            stream_version: domain::StreamVersion::new(version as u64),
+            event_id: row.get(0),
+            event_type,
+            schema_version: row.get::<_, i32>(4) as u32,
+            payload: &payload,
+            metadata: &metadata,
+            recorded_at: row.get(10),
+        });
+        let hash = domain::hash_chain::chain_hash(&previous, &canonical);
+        admin
+            .execute(
+                "UPDATE events SET payload = $1, hash = $2 WHERE event_id = $3",
+                &[
+                    &payload,
+                    &hash.as_bytes().as_slice(),
+                    &row.get::<_, uuid::Uuid>(0),
+                ],
+            )
+            .await
+            .expect("rewrite");
+        previous = hash;
+    }
+    admin
+        .batch_execute("ALTER TABLE events ENABLE TRIGGER events_append_only; COMMIT")
+        .await
+        .expect("commit");
+}
+
+#[tokio::test]
+async fn a_stream_rewritten_with_a_consistent_chain_passes_verify_but_not_the_tree_or_the_receipt()
+{
+    let mut flow = Flow::start(healthy(), &[("EGOV_TREE_HEAD_EVERY", "200ms")]).await;
+    let (number, receipt) = receipt_of_a_result(&mut flow).await;
+    rewrite_with_a_consistent_chain(&flow, &number).await;
+
+    let database = flow.db.url();
+    let verified = egov()
+        .arg("verify")
+        .env("DATABASE_URL", &database)
+        .env("EGOV_MODE", "development")
+        .output()
+        .expect("egov verify");
+    assert!(
+        verified.status.success(),
+        "the chains alone see nothing: {}",
+        String::from_utf8_lossy(&verified.stdout)
+    );
+    // The tree replayed from the log differs from the stored one at the rewritten event's leaf.
+    let replay = egov()
+        .args(["replay", "--check", "--only", "log_tree"])
+        .env("DATABASE_URL", &database)
+        .env("EGOV_MODE", "development")
+        .output()
+        .expect("egov replay --check");
+    let report = String::from_utf8_lossy(&replay.stdout);
+    assert_eq!(replay.status.code(), Some(4), "{report}");
+    let admin = flow.db.superuser().await;
+    let victim: i64 = admin
+        .query_one(
+            "SELECT l.idx FROM projections.log_tree_leaves l
+               JOIN events e ON e.event_id = l.event_id
+               JOIN request_numbers n ON n.stream_id = e.stream_id
+              WHERE n.number = $1 AND e.stream_version = 2",
+            &[&number],
+        )
+        .await
+        .expect("the rewritten event's leaf")
+        .get(0);
+    assert!(
+        report.contains(&format!("\"log_tree_leaves:{victim}\"")),
+        "the first differing leaf is named: {report}"
+    );
+    // The old receipt: the chain hash of its event changed with the rewrite (every later event of
+    // the stream was re-hashed), so the event the log now serves for it is not the leaf the
+    // receipt's signed head holds, and the check names that leaf.
+    let auditor = flow.keys.es256(&Keys::claims("auditor", "auditor-1"));
+    let (_, served) = flow
+        .get(&format!("/api/v1/audit/requests/{number}/events"), &auditor)
+        .await;
+    let events = served["events"].as_array().expect("events");
+    assert_eq!(
+        events[1]["payload"]["rewritten"], true,
+        "the log serves the rewritten stream"
+    );
+    let now = events
+        .iter()
+        .find(|e| e["event_id"] == receipt["event"]["event_id"])
+        .expect("the receipt's event");
+    assert_ne!(now["hash"], receipt["event"]["hash"]);
+    let mut against_now = receipt.clone();
+    against_now["event"]["payload"] = now["payload"].clone();
+    against_now["event"]["hash"] = now["hash"].clone();
+    let dir = tempfile::tempdir().expect("dir");
+    let file = write(dir.path(), "receipt-now.json", &against_now);
+    let (code, text) = verify(&file, &log_key(&flow).await, None);
+    assert_eq!(code, Some(5), "{text}");
+    let index = receipt["index"].as_u64().expect("index");
+    assert!(text.contains(&format!("leaf {index}")), "{text}");
+
+    // Rebuilt from the rewritten log, the tree contradicts the last signed head: no head is signed
+    // over the rewritten history however the log grows.
+    let rebuilt = egov()
+        .args(["projections", "rebuild", "log_tree"])
+        .env("DATABASE_URL", &database)
+        .env("EGOV_MODE", "development")
+        .output()
+        .expect("egov projections rebuild");
+    assert!(
+        rebuilt.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rebuilt.stderr)
+    );
+    let signed_before: i64 = admin
+        .query_one("SELECT max(size) FROM tree_heads", &[])
+        .await
+        .expect("heads")
+        .get(0);
+    flow.submit("sik-assignment", AIDA, json!({})).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (tree, signed_after): (i64, i64) = {
+        let row = admin
+            .query_one(
+                "SELECT (SELECT count(*) FROM projections.log_tree_leaves), (SELECT max(size) FROM tree_heads)",
+                &[],
+            )
+            .await
+            .expect("sizes");
+        (row.get(0), row.get(1))
+    };
+    assert!(tree > signed_before, "the tree grew to {tree}");
+    assert_eq!(
+        signed_after, signed_before,
+        "nothing signed over a rewritten history"
+    );
+}
