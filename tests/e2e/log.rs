@@ -2,7 +2,8 @@
 //! `egov receipt verify` with nothing but the log's public key after the service has stopped (and
 //! against a newer head), and the insider who rewrites a stream with a recomputed hash chain:
 //! `egov verify` alone says intact, the tree's replay check names the first differing leaf, and the
-//! old receipt no longer matches the event the log now serves.
+//! old receipt no longer matches the event the log now serves. And a consumer of the Kafka topic
+//! checks every event it reads against the heads published on their own topic.
 
 use std::path::Path;
 use std::time::Duration;
@@ -12,6 +13,7 @@ use testkit::pki::Algorithm;
 
 use crate::support::citizens::AIDA;
 use crate::support::flow::{healthy, Flow};
+use crate::support::kafka::{kafka_env, read_messages, read_topic, topic as kafka_topic, Broker};
 use crate::support::portal::Keys;
 use crate::support::process::egov;
 
@@ -304,4 +306,81 @@ async fn a_stream_rewritten_with_a_consistent_chain_passes_verify_but_not_the_tr
         signed_after, signed_before,
         "nothing signed over a rewritten history"
     );
+}
+
+#[tokio::test]
+async fn a_kafka_consumer_checks_every_event_it_reads_against_the_published_heads() {
+    let broker = Broker::start();
+    let topic = kafka_topic();
+    let mut env = kafka_env(&broker, &topic);
+    let heads_topic = format!("{topic}.heads");
+    env.push(("EGOV_KAFKA_TREE_HEADS_TOPIC".into(), heads_topic.clone()));
+    env.push(("EGOV_TREE_HEAD_EVERY".into(), "200ms".into()));
+    let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut flow = Flow::start(healthy(), &pairs).await;
+    let (_, receipt) = receipt_of_a_result(&mut flow).await;
+    let key = domain::tree_head::NoteVerifier::parse(&log_key(&flow).await).expect("key");
+    let covered = receipt["size"].as_u64().expect("size");
+
+    // The newest published head covering the receipt's events, its signature checked.
+    let heads = read_messages(&broker.addr, &heads_topic, 1).await;
+    let head = heads
+        .iter()
+        .map(|raw| serde_json::from_slice::<Value>(&raw.payload).expect("a head"))
+        .map(|head| {
+            key.verify(head["note"].as_str().expect("note"))
+                .expect("signed by the log")
+        })
+        .max_by_key(|head| head.size)
+        .expect("a head");
+    assert!(head.size >= covered, "{} < {covered}", head.size);
+    assert!(heads.iter().all(|raw| raw.partition == 0));
+
+    // Every event of the topic below the head: its leaf from the message itself, its proof from
+    // the API, checked against the published head.
+    let events = read_topic(&broker.addr, &topic, covered as usize).await;
+    let auditor = flow.keys.es256(&Keys::claims("auditor", "auditor-1"));
+    let mut checked = 0;
+    for published in &events {
+        let leaf = domain::merkle::event_leaf(&published.event);
+        let path = format!(
+            "/api/v1/log/proof/inclusion?event={}&size={}",
+            published.event.event_id, head.size
+        );
+        let (status, proof) = flow.get(&path, &auditor).await;
+        if status == 400 {
+            continue; // an event after the head: a later head covers it
+        }
+        assert_eq!(status, 200, "{proof}");
+        let hashes: Vec<domain::merkle::Hash> = proof["proof"]
+            .as_array()
+            .expect("proof")
+            .iter()
+            .map(|h| decode(h))
+            .collect();
+        assert!(
+            domain::merkle::verify_inclusion(
+                proof["index"].as_u64().expect("index"),
+                head.size,
+                &leaf,
+                &hashes,
+                &head.root
+            ),
+            "event {} from Kafka is not in the published head",
+            published.event.event_id
+        );
+        checked += 1;
+    }
+    assert_eq!(
+        checked, head.size,
+        "every event of the head came through Kafka and checked"
+    );
+}
+
+fn decode(value: &Value) -> domain::merkle::Hash {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(value.as_str().expect("base64"))
+        .expect("base64");
+    domain::merkle::Hash::try_from(bytes).expect("32 bytes")
 }

@@ -314,6 +314,7 @@ impl Background {
                     store.database().clone(),
                     log.clone(),
                     settings.tree_head_every,
+                    settings.kafka.as_ref().and_then(head_publisher),
                     stop,
                 ))
             })
@@ -383,6 +384,16 @@ pub async fn open(settings: &Settings) -> Result<Database, StartError> {
         );
     }
     Ok(db)
+}
+
+/// The publisher of the signed tree heads to Kafka; none when it cannot be made (logged: the heads
+/// are kept in the database either way).
+fn head_publisher(
+    kafka: &projections::kafka::KafkaSettings,
+) -> Option<projections::kafka::heads::HeadPublisher> {
+    projections::kafka::heads::HeadPublisher::new(kafka)
+        .inspect_err(|error| tracing::error!(error = %error, "tree heads will not go to Kafka"))
+        .ok()
 }
 
 /// The limits on how often and how much a principal writes.

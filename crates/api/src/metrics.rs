@@ -61,6 +61,8 @@ pub struct Metrics {
     database_up: Gauge,
     database_away: Counter,
     read_audit_queued: Gauge,
+    tree_head_size: Gauge,
+    tree_head_age: Gauge<f64, AtomicU64>,
 }
 
 impl Default for Metrics {
@@ -123,7 +125,20 @@ impl Metrics {
         );
         let (relay_lag_events, relay_lag_seconds) = register_relay(&mut registry);
         let (database_up, database_away) = register_database(&mut registry);
+        let tree_head_size = gauge(
+            &mut registry,
+            "tree_head_size",
+            "Events in the log's latest signed tree head",
+        );
+        let tree_head_age = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "tree_head_age_seconds",
+            "How long ago the latest tree head was signed",
+            tree_head_age.clone(),
+        );
         Self {
+            tree_head_size,
+            tree_head_age,
             read_audit_queued,
             database_up,
             database_away,
@@ -265,6 +280,13 @@ impl Metrics {
 
     pub fn set_long_polls(&self, held: usize) {
         self.long_polls.set(i64::try_from(held).unwrap_or(i64::MAX));
+    }
+
+    /// Sets the size of the latest signed tree head and its age.
+    pub fn set_tree_head(&self, size: u64, age_seconds: f64) {
+        self.tree_head_size
+            .set(i64::try_from(size).unwrap_or(i64::MAX));
+        self.tree_head_age.set(age_seconds);
     }
 
     /// Sets the Kafka relay's lag.

@@ -3,12 +3,15 @@
 //! - [`relay`]: follows the log's gap-free cursor and publishes every event, in log order, to one
 //!   topic keyed by stream id; its checkpoint moves only after the broker acknowledged delivery
 //!   (at-least-once).
+//! - [`heads`]: publishes the log's signed tree heads to a topic of their own, for consumers to
+//!   check the events they read against;
 //! - [`source`]: a projector fed from the topic instead of the log, in a consumer group; it
 //!   applies each event idempotently (by stream version, see [`crate::Projector`]) and keeps its
 //!   partition offsets in PostgreSQL, moved in the same transaction as its rows.
 //!
 //! PostgreSQL stays the source of truth: with no broker configured nothing here runs.
 
+pub mod heads;
 pub mod relay;
 pub mod source;
 
@@ -28,6 +31,8 @@ pub struct KafkaSettings {
     pub brokers: String,
     /// The topic every event goes to.
     pub topic: String,
+    /// The topic the log's signed tree heads go to (one partition, keyed by size).
+    pub heads_topic: String,
     /// Partitions of the topic when the relay creates it.
     pub partitions: i32,
     /// Replication factor of the topic when the relay creates it.
@@ -130,12 +135,15 @@ impl KafkaSecurity {
 impl KafkaSettings {
     /// The default topic name.
     pub const DEFAULT_TOPIC: &'static str = "egov.request-events";
+    /// The default topic of the signed tree heads.
+    pub const DEFAULT_HEADS_TOPIC: &'static str = "egov.tree-heads";
 
     /// Settings for `brokers` with the defaults for everything else.
     pub fn new(brokers: impl Into<String>) -> Self {
         Self {
             brokers: brokers.into(),
             topic: Self::DEFAULT_TOPIC.to_owned(),
+            heads_topic: Self::DEFAULT_HEADS_TOPIC.to_owned(),
             partitions: 6,
             replication: 1,
             group_prefix: "egov-projections".to_owned(),
@@ -165,13 +173,25 @@ impl KafkaSettings {
 /// # Errors
 /// [`ProjectionError::Kafka`] when the broker cannot be reached or refuses the topic.
 pub async fn ensure_topic(settings: &KafkaSettings) -> Result<(), ProjectionError> {
+    ensure_topic_named(settings, &settings.topic, settings.partitions).await
+}
+
+/// Creates `name` with `partitions` (and the configured replication) unless it exists.
+///
+/// # Errors
+/// [`ProjectionError::Kafka`] when the broker cannot be reached or refuses the topic.
+pub(crate) async fn ensure_topic_named(
+    settings: &KafkaSettings,
+    name: &str,
+    partitions: i32,
+) -> Result<(), ProjectionError> {
     let admin: AdminClient<DefaultClientContext> = settings
         .client_config()
         .create()
         .map_err(ProjectionError::kafka("creating a Kafka admin client"))?;
     let topic = NewTopic::new(
-        &settings.topic,
-        settings.partitions,
+        name,
+        partitions,
         TopicReplication::Fixed(settings.replication),
     );
     let options = AdminOptions::new().request_timeout(Some(Duration::from_secs(10)));
@@ -183,7 +203,7 @@ pub async fn ensure_topic(settings: &KafkaSettings) -> Result<(), ProjectionErro
         match result {
             Ok(name) => tracing::info!(
                 topic = %name,
-                partitions = settings.partitions,
+                partitions,
                 replication = settings.replication,
                 "Kafka topic created"
             ),

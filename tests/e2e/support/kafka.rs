@@ -133,6 +133,29 @@ pub struct Published {
 /// Reads every partition of `topic` from the beginning until `at_least` messages came and no more
 /// come for a second (so that duplicates show too).
 pub async fn read_topic(brokers: &str, topic: &str, at_least: usize) -> Vec<Published> {
+    read_messages(brokers, topic, at_least)
+        .await
+        .into_iter()
+        .map(|raw| Published {
+            event: serde_json::from_slice(&raw.payload).expect("an event envelope"),
+            partition: raw.partition,
+            key: raw.key,
+            headers: raw.headers,
+        })
+        .collect()
+}
+
+/// One message read back as it came.
+#[derive(Debug)]
+pub struct Raw {
+    pub partition: i32,
+    pub key: String,
+    pub headers: HashMap<String, String>,
+    pub payload: Vec<u8>,
+}
+
+/// As [`read_topic`], each message's payload as it came.
+pub async fn read_messages(brokers: &str, topic: &str, at_least: usize) -> Vec<Raw> {
     let brokers = brokers.to_owned();
     let topic = topic.to_owned();
     tokio::task::spawn_blocking(move || {
@@ -179,13 +202,12 @@ pub async fn read_topic(brokers: &str, topic: &str, at_least: usize) -> Vec<Publ
                                 .collect()
                         })
                         .unwrap_or_default();
-                    read.push(Published {
+                    read.push(Raw {
                         partition: message.partition(),
                         key: String::from_utf8_lossy(message.key().unwrap_or_default())
                             .into_owned(),
                         headers,
-                        event: serde_json::from_slice(message.payload().unwrap_or_default())
-                            .expect("an event envelope"),
+                        payload: message.payload().unwrap_or_default().to_vec(),
                     });
                 }
                 Some(Err(error)) => panic!("reading the topic: {error}"),

@@ -200,4 +200,16 @@ async fn refresh(state: &AppState) {
     if let Some(parked) = parked(&state.db).await {
         state.metrics.set_kafka_parked(parked);
     }
+    let latest = match state.db.pool().get().await {
+        Ok(client) => projections::log_tree::heads::latest(&client).await,
+        Err(error) => Err(error.into()),
+    };
+    match latest {
+        Ok(Some(signed)) => {
+            let age = (chrono::Utc::now() - signed.head.time).as_seconds_f64();
+            state.metrics.set_tree_head(signed.head.size, age.max(0.0));
+        }
+        Ok(None) => {}
+        Err(error) => tracing::warn!(error = %error, "cannot read the latest tree head"),
+    }
 }

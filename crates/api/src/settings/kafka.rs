@@ -7,6 +7,24 @@ use projections::kafka::{KafkaSecurity, SecurityProtocol};
 
 use super::{parse_duration, Mode, SettingsError};
 
+/// `name` when it is a legal topic name (Kafka's own rule).
+fn topic_name(variable: &'static str, name: &str) -> Result<String, SettingsError> {
+    let legal = name.len() <= 249
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        && name != "."
+        && name != "..";
+    if !legal {
+        return Err(SettingsError {
+            variable,
+            value: name.to_owned(),
+            expected: "a topic name of letters, digits, '.', '_' and '-' (at most 249)",
+        });
+    }
+    Ok(name.to_owned())
+}
+
 /// The `EGOV_KAFKA_*` variables; `None` without `EGOV_KAFKA_BROKERS`.
 pub(super) fn kafka_settings(
     get: &impl Fn(&str) -> Option<String>,
@@ -16,23 +34,13 @@ pub(super) fn kafka_settings(
         return Ok(None);
     };
     let mut kafka = projections::kafka::KafkaSettings::new(brokers.trim());
-    if let Some(topic) = get("EGOV_KAFKA_TOPIC") {
-        let topic = topic.trim();
-        // Kafka's own rule for topic names.
-        let legal = topic.len() <= 249
-            && topic
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-            && topic != "."
-            && topic != "..";
-        if !legal {
-            return Err(SettingsError {
-                variable: "EGOV_KAFKA_TOPIC",
-                value: topic.to_owned(),
-                expected: "a topic name of letters, digits, '.', '_' and '-' (at most 249)",
-            });
+    for (variable, topic) in [
+        ("EGOV_KAFKA_TOPIC", &mut kafka.topic),
+        ("EGOV_KAFKA_TREE_HEADS_TOPIC", &mut kafka.heads_topic),
+    ] {
+        if let Some(name) = get(variable) {
+            *topic = topic_name(variable, name.trim())?;
         }
-        topic.clone_into(&mut kafka.topic);
     }
     let count = |variable: &'static str, default: i32| -> Result<i32, SettingsError> {
         match get(variable) {

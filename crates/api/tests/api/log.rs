@@ -100,6 +100,22 @@ async fn every_event_of_a_request_is_proven_in_a_signed_head_and_heads_are_consi
         .expect("signed by the log");
     assert_eq!(signed.size, first["size"].as_u64().expect("size"));
     assert_eq!(signed.root, hash(&first["root"]));
+    // /metrics tells the latest head's size and age.
+    let metrics = reqwest::get(format!("{}/metrics", app.base))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    let size_line = metrics
+        .lines()
+        .find(|l| l.starts_with("egov_tree_head_size "))
+        .expect("the head's size");
+    let shown: u64 = size_line["egov_tree_head_size ".len()..]
+        .parse()
+        .expect("a number");
+    assert!(shown >= signed.size, "{size_line}");
+    assert!(metrics.contains("egov_tree_head_age_seconds "), "{metrics}");
 
     // Alice's events, each proven by her and by an auditor against the latest head.
     for id in &ids {

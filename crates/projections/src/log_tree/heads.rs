@@ -15,6 +15,7 @@ use event_store::Database;
 use tokio_util::sync::CancellationToken;
 
 use super::read;
+use crate::kafka::heads::HeadPublisher;
 use crate::leader::Leadership;
 use crate::retry::sleep_unless;
 use crate::ProjectionError;
@@ -136,46 +137,88 @@ pub async fn sign_if_grown(
     Ok(Signed::New(SignedHead { head, note }))
 }
 
-/// Signs a head every `every` while the tree grows, until `stop`; one process at a time (the
-/// others stand by). A tree that contradicts the last head is reported at ERROR each time and
-/// never signed.
-pub async fn run(db: Database, signer: Arc<NoteSigner>, every: Duration, stop: CancellationToken) {
+/// Signs a head every `every` while the tree grows, until `stop`, and publishes each to Kafka
+/// with `publisher`; one process at a time (the others stand by). A tree that contradicts the last
+/// head is reported at ERROR (once for each contradiction) and never signed.
+pub async fn run(
+    db: Database,
+    signer: Arc<NoteSigner>,
+    every: Duration,
+    publisher: Option<HeadPublisher>,
+    stop: CancellationToken,
+) {
     let config = db.settings().config.clone();
-    let pool = db.pool();
+    let mut heads = Heads {
+        signer,
+        publisher,
+        reported: None,
+        unpublished: None,
+    };
     while !stop.is_cancelled() {
         let Some(mut leadership) = Leadership::take(&config, "log_tree_heads", &stop).await else {
             break;
         };
-        // The contradiction last reported: reported again only when it changes.
-        let mut reported = None;
+        // A new leader publishes the latest head again: its predecessor may have stopped first.
+        heads.unpublished = match db.pool().get().await {
+            Ok(client) => latest(&client).await.ok().flatten(),
+            Err(_) => None,
+        };
         loop {
-            let outcome = async {
-                let client = pool.get().await?;
-                sign_if_grown(&client, &signer, Utc::now()).await
-            };
-            match outcome.await {
-                Ok(Signed::New(signed)) => {
-                    reported = None;
-                    tracing::debug!(size = signed.head.size, "signed a tree head");
-                }
-                Ok(Signed::Unchanged) => {}
-                Ok(Signed::Contradicts { size, signed, now }) => {
-                    if reported.replace((size, now)) != Some((size, now)) {
-                        tracing::error!(
-                            size,
-                            signed = %hex(&signed),
-                            now = %hex(&now),
-                            "the log's tree contradicts the head signed at this size: the log was \
-                             rewritten or the tree rebuilt from other events; no head is signed \
-                             until this is resolved"
-                        );
-                    }
-                }
-                Err(error) => tracing::warn!(error = %error, "cannot sign a tree head; retrying"),
-            }
+            heads.tick(db.pool()).await;
             tokio::select! {
                 () = leadership.lost() => break,
                 stopped = sleep_unless(&stop, every) => if stopped { return },
+            }
+        }
+    }
+}
+
+/// The signer's state between ticks.
+struct Heads {
+    signer: Arc<NoteSigner>,
+    publisher: Option<HeadPublisher>,
+    /// The contradiction last reported: reported again only when it changes.
+    reported: Option<(u64, Hash)>,
+    /// The newest head the broker has not taken yet.
+    unpublished: Option<SignedHead>,
+}
+
+impl Heads {
+    /// Signs the head when the tree grew, and publishes what is unpublished.
+    async fn tick(&mut self, pool: &deadpool_postgres::Pool) {
+        let outcome = async {
+            let client = pool.get().await?;
+            sign_if_grown(&client, &self.signer, Utc::now()).await
+        };
+        match outcome.await {
+            Ok(Signed::New(signed)) => {
+                self.reported = None;
+                tracing::debug!(size = signed.head.size, "signed a tree head");
+                self.unpublished = Some(signed);
+            }
+            Ok(Signed::Unchanged) => {}
+            Ok(Signed::Contradicts { size, signed, now }) => {
+                if self.reported.replace((size, now)) != Some((size, now)) {
+                    tracing::error!(
+                        size,
+                        signed = %hex(&signed),
+                        now = %hex(&now),
+                        "the log's tree contradicts the head signed at this size: the log was \
+                         rewritten or the tree rebuilt from other events; no head is signed \
+                         until this is resolved"
+                    );
+                }
+            }
+            Err(error) => tracing::warn!(error = %error, "cannot sign a tree head; retrying"),
+        }
+        if let (Some(publisher), Some(head)) = (self.publisher.as_mut(), &self.unpublished) {
+            match publisher.publish(head).await {
+                Ok(()) => self.unpublished = None,
+                Err(error) => tracing::warn!(
+                    size = head.head.size,
+                    error = %error,
+                    "cannot publish the tree head to Kafka; trying again"
+                ),
             }
         }
     }
