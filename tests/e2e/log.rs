@@ -356,7 +356,7 @@ async fn a_kafka_consumer_checks_every_event_it_reads_against_the_published_head
             .as_array()
             .expect("proof")
             .iter()
-            .map(|h| decode(h))
+            .map(decode)
             .collect();
         assert!(
             domain::merkle::verify_inclusion(

@@ -12,7 +12,7 @@ use rdkafka::util::Timeout;
 use serde_json::json;
 
 use super::KafkaSettings;
-use crate::log_tree::heads::SignedHead;
+use crate::log_tree::heads::{Publish, SignedHead};
 use crate::ProjectionError;
 
 /// How long one head may wait for the broker before it is left for the next tick.
@@ -44,12 +44,12 @@ impl HeadPublisher {
             topic_ready: false,
         })
     }
+}
 
-    /// Publishes `signed`, keyed by its size.
-    ///
-    /// # Errors
-    /// [`ProjectionError::Kafka`] when the broker does not take it in time.
-    pub async fn publish(&mut self, signed: &SignedHead) -> Result<(), ProjectionError> {
+impl Publish for HeadPublisher {
+    /// Publishes `signed`, keyed by its size; [`ProjectionError::Kafka`] when the broker does not
+    /// take it in time.
+    async fn publish(&mut self, signed: &SignedHead) -> Result<(), ProjectionError> {
         if !self.topic_ready {
             super::ensure_topic_named(&self.settings, &self.topic, 1).await?;
             self.topic_ready = true;

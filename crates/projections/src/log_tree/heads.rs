@@ -15,7 +15,6 @@ use event_store::Database;
 use tokio_util::sync::CancellationToken;
 
 use super::read;
-use crate::kafka::heads::HeadPublisher;
 use crate::leader::Leadership;
 use crate::retry::sleep_unless;
 use crate::ProjectionError;
@@ -140,11 +139,11 @@ pub async fn sign_if_grown(
 /// Signs a head every `every` while the tree grows, until `stop`, and publishes each to Kafka
 /// with `publisher`; one process at a time (the others stand by). A tree that contradicts the last
 /// head is reported at ERROR (once for each contradiction) and never signed.
-pub async fn run(
+pub async fn run<P: Publish>(
     db: Database,
     signer: Arc<NoteSigner>,
     every: Duration,
-    publisher: Option<HeadPublisher>,
+    publisher: Option<P>,
     stop: CancellationToken,
 ) {
     let config = db.settings().config.clone();
@@ -173,17 +172,30 @@ pub async fn run(
     }
 }
 
+/// Where signed heads are published besides the database (the Kafka topic,
+/// `crate::kafka::heads`).
+pub trait Publish: Send {
+    /// Publishes `head`.
+    ///
+    /// # Errors
+    /// When it was not taken; it is offered again on the next tick.
+    fn publish<'a>(
+        &'a mut self,
+        head: &'a SignedHead,
+    ) -> impl std::future::Future<Output = Result<(), ProjectionError>> + Send + 'a;
+}
+
 /// The signer's state between ticks.
-struct Heads {
+struct Heads<P> {
     signer: Arc<NoteSigner>,
-    publisher: Option<HeadPublisher>,
+    publisher: Option<P>,
     /// The contradiction last reported: reported again only when it changes.
     reported: Option<(u64, Hash)>,
     /// The newest head the broker has not taken yet.
     unpublished: Option<SignedHead>,
 }
 
-impl Heads {
+impl<P: Publish> Heads<P> {
     /// Signs the head when the tree grew, and publishes what is unpublished.
     async fn tick(&mut self, pool: &deadpool_postgres::Pool) {
         let outcome = async {
