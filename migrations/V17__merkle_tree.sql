@@ -39,7 +39,7 @@ GRANT SELECT, INSERT ON tree_heads TO egov_app;
 CREATE FUNCTION tree_heads_refuse_change() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    RAISE EXCEPTION 'signed tree heads are append-only: % on tree_heads is refused', TG_OP
+    RAISE EXCEPTION 'signed tree heads are append-only: % on % is refused', TG_OP, TG_TABLE_NAME
         USING ERRCODE = 'EGA01',
               HINT = 'A head once published stays; sign a new one.';
 END

@@ -384,3 +384,234 @@ fn decode(value: &Value) -> domain::merkle::Hash {
         .expect("base64");
     domain::merkle::Hash::try_from(bytes).expect("32 bytes")
 }
+
+/// A witness's state directory with its key made, and the key's public half.
+fn witness_state(dir: &Path) -> String {
+    let signer = domain::tree_head::cosignature::WitnessSigner::from_seed(
+        "auditors-office.test/witness",
+        [9; 32],
+    )
+    .expect("witness key");
+    std::fs::create_dir_all(dir).expect("state dir");
+    std::fs::write(dir.join("witness-key"), signer.to_private_text()).expect("key");
+    signer.verifier().to_string()
+}
+
+/// One round of `egov witness` against `flow`: its exit code and its output.
+fn witness_once(flow: &Flow, state: &Path, key: &str, token: &Path) -> (Option<i32>, String) {
+    let output = egov()
+        .args([
+            "witness",
+            "--once",
+            "--log",
+            &flow.served.base,
+            "--log-key",
+            key,
+        ])
+        .arg("--state")
+        .arg(state)
+        .arg("--token-file")
+        .arg(token)
+        .env("EGOV_DATA_DIR", state.join("unused"))
+        .output()
+        .expect("egov witness");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.code(), text)
+}
+
+/// What an insider who can rewrite the database does after changing events: the tree rebuilt from
+/// them, the published heads removed so that new ones get signed.
+async fn resign_from_scratch(flow: &Flow) {
+    let rebuilt = egov()
+        .args(["projections", "rebuild", "log_tree"])
+        .env("DATABASE_URL", flow.db.url())
+        .env("EGOV_MODE", "development")
+        .output()
+        .expect("egov projections rebuild");
+    assert!(
+        rebuilt.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rebuilt.stderr)
+    );
+    flow.db
+        .superuser()
+        .await
+        .batch_execute(
+            "BEGIN;
+             ALTER TABLE tree_head_cosignatures DISABLE TRIGGER USER;
+             ALTER TABLE tree_heads DISABLE TRIGGER USER;
+             DELETE FROM tree_head_cosignatures; DELETE FROM tree_heads;
+             ALTER TABLE tree_heads ENABLE TRIGGER USER;
+             ALTER TABLE tree_head_cosignatures ENABLE TRIGGER USER;
+             COMMIT;",
+        )
+        .await
+        .expect("the heads taken back");
+    let admin = flow.db.superuser().await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while admin
+        .query_one("SELECT count(*) FROM tree_heads", &[])
+        .await
+        .expect("heads")
+        .get::<_, i64>(0)
+        == 0
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no head signed again"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The evidence the witness kept (the first of its alarm).
+fn evidence(state: &Path) -> Value {
+    let name = std::fs::read_to_string(state.join("alarm")).expect("an alarm");
+    serde_json::from_slice(&std::fs::read(state.join(name.trim())).expect("evidence"))
+        .expect("json")
+}
+
+#[tokio::test]
+async fn the_witness_cosigns_heads_that_extend_and_names_the_first_rewritten_leaf() {
+    let dir = tempfile::tempdir().expect("dir");
+    let state = dir.path().join("witness");
+    let witness_key = witness_state(&state);
+    let mut flow = Flow::start(
+        healthy(),
+        &[
+            ("EGOV_TREE_HEAD_EVERY", "200ms"),
+            ("EGOV_WITNESS_KEYS", &witness_key),
+        ],
+    )
+    .await;
+    let (number, _) = receipt_of_a_result(&mut flow).await;
+    let key = log_key(&flow).await;
+    let token = dir.path().join("token");
+    std::fs::write(
+        &token,
+        flow.keys.es256(&Keys::claims("auditor", "witness-1")),
+    )
+    .expect("token");
+
+    let (code, text) = witness_once(&flow, &state, &key, &token);
+    assert_eq!(code, Some(0), "{text}");
+    // The log now serves its head with the witness's cosignature.
+    let (status, head) = flow.get("/api/v1/log/head", &flow.keys.citizen(AIDA)).await;
+    assert_eq!(status, 200, "{head}");
+    let note = head["note"].as_str().expect("note");
+    let signed = domain::tree_head::NoteVerifier::parse(&key)
+        .expect("key")
+        .verify(note)
+        .expect("the log's signature");
+    domain::tree_head::cosignature::WitnessVerifier::parse(&witness_key)
+        .expect("witness key")
+        .verify_note(&signed, note)
+        .expect("cosigned by the witness");
+    flow.submit("sik-assignment", AIDA, json!({})).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (code, text) = witness_once(&flow, &state, &key, &token);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(!state.join("alarm").exists());
+
+    // The insider rewrites the request's stream with a consistent chain and re-signs the tree.
+    rewrite_with_a_consistent_chain(&flow, &number).await;
+    resign_from_scratch(&flow).await;
+    let (code, text) = witness_once(&flow, &state, &key, &token);
+    assert_eq!(code, Some(6), "{text}");
+    assert!(text.contains("ALARM"), "{text}");
+    let victim: i64 = flow
+        .db
+        .superuser()
+        .await
+        .query_one(
+            "SELECT l.idx FROM projections.log_tree_leaves l
+               JOIN events e ON e.event_id = l.event_id
+               JOIN request_numbers n ON n.stream_id = e.stream_id
+              WHERE n.number = $1 AND e.stream_version = 2",
+            &[&number],
+        )
+        .await
+        .expect("the rewritten event's leaf")
+        .get(0);
+    let evidence = evidence(&state);
+    assert_eq!(
+        evidence["first_differing_leaf"]["index"], victim,
+        "{evidence}"
+    );
+    assert!(evidence["accepted"].is_string() && evidence["offered"]["note"].is_string());
+    // And it stays alarmed: nothing is accepted after an alarm.
+    let (code, _) = witness_once(&flow, &state, &key, &token);
+    assert_eq!(code, Some(6));
+}
+
+#[tokio::test]
+async fn the_witness_raises_the_alarm_when_the_logs_tail_is_dropped() {
+    let dir = tempfile::tempdir().expect("dir");
+    let state = dir.path().join("witness");
+    let witness_key = witness_state(&state);
+    let mut flow = Flow::start(
+        healthy(),
+        &[
+            ("EGOV_TREE_HEAD_EVERY", "200ms"),
+            ("EGOV_WITNESS_KEYS", &witness_key),
+        ],
+    )
+    .await;
+    let (number, _) = receipt_of_a_result(&mut flow).await;
+    let key = log_key(&flow).await;
+    let token = dir.path().join("token");
+    std::fs::write(
+        &token,
+        flow.keys.es256(&Keys::claims("auditor", "witness-1")),
+    )
+    .expect("token");
+    let (code, text) = witness_once(&flow, &state, &key, &token);
+    assert_eq!(code, Some(0), "{text}");
+
+    // The request's last events go, as when an older backup is restored.
+    let admin = flow.db.superuser().await;
+    admin
+        .batch_execute("BEGIN; ALTER TABLE events DISABLE TRIGGER USER")
+        .await
+        .expect("begin");
+    admin
+        .execute(
+            "DELETE FROM events WHERE stream_id =
+               (SELECT stream_id FROM request_numbers WHERE number = $1) AND stream_version > 3",
+            &[&number],
+        )
+        .await
+        .expect("the tail dropped");
+    admin
+        .batch_execute("ALTER TABLE events ENABLE TRIGGER USER; COMMIT")
+        .await
+        .expect("commit");
+    resign_from_scratch(&flow).await;
+    let sizes: (i64, i64) = {
+        let row = admin
+            .query_one(
+                "SELECT (SELECT count(*) FROM events), (SELECT max(size) FROM tree_heads)",
+                &[],
+            )
+            .await
+            .expect("sizes");
+        (row.get(0), row.get(1))
+    };
+    let (code, text) = witness_once(&flow, &state, &key, &token);
+    assert_eq!(code, Some(6), "{sizes:?} {text}");
+    let evidence = evidence(&state);
+    assert!(
+        evidence["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("went back")),
+        "{evidence}"
+    );
+    assert!(
+        evidence["first_differing_leaf"]["index"].is_u64(),
+        "{evidence}"
+    );
+}

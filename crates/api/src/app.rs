@@ -204,6 +204,7 @@ impl App {
             read_models_stale_after: settings.read_models_stale_after,
             readiness: state::Readiness::default(),
             log_key: adapters.log.verifier(),
+            witnesses: settings.witness_keys.clone(),
             requests,
             db,
         };

@@ -77,6 +77,9 @@ pub struct Settings {
     pub log_key: Option<PathBuf>,
     /// `EGOV_TREE_HEAD_EVERY`: how often the tree's head is signed while the log grows.
     pub tree_head_every: Duration,
+    /// `EGOV_WITNESS_KEYS`: the witnesses whose cosignatures of tree heads the log keeps and
+    /// serves (comma-separated cosignature keys, `name+id+base64(0x04 || key)`).
+    pub witness_keys: Vec<domain::tree_head::cosignature::WitnessVerifier>,
     /// `EGOV_WORKFLOW`: whether `egov serve` runs the workflow too (`on`, the default, or `off`
     /// when separate `egov worker` processes drive requests).
     pub workflow: bool,
@@ -289,6 +292,19 @@ impl Settings {
             crl_urls: list("EGOV_CRL_URLS"),
             provider_key: provider_key(&get)?,
             log_key: get("EGOV_LOG_KEY").map(PathBuf::from),
+            witness_keys: list("EGOV_WITNESS_KEYS")
+                .iter()
+                .map(|key| {
+                    domain::tree_head::cosignature::WitnessVerifier::parse(key).map_err(|_| {
+                        SettingsError {
+                            variable: "EGOV_WITNESS_KEYS",
+                            value: key.clone(),
+                            expected: "witness keys name+id+base64 (as `egov witness` prints \
+                                       its own), separated by commas",
+                        }
+                    })
+                })
+                .collect::<Result<_, _>>()?,
             tree_head_every: env.parsed(
                 "EGOV_TREE_HEAD_EVERY",
                 "a duration from 100ms to 10m, such as 5s",
@@ -561,7 +577,7 @@ pub fn parse_duration_with_hours(raw: &str) -> Option<Duration> {
 
 /// Parses `30s`, `500ms`, `2m` or a bare number of seconds. Written here rather than taken from
 /// `humantime`, which refuses the bare number of seconds the README documents; the forms are few.
-fn parse_duration(raw: &str) -> Option<Duration> {
+pub fn parse_duration(raw: &str) -> Option<Duration> {
     let raw = raw.trim();
     let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
     let (number, unit) = raw.split_at(split);

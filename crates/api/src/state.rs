@@ -48,6 +48,8 @@ pub struct AppState {
     pub readiness: Readiness,
     /// The public key of the log's signed tree heads (`GET /api/v1/log/key`).
     pub log_key: domain::tree_head::NoteVerifier,
+    /// The witnesses whose cosignatures are kept (`EGOV_WITNESS_KEYS`).
+    pub witnesses: Vec<domain::tree_head::cosignature::WitnessVerifier>,
 }
 
 /// The services outside as this process meets them: the registries (each caller's circuits) and

@@ -25,6 +25,8 @@ use sha2::{Digest, Sha256};
 
 use crate::merkle::Hash;
 
+pub mod cosignature;
+
 /// The algorithm byte of Ed25519 in signed notes.
 const ED25519: u8 = 0x01;
 /// What starts a signature line: an em dash and a space.
@@ -106,10 +108,15 @@ impl TreeHead {
 }
 
 fn key_id(name: &str, key: &VerifyingKey) -> [u8; 4] {
+    typed_key_id(name, ED25519, key)
+}
+
+/// The id of a key of algorithm `alg`: SHA-256(name || "\n" || alg || key), first four bytes.
+fn typed_key_id(name: &str, alg: u8, key: &VerifyingKey) -> [u8; 4] {
     let mut hasher = Sha256::new();
     hasher.update(name.as_bytes());
     hasher.update(b"\n");
-    hasher.update([ED25519]);
+    hasher.update([alg]);
     hasher.update(key.as_bytes());
     let digest = hasher.finalize();
     [digest[0], digest[1], digest[2], digest[3]]
@@ -210,6 +217,11 @@ impl NoteSigner {
 }
 
 fn split_key(text: &str) -> Result<(&str, [u8; 4], Vec<u8>), NoteError> {
+    split_typed_key(text, ED25519)
+}
+
+/// As [`split_key`], for a key of algorithm `alg`.
+fn split_typed_key(text: &str, alg: u8) -> Result<(&str, [u8; 4], Vec<u8>), NoteError> {
     // The key's base64 may hold '+' itself: the name and the id end at the first two.
     let mut parts = text.splitn(3, '+');
     let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
@@ -220,8 +232,8 @@ fn split_key(text: &str) -> Result<(&str, [u8; 4], Vec<u8>), NoteError> {
         .decode(key)
         .map_err(|_| NoteError::Key("the key is not base64"))?;
     match bytes.split_first() {
-        Some((&ED25519, key)) => Ok((name, id, key.to_vec())),
-        _ => Err(NoteError::Key("not an Ed25519 key")),
+        Some((&first, key)) if first == alg => Ok((name, id, key.to_vec())),
+        _ => Err(NoteError::Key("not a key of this kind")),
     }
 }
 

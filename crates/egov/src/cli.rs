@@ -87,6 +87,37 @@ pub enum Cmd {
         #[command(subcommand)]
         what: ReceiptCmd,
     },
+    /// Witness the log: follow its signed tree heads with a copy of its leaves, cosign each head
+    /// that extends the last one accepted, and raise an alarm (ERROR, evidence in the state
+    /// directory, `egov_witness_alarm`, exit 6) on one that does not. Meant to run in another
+    /// organisation, with an auditor's token.
+    Witness {
+        /// The log's base URL, e.g. https://egov-events.example.kz
+        #[arg(long)]
+        log: String,
+        /// Where the witness keeps its key, its copy of the leaves, the accepted head and the
+        /// evidence of alarms.
+        #[arg(long)]
+        state: std::path::PathBuf,
+        /// The log's public key (`name+id+key`), or a file holding it.
+        #[arg(long)]
+        log_key: String,
+        /// A file holding the bearer token (an auditor's) the witness reads the log with.
+        #[arg(long)]
+        token_file: std::path::PathBuf,
+        /// The witness's name, given to its key when the key is made.
+        #[arg(long, default_value = "witness.localhost")]
+        name: String,
+        /// How often to look at the log, e.g. 5s, 500ms.
+        #[arg(long, default_value = "5s")]
+        every: String,
+        /// Serve the witness's own /metrics here, e.g. 127.0.0.1:9100.
+        #[arg(long)]
+        metrics_addr: Option<std::net::SocketAddr>,
+        /// Look once and exit: 0 when nothing is wrong, 6 on an alarm.
+        #[arg(long)]
+        once: bool,
+    },
     /// Read models: rebuild one from the first event, or show where each stands.
     Projections {
         #[command(subcommand)]

@@ -6,6 +6,7 @@ mod admin;
 mod cli;
 mod receipt;
 mod serve;
+mod witness;
 
 use std::process::ExitCode;
 
@@ -44,6 +45,31 @@ async fn dispatch(command: Cmd, settings: Settings) -> anyhow::Result<ExitCode> 
     }
     let shutdown = CancellationToken::new();
     tokio::spawn(serve::stop_on_signal(shutdown.clone()));
+    if let Cmd::Witness {
+        log,
+        state,
+        log_key,
+        token_file,
+        name,
+        every,
+        metrics_addr,
+        once,
+    } = command
+    {
+        let every = api::settings::parse_duration(&every)
+            .ok_or_else(|| anyhow::anyhow!("--every {every}: a duration such as 5s or 500ms"))?;
+        let options = witness::Options {
+            log,
+            state,
+            log_key,
+            token_file,
+            name,
+            every,
+            metrics_addr,
+            once,
+        };
+        return witness::run(options, shutdown).await;
+    }
     // The embedded cluster (when used) lives until the subcommand is done; dropping it stops it.
     let Some((settings, _embedded)) = egov::database::resolve(settings, &shutdown).await? else {
         return Ok(ExitCode::SUCCESS);
@@ -64,6 +90,8 @@ async fn dispatch(command: Cmd, settings: Settings) -> anyhow::Result<ExitCode> 
             source,
             only,
         } => admin::replay_check(&settings, source, only).await,
-        Cmd::Token { .. } | Cmd::LogKey { .. } | Cmd::Receipt { .. } => Ok(ExitCode::SUCCESS),
+        Cmd::Token { .. } | Cmd::LogKey { .. } | Cmd::Receipt { .. } | Cmd::Witness { .. } => {
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }

@@ -237,6 +237,40 @@ pub mod read {
         }))
     }
 
+    /// The leaves from index `start` on, at most `limit`, each with its event: (index, event
+    /// id, leaf hash).
+    ///
+    /// # Errors
+    /// The database failing.
+    pub async fn leaves(
+        client: &impl GenericClient,
+        start: u64,
+        limit: i64,
+    ) -> Result<Vec<(u64, Uuid, Hash)>, ProjectionError> {
+        let start = i64::try_from(start).unwrap_or(i64::MAX);
+        let rows = client
+            .query(
+                "SELECT idx, event_id, hash FROM projections.log_tree_leaves
+                  WHERE idx >= $1 ORDER BY idx LIMIT $2",
+                &[&start, &limit],
+            )
+            .await
+            .map_err(ProjectionError::database(
+                "reading the leaves of the log's tree",
+            ))?;
+        Ok(rows
+            .iter()
+            .filter_map(|row| {
+                let hash: &[u8] = row.get(2);
+                Some((
+                    u64::try_from(row.get::<_, i64>(0)).ok()?,
+                    row.get(1),
+                    Hash::try_from(hash).ok()?,
+                ))
+            })
+            .collect())
+    }
+
     /// The head of the tree's first `size` leaves (which it must have).
     ///
     /// # Errors

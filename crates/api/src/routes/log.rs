@@ -19,6 +19,8 @@ use projections::log_tree::read;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+pub mod witness;
+
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
 use crate::token::{Principal, Role};
@@ -121,7 +123,7 @@ fn may_ask(principal: &Principal) -> Result<(), ApiError> {
     Ok(principal.require(&[Role::Auditor, Role::Citizen])?)
 }
 
-fn size_parameter(field: &'static str, raw: &str) -> Result<u64, ApiError> {
+pub(crate) fn size_parameter(field: &'static str, raw: &str) -> Result<u64, ApiError> {
     raw.parse::<u64>()
         .ok()
         .filter(|size| i64::try_from(*size).is_ok())
@@ -132,16 +134,18 @@ fn size_parameter(field: &'static str, raw: &str) -> Result<u64, ApiError> {
 }
 
 /// A pooled connection; none is 503 (the database is away).
-async fn client(state: &AppState) -> Result<deadpool_postgres::Client, ApiError> {
+pub(crate) async fn client(state: &AppState) -> Result<deadpool_postgres::Client, ApiError> {
     let pool = state.db.pool();
     pool.get().await.map_err(|_| ApiError::Unavailable)
 }
 
+/// The latest signed head with the witnesses' cosignatures.
 async fn latest(state: &AppState) -> Result<SignedHead, ApiError> {
     let client = client(state).await?;
-    heads::latest(&client)
+    let signed = heads::latest(&client)
         .await?
-        .ok_or(ApiError::NotYetInSignedHead)
+        .ok_or(ApiError::NotYetInSignedHead)?;
+    Ok(heads::with_cosignatures(&client, signed).await?)
 }
 
 /// The latest signed tree head.
@@ -388,6 +392,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         ("/log/proof/inclusion", web::get().to(inclusion)),
         ("/log/proof/consistency", web::get().to(consistency)),
         ("/log/key", web::get().to(key)),
+        ("/log/leaves", web::get().to(witness::leaves)),
+        ("/log/cosignatures", web::post().to(witness::cosign)),
     ] {
         cfg.service(
             web::resource(path)

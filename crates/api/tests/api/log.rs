@@ -267,3 +267,100 @@ async fn another_citizens_event_staff_and_bad_sizes_are_refused() {
         .expect("POST");
     assert_eq!(response.status(), 405);
 }
+
+#[tokio::test]
+async fn only_a_trusted_witnesss_valid_cosignature_of_a_signed_head_is_kept_and_served() {
+    use domain::tree_head::cosignature::WitnessSigner;
+    let trusted = WitnessSigner::from_seed("auditors-office.test/witness", [4; 32]).expect("w");
+    let stranger = WitnessSigner::from_seed("someone.test/witness", [5; 32]).expect("w");
+    let verifier = trusted.verifier();
+    let app = spawn_app_with(|s| {
+        s.tree_head_every = Duration::from_millis(200);
+        s.witness_keys = vec![verifier];
+    })
+    .await;
+    completed_request(&app).await;
+    let auditor = app.token(Role::Auditor, "auditor-1", None);
+    let first = head_of_at_least(&app, &auditor, 1).await;
+    let head = log_key(&app)
+        .await
+        .verify(first["note"].as_str().expect("note"))
+        .expect("signed");
+    let post = |token: String, body: Value| {
+        let app = &app;
+        async move {
+            let response = app
+                .http
+                .post(format!("{}/api/v1/log/cosignatures", app.base))
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .expect("POST");
+            TestApp::answer(response).await
+        }
+    };
+    let line = trusted.cosign(&head, 1_765_000_000);
+    // Not an auditor; a stranger's line; the trusted witness's line over another head; a head
+    // never signed; junk.
+    let (status, _) = post(app.citizen(ALICE), json!({"size": head.size, "line": line})).await;
+    assert_eq!(status, 403);
+    let foreign = stranger.cosign(&head, 1_765_000_000);
+    let (status, body) = post(auditor.clone(), json!({"size": head.size, "line": foreign})).await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (400, Some("line")),
+        "{body}"
+    );
+    let mut other = head.clone();
+    other.root = [0; 32];
+    let wrong = trusted.cosign(&other, 1_765_000_000);
+    let (status, body) = post(auditor.clone(), json!({"size": head.size, "line": wrong})).await;
+    assert_eq!(status, 400, "{body}");
+    let (status, _) = post(
+        auditor.clone(),
+        json!({"size": head.size + 1000, "line": line}),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, _) = post(
+        auditor.clone(),
+        json!({"size": head.size, "line": "x".repeat(100_000)}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    // The trusted witness's cosignature: kept once, and served with the head.
+    let (status, _) = post(auditor.clone(), json!({"size": head.size, "line": line})).await;
+    assert_eq!(status, 201);
+    let (status, _) = post(auditor.clone(), json!({"size": head.size, "line": line})).await;
+    assert_eq!(status, 200, "the same witness and head once");
+    let (_, served) = app.get("/api/v1/log/head", &auditor).await;
+    let note = served["note"].as_str().expect("note");
+    if served["size"].as_u64() == Some(head.size) {
+        assert_eq!(
+            trusted.verifier().verify_note(&head, note),
+            Ok(1_765_000_000)
+        );
+    } else {
+        // A newer head was signed meanwhile: it has no cosignature yet.
+        assert!(trusted.verifier().verify_note(&head, note).is_err());
+    }
+    // Leaves are for auditors, paged and bounded.
+    let (status, leaves) = app
+        .get("/api/v1/log/leaves?start=0&limit=2", &auditor)
+        .await;
+    assert_eq!(status, 200, "{leaves}");
+    assert_eq!(leaves["leaves"].as_array().map(Vec::len), Some(2));
+    for path in [
+        "/api/v1/log/leaves?start=0&limit=0",
+        "/api/v1/log/leaves?start=0&limit=10001",
+        "/api/v1/log/leaves?start=-1",
+    ] {
+        let (status, _) = app.get(path, &auditor).await;
+        assert_eq!(status, 400, "{path}");
+    }
+    let (status, _) = app
+        .get("/api/v1/log/leaves?start=0", &app.citizen(ALICE))
+        .await;
+    assert_eq!(status, 403);
+}

@@ -51,6 +51,71 @@ pub async fn latest(client: &impl GenericClient) -> Result<Option<SignedHead>, P
     .await
 }
 
+/// The signed head of exactly `size` leaves, if one was signed.
+///
+/// # Errors
+/// The database failing.
+pub async fn at(
+    client: &impl GenericClient,
+    size: u64,
+) -> Result<Option<SignedHead>, ProjectionError> {
+    let size = i64::try_from(size).unwrap_or(i64::MAX);
+    first_head(
+        client,
+        "SELECT size, root, signed_at, note FROM tree_heads WHERE size = $1",
+        &[&size],
+    )
+    .await
+}
+
+/// `signed` with the cosignature lines the witnesses gave it, after the log's own.
+///
+/// # Errors
+/// The database failing.
+pub async fn with_cosignatures(
+    client: &impl GenericClient,
+    mut signed: SignedHead,
+) -> Result<SignedHead, ProjectionError> {
+    let size = i64::try_from(signed.head.size).unwrap_or(i64::MAX);
+    let rows = client
+        .query(
+            "SELECT line FROM tree_head_cosignatures WHERE size = $1 ORDER BY witness",
+            &[&size],
+        )
+        .await
+        .map_err(ProjectionError::database(
+            "reading the witnesses' cosignatures",
+        ))?;
+    for row in rows {
+        signed.note.push_str(row.get::<_, &str>(0));
+    }
+    Ok(signed)
+}
+
+/// Keeps `witness`'s cosignature `line` (already verified) of the head of `size` leaves, made at
+/// `time`; false when the witness had cosigned that head already.
+///
+/// # Errors
+/// The database failing.
+pub async fn add_cosignature(
+    client: &impl GenericClient,
+    size: u64,
+    witness: &str,
+    line: &str,
+    time: DateTime<Utc>,
+) -> Result<bool, ProjectionError> {
+    let size = i64::try_from(size).unwrap_or(i64::MAX);
+    let added = client
+        .execute(
+            "INSERT INTO tree_head_cosignatures (size, witness, line, cosigned_at)
+             VALUES ($1, $2, $3, $4) ON CONFLICT (size, witness) DO NOTHING",
+            &[&size, &witness, &line, &time],
+        )
+        .await
+        .map_err(ProjectionError::database("storing a witness's cosignature"))?;
+    Ok(added == 1)
+}
+
 /// The first signed head that covers `size` leaves (a receipt's), if any.
 ///
 /// # Errors
