@@ -50,10 +50,10 @@ pub struct BenchReport {
     pub batch_ratio: f64,
 }
 
-struct Run {
-    events: u64,
-    elapsed: Duration,
-    latencies: Vec<Duration>,
+pub(crate) struct Run {
+    pub events: u64,
+    pub elapsed: Duration,
+    pub latencies: Vec<Duration>,
 }
 
 /// Runs the event store benchmark in the (scratch) database of `config`.
@@ -129,7 +129,7 @@ pub async fn run(
 }
 
 /// `writers` tasks, each appending `per_append` events at a time to its own streams for `duration`.
-async fn appends(
+pub(crate) async fn appends(
     store: &EventStore,
     writers: usize,
     per_append: u64,
@@ -275,7 +275,7 @@ fn pgbench_tps(
         .ok_or_else(|| BenchError::Pgbench(format!("no tps in its output:\n{text}")))
 }
 
-fn per_second(events: u64, elapsed: Duration) -> f64 {
+pub(crate) fn per_second(events: u64, elapsed: Duration) -> f64 {
     let seconds = elapsed.as_secs_f64();
     if seconds > 0.0 {
         // Event counts of a run stay far below 2^52, where f64 is exact.
@@ -287,7 +287,7 @@ fn per_second(events: u64, elapsed: Duration) -> f64 {
     }
 }
 
-fn ratio(ours: f64, reference: f64) -> f64 {
+pub(crate) fn ratio(ours: f64, reference: f64) -> f64 {
     if reference > 0.0 {
         ours / reference
     } else {

@@ -8,9 +8,12 @@
 //! - [`workflow`]: requests carried from submission to result per second through the real
 //!   workflow, with per-step medians and the status view's lag;
 //! - [`relay`]: the Kafka relay's lag and throughput;
+//! - [`log`]: the verifiable log: appends with and without the tree, its rebuild rate and storage,
+//!   inclusion and consistency proofs;
 //! - [`scratch`] (the scratch database) and [`stats`] (percentiles, lags) serve them all.
 
 mod append;
+mod log;
 mod read;
 mod relay;
 mod scratch;
@@ -89,6 +92,10 @@ enum Bench {
         #[arg(long, default_value_t = 200_000)]
         backlog: u64,
     },
+    /// The verifiable log: appends with the tree's projector against without, the tree's rebuild
+    /// rate and storage per event, inclusion proofs per second, consistency proofs over a large
+    /// tree.
+    Log(log::LogBenchOptions),
     /// Append throughput and latency against a pgbench reference, and the reader's catch-up rate.
     Append {
         /// Seconds for each measured run.
@@ -148,6 +155,11 @@ async fn run(
             };
             let report = append::run(config, &options).await?;
             append::print_table(&report);
+            serde_json::to_string(&report)
+        }
+        Bench::Log(options) => {
+            let report = log::run(config, &options).await?;
+            log::print_table(&report);
             serde_json::to_string(&report)
         }
         Bench::Read {

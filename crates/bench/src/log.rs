@@ -1,0 +1,368 @@
+//! `egov-bench log`: the verifiable log's costs (issue figures of docs/architecture.md, "The
+//! verifiable log"), in a scratch database:
+//!
+//! 1. appends without and with the tree's projector running, alternating (one event per append,
+//!    then ten), and the ratio of the rates;
+//! 2. the log topped up to `--events` (1,000,000) events, the tree rebuilt from the first event:
+//!    its rate, and the tree's storage per event (both tables with their indexes);
+//! 3. inclusion proofs read from PostgreSQL by `--workers` tasks for `--seconds` (random leaves,
+//!    against the whole tree): proofs per second, p50/p99;
+//! 4. a synthetic tree of `--leaves` (10,000,000) leaves filled by SQL, level by level
+//!    (leaf i = SHA-256(0x00 || i as 8 bytes), node = SHA-256(0x01 || left || right)), its head
+//!    checked against the domain's tree of the same leaves, then consistency proofs from random
+//!    sizes to the whole tree, each checked: p50/p99/max.
+
+use std::time::{Duration, Instant};
+
+use domain::merkle::{self, frontier::Frontier};
+use event_store::EventStore;
+use projections::log_tree::read;
+use projections::{Progress, ReadModel};
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::append::{appends, per_second, ratio};
+use crate::scratch::{self, BenchError};
+use crate::stats::percentile_ms;
+
+/// What the benchmark is asked to do.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LogBenchOptions {
+    /// Seconds for each measured run.
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+    /// Concurrent writers (and proof readers).
+    #[arg(long, default_value_t = 16)]
+    pub writers: usize,
+    /// Events in the log when the tree is rebuilt and its storage measured.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub events: u64,
+    /// Leaves of the synthetic tree the consistency proofs are taken over.
+    #[arg(long, default_value_t = 10_000_000)]
+    pub leaves: u64,
+}
+
+/// The figures; serialised as the last line.
+#[derive(Debug, Serialize, Default)]
+pub struct LogBenchReport {
+    pub single_without_tree: f64,
+    pub single_with_tree: f64,
+    pub single_ratio: f64,
+    pub batch_without_tree: f64,
+    pub batch_with_tree: f64,
+    pub batch_ratio: f64,
+    pub rebuild_events: u64,
+    pub rebuild_events_per_s: f64,
+    pub storage_bytes_per_event: f64,
+    pub inclusion_proofs_per_s: f64,
+    pub inclusion_p50_ms: f64,
+    pub inclusion_p99_ms: f64,
+    pub consistency_leaves: u64,
+    pub fill_seconds: f64,
+    pub consistency_p50_ms: f64,
+    pub consistency_p99_ms: f64,
+    pub consistency_max_ms: f64,
+}
+
+fn database(doing: &'static str) -> impl Fn(tokio_postgres::Error) -> BenchError {
+    move |e| BenchError::Database(doing, e)
+}
+
+/// Runs the benchmark in the scratch database of `config`.
+///
+/// # Errors
+/// [`BenchError`] naming what failed.
+pub async fn run(
+    config: &tokio_postgres::Config,
+    options: &LogBenchOptions,
+) -> Result<LogBenchReport, BenchError> {
+    let store = EventStore::new(scratch::migrated(config, options.writers + 4).await?);
+    let mut report = LogBenchReport::default();
+    appends_with_and_without(&store, options, &mut report).await?;
+    rebuild_and_storage(&store, options, &mut report).await?;
+    inclusion_proofs(&store, options, &mut report).await?;
+    consistency_proofs(&store, options, &mut report).await?;
+    Ok(report)
+}
+
+/// (1): the append rate without the tree's projector, then with it, for 1 and 10 events per
+/// append.
+async fn appends_with_and_without(
+    store: &EventStore,
+    options: &LogBenchOptions,
+    report: &mut LogBenchReport,
+) -> Result<(), BenchError> {
+    let seconds = Duration::from_secs(options.seconds);
+    for per_append in [1, 10] {
+        eprintln!(
+            "(1) {per_append} event(s) per append without the tree, {} s ...",
+            options.seconds
+        );
+        let without = appends(store, options.writers, per_append, seconds).await?;
+        let stop = CancellationToken::new();
+        let progress = tokio::sync::watch::channel(Progress::default()).0;
+        let tree = ReadModel::LogTree.spawn(store, progress, None, &stop);
+        // Measured from a tree that has caught up: the projector's own backlog is not the cost.
+        caught_up(store).await?;
+        eprintln!(
+            "(1) {per_append} event(s) per append with the tree, {} s ...",
+            options.seconds
+        );
+        let with = appends(store, options.writers, per_append, seconds).await?;
+        caught_up(store).await?;
+        stop.cancel();
+        tree.await.map_err(scratch::failed)?;
+        let (a, b) = (
+            per_second(without.events, without.elapsed),
+            per_second(with.events, with.elapsed),
+        );
+        if per_append == 1 {
+            (report.single_without_tree, report.single_with_tree) = (a, b);
+            report.single_ratio = ratio(b, a);
+        } else {
+            (report.batch_without_tree, report.batch_with_tree) = (a, b);
+            report.batch_ratio = ratio(b, a);
+        }
+    }
+    Ok(())
+}
+
+/// Waits until the tree holds every event of the log.
+async fn caught_up(store: &EventStore) -> Result<(), BenchError> {
+    let client = store
+        .database()
+        .pool()
+        .get()
+        .await
+        .map_err(scratch::failed)?;
+    loop {
+        let events: i64 = client
+            .query_one("SELECT count(*) FROM events", &[])
+            .await
+            .map_err(database("counting events"))?
+            .get(0);
+        let size = read::size(&client).await.map_err(scratch::failed)?;
+        if u64::try_from(events).unwrap_or(0) <= size {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// (2): the log topped up to `options.events`, the tree rebuilt, its storage measured.
+async fn rebuild_and_storage(
+    store: &EventStore,
+    options: &LogBenchOptions,
+    report: &mut LogBenchReport,
+) -> Result<(), BenchError> {
+    let client = store
+        .database()
+        .pool()
+        .get()
+        .await
+        .map_err(scratch::failed)?;
+    loop {
+        let events: i64 = client
+            .query_one("SELECT count(*) FROM events", &[])
+            .await
+            .map_err(database("counting events"))?
+            .get(0);
+        let events = u64::try_from(events).unwrap_or(0);
+        if events >= options.events {
+            break;
+        }
+        eprintln!(
+            "(2) topping the log up from {events} to {} events ...",
+            options.events
+        );
+        appends(store, options.writers, 10, Duration::from_secs(10)).await?;
+    }
+    eprintln!("(2) rebuilding the tree from the first event ...");
+    let started = Instant::now();
+    let rebuilt = ReadModel::LogTree
+        .rebuild(store)
+        .await
+        .map_err(scratch::failed)?;
+    report.rebuild_events = rebuilt.events;
+    report.rebuild_events_per_s = per_second(rebuilt.events, started.elapsed());
+    client
+        .batch_execute("VACUUM ANALYZE projections.log_tree, projections.log_tree_leaves")
+        .await
+        .map_err(database("vacuuming the tree"))?;
+    let bytes: i64 = client
+        .query_one(
+            "SELECT pg_total_relation_size('projections.log_tree')
+                  + pg_total_relation_size('projections.log_tree_leaves')",
+            &[],
+        )
+        .await
+        .map_err(database("measuring the tree"))?
+        .get(0);
+    #[allow(clippy::cast_precision_loss)] // sizes far below 2^52
+    let per_event = bytes as f64 / rebuilt.events.max(1) as f64;
+    report.storage_bytes_per_event = per_event;
+    Ok(())
+}
+
+/// (3): inclusion proofs of random leaves against the whole tree, by `options.writers` tasks.
+async fn inclusion_proofs(
+    store: &EventStore,
+    options: &LogBenchOptions,
+    report: &mut LogBenchReport,
+) -> Result<(), BenchError> {
+    let pool = store.database().pool().clone();
+    let size = read::size(&pool.get().await.map_err(scratch::failed)?)
+        .await
+        .map_err(scratch::failed)?;
+    eprintln!(
+        "(3) inclusion proofs in a tree of {size}, {} tasks, {} s ...",
+        options.writers, options.seconds
+    );
+    let deadline = Instant::now() + Duration::from_secs(options.seconds);
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..options.writers)
+        .map(|task| {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                let client = pool.get().await.map_err(scratch::failed)?;
+                let mut latencies = Vec::new();
+                let mut index = (task as u64).wrapping_mul(7_919) % size.max(1);
+                while Instant::now() < deadline {
+                    index = (index
+                        .wrapping_mul(6_364_136_223_846_793_005)
+                        .wrapping_add(1))
+                        % size;
+                    let began = Instant::now();
+                    read::inclusion(&client, index, size)
+                        .await
+                        .map_err(scratch::failed)?;
+                    latencies.push(began.elapsed());
+                }
+                Ok::<_, BenchError>(latencies)
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await.map_err(scratch::failed)??);
+    }
+    report.inclusion_proofs_per_s = per_second(latencies.len() as u64, started.elapsed());
+    report.inclusion_p50_ms = percentile_ms(&latencies, 0.50);
+    report.inclusion_p99_ms = percentile_ms(&latencies, 0.99);
+    Ok(())
+}
+
+/// (4): a synthetic tree of `options.leaves` leaves filled by SQL, then consistency proofs.
+async fn consistency_proofs(
+    store: &EventStore,
+    options: &LogBenchOptions,
+    report: &mut LogBenchReport,
+) -> Result<(), BenchError> {
+    let n = options.leaves;
+    let client = store.database().pool().get().await;
+    let client = client.map_err(scratch::failed)?;
+    eprintln!("(4) filling a tree of {n} leaves by SQL ...");
+    let started = Instant::now();
+    fill(&client, n).await?;
+    report.fill_seconds = started.elapsed().as_secs_f64();
+    report.consistency_leaves = n;
+    // The SQL's tree is RFC 9162's: its head is the domain's over the same leaves.
+    let mut frontier = Frontier::default();
+    for i in 0..n {
+        frontier.push(merkle::leaf_hash(&i.to_be_bytes()));
+    }
+    let root = read::root(&client, n).await.map_err(scratch::failed)?;
+    if root != frontier.root() {
+        return Err(scratch::failed("the filled tree's head is not the RFC's"));
+    }
+    eprintln!("(4) consistency proofs to {n} leaves ...");
+    let mut latencies = Vec::new();
+    let mut first = 12_345u64;
+    for _ in 0..500 {
+        first = (first
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1))
+            % n
+            + 1;
+        let began = Instant::now();
+        let proof = read::consistency(&client, first, n).await;
+        latencies.push(began.elapsed());
+        let old = read::root(&client, first).await.map_err(scratch::failed)?;
+        if !merkle::verify_consistency(first, n, &proof.map_err(scratch::failed)?, &old, &root) {
+            return Err(scratch::failed("a consistency proof does not check"));
+        }
+    }
+    report.consistency_p50_ms = percentile_ms(&latencies, 0.50);
+    report.consistency_p99_ms = percentile_ms(&latencies, 0.99);
+    report.consistency_max_ms = percentile_ms(&latencies, 1.0);
+    Ok(())
+}
+
+/// Replaces the tree with a synthetic one of `n` leaves, level by level in SQL.
+async fn fill(client: &deadpool_postgres::Client, n: u64) -> Result<(), BenchError> {
+    client
+        .batch_execute(&format!(
+            "SET statement_timeout = 0;
+             TRUNCATE projections.log_tree, projections.log_tree_leaves;
+             INSERT INTO projections.log_tree_leaves (idx, event_id, hash)
+               SELECT i, md5(i::text)::uuid, sha256('\\x00'::bytea || int8send(i))
+                 FROM generate_series(0, {last}) i;",
+            last = n - 1
+        ))
+        .await
+        .map_err(database("filling the leaves"))?;
+    let mut level = 1;
+    while (n >> level) > 0 {
+        let below = if level == 1 {
+            "projections.log_tree_leaves".to_owned()
+        } else {
+            format!(
+                "(SELECT idx, hash FROM projections.log_tree WHERE level = {})",
+                level - 1
+            )
+        };
+        client
+            .batch_execute(&format!(
+                "INSERT INTO projections.log_tree (level, idx, hash)
+                 SELECT {level}, l.idx / 2, sha256('\\x01'::bytea || l.hash || r.hash)
+                   FROM {below} l JOIN {below} r ON r.idx = l.idx + 1
+                  WHERE l.idx % 2 = 0"
+            ))
+            .await
+            .map_err(database("filling a level of nodes"))?;
+        level += 1;
+    }
+    client
+        .batch_execute("ANALYZE projections.log_tree, projections.log_tree_leaves")
+        .await
+        .map_err(database("analysing the tree"))
+}
+
+/// The table for people.
+pub fn print_table(report: &LogBenchReport) {
+    eprintln!("appends/s           without tree   with tree   ratio");
+    eprintln!(
+        "  1 event/append    {:>12.0} {:>11.0} {:>7.2}",
+        report.single_without_tree, report.single_with_tree, report.single_ratio
+    );
+    eprintln!(
+        "  10 events/append  {:>12.0} {:>11.0} {:>7.2}",
+        report.batch_without_tree, report.batch_with_tree, report.batch_ratio
+    );
+    eprintln!(
+        "rebuild: {} events at {:.0}/s; storage {:.0} bytes/event",
+        report.rebuild_events, report.rebuild_events_per_s, report.storage_bytes_per_event
+    );
+    eprintln!(
+        "inclusion proofs: {:.0}/s (p50 {:.2} ms, p99 {:.2} ms)",
+        report.inclusion_proofs_per_s, report.inclusion_p50_ms, report.inclusion_p99_ms
+    );
+    eprintln!(
+        "consistency proofs over {} leaves (filled in {:.0} s): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        report.consistency_leaves,
+        report.fill_seconds,
+        report.consistency_p50_ms,
+        report.consistency_p99_ms,
+        report.consistency_max_ms
+    );
+}
