@@ -65,6 +65,10 @@ pub struct Verified {
 pub enum ReceiptError {
     #[error("not a receipt of this form ({0})")]
     Format(String),
+    #[error("the event is a {0}, not the issue of a result or refusal document")]
+    NotADocument(String),
+    #[error("the event issues document {document}, which is not request {request}'s")]
+    OtherRequest { document: String, request: String },
     #[error("the signed head: {0}")]
     Head(NoteError),
     #[error("the newer head: {0}")]
@@ -109,6 +113,7 @@ impl Receipt {
         if self.format != FORMAT {
             return Err(ReceiptError::Format(self.format.clone()));
         }
+        self.document()?;
         let head = key.verify(&self.head).map_err(ReceiptError::Head)?;
         if head.size != self.size {
             return Err(ReceiptError::SizeMismatch {
@@ -126,6 +131,33 @@ impl Receipt {
             Some(newer) => Some(extends(&head, key, newer)?),
         };
         Ok(Verified { head, newer, leaf })
+    }
+}
+
+impl Receipt {
+    /// The document the event issues: its number and SHA-256 (hex), when the event is the issue
+    /// of the request's result or refusal document (`R` or `O` and the request's number).
+    ///
+    /// # Errors
+    /// Another kind of event, or a document of another request.
+    pub fn document(&self) -> Result<(&str, &str), ReceiptError> {
+        let event_type = self.event.event_type.as_str();
+        if !matches!(event_type, "ResultIssued" | "RefusalIssued") {
+            return Err(ReceiptError::NotADocument(event_type.to_owned()));
+        }
+        let field = |name: &str| self.event.payload.get(name).and_then(|v| v.as_str());
+        let number = field("document_number").unwrap_or_default();
+        let of_request = number
+            .strip_prefix('R')
+            .or_else(|| number.strip_prefix('O'))
+            .is_some_and(|rest| rest == self.request);
+        if !of_request {
+            return Err(ReceiptError::OtherRequest {
+                document: number.to_owned(),
+                request: self.request.clone(),
+            });
+        }
+        Ok((number, field("document_sha256").unwrap_or_default()))
     }
 }
 
@@ -179,7 +211,7 @@ mod tests {
             "event_id": format!("00000000-0000-4000-8000-{n:012}"),
             "event_type": "ResultIssued",
             "schema_version": 1,
-            "payload": { "document_number": format!("R{n}"), "sha256": "ab" },
+            "payload": { "document_number": "R20261205000001", "document_sha256": format!("{n:064x}") },
             "metadata": {
                 "actor": "system:workflow", "channel": "system",
                 "correlation_id": "0b3c5a9e-7f7e-4c5e-9a55-1d0c8a3f2b11", "causation_id": null
@@ -227,7 +259,7 @@ mod tests {
                 merkle::inclusion_proof(index as usize, &self.leaves(size)).expect("inside");
             Receipt {
                 format: FORMAT.into(),
-                request: "R1".into(),
+                request: "20261205000001".into(),
                 event: self.events[index as usize].clone(),
                 index,
                 size,
@@ -269,7 +301,7 @@ mod tests {
         let log = Log::new(12);
         let key = log.signer.verifier();
         let mut altered = log.receipt(3, 7);
-        altered.event.payload["sha256"] = "cd".into();
+        altered.event.payload["document_sha256"] = "cd".into();
         assert_eq!(
             altered.verify(&key, None),
             Err(ReceiptError::NotIncluded { index: 3 })
@@ -283,7 +315,7 @@ mod tests {
         let mut rewritten = Log::new(12);
         rewritten.signer =
             NoteSigner::from_seed("egov-events.test/log", [5; 32]).expect("same key");
-        rewritten.events[2].payload["sha256"] = "ef".into();
+        rewritten.events[2].payload["document_sha256"] = "ef".into();
         assert_eq!(
             log.receipt(3, 7)
                 .verify(&key, Some(&rewritten.newer(7, 12))),
@@ -303,6 +335,19 @@ mod tests {
             ),
             Err(ReceiptError::Inconsistent { older: 7, newer: 5 })
         );
+        // The receipt names another request than the document's, or proves another kind of event.
+        let mut other = log.receipt(3, 7);
+        other.request = "20261205000002".into();
+        assert!(matches!(
+            other.verify(&key, None),
+            Err(ReceiptError::OtherRequest { .. })
+        ));
+        let mut other = log.receipt(3, 7);
+        other.event.event_type = "RequestSubmitted".into();
+        assert!(matches!(
+            other.verify(&key, None),
+            Err(ReceiptError::NotADocument(_))
+        ));
         let mut bare = log.newer(7, 12);
         bare.consistency = None;
         assert_eq!(

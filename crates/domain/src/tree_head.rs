@@ -70,10 +70,11 @@ impl TreeHead {
         )
     }
 
-    /// Reads the text of a note back.
+    /// Reads the text of a note back: exactly the four lines [`TreeHead::body`] writes, so that a
+    /// head has one text (a cosignature signs it, and no other wording of the same head passes).
     ///
     /// # Errors
-    /// When a line is missing or not of its form.
+    /// When a line is missing, extra or not of its form.
     pub fn parse_body(body: &str) -> Result<Self, NoteError> {
         let mut lines = body
             .strip_suffix('\n')
@@ -98,12 +99,18 @@ impl TreeHead {
             .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
             .ok_or(NoteError::Malformed("no Time line"))?
             .with_timezone(&Utc);
-        Ok(Self {
+        let head = Self {
             origin: origin.to_owned(),
             size,
             root,
             time,
-        })
+        };
+        if head.body() != body {
+            return Err(NoteError::Malformed(
+                "not the checkpoint's own text (extra lines, or another way of writing a field)",
+            ));
+        }
+        Ok(head)
     }
 }
 
@@ -420,6 +427,16 @@ mod tests {
             verifier.verify("egov-events.test/log\n12x\n"),
             Err(NoteError::Malformed(_))
         ));
+        // The same head written otherwise (an extra line, a leading zero) is not its text.
+        for other in [
+            head().body().replace("Time:", "Extra: x\nTime:"),
+            head().body().replace("\n1234\n", "\n01234\n"),
+        ] {
+            assert!(
+                matches!(TreeHead::parse_body(&other), Err(NoteError::Malformed(_))),
+                "{other}"
+            );
+        }
     }
 
     #[test]

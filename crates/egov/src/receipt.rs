@@ -43,10 +43,9 @@ pub fn verify(file: &Path, key: &str, head: Option<&Path>) -> anyhow::Result<Exi
                 verified.head.time.to_rfc3339(),
                 STANDARD.encode(verified.head.root)
             );
-            if let Some(document) = receipt.event.payload.get("sha256") {
+            if let Ok((number, sha256)) = receipt.document() {
                 println!(
-                    "  the document's SHA-256: {}",
-                    document.as_str().unwrap_or_default()
+                    "  document {number}, SHA-256 {sha256} (the PDF's QR code shows the same)"
                 );
             }
             if let Some(newer) = verified.newer {

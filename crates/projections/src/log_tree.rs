@@ -48,7 +48,12 @@ impl Projector for LogTreeProjector {
         finish: Option<&'a Finish<'a>>,
     ) -> Result<u64, ProjectionError> {
         let leaves = format!("{table}_leaves");
-        let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
+        // A live batch (with `finish`) starts at the checkpoint, which moves with the leaves, so
+        // none of it is in the tree: only a rebuild's or replay's batches are looked up.
+        let ids: Vec<Uuid> = match finish {
+            Some(_) => Vec::new(),
+            None => events.iter().map(|e| e.event_id).collect(),
+        };
         let (size, present) = size_and_present(tx, &leaves, &ids).await?;
         let fresh = events.iter().skip_while(|e| present.contains(&e.event_id));
         if let Some(event) = fresh.clone().find(|e| present.contains(&e.event_id)) {

@@ -48,7 +48,7 @@ pub struct HeadDto {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct HeadQuery {
-    /// An older tree size (1 to the head's): the answer carries the consistency proof from it.
+    /// An older signed head's size: the answer carries the consistency proof from it.
     pub from: Option<String>,
 }
 
@@ -71,8 +71,7 @@ impl From<&SignedHead> for HeadDto {
 pub struct InclusionQuery {
     /// The event's id.
     pub event: String,
-    /// The tree size to prove against (at most the latest signed head's); absent: the latest
-    /// signed head's.
+    /// The tree size to prove against: a signed head's (absent: the latest).
     pub size: Option<String>,
 }
 
@@ -89,7 +88,7 @@ pub struct InclusionDto {
     pub root: String,
     /// RFC 9162's inclusion proof, base64 hashes from the leaf's sibling up.
     pub proof: Vec<String>,
-    /// The latest signed head (it covers `size`).
+    /// The signed head of `size` leaves.
     pub head: HeadDto,
 }
 
@@ -97,9 +96,9 @@ pub struct InclusionDto {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ConsistencyQuery {
-    /// The older size (at least 1).
+    /// The older size: a signed head's.
     pub from: String,
-    /// The newer size (at most the latest signed head's).
+    /// The newer size: a signed head's.
     pub to: String,
 }
 
@@ -137,6 +136,27 @@ pub(crate) fn size_parameter(field: &'static str, raw: &str) -> Result<u64, ApiE
 pub(crate) async fn client(state: &AppState) -> Result<deadpool_postgres::Client, ApiError> {
     let pool = state.db.pool();
     pool.get().await.map_err(|_| ApiError::Unavailable)
+}
+
+/// The signed head of `size` leaves (`latest` when it is its size); asked for a size no head was
+/// signed at, 400 naming `field`: proofs are given only between heads the log has signed.
+async fn signed_size(
+    client: &deadpool_postgres::Client,
+    field: &'static str,
+    size: u64,
+    latest: SignedHead,
+) -> Result<SignedHead, ApiError> {
+    if size == latest.head.size {
+        return Ok(latest);
+    }
+    let reason = if size > latest.head.size {
+        format!("the latest signed head has {} events", latest.head.size)
+    } else {
+        "no signed head has this size".to_owned()
+    };
+    heads::at(client, size)
+        .await?
+        .ok_or(ApiError::InvalidParameter { field, reason })
 }
 
 /// The latest signed head with the witnesses' cosignatures.
@@ -185,6 +205,7 @@ pub async fn head(
             });
         }
         let client = client(&state).await?;
+        signed_size(&client, "from", from, signed.clone()).await?;
         let proof = read::consistency(&client, from, signed.head.size).await?;
         dto.consistency = Some(Consistency {
             from,
@@ -205,16 +226,23 @@ async fn may_see_event(
     }
     let client = client(state).await?;
     let row = client
-        .query_opt("SELECT stream_id FROM events WHERE event_id = $1", &[&id])
+        .query_opt(
+            "SELECT stream_id, event_type FROM events WHERE event_id = $1",
+            &[&id],
+        )
         .await
         .map_err(|_| ApiError::Unavailable)?;
     let Some(row) = row else { return Ok(false) };
+    // Reads of citizens' data and social-status checks are no request's: no citizen's own.
+    if projections::projector::NOT_REQUESTS.contains(&row.get::<_, &str>(1)) {
+        return Ok(false);
+    }
     let loaded = state.requests.load(StreamId::from_uuid(row.get(0))).await;
     Ok(match loaded {
         Ok(loaded) => loaded
             .info()
             .is_some_and(|info| super::access::visible_info(principal, info)),
-        Err(commands::CommandError::NotFound) => false,
+        Err(commands::CommandError::NotFound | commands::CommandError::Corrupt { .. }) => false,
         Err(other) => return Err(other.into()),
     })
 }
@@ -227,7 +255,7 @@ async fn may_see_event(
     params(InclusionQuery),
     responses(
         (status = 200, description = "The proof", body = InclusionDto),
-        (status = 400, description = "A malformed event id or size, or a size beyond the latest signed head", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A malformed event id or size, or a size no signed head has", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Neither an auditor nor a citizen", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such event, or not the citizen's", body = Problem, content_type = "application/problem+json"),
@@ -261,13 +289,11 @@ pub async fn inclusion(
     let signed = heads::latest(&client)
         .await?
         .ok_or(ApiError::NotYetInSignedHead)?;
-    let size = asked.unwrap_or(signed.head.size);
-    if size > signed.head.size {
-        return Err(ApiError::InvalidParameter {
-            field: "size",
-            reason: format!("the latest signed head has {} events", signed.head.size),
-        });
-    }
+    let signed = match asked {
+        Some(size) => signed_size(&client, "size", size, signed).await?,
+        None => signed,
+    };
+    let size = signed.head.size;
     if leaf.index >= size {
         return Err(match asked {
             Some(_) => ApiError::InvalidParameter {
@@ -300,7 +326,7 @@ pub async fn inclusion(
     params(ConsistencyQuery),
     responses(
         (status = 200, description = "The proof", body = ConsistencyDto),
-        (status = 400, description = "Sizes not 1 <= from <= to <= the latest signed head's", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Sizes not 1 <= from <= to, or a size no signed head has", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Neither an auditor nor a citizen", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "No head signed yet", body = Problem, content_type = "application/problem+json"),
@@ -326,12 +352,8 @@ pub async fn consistency(
     let signed = heads::latest(&client)
         .await?
         .ok_or(ApiError::NotYetInSignedHead)?;
-    if to > signed.head.size {
-        return Err(ApiError::InvalidParameter {
-            field: "to",
-            reason: format!("the latest signed head has {} events", signed.head.size),
-        });
-    }
+    signed_size(&client, "to", to, signed.clone()).await?;
+    signed_size(&client, "from", from, signed).await?;
     let (proof, from_root, to_root) = futures_util::try_join!(
         read::consistency(&client, from, to),
         read::root(&client, from),

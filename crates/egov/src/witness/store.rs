@@ -71,15 +71,31 @@ impl Store {
     /// A state that does not hold together (the leaves do not make the accepted head).
     pub fn accepted(&self, log: &NoteVerifier) -> anyhow::Result<Accepted> {
         let mut frontier = Frontier::default();
-        let leaves = std::fs::read(self.dir.join("leaves")).unwrap_or_default();
-        let note = std::fs::read_to_string(self.dir.join("accepted")).ok();
+        let note = match std::fs::read_to_string(self.dir.join("accepted")) {
+            Ok(note) => Some(note),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+            Err(error) => return Err(error).context("cannot read the accepted head"),
+        };
         let head = match note {
             None => None,
             Some(note) => Some((log.verify(&note).context("the accepted head")?, note)),
         };
         let size = head.as_ref().map_or(0, |(head, _)| head.size);
-        for chunk in leaves.chunks_exact(32).take(usize::try_from(size)?) {
-            frontier.push(Hash::try_from(chunk)?);
+        if head.is_none() && !self.leaves(0, 1)?.is_empty() {
+            // Starting over would trust whatever the log serves next: never silently.
+            anyhow::bail!(
+                "{} holds leaves but no accepted head: the state is damaged; restore it or start \
+                 a new witness in an empty directory",
+                self.dir.display()
+            );
+        }
+        let leaves = self.leaves(0, usize::try_from(size)?)?;
+        anyhow::ensure!(
+            leaves.len() as u64 == size,
+            "fewer leaves kept than the accepted head has"
+        );
+        for leaf in leaves {
+            frontier.push(leaf);
         }
         if let Some((head, _)) = &head {
             anyhow::ensure!(
@@ -91,19 +107,25 @@ impl Store {
         Ok(Accepted { head, frontier })
     }
 
-    /// The leaves kept, from `start` on (at most `count`).
-    pub fn leaves(&self, start: u64, count: usize) -> Vec<Hash> {
-        let bytes = std::fs::read(self.dir.join("leaves")).unwrap_or_default();
-        let start = usize::try_from(start)
-            .unwrap_or(usize::MAX)
-            .saturating_mul(32);
-        bytes
-            .get(start..)
-            .unwrap_or_default()
+    /// The leaves kept, from `start` on (at most `count`; fewer at the end).
+    ///
+    /// # Errors
+    /// When the file cannot be read.
+    pub fn leaves(&self, start: u64, count: usize) -> anyhow::Result<Vec<Hash>> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut file = match std::fs::File::open(self.dir.join("leaves")) {
+            Ok(file) => file,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(error) => return Err(error).context("cannot read the kept leaves"),
+        };
+        file.seek(SeekFrom::Start(start.saturating_mul(32)))?;
+        let mut bytes = Vec::new();
+        file.take(u64::try_from(count)?.saturating_mul(32))
+            .read_to_end(&mut bytes)?;
+        Ok(bytes
             .chunks_exact(32)
-            .take(count)
             .filter_map(|c| Hash::try_from(c).ok())
-            .collect()
+            .collect())
     }
 
     /// Accepts `note` of `size` leaves, whose new leaves (after the first `from`) are `leaves`.
@@ -128,20 +150,29 @@ impl Store {
         self.replace("accepted", note.as_bytes())
     }
 
-    /// Keeps the evidence of an alarm; its path.
+    /// Raises the alarm: keeps `evidence` in a new file, named in `alarm` (the first alarm's);
+    /// the file's name, for [`Store::amend`].
     ///
     /// # Errors
-    /// When the file cannot be written.
-    pub fn evidence(&self, evidence: &serde_json::Value) -> anyhow::Result<PathBuf> {
+    /// When the files cannot be written.
+    pub fn evidence(&self, evidence: &serde_json::Value) -> anyhow::Result<String> {
         let name = format!(
             "evidence-{}.json",
             chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ")
         );
         self.replace(&name, &serde_json::to_vec_pretty(evidence)?)?;
-        let alarm = self.dir.join("alarm");
-        if !alarm.exists() {
+        if !self.dir.join("alarm").exists() {
             self.replace("alarm", format!("{name}\n").as_bytes())?;
         }
+        Ok(name)
+    }
+
+    /// Replaces the evidence in `name` with `evidence` (completed).
+    ///
+    /// # Errors
+    /// When the file cannot be written.
+    pub fn amend(&self, name: &str, evidence: &serde_json::Value) -> anyhow::Result<PathBuf> {
+        self.replace(name, &serde_json::to_vec_pretty(evidence)?)?;
         Ok(self.dir.join(name))
     }
 
@@ -157,6 +188,9 @@ impl Store {
         file.write_all(bytes)?;
         file.sync_all()?;
         std::fs::rename(&temporary, &path)
-            .with_context(|| format!("cannot write {}", path.display()))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        // The rename itself must survive a crash too.
+        std::fs::File::open(&self.dir)?.sync_all()?;
+        Ok(())
     }
 }

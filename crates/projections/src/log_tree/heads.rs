@@ -190,7 +190,7 @@ pub async fn sign_if_grown(
     };
     let note = signer.sign(&head);
     let stored = i64::try_from(size).unwrap_or(i64::MAX);
-    client
+    let stored = client
         .execute(
             "INSERT INTO tree_heads (size, root, signed_at, note) VALUES ($1, $2, $3, $4)
              ON CONFLICT (size) DO NOTHING",
@@ -198,6 +198,10 @@ pub async fn sign_if_grown(
         )
         .await
         .map_err(ProjectionError::database("storing a signed tree head"))?;
+    // Another signer stored a head of this size first: that one is the head.
+    if stored == 0 {
+        return Ok(Signed::Unchanged);
+    }
     Ok(Signed::New(SignedHead { head, note }))
 }
 
