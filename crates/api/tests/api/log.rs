@@ -171,7 +171,7 @@ async fn every_event_of_a_request_is_proven_in_a_signed_head_and_heads_are_consi
 #[tokio::test]
 async fn another_citizens_event_staff_and_bad_sizes_are_refused() {
     let app = spawn_app_with(|s| s.tree_head_every = Duration::from_millis(200)).await;
-    let (_, ids) = completed_request(&app).await;
+    let (number, ids) = completed_request(&app).await;
     let auditor = app.token(Role::Auditor, "auditor-1", None);
     let head = head_of_at_least(&app, &auditor, ids.len() as u64).await;
     let size = head["size"].as_u64().expect("size");
@@ -224,6 +224,37 @@ async fn another_citizens_event_staff_and_bad_sizes_are_refused() {
     assert_eq!(
         (status, body["code"].as_str()),
         (404, Some("log-entry-not-found")),
+        "{body}"
+    );
+    // The receipt: Alice's (once a signed head covers it), never Bob's; staff as for the result.
+    let receipt = format!("/api/v1/requests/{number}/receipt");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, body) = app.get(&receipt, &app.citizen(ALICE)).await;
+        if status == 200 {
+            assert_eq!(body["request"], number.as_str(), "{body}");
+            assert_eq!(body["event"]["event_type"], "ResultIssued", "{body}");
+            break;
+        }
+        assert_eq!(body["code"], "not-yet-in-signed-head", "{body}");
+        assert!(tokio::time::Instant::now() < deadline, "{body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (status, body) = app.get(&receipt, &app.citizen(BOB)).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (404, Some("request-not-found")),
+        "{body}"
+    );
+    let (status, _) = app
+        .get(&receipt, &app.token(Role::Analyst, "an-1", None))
+        .await;
+    assert_eq!(status, 403);
+    let operator = app.token(Role::Operator, ALICE, Some("TsON-1"));
+    let (status, body) = app.get(&receipt, &operator).await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (400, Some("X-Purpose")),
         "{body}"
     );
     // Staff other than auditors have no business here.
