@@ -498,7 +498,7 @@ async fn the_witness_cosigns_heads_that_extend_and_names_the_first_rewritten_lea
     let token = dir.path().join("token");
     std::fs::write(
         &token,
-        flow.keys.es256(&Keys::claims("auditor", "witness-1")),
+        flow.keys.es256(&Keys::claims("witness", "auditors-office")),
     )
     .expect("token");
 
@@ -571,7 +571,7 @@ async fn the_witness_raises_the_alarm_when_the_logs_tail_is_dropped() {
     let token = dir.path().join("token");
     std::fs::write(
         &token,
-        flow.keys.es256(&Keys::claims("auditor", "witness-1")),
+        flow.keys.es256(&Keys::claims("witness", "auditors-office")),
     )
     .expect("token");
     let (code, text) = witness_once(&flow, &state, &key, &token);

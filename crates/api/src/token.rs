@@ -34,6 +34,9 @@ pub enum Role {
     Analyst,
     /// A medical organisation's user (social-status check).
     Medical,
+    /// A witness of the log (`egov witness`, another organisation): tree heads, leaf hashes,
+    /// consistency proofs and its cosignatures, nothing of any citizen's data.
+    Witness,
 }
 
 impl fmt::Display for Role {
@@ -44,6 +47,7 @@ impl fmt::Display for Role {
             Role::Auditor => "auditor",
             Role::Analyst => "analyst",
             Role::Medical => "medical",
+            Role::Witness => "witness",
         })
     }
 }
@@ -92,7 +96,7 @@ impl Principal {
         match self.role {
             Role::Citizen => self.iin.clone(),
             Role::Medical => Iin::parse(&self.subject).ok(),
-            Role::Operator | Role::Auditor | Role::Analyst => None,
+            Role::Operator | Role::Auditor | Role::Analyst | Role::Witness => None,
         }
     }
 

@@ -90,7 +90,7 @@ pub enum Cmd {
     /// Witness the log: follow its signed tree heads with a copy of its leaves, cosign each head
     /// that extends the last one accepted, and raise an alarm (ERROR, evidence in the state
     /// directory, `egov_witness_alarm`, exit 6) on one that does not. Meant to run in another
-    /// organisation, with an auditor's token.
+    /// organisation, with a token of the `witness` role.
     Witness {
         /// The log's base URL, e.g. https://egov-events.example.kz
         #[arg(long)]
@@ -102,7 +102,7 @@ pub enum Cmd {
         /// The log's public key (`name+id+key`), or a file holding it.
         #[arg(long)]
         log_key: String,
-        /// A file holding the bearer token (an auditor's) the witness reads the log with.
+        /// A file holding the bearer token (role `witness`) the witness reads the log with.
         #[arg(long)]
         token_file: std::path::PathBuf,
         /// The witness's name, given to its key when the key is made.

@@ -21,7 +21,7 @@ pub fn visible(principal: &Principal, row: &StatusRow) -> bool {
         Role::Citizen => principal.iin.as_ref().is_some_and(|iin| row.concerns(iin)),
         Role::Medical => principal.person().is_some_and(|iin| row.iin == iin),
         Role::Operator | Role::Auditor => true,
-        Role::Analyst => false,
+        Role::Analyst | Role::Witness => false,
     }
 }
 
@@ -35,7 +35,7 @@ pub fn visible_info(principal: &Principal, info: &RequestInfo) -> bool {
             .is_some_and(|iin| &info.applicant == iin || info.subject() == Some(iin)),
         Role::Medical => principal.person().is_some_and(|iin| info.applicant == iin),
         Role::Operator | Role::Auditor => true,
-        Role::Analyst => false,
+        Role::Analyst | Role::Witness => false,
     }
 }
 

@@ -281,7 +281,7 @@ async fn another_citizens_event_staff_and_bad_sizes_are_refused() {
     assert_eq!(response.status(), 401);
 
     // Malformed and out-of-range parameters: 400 naming the field.
-    let beyond = size + 1;
+    let beyond = size + 1_000_000;
     let huge = "99999999999999999999999";
     for (path, field) in [
         (inclusion("event=not-a-uuid".into()), "event"),
@@ -370,12 +370,15 @@ async fn only_a_trusted_witnesss_valid_cosignature_of_a_signed_head_is_kept_and_
         }
     };
     let line = trusted.cosign(&head, 1_765_000_000);
-    // Not an auditor; a stranger's line; the trusted witness's line over another head; a head
-    // never signed; junk.
-    let (status, _) = post(app.citizen(ALICE), json!({"size": head.size, "line": line})).await;
-    assert_eq!(status, 403);
+    // Not a witness (a citizen, even an auditor); a stranger's line; the trusted witness's line
+    // over another head; a head never signed; junk.
+    let witness = app.token(Role::Witness, "auditors-office", None);
+    for token in [app.citizen(ALICE), auditor.clone()] {
+        let (status, _) = post(token, json!({"size": head.size, "line": line})).await;
+        assert_eq!(status, 403);
+    }
     let foreign = stranger.cosign(&head, 1_765_000_000);
-    let (status, body) = post(auditor.clone(), json!({"size": head.size, "line": foreign})).await;
+    let (status, body) = post(witness.clone(), json!({"size": head.size, "line": foreign})).await;
     assert_eq!(
         (status, body["field"].as_str()),
         (400, Some("line")),
@@ -384,24 +387,24 @@ async fn only_a_trusted_witnesss_valid_cosignature_of_a_signed_head_is_kept_and_
     let mut other = head.clone();
     other.root = [0; 32];
     let wrong = trusted.cosign(&other, 1_765_000_000);
-    let (status, body) = post(auditor.clone(), json!({"size": head.size, "line": wrong})).await;
+    let (status, body) = post(witness.clone(), json!({"size": head.size, "line": wrong})).await;
     assert_eq!(status, 400, "{body}");
     let (status, _) = post(
-        auditor.clone(),
+        witness.clone(),
         json!({"size": head.size + 1000, "line": line}),
     )
     .await;
     assert_eq!(status, 404);
     let (status, _) = post(
-        auditor.clone(),
+        witness.clone(),
         json!({"size": head.size, "line": "x".repeat(100_000)}),
     )
     .await;
     assert_eq!(status, 400);
     // The trusted witness's cosignature: kept once, and served with the head.
-    let (status, _) = post(auditor.clone(), json!({"size": head.size, "line": line})).await;
+    let (status, _) = post(witness.clone(), json!({"size": head.size, "line": line})).await;
     assert_eq!(status, 201);
-    let (status, _) = post(auditor.clone(), json!({"size": head.size, "line": line})).await;
+    let (status, _) = post(witness.clone(), json!({"size": head.size, "line": line})).await;
     assert_eq!(status, 200, "the same witness and head once");
     let (_, served) = app.get("/api/v1/log/head", &auditor).await;
     assert_eq!(served["size"].as_u64(), Some(head.size), "the log is quiet");
@@ -428,4 +431,27 @@ async fn only_a_trusted_witnesss_valid_cosignature_of_a_signed_head_is_kept_and_
         .get("/api/v1/log/leaves?start=0", &app.citizen(ALICE))
         .await;
     assert_eq!(status, 403);
+    // The witness reads heads, leaves and consistency proofs, and nothing of any citizen's.
+    for path in ["/api/v1/log/head", "/api/v1/log/leaves?start=0&limit=1"] {
+        let (status, body) = app.get(path, &witness).await;
+        assert_eq!(status, 200, "{path}: {body}");
+    }
+    let (_, leaves) = app
+        .get("/api/v1/log/leaves?start=0&limit=1", &witness)
+        .await;
+    let event = leaves["leaves"][0]["event_id"]
+        .as_str()
+        .expect("an event")
+        .to_owned();
+    for path in [
+        format!("/api/v1/log/proof/inclusion?event={event}"),
+        "/api/v1/audit/events".to_owned(),
+        "/api/v1/audit/verify?all=true".to_owned(),
+        "/api/v1/requests".to_owned(),
+        "/api/v1/me/data-access".to_owned(),
+        "/api/v1/analytics/requests".to_owned(),
+    ] {
+        let (status, body) = app.get(&path, &witness).await;
+        assert_eq!(status, 403, "{path}: {body}");
+    }
 }

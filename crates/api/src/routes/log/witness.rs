@@ -1,6 +1,7 @@
 //! What a witness (`egov witness`, in another organisation) asks of the log: the leaves, to keep a
 //! copy of the tree it can recompute every head from, and where it hands back its cosignature of a
-//! head it checked. Both for auditors' tokens: the witness runs in the auditor's office.
+//! head it checked. Both for the `witness` role, which reads nothing else (and auditors may read the
+//! leaves too).
 
 use actix_web::{web, HttpResponse};
 use base64::engine::general_purpose::STANDARD;
@@ -53,7 +54,7 @@ pub struct LeavesDto {
         (status = 200, description = "The leaves (fewer at the tree's end)", body = LeavesDto),
         (status = 400, description = "A malformed start or limit", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an auditor", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Neither a witness nor an auditor", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Temporarily unavailable", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -63,7 +64,7 @@ pub async fn leaves(
     principal: Principal,
     query: web::Query<LeavesQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(&[Role::Auditor])?;
+    principal.require(&[Role::Auditor, Role::Witness])?;
     let start = size_parameter("start", &query.start)?;
     let limit = match query.limit.as_deref() {
         None => 1_000,
@@ -110,7 +111,7 @@ pub struct CosignatureDto {
         (status = 200, description = "This witness had cosigned this head already"),
         (status = 400, description = "A line of no trusted witness, or one that does not verify over the head", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an auditor", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a witness", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No head of this size was signed", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Temporarily unavailable", body = Problem, content_type = "application/problem+json"),
     ),
@@ -121,7 +122,7 @@ pub async fn cosign(
     principal: Principal,
     body: web::Json<CosignatureDto>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(&[Role::Auditor])?;
+    principal.require(&[Role::Witness])?;
     let invalid = |reason: &str| ApiError::InvalidParameter {
         field: "line",
         reason: reason.to_owned(),
