@@ -631,3 +631,84 @@ async fn the_witness_raises_the_alarm_when_the_logs_tail_is_dropped() {
         "{evidence}"
     );
 }
+
+/// Runs `sql` on the server's maintenance database (databases are created and dropped from there).
+async fn on_server(sql: &str) {
+    testkit::connect(&testkit::admin_config())
+        .await
+        .batch_execute(sql)
+        .await
+        .expect("on the server");
+}
+
+#[tokio::test]
+async fn the_witness_raises_the_alarm_when_an_older_backup_is_restored() {
+    let dir = tempfile::tempdir().expect("dir");
+    let state = dir.path().join("witness");
+    let witness_key = witness_state(&state);
+    let mut flow = Flow::start(
+        healthy(),
+        &[
+            ("EGOV_TREE_HEAD_EVERY", "200ms"),
+            ("EGOV_WITNESS_KEYS", &witness_key),
+        ],
+    )
+    .await;
+    receipt_of_a_result(&mut flow).await;
+    let key = log_key(&flow).await;
+    let token = dir.path().join("token");
+    std::fs::write(
+        &token,
+        flow.keys.es256(&Keys::claims("witness", "auditors-office")),
+    )
+    .expect("token");
+    let (code, text) = witness_once(&flow, &state, &key, &token);
+    assert_eq!(code, Some(0), "{text}");
+    let accepted_before = std::fs::read_to_string(state.join("accepted")).expect("accepted");
+
+    // The backup: a copy of the whole database, taken with the service stopped.
+    let name = flow.db.name().to_owned();
+    assert!(flow.served.terminate());
+    on_server(&format!("CREATE DATABASE {name}_backup TEMPLATE {name}")).await;
+    flow.restart().await;
+    flow.submit("sik-assignment", AIDA, json!({})).await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (code, text) = witness_once(&flow, &state, &key, &token);
+        assert_eq!(code, Some(0), "{text}");
+        if std::fs::read_to_string(state.join("accepted")).expect("accepted") != accepted_before {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no newer head accepted"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let kept = std::fs::metadata(state.join("leaves"))
+        .expect("leaves")
+        .len()
+        / 32;
+
+    // The backup restored in the database's place: the log is back where it was.
+    assert!(flow.served.terminate());
+    on_server(&format!("DROP DATABASE {name} WITH (FORCE)")).await;
+    on_server(&format!("ALTER DATABASE {name}_backup RENAME TO {name}")).await;
+    flow.restart().await;
+    let (code, text) = witness_once(&flow, &state, &key, &token);
+    assert_eq!(code, Some(6), "{text}");
+    let evidence = evidence(&state);
+    assert!(
+        evidence["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("went back")),
+        "{evidence}"
+    );
+    let first = evidence["first_differing_leaf"]["index"]
+        .as_u64()
+        .expect("a leaf");
+    assert!(
+        first < kept,
+        "the first leaf the restored log lacks: {first} of {kept}"
+    );
+}
