@@ -214,6 +214,9 @@ async fn inclusion_proofs(
     let size = read::size(&pool.get().await.map_err(scratch::failed)?)
         .await
         .map_err(scratch::failed)?;
+    if size == 0 {
+        return Ok(());
+    }
     eprintln!(
         "(3) inclusion proofs in a tree of {size}, {} tasks, {} s ...",
         options.writers, options.seconds
