@@ -516,10 +516,18 @@ async fn the_witness_cosigns_heads_that_extend_and_names_the_first_rewritten_lea
         .expect("witness key")
         .verify_note(&signed, note)
         .expect("cosigned by the witness");
+    let accepted = std::fs::read_to_string(state.join("accepted")).expect("accepted");
     flow.submit("sik-assignment", AIDA, json!({})).await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let (code, text) = witness_once(&flow, &state, &key, &token);
-    assert_eq!(code, Some(0), "{text}");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while std::fs::read_to_string(state.join("accepted")).expect("accepted") == accepted {
+        let (code, text) = witness_once(&flow, &state, &key, &token);
+        assert_eq!(code, Some(0), "{text}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no newer head accepted"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     assert!(!state.join("alarm").exists());
 
     // The insider rewrites the request's stream with a consistent chain and re-signs the tree.

@@ -95,6 +95,7 @@ pub async fn run(options: Options, stop: CancellationToken) -> anyhow::Result<Ex
         if options.once || stop.is_cancelled() {
             break;
         }
+        // Cancel safe: both branches only wait (a round runs whole, outside the select).
         tokio::select! {
             () = stop.cancelled() => break,
             () = tokio::time::sleep(options.every) => {}

@@ -233,6 +233,7 @@ pub async fn run<P: Publish>(
         };
         loop {
             heads.tick(db.pool()).await;
+            // Cancel safe: both branches only wait (a tick runs whole, outside the select).
             tokio::select! {
                 () = leadership.lost() => break,
                 stopped = sleep_unless(&stop, every) => if stopped { return },
