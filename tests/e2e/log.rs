@@ -15,7 +15,7 @@ use crate::support::citizens::AIDA;
 use crate::support::flow::{healthy, Flow};
 use crate::support::kafka::{kafka_env, read_messages, read_topic, topic as kafka_topic, Broker};
 use crate::support::portal::Keys;
-use crate::support::process::egov;
+use crate::support::process::{egov, eventually, Daemon};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -718,5 +718,97 @@ async fn the_witness_raises_the_alarm_when_an_older_backup_is_restored() {
     assert!(
         first < kept,
         "the first leaf the restored log lacks: {first} of {kept}"
+    );
+}
+
+/// The witness's own `/metrics` at `port` (empty while it does not answer).
+async fn witness_metrics(port: u16) -> String {
+    match reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await {
+        Ok(answer) => answer.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
+#[tokio::test]
+async fn the_running_witness_shows_its_alarm_on_its_metrics_and_exits_6() {
+    let dir = tempfile::tempdir().expect("dir");
+    let state = dir.path().join("witness");
+    let witness_key = witness_state(&state);
+    let mut flow = Flow::start(
+        healthy(),
+        &[
+            ("EGOV_TREE_HEAD_EVERY", "200ms"),
+            ("EGOV_WITNESS_KEYS", &witness_key),
+        ],
+    )
+    .await;
+    let (number, _) = receipt_of_a_result(&mut flow).await;
+    let key = log_key(&flow).await;
+    let token = dir.path().join("token");
+    std::fs::write(
+        &token,
+        flow.keys.es256(&Keys::claims("witness", "auditors-office")),
+    )
+    .expect("token");
+    let port = testkit::port::free();
+    let (state_arg, token_arg) = (state.display().to_string(), token.display().to_string());
+    let metrics_addr = format!("127.0.0.1:{port}");
+    let mut witness = Daemon::start(
+        &[(
+            "EGOV_DATA_DIR".into(),
+            state.join("unused").display().to_string(),
+        )],
+        &[
+            "witness",
+            "--log",
+            &flow.served.base,
+            "--log-key",
+            &key,
+            "--state",
+            &state_arg,
+            "--token-file",
+            &token_arg,
+            "--every",
+            "200ms",
+            "--metrics-addr",
+            &metrics_addr,
+        ],
+    );
+    let shows = |metrics: &str, line: &str| metrics.lines().any(|l| l == line);
+    eventually("the witness accepts a head", WAIT, || async {
+        let metrics = witness_metrics(port).await;
+        shows(&metrics, "egov_witness_alarm 0")
+            && shows(&metrics, "egov_witness_heads_accepted_total 1")
+    })
+    .await;
+
+    rewrite_with_a_consistent_chain(&flow, &number).await;
+    resign_from_scratch(&flow).await;
+    eventually("the witness raises its alarm", WAIT, || async {
+        shows(&witness_metrics(port).await, "egov_witness_alarm 1")
+    })
+    .await;
+    let kept: Vec<String> = std::fs::read_dir(&state)
+        .expect("state")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(state.join("alarm").exists(), "{kept:?}");
+    crate::support::kafka::signal("-TERM", witness.child.id());
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = witness.child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the witness did not stop"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        status.code(),
+        Some(6),
+        "a witness that raised its alarm exits 6"
     );
 }

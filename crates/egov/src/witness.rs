@@ -380,7 +380,7 @@ fn serve_metrics(addr: SocketAddr, figures: Arc<Figures>) -> anyhow::Result<()> 
 fn metrics_text(figures: &Figures) -> String {
     let value = |a: &AtomicI64| a.load(Ordering::Relaxed);
     format!(
-        "# HELP egov_witness_alarm 1 once a head did not extend the accepted one\n\
+        "# HELP egov_witness_alarm Whether a head did not extend the accepted one (then 1)\n\
          # TYPE egov_witness_alarm gauge\negov_witness_alarm {}\n\
          # HELP egov_witness_heads_accepted_total Heads checked, accepted and cosigned\n\
          # TYPE egov_witness_heads_accepted_total counter\negov_witness_heads_accepted_total {}\n\

@@ -113,6 +113,8 @@ pub struct CosignatureDto {
         (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not a witness", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No head of this size was signed", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Temporarily unavailable", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
