@@ -473,6 +473,52 @@ async fn resign_from_scratch(flow: &Flow) {
     }
 }
 
+/// A service whose heads a witness may cosign (its key in `EGOV_WITNESS_KEYS`, a head every
+/// 200 ms), one request carried to its result, and what a witness of it needs: its state
+/// directory, the log's key and a token file of the `witness` role.
+struct WitnessSetup {
+    dir: tempfile::TempDir,
+    state: std::path::PathBuf,
+    flow: Flow,
+    number: String,
+    key: String,
+    witness_key: String,
+    token: std::path::PathBuf,
+}
+
+impl WitnessSetup {
+    async fn start() -> Self {
+        let dir = tempfile::tempdir().expect("dir");
+        let state = dir.path().join("witness");
+        let witness_key = witness_state(&state);
+        let mut flow = Flow::start(
+            healthy(),
+            &[
+                ("EGOV_TREE_HEAD_EVERY", "200ms"),
+                ("EGOV_WITNESS_KEYS", &witness_key),
+            ],
+        )
+        .await;
+        let (number, _) = receipt_of_a_result(&mut flow).await;
+        let key = log_key(&flow).await;
+        let token = dir.path().join("token");
+        std::fs::write(
+            &token,
+            flow.keys.es256(&Keys::claims("witness", "auditors-office")),
+        )
+        .expect("token");
+        Self {
+            dir,
+            state,
+            flow,
+            number,
+            key,
+            witness_key,
+            token,
+        }
+    }
+}
+
 /// The evidence the witness kept (the first of its alarm).
 fn evidence(state: &Path) -> Value {
     let name = std::fs::read_to_string(state.join("alarm")).expect("an alarm");
@@ -482,25 +528,15 @@ fn evidence(state: &Path) -> Value {
 
 #[tokio::test]
 async fn the_witness_cosigns_heads_that_extend_and_names_the_first_rewritten_leaf() {
-    let dir = tempfile::tempdir().expect("dir");
-    let state = dir.path().join("witness");
-    let witness_key = witness_state(&state);
-    let mut flow = Flow::start(
-        healthy(),
-        &[
-            ("EGOV_TREE_HEAD_EVERY", "200ms"),
-            ("EGOV_WITNESS_KEYS", &witness_key),
-        ],
-    )
-    .await;
-    let (number, _) = receipt_of_a_result(&mut flow).await;
-    let key = log_key(&flow).await;
-    let token = dir.path().join("token");
-    std::fs::write(
-        &token,
-        flow.keys.es256(&Keys::claims("witness", "auditors-office")),
-    )
-    .expect("token");
+    let WitnessSetup {
+        dir: _dir,
+        state,
+        flow,
+        number,
+        key,
+        token,
+        witness_key,
+    } = WitnessSetup::start().await;
 
     let (code, text) = witness_once(&flow, &state, &key, &token);
     assert_eq!(code, Some(0), "{text}");
@@ -563,25 +599,15 @@ async fn the_witness_cosigns_heads_that_extend_and_names_the_first_rewritten_lea
 
 #[tokio::test]
 async fn the_witness_raises_the_alarm_when_the_logs_tail_is_dropped() {
-    let dir = tempfile::tempdir().expect("dir");
-    let state = dir.path().join("witness");
-    let witness_key = witness_state(&state);
-    let mut flow = Flow::start(
-        healthy(),
-        &[
-            ("EGOV_TREE_HEAD_EVERY", "200ms"),
-            ("EGOV_WITNESS_KEYS", &witness_key),
-        ],
-    )
-    .await;
-    let (number, _) = receipt_of_a_result(&mut flow).await;
-    let key = log_key(&flow).await;
-    let token = dir.path().join("token");
-    std::fs::write(
-        &token,
-        flow.keys.es256(&Keys::claims("witness", "auditors-office")),
-    )
-    .expect("token");
+    let WitnessSetup {
+        dir: _dir,
+        state,
+        flow,
+        number,
+        key,
+        token,
+        ..
+    } = WitnessSetup::start().await;
     let (code, text) = witness_once(&flow, &state, &key, &token);
     assert_eq!(code, Some(0), "{text}");
 
@@ -651,25 +677,15 @@ async fn on_server(sql: &str) {
 
 #[tokio::test]
 async fn the_witness_raises_the_alarm_when_an_older_backup_is_restored() {
-    let dir = tempfile::tempdir().expect("dir");
-    let state = dir.path().join("witness");
-    let witness_key = witness_state(&state);
-    let mut flow = Flow::start(
-        healthy(),
-        &[
-            ("EGOV_TREE_HEAD_EVERY", "200ms"),
-            ("EGOV_WITNESS_KEYS", &witness_key),
-        ],
-    )
-    .await;
-    receipt_of_a_result(&mut flow).await;
-    let key = log_key(&flow).await;
-    let token = dir.path().join("token");
-    std::fs::write(
-        &token,
-        flow.keys.es256(&Keys::claims("witness", "auditors-office")),
-    )
-    .expect("token");
+    let WitnessSetup {
+        dir: _dir,
+        state,
+        mut flow,
+        number: _,
+        key,
+        token,
+        ..
+    } = WitnessSetup::start().await;
     let (code, text) = witness_once(&flow, &state, &key, &token);
     assert_eq!(code, Some(0), "{text}");
     let accepted_before = std::fs::read_to_string(state.join("accepted")).expect("accepted");
@@ -731,25 +747,15 @@ async fn witness_metrics(port: u16) -> String {
 
 #[tokio::test]
 async fn the_running_witness_shows_its_alarm_on_its_metrics_and_exits_6() {
-    let dir = tempfile::tempdir().expect("dir");
-    let state = dir.path().join("witness");
-    let witness_key = witness_state(&state);
-    let mut flow = Flow::start(
-        healthy(),
-        &[
-            ("EGOV_TREE_HEAD_EVERY", "200ms"),
-            ("EGOV_WITNESS_KEYS", &witness_key),
-        ],
-    )
-    .await;
-    let (number, _) = receipt_of_a_result(&mut flow).await;
-    let key = log_key(&flow).await;
-    let token = dir.path().join("token");
-    std::fs::write(
-        &token,
-        flow.keys.es256(&Keys::claims("witness", "auditors-office")),
-    )
-    .expect("token");
+    let WitnessSetup {
+        dir: _dir,
+        state,
+        flow,
+        number,
+        key,
+        token,
+        ..
+    } = WitnessSetup::start().await;
     let port = testkit::port::free();
     let (state_arg, token_arg) = (state.display().to_string(), token.display().to_string());
     let metrics_addr = format!("127.0.0.1:{port}");

@@ -1,8 +1,8 @@
 //! `egov-bench log`: the verifiable log's costs (issue figures of docs/architecture.md, "The
 //! verifiable log"), in a scratch database:
 //!
-//! 1. appends without and with the tree's projector running, alternating (one event per append,
-//!    then ten), and the ratio of the rates;
+//! 1. appends without and with the tree's projector running, in `--rounds` (3) alternating rounds
+//!    (one event per append, then ten), and the ratio of the rates over all rounds;
 //! 2. the log topped up to `--events` (1,000,000) events, the tree rebuilt from the first event:
 //!    its rate, and the tree's storage per event (both tables with their indexes);
 //! 3. inclusion proofs read from PostgreSQL by `--workers` tasks for `--seconds` (random leaves,
@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use domain::merkle::{self, frontier::Frontier};
 use event_store::EventStore;
-use projections::log_tree::read;
+use projections::log_tree::{self, read};
 use projections::{Progress, ReadModel};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
@@ -40,6 +40,12 @@ pub struct LogBenchOptions {
     /// Leaves of the synthetic tree the consistency proofs are taken over.
     #[arg(long, default_value_t = 10_000_000)]
     pub leaves: u64,
+    /// Alternating rounds of appends without and with the tree (part 1).
+    #[arg(long, default_value_t = 3)]
+    pub rounds: u32,
+    /// Measure only the append rates without and with the tree (part 1).
+    #[arg(long)]
+    pub appends_only: bool,
 }
 
 /// The figures; serialised as the last line.
@@ -79,6 +85,9 @@ pub async fn run(
     let store = EventStore::new(scratch::migrated(config, options.writers + 4).await?);
     let mut report = LogBenchReport::default();
     appends_with_and_without(&store, options, &mut report).await?;
+    if options.appends_only {
+        return Ok(report);
+    }
     rebuild_and_storage(&store, options, &mut report).await?;
     inclusion_proofs(&store, options, &mut report).await?;
     consistency_proofs(&store, options, &mut report).await?;
@@ -86,7 +95,8 @@ pub async fn run(
 }
 
 /// (1): the append rate without the tree's projector, then with it, for 1 and 10 events per
-/// append.
+/// append, in `options.rounds` alternating rounds: the log grows (and the server checkpoints and
+/// vacuums) as it runs, which would count against whichever kind ran later.
 async fn appends_with_and_without(
     store: &EventStore,
     options: &LogBenchOptions,
@@ -94,28 +104,34 @@ async fn appends_with_and_without(
 ) -> Result<(), BenchError> {
     let seconds = Duration::from_secs(options.seconds);
     for per_append in [1, 10] {
-        eprintln!(
-            "(1) {per_append} event(s) per append without the tree, {} s ...",
-            options.seconds
-        );
-        let without = appends(store, options.writers, per_append, seconds).await?;
-        let stop = CancellationToken::new();
-        let progress = tokio::sync::watch::channel(Progress::default()).0;
-        let tree = ReadModel::LogTree.spawn(store, progress, None, &stop);
-        // Measured from a tree that has caught up: the projector's own backlog is not the cost.
-        caught_up(store).await?;
-        eprintln!(
-            "(1) {per_append} event(s) per append with the tree, {} s ...",
-            options.seconds
-        );
-        let with = appends(store, options.writers, per_append, seconds).await?;
-        caught_up(store).await?;
-        stop.cancel();
-        tree.await.map_err(scratch::failed)?;
-        let (a, b) = (
-            per_second(without.events, without.elapsed),
-            per_second(with.events, with.elapsed),
-        );
+        let (mut without, mut with) = ((0, Duration::ZERO), (0, Duration::ZERO));
+        for round in 1..=options.rounds {
+            eprintln!(
+                "(1) {per_append} event(s) per append, round {round}: {} s without the tree, \
+                 {} s with it ...",
+                options.seconds, options.seconds
+            );
+            let alone = appends(store, options.writers, per_append, seconds).await?;
+            let stop = CancellationToken::new();
+            let progress = tokio::sync::watch::channel(Progress::default()).0;
+            let tree = ReadModel::LogTree.spawn(store, progress, None, &stop);
+            // Measured from a tree that has caught up: the projector's own backlog is not the cost.
+            caught_up(store).await?;
+            let beside = appends(store, options.writers, per_append, seconds).await?;
+            caught_up(store).await?;
+            stop.cancel();
+            tree.await.map_err(scratch::failed)?;
+            eprintln!(
+                "    ratio {:.2}",
+                ratio(
+                    per_second(beside.events, beside.elapsed),
+                    per_second(alone.events, alone.elapsed)
+                )
+            );
+            without = (without.0 + alone.events, without.1 + alone.elapsed);
+            with = (with.0 + beside.events, with.1 + beside.elapsed);
+        }
+        let (a, b) = (per_second(without.0, without.1), per_second(with.0, with.1));
         if per_append == 1 {
             (report.single_without_tree, report.single_with_tree) = (a, b);
             report.single_ratio = ratio(b, a);
@@ -333,8 +349,22 @@ async fn fill(client: &deadpool_postgres::Client, n: u64) -> Result<(), BenchErr
             ))
             .await
             .map_err(database("filling a level of nodes"))?;
+        // The next level joins this one with itself: without fresh statistics the planner takes
+        // it for a few rows and joins it by nested loops.
+        client
+            .batch_execute("ANALYZE projections.log_tree")
+            .await
+            .map_err(database("analysing a level of nodes"))?;
         level += 1;
     }
+    // As the projector keeps it: the lowest levels are computed from the leaves, not stored.
+    client
+        .batch_execute(&format!(
+            "DELETE FROM projections.log_tree WHERE level < {}",
+            log_tree::LOWEST_STORED
+        ))
+        .await
+        .map_err(database("dropping the computed levels"))?;
     client
         .batch_execute("ANALYZE projections.log_tree, projections.log_tree_leaves")
         .await

@@ -44,7 +44,7 @@ pub use error::{InvalidEvent, StoreError};
 pub use migrations::{migrate, MigrationError};
 pub use new_event::NewEvent;
 pub use prepared::{AppendedEvent, MAX_EVENTS_PER_APPEND, MAX_EVENT_BYTES};
-pub use read::{first_column, Page, PageEnd};
+pub use read::{events_by_id, first_column, stored_leaves, Page, PageEnd};
 pub use subscription::{Subscription, SubscriptionOptions};
 pub use verify::VerifyReport;
 

@@ -201,7 +201,9 @@ impl EventStore {
 
     /// As [`EventStore::read_all`], but events of the types in `without_payload` come with a null
     /// payload: a follower that never reads them (a projector of requests passing the
-    /// read-auditing's large `DataAccessed` events) does not fetch and parse them.
+    /// read-auditing's large `DataAccessed` events) does not fetch and parse them. With
+    /// `no_payloads`, every event does: a follower of the log's tree reads the leaves the appends
+    /// stored ([`stored_leaves`]) instead.
     ///
     /// # Errors
     /// As [`EventStore::read_all`].
@@ -210,15 +212,15 @@ impl EventStore {
         after: Cursor,
         limit: u32,
         without_payload: &[&str],
+        no_payloads: bool,
     ) -> Result<Page, StoreError> {
-        if without_payload.is_empty() {
-            return self.read_all(after, limit).await;
-        }
-        let columns = EVENT_COLUMNS.replacen(
-            "payload",
-            "CASE WHEN event_type = ANY($4) THEN 'null'::jsonb ELSE payload END",
-            1,
-        );
+        let without_payload = if no_payloads { &[] } else { without_payload };
+        let payload = match (without_payload.is_empty(), no_payloads) {
+            (true, false) => return self.read_all(after, limit).await,
+            (_, true) => "'null'::jsonb",
+            (false, false) => "CASE WHEN event_type = ANY($4) THEN 'null'::jsonb ELSE payload END",
+        };
+        let columns = EVENT_COLUMNS.replacen("payload", payload, 1);
         let sql = format!(
             "SELECT {columns} FROM events \
               WHERE (tx_id, position) > ($1, $2) \
@@ -233,7 +235,9 @@ impl EventStore {
             &i64::from(limit),
             &types,
         ];
-        self.page(&sql, &params, after).await
+        // Without types to leave out, $4 is not in the statement.
+        let used = if types.is_empty() { 3 } else { 4 };
+        self.page(&sql, &params[..used], after).await
     }
 
     /// The cursor of the last committed event ([`Cursor::START`] for an empty log): a follower
@@ -305,6 +309,78 @@ impl EventStore {
         let version: i64 = first_column(&rows, doing)?.unwrap_or(0);
         Ok(StreamVersion::new(version.unsigned_abs()))
     }
+}
+
+/// The leaves in the log's tree that the append stored (migrations/V19) for the events from
+/// `first` through `last` in the global order, by event id: `None` for an event appended before
+/// leaves were stored, whose leaf is computed from the event itself. Read in the caller's
+/// transaction (`client`), so that a projector reads them with the batch it applies.
+///
+/// # Errors
+/// The database failing, or a stored leaf that is not 32 bytes.
+pub async fn stored_leaves(
+    client: &impl deadpool_postgres::GenericClient,
+    first: Cursor,
+    last: Cursor,
+) -> Result<Vec<(uuid::Uuid, Option<[u8; 32]>)>, StoreError> {
+    let doing = "reading the stored leaves of events";
+    let statement = client
+        .prepare_cached(
+            "SELECT position, event_id, leaf FROM events \
+              WHERE (tx_id, position) >= ($1, $2) AND (tx_id, position) <= ($3, $4) \
+              ORDER BY tx_id, position",
+        )
+        .await
+        .map_err(StoreError::database(doing))?;
+    let rows = client
+        .query(
+            &statement,
+            &[
+                &first.transaction(),
+                &first.position(),
+                &last.transaction(),
+                &last.position(),
+            ],
+        )
+        .await
+        .map_err(StoreError::database(doing))?;
+    rows.iter()
+        .map(|row| {
+            let position: i64 = row.try_get(0).map_err(StoreError::database(doing))?;
+            let leaf: Option<&[u8]> = row.try_get(2).map_err(StoreError::database(doing))?;
+            let leaf =
+                leaf.map(<[u8; 32]>::try_from)
+                    .transpose()
+                    .map_err(|_| StoreError::CorruptRow {
+                        position,
+                        reason: "stored leaf is not 32 bytes".into(),
+                    })?;
+            Ok((row.try_get(1).map_err(StoreError::database(doing))?, leaf))
+        })
+        .collect()
+}
+
+/// The events with the ids `ids`, whole, in the global order, read in the caller's transaction
+/// (`client`); ids of no event are left out.
+///
+/// # Errors
+/// The database failing, or a stored row that cannot be decoded.
+pub async fn events_by_id(
+    client: &impl deadpool_postgres::GenericClient,
+    ids: &[uuid::Uuid],
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let doing = "reading events by id";
+    let statement = client
+        .prepare_cached(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE event_id = ANY($1) ORDER BY tx_id, position"
+        ))
+        .await
+        .map_err(StoreError::database(doing))?;
+    let rows = client
+        .query(&statement, &[&ids])
+        .await
+        .map_err(StoreError::database(doing))?;
+    rows.iter().map(decode_event).collect()
 }
 
 /// The first column of the first row, if there is a row.

@@ -27,6 +27,15 @@ pub struct SubscriptionOptions {
     pub held_back_poll: Duration,
     /// Event types whose payload this subscriber never reads: they come with a null payload.
     pub without_payload: &'static [&'static str],
+    /// Whether every event comes with a null payload (`without_payload` then says nothing): a
+    /// follower of the log's tree reads the leaves the appends stored instead
+    /// ([`crate::stored_leaves`]).
+    pub no_payloads: bool,
+    /// The shortest time from one batch returned to the next read: a follower nobody waits on
+    /// reads fewer, larger batches, and so pays the fixed cost of a batch (its reads, its
+    /// transaction, its commit) less often on a busy log. After a full batch the next is read at
+    /// once (a follower catching up is not slowed).
+    pub pace: Duration,
 }
 
 impl Default for SubscriptionOptions {
@@ -36,6 +45,8 @@ impl Default for SubscriptionOptions {
             idle_poll: Duration::from_secs(1),
             held_back_poll: Duration::from_millis(8),
             without_payload: &[],
+            no_payloads: false,
+            pace: Duration::ZERO,
         }
     }
 }
@@ -48,6 +59,9 @@ pub struct Subscription {
     /// Counts announcements seen by the listener; a change means "read again".
     wake: watch::Receiver<u64>,
     listener: JoinHandle<()>,
+    /// When the last batch was returned, if it was not a full one (for
+    /// [`SubscriptionOptions::pace`]).
+    returned: Option<tokio::time::Instant>,
 }
 
 impl EventStore {
@@ -65,6 +79,7 @@ impl EventStore {
             options,
             wake,
             listener,
+            returned: None,
         }
     }
 }
@@ -84,6 +99,10 @@ impl Subscription {
     /// [`StoreError`] when the database fails; the subscription stays usable and the next call
     /// resumes from the same cursor.
     pub async fn next_batch(&mut self) -> Result<Vec<RecordedEvent>, StoreError> {
+        if let Some(returned) = self.returned {
+            // Cancel safe: sleeping keeps no state.
+            tokio::time::sleep_until(returned + self.options.pace).await;
+        }
         let mut pause = Duration::from_millis(1);
         loop {
             // Marked as seen before reading, so an announcement that arrives during the read
@@ -95,10 +114,14 @@ impl Subscription {
                     self.cursor,
                     self.options.batch_size,
                     self.options.without_payload,
+                    self.options.no_payloads,
                 )
                 .await?;
             if !page.events.is_empty() {
                 self.cursor = page.next;
+                // A full batch means more is waiting: the next is read at once.
+                let full = page.events.len() >= self.options.batch_size as usize;
+                self.returned = (!full).then(tokio::time::Instant::now);
                 return Ok(page.events);
             }
             if self.store.held_back(self.cursor).await? {

@@ -16,6 +16,7 @@ use uuid::Uuid;
 use crate::checkpoint::Finish;
 use crate::writes::Write;
 use crate::{ProjectionError, Projector};
+use event_store::SubscriptionOptions;
 
 /// The projector of the analytics facts.
 #[derive(Debug, Default)]
@@ -56,8 +57,11 @@ impl Projector for AnalyticsProjector {
         Self::NAME
     }
 
-    fn without_payload(&self) -> &'static [&'static str] {
-        crate::projector::NOT_REQUESTS
+    fn reading(&self) -> SubscriptionOptions {
+        SubscriptionOptions {
+            without_payload: crate::projector::NOT_REQUESTS,
+            ..SubscriptionOptions::default()
+        }
     }
 
     /// Idempotent by stream version: an event at or below a request's stored version changes

@@ -12,6 +12,7 @@ use deadpool_postgres::{GenericClient, Transaction};
 use domain::merkle::frontier::{covering, fold, Frontier, Node};
 use domain::merkle::{self, Hash};
 use domain::RecordedEvent;
+use event_store::SubscriptionOptions;
 use uuid::Uuid;
 
 use crate::checkpoint::Finish;
@@ -28,6 +29,15 @@ impl LogTreeProjector {
     pub const NAME: &'static str = "log_tree";
 }
 
+/// The shortest time between two live batches of the tree: a head lags the log by this more, and
+/// the projector's fixed cost per batch is paid a few times a second, not per append.
+pub const PACE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Nodes of levels 1 to `LOWEST_STORED - 1` (each over at most 8 leaves) are not stored: seven of
+/// every eight nodes are of those levels, and each is computed, when a proof or the right edge
+/// names it, from the leaves below it, which the same query reads (migrations/V19).
+pub const LOWEST_STORED: u8 = 4;
+
 /// The live tables.
 const NODES: &str = "projections.log_tree";
 const LEAVES: &str = "projections.log_tree_leaves";
@@ -35,6 +45,19 @@ const LEAVES: &str = "projections.log_tree_leaves";
 impl Projector for LogTreeProjector {
     fn name(&self) -> &'static str {
         Self::NAME
+    }
+
+    /// Live, the leaves the appends stored are read, not the payloads (migrations/V19);
+    /// rebuilds and replay checks recompute every leaf from the event, which is what catches a
+    /// rewritten event. Nobody waits on the tree event by event - a head is signed from it every
+    /// few seconds - so it reads the log in large batches, at most one every [`PACE`].
+    fn reading(&self) -> SubscriptionOptions {
+        SubscriptionOptions {
+            no_payloads: true,
+            batch_size: crate::projector::MAX_BATCH,
+            pace: PACE,
+            ..SubscriptionOptions::default()
+        }
     }
 
     /// Leaves are appended after the tree's last one. Events already in the tree (a batch offered
@@ -54,7 +77,11 @@ impl Projector for LogTreeProjector {
             Some(_) => Vec::new(),
             None => events.iter().map(|e| e.event_id).collect(),
         };
-        let (size, present) = size_and_present(tx, &leaves, &ids).await?;
+        let live = finish.is_some();
+        let ((size, present), stored) = futures_util::try_join!(
+            size_and_present(tx, &leaves, &ids),
+            live_leaves(tx, events, live)
+        )?;
         let fresh = events.iter().skip_while(|e| present.contains(&e.event_id));
         if let Some(event) = fresh.clone().find(|e| present.contains(&e.event_id)) {
             return Err(ProjectionError::Tree(format!(
@@ -69,7 +96,17 @@ impl Projector for LogTreeProjector {
             Frontier::new(size, heads).map_err(|e| ProjectionError::Tree(e.to_string()))?;
         let mut rows = Rows::default();
         for event in fresh {
-            for (node, hash) in frontier.push(merkle::event_leaf(event)) {
+            let leaf = match stored.get(&event.event_id) {
+                Some(leaf) => *leaf,
+                None if live => {
+                    return Err(ProjectionError::Tree(format!(
+                        "event {} is not in the log any more",
+                        event.event_id
+                    )))
+                }
+                None => merkle::event_leaf(event),
+            };
+            for (node, hash) in frontier.push(leaf) {
                 rows.push(node, hash, event.event_id);
             }
         }
@@ -114,6 +151,9 @@ struct Rows {
 impl Rows {
     fn push(&mut self, node: Node, hash: Hash, event: Uuid) {
         let idx = i64::try_from(node.index).unwrap_or(i64::MAX);
+        if computed(node) {
+            return;
+        }
         if node.level == 0 {
             self.leaf_idx.push(idx);
             self.leaf_event.push(event);
@@ -124,6 +164,40 @@ impl Rows {
             self.hash.push(hash.to_vec());
         }
     }
+}
+
+/// How many events without a stored leaf are read whole at a time (payloads can be large).
+const WHOLE_EVENTS: usize = 500;
+
+/// The leaf of each of `events` (a contiguous part of the global order, read without payloads)
+/// by event id, when `live`: the one its append stored, or for an event appended before the
+/// appends stored leaves (migrations/V19) the one computed from the event read whole. Nothing
+/// when not live: a rebuild or replay computes every leaf from its event.
+async fn live_leaves(
+    tx: &Transaction<'_>,
+    events: &[RecordedEvent],
+    live: bool,
+) -> Result<HashMap<Uuid, Hash>, ProjectionError> {
+    let (Some(first), Some(last), true) = (events.first(), events.last(), live) else {
+        return Ok(HashMap::new());
+    };
+    let stored = event_store::stored_leaves(tx, first.cursor, last.cursor).await?;
+    let mut leaves = HashMap::with_capacity(stored.len());
+    let mut older = Vec::new();
+    for (id, leaf) in stored {
+        match leaf {
+            Some(leaf) => {
+                leaves.insert(id, leaf);
+            }
+            None => older.push(id),
+        }
+    }
+    for ids in older.chunks(WHOLE_EVENTS) {
+        for event in event_store::events_by_id(tx, ids).await? {
+            leaves.insert(event.event_id, merkle::event_leaf(&event));
+        }
+    }
+    Ok(leaves)
 }
 
 /// How many leaves `leaves` holds, and which of `ids` are among them (one round trip).
@@ -146,34 +220,77 @@ async fn size_and_present(
     Ok((u64::try_from(size).unwrap_or(0), row.get(1)))
 }
 
-/// The heads of `nodes` in the tree whose nodes table is `table` (leaves in `{table}_leaves`).
+/// Whether `node` is one of the levels computed from its leaves, not stored.
+fn computed(node: Node) -> bool {
+    (1..LOWEST_STORED).contains(&node.level)
+}
+
+/// The leaves under `node`.
+fn leaves_under(node: Node) -> std::ops::Range<u64> {
+    let first = node.index << node.level;
+    first..first + (1 << node.level)
+}
+
+/// The heads of `nodes` in the tree whose nodes table is `table` (leaves in `{table}_leaves`):
+/// the stored ones read, the others computed from the leaves under them, all in one query.
 ///
 /// # Errors
-/// A node that is not stored (the tree is smaller than asked), or the database failing.
+/// A node that is not in the tree (the tree is smaller than asked), or the database failing.
 async fn read_nodes(
     client: &impl GenericClient,
     table: &str,
     nodes: &[Node],
 ) -> Result<HashMap<Node, Hash>, ProjectionError> {
-    if nodes.is_empty() {
+    let (below, stored): (Vec<Node>, Vec<Node>) =
+        nodes.iter().partition(|n| n.level < LOWEST_STORED);
+    let mut found = read_stored(client, table, &leaves_of(&below), &stored).await?;
+    let missing = |node: &Node| ProjectionError::Tree(format!("node {node:?} is not in the tree"));
+    for node in below {
+        let leaves = leaves_under(node)
+            .map(|index| found.get(&Node { level: 0, index }).copied())
+            .collect::<Option<Vec<Hash>>>()
+            .ok_or_else(|| missing(&node))?;
+        found.insert(node, merkle::root(&leaves));
+    }
+    match nodes.iter().find(|n| !found.contains_key(n)) {
+        Some(node) => Err(missing(node)),
+        None => Ok(found),
+    }
+}
+
+/// The indexes of the leaves under `nodes`, each once, in order.
+fn leaves_of(nodes: &[Node]) -> Vec<u64> {
+    let leaves: std::collections::BTreeSet<u64> =
+        nodes.iter().flat_map(|&n| leaves_under(n)).collect();
+    leaves.into_iter().collect()
+}
+
+/// The leaves `leaves` and the stored nodes among `nodes` that are in the tree, in one query.
+async fn read_stored(
+    client: &impl GenericClient,
+    table: &str,
+    leaves: &[u64],
+    nodes: &[Node],
+) -> Result<HashMap<Node, Hash>, ProjectionError> {
+    if nodes.is_empty() && leaves.is_empty() {
         return Ok(HashMap::new());
     }
     let database = ProjectionError::database("reading the log's tree");
+    let int8 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
     let levels: Vec<i16> = nodes.iter().map(|n| i16::from(n.level)).collect();
-    let indexes: Vec<i64> = nodes
-        .iter()
-        .map(|n| i64::try_from(n.index).unwrap_or(i64::MAX))
-        .collect();
+    let indexes: Vec<i64> = nodes.iter().map(|n| int8(n.index)).collect();
+    // A plain array of leaves, not ranges joined to arrays: the server then plans the statement
+    // once (with ranges it estimates a large share of the table per range and plans every call).
+    let leaves: Vec<i64> = leaves.iter().copied().map(int8).collect();
     let sql = format!(
-        "SELECT 0::int2, l.idx, l.hash FROM {table}_leaves l
-          WHERE l.idx = ANY(ARRAY(SELECT i FROM unnest($1::int2[], $2::int8[]) AS a(v, i) WHERE v = 0))
+        "SELECT 0::int2, l.idx, l.hash FROM {table}_leaves l WHERE l.idx = ANY($3::int8[])
          UNION ALL
          SELECT n.level, n.idx, n.hash FROM {table} n
            JOIN unnest($1::int2[], $2::int8[]) AS a(v, i) ON n.level = a.v AND n.idx = a.i"
     );
     let statement = client.prepare_cached(&sql).await.map_err(database)?;
     let rows = client
-        .query(&statement, &[&levels, &indexes])
+        .query(&statement, &[&levels, &indexes, &leaves])
         .await
         .map_err(database)?;
     let mut found = HashMap::with_capacity(rows.len());
@@ -188,11 +305,6 @@ async fn read_nodes(
         let hash = Hash::try_from(hash)
             .map_err(|_| ProjectionError::Tree(format!("node {node:?} is not 32 bytes")))?;
         found.insert(node, hash);
-    }
-    if let Some(missing) = nodes.iter().find(|n| !found.contains_key(n)) {
-        return Err(ProjectionError::Tree(format!(
-            "node {missing:?} is not in the tree"
-        )));
     }
     Ok(found)
 }
@@ -329,5 +441,29 @@ pub mod read {
             .iter()
             .map(|cover| fold(&cover.iter().map(|n| nodes[n]).collect::<Vec<_>>()))
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(level: u8, index: u64) -> Node {
+        Node { level, index }
+    }
+
+    #[test]
+    fn the_siblings_of_a_leaf_below_the_stored_levels_are_its_block_but_itself() {
+        // Leaf 21's siblings at levels 0 to 3: leaf 20, leaves 22-23, 16-19 and 24-31.
+        let siblings = [node(0, 20), node(1, 11), node(2, 4), node(3, 3)];
+        let expected: Vec<u64> = (16..21).chain(22..32).collect();
+        assert_eq!(leaves_of(&siblings), expected);
+    }
+
+    #[test]
+    fn leaves_apart_stay_apart_and_overlaps_join() {
+        let nodes = [node(1, 0), node(0, 5), node(0, 1), node(2, 5)];
+        assert_eq!(leaves_of(&nodes), vec![0, 1, 5, 20, 21, 22, 23]);
+        assert!(computed(node(3, 0)) && !computed(node(0, 0)) && !computed(node(4, 0)));
     }
 }

@@ -18,12 +18,17 @@ use crate::ProjectionError;
 
 /// The event types in the log that are not a request's (reads of citizens' data and of the log,
 /// social-status checks): projectors of requests skip their payloads
-/// ([`Projector::without_payload`]).
+/// ([`SubscriptionOptions::without_payload`]).
 pub const NOT_REQUESTS: &[&str] = &[
     domain::data_access::EVENT_TYPE,
     domain::data_access::LOG_READ_EVENT_TYPE,
     domain::social_status::EVENT_TYPE,
 ];
+
+/// The most events a live batch holds, whatever a read model asks ([`Projector::reading`]): a
+/// batch is one transaction, and its events and writes are held in memory (with payloads only
+/// for read models that read them, which keep the default batch of 1,000).
+pub const MAX_BATCH: u32 = 100_000;
 
 /// A read model: how it applies events.
 ///
@@ -50,9 +55,10 @@ pub trait Projector: Send + Sync + 'static {
         finish: Option<&'a Finish<'a>>,
     ) -> impl Future<Output = Result<u64, ProjectionError>> + Send + 'a;
 
-    /// Event types whose payload `apply` never reads (they are read with a null payload).
-    fn without_payload(&self) -> &'static [&'static str] {
-        &[]
+    /// How the live loop reads the log for this read model: which payloads it leaves out, how
+    /// large and how often its batches are. A batch holds at most [`MAX_BATCH`] events.
+    fn reading(&self) -> SubscriptionOptions {
+        SubscriptionOptions::default()
     }
 
     /// The live table, schema-qualified.
@@ -231,9 +237,10 @@ async fn follow<P: Projector>(
     let start = checkpoint::load(&client, projector.name()).await?;
     drop(client);
     tracing::info!(projector = projector.name(), from = %start, "projector following the log");
+    let options = projector.reading();
     let options = SubscriptionOptions {
-        without_payload: projector.without_payload(),
-        ..SubscriptionOptions::default()
+        batch_size: options.batch_size.min(MAX_BATCH),
+        ..options
     };
     let mut subscription = store.subscribe(start, options);
     let mut expected = start;

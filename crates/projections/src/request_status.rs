@@ -21,6 +21,7 @@ pub use view::{HistoryCursor, StatusRow, StatusView};
 use crate::checkpoint::Finish;
 use crate::writes::Write;
 use crate::{ProjectionError, Projector};
+use event_store::SubscriptionOptions;
 
 /// The projector of the status view.
 #[derive(Debug, Default)]
@@ -66,8 +67,11 @@ impl Projector for RequestStatusProjector {
         Self::NAME
     }
 
-    fn without_payload(&self) -> &'static [&'static str] {
-        crate::projector::NOT_REQUESTS
+    fn reading(&self) -> SubscriptionOptions {
+        SubscriptionOptions {
+            without_payload: crate::projector::NOT_REQUESTS,
+            ..SubscriptionOptions::default()
+        }
     }
 
     async fn apply<'a>(

@@ -44,18 +44,26 @@ async fn append(store: &EventStore, streams: usize, each: u64) -> Vec<StreamId> 
     ids
 }
 
-/// Every event of the log, in the global order.
-async fn log(store: &EventStore) -> Vec<RecordedEvent> {
+/// Every event of the log, in the global order, once `count` are readable (the gap-free read
+/// trails the oldest transaction open on the server, which other tests share).
+async fn log(store: &EventStore, count: usize) -> Vec<RecordedEvent> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let mut all = Vec::new();
     let mut cursor = domain::Cursor::START;
-    loop {
+    while all.len() < count {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {} of {count} events became readable",
+            all.len()
+        );
         let page = store.read_all(cursor, 1_000).await.expect("read the log");
         if page.events.is_empty() {
-            return all;
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
         cursor = page.next;
         all.extend(page.events);
     }
+    all
 }
 
 /// Runs the tree's projector until it holds `count` leaves.
@@ -89,7 +97,7 @@ async fn the_stored_tree_is_rfc_9162s_tree_of_the_log_and_every_proof_verifies()
     let db = TestDb::migrated().await;
     let store = EventStore::new(db.database());
     append(&store, 9, 3).await;
-    let events = log(&store).await;
+    let events = log(&store, 27).await;
     let count = events.len() as u64;
     project(&store, count).await;
 
@@ -246,7 +254,7 @@ async fn a_stream_rewritten_with_a_recomputed_chain_is_caught_by_the_rebuilt_tre
     let db = TestDb::migrated().await;
     let store = EventStore::new(db.database());
     let streams = append(&store, 4, 3).await;
-    let events = log(&store).await;
+    let events = log(&store, 12).await;
     project(&store, 12).await;
     let client = store.database().pool().get().await.expect("connection");
     let Ok(Signed::New(signed)) =
@@ -297,4 +305,66 @@ async fn a_stream_rewritten_with_a_recomputed_chain_is_caught_by_the_rebuilt_tre
         }
         other => panic!("a rewritten history must not be signed: {other:?}"),
     }
+}
+
+#[tokio::test]
+async fn the_live_tree_takes_the_stored_leaves_and_a_false_one_is_caught_by_the_replay() {
+    let db = TestDb::migrated().await;
+    let store = EventStore::new(db.database());
+    append(&store, 6, 2).await;
+    let events = log(&store, 12).await;
+    // The first five as appended before the appends stored leaves (migrations/V19): none; the
+    // ninth with a leaf an insider wrote that is not its event's.
+    let old: Vec<Uuid> = events[..5].iter().map(|e| e.event_id).collect();
+    let forged = [7u8; 32];
+    let admin = db.superuser().await;
+    admin
+        .batch_execute("BEGIN; ALTER TABLE events DISABLE TRIGGER events_append_only")
+        .await
+        .expect("begin");
+    admin
+        .execute(
+            "UPDATE events SET leaf = NULL WHERE event_id = ANY($1)",
+            &[&old],
+        )
+        .await
+        .expect("unset leaves");
+    admin
+        .execute(
+            "UPDATE events SET leaf = $1 WHERE event_id = $2",
+            &[&forged.as_slice(), &events[8].event_id],
+        )
+        .await
+        .expect("forge a leaf");
+    admin
+        .batch_execute("ALTER TABLE events ENABLE TRIGGER events_append_only; COMMIT")
+        .await
+        .expect("commit");
+
+    project(&store, 12).await;
+    let client = store.database().pool().get().await.expect("connection");
+    for (index, event) in events.iter().enumerate() {
+        let leaf = read::leaf(&client, event.event_id)
+            .await
+            .expect("leaf")
+            .expect("every event is a leaf");
+        let expected = if index == 8 {
+            forged
+        } else {
+            merkle::event_leaf(event)
+        };
+        assert_eq!(leaf.hash, expected, "leaf {index}");
+    }
+    // The replay recomputes every leaf from its event, and names the false one alone.
+    let report = ReadModel::LogTree
+        .check(&store, Through::Checkpoint)
+        .await
+        .expect("check");
+    let differing: Vec<u64> = report
+        .differences
+        .iter()
+        .filter_map(|d| d.key.strip_prefix("log_tree_leaves:"))
+        .map(|idx| idx.parse().expect("an index"))
+        .collect();
+    assert_eq!(differing, vec![8], "{report:?}");
 }

@@ -284,9 +284,18 @@ pub async fn inclusion(
         return Err(ApiError::LogEntryNotFound);
     }
     let client = client(&state).await?;
-    let leaf = read::leaf(&client, id)
-        .await?
-        .ok_or(ApiError::LogEntryNotFound)?;
+    let Some(leaf) = read::leaf(&client, id).await? else {
+        // The tree follows the log in batches: an event in the log but not yet in the tree is
+        // waiting for a head like one the tree has and no head covers yet.
+        let in_log = client
+            .query_opt("SELECT 1 FROM events WHERE event_id = $1", &[&id])
+            .await
+            .map_err(|_| ApiError::Unavailable)?;
+        return Err(match in_log {
+            Some(_) => ApiError::NotYetInSignedHead,
+            None => ApiError::LogEntryNotFound,
+        });
+    };
     let signed = heads::latest(&client)
         .await?
         .ok_or(ApiError::NotYetInSignedHead)?;

@@ -239,4 +239,23 @@ async fn a_second_append_to_a_stream_in_one_batch_call_is_checked_and_chained_af
         .expect("sha256")
         .get(0);
     assert_eq!(stored[2].2, chained);
+    // Each also stores its leaf in the log's tree over the same bytes and its own chain hash.
+    let leaves: Vec<Vec<u8>> = client
+        .query(
+            "SELECT leaf FROM events WHERE stream_id = $1 ORDER BY stream_version",
+            &[&stream],
+        )
+        .await
+        .expect("read leaves")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    for (row, event) in [0, 1, 3].into_iter().enumerate() {
+        let bytes = [canonical[event].as_slice(), stored[row].2.as_slice()].concat();
+        assert_eq!(
+            leaves[row],
+            domain::merkle::leaf_hash(&bytes),
+            "event {event}"
+        );
+    }
 }

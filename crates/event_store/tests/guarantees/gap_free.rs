@@ -286,7 +286,7 @@ async fn a_sparse_read_leaves_out_only_the_payloads_of_the_named_types_and_moves
     let deadline = Instant::now() + Duration::from_secs(30);
     let sparse = loop {
         let page = store
-            .read_all_sparse(Cursor::START, 10, &["Skipped"])
+            .read_all_sparse(Cursor::START, 10, &["Skipped"], false)
             .await
             .expect("sparse read");
         if page.events.len() == 2 || Instant::now() > deadline {
@@ -304,4 +304,49 @@ async fn a_sparse_read_leaves_out_only_the_payloads_of_the_named_types_and_moves
     assert_eq!(sparse.events[1].payload, serde_json::Value::Null);
     assert_eq!(sparse.events[1].event_id, whole.events[1].event_id);
     assert_eq!(sparse.events[1].hash, whole.events[1].hash);
+}
+
+#[tokio::test]
+async fn a_paced_follower_reads_no_sooner_than_its_pace_unless_more_is_waiting() {
+    // The log's tree follows the log this way (`pace`, no payloads): after a batch that took
+    // everything there was it waits out the pace; after a full batch it reads on at once.
+    let (_db, store) = store().await;
+    let pace = Duration::from_secs(3);
+    let stream = new_stream();
+    store
+        .append(stream, StreamVersion::EMPTY, &events(3), &metadata())
+        .await
+        .expect("append");
+    let options = SubscriptionOptions {
+        batch_size: 2,
+        pace,
+        no_payloads: true,
+        ..SubscriptionOptions::default()
+    };
+    let mut subscription = store.subscribe(Cursor::START, options);
+    let mut read = Vec::new();
+    while read.len() < 3 {
+        let began = Instant::now();
+        let batch = subscription.next_batch().await.expect("read");
+        if !read.is_empty() {
+            assert!(began.elapsed() < pace, "a full batch is followed at once");
+        }
+        read.extend(batch);
+    }
+    assert!(
+        read.iter().all(|e| e.payload.is_null()),
+        "no payloads were asked for"
+    );
+    store
+        .append(stream, StreamVersion::new(3), &events(1), &metadata())
+        .await
+        .expect("append more");
+    let began = Instant::now();
+    let batch = subscription.next_batch().await.expect("read more");
+    assert_eq!(batch.len(), 1);
+    assert!(
+        began.elapsed() >= pace - Duration::from_millis(100),
+        "after a batch that was not full the follower waits out its pace: {:?}",
+        began.elapsed()
+    );
 }

@@ -159,3 +159,46 @@ fn random_floats() -> Vec<f64> {
         .take(500)
         .collect()
 }
+
+#[tokio::test]
+async fn each_append_stores_the_events_leaf_of_the_logs_tree() {
+    // Both functions that append (append_batch through the shared writers, append_events in the
+    // caller's transaction) store SHA-256(0x00 || canonical bytes || chain hash), the leaf anyone
+    // holding the event computes (domain::merkle::event_leaf).
+    let (_db, store) = store().await;
+    let (a, b) = two_streams(&store).await;
+    let mut client = store.database().pool().get().await.expect("client");
+    let transaction = client.transaction().await.expect("begin");
+    store
+        .append_in(
+            &transaction,
+            b,
+            StreamVersion::new(2),
+            &events(3),
+            &metadata(),
+        )
+        .await
+        .expect("append in a transaction");
+    transaction.commit().await.expect("commit");
+
+    let mut checked = 0;
+    for stream in [a, b] {
+        for event in store
+            .read_stream(stream, StreamVersion::EMPTY, 100)
+            .await
+            .expect("read")
+        {
+            let leaf = event_store::stored_leaves(&client, event.cursor, event.cursor)
+                .await
+                .expect("stored leaf");
+            assert_eq!(
+                leaf,
+                vec![(event.event_id, Some(domain::merkle::event_leaf(&event)))],
+                "{stream} v{}",
+                event.stream_version
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 10);
+}
