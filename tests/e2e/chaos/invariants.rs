@@ -125,6 +125,14 @@ pub async fn violations(stand: &Stand, seen: &Seen) -> BTreeMap<&'static str, u6
     // each stream's in order in one partition.
     found.extend(feed_against_log(&db, &seen.feed).await);
     found.extend(topic_against_log(stand, &db).await);
+    // Only the relay writes the topic, and the broker keeps every message: nothing there is junk
+    // and no offset is missing, so a parked message or hole means a projector went past one.
+    let parked: i64 = db
+        .query_one("SELECT count(*) FROM projections.kafka_parked", &[])
+        .await
+        .expect("parked")
+        .get(0);
+    found.insert("3_kafka_parked", u64::try_from(parked).unwrap_or(u64::MAX));
     // 4. Every answered audited read has its record.
     let recorded = recorded_reads(&db, OPERATOR).await;
     let unrecorded: u64 = seen

@@ -34,52 +34,20 @@ use crate::projector::BatchApplied;
 use crate::retry::{sleep_unless, Backoff};
 use crate::{Progress, ProjectionError, Projector};
 
+mod partitions;
+mod stored;
+
+use partitions::{Admit, Owned};
+pub use stored::{offsets, parked, PartitionOffset};
+
 /// Most messages applied in one transaction.
 const BATCH: usize = 1_000;
 
 /// How long a batch waits for more messages once it has one.
 const GATHER: Duration = Duration::from_millis(2);
 
-/// Where the projector of `projector` stands in each partition of `topic`.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct PartitionOffset {
-    pub partition: i32,
-    /// The offset of the next message to apply.
-    pub next_offset: i64,
-    /// When the newest event applied from the partition was recorded in the log.
-    pub last_recorded_at: Option<DateTime<Utc>>,
-    pub updated_at: DateTime<Utc>,
-}
-
-/// The stored offsets of `projector` on `topic`.
-///
-/// # Errors
-/// When the database fails.
-pub async fn offsets(
-    pool: &Pool,
-    projector: &str,
-    topic: &str,
-) -> Result<Vec<PartitionOffset>, ProjectionError> {
-    let client = pool.get().await?;
-    let rows = client
-        .query(
-            "SELECT partition, next_offset, last_recorded_at, updated_at \
-               FROM projections.kafka_offsets WHERE projector = $1 AND topic = $2 \
-              ORDER BY partition",
-            &[&projector, &topic],
-        )
-        .await
-        .map_err(ProjectionError::database("reading Kafka offsets"))?;
-    Ok(rows
-        .iter()
-        .map(|row| PartitionOffset {
-            partition: row.get(0),
-            next_offset: row.get(1),
-            last_recorded_at: row.get(2),
-            updated_at: row.get(3),
-        })
-        .collect())
-}
+/// How long the broker may take to answer a partition's watermarks or a seek.
+const BROKER_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Who hears of the batches a Kafka-sourced projector commits.
 #[derive(Debug, Default)]
@@ -128,8 +96,8 @@ pub async fn run<P: Projector>(
 /// What a rebalance did, for the consuming loop to take in.
 #[derive(Debug)]
 enum Change {
-    /// These partitions are ours now, each starting at this offset.
-    Assigned(Vec<(i32, i64)>),
+    /// These partitions are ours now, each starting at this offset (none: nothing stored).
+    Assigned(Vec<(i32, Option<i64>)>),
     /// Every partition was taken away (the eager protocol revokes all before assigning anew).
     Revoked,
     /// The stored offsets could not be read, so nothing was assigned.
@@ -176,15 +144,11 @@ impl Assignments {
         for element in tpl.elements_for_topic(&self.topic) {
             assigned.push((
                 element.partition(),
-                stored.get(&element.partition()).copied().unwrap_or(0),
+                stored.get(&element.partition()).copied(),
             ));
         }
         for &(partition, next) in &assigned {
-            let offset = if stored.contains_key(&partition) {
-                Offset::Offset(next)
-            } else {
-                Offset::Beginning
-            };
+            let offset = next.map_or(Offset::Beginning, Offset::Offset);
             if let Err(error) = tpl.set_partition_offset(&self.topic, partition, offset) {
                 self.push(Change::Failed(ProjectionError::kafka(
                     "positioning a partition",
@@ -198,7 +162,14 @@ impl Assignments {
             )(error)));
             return;
         }
-        tracing::info!(projector = self.projector, partitions = ?assigned, "partitions assigned (partition, next offset)");
+        let listed: Vec<String> = assigned
+            .iter()
+            .map(|(partition, next)| match next {
+                Some(next) => format!("({partition}, {next})"),
+                None => format!("({partition}, from the beginning)"),
+            })
+            .collect();
+        tracing::info!(projector = self.projector, partitions = %listed.join(", "), "partitions assigned (partition, next offset)");
         self.push(Change::Assigned(assigned));
     }
 }
@@ -288,7 +259,7 @@ async fn consume<P: Projector>(
         .map_err(ProjectionError::kafka("subscribing to the topic"))?;
     tracing::info!(projector = name, topic = %settings.topic, group = %settings.group(name), "Kafka-sourced projector joining its group");
     // The next offset to apply, per partition this consumer owns.
-    let mut owned: HashMap<i32, i64> = HashMap::new();
+    let mut owned = Owned::default();
     let mut batch: Vec<Taken> = Vec::with_capacity(BATCH);
     loop {
         // Cancel safe: `recv` loses no message when dropped (rdkafka), and nothing is taken yet.
@@ -336,14 +307,14 @@ async fn consume<P: Projector>(
 async fn take(
     consumer: &StreamConsumer<Assignments>,
     message: Result<rdkafka::message::BorrowedMessage<'_>, KafkaError>,
-    owned: &mut HashMap<i32, i64>,
+    owned: &mut Owned,
     batch: &mut Vec<Taken>,
     name: &'static str,
 ) -> Result<(), ProjectionError> {
     for change in consumer.context().take() {
         match change {
-            Change::Assigned(partitions) => owned.extend(partitions),
-            Change::Revoked => owned.clear(),
+            Change::Assigned(partitions) => owned.assign(&partitions),
+            Change::Revoked => owned.revoke(),
             Change::Failed(error) => return Err(error),
         }
     }
@@ -357,12 +328,7 @@ async fn take(
         }
     };
     let (partition, offset) = (message.partition(), message.offset());
-    let Some(next) = owned.get_mut(&partition) else {
-        // Fetched before the partition was taken away: its new owner applies it.
-        return Ok(());
-    };
-    if offset < *next {
-        // Before the stored offset (fetched before the seek took effect): already applied.
+    if !admit(consumer, owned, partition, offset, batch, name).await? {
         return Ok(());
     }
     let payload = message.payload().unwrap_or_default();
@@ -377,13 +343,70 @@ async fn take(
             })
         }
     };
-    *next = offset + 1;
     batch.push(Taken {
         partition,
         offset,
         message,
     });
     Ok(())
+}
+
+/// Acts on what [`Owned::admit`] said of the message at `offset` of `partition`: whether to take
+/// it. A message beyond the next offset is never taken: the partition is sought back to the next
+/// offset. Only a hole the broker no longer has (its log begins after the hole's start, by the
+/// partition's low watermark) is gone past: it is parked, as a message of its own at its last
+/// offset, and the partition goes on from where the broker's log begins.
+async fn admit(
+    consumer: &StreamConsumer<Assignments>,
+    owned: &mut Owned,
+    partition: i32,
+    offset: i64,
+    batch: &mut Vec<Taken>,
+    name: &'static str,
+) -> Result<bool, ProjectionError> {
+    let (mut next, times) = match owned.admit(partition, offset) {
+        Admit::Take => return Ok(true),
+        Admit::Leave => return Ok(false),
+        Admit::Beyond { next, times } => (next, times),
+    };
+    let topic = consumer.context().topic.as_str();
+    let (low, _) =
+        tokio::task::block_in_place(|| consumer.fetch_watermarks(topic, partition, BROKER_TIMEOUT))
+            .map_err(ProjectionError::kafka("reading a partition's watermarks"))?;
+    if low > next {
+        tracing::error!(projector = name, partition, from = next, to = low - 1, "messages are missing from the topic (the broker's log begins after them); parked as a hole in projections.kafka_parked, going on");
+        batch.push(Taken {
+            partition,
+            offset: low - 1,
+            message: Read::NotAnEvent(Parked {
+                reason: format!("offsets {next} to {} are not on the broker", low - 1),
+                head: Vec::new(),
+                size: 0,
+            }),
+        });
+        owned.skip_to(partition, low);
+        next = low;
+        if offset == low {
+            return Ok(owned.admit(partition, offset) == Admit::Take);
+        }
+    }
+    tracing::warn!(
+        projector = name,
+        partition,
+        offset,
+        next,
+        times,
+        "a message came beyond the next offset to apply; seeking back to it"
+    );
+    if times > 3 {
+        // The same hole again and again: do not spin.
+        tokio::time::sleep(Duration::from_millis(100).saturating_mul(times.min(10))).await;
+    }
+    tokio::task::block_in_place(|| {
+        consumer.seek(topic, partition, Offset::Offset(next), BROKER_TIMEOUT)
+    })
+    .map_err(ProjectionError::kafka("seeking back to the next offset"))?;
+    Ok(false)
 }
 
 /// A batch taken apart: its events, and per partition the next offset and the recorded time of
@@ -452,19 +475,6 @@ async fn park(
         }
     }
     Ok(())
-}
-
-/// How many messages the Kafka-sourced projectors have parked (all projectors and topics).
-///
-/// # Errors
-/// When the database fails.
-pub async fn parked(pool: &Pool) -> Result<i64, ProjectionError> {
-    let client = pool.get().await?;
-    let row = client
-        .query_one("SELECT count(*) FROM projections.kafka_parked", &[])
-        .await
-        .map_err(ProjectionError::database("counting parked Kafka messages"))?;
-    Ok(row.get(0))
 }
 
 /// [`commit`], tried again in place for as long as the database fails: the consumer keeps its
