@@ -20,6 +20,12 @@ command -v python3 >/dev/null 2>&1 || need+=(python3)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
 command -v pdftotext >/dev/null 2>&1 || need+=(poppler-utils)
+# --browser: also what the browser tests need (scripts/browser-test.sh).
+if [ "${1:-}" = "--browser" ]; then
+  command -v chromium >/dev/null 2>&1 || need+=(chromium)
+  command -v node >/dev/null 2>&1 || need+=(nodejs)
+  command -v npm >/dev/null 2>&1 || need+=(npm)
+fi
 
 if ((${#need[@]})); then
   echo "setup: installing ${need[*]}" >&2

@@ -38,6 +38,9 @@ cargo test --workspace 2>&1 | tee "$log"
 # One closing line over every test binary (cargo's last line is that of the last binary alone).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "%d passed, %d failed\n", p, f }' "$log"
+# The pages in a real browser (chromium, playwright-core, axe-core; screenshots in
+# target/browser-artifacts).
+bash scripts/browser-test.sh
 # Every parser that meets outside bytes, fuzzed for a few seconds each (longer on demand:
 # `bash scripts/fuzz.sh 600`).
 bash scripts/fuzz.sh 5

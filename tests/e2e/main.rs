@@ -13,6 +13,7 @@ mod embedded;
 mod faults;
 mod kafka;
 mod log;
+mod quick_start;
 mod serve;
 mod support;
 mod workflow;

@@ -6,13 +6,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use commands::adapters::nca::{OpensslVerifier, SignatureVerifier, TrustAnchorError};
+use commands::adapters::nca::dev_ca::DevCaError;
+use commands::adapters::nca::{DevCa, OpensslVerifier, SignatureVerifier, TrustAnchorError};
 use commands::adapters::registries::{BreakerSettings, HttpRegistries, Registries, RetryPolicy};
 use commands::adapters::scans::{PgScans, ScanStore};
 use commands::results::{log_key, ProviderKey, ResultError};
 use domain::tree_head::NoteSigner;
 use event_store::Database;
 
+use crate::settings::Mode;
 use crate::Settings;
 
 /// How long one OCSP exchange may take.
@@ -36,6 +38,9 @@ pub struct Adapters {
     pub provider: ProviderKey,
     /// The key the log's tree heads are signed with.
     pub log: Arc<NoteSigner>,
+    /// The development CA, in development mode only: the verifier trusts it, and the pages'
+    /// development stand-ins issue its certificates.
+    pub dev_ca: Option<Arc<DevCa>>,
 }
 
 /// Why the adapters cannot be set up.
@@ -50,6 +55,8 @@ pub enum AdapterError {
         what: &'static str,
         source: reqwest::Error,
     },
+    #[error("the development CA: {0}")]
+    DevCa(#[from] DevCaError),
     #[error("the signature verifier: {0}")]
     Verifier(#[from] commands::adapters::nca::NcaError),
     #[error("the provider's key: {0}")]
@@ -94,13 +101,15 @@ impl Adapters {
                 ProviderKey::development(&settings.dev_provider_dir())?
             }
         };
+        let dev_ca = development_ca(settings)?;
         Ok(Adapters {
-            verifier: Arc::new(verifier(settings)?),
+            verifier: Arc::new(verifier(settings, dev_ca.clone())?),
             registries: Arc::new(registries),
             checks: Arc::new(checks),
             scans: Arc::new(PgScans::new(db.clone())),
             provider,
             log: Arc::new(log_signer(settings)?),
+            dev_ca,
         })
     }
 }
@@ -124,9 +133,28 @@ pub fn log_signer(settings: &Settings) -> Result<NoteSigner, AdapterError> {
     Ok(signer)
 }
 
-/// The OpenSSL verifier with the configured trust anchors, OCSP responder and CRLs.
-fn verifier(settings: &Settings) -> Result<OpensslVerifier, AdapterError> {
-    let anchors = match &settings.trust_anchors {
+/// The development CA beside the data directory (made the first time), in development mode;
+/// `None` in production.
+///
+/// # Errors
+/// When the CA cannot be read or made.
+pub fn development_ca(settings: &Settings) -> Result<Option<Arc<DevCa>>, AdapterError> {
+    match settings.mode {
+        Mode::Development => Ok(Some(Arc::new(DevCa::open_or_create(
+            &settings.dev_ca_dir(),
+        )?))),
+        Mode::Production => Ok(None),
+    }
+}
+
+/// The OpenSSL verifier with the configured trust anchors, OCSP responder and CRLs; with the
+/// development CA (development mode) also trusting it, its OCSP answers coming from inside the
+/// process.
+fn verifier(
+    settings: &Settings,
+    dev_ca: Option<Arc<DevCa>>,
+) -> Result<OpensslVerifier, AdapterError> {
+    let mut anchors = match &settings.trust_anchors {
         Some(path) => {
             let anchors = OpensslVerifier::load_anchors(path)?;
             tracing::info!(anchors = anchors.len(), path = %path.display(), "trusting these certification authorities for signatures");
@@ -135,14 +163,20 @@ fn verifier(settings: &Settings) -> Result<OpensslVerifier, AdapterError> {
         None => {
             settings.development_only(
                 "EGOV_TRUST_ANCHORS",
-                "no certification authority is trusted, so every signature is refused",
+                "only the development CA is trusted (`egov dev-cert` issues its certificates)",
             )?;
             Vec::new()
         }
     };
-    Ok(
-        OpensslVerifier::new(anchors, settings.ocsp_url.clone(), OCSP_TIMEOUT)?
-            .with_crls(settings.crl_urls.clone())
-            .with_ocsp_max_age(settings.ocsp_max_age),
-    )
+    if let Some(ca) = &dev_ca {
+        tracing::warn!(dir = %settings.dev_ca_dir().display(), "DEVELOPMENT MODE: trusting the development CA and answering OCSP for its certificates in-process");
+        anchors.push(ca.certificate().clone());
+    }
+    let verifier = OpensslVerifier::new(anchors, settings.ocsp_url.clone(), OCSP_TIMEOUT)?
+        .with_crls(settings.crl_urls.clone())
+        .with_ocsp_max_age(settings.ocsp_max_age);
+    Ok(match dev_ca {
+        Some(ca) => verifier.with_local_responder(ca),
+        None => verifier,
+    })
 }

@@ -24,6 +24,7 @@ use crate::adapters::{AdapterError, Adapters};
 use crate::db_watch::DbWatch;
 use crate::drain::InFlight;
 use crate::metrics::{Metrics, Operations};
+use crate::pages::development::Development;
 use crate::read_side::{self, ReadSideError, Running};
 use crate::server::{self, Shared};
 use crate::settings::ProjectionSource;
@@ -58,6 +59,8 @@ pub enum StartError {
     Adapters(#[from] AdapterError),
     #[error(transparent)]
     ReadSide(#[from] ReadSideError),
+    #[error("development mode's stand-ins: {0}")]
+    Development(#[from] crate::pages::development::DevelopmentError),
     #[error("binding EGOV_HTTP_ADDR={addr}")]
     Bind {
         addr: std::net::SocketAddr,
@@ -185,11 +188,7 @@ impl App {
             read_audit,
             status_view: StatusView::cached(db.pool().clone(), progress.clone()),
             feeds: std::sync::Arc::new(tokio::sync::Semaphore::new(crate::routes::audit::FEEDS)),
-            polls: {
-                let polls = std::sync::Arc::new(crate::polls::Polls::default());
-                tokio::spawn(polls.clone().follow(progress));
-                polls
-            },
+            polls: crate::polls::Polls::following(progress),
             metrics,
             status_bodies: state::status_bodies(),
             stopping: stopping.clone(),
@@ -216,6 +215,8 @@ impl App {
             in_flight: web::Data::new(in_flight.clone()),
             db_watch: web::Data::new(db_watch),
             write_limits: web::Data::new(write_limits(settings)),
+            development: Development::in_development(settings, adapters.dev_ca.clone())?
+                .map(web::Data::new),
         };
         let server = server::start(listener, shared).map_err(bind)?;
         Ok(App {

@@ -30,6 +30,7 @@ pub mod db_watch;
 pub mod drain;
 pub mod limits;
 pub mod metrics;
+pub mod pages;
 pub mod pdf;
 pub mod polls;
 pub mod problem;

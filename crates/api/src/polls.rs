@@ -125,6 +125,13 @@ impl Polls {
             .total
     }
 
+    /// New polls, woken from now on by the projector's `progress` (a task of their own).
+    pub fn following(progress: watch::Receiver<Progress>) -> Arc<Self> {
+        let polls = Arc::new(Self::default());
+        tokio::spawn(polls.clone().follow(progress));
+        polls
+    }
+
     /// Follows the status view's projector and wakes the polls of what each batch changed, until
     /// the projector's sender is gone. Spawn it.
     pub async fn follow(self: Arc<Self>, mut progress: watch::Receiver<Progress>) {

@@ -31,6 +31,9 @@ pub struct Shared {
     pub in_flight: web::Data<InFlight>,
     pub write_limits: web::Data<crate::limits::WriteLimits>,
     pub db_watch: web::Data<crate::db_watch::DbWatch>,
+    /// Development mode's stand-ins for the portal's sign-in and NCALayer; `None` (not routed
+    /// at all) in production.
+    pub development: Option<web::Data<crate::pages::development::Development>>,
 }
 
 fn json_error(error: JsonPayloadError) -> ApiError {
@@ -77,6 +80,13 @@ pub fn start(listener: TcpListener, shared: Shared) -> std::io::Result<Server> {
             .service(health::healthz)
             .service(health::readyz)
             .service(health::metrics)
+            .configure(|cfg| {
+                // Before the API's scope, which would answer 404 for these paths.
+                if let Some(dev) = &shared.development {
+                    crate::pages::development::configure(cfg, dev.clone());
+                }
+            })
+            .configure(crate::pages::configure)
             .service(web::scope("/api/v1").configure(routes::configure))
             .default_service(web::to(routes::not_found))
     })

@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use event_store::{DbError, DbSettings};
-
 mod kafka;
 use kafka::kafka_settings;
 
@@ -118,6 +117,8 @@ pub struct Settings {
     /// `EGOV_READ_MODELS`: which read models `egov serve` keeps (comma-separated names; all by
     /// default), so that several processes can share them.
     pub read_models: Vec<projections::ReadModel>,
+    /// Not a variable: the simulator's citizens (IIN, name) development sign-in offers.
+    pub test_citizens: Vec<(domain::Iin, String)>,
 }
 
 /// Whether development conveniences may stand in for what production must be given.
@@ -278,6 +279,7 @@ impl Settings {
                 "a duration of at least 1s, such as 30s",
                 Duration::from_secs(30),
             )?,
+            test_citizens: Vec::new(),
             kafka,
             projections,
             trust_anchors: get("EGOV_TRUST_ANCHORS").map(PathBuf::from),
@@ -560,6 +562,12 @@ impl Settings {
         self.dev_key_path()
             .parent()
             .map_or_else(|| PathBuf::from("."), PathBuf::from)
+    }
+
+    /// Where development mode's certification authority lives (`egov dev-cert`; beside the data
+    /// directory, like the development keys).
+    pub fn dev_ca_dir(&self) -> PathBuf {
+        self.dev_provider_dir().join("dev-ca")
     }
 }
 

@@ -349,6 +349,7 @@ async fn serve(
         scans: Arc::new(InMemoryScans::new()),
         provider,
         log: Arc::new(api::adapters::log_signer(&settings).map_err(failed)?),
+        dev_ca: None,
     };
     let app = App::build_with(&settings, adapters).await.map_err(failed)?;
     let base = format!("http://127.0.0.1:{}", app.port());

@@ -14,17 +14,16 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use domain::StreamId;
 use event_store::DbFailure;
-use openssl::asn1::Asn1Time;
-use openssl::bn::{BigNum, MsbOption};
 use openssl::cms::{CMSOptions, CmsContentInfo};
-use openssl::ec::{EcGroup, EcKey};
 use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
 use openssl::pkey::{PKey, Private};
-use openssl::x509::extension::{BasicConstraints, KeyUsage};
+use openssl::x509::extension::BasicConstraints;
 use openssl::x509::{X509NameBuilder, X509};
 
 use event_store::db::Database;
+
+use crate::adapters::nca::dev_ca;
 
 /// Errors of signing and storing results.
 #[derive(Debug, thiserror::Error)]
@@ -132,32 +131,16 @@ impl ProviderKey {
 }
 
 fn self_signed() -> Result<(PKey<Private>, X509), openssl::error::ErrorStack> {
-    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1)?;
-    let key = PKey::from_ec_key(EcKey::generate(&group)?)?;
+    let key = dev_ca::p256_key()?;
     let mut name = X509NameBuilder::new()?;
     name.append_entry_by_nid(Nid::COUNTRYNAME, "KZ")?;
     name.append_entry_by_nid(Nid::ORGANIZATIONNAME, "egov-events (development)")?;
     name.append_entry_by_nid(Nid::COMMONNAME, "Development result-signing key")?;
     let name = name.build();
-    let mut builder = X509::builder()?;
-    builder.set_version(2)?;
-    let mut serial = BigNum::new()?;
-    serial.rand(127, MsbOption::MAYBE_ZERO, false)?;
-    let serial = serial.to_asn1_integer()?;
-    builder.set_serial_number(&serial)?;
-    builder.set_subject_name(&name)?;
+    let mut builder = dev_ca::skeleton(&name, &key, 3650)?;
     builder.set_issuer_name(&name)?;
-    builder.set_pubkey(&key)?;
-    builder.set_not_before(&*Asn1Time::days_from_now(0)?)?;
-    builder.set_not_after(&*Asn1Time::days_from_now(3650)?)?;
     builder.append_extension(BasicConstraints::new().critical().build()?)?;
-    builder.append_extension(
-        KeyUsage::new()
-            .critical()
-            .digital_signature()
-            .non_repudiation()
-            .build()?,
-    )?;
+    builder.append_extension(dev_ca::signing_usage()?)?;
     builder.sign(&key, MessageDigest::sha256())?;
     Ok((key, builder.build()))
 }

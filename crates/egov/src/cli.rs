@@ -7,6 +7,8 @@ use clap::{Parser, Subcommand};
 use projections::ReadModel;
 use uuid::Uuid;
 
+use crate::dev_pki;
+
 #[derive(Parser)]
 #[command(
     name = "egov",
@@ -71,6 +73,41 @@ pub enum Cmd {
         /// The organisation (service centre, medical organisation).
         #[arg(long)]
         org: Option<String>,
+    },
+    /// Issue a signing certificate in the national profile from the development CA (development
+    /// mode only; the CA lives beside the data directory and `egov serve` trusts it there), as a
+    /// PKCS#12 file for `egov sign`; or, with --revoke, revoke the one a file holds.
+    DevCert {
+        /// The holder's IIN (12 digits with a valid check digit).
+        #[arg(long, required_unless_present = "revoke")]
+        iin: Option<String>,
+        /// The holder's name as the certificate's CN gives it: SURNAME NAME.
+        #[arg(long, default_value = "ТЕСТОВ ТЕСТ")]
+        name: String,
+        /// Where to write the PKCS#12 file (default: IIN.p12 in the current directory); an
+        /// existing file is never replaced.
+        #[arg(long, conflicts_with = "revoke")]
+        out: Option<std::path::PathBuf>,
+        /// The PKCS#12 file's password.
+        #[arg(long, default_value = dev_pki::DEFAULT_PASSWORD)]
+        password: String,
+        /// Revoke the certificate this PKCS#12 file holds (OCSP answers "revoked" from now on).
+        #[arg(long)]
+        revoke: Option<std::path::PathBuf>,
+    },
+    /// Sign a document with the key of a PKCS#12 file: prints `{"cms": BASE64}`, the body
+    /// `POST /api/v1/requests/{number}/signature` takes (an attached CMS SignedData).
+    Sign {
+        /// The PKCS#12 file (from `egov dev-cert`, or an NCA key file).
+        #[arg(long)]
+        p12: std::path::PathBuf,
+        /// The document: a file of the bytes to sign, or the JSON answer of filing a request
+        /// (its `document_to_sign` is signed); `-` reads standard input.
+        #[arg(long = "in")]
+        input: std::path::PathBuf,
+        /// The PKCS#12 file's password.
+        #[arg(long, default_value = dev_pki::DEFAULT_PASSWORD)]
+        password: String,
     },
     /// Make the key the log's tree heads are signed with (for EGOV_LOG_KEY), and print the public
     /// key that verifies them (receipts, witnesses).

@@ -4,10 +4,12 @@
 
 mod admin;
 mod cli;
+mod dev_pki;
 mod receipt;
 mod serve;
 mod witness;
 
+use std::ops::ControlFlow;
 use std::process::ExitCode;
 
 use api::Settings;
@@ -19,30 +21,51 @@ use cli::{Cli, Cmd};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Runs the one-shot commands that need neither the database nor the stop signal; hands the
+/// others back.
+fn at_once(command: Cmd, settings: &Settings) -> ControlFlow<anyhow::Result<ExitCode>, Cmd> {
+    ControlFlow::Break(match command {
+        Cmd::Token {
+            role,
+            sub,
+            ttl,
+            org,
+        } => admin::token(settings, role, &sub, &ttl, org),
+        Cmd::DevCert {
+            revoke: Some(file),
+            password,
+            ..
+        } => dev_pki::revoke(settings, &file, &password),
+        Cmd::DevCert {
+            iin,
+            name,
+            out,
+            password,
+            revoke: None,
+        } => dev_pki::issue(settings, iin.as_deref(), &name, out.as_deref(), &password),
+        Cmd::Sign {
+            p12,
+            input,
+            password,
+        } => dev_pki::sign(&p12, &input, &password),
+        Cmd::LogKey { name, out } => admin::log_key(&name, &out),
+        Cmd::Receipt {
+            what: cli::ReceiptCmd::Verify { file, key, head },
+        } => receipt::verify(&file, &key, head.as_deref()),
+        other => return ControlFlow::Continue(other),
+    })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     egov::process::run("egov", |settings| dispatch(cli.command, settings))
 }
 
 async fn dispatch(command: Cmd, settings: Settings) -> anyhow::Result<ExitCode> {
-    if let Cmd::Token {
-        role,
-        sub,
-        ttl,
-        org,
-    } = command
-    {
-        return admin::token(&settings, role, &sub, &ttl, org);
-    }
-    if let Cmd::LogKey { name, out } = &command {
-        return admin::log_key(name, out);
-    }
-    if let Cmd::Receipt {
-        what: cli::ReceiptCmd::Verify { file, key, head },
-    } = &command
-    {
-        return receipt::verify(file, key, head.as_deref());
-    }
+    let command = match at_once(command, &settings) {
+        ControlFlow::Break(done) => return done,
+        ControlFlow::Continue(command) => command,
+    };
     let shutdown = CancellationToken::new();
     tokio::spawn(serve::stop_on_signal(shutdown.clone()));
     if let Cmd::Witness {
@@ -90,8 +113,11 @@ async fn dispatch(command: Cmd, settings: Settings) -> anyhow::Result<ExitCode> 
             source,
             only,
         } => admin::replay_check(&settings, source, only).await,
-        Cmd::Token { .. } | Cmd::LogKey { .. } | Cmd::Receipt { .. } | Cmd::Witness { .. } => {
-            Ok(ExitCode::SUCCESS)
-        }
+        Cmd::Token { .. }
+        | Cmd::DevCert { .. }
+        | Cmd::Sign { .. }
+        | Cmd::LogKey { .. }
+        | Cmd::Receipt { .. }
+        | Cmd::Witness { .. } => Ok(ExitCode::SUCCESS),
     }
 }

@@ -74,7 +74,20 @@ fn with_registries(settings: &Settings) -> anyhow::Result<(Settings, Option<Back
     tracing::info!(url = %simulator.url(), "the registry simulator listens");
     let mut settings = settings.clone();
     settings.registry_url = Some(simulator.url().to_owned());
+    settings.test_citizens = test_citizens()?;
     Ok((settings, Some(simulator)))
+}
+
+/// The simulator's synthetic citizens, for development mode's sign-in to offer.
+fn test_citizens() -> anyhow::Result<Vec<(domain::Iin, String)>> {
+    let registry = registry_sim::fixture::Registry::built_in()?;
+    let mut citizens: Vec<_> = registry
+        .citizens
+        .values()
+        .map(|c| (c.iin.clone(), format!("{} {}", c.last_name, c.first_name)))
+        .collect();
+    citizens.sort();
+    Ok(citizens)
 }
 
 /// Tells whoever started the process where it listens (stdout is otherwise unused: logs go to

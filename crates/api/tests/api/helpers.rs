@@ -69,6 +69,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         scans: scans.clone(),
         provider: ProviderKey::development(&settings.dev_provider_dir()).expect("provider key"),
         log: std::sync::Arc::new(api::adapters::log_signer(&settings).expect("log key")),
+        dev_ca: api::adapters::development_ca(&settings).expect("development CA"),
     };
     if std::env::var_os("TEST_LOG").is_some() {
         api::telemetry::init(api::settings::LogFormat::Text);

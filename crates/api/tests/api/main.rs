@@ -8,5 +8,6 @@ mod centre;
 mod health;
 mod helpers;
 mod log;
+mod pages;
 mod requests;
 mod social_status;

@@ -17,6 +17,7 @@
 //! be added; [`OpensslVerifier`] covers RSA and ECDSA.
 
 mod crl;
+pub mod dev_ca;
 #[cfg(any(test, feature = "fakes"))]
 pub mod fake;
 mod ocsp;
@@ -28,6 +29,7 @@ use domain::request::SignatureCheck;
 use domain::Iin;
 use futures_util::future::BoxFuture;
 
+pub use dev_ca::{DevCa, LocalResponder};
 pub use openssl_verifier::{OpensslVerifier, DEFAULT_OCSP_MAX_AGE};
 
 /// What the verifier learnt about revocation (recorded in the certificate's info on the event).

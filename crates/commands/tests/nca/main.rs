@@ -1,5 +1,7 @@
 //! The NCA steps against a real test PKI, real CMS signatures and `openssl ocsp` as the responder.
 
+mod dev_ca;
+
 use std::time::Duration;
 
 use commands::adapters::nca::{

@@ -37,10 +37,15 @@ pub(super) struct Trust<'a> {
     pub max_age: Duration,
 }
 
-/// The status `url` gives for `cert` (issued by `issuer`), or why there is none.
+/// Where an OCSP request goes: a responder over HTTP, or one inside this process.
+pub(super) enum Responder<'a> {
+    Http(&'a reqwest::Client, &'a str),
+    Local(&'a dyn super::LocalResponder),
+}
+
+/// The status `responder` gives for `cert` (issued by `issuer`), or why there is none.
 pub(super) async fn status(
-    http: &reqwest::Client,
-    url: &str,
+    responder: Responder<'_>,
     cert: &X509,
     issuer: &X509,
     trust: &Trust<'_>,
@@ -49,6 +54,17 @@ pub(super) async fn status(
     let mut nonce = [0u8; 16];
     openssl::rand::rand_bytes(&mut nonce).map_err(text)?;
     let body = request(id()?, &nonce)?;
+    let bytes = match responder {
+        Responder::Http(http, url) => exchange(http, url, body).await?,
+        Responder::Local(local) => local
+            .answer(&body)
+            .map_err(|e| format!("the development CA: {e}"))?,
+    };
+    read_answer(&bytes, &id()?, &nonce, trust)
+}
+
+/// The answer `url` gives to `body`.
+async fn exchange(http: &reqwest::Client, url: &str, body: Vec<u8>) -> Result<Vec<u8>, String> {
     let answer = http
         .post(url)
         .header("content-type", "application/ocsp-request")
@@ -60,7 +76,7 @@ pub(super) async fn status(
         return Err(format!("{url} answered {}", answer.status()));
     }
     let bytes = answer.bytes().await.map_err(|e| format!("{url}: {e}"))?;
-    read_answer(&bytes, &id()?, &nonce, trust)
+    Ok(bytes.to_vec())
 }
 
 /// The DER of an OCSP request for `id` with `nonce` in its extensions.

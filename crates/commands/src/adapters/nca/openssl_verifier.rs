@@ -14,8 +14,8 @@ use openssl::x509::verify::X509VerifyParam;
 use openssl::x509::{X509KeyUsage, X509StoreContext, X509};
 
 use super::{
-    crl, ocsp, parse, LatestOutcome, NcaError, Revocation, SignatureToCheck, SignatureVerifier,
-    TrustAnchorError, Verdict,
+    crl, ocsp, parse, LatestOutcome, LocalResponder, NcaError, Revocation, SignatureToCheck,
+    SignatureVerifier, TrustAnchorError, Verdict,
 };
 
 /// How far a signing time may lie before the request's receipt or after the signature's (clocks
@@ -58,6 +58,9 @@ pub struct OpensslVerifier {
     intermediates: quick_cache::sync::Cache<Vec<u8>, Instant>,
     /// Whether the latest revocation check got an answer.
     latest: LatestOutcome,
+    /// The responder inside this process for the certificates it answers for (development
+    /// mode's authority).
+    local: Option<std::sync::Arc<dyn LocalResponder>>,
 }
 
 impl OpensslVerifier {
@@ -86,6 +89,7 @@ impl OpensslVerifier {
             decoded: quick_cache::sync::Cache::with_weighter(20_000, DECODED_BYTES, ByBytes),
             intermediates: quick_cache::sync::Cache::new(1_000),
             latest: LatestOutcome::default(),
+            local: None,
         })
     }
 
@@ -93,6 +97,14 @@ impl OpensslVerifier {
     #[must_use]
     pub fn with_ocsp_max_age(mut self, max_age: Duration) -> Self {
         self.max_age = max_age;
+        self
+    }
+
+    /// Asks `local` instead of any responder over the network for the certificates it answers
+    /// for (development mode's authority, whose certificate must be among the anchors).
+    #[must_use]
+    pub fn with_local_responder(mut self, local: std::sync::Arc<dyn LocalResponder>) -> Self {
+        self.local = Some(local);
         self
     }
 
@@ -318,9 +330,21 @@ impl OpensslVerifier {
             chain,
             max_age: self.max_age,
         };
-        let by_ocsp = match url {
-            Some(url) => ocsp::status(&self.http, &url, cert, issuer, &trust).await,
-            None => Err("the certificate names no OCSP responder".into()),
+        let local = self.local.as_deref().filter(|l| l.answers_for(issuer));
+        let by_ocsp = match (local, url) {
+            (Some(local), _) => {
+                ocsp::status(ocsp::Responder::Local(local), cert, issuer, &trust).await
+            }
+            (None, Some(url)) => {
+                ocsp::status(
+                    ocsp::Responder::Http(&self.http, &url),
+                    cert,
+                    issuer,
+                    &trust,
+                )
+                .await
+            }
+            (None, None) => Err("the certificate names no OCSP responder".into()),
         };
         match by_ocsp {
             Ok(revocation) => Ok(revocation),
