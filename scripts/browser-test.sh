@@ -42,6 +42,11 @@ if [ -z "$addr" ]; then
   echo "browser-test: egov serve did not start within 2 minutes" >&2
   exit 1
 fi
+# The key file the NCALayer test's stand-in signs with: a development certificate of the citizen
+# it files for, from the CA the server trusts (beside its data directory).
+EGOV_MODE=development EGOV_DATA_DIR="$scratch/pg" "$target/debug/egov" dev-cert \
+  --iin 850715300003 --out "$scratch/ncalayer.p12" >/dev/null
+export EGOV_BIN="$(realpath "$target/debug/egov")" NCALAYER_P12="$scratch/ncalayer.p12"
 status=0
 # `bash scripts/browser-test.sh NAME` runs tests/browser/NAME.test.mjs alone.
 for test in tests/browser/${1:-*}.test.mjs; do

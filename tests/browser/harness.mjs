@@ -16,13 +16,15 @@ export function check(condition, message) {
 }
 
 // A new page at `path` of the service, in a context of its own; script errors are collected.
-export async function open(browser, path = '/') {
+// `prepare` (routes the page's requests take, say) runs before the page is loaded.
+export async function open(browser, path = '/', prepare = async () => {}) {
   const context = await browser.newContext({ acceptDownloads: true, locale: 'ru-RU' });
   const page = await context.newPage();
   const errors = [];
   page.on('pageerror', (error) => errors.push(error.message));
   page.on('console', (message) => { if (message.type() === 'error') errors.push(message.text()); });
   page.errors = errors;
+  await prepare(page);
   await page.goto(base + path);
   return page;
 }

@@ -238,6 +238,9 @@ function ncalayer(documentBase64) {
     let socket;
     try { socket = new WebSocket('wss://127.0.0.1:13579/'); } catch { failed(); return; }
     socket.onerror = failed;
+    // Closed before it answered (NCALayer stopped, or the person closed its window): a promise
+    // settles once, so this is a no-op after an answer.
+    socket.onclose = failed;
     socket.onopen = () => socket.send(JSON.stringify({
       module: 'kz.gov.pki.knca.commonUtils',
       method: 'createCAdESFromBase64',
