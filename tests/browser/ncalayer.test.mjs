@@ -85,14 +85,29 @@ await run({
     await page.context().close();
   },
 
-  async 'without NCALayer running the page says so and shows no signed request'(browser) {
-    const page = await inProduction(browser, (socket) => socket.close());
+  async 'without NCALayer the page says so, keeps the request and signs it once NCALayer runs'(browser) {
+    // NCALayer is not running (the socket closes unanswered) until the test starts it.
+    let running = false;
+    const asked = [];
+    const signing = signingWithKeyFile(asked);
+    const page = await inProduction(browser, (socket) => (running ? signing(socket) : socket.close()));
     await page.click('#file-button');
     await page.waitForSelector('#notice:not([hidden])', { timeout: LIMIT });
     const notice = await page.textContent('#notice');
     check(notice.includes('NCALayer не отвечает'), `the notice names NCALayer: ${notice}`);
-    check(await page.isHidden('#status'), 'no step 3: nothing was signed');
+    // Step 3 shows the request filed and waiting for its signature, with the button to sign it.
+    await page.waitForSelector('#sign-again:not([hidden])', { timeout: LIMIT });
+    const number = await page.textContent('#s-number');
+    check(/^\d{14}$/.test(number), `step 3 names the request: ${number}`);
+    check(await page.isHidden('#open'), 'no result yet');
     await shot(page, 'citizen-7-no-ncalayer');
+    await accessible(page, 'waiting for NCALayer');
+    running = true;
+    await page.click('#sign-again');
+    await page.waitForSelector('#open:not([hidden])', { timeout: LIMIT });
+    check(asked.length === 1, `NCALayer, once running, was asked once: ${asked.length}`);
+    check(await page.textContent('#s-number') === number, 'the same request was signed, none filed anew');
+    check(await page.isHidden('#sign-again'), 'nothing more to sign');
     await page.context().close();
   },
 });

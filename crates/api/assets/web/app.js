@@ -13,6 +13,10 @@ const page = {
   iin: null,
   services: [],
   request: null, // the status answer of the request on screen
+  // The request filed here whose signing failed (NCALayer not running, say): {number, document}
+  // to sign again.
+  unsigned: null,
+  following: null, // which show() follows the request on screen
   history: [],
   access: [],
 };
@@ -39,7 +43,7 @@ const { signIn, signOut, failed } = session({
     $('main').focus();
     await Promise.all([loadServices(), loadHistory(), loadAccess()]);
   },
-  leave: () => Object.assign(page, { iin: null, request: null }),
+  leave: () => Object.assign(page, { iin: null, request: null, unsigned: null }),
 });
 
 // --- filing ---
@@ -58,26 +62,54 @@ function renderServices() {
 
 async function file(event) {
   event.preventDefault();
-  notify(null);
-  const button = $('file-button');
-  button.disabled = true;
-  try {
+  await signingWith($('file-button'), 'fileAndSign', async () => {
     const filed = await json('/api/v1/requests', {
       method: 'POST',
       headers: { 'idempotency-key': crypto.randomUUID() },
       body: { service: $('service').value, iin: page.iin, form: formValues() },
     });
-    button.textContent = t('signing');
-    const cms = await sign(unbase64(filed.document_to_sign), filed.document_to_sign);
-    const accepted = await json(`/api/v1/requests/${filed.number}/signature`, { method: 'POST', body: { cms: base64(cms) } });
-    await show(filed.number, accepted.version);
-    loadHistory();
+    page.unsigned = { number: filed.number, document: filed.document_to_sign };
+    await signUnsigned();
+  });
+}
+
+// «Подписать ЭЦП» on step 3: the filed request's signing again.
+async function signAgain() {
+  await signingWith($('sign-again'), 'signAgain', signUnsigned);
+}
+
+// Runs `work` with `button` disabled and saying it signs; a failure is shown.
+async function signingWith(button, label, work) {
+  notify(null);
+  button.disabled = true;
+  button.textContent = t('signing');
+  try {
+    await work();
   } catch (error) {
     failed(error);
   } finally {
     button.disabled = false;
-    button.textContent = t('fileAndSign');
+    button.textContent = t(label);
   }
+}
+
+// Signs the request filed here and shows its status. When signing fails the request is shown
+// awaiting its signature, with «Подписать ЭЦП» to try again, and the failure is thrown on.
+async function signUnsigned() {
+  const { number, document } = page.unsigned;
+  let accepted;
+  try {
+    const cms = await sign(unbase64(document), document);
+    accepted = await json(`/api/v1/requests/${number}/signature`, { method: 'POST', body: { cms: base64(cms) } });
+  } catch (error) {
+    // Version 1 is its filing, which the status view may not show yet.
+    await show(number, 1).catch(() => {});
+    loadHistory();
+    throw error;
+  }
+  page.unsigned = null;
+  await show(number, accepted.version);
+  loadHistory();
 }
 
 // --- step 3: the request's status ---
@@ -90,7 +122,11 @@ async function show(number, version) {
   $('status').hidden = false;
   renderStatus();
   $('status-title').scrollIntoView({ block: 'start' });
-  follow(number, () => page.request, (request) => {
+  // Each show follows anew: an earlier follow (of this request before it was signed, say) stops
+  // at its next answer.
+  const following = {};
+  page.following = following;
+  follow(number, () => (page.following === following ? page.request : null), (request) => {
     page.request = request;
     renderStatus();
     loadHistory();
@@ -113,6 +149,7 @@ function renderStatus() {
   showStatus(request, page.services);
   $('open').hidden = !request.result_ready;
   $('save').hidden = !request.result_ready;
+  $('sign-again').hidden = !(page.unsigned?.number === request.number && request.status.code === 'awaiting-signature');
 }
 
 async function openDocument() {
@@ -171,6 +208,7 @@ async function start() {
   $('signout').addEventListener('click', signOut);
   $('service').addEventListener('change', () => renderFormFields(page.services));
   $('file-form').addEventListener('submit', file);
+  $('sign-again').addEventListener('click', signAgain);
   $('refresh').addEventListener('click', refresh);
   $('open').addEventListener('click', openDocument);
   $('save').addEventListener('click', saveDocument);
