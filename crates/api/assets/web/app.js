@@ -78,7 +78,8 @@ async function signAgain() {
   await signingWith($('sign-again'), 'signAgain', signUnsigned);
 }
 
-// Runs `work` with `button` disabled and saying it signs; a failure is shown.
+// Runs `work` (filing and signing, or signing alone) with `button` disabled and saying it
+// signs, then gives the button back its `label`; a failure is shown.
 async function signingWith(button, label, work) {
   notify(null);
   button.disabled = true;
@@ -102,7 +103,8 @@ async function signUnsigned() {
     const cms = await sign(unbase64(document), document);
     accepted = await json(`/api/v1/requests/${number}/signature`, { method: 'POST', body: { cms: base64(cms) } });
   } catch (error) {
-    // Version 1 is its filing, which the status view may not show yet.
+    // Version 1 is its filing, which the status view may not show yet. Should the status not
+    // load either, the signing's failure is still the one to tell.
     await show(number, 1).catch(() => {});
     loadHistory();
     throw error;
