@@ -16,14 +16,17 @@ if [ ! -d "$tools/node_modules" ] || ! cmp -s tests/browser/package-lock.json "$
   cp tests/browser/package.json tests/browser/package-lock.json "$tools/"
   (cd "$tools" && npm ci --no-audit --no-fund --silent)
 fi
-# The scripts run beside their modules (ES modules resolve packages from where they are).
-cp tests/browser/*.mjs "$tools/"
 
 target="${CARGO_TARGET_DIR:-target}"
 cargo build --quiet -p egov --bin egov
 artifacts="$(realpath -m "$target/browser-artifacts")"
 rm -rf "$artifacts"
 scratch="$(mktemp -d)"
+# The scripts run beside the modules (ES modules resolve packages from where they are), in a
+# directory of this run's: another run on the machine copies its own.
+mkdir "$scratch/browser"
+ln -s "$tools/node_modules" "$scratch/browser/node_modules"
+cp tests/browser/*.mjs "$scratch/browser/"
 EGOV_MODE=development EGOV_DATA_DIR="$scratch/pg" EGOV_HTTP_ADDR=127.0.0.1:0 RUST_LOG=warn \
   "$target/debug/egov" serve >"$scratch/stdout" 2>"$scratch/stderr" &
 pid=$!
@@ -51,6 +54,6 @@ status=0
 # `bash scripts/browser-test.sh NAME` runs tests/browser/NAME.test.mjs alone.
 for test in tests/browser/${1:-*}.test.mjs; do
   echo "browser-test: $(basename "$test")"
-  CHROMIUM="$(command -v chromium)" node "$tools/$(basename "$test")" "http://$addr" "$artifacts" || status=1
+  CHROMIUM="$(command -v chromium)" node "$scratch/browser/$(basename "$test")" "http://$addr" "$artifacts" || status=1
 done
 exit "$status"
