@@ -85,7 +85,7 @@ await run({
     await page.context().close();
   },
 
-  async 'without NCALayer the page says so, keeps the request and signs it once NCALayer runs'(browser) {
+  async 'without NCALayer the page says so, keeps the request, and it is signed later from the history'(browser) {
     // NCALayer is not running (the socket closes unanswered) until the test starts it.
     let running = false;
     const asked = [];
@@ -102,6 +102,10 @@ await run({
     check(await page.isHidden('#open'), 'no result yet');
     await shot(page, 'citizen-7-no-ncalayer');
     await accessible(page, 'waiting for NCALayer');
+    // Later - the page reloaded - the citizen opens it from the history and signs it there.
+    await page.reload();
+    await page.click(`#history-rows button[aria-label$="${number}"]`);
+    await page.waitForSelector('#sign-again:not([hidden])', { timeout: LIMIT });
     running = true;
     await page.click('#sign-again');
     await page.waitForSelector('#open:not([hidden])', { timeout: LIMIT });

@@ -15,7 +15,9 @@ mod filing;
 mod numbers;
 
 use chrono::{DateTime, SubsecRound, Utc};
-use domain::request::{decide, evolve, Command, Request, RequestEvent, RequestInfo, SurveyAnswer};
+use domain::request::{
+    decide, evolve, Command, DomainError, Request, RequestEvent, RequestInfo, SurveyAnswer,
+};
 use domain::{
     Actor, Channel, EventMetadata, Iin, RecordedEvent, RequestNumber, ServiceCode, StreamId,
     StreamVersion,
@@ -285,6 +287,29 @@ impl Requests {
             actor,
         )
         .await
+    }
+
+    /// The document the applicant signs on the portal (step 2), while their request waits for
+    /// the signature: a signing that failed after filing (the signing tool was not running, say)
+    /// is made again over the same bytes.
+    ///
+    /// # Errors
+    /// [`CommandError::NotFound`] for an unknown request or one `actor` may not act on;
+    /// [`CommandError::Rejected`] when it does not wait for the applicant's signature.
+    pub async fn document_to_sign(
+        &self,
+        number: &RequestNumber,
+        actor: &Actor,
+    ) -> Result<Vec<u8>, CommandError> {
+        let stream_id = self.find(number).await?.ok_or(CommandError::NotFound)?;
+        let loaded = self.load(stream_id).await?;
+        if !loaded.actionable_by(actor) {
+            return Err(CommandError::NotFound);
+        }
+        loaded
+            .state
+            .portal_document_to_sign()
+            .ok_or(CommandError::Rejected(DomainError::NotAwaitingSignature))
     }
 
     /// Records the citizen's answers to the survey (docs/domain.md 7), once per request, after it ended.

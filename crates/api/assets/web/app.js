@@ -13,9 +13,6 @@ const page = {
   iin: null,
   services: [],
   request: null, // the status answer of the request on screen
-  // The request filed here whose signing failed (NCALayer not running, say): {number, document}
-  // to sign again.
-  unsigned: null,
   following: null, // which show() follows the request on screen
   history: [],
   access: [],
@@ -43,7 +40,7 @@ const { signIn, signOut, failed } = session({
     $('main').focus();
     await Promise.all([loadServices(), loadHistory(), loadAccess()]);
   },
-  leave: () => Object.assign(page, { iin: null, request: null, unsigned: null }),
+  leave: () => Object.assign(page, { iin: null, request: null }),
 });
 
 // --- filing ---
@@ -68,14 +65,18 @@ async function file(event) {
       headers: { 'idempotency-key': crypto.randomUUID() },
       body: { service: $('service').value, iin: page.iin, form: formValues() },
     });
-    page.unsigned = { number: filed.number, document: filed.document_to_sign };
-    await signUnsigned();
+    await signAndShow(filed.number, filed.document_to_sign);
   });
 }
 
-// «Подписать ЭЦП» on step 3: the filed request's signing again.
+// «Подписать ЭЦП» on step 3, for the request on screen while it waits for the signature (its
+// signing here failed, or it was opened from the history): its document comes from the API.
 async function signAgain() {
-  await signingWith($('sign-again'), 'signAgain', signUnsigned);
+  const { number } = page.request;
+  await signingWith($('sign-again'), 'signAgain', async () => {
+    const again = await json(`/api/v1/requests/${encodeURIComponent(number)}/document`);
+    await signAndShow(number, again.document_to_sign);
+  });
 }
 
 // Runs `work` (filing and signing, or signing alone) with `button` disabled and saying it
@@ -94,10 +95,10 @@ async function signingWith(button, label, work) {
   }
 }
 
-// Signs the request filed here and shows its status. When signing fails the request is shown
-// awaiting its signature, with «Подписать ЭЦП» to try again, and the failure is thrown on.
-async function signUnsigned() {
-  const { number, document } = page.unsigned;
+// Signs request `number`'s `document` (base64) and shows its status. When signing fails the
+// request is shown awaiting its signature, with «Подписать ЭЦП» to try again, and the failure is
+// thrown on.
+async function signAndShow(number, document) {
   let accepted;
   try {
     const cms = await sign(unbase64(document), document);
@@ -109,7 +110,6 @@ async function signUnsigned() {
     loadHistory();
     throw error;
   }
-  page.unsigned = null;
   await show(number, accepted.version);
   loadHistory();
 }
@@ -151,7 +151,9 @@ function renderStatus() {
   showStatus(request, page.services);
   $('open').hidden = !request.result_ready;
   $('save').hidden = !request.result_ready;
-  $('sign-again').hidden = !(page.unsigned?.number === request.number && request.status.code === 'awaiting-signature');
+  // Signed on the portal by its applicant; at a service centre the operator signs.
+  const unsigned = request.status.code === 'awaiting-signature' && request.channel === 'portal' && request.iin === page.iin;
+  $('sign-again').hidden = !unsigned;
 }
 
 async function openDocument() {

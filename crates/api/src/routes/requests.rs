@@ -1,5 +1,6 @@
-//! The portal's request routes: file (step 1), sign (step 2), answer the survey, and the citizen's
-//! history. Refresh status (step 3) is [`super::status`].
+//! The portal's request routes: file (step 1), sign (step 2; the document again for a signing
+//! made later), answer the survey, and the citizen's history. Refresh status (step 3) is
+//! [`super::status`].
 //!
 //! Writes go through the command handlers; reads come only from the status view. A citizen sees
 //! only requests where they are the applicant or the subject.
@@ -265,6 +266,53 @@ pub async fn sign(
     }))
 }
 
+/// Step 2 again: the document to sign of a request still waiting for its signature.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DocumentDto {
+    pub number: String,
+    /// Base64 of the exact canonical bytes to sign, as step 1 gave them.
+    pub document_to_sign: String,
+}
+
+/// The document to sign of the applicant's request that still waits for its signature (portal
+/// step 2), for a signing that failed after filing to be made again.
+#[utoipa::path(
+    get,
+    path = "/api/v1/requests/{number}/document",
+    tag = "requests",
+    params(("number" = String, Path, description = "The request number")),
+    responses(
+        (status = 200, description = "The document to sign", body = DocumentDto),
+        (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a citizen or a medical organisation's user", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown request, or one the reader did not file", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The request does not wait for the applicant's signature", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Temporarily unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn document(
+    state: web::Data<AppState>,
+    principal: Principal,
+    number: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(&[Role::Citizen, Role::Medical])?;
+    let applicant = principal.person().ok_or(ApiError::Forbidden {
+        role: principal.role,
+    })?;
+    let number = input::request_number(&number)?;
+    let document = state
+        .requests
+        .document_to_sign(&number, &Actor::Citizen { iin: applicant })
+        .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "private, no-store"))
+        .json(DocumentDto {
+            number: number.to_string(),
+            document_to_sign: base64::engine::general_purpose::STANDARD.encode(document),
+        }))
+}
+
 /// Answer the survey (docs/domain.md 7), once, after the request ended.
 #[utoipa::path(
     post,
@@ -385,6 +433,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/requests/{number}/signature")
             .route(web::post().to(sign))
+            .default_service(web::to(super::method_not_allowed)),
+    )
+    .service(
+        web::resource("/requests/{number}/document")
+            .route(web::get().to(document))
             .default_service(web::to(super::method_not_allowed)),
     )
     .service(

@@ -94,6 +94,13 @@ async fn scans_of_a_wrong_kind_or_format_are_refused_and_a_good_one_is_kept_once
         "a resend records nothing"
     );
     assert_eq!(app.scans.len(), 1, "kept once");
+    // The operator signs the centre's document; the citizen is given nothing to sign.
+    let path = format!("/api/v1/requests/{number}/document");
+    let (status, problem) = app.get(&path, &app.citizen(CITIZEN)).await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (409, Some("not-awaiting-signature"))
+    );
 }
 
 #[tokio::test]

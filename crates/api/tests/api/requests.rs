@@ -7,6 +7,8 @@ use domain::request::{SignatureCheck, SignatureRejection};
 use domain::Iin;
 use serde_json::json;
 
+use api::token::Role;
+
 use crate::helpers::{spawn_app, TestApp, ALICE, BOB};
 
 fn sik_assigned(iin: &str) -> serde_json::Value {
@@ -157,4 +159,44 @@ async fn a_citizen_filing_for_another_iin_or_with_a_bad_body_gets_a_problem_not_
         (400, Some("invalid-signature-encoding"))
     );
     assert_eq!(app.verifier.calls(), 0, "nothing reached the verifier");
+}
+
+/// A signing that failed after filing is made again: the applicant (only) gets the document to
+/// sign back, the same bytes, for as long as the request waits for the signature.
+#[tokio::test]
+async fn the_document_to_sign_is_given_again_to_its_applicant_only_until_signed() {
+    let app = spawn_app().await;
+    let (status, created) = app.submit("sik-assignment", ALICE, json!({})).await;
+    assert_eq!(status, 201, "{created}");
+    let number = created["number"].as_str().expect("number").to_owned();
+    let path = format!("/api/v1/requests/{number}/document");
+    let (status, again) = app.get(&path, &app.citizen(ALICE)).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["document_to_sign"], created["document_to_sign"]);
+    assert_eq!(again["number"], number.as_str());
+    // Another citizen, an operator; a number that is none, one never filed (both unknown).
+    let (status, body) = app.get(&path, &app.citizen(BOB)).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (404, Some("request-not-found"))
+    );
+    let operator = app.token(Role::Operator, "op-1", Some("TsON-1"));
+    assert_eq!(app.get(&path, &operator).await.0, 403);
+    for unknown in ["not-a-number", "20990101000001"] {
+        let path = format!("/api/v1/requests/{unknown}/document");
+        let (status, body) = app.get(&path, &app.citizen(ALICE)).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (404, Some("request-not-found")),
+            "{unknown}"
+        );
+    }
+    // Once signed there is nothing more to sign.
+    let cms = testkit::pki::self_signed_cms(b"the document", ALICE);
+    assert_eq!(app.sign(&number, ALICE, &cms).await.0, 202);
+    let (status, body) = app.get(&path, &app.citizen(ALICE)).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("not-awaiting-signature"))
+    );
 }

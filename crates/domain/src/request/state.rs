@@ -147,6 +147,21 @@ impl Request {
         }
     }
 
+    /// The bytes the applicant signs on the portal (step 2), while the request waits for that
+    /// signature; `None` once it is signed or closed, and for a request filed at a service centre
+    /// (its operator signs the centre's document).
+    pub fn portal_document_to_sign(&self) -> Option<Vec<u8>> {
+        match self {
+            Request::Open(open)
+                if open.info.channel == Channel::Portal
+                    && matches!(open.stage, Stage::AwaitingSignature { .. }) =>
+            {
+                Some(open.info.document_to_sign())
+            }
+            _ => None,
+        }
+    }
+
     /// What the request is about, once submitted.
     pub fn info(&self) -> Option<&RequestInfo> {
         match self {
