@@ -214,11 +214,13 @@ impl EventStore {
         without_payload: &[&str],
         no_payloads: bool,
     ) -> Result<Page, StoreError> {
-        let without_payload = if no_payloads { &[] } else { without_payload };
-        let payload = match (without_payload.is_empty(), no_payloads) {
-            (true, false) => return self.read_all(after, limit).await,
-            (_, true) => "'null'::jsonb",
-            (false, false) => "CASE WHEN event_type = ANY($4) THEN 'null'::jsonb ELSE payload END",
+        let (payload, types) = match (no_payloads, without_payload) {
+            (true, _) => ("'null'::jsonb", &[][..]),
+            (false, []) => return self.read_all(after, limit).await,
+            (false, types) => (
+                "CASE WHEN event_type = ANY($4) THEN 'null'::jsonb ELSE payload END",
+                types,
+            ),
         };
         let columns = EVENT_COLUMNS.replacen("payload", payload, 1);
         let sql = format!(
@@ -228,7 +230,7 @@ impl EventStore {
               ORDER BY tx_id, position \
               LIMIT $3"
         );
-        let types: Vec<&str> = without_payload.to_vec();
+        let types: Vec<&str> = types.to_vec();
         let params: [&(dyn ToSql + Sync); 4] = [
             &after.transaction(),
             &after.position(),

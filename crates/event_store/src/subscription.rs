@@ -59,8 +59,8 @@ pub struct Subscription {
     /// Counts announcements seen by the listener; a change means "read again".
     wake: watch::Receiver<u64>,
     listener: JoinHandle<()>,
-    /// When the last batch was returned, if it was not a full one (for
-    /// [`SubscriptionOptions::pace`]).
+    /// When the last batch was returned, if it was not a full one and the subscription is paced
+    /// ([`SubscriptionOptions::pace`]).
     returned: Option<tokio::time::Instant>,
 }
 
@@ -119,9 +119,12 @@ impl Subscription {
                 .await?;
             if !page.events.is_empty() {
                 self.cursor = page.next;
-                // A full batch means more is waiting: the next is read at once.
+                // A full batch means more is waiting: the next is read at once. Without a pace
+                // there is no wait at all (a timer, even one already due, waits for the timer's
+                // next millisecond).
                 let full = page.events.len() >= self.options.batch_size as usize;
-                self.returned = (!full).then(tokio::time::Instant::now);
+                let paced = !full && !self.options.pace.is_zero();
+                self.returned = paced.then(tokio::time::Instant::now);
                 return Ok(page.events);
             }
             if self.store.held_back(self.cursor).await? {
