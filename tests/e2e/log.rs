@@ -236,7 +236,7 @@ async fn a_stream_rewritten_with_a_consistent_chain_passes_verify_but_not_the_tr
     let admin = flow.db.superuser().await;
     let victim: i64 = admin
         .query_one(
-            "SELECT l.idx FROM projections.log_tree_leaves l
+            "SELECT l.idx FROM projections.log_tree_leaves() l
                JOIN events e ON e.event_id = l.event_id
                JOIN request_numbers n ON n.stream_id = e.stream_id
               WHERE n.number = $1 AND e.stream_version = 2",
@@ -299,7 +299,7 @@ async fn a_stream_rewritten_with_a_consistent_chain_passes_verify_but_not_the_tr
     let (tree, signed_after): (i64, i64) = {
         let row = admin
             .query_one(
-                "SELECT (SELECT count(*) FROM projections.log_tree_leaves), (SELECT max(size) FROM tree_heads)",
+                "SELECT (SELECT count(*) FROM projections.log_tree_leaves()), (SELECT max(size) FROM tree_heads)",
                 &[],
             )
             .await
@@ -577,7 +577,7 @@ async fn the_witness_cosigns_heads_that_extend_and_names_the_first_rewritten_lea
         .superuser()
         .await
         .query_one(
-            "SELECT l.idx FROM projections.log_tree_leaves l
+            "SELECT l.idx FROM projections.log_tree_leaves() l
                JOIN events e ON e.event_id = l.event_id
                JOIN request_numbers n ON n.stream_id = e.stream_id
               WHERE n.number = $1 AND e.stream_version = 2",
@@ -615,7 +615,7 @@ async fn the_witness_raises_the_alarm_when_the_logs_tail_is_dropped() {
     let admin = flow.db.superuser().await;
     let first_dropped: i64 = admin
         .query_one(
-            "SELECT min(l.idx) FROM projections.log_tree_leaves l
+            "SELECT min(l.idx) FROM projections.log_tree_leaves() l
                JOIN events e ON e.event_id = l.event_id
                JOIN request_numbers n ON n.stream_id = e.stream_id
               WHERE n.number = $1 AND e.stream_version > 3",

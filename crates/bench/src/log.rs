@@ -4,9 +4,9 @@
 //! 1. appends without and with the tree's projector running, in `--rounds` (3) alternating rounds
 //!    (one event per append, then ten), and the ratio of the rates over all rounds;
 //! 2. the log topped up to `--events` (1,000,000) events, the tree rebuilt from the first event:
-//!    its rate, and the tree's storage per event (both tables with their indexes);
+//!    its rate, and the tree's storage per event (nodes and tiles with their indexes);
 //! 3. inclusion proofs read from PostgreSQL by `--workers` tasks for `--seconds` (random leaves,
-//!    against the whole tree): proofs per second, p50/p99;
+//!    against the whole tree), by index and by event: proofs per second, p50/p99;
 //! 4. a synthetic tree of `--leaves` (10,000,000) leaves filled by SQL, level by level
 //!    (leaf i = SHA-256(0x00 || i as 8 bytes), node = SHA-256(0x01 || left || right)), its head
 //!    checked against the domain's tree of the same leaves, then consistency proofs from random
@@ -63,6 +63,10 @@ pub struct LogBenchReport {
     pub inclusion_proofs_per_s: f64,
     pub inclusion_p50_ms: f64,
     pub inclusion_p99_ms: f64,
+    /// The same by event id (the leaf looked up first).
+    pub inclusion_by_event_per_s: f64,
+    pub inclusion_by_event_p50_ms: f64,
+    pub inclusion_by_event_p99_ms: f64,
     pub consistency_leaves: u64,
     pub fill_seconds: f64,
     pub consistency_p50_ms: f64,
@@ -202,13 +206,13 @@ async fn rebuild_and_storage(
     report.rebuild_events = rebuilt.events;
     report.rebuild_events_per_s = per_second(rebuilt.events, started.elapsed());
     client
-        .batch_execute("VACUUM ANALYZE projections.log_tree, projections.log_tree_leaves")
+        .batch_execute("VACUUM ANALYZE projections.log_tree, projections.log_tree_tiles")
         .await
         .map_err(database("vacuuming the tree"))?;
     let bytes: i64 = client
         .query_one(
             "SELECT pg_total_relation_size('projections.log_tree')
-                  + pg_total_relation_size('projections.log_tree_leaves')",
+                  + pg_total_relation_size('projections.log_tree_tiles')",
             &[],
         )
         .await
@@ -220,7 +224,9 @@ async fn rebuild_and_storage(
     Ok(())
 }
 
-/// (3): inclusion proofs of random leaves against the whole tree, by `options.writers` tasks.
+/// (3): inclusion proofs of random leaves against the whole tree, by `options.writers` tasks:
+/// by the leaf's index, then by its event (as the API's `?event=` serves them: the event's leaf
+/// found through its tile's anchor, then the proof).
 async fn inclusion_proofs(
     store: &EventStore,
     options: &LogBenchOptions,
@@ -233,42 +239,89 @@ async fn inclusion_proofs(
     if size == 0 {
         return Ok(());
     }
-    eprintln!(
-        "(3) inclusion proofs in a tree of {size}, {} tasks, {} s ...",
-        options.writers, options.seconds
-    );
-    let deadline = Instant::now() + Duration::from_secs(options.seconds);
-    let started = Instant::now();
-    let tasks: Vec<_> = (0..options.writers)
-        .map(|task| {
-            let pool = pool.clone();
-            tokio::spawn(async move {
-                let client = pool.get().await.map_err(scratch::failed)?;
-                let mut latencies = Vec::new();
-                let mut index = (task as u64).wrapping_mul(7_919) % size.max(1);
-                while Instant::now() < deadline {
-                    index = (index
-                        .wrapping_mul(6_364_136_223_846_793_005)
-                        .wrapping_add(1))
-                        % size;
-                    let began = Instant::now();
-                    read::inclusion(&client, index, size)
-                        .await
-                        .map_err(scratch::failed)?;
-                    latencies.push(began.elapsed());
-                }
-                Ok::<_, BenchError>(latencies)
-            })
-        })
-        .collect();
-    let mut latencies = Vec::new();
-    for task in tasks {
-        latencies.extend(task.await.map_err(scratch::failed)??);
+    for by_event in [false, true] {
+        eprintln!(
+            "(3) inclusion proofs by {} in a tree of {size}, {} tasks, {} s ...",
+            if by_event { "event" } else { "index" },
+            options.writers,
+            options.seconds
+        );
+        let deadline = Instant::now() + Duration::from_secs(options.seconds);
+        let started = Instant::now();
+        let tasks: Vec<_> = (0..options.writers)
+            .map(|task| tokio::spawn(proving(pool.clone(), task, size, by_event, deadline)))
+            .collect();
+        let mut latencies = Vec::new();
+        for task in tasks {
+            latencies.extend(task.await.map_err(scratch::failed)??);
+        }
+        let rate = per_second(latencies.len() as u64, started.elapsed());
+        let (p50, p99) = (
+            percentile_ms(&latencies, 0.50),
+            percentile_ms(&latencies, 0.99),
+        );
+        if by_event {
+            report.inclusion_by_event_per_s = rate;
+            (
+                report.inclusion_by_event_p50_ms,
+                report.inclusion_by_event_p99_ms,
+            ) = (p50, p99);
+        } else {
+            report.inclusion_proofs_per_s = rate;
+            (report.inclusion_p50_ms, report.inclusion_p99_ms) = (p50, p99);
+        }
     }
-    report.inclusion_proofs_per_s = per_second(latencies.len() as u64, started.elapsed());
-    report.inclusion_p50_ms = percentile_ms(&latencies, 0.50);
-    report.inclusion_p99_ms = percentile_ms(&latencies, 0.99);
     Ok(())
+}
+
+/// One task's inclusion proofs until `deadline`, of leaves picked at random, each proof's
+/// latency (by event: of events read from 20 random places of the tree first).
+async fn proving(
+    pool: deadpool_postgres::Pool,
+    task: usize,
+    size: u64,
+    by_event: bool,
+    deadline: Instant,
+) -> Result<Vec<Duration>, BenchError> {
+    let client = pool.get().await.map_err(scratch::failed)?;
+    let mut index = (task as u64).wrapping_mul(7_919) % size.max(1);
+    let mut next = move || {
+        index = (index
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1))
+            % size;
+        index
+    };
+    let mut events = Vec::new();
+    if by_event {
+        for _ in 0..20 {
+            let page = read::leaves(&client, next(), 50).await;
+            events.extend(
+                page.map_err(scratch::failed)?
+                    .into_iter()
+                    .map(|(_, id, _)| id),
+            );
+        }
+    }
+    let mut latencies = Vec::new();
+    while Instant::now() < deadline {
+        let began = Instant::now();
+        let leaf = match events.get(latencies.len() % events.len().max(1)) {
+            Some(&event) if by_event => {
+                read::leaf(&client, event)
+                    .await
+                    .map_err(scratch::failed)?
+                    .ok_or_else(|| scratch::failed("an event of the tree has no leaf"))?
+                    .index
+            }
+            _ => next(),
+        };
+        read::inclusion(&client, leaf, size)
+            .await
+            .map_err(scratch::failed)?;
+        latencies.push(began.elapsed());
+    }
+    Ok(latencies)
 }
 
 /// (4): a synthetic tree of `options.leaves` leaves filled by SQL, then consistency proofs.
@@ -317,23 +370,33 @@ async fn consistency_proofs(
     Ok(())
 }
 
-/// Replaces the tree with a synthetic one of `n` leaves, level by level in SQL.
+/// Replaces the tree with a synthetic one of `n` leaves, level by level in SQL (the leaves' places
+/// in the log, which proofs do not read, made up).
 async fn fill(client: &deadpool_postgres::Client, n: u64) -> Result<(), BenchError> {
     client
         .batch_execute(&format!(
             "SET statement_timeout = 0;
-             TRUNCATE projections.log_tree, projections.log_tree_leaves;
-             INSERT INTO projections.log_tree_leaves (idx, event_id, hash)
-               SELECT i, md5(i::text)::uuid, sha256('\\x00'::bytea || int8send(i))
-                 FROM generate_series(0, {last}) i;",
-            last = n - 1
+             TRUNCATE projections.log_tree, projections.log_tree_tiles;
+             CREATE TEMP TABLE fill_leaves AS
+               SELECT i AS idx, md5(i::text)::uuid AS event_id,
+                      sha256('\\x00'::bytea || int8send(i)) AS hash
+                 FROM generate_series(0, {last}) i;
+             CREATE INDEX ON fill_leaves (idx);
+             ANALYZE fill_leaves;
+             INSERT INTO projections.log_tree_tiles (tile, first_tx, first_position, event_ids, hashes)
+               SELECT idx / {tile}, 0, idx / {tile},
+                      string_agg(uuid_send(event_id), ''::bytea ORDER BY idx),
+                      string_agg(hash, ''::bytea ORDER BY idx)
+                 FROM fill_leaves GROUP BY idx / {tile};",
+            last = n - 1,
+            tile = log_tree::TILE,
         ))
         .await
         .map_err(database("filling the leaves"))?;
     let mut level = 1;
     while (n >> level) > 0 {
         let below = if level == 1 {
-            "projections.log_tree_leaves".to_owned()
+            "fill_leaves".to_owned()
         } else {
             format!(
                 "(SELECT idx, hash FROM projections.log_tree WHERE level = {})",
@@ -366,7 +429,9 @@ async fn fill(client: &deadpool_postgres::Client, n: u64) -> Result<(), BenchErr
         .await
         .map_err(database("dropping the computed levels"))?;
     client
-        .batch_execute("ANALYZE projections.log_tree, projections.log_tree_leaves")
+        .batch_execute(
+            "DROP TABLE fill_leaves; ANALYZE projections.log_tree, projections.log_tree_tiles",
+        )
         .await
         .map_err(database("analysing the tree"))
 }
@@ -389,6 +454,12 @@ pub fn print_table(report: &LogBenchReport) {
     eprintln!(
         "inclusion proofs: {:.0}/s (p50 {:.2} ms, p99 {:.2} ms)",
         report.inclusion_proofs_per_s, report.inclusion_p50_ms, report.inclusion_p99_ms
+    );
+    eprintln!(
+        "inclusion proofs by event: {:.0}/s (p50 {:.2} ms, p99 {:.2} ms)",
+        report.inclusion_by_event_per_s,
+        report.inclusion_by_event_p50_ms,
+        report.inclusion_by_event_p99_ms
     );
     eprintln!(
         "consistency proofs over {} leaves (filled in {:.0} s): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",

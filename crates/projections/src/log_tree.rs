@@ -1,12 +1,13 @@
-//! The Merkle tree over the whole log (`projections.log_tree_leaves`, `projections.log_tree`,
-//! migrations/V17): every event a leaf, in the gap-free global order, and every complete aligned
-//! subtree stored once as a node (`domain::merkle::frontier`). Proofs and the head at any size are
-//! read from a few nodes.
+//! The Merkle tree over the whole log (`projections.log_tree_tiles`, `projections.log_tree`,
+//! migrations/V17 and V20): every event a leaf, in the gap-free global order, the leaves kept in
+//! tiles of 256 ([`tiles`]), and every complete aligned subtree from level 4 up stored once as a
+//! node (`domain::merkle::frontier`). Proofs and the head at any size are read from a few nodes
+//! and tiles.
 //!
 //! The tree is fed from the log only, never from the Kafka topic: a leaf's index is its place in
 //! the global order, which the topic's partitions do not keep.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use deadpool_postgres::{GenericClient, Transaction};
 use domain::merkle::frontier::{covering, fold, Frontier, Node};
@@ -20,6 +21,10 @@ use crate::writes::Write;
 use crate::{ProjectionError, Projector};
 
 pub mod heads;
+mod tiles;
+
+pub use tiles::TILE;
+use tiles::{Tile, Tiles};
 
 /// The projector of the log's tree.
 #[derive(Debug, Default)]
@@ -40,7 +45,6 @@ pub const LOWEST_STORED: u8 = 4;
 
 /// The live tables.
 const NODES: &str = "projections.log_tree";
-const LEAVES: &str = "projections.log_tree_leaves";
 
 impl Projector for LogTreeProjector {
     fn name(&self) -> &'static str {
@@ -70,31 +74,27 @@ impl Projector for LogTreeProjector {
         events: &'a [RecordedEvent],
         finish: Option<&'a Finish<'a>>,
     ) -> Result<u64, ProjectionError> {
-        let leaves = format!("{table}_leaves");
+        let tiles = format!("{table}_tiles");
         // A live batch (with `finish`) starts at the checkpoint, which moves with the leaves, so
-        // none of it is in the tree: only a rebuild's or replay's batches are looked up.
-        let ids: Vec<Uuid> = match finish {
-            Some(_) => Vec::new(),
-            None => events.iter().map(|e| e.event_id).collect(),
-        };
+        // none of it is in the tree: only a rebuild's or replay's batches are looked for in the
+        // tiles a batch as long could have filled.
         let live = finish.is_some();
-        let ((size, present), stored) = futures_util::try_join!(
-            size_and_present(tx, &leaves, &ids),
-            live_leaves(tx, events, live)
-        )?;
-        let fresh = events.iter().skip_while(|e| present.contains(&e.event_id));
-        if let Some(event) = fresh.clone().find(|e| present.contains(&e.event_id)) {
-            return Err(ProjectionError::Tree(format!(
-                "event {} is in the tree already, after events that are not",
-                event.event_id
-            )));
-        }
+        let back = if live {
+            0
+        } else {
+            (events.len() as u64).div_ceil(TILE)
+        };
+        let (tail, stored) =
+            futures_util::try_join!(tiles::tail(tx, &tiles, back), live_leaves(tx, events, live))?;
+        let size = tail.last().map_or(0, Tile::end);
+        let fresh = fresh(events, &tail)?;
         let edge = covering(0..size);
         let heads = read_nodes(tx, table, &edge).await?;
         let heads = edge.iter().map(|n| heads[n]).collect();
         let mut frontier =
             Frontier::new(size, heads).map_err(|e| ProjectionError::Tree(e.to_string()))?;
-        let mut rows = Rows::default();
+        let mut written = Tiles::after(size, tail.into_iter().last());
+        let mut nodes = Nodes::default();
         for event in fresh {
             let leaf = match stored.get(&event.event_id) {
                 Some(leaf) => *leaf,
@@ -106,21 +106,26 @@ impl Projector for LogTreeProjector {
                 }
                 None => merkle::event_leaf(event),
             };
+            written.push(event.event_id, event.cursor, &leaf);
             for (node, hash) in frontier.push(leaf) {
-                rows.push(node, hash, event.event_id);
+                nodes.push(node, hash);
             }
         }
-        let written = u64::try_from(rows.leaf_idx.len()).unwrap_or(u64::MAX);
-        if written == 0 {
+        let count = frontier.size() - size;
+        if count == 0 {
             return Ok(0);
         }
+        let rows = written.rows();
         let writes = [
             Write {
-                sql: format!(
-                    "INSERT INTO {leaves} (idx, event_id, hash)
-                     SELECT * FROM unnest($1::int8[], $2::uuid[], $3::bytea[])"
-                ),
-                params: vec![&rows.leaf_idx, &rows.leaf_event, &rows.leaf_hash],
+                sql: tiles::upsert(&tiles),
+                params: vec![
+                    &rows.tile,
+                    &rows.first_tx,
+                    &rows.first_position,
+                    &rows.event_ids,
+                    &rows.hashes,
+                ],
                 doing: "adding leaves to the log's tree",
             },
             Write {
@@ -128,41 +133,59 @@ impl Projector for LogTreeProjector {
                     "INSERT INTO {table} (level, idx, hash)
                      SELECT * FROM unnest($1::int2[], $2::int8[], $3::bytea[])"
                 ),
-                params: vec![&rows.level, &rows.idx, &rows.hash],
+                params: vec![&nodes.level, &nodes.idx, &nodes.hash],
                 doing: "adding nodes to the log's tree",
             },
         ];
         crate::writes::pipelined(tx, &writes, finish).await?;
-        Ok(written)
+        Ok(count)
     }
 }
 
-/// A batch's rows: the leaves apart (with their events), the nodes above them together.
+/// The events of a batch that are not in the tree yet (whose last tiles are `tail`): those after
+/// the ones it has, which can only be the batch's first.
+///
+/// # Errors
+/// An event in the tree after one that is not: the tree and the log disagree.
+fn fresh<'e>(
+    events: &'e [RecordedEvent],
+    tail: &[Tile],
+) -> Result<&'e [RecordedEvent], ProjectionError> {
+    let present: HashSet<Uuid> = tail
+        .iter()
+        .flat_map(Tile::leaves)
+        .map(|(_, id, _)| id)
+        .collect();
+    let known = events
+        .iter()
+        .take_while(|e| present.contains(&e.event_id))
+        .count();
+    let fresh = &events[known..];
+    match fresh.iter().find(|e| present.contains(&e.event_id)) {
+        Some(event) => Err(ProjectionError::Tree(format!(
+            "event {} is in the tree already, after events that are not",
+            event.event_id
+        ))),
+        None => Ok(fresh),
+    }
+}
+
+/// A batch's nodes above the leaves, those of the levels that are stored.
 #[derive(Default)]
-struct Rows {
-    leaf_idx: Vec<i64>,
-    leaf_event: Vec<Uuid>,
-    leaf_hash: Vec<Vec<u8>>,
+struct Nodes {
     level: Vec<i16>,
     idx: Vec<i64>,
     hash: Vec<Vec<u8>>,
 }
 
-impl Rows {
-    fn push(&mut self, node: Node, hash: Hash, event: Uuid) {
-        let idx = i64::try_from(node.index).unwrap_or(i64::MAX);
-        if computed(node) {
+impl Nodes {
+    fn push(&mut self, node: Node, hash: Hash) {
+        if node.level == 0 || computed(node) {
             return;
         }
-        if node.level == 0 {
-            self.leaf_idx.push(idx);
-            self.leaf_event.push(event);
-            self.leaf_hash.push(hash.to_vec());
-        } else {
-            self.level.push(i16::from(node.level));
-            self.idx.push(idx);
-            self.hash.push(hash.to_vec());
-        }
+        self.level.push(i16::from(node.level));
+        self.idx.push(i64::try_from(node.index).unwrap_or(i64::MAX));
+        self.hash.push(hash.to_vec());
     }
 }
 
@@ -200,26 +223,6 @@ async fn live_leaves(
     Ok(leaves)
 }
 
-/// How many leaves `leaves` holds, and which of `ids` are among them (one round trip).
-async fn size_and_present(
-    client: &impl GenericClient,
-    leaves: &str,
-    ids: &[Uuid],
-) -> Result<(u64, Vec<Uuid>), ProjectionError> {
-    let database = ProjectionError::database("reading the log's tree");
-    let sql = format!(
-        "SELECT (SELECT coalesce(max(idx) + 1, 0) FROM {leaves}),
-                ARRAY(SELECT event_id FROM {leaves} WHERE event_id = ANY($1))"
-    );
-    let statement = client.prepare_cached(&sql).await.map_err(database)?;
-    let row = client
-        .query_one(&statement, &[&ids])
-        .await
-        .map_err(database)?;
-    let size: i64 = row.get(0);
-    Ok((u64::try_from(size).unwrap_or(0), row.get(1)))
-}
-
 /// Whether `node` is one of the levels computed from its leaves, not stored.
 fn computed(node: Node) -> bool {
     (1..LOWEST_STORED).contains(&node.level)
@@ -231,7 +234,7 @@ fn leaves_under(node: Node) -> std::ops::Range<u64> {
     first..first + (1 << node.level)
 }
 
-/// The heads of `nodes` in the tree whose nodes table is `table` (leaves in `{table}_leaves`):
+/// The heads of `nodes` in the tree whose nodes table is `table` (leaves in `{table}_tiles`):
 /// the stored ones read, the others computed from the leaves under them, all in one query.
 ///
 /// # Errors
@@ -265,7 +268,8 @@ fn leaves_of(nodes: &[Node]) -> Vec<u64> {
     leaves.into_iter().collect()
 }
 
-/// The leaves `leaves` and the stored nodes among `nodes` that are in the tree, in one query.
+/// The leaves `leaves` and the stored nodes among `nodes` that are in the tree, in one query (the
+/// leaves' tiles whole, the leaves taken from them here).
 async fn read_stored(
     client: &impl GenericClient,
     table: &str,
@@ -279,28 +283,45 @@ async fn read_stored(
     let int8 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
     let levels: Vec<i16> = nodes.iter().map(|n| i16::from(n.level)).collect();
     let indexes: Vec<i64> = nodes.iter().map(|n| int8(n.index)).collect();
-    // A plain array of leaves, not ranges joined to arrays: the server then plans the statement
+    // A plain array of tiles, not ranges joined to arrays: the server then plans the statement
     // once (with ranges it estimates a large share of the table per range and plans every call).
-    let leaves: Vec<i64> = leaves.iter().copied().map(int8).collect();
+    // The tiles' rows have level -1 and the tile's number, their hashes packed.
+    let mut tiles: Vec<i64> = leaves.iter().map(|&leaf| int8(leaf / TILE)).collect();
+    tiles.dedup();
     let sql = format!(
-        "SELECT 0::int2, l.idx, l.hash FROM {table}_leaves l WHERE l.idx = ANY($3::int8[])
+        "SELECT -1::int2, t.tile, t.hashes FROM {table}_tiles t WHERE t.tile = ANY($3::int8[])
          UNION ALL
          SELECT n.level, n.idx, n.hash FROM {table} n
            JOIN unnest($1::int2[], $2::int8[]) AS a(v, i) ON n.level = a.v AND n.idx = a.i"
     );
     let statement = client.prepare_cached(&sql).await.map_err(database)?;
     let rows = client
-        .query(&statement, &[&levels, &indexes, &leaves])
+        .query(&statement, &[&levels, &indexes, &tiles])
         .await
         .map_err(database)?;
-    let mut found = HashMap::with_capacity(rows.len());
+    let mut found = HashMap::with_capacity(rows.len() + leaves.len());
     for row in rows {
         let level: i16 = row.get(0);
-        let index: i64 = row.get(1);
+        let index = u64::try_from(row.get::<_, i64>(1)).unwrap_or(u64::MAX);
         let hash: &[u8] = row.get(2);
+        if level < 0 {
+            let first = index.saturating_mul(TILE);
+            for (leaf, hash) in (first..).zip(tiles::hashes_of(hash)) {
+                if leaves.binary_search(&leaf).is_ok() {
+                    found.insert(
+                        Node {
+                            level: 0,
+                            index: leaf,
+                        },
+                        hash,
+                    );
+                }
+            }
+            continue;
+        }
         let node = Node {
             level: u8::try_from(level).unwrap_or(u8::MAX),
-            index: u64::try_from(index).unwrap_or(u64::MAX),
+            index,
         };
         let hash = Hash::try_from(hash)
             .map_err(|_| ProjectionError::Tree(format!("node {node:?} is not 32 bytes")))?;
@@ -325,10 +346,24 @@ pub mod read {
     /// # Errors
     /// The database failing.
     pub async fn size(client: &impl GenericClient) -> Result<u64, ProjectionError> {
-        Ok(size_and_present(client, LEAVES, &[]).await?.0)
+        let row = client
+            .query_opt(
+                "SELECT tile, length(event_ids) / 16 FROM projections.log_tree_tiles
+                  ORDER BY tile DESC LIMIT 1",
+                &[],
+            )
+            .await
+            .map_err(ProjectionError::database("reading the log's tree"))?;
+        Ok(row.map_or(0, |row| {
+            let tile = u64::try_from(row.get::<_, i64>(0)).unwrap_or(0);
+            let leaves = u64::try_from(row.get::<_, i32>(1)).unwrap_or(0);
+            tile.saturating_mul(TILE).saturating_add(leaves)
+        }))
     }
 
-    /// The leaf of event `id`, if the tree has it.
+    /// The leaf of event `id`, if the tree has it: found in the tile whose anchor is the last at
+    /// or before the event's place in the log. The server finds the id in the tile and sends
+    /// its place and hash alone, not the tile.
     ///
     /// # Errors
     /// The database failing.
@@ -336,20 +371,73 @@ pub mod read {
         client: &impl GenericClient,
         id: Uuid,
     ) -> Result<Option<Leaf>, ProjectionError> {
-        let row = client
-            .query_opt(
-                "SELECT idx, hash FROM projections.log_tree_leaves WHERE event_id = $1",
-                &[&id],
+        let database = ProjectionError::database("reading a leaf of the log's tree");
+        // Prepared once per connection: planning the lateral joins costs more than running them.
+        let statement = client
+            .prepare_cached(
+                "SELECT t.tile, f.at, substr(t.hashes, f.at / 16 * 32 + 1, 32)
+                   FROM events e,
+                        LATERAL (SELECT t.tile, t.event_ids, t.hashes
+                                   FROM projections.log_tree_tiles t
+                                  WHERE (t.first_tx, t.first_position) <= (e.tx_id, e.position)
+                                  ORDER BY t.first_tx DESC, t.first_position DESC LIMIT 1) t,
+                        LATERAL (SELECT position(uuid_send(e.event_id) IN t.event_ids) - 1
+                                     AS at) f
+                  WHERE e.event_id = $1",
             )
+            .await
+            .map_err(database)?;
+        let row = client
+            .query_opt(&statement, &[&id])
+            .await
+            .map_err(database)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let (tile, at): (i64, i32) = (row.get(0), row.get(1));
+        let tile = u64::try_from(tile).unwrap_or(u64::MAX);
+        match usize::try_from(at) {
+            // Not in its tile: the tree has not reached it.
+            Err(_) => Ok(None),
+            Ok(at) if at % 16 == 0 => {
+                let hash: &[u8] = row.get(2);
+                let hash = Hash::try_from(hash).map_err(|_| {
+                    ProjectionError::Tree(format!("tile {tile} does not hold whole leaves"))
+                })?;
+                Ok(Some(Leaf {
+                    index: tile.saturating_mul(TILE).saturating_add((at / 16) as u64),
+                    hash,
+                }))
+            }
+            // The id's bytes across two ids (2^-128 odds): the tile searched id by id.
+            Ok(_) => leaf_in(client, tile, id).await,
+        }
+    }
+
+    /// The leaf of event `id` in tile `tile`, searched id by id.
+    async fn leaf_in(
+        client: &impl GenericClient,
+        tile: u64,
+        id: Uuid,
+    ) -> Result<Option<Leaf>, ProjectionError> {
+        let sql = format!(
+            "SELECT {} FROM projections.log_tree_tiles WHERE tile = $1",
+            tiles::COLUMNS
+        );
+        let tile = i64::try_from(tile).unwrap_or(i64::MAX);
+        let row = client
+            .query_opt(&sql, &[&tile])
             .await
             .map_err(ProjectionError::database(
                 "reading a leaf of the log's tree",
             ))?;
-        Ok(row.and_then(|row| {
-            let hash: &[u8] = row.get(1);
+        let Some(tile) = row.as_ref().map(Tile::from_row).transpose()? else {
+            return Ok(None);
+        };
+        Ok(tile.find(id).and_then(|k| {
             Some(Leaf {
-                index: u64::try_from(row.get::<_, i64>(0)).ok()?,
-                hash: Hash::try_from(hash).ok()?,
+                index: tile.first().saturating_add(k as u64),
+                hash: tile.hash(k)?,
             })
         }))
     }
@@ -364,27 +452,31 @@ pub mod read {
         start: u64,
         limit: i64,
     ) -> Result<Vec<(u64, Uuid, Hash)>, ProjectionError> {
-        let start = i64::try_from(start).unwrap_or(i64::MAX);
+        let count = usize::try_from(limit).unwrap_or(0);
+        let first = i64::try_from(start / TILE).unwrap_or(i64::MAX);
+        let tiles = i64::try_from((count as u64).div_ceil(TILE) + 1).unwrap_or(i64::MAX);
         let rows = client
             .query(
-                "SELECT idx, event_id, hash FROM projections.log_tree_leaves
-                  WHERE idx >= $1 ORDER BY idx LIMIT $2",
-                &[&start, &limit],
+                &format!(
+                    "SELECT {} FROM projections.log_tree_tiles
+                      WHERE tile >= $1 ORDER BY tile LIMIT $2",
+                    tiles::COLUMNS
+                ),
+                &[&first, &tiles],
             )
             .await
             .map_err(ProjectionError::database(
                 "reading the leaves of the log's tree",
             ))?;
-        Ok(rows
+        let tiles = rows
             .iter()
-            .filter_map(|row| {
-                let hash: &[u8] = row.get(2);
-                Some((
-                    u64::try_from(row.get::<_, i64>(0)).ok()?,
-                    row.get(1),
-                    Hash::try_from(hash).ok()?,
-                ))
-            })
+            .map(Tile::from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(tiles
+            .iter()
+            .flat_map(Tile::leaves)
+            .skip_while(|(index, ..)| *index < start)
+            .take(count)
             .collect())
     }
 

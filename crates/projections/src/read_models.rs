@@ -16,7 +16,7 @@ use crate::kafka::KafkaSettings;
 use crate::projector::{run_observed, BatchApplied, Progress};
 use crate::rebuild::{rebuild, RebuildReport};
 use crate::replay::{check, CheckReport, Through};
-use crate::tables::{Swap, Table};
+use crate::tables::{Swap, Table, Unpacked};
 use crate::{checkpoint, AnalyticsProjector, DataAccessProjector, ProjectionError};
 use crate::{Lag, LogTreeProjector, RequestStatusProjector};
 
@@ -86,34 +86,32 @@ impl ReadModel {
     /// Its tables, the main one first.
     pub const fn tables(self) -> &'static [Table] {
         match self {
-            ReadModel::RequestStatus => &[Table {
-                suffix: "",
-                key: &["stream_id"],
-            }],
-            ReadModel::DataAccess => &[Table {
-                suffix: "",
-                key: &["event_id", "seq"],
-            }],
-            ReadModel::Analytics => &[
-                Table {
-                    suffix: "",
-                    key: &["stream_id"],
-                },
-                Table {
-                    suffix: "_steps",
-                    key: &["stream_id", "step"],
-                },
-            ],
-            ReadModel::LogTree => &[
-                Table {
-                    suffix: "",
-                    key: &["level", "idx"],
-                },
-                Table {
-                    suffix: "_leaves",
-                    key: &["idx"],
-                },
-            ],
+            ReadModel::RequestStatus => const { &[Table::plain("", &["stream_id"])] },
+            ReadModel::DataAccess => const { &[Table::plain("", &["event_id", "seq"])] },
+            ReadModel::Analytics => {
+                const {
+                    &[
+                        Table::plain("", &["stream_id"]),
+                        Table::plain("_steps", &["stream_id", "step"]),
+                    ]
+                }
+            }
+            ReadModel::LogTree => {
+                const {
+                    &[
+                        Table::plain("", &["level", "idx"]),
+                        Table {
+                            suffix: "_tiles",
+                            key: &["tile"],
+                            unpacked: Some(Unpacked {
+                                function: "projections.log_tree_leaves",
+                                label: "_leaves",
+                                key: &["idx"],
+                            }),
+                        },
+                    ]
+                }
+            }
         }
     }
 

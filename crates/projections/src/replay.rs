@@ -9,7 +9,7 @@ use domain::Cursor;
 use event_store::EventStore;
 use serde::Serialize;
 
-use crate::tables::Table;
+use crate::tables::{Table, Unpacked};
 use crate::{checkpoint, ProjectionError, Projector};
 
 /// Events read from the log per batch.
@@ -136,7 +136,8 @@ async fn replay<P: Projector>(
 }
 
 /// Compares one stored table with its replay and adds what differs to `report` (keys are prefixed
-/// with the table's name when a read model has several tables).
+/// with the table's name when a read model has several tables). A table of packed rows is compared
+/// as its function unpacks them.
 async fn compare(
     tx: &deadpool_postgres::Transaction<'_>,
     name: &str,
@@ -144,17 +145,29 @@ async fn compare(
     named: bool,
     report: &mut CheckReport,
 ) -> Result<(), ProjectionError> {
-    let live = format!("{}.{name}{}", crate::SCHEMA, table.suffix);
-    let scratch = format!("pg_temp.{name}_check{}", table.suffix);
-    let columns = table.key.join(", ");
-    let key = table
-        .key
+    let stored = format!("{}.{name}{}", crate::SCHEMA, table.suffix);
+    let replayed = format!("pg_temp.{name}_check{}", table.suffix);
+    let (live, scratch, keys, suffix) = match table.unpacked {
+        None => (stored, replayed, table.key, table.suffix),
+        Some(Unpacked {
+            function,
+            label,
+            key,
+        }) => (
+            format!("{function}('{stored}')"),
+            format!("{function}('{replayed}')"),
+            key,
+            label,
+        ),
+    };
+    let columns = keys.join(", ");
+    let key = keys
         .iter()
         .map(|k| format!("coalesce(s.{k}, r.{k})::text"))
         .collect::<Vec<_>>()
         .join(" || '/' || ");
     let label = if named {
-        format!("'{name}{}:' || ", table.suffix)
+        format!("'{name}{suffix}:' || ")
     } else {
         String::new()
     };
@@ -167,14 +180,12 @@ async fn compare(
     let differing_sql = format!(
         "FROM {live} s FULL JOIN {scratch} r ON ({s}) = ({r})
          WHERE to_jsonb(s) IS DISTINCT FROM to_jsonb(r)",
-        s = table
-            .key
+        s = keys
             .iter()
             .map(|k| format!("s.{k}"))
             .collect::<Vec<_>>()
             .join(", "),
-        r = table
-            .key
+        r = keys
             .iter()
             .map(|k| format!("r.{k}"))
             .collect::<Vec<_>>()
