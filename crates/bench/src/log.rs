@@ -2,7 +2,8 @@
 //! verifiable log"), in a scratch database:
 //!
 //! 1. appends without and with the tree's projector running, in `--rounds` (3) alternating rounds
-//!    (one event per append, then ten), and the ratio of the rates over all rounds;
+//!    (one event per append, then ten), each run started from a checkpoint, and the ratio of the
+//!    rates over all rounds;
 //! 2. the log topped up to `--events` (1,000,000) events, the tree rebuilt from the first event:
 //!    its rate, and the tree's storage per event (nodes and tiles with their indexes);
 //! 3. inclusion proofs read from PostgreSQL by `--workers` tasks for `--seconds` (random leaves,
@@ -88,7 +89,7 @@ pub async fn run(
 ) -> Result<LogBenchReport, BenchError> {
     let store = EventStore::new(scratch::migrated(config, options.writers + 4).await?);
     let mut report = LogBenchReport::default();
-    appends_with_and_without(&store, options, &mut report).await?;
+    appends_with_and_without(config, &store, options, &mut report).await?;
     if options.appends_only {
         return Ok(report);
     }
@@ -102,6 +103,7 @@ pub async fn run(
 /// append, in `options.rounds` alternating rounds: the log grows (and the server checkpoints and
 /// vacuums) as it runs, which would count against whichever kind ran later.
 async fn appends_with_and_without(
+    config: &tokio_postgres::Config,
     store: &EventStore,
     options: &LogBenchOptions,
     report: &mut LogBenchReport,
@@ -115,12 +117,14 @@ async fn appends_with_and_without(
                  {} s with it ...",
                 options.seconds, options.seconds
             );
+            checkpoint(config).await?;
             let alone = appends(store, options.writers, per_append, seconds).await?;
             let stop = CancellationToken::new();
             let progress = tokio::sync::watch::channel(Progress::default()).0;
             let tree = ReadModel::LogTree.spawn(store, progress, None, &stop);
             // Measured from a tree that has caught up: the projector's own backlog is not the cost.
             caught_up(store).await?;
+            checkpoint(config).await?;
             let beside = appends(store, options.writers, per_append, seconds).await?;
             caught_up(store).await?;
             stop.cancel();
@@ -145,6 +149,18 @@ async fn appends_with_and_without(
         }
     }
     Ok(())
+}
+
+/// Flushes what the server has written so far: each measured run starts from a checkpoint, so
+/// the one the run before (or the tree's catching up between runs) made due does not fall into
+/// it. The checkpoints a run's own writes make due still do.
+async fn checkpoint(config: &tokio_postgres::Config) -> Result<(), BenchError> {
+    // As the server's superuser: the service's own role may not checkpoint.
+    let client = scratch::connect(config).await?;
+    client
+        .batch_execute("CHECKPOINT")
+        .await
+        .map_err(database("checkpointing"))
 }
 
 /// Waits until the tree holds every event of the log.
