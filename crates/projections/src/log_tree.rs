@@ -223,6 +223,9 @@ async fn live_leaves(
     Ok(leaves)
 }
 
+/// The leaves under a node of the lowest stored level, read together.
+const BLOCK: u64 = 1 << LOWEST_STORED;
+
 /// Whether `node` is one of the levels computed from its leaves, not stored.
 fn computed(node: Node) -> bool {
     (1..LOWEST_STORED).contains(&node.level)
@@ -268,8 +271,7 @@ fn leaves_of(nodes: &[Node]) -> Vec<u64> {
     leaves.into_iter().collect()
 }
 
-/// The leaves `leaves` and the stored nodes among `nodes` that are in the tree, in one query (the
-/// leaves' tiles whole, the leaves taken from them here).
+/// The leaves `leaves` and the stored nodes among `nodes` that are in the tree, in one query.
 async fn read_stored(
     client: &impl GenericClient,
     table: &str,
@@ -283,20 +285,27 @@ async fn read_stored(
     let int8 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
     let levels: Vec<i16> = nodes.iter().map(|n| i16::from(n.level)).collect();
     let indexes: Vec<i64> = nodes.iter().map(|n| int8(n.index)).collect();
-    // A plain array of tiles, not ranges joined to arrays: the server then plans the statement
+    // A plain array of blocks, not ranges joined to arrays: the server then plans the statement
     // once (with ranges it estimates a large share of the table per range and plans every call).
-    // The tiles' rows have level -1 and the tile's number, their hashes packed.
-    let mut tiles: Vec<i64> = leaves.iter().map(|&leaf| int8(leaf / TILE)).collect();
-    tiles.dedup();
+    // The leaves are read in blocks of the 16 under a level-4 node, each a slice of its tile
+    // (the server reads only the part of the tile's hashes it needs: they are stored out of line
+    // uncompressed); a block's row has level -1 and the block's number.
+    let mut blocks: Vec<i64> = leaves.iter().map(|&leaf| int8(leaf / BLOCK)).collect();
+    blocks.dedup();
     let sql = format!(
-        "SELECT -1::int2, t.tile, t.hashes FROM {table}_tiles t WHERE t.tile = ANY($3::int8[])
+        "SELECT -1::int2, b.block,
+                substr(t.hashes, ((b.block % {per_tile}) * {bytes})::int4 + 1, {bytes})
+           FROM unnest($3::int8[]) AS b(block)
+           JOIN {table}_tiles t ON t.tile = b.block / {per_tile}
          UNION ALL
          SELECT n.level, n.idx, n.hash FROM {table} n
-           JOIN unnest($1::int2[], $2::int8[]) AS a(v, i) ON n.level = a.v AND n.idx = a.i"
+           JOIN unnest($1::int2[], $2::int8[]) AS a(v, i) ON n.level = a.v AND n.idx = a.i",
+        per_tile = TILE / BLOCK,
+        bytes = BLOCK * 32,
     );
     let statement = client.prepare_cached(&sql).await.map_err(database)?;
     let rows = client
-        .query(&statement, &[&levels, &indexes, &tiles])
+        .query(&statement, &[&levels, &indexes, &blocks])
         .await
         .map_err(database)?;
     let mut found = HashMap::with_capacity(rows.len() + leaves.len());
@@ -305,7 +314,7 @@ async fn read_stored(
         let index = u64::try_from(row.get::<_, i64>(1)).unwrap_or(u64::MAX);
         let hash: &[u8] = row.get(2);
         if level < 0 {
-            let first = index.saturating_mul(TILE);
+            let first = index.saturating_mul(BLOCK);
             for (leaf, hash) in (first..).zip(tiles::hashes_of(hash)) {
                 if leaves.binary_search(&leaf).is_ok() {
                     found.insert(
