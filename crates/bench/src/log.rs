@@ -323,13 +323,10 @@ async fn proving(
     while Instant::now() < deadline {
         let began = Instant::now();
         let leaf = match events.get(latencies.len() % events.len().max(1)) {
-            Some(&event) if by_event => {
-                read::leaf(&client, event)
-                    .await
-                    .map_err(scratch::failed)?
-                    .ok_or_else(|| scratch::failed("an event of the tree has no leaf"))?
-                    .index
-            }
+            Some(&event) if by_event => read::leaf_index(&client, event)
+                .await
+                .map_err(scratch::failed)?
+                .ok_or_else(|| scratch::failed("an event of the tree has no leaf"))?,
             _ => next(),
         };
         read::inclusion(&client, leaf, size)

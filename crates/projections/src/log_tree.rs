@@ -346,6 +346,14 @@ pub struct Leaf {
     pub hash: Hash,
 }
 
+/// An inclusion proof and the leaf it proves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inclusion {
+    pub leaf: Hash,
+    /// The proof, leaf to root (RFC 9162, 2.1.3).
+    pub proof: Vec<Hash>,
+}
+
 /// Reads of the live tree, for tree heads and proofs.
 pub mod read {
     use super::*;
@@ -370,28 +378,27 @@ pub mod read {
         }))
     }
 
-    /// The leaf of event `id`, if the tree has it: found in the tile whose anchor is the last at
-    /// or before the event's place in the log. The server finds the id in the tile and sends
-    /// its place and hash alone, not the tile.
+    /// The place in the tree of event `id`'s leaf, if the tree has it: found in the tile whose
+    /// anchor is the last at or before the event's place in the log. The server finds the id in
+    /// the tile and sends its place alone; the leaf's hash comes with its proof ([`inclusion`]),
+    /// which reads the leaf's block of the tile anyway.
     ///
     /// # Errors
     /// The database failing.
-    pub async fn leaf(
+    pub async fn leaf_index(
         client: &impl GenericClient,
         id: Uuid,
-    ) -> Result<Option<Leaf>, ProjectionError> {
+    ) -> Result<Option<u64>, ProjectionError> {
         let database = ProjectionError::database("reading a leaf of the log's tree");
         // Prepared once per connection: planning the lateral joins costs more than running them.
         let statement = client
             .prepare_cached(
-                "SELECT t.tile, f.at, substr(t.hashes, f.at / 16 * 32 + 1, 32)
+                "SELECT t.tile, position(uuid_send(e.event_id) IN t.event_ids) - 1
                    FROM events e,
-                        LATERAL (SELECT t.tile, t.event_ids, t.hashes
+                        LATERAL (SELECT t.tile, t.event_ids
                                    FROM projections.log_tree_tiles t
                                   WHERE (t.first_tx, t.first_position) <= (e.tx_id, e.position)
-                                  ORDER BY t.first_tx DESC, t.first_position DESC LIMIT 1) t,
-                        LATERAL (SELECT position(uuid_send(e.event_id) IN t.event_ids) - 1
-                                     AS at) f
+                                  ORDER BY t.first_tx DESC, t.first_position DESC LIMIT 1) t
                   WHERE e.event_id = $1",
             )
             .await
@@ -408,19 +415,28 @@ pub mod read {
         match usize::try_from(at) {
             // Not in its tile: the tree has not reached it.
             Err(_) => Ok(None),
-            Ok(at) if at % 16 == 0 => {
-                let hash: &[u8] = row.get(2);
-                let hash = Hash::try_from(hash).map_err(|_| {
-                    ProjectionError::Tree(format!("tile {tile} does not hold whole leaves"))
-                })?;
-                Ok(Some(Leaf {
-                    index: tile.saturating_mul(TILE).saturating_add((at / 16) as u64),
-                    hash,
-                }))
-            }
+            Ok(at) if at % 16 == 0 => Ok(Some(
+                tile.saturating_mul(TILE).saturating_add((at / 16) as u64),
+            )),
             // The id's bytes across two ids (2^-128 odds): the tile searched id by id.
-            Ok(_) => leaf_in(client, tile, id).await,
+            Ok(_) => Ok(leaf_in(client, tile, id).await?.map(|leaf| leaf.index)),
         }
+    }
+
+    /// The leaf of event `id`: its place and hash, if the tree has it.
+    ///
+    /// # Errors
+    /// The database failing.
+    pub async fn leaf(
+        client: &impl GenericClient,
+        id: Uuid,
+    ) -> Result<Option<Leaf>, ProjectionError> {
+        let Some(index) = leaf_index(client, id).await? else {
+            return Ok(None);
+        };
+        let whole = std::iter::once(index..index + 1).collect::<Vec<_>>();
+        let hash = heads_of(client, &whole).await?.remove(0);
+        Ok(Some(Leaf { index, hash }))
     }
 
     /// The leaf of event `id` in tile `tile`, searched id by id.
@@ -500,7 +516,8 @@ pub mod read {
             .map(|mut heads| heads.remove(0))
     }
 
-    /// The inclusion proof of leaf `index` in the tree's first `size` leaves.
+    /// The inclusion proof of leaf `index` in the tree's first `size` leaves, with the leaf's
+    /// hash (read in the same query: the proof reads the leaf's block of its tile).
     ///
     /// # Errors
     /// An index or size beyond the tree, or the database failing.
@@ -508,11 +525,16 @@ pub mod read {
         client: &impl GenericClient,
         index: u64,
         size: u64,
-    ) -> Result<Vec<Hash>, ProjectionError> {
-        let ranges = merkle::inclusion_ranges(index, size).ok_or_else(|| {
+    ) -> Result<Inclusion, ProjectionError> {
+        let mut ranges = merkle::inclusion_ranges(index, size).ok_or_else(|| {
             ProjectionError::Tree(format!("leaf {index} is not in a tree of {size}"))
         })?;
-        heads_of(client, &ranges).await
+        ranges.push(index..index + 1);
+        let mut proof = heads_of(client, &ranges).await?;
+        let leaf = proof
+            .pop()
+            .ok_or_else(|| ProjectionError::Tree(format!("no leaf {index} in the proof")))?;
+        Ok(Inclusion { leaf, proof })
     }
 
     /// The consistency proof between the tree's first `first` and first `second` leaves.

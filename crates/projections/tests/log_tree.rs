@@ -88,6 +88,26 @@ async fn project(store: &EventStore, count: u64) {
     task.await.expect("projector task");
 }
 
+/// Asserts that the tree finds each of `events` (the log in order) as its leaf, at its place in
+/// the global order and with its hash in `leaves`.
+async fn each_event_is_its_leaf(
+    client: &deadpool_postgres::Client,
+    events: &[RecordedEvent],
+    leaves: &[Hash],
+) {
+    for (index, event) in events.iter().enumerate() {
+        let leaf = read::leaf(client, event.event_id)
+            .await
+            .expect("leaf")
+            .expect("every event is a leaf");
+        assert_eq!(
+            (leaf.index, leaf.hash),
+            (index as u64, leaves[index]),
+            "leaves follow the global order"
+        );
+    }
+}
+
 fn signer() -> NoteSigner {
     NoteSigner::from_seed("egov-events.test/log", [3; 32]).expect("signer")
 }
@@ -113,18 +133,17 @@ async fn the_stored_tree_is_rfc_9162s_tree_of_the_log_and_every_proof_verifies()
         );
     }
     let root = merkle::root(&leaves);
-    for (index, event) in events.iter().enumerate() {
-        let leaf = read::leaf(&client, event.event_id)
-            .await
-            .expect("leaf")
-            .expect("every event is a leaf");
-        assert_eq!(leaf.index, index as u64, "leaves follow the global order");
-        assert_eq!(leaf.hash, leaves[index]);
-        let proof = read::inclusion(&client, leaf.index, count)
-            .await
-            .expect("proof");
+    each_event_is_its_leaf(&client, &events, &leaves).await;
+    for (index, leaf) in leaves.iter().enumerate() {
+        let index = index as u64;
+        let inclusion = read::inclusion(&client, index, count).await.expect("proof");
+        assert_eq!(&inclusion.leaf, leaf, "the proof's leaf {index}");
         assert!(verify_inclusion(
-            leaf.index, count, &leaf.hash, &proof, &root
+            index,
+            count,
+            leaf,
+            &inclusion.proof,
+            &root
         ));
     }
     for first in 1..=count {
@@ -387,20 +406,18 @@ async fn leaves_over_several_tiles_filled_by_several_batches_are_found_by_event_
     let client = store.database().pool().get().await.expect("connection");
     assert_eq!(read::size(&client).await.expect("size"), count);
     let root = merkle::root(&leaves);
-    for (index, event) in events.iter().enumerate() {
-        let leaf = read::leaf(&client, event.event_id)
-            .await
-            .expect("leaf")
-            .expect("every event is a leaf");
-        assert_eq!((leaf.index, leaf.hash), (index as u64, leaves[index]));
-    }
+    each_event_is_its_leaf(&client, &events, &leaves).await;
     for index in [0, 199, 200, 255, 256, 257, 511, 512, 519, 520, 699] {
-        let proof = read::inclusion(&client, index, count).await.expect("proof");
+        let inclusion = read::inclusion(&client, index, count).await.expect("proof");
+        assert_eq!(
+            inclusion.leaf, leaves[index as usize],
+            "the proof's leaf {index}"
+        );
         assert!(verify_inclusion(
             index,
             count,
-            &leaves[index as usize],
-            &proof,
+            &inclusion.leaf,
+            &inclusion.proof,
             &root
         ));
         let size = index + 1;

@@ -284,7 +284,10 @@ pub async fn inclusion(
         return Err(ApiError::LogEntryNotFound);
     }
     let client = client(&state).await?;
-    let Some(leaf) = read::leaf(&client, id).await? else {
+    // Both in one round trip: the leaf, and the latest head a proof is taken against.
+    let (index, latest) =
+        futures_util::try_join!(read::leaf_index(&client, id), heads::latest(&client))?;
+    let Some(index) = index else {
         // The tree follows the log in batches: an event in the log but not yet in the tree is
         // waiting for a head like one the tree has and no head covers yet.
         let in_log = client
@@ -296,34 +299,32 @@ pub async fn inclusion(
             None => ApiError::LogEntryNotFound,
         });
     };
-    let signed = heads::latest(&client)
-        .await?
-        .ok_or(ApiError::NotYetInSignedHead)?;
+    let signed = latest.ok_or(ApiError::NotYetInSignedHead)?;
     let signed = match asked {
         Some(size) => signed_size(&client, "size", size, signed).await?,
         None => signed,
     };
     let size = signed.head.size;
-    if leaf.index >= size {
+    if index >= size {
         return Err(match asked {
             Some(_) => ApiError::InvalidParameter {
                 field: "size",
-                reason: format!("the event is leaf {}, beyond that size", leaf.index),
+                reason: format!("the event is leaf {index}, beyond that size"),
             },
             None => ApiError::NotYetInSignedHead,
         });
     }
-    let (proof, root) = futures_util::try_join!(
-        read::inclusion(&client, leaf.index, size),
+    let (inclusion, root) = futures_util::try_join!(
+        read::inclusion(&client, index, size),
         read::root(&client, size)
     )?;
     Ok(HttpResponse::Ok().json(InclusionDto {
         event_id: id,
-        index: leaf.index,
-        leaf: STANDARD.encode(leaf.hash),
+        index,
+        leaf: STANDARD.encode(inclusion.leaf),
         size,
         root: STANDARD.encode(root),
-        proof: b64(&proof),
+        proof: b64(&inclusion.proof),
         head: HeadDto::from(&signed),
     }))
 }
@@ -397,22 +398,24 @@ pub(crate) async fn receipt(
     event: domain::RecordedEvent,
 ) -> Result<Receipt, ApiError> {
     let client = client(state).await?;
-    let (leaf, signed) =
-        futures_util::try_join!(read::leaf(&client, event.event_id), heads::latest(&client))?;
-    let (Some(leaf), Some(signed)) = (leaf, signed) else {
+    let (index, signed) = futures_util::try_join!(
+        read::leaf_index(&client, event.event_id),
+        heads::latest(&client)
+    )?;
+    let (Some(index), Some(signed)) = (index, signed) else {
         return Err(ApiError::NotYetInSignedHead);
     };
-    if leaf.index >= signed.head.size {
+    if index >= signed.head.size {
         return Err(ApiError::NotYetInSignedHead);
     }
-    let proof = read::inclusion(&client, leaf.index, signed.head.size).await?;
+    let inclusion = read::inclusion(&client, index, signed.head.size).await?;
     Ok(Receipt {
         format: domain::receipt::FORMAT.to_owned(),
         request,
         event,
-        index: leaf.index,
+        index,
         size: signed.head.size,
-        proof: b64(&proof),
+        proof: b64(&inclusion.proof),
         head: signed.note,
     })
 }
