@@ -37,9 +37,19 @@ async function signedIn(analyst) {
   view.services = [...await servicesFor('portal'), ...await servicesFor('service-centre')]
     .filter((s, i, all) => all.findIndex((o) => o.code === s.code) === i);
   const today = new Date();
-  $('to').value = today.toISOString().slice(0, 10);
-  $('from').value = new Date(today.getTime() - 30 * DAY * 1000).toISOString().slice(0, 10);
+  $('to').value = localDate(today);
+  $('from').value = localDate(new Date(today.getTime() - 30 * DAY * 1000));
   translate(redraw);
+}
+
+// The date (YYYY-MM-DD) of instant `at` in Kazakhstan (Asia/Almaty), the days the analytics
+// views count in: not the browser's nor UTC's, which from 19:00 UTC is still the day before.
+function localDate(at) {
+  const format = new Intl.DateTimeFormat('en', {
+    timeZone: 'Asia/Almaty', year: 'numeric', month: '2-digit', day: '2-digit',
+  });
+  const part = Object.fromEntries(format.formatToParts(at).map((p) => [p.type, p.value]));
+  return `${part.year}-${part.month}-${part.day}`;
 }
 
 // --- the numbers ---
