@@ -204,6 +204,7 @@ impl App {
             readiness: state::Readiness::default(),
             log_key: adapters.log.verifier(),
             witnesses: settings.witness_keys.clone(),
+            tree_nodes: projections::log_tree::UpperNodes::for_serving(),
             requests,
             db,
         };

@@ -50,6 +50,8 @@ pub struct AppState {
     pub log_key: domain::tree_head::NoteVerifier,
     /// The witnesses whose cosignatures are kept (`EGOV_WITNESS_KEYS`).
     pub witnesses: Vec<domain::tree_head::cosignature::WitnessVerifier>,
+    /// The log tree's upper nodes read so far, for the proofs served.
+    pub tree_nodes: projections::log_tree::UpperNodes,
 }
 
 /// The services outside as this process meets them: the registries (each caller's circuits) and

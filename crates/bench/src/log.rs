@@ -7,17 +7,20 @@
 //! 2. the log topped up to `--events` (1,000,000) events, the tree rebuilt from the first event:
 //!    its rate, and the tree's storage per event (nodes and tiles with their indexes);
 //! 3. inclusion proofs read from PostgreSQL by `--workers` tasks for `--seconds` (random leaves,
-//!    against the whole tree), by index and by event: proofs per second, p50/p99;
+//!    against the whole tree), by index and by event: proofs per second, p50/p99. As the API
+//!    serves them, through a cache of the tree's upper nodes (`--uncached`: every node read from
+//!    PostgreSQL), as in part 4;
 //! 4. a synthetic tree of `--leaves` (10,000,000) leaves filled by SQL, level by level
 //!    (leaf i = SHA-256(0x00 || i as 8 bytes), node = SHA-256(0x01 || left || right)), its head
 //!    checked against the domain's tree of the same leaves, then consistency proofs from random
 //!    sizes to the whole tree, each checked: p50/p99/max.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use domain::merkle::{self, frontier::Frontier};
 use event_store::EventStore;
-use projections::log_tree::{self, read};
+use projections::log_tree::{self, read, UpperNodes};
 use projections::{Progress, ReadModel};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
@@ -47,6 +50,10 @@ pub struct LogBenchOptions {
     /// Measure only the append rates without and with the tree (part 1).
     #[arg(long)]
     pub appends_only: bool,
+    /// Read every node of a proof from PostgreSQL, without the cache of upper nodes the API
+    /// serves proofs through (parts 3 and 4).
+    #[arg(long)]
+    pub uncached: bool,
 }
 
 /// The figures; serialised as the last line.
@@ -255,6 +262,8 @@ async fn inclusion_proofs(
     if size == 0 {
         return Ok(());
     }
+    // As the API serves them: through one cache of upper nodes, shared by every task.
+    let upper = (!options.uncached).then(|| Arc::new(UpperNodes::for_serving()));
     for by_event in [false, true] {
         eprintln!(
             "(3) inclusion proofs by {} in a tree of {size}, {} tasks, {} s ...",
@@ -265,7 +274,10 @@ async fn inclusion_proofs(
         let deadline = Instant::now() + Duration::from_secs(options.seconds);
         let started = Instant::now();
         let tasks: Vec<_> = (0..options.writers)
-            .map(|task| tokio::spawn(proving(pool.clone(), task, size, by_event, deadline)))
+            .map(|task| {
+                let upper = upper.clone();
+                tokio::spawn(proving(pool.clone(), upper, task, size, by_event, deadline))
+            })
             .collect();
         let mut latencies = Vec::new();
         for task in tasks {
@@ -294,6 +306,7 @@ async fn inclusion_proofs(
 /// latency (by event: of events read from 20 random places of the tree first).
 async fn proving(
     pool: deadpool_postgres::Pool,
+    upper: Option<Arc<UpperNodes>>,
     task: usize,
     size: u64,
     by_event: bool,
@@ -329,7 +342,7 @@ async fn proving(
                 .ok_or_else(|| scratch::failed("an event of the tree has no leaf"))?,
             _ => next(),
         };
-        read::inclusion(&client, leaf, size)
+        read::inclusion(&client, upper.as_deref(), leaf, size)
             .await
             .map_err(scratch::failed)?;
         latencies.push(began.elapsed());
@@ -351,12 +364,15 @@ async fn consistency_proofs(
     fill(&client, n).await?;
     report.fill_seconds = started.elapsed().as_secs_f64();
     report.consistency_leaves = n;
+    let upper = (!options.uncached).then(UpperNodes::for_serving);
     // The SQL's tree is RFC 9162's: its head is the domain's over the same leaves.
     let mut frontier = Frontier::default();
     for i in 0..n {
         frontier.push(merkle::leaf_hash(&i.to_be_bytes()));
     }
-    let root = read::root(&client, n).await.map_err(scratch::failed)?;
+    let root = read::root(&client, None, n)
+        .await
+        .map_err(scratch::failed)?;
     if root != frontier.root() {
         return Err(scratch::failed("the filled tree's head is not the RFC's"));
     }
@@ -370,9 +386,11 @@ async fn consistency_proofs(
             % n
             + 1;
         let began = Instant::now();
-        let proof = read::consistency(&client, first, n).await;
+        let proof = read::consistency(&client, upper.as_ref(), first, n).await;
         latencies.push(began.elapsed());
-        let old = read::root(&client, first).await.map_err(scratch::failed)?;
+        let old = read::root(&client, None, first)
+            .await
+            .map_err(scratch::failed)?;
         if !merkle::verify_consistency(first, n, &proof.map_err(scratch::failed)?, &old, &root) {
             return Err(scratch::failed("a consistency proof does not check"));
         }

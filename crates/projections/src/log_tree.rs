@@ -10,7 +10,7 @@
 use std::collections::{HashMap, HashSet};
 
 use deadpool_postgres::{GenericClient, Transaction};
-use domain::merkle::frontier::{covering, fold, Frontier, Node};
+use domain::merkle::frontier::{covering, Frontier, Node};
 use domain::merkle::{self, Hash};
 use domain::RecordedEvent;
 use event_store::SubscriptionOptions;
@@ -21,10 +21,13 @@ use crate::writes::Write;
 use crate::{ProjectionError, Projector};
 
 pub mod heads;
+pub mod read;
 mod tiles;
+mod upper;
 
 pub use tiles::TILE;
 use tiles::{Tile, Tiles};
+pub use upper::UpperNodes;
 
 /// The projector of the log's tree.
 #[derive(Debug, Default)]
@@ -89,7 +92,7 @@ impl Projector for LogTreeProjector {
         let size = tail.last().map_or(0, Tile::end);
         let fresh = fresh(events, &tail)?;
         let edge = covering(0..size);
-        let heads = read_nodes(tx, table, &edge).await?;
+        let (heads, _) = read_nodes(tx, table, &edge).await?;
         let heads = edge.iter().map(|n| heads[n]).collect();
         let mut frontier =
             Frontier::new(size, heads).map_err(|e| ProjectionError::Tree(e.to_string()))?;
@@ -237,8 +240,14 @@ fn leaves_under(node: Node) -> std::ops::Range<u64> {
     first..first + (1 << node.level)
 }
 
+/// Which table a tree's nodes were read from: its file node (`pg_relation_filenode`), which a
+/// rebuild (a new table renamed into place) and any rewrite of the table change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct TableId(i64);
+
 /// The heads of `nodes` in the tree whose nodes table is `table` (leaves in `{table}_tiles`):
-/// the stored ones read, the others computed from the leaves under them, all in one query.
+/// the stored ones read, the others computed from the leaves under them, all in one query,
+/// which also names the table they were read from.
 ///
 /// # Errors
 /// A node that is not in the tree (the tree is smaller than asked), or the database failing.
@@ -246,10 +255,10 @@ async fn read_nodes(
     client: &impl GenericClient,
     table: &str,
     nodes: &[Node],
-) -> Result<HashMap<Node, Hash>, ProjectionError> {
+) -> Result<(HashMap<Node, Hash>, TableId), ProjectionError> {
     let (below, stored): (Vec<Node>, Vec<Node>) =
         nodes.iter().partition(|n| n.level < LOWEST_STORED);
-    let mut found = read_stored(client, table, &leaves_of(&below), &stored).await?;
+    let (mut found, id) = read_stored(client, table, &leaves_of(&below), &stored).await?;
     let missing = |node: &Node| ProjectionError::Tree(format!("node {node:?} is not in the tree"));
     for node in below {
         let leaves = leaves_under(node)
@@ -260,7 +269,7 @@ async fn read_nodes(
     }
     match nodes.iter().find(|n| !found.contains_key(n)) {
         Some(node) => Err(missing(node)),
-        None => Ok(found),
+        None => Ok((found, id)),
     }
 }
 
@@ -271,16 +280,14 @@ fn leaves_of(nodes: &[Node]) -> Vec<u64> {
     leaves.into_iter().collect()
 }
 
-/// The leaves `leaves` and the stored nodes among `nodes` that are in the tree, in one query.
+/// The leaves `leaves` and the stored nodes among `nodes` that are in the tree, and the nodes
+/// table's identity, in one query.
 async fn read_stored(
     client: &impl GenericClient,
     table: &str,
     leaves: &[u64],
     nodes: &[Node],
-) -> Result<HashMap<Node, Hash>, ProjectionError> {
-    if nodes.is_empty() && leaves.is_empty() {
-        return Ok(HashMap::new());
-    }
+) -> Result<(HashMap<Node, Hash>, TableId), ProjectionError> {
     let database = ProjectionError::database("reading the log's tree");
     let int8 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
     let levels: Vec<i16> = nodes.iter().map(|n| i16::from(n.level)).collect();
@@ -289,7 +296,8 @@ async fn read_stored(
     // once (with ranges it estimates a large share of the table per range and plans every call).
     // The leaves are read in blocks of the 16 under a level-4 node, each a slice of its tile
     // (the server reads only the part of the tile's hashes it needs: they are stored out of line
-    // uncompressed); a block's row has level -1 and the block's number.
+    // uncompressed); a block's row has level -1 and the block's number. The last row (level -2)
+    // names the nodes table read, for the cache of upper nodes ([`UpperNodes`]).
     let mut blocks: Vec<i64> = leaves.iter().map(|&leaf| int8(leaf / BLOCK)).collect();
     blocks.dedup();
     let sql = format!(
@@ -299,18 +307,25 @@ async fn read_stored(
            JOIN {table}_tiles t ON t.tile = b.block / {per_tile}
          UNION ALL
          SELECT n.level, n.idx, n.hash FROM {table} n
-           JOIN unnest($1::int2[], $2::int8[]) AS a(v, i) ON n.level = a.v AND n.idx = a.i",
+           JOIN unnest($1::int2[], $2::int8[]) AS a(v, i) ON n.level = a.v AND n.idx = a.i
+         UNION ALL
+         SELECT -2::int2, coalesce(pg_relation_filenode(to_regclass($4))::int8, -1), ''::bytea",
         per_tile = TILE / BLOCK,
         bytes = BLOCK * 32,
     );
     let statement = client.prepare_cached(&sql).await.map_err(database)?;
     let rows = client
-        .query(&statement, &[&levels, &indexes, &blocks])
+        .query(&statement, &[&levels, &indexes, &blocks, &table])
         .await
         .map_err(database)?;
     let mut found = HashMap::with_capacity(rows.len() + leaves.len());
+    let mut id = TableId(-1);
     for row in rows {
         let level: i16 = row.get(0);
+        if level == -2 {
+            id = TableId(row.get(1));
+            continue;
+        }
         let index = u64::try_from(row.get::<_, i64>(1)).unwrap_or(u64::MAX);
         let hash: &[u8] = row.get(2);
         if level < 0 {
@@ -336,7 +351,7 @@ async fn read_stored(
             .map_err(|_| ProjectionError::Tree(format!("node {node:?} is not 32 bytes")))?;
         found.insert(node, hash);
     }
-    Ok(found)
+    Ok((found, id))
 }
 
 /// A leaf of the live tree: the event's place and leaf hash.
@@ -352,219 +367,6 @@ pub struct Inclusion {
     pub leaf: Hash,
     /// The proof, leaf to root (RFC 9162, 2.1.3).
     pub proof: Vec<Hash>,
-}
-
-/// Reads of the live tree, for tree heads and proofs.
-pub mod read {
-    use super::*;
-
-    /// How many leaves the live tree has.
-    ///
-    /// # Errors
-    /// The database failing.
-    pub async fn size(client: &impl GenericClient) -> Result<u64, ProjectionError> {
-        let row = client
-            .query_opt(
-                "SELECT tile, length(event_ids) / 16 FROM projections.log_tree_tiles
-                  ORDER BY tile DESC LIMIT 1",
-                &[],
-            )
-            .await
-            .map_err(ProjectionError::database("reading the log's tree"))?;
-        Ok(row.map_or(0, |row| {
-            let tile = u64::try_from(row.get::<_, i64>(0)).unwrap_or(0);
-            let leaves = u64::try_from(row.get::<_, i32>(1)).unwrap_or(0);
-            tile.saturating_mul(TILE).saturating_add(leaves)
-        }))
-    }
-
-    /// The place in the tree of event `id`'s leaf, if the tree has it: found in the tile whose
-    /// anchor is the last at or before the event's place in the log. The server finds the id in
-    /// the tile and sends its place alone; the leaf's hash comes with its proof ([`inclusion`]),
-    /// which reads the leaf's block of the tile anyway.
-    ///
-    /// # Errors
-    /// The database failing.
-    pub async fn leaf_index(
-        client: &impl GenericClient,
-        id: Uuid,
-    ) -> Result<Option<u64>, ProjectionError> {
-        let database = ProjectionError::database("reading a leaf of the log's tree");
-        // Prepared once per connection: planning the lateral joins costs more than running them.
-        let statement = client
-            .prepare_cached(
-                "SELECT t.tile, position(uuid_send(e.event_id) IN t.event_ids) - 1
-                   FROM events e,
-                        LATERAL (SELECT t.tile, t.event_ids
-                                   FROM projections.log_tree_tiles t
-                                  WHERE (t.first_tx, t.first_position) <= (e.tx_id, e.position)
-                                  ORDER BY t.first_tx DESC, t.first_position DESC LIMIT 1) t
-                  WHERE e.event_id = $1",
-            )
-            .await
-            .map_err(database)?;
-        let row = client
-            .query_opt(&statement, &[&id])
-            .await
-            .map_err(database)?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let (tile, at): (i64, i32) = (row.get(0), row.get(1));
-        let tile = u64::try_from(tile).unwrap_or(u64::MAX);
-        match usize::try_from(at) {
-            // Not in its tile: the tree has not reached it.
-            Err(_) => Ok(None),
-            Ok(at) if at % 16 == 0 => Ok(Some(
-                tile.saturating_mul(TILE).saturating_add((at / 16) as u64),
-            )),
-            // The id's bytes across two ids (2^-128 odds): the tile searched id by id.
-            Ok(_) => Ok(leaf_in(client, tile, id).await?.map(|leaf| leaf.index)),
-        }
-    }
-
-    /// The leaf of event `id`: its place and hash, if the tree has it.
-    ///
-    /// # Errors
-    /// The database failing.
-    pub async fn leaf(
-        client: &impl GenericClient,
-        id: Uuid,
-    ) -> Result<Option<Leaf>, ProjectionError> {
-        let Some(index) = leaf_index(client, id).await? else {
-            return Ok(None);
-        };
-        let whole = std::iter::once(index..index + 1).collect::<Vec<_>>();
-        let hash = heads_of(client, &whole).await?.remove(0);
-        Ok(Some(Leaf { index, hash }))
-    }
-
-    /// The leaf of event `id` in tile `tile`, searched id by id.
-    async fn leaf_in(
-        client: &impl GenericClient,
-        tile: u64,
-        id: Uuid,
-    ) -> Result<Option<Leaf>, ProjectionError> {
-        let sql = format!(
-            "SELECT {} FROM projections.log_tree_tiles WHERE tile = $1",
-            tiles::COLUMNS
-        );
-        let tile = i64::try_from(tile).unwrap_or(i64::MAX);
-        let row = client
-            .query_opt(&sql, &[&tile])
-            .await
-            .map_err(ProjectionError::database(
-                "reading a leaf of the log's tree",
-            ))?;
-        let Some(tile) = row.as_ref().map(Tile::from_row).transpose()? else {
-            return Ok(None);
-        };
-        Ok(tile.find(id).and_then(|k| {
-            Some(Leaf {
-                index: tile.first().saturating_add(k as u64),
-                hash: tile.hash(k)?,
-            })
-        }))
-    }
-
-    /// The leaves from index `start` on, at most `limit`, each with its event: (index, event
-    /// id, leaf hash).
-    ///
-    /// # Errors
-    /// The database failing.
-    pub async fn leaves(
-        client: &impl GenericClient,
-        start: u64,
-        limit: i64,
-    ) -> Result<Vec<(u64, Uuid, Hash)>, ProjectionError> {
-        let count = usize::try_from(limit).unwrap_or(0);
-        let first = i64::try_from(start / TILE).unwrap_or(i64::MAX);
-        let tiles = i64::try_from((count as u64).div_ceil(TILE) + 1).unwrap_or(i64::MAX);
-        let rows = client
-            .query(
-                &format!(
-                    "SELECT {} FROM projections.log_tree_tiles
-                      WHERE tile >= $1 ORDER BY tile LIMIT $2",
-                    tiles::COLUMNS
-                ),
-                &[&first, &tiles],
-            )
-            .await
-            .map_err(ProjectionError::database(
-                "reading the leaves of the log's tree",
-            ))?;
-        let tiles = rows
-            .iter()
-            .map(Tile::from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(tiles
-            .iter()
-            .flat_map(Tile::leaves)
-            .skip_while(|(index, ..)| *index < start)
-            .take(count)
-            .collect())
-    }
-
-    /// The head of the tree's first `size` leaves (which it must have).
-    ///
-    /// # Errors
-    /// A size beyond the tree, or the database failing.
-    pub async fn root(client: &impl GenericClient, size: u64) -> Result<Hash, ProjectionError> {
-        let whole = std::iter::once(0..size).collect::<Vec<_>>();
-        heads_of(client, &whole)
-            .await
-            .map(|mut heads| heads.remove(0))
-    }
-
-    /// The inclusion proof of leaf `index` in the tree's first `size` leaves, with the leaf's
-    /// hash (read in the same query: the proof reads the leaf's block of its tile).
-    ///
-    /// # Errors
-    /// An index or size beyond the tree, or the database failing.
-    pub async fn inclusion(
-        client: &impl GenericClient,
-        index: u64,
-        size: u64,
-    ) -> Result<Inclusion, ProjectionError> {
-        let mut ranges = merkle::inclusion_ranges(index, size).ok_or_else(|| {
-            ProjectionError::Tree(format!("leaf {index} is not in a tree of {size}"))
-        })?;
-        ranges.push(index..index + 1);
-        let mut proof = heads_of(client, &ranges).await?;
-        let leaf = proof
-            .pop()
-            .ok_or_else(|| ProjectionError::Tree(format!("no leaf {index} in the proof")))?;
-        Ok(Inclusion { leaf, proof })
-    }
-
-    /// The consistency proof between the tree's first `first` and first `second` leaves.
-    ///
-    /// # Errors
-    /// Sizes not 0 < first <= second <= the tree's, or the database failing.
-    pub async fn consistency(
-        client: &impl GenericClient,
-        first: u64,
-        second: u64,
-    ) -> Result<Vec<Hash>, ProjectionError> {
-        let ranges = merkle::consistency_ranges(first, second).ok_or_else(|| {
-            ProjectionError::Tree(format!("no consistency proof from {first} to {second}"))
-        })?;
-        heads_of(client, &ranges).await
-    }
-
-    /// The head of each range, reading every node they need in one query.
-    async fn heads_of(
-        client: &impl GenericClient,
-        ranges: &[std::ops::Range<u64>],
-    ) -> Result<Vec<Hash>, ProjectionError> {
-        let covers: Vec<Vec<Node>> = ranges.iter().map(|r| covering(r.clone())).collect();
-        let all: Vec<Node> = covers.iter().flatten().copied().collect();
-        let nodes = read_nodes(client, NODES, &all).await?;
-        Ok(covers
-            .iter()
-            .map(|cover| fold(&cover.iter().map(|n| nodes[n]).collect::<Vec<_>>()))
-            .collect())
-    }
 }
 
 #[cfg(test)]

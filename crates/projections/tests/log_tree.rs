@@ -11,7 +11,7 @@ use domain::tree_head::NoteSigner;
 use domain::{Actor, Channel, EventMetadata, RecordedEvent, StreamId, StreamVersion};
 use event_store::{EventStore, NewEvent};
 use projections::log_tree::heads::{self, Signed};
-use projections::log_tree::read;
+use projections::log_tree::{read, UpperNodes};
 use projections::{Progress, ReadModel, Through};
 use serde_json::json;
 use testkit::TestDb;
@@ -125,7 +125,7 @@ async fn the_stored_tree_is_rfc_9162s_tree_of_the_log_and_every_proof_verifies()
     let client = store.database().pool().get().await.expect("connection");
     assert_eq!(read::size(&client).await.expect("size"), count);
     for size in 1..=count {
-        let root = read::root(&client, size).await.expect("root");
+        let root = read::root(&client, None, size).await.expect("root");
         assert_eq!(
             root,
             merkle::root(&leaves[..size as usize]),
@@ -136,7 +136,9 @@ async fn the_stored_tree_is_rfc_9162s_tree_of_the_log_and_every_proof_verifies()
     each_event_is_its_leaf(&client, &events, &leaves).await;
     for (index, leaf) in leaves.iter().enumerate() {
         let index = index as u64;
-        let inclusion = read::inclusion(&client, index, count).await.expect("proof");
+        let inclusion = read::inclusion(&client, None, index, count)
+            .await
+            .expect("proof");
         assert_eq!(&inclusion.leaf, leaf, "the proof's leaf {index}");
         assert!(verify_inclusion(
             index,
@@ -147,15 +149,15 @@ async fn the_stored_tree_is_rfc_9162s_tree_of_the_log_and_every_proof_verifies()
         ));
     }
     for first in 1..=count {
-        let proof = read::consistency(&client, first, count)
+        let proof = read::consistency(&client, None, first, count)
             .await
             .expect("proof");
         let old = merkle::root(&leaves[..first as usize]);
         assert!(verify_consistency(first, count, &proof, &old, &root));
     }
     // Beyond the tree there is nothing to prove.
-    assert!(read::root(&client, count + 1).await.is_err());
-    assert!(read::inclusion(&client, count, count).await.is_err());
+    assert!(read::root(&client, None, count + 1).await.is_err());
+    assert!(read::inclusion(&client, None, count, count).await.is_err());
 }
 
 #[tokio::test]
@@ -193,7 +195,9 @@ async fn heads_are_signed_as_the_tree_grows_and_each_is_consistent_with_the_last
         panic!("a head for the grown tree")
     };
     assert_eq!(second.head.size, 10);
-    let proof = read::consistency(&client, 6, 10).await.expect("proof");
+    let proof = read::consistency(&client, None, 6, 10)
+        .await
+        .expect("proof");
     assert!(verify_consistency(
         6,
         10,
@@ -408,7 +412,9 @@ async fn leaves_over_several_tiles_filled_by_several_batches_are_found_by_event_
     let root = merkle::root(&leaves);
     each_event_is_its_leaf(&client, &events, &leaves).await;
     for index in [0, 199, 200, 255, 256, 257, 511, 512, 519, 520, 699] {
-        let inclusion = read::inclusion(&client, index, count).await.expect("proof");
+        let inclusion = read::inclusion(&client, None, index, count)
+            .await
+            .expect("proof");
         assert_eq!(
             inclusion.leaf, leaves[index as usize],
             "the proof's leaf {index}"
@@ -421,7 +427,7 @@ async fn leaves_over_several_tiles_filled_by_several_batches_are_found_by_event_
             &root
         ));
         let size = index + 1;
-        let head = read::root(&client, size).await.expect("root");
+        let head = read::root(&client, None, size).await.expect("root");
         assert_eq!(
             head,
             merkle::root(&leaves[..size as usize]),
@@ -495,4 +501,54 @@ async fn leaves_over_several_tiles_filled_by_several_batches_are_found_by_event_
             .expect("leaf"),
         None
     );
+}
+
+#[tokio::test]
+async fn upper_nodes_kept_for_proofs_are_dropped_when_a_rebuild_puts_another_tree_in_place() {
+    let db = TestDb::migrated().await;
+    let store = EventStore::new(db.database());
+    let streams = append(&store, 40, 10).await;
+    let events = log(&store, 400).await;
+    project(&store, 400).await;
+    let client = store.database().pool().get().await.expect("connection");
+    // Levels 4 and up kept (a tree of 400 leaves has 25 + 12 + 6 + 3 + 1 such nodes), and a
+    // second cache that may keep three of them.
+    let (upper, small) = (UpperNodes::new(4, 1_000), UpperNodes::new(4, 3));
+    let leaves: Vec<Hash> = events.iter().map(merkle::event_leaf).collect();
+    proofs_through(&client, &upper, &leaves).await;
+    proofs_through(&client, &small, &leaves).await;
+    assert!(upper.len() > 3, "upper nodes kept: {}", upper.len());
+    assert_eq!(small.len(), 3);
+
+    // A superuser rewrites an event and rebuilds the tree: another table with other nodes takes
+    // the place of the one the kept nodes were read from.
+    rewrite(&db, &store, streams[0], 3).await;
+    ReadModel::LogTree.rebuild(&store).await.expect("rebuild");
+    let rewritten = log(&store, 400).await;
+    let now: Vec<Hash> = rewritten.iter().map(merkle::event_leaf).collect();
+    assert_ne!(merkle::root(&now), merkle::root(&leaves));
+    // Proofs through both caches are the rebuilt tree's, not a mix with the kept nodes.
+    proofs_through(&client, &upper, &now).await;
+    proofs_through(&client, &small, &now).await;
+}
+
+/// Checks the head and the proofs of every seventh leaf, read through `upper`, against `leaves`.
+async fn proofs_through(client: &deadpool_postgres::Client, upper: &UpperNodes, leaves: &[Hash]) {
+    let count = leaves.len() as u64;
+    let root = merkle::root(leaves);
+    for index in (0..count).step_by(7) {
+        let inclusion = read::inclusion(client, Some(upper), index, count)
+            .await
+            .expect("proof");
+        assert_eq!(inclusion.leaf, leaves[index as usize], "leaf {index}");
+        assert!(verify_inclusion(
+            index,
+            count,
+            &inclusion.leaf,
+            &inclusion.proof,
+            &root
+        ));
+    }
+    let head = read::root(client, Some(upper), count).await.expect("root");
+    assert_eq!(head, root);
 }

@@ -207,7 +207,8 @@ pub async fn head(
         }
         let client = client(&state).await?;
         signed_size(&client, "from", from, signed.clone()).await?;
-        let proof = read::consistency(&client, from, signed.head.size).await?;
+        let proof =
+            read::consistency(&client, Some(&state.tree_nodes), from, signed.head.size).await?;
         dto.consistency = Some(Consistency {
             from,
             proof: b64(&proof),
@@ -315,8 +316,8 @@ pub async fn inclusion(
         });
     }
     let (inclusion, root) = futures_util::try_join!(
-        read::inclusion(&client, index, size),
-        read::root(&client, size)
+        read::inclusion(&client, Some(&state.tree_nodes), index, size),
+        read::root(&client, Some(&state.tree_nodes), size)
     )?;
     Ok(HttpResponse::Ok().json(InclusionDto {
         event_id: id,
@@ -366,9 +367,9 @@ pub async fn consistency(
     signed_size(&client, "to", to, signed.clone()).await?;
     signed_size(&client, "from", from, signed).await?;
     let (proof, from_root, to_root) = futures_util::try_join!(
-        read::consistency(&client, from, to),
-        read::root(&client, from),
-        read::root(&client, to)
+        read::consistency(&client, Some(&state.tree_nodes), from, to),
+        read::root(&client, Some(&state.tree_nodes), from),
+        read::root(&client, Some(&state.tree_nodes), to)
     )?;
     Ok(HttpResponse::Ok().json(ConsistencyDto {
         from,
@@ -408,7 +409,8 @@ pub(crate) async fn receipt(
     if index >= signed.head.size {
         return Err(ApiError::NotYetInSignedHead);
     }
-    let inclusion = read::inclusion(&client, index, signed.head.size).await?;
+    let inclusion =
+        read::inclusion(&client, Some(&state.tree_nodes), index, signed.head.size).await?;
     Ok(Receipt {
         format: domain::receipt::FORMAT.to_owned(),
         request,

@@ -171,7 +171,8 @@ pub async fn sign_if_grown(
         if size <= last.head.size {
             return Ok(Signed::Unchanged);
         }
-        let again = read::root(client, last.head.size).await?;
+        // From the table itself, never a cache: this is what catches a rebuilt, rewritten tree.
+        let again = read::root(client, None, last.head.size).await?;
         if again != last.head.root {
             return Ok(Signed::Contradicts {
                 size: last.head.size,
@@ -185,7 +186,7 @@ pub async fn sign_if_grown(
     let head = TreeHead {
         origin: signer.name().to_owned(),
         size,
-        root: read::root(client, size).await?,
+        root: read::root(client, None, size).await?,
         time: now.trunc_subsecs(0),
     };
     let note = signer.sign(&head);
