@@ -8,8 +8,8 @@
 //!    its rate, and the tree's storage per event (nodes and tiles with their indexes);
 //! 3. inclusion proofs read from PostgreSQL by `--workers` tasks for `--seconds` (random leaves,
 //!    against the whole tree), by index and by event: proofs per second, p50/p99. As the API
-//!    serves them, through a cache of the tree's upper nodes (`--uncached`: every node read from
-//!    PostgreSQL), as in part 4;
+//!    serves them, through a cache of the tree's upper nodes, an event's leaf read with the nodes
+//!    its proof likely names (`--uncached`: every node read from PostgreSQL, the leaf first);
 //! 4. a synthetic tree of `--leaves` (10,000,000) leaves filled by SQL, level by level
 //!    (leaf i = SHA-256(0x00 || i as 8 bytes), node = SHA-256(0x01 || left || right)), its head
 //!    checked against the domain's tree of the same leaves, then consistency proofs from random
@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use domain::merkle::{self, frontier::Frontier};
 use event_store::EventStore;
-use projections::log_tree::{self, read, UpperNodes};
+use projections::log_tree::{self, read, Path, UpperNodes};
 use projections::{Progress, ReadModel};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
@@ -335,16 +335,30 @@ async fn proving(
     let mut latencies = Vec::new();
     while Instant::now() < deadline {
         let began = Instant::now();
-        let leaf = match events.get(latencies.len() % events.len().max(1)) {
-            Some(&event) if by_event => read::leaf_index(&client, event)
-                .await
-                .map_err(scratch::failed)?
-                .ok_or_else(|| scratch::failed("an event of the tree has no leaf"))?,
-            _ => next(),
-        };
-        read::inclusion(&client, upper.as_deref(), leaf, size)
-            .await
-            .map_err(scratch::failed)?;
+        let event = events.get(latencies.len() % events.len().max(1));
+        let no_leaf = || scratch::failed("an event of the tree has no leaf");
+        match (event, upper.as_deref()) {
+            // As the API serves them: the leaf read with the nodes its proof likely names.
+            (Some(&event), Some(upper)) if by_event => {
+                let path = Path::read(&client, upper, event).await;
+                let path = path.map_err(scratch::failed)?.ok_or_else(no_leaf)?;
+                path.inclusion(&client, upper, size)
+                    .await
+                    .map_err(scratch::failed)?;
+            }
+            (event, upper) => {
+                let leaf = match event {
+                    Some(&event) if by_event => read::leaf_index(&client, event)
+                        .await
+                        .map_err(scratch::failed)?
+                        .ok_or_else(no_leaf)?,
+                    _ => next(),
+                };
+                read::inclusion(&client, upper, leaf, size)
+                    .await
+                    .map_err(scratch::failed)?;
+            }
+        }
         latencies.push(began.elapsed());
     }
     Ok(latencies)

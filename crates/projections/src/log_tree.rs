@@ -21,10 +21,12 @@ use crate::writes::Write;
 use crate::{ProjectionError, Projector};
 
 pub mod heads;
+mod path;
 pub mod read;
 mod tiles;
 mod upper;
 
+pub use path::Path;
 pub use tiles::TILE;
 use tiles::{Tile, Tiles};
 pub use upper::UpperNodes;
@@ -259,18 +261,26 @@ async fn read_nodes(
     let (below, stored): (Vec<Node>, Vec<Node>) =
         nodes.iter().partition(|n| n.level < LOWEST_STORED);
     let (mut found, id) = read_stored(client, table, &leaves_of(&below), &stored).await?;
-    let missing = |node: &Node| ProjectionError::Tree(format!("node {node:?} is not in the tree"));
-    for node in below {
-        let leaves = leaves_under(node)
-            .map(|index| found.get(&Node { level: 0, index }).copied())
-            .collect::<Option<Vec<Hash>>>()
-            .ok_or_else(|| missing(&node))?;
-        found.insert(node, merkle::root(&leaves));
-    }
-    match nodes.iter().find(|n| !found.contains_key(n)) {
-        Some(node) => Err(missing(node)),
+    match complete(&mut found, nodes) {
+        Some(node) => Err(ProjectionError::Tree(format!(
+            "node {node:?} is not in the tree"
+        ))),
         None => Ok((found, id)),
     }
+}
+
+/// Adds to `found` the nodes of `nodes` below the stored levels, each computed from its leaves
+/// in `found`; the first of `nodes` it then still lacks, if any.
+fn complete(found: &mut HashMap<Node, Hash>, nodes: &[Node]) -> Option<Node> {
+    for &node in nodes.iter().filter(|n| computed(**n)) {
+        let leaves = leaves_under(node)
+            .map(|index| found.get(&Node { level: 0, index }).copied())
+            .collect::<Option<Vec<Hash>>>();
+        if let Some(leaves) = leaves {
+            found.insert(node, merkle::root(&leaves));
+        }
+    }
+    nodes.iter().find(|n| !found.contains_key(n)).copied()
 }
 
 /// The indexes of the leaves under `nodes`, each once, in order.

@@ -11,7 +11,7 @@ use domain::tree_head::NoteSigner;
 use domain::{Actor, Channel, EventMetadata, RecordedEvent, StreamId, StreamVersion};
 use event_store::{EventStore, NewEvent};
 use projections::log_tree::heads::{self, Signed};
-use projections::log_tree::{read, UpperNodes};
+use projections::log_tree::{read, Path, UpperNodes};
 use projections::{Progress, ReadModel, Through};
 use serde_json::json;
 use testkit::TestDb;
@@ -460,6 +460,11 @@ async fn leaves_over_several_tiles_filled_by_several_batches_are_found_by_event_
         read::leaf(&client, Uuid::new_v4()).await.expect("leaf"),
         None
     );
+    let upper = UpperNodes::for_serving();
+    for id in [last.event_id, Uuid::new_v4()] {
+        let path = Path::read(&client, &upper, id).await.expect("path");
+        assert!(path.is_none(), "no leaf for {id}");
+    }
 
     // The replay makes the same tiles; the rebuild too, and lookups work on the rebuilt ones.
     let report = ReadModel::LogTree
@@ -495,6 +500,14 @@ async fn leaves_over_several_tiles_filled_by_several_batches_are_found_by_event_
         .expect("leaf")
         .expect("a leaf");
     assert_eq!((leaf.index, leaf.hash), (517, leaves[517]));
+    let upper = UpperNodes::for_serving();
+    let path = Path::read(&client, &upper, events[517].event_id).await;
+    assert_eq!(path.expect("path").expect("a leaf").index, 517);
+    let path = Path::read(&client, &upper, events[512].event_id).await;
+    assert!(
+        path.expect("path").is_none(),
+        "its id is not whole any more"
+    );
     assert_eq!(
         read::leaf(&client, events[512].event_id)
             .await
@@ -514,9 +527,13 @@ async fn upper_nodes_kept_for_proofs_are_dropped_when_a_rebuild_puts_another_tre
     // Levels 4 and up kept (a tree of 400 leaves has 25 + 12 + 6 + 3 + 1 such nodes), and a
     // second cache that may keep three of them.
     let (upper, small) = (UpperNodes::new(4, 1_000), UpperNodes::new(4, 3));
+    // A third for proofs by event, which read levels 4 and 5 with the leaf.
+    let by_event = UpperNodes::new(6, 1_000);
     let leaves: Vec<Hash> = events.iter().map(merkle::event_leaf).collect();
     proofs_through(&client, &upper, &leaves).await;
     proofs_through(&client, &small, &leaves).await;
+    proofs_by_event_through(&store, &by_event, &events, &leaves).await;
+    assert!(!by_event.is_empty(), "upper nodes kept");
     assert!(upper.len() > 3, "upper nodes kept: {}", upper.len());
     assert_eq!(small.len(), 3);
 
@@ -530,6 +547,55 @@ async fn upper_nodes_kept_for_proofs_are_dropped_when_a_rebuild_puts_another_tre
     // Proofs through both caches are the rebuilt tree's, not a mix with the kept nodes.
     proofs_through(&client, &upper, &now).await;
     proofs_through(&client, &small, &now).await;
+    proofs_by_event_through(&store, &by_event, &rewritten, &now).await;
+}
+
+/// Checks the proofs by event of every seventh leaf, read as the API reads them (the leaf with
+/// the nodes it likely needs, then the rest through `upper`), in trees of several sizes.
+async fn proofs_by_event_through(
+    store: &EventStore,
+    upper: &UpperNodes,
+    events: &[RecordedEvent],
+    leaves: &[Hash],
+) {
+    let client = &store.database().pool().get().await.expect("connection");
+    // Leaf 100 of the first 256, whose proof names only its siblings, first: after a rebuild
+    // its upper siblings are in the cache but of the table before.
+    let path = Path::read(client, upper, events[100].event_id).await;
+    let path = path.expect("path").expect("a leaf");
+    let proof = path.inclusion(client, upper, 256).await.expect("proof");
+    let direct = read::inclusion(client, None, 100, 256).await;
+    assert_eq!(proof, direct.expect("proof"), "leaf 100 of 256");
+    // The cache now warm, it asks the server nothing more: it is served on a connection that can
+    // answer nothing.
+    let mut other = store.database().pool().get().await.expect("connection");
+    let dead = other.transaction().await.expect("transaction");
+    assert!(dead.batch_execute("SELECT 1 / 0").await.is_err());
+    let served = path.inclusion(&dead, upper, 256).await;
+    assert_eq!(served.expect("no query"), proof);
+    let count = leaves.len() as u64;
+    for (index, event) in (0..).zip(events).step_by(7) {
+        let path = Path::read(client, upper, event.event_id)
+            .await
+            .expect("path")
+            .expect("every event is a leaf");
+        assert_eq!(path.index, index, "the leaf of event {index}");
+        // Near the right edge of the smaller trees, proofs name nodes no sibling is.
+        for size in [index + 1, (index + 37).min(count), count] {
+            let inclusion = path.inclusion(client, upper, size).await.expect("proof");
+            let direct = read::inclusion(client, None, index, size).await;
+            assert_eq!(inclusion, direct.expect("proof"), "leaf {index} of {size}");
+            assert_eq!(inclusion.leaf, leaves[index as usize]);
+            let root = merkle::root(&leaves[..size as usize]);
+            assert!(verify_inclusion(
+                index,
+                size,
+                &inclusion.leaf,
+                &inclusion.proof,
+                &root
+            ));
+        }
+    }
 }
 
 /// Checks the head and the proofs of every seventh leaf, read through `upper`, against `leaves`.

@@ -15,7 +15,7 @@ use domain::merkle::Hash;
 use domain::receipt::{Consistency, Receipt};
 use domain::StreamId;
 use projections::log_tree::heads::{self, SignedHead};
-use projections::log_tree::read;
+use projections::log_tree::{read, Path};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -84,7 +84,7 @@ pub struct InclusionDto {
     /// SHA-256(0x00 || canonical bytes || chain hash), base64.
     pub leaf: String,
     pub size: u64,
-    /// The tree's head at `size`, base64.
+    /// The tree's head at `size`, base64: the signed head's, which the proof must lead to.
     pub root: String,
     /// RFC 9162's inclusion proof, base64 hashes from the leaf's sibling up.
     pub proof: Vec<String>,
@@ -107,7 +107,7 @@ pub struct ConsistencyQuery {
 pub struct ConsistencyDto {
     pub from: u64,
     pub to: u64,
-    /// The heads at both sizes, base64.
+    /// The signed heads at both sizes, base64, which the proof must join.
     pub from_root: String,
     pub to_root: String,
     /// RFC 9162's consistency proof, base64 hashes.
@@ -285,10 +285,13 @@ pub async fn inclusion(
         return Err(ApiError::LogEntryNotFound);
     }
     let client = client(&state).await?;
-    // Both in one round trip: the leaf, and the latest head a proof is taken against.
-    let (index, latest) =
-        futures_util::try_join!(read::leaf_index(&client, id), heads::latest(&client))?;
-    let Some(index) = index else {
+    // Both in one round trip: the leaf with the nodes its proof most likely names, and the
+    // latest head a proof is taken against.
+    let (path, latest) = futures_util::try_join!(
+        Path::read(&client, &state.tree_nodes, id),
+        heads::latest(&client)
+    )?;
+    let Some(path) = path else {
         // The tree follows the log in batches: an event in the log but not yet in the tree is
         // waiting for a head like one the tree has and no head covers yet.
         let in_log = client
@@ -305,7 +308,7 @@ pub async fn inclusion(
         Some(size) => signed_size(&client, "size", size, signed).await?,
         None => signed,
     };
-    let size = signed.head.size;
+    let (index, size) = (path.index, signed.head.size);
     if index >= size {
         return Err(match asked {
             Some(_) => ApiError::InvalidParameter {
@@ -315,16 +318,13 @@ pub async fn inclusion(
             None => ApiError::NotYetInSignedHead,
         });
     }
-    let (inclusion, root) = futures_util::try_join!(
-        read::inclusion(&client, Some(&state.tree_nodes), index, size),
-        read::root(&client, Some(&state.tree_nodes), size)
-    )?;
+    let inclusion = path.inclusion(&client, &state.tree_nodes, size).await?;
     Ok(HttpResponse::Ok().json(InclusionDto {
         event_id: id,
         index,
         leaf: STANDARD.encode(inclusion.leaf),
         size,
-        root: STANDARD.encode(root),
+        root: STANDARD.encode(signed.head.root),
         proof: b64(&inclusion.proof),
         head: HeadDto::from(&signed),
     }))
@@ -364,18 +364,14 @@ pub async fn consistency(
     let signed = heads::latest(&client)
         .await?
         .ok_or(ApiError::NotYetInSignedHead)?;
-    signed_size(&client, "to", to, signed.clone()).await?;
-    signed_size(&client, "from", from, signed).await?;
-    let (proof, from_root, to_root) = futures_util::try_join!(
-        read::consistency(&client, Some(&state.tree_nodes), from, to),
-        read::root(&client, Some(&state.tree_nodes), from),
-        read::root(&client, Some(&state.tree_nodes), to)
-    )?;
+    let newer = signed_size(&client, "to", to, signed.clone()).await?;
+    let older = signed_size(&client, "from", from, signed).await?;
+    let proof = read::consistency(&client, Some(&state.tree_nodes), from, to).await?;
     Ok(HttpResponse::Ok().json(ConsistencyDto {
         from,
         to,
-        from_root: STANDARD.encode(from_root),
-        to_root: STANDARD.encode(to_root),
+        from_root: STANDARD.encode(older.head.root),
+        to_root: STANDARD.encode(newer.head.root),
         proof: b64(&proof),
     }))
 }
@@ -399,18 +395,20 @@ pub(crate) async fn receipt(
     event: domain::RecordedEvent,
 ) -> Result<Receipt, ApiError> {
     let client = client(state).await?;
-    let (index, signed) = futures_util::try_join!(
-        read::leaf_index(&client, event.event_id),
+    let (path, signed) = futures_util::try_join!(
+        Path::read(&client, &state.tree_nodes, event.event_id),
         heads::latest(&client)
     )?;
-    let (Some(index), Some(signed)) = (index, signed) else {
+    let (Some(path), Some(signed)) = (path, signed) else {
         return Err(ApiError::NotYetInSignedHead);
     };
+    let index = path.index;
     if index >= signed.head.size {
         return Err(ApiError::NotYetInSignedHead);
     }
-    let inclusion =
-        read::inclusion(&client, Some(&state.tree_nodes), index, signed.head.size).await?;
+    let inclusion = path
+        .inclusion(&client, &state.tree_nodes, signed.head.size)
+        .await?;
     Ok(Receipt {
         format: domain::receipt::FORMAT.to_owned(),
         request,

@@ -159,6 +159,10 @@ async fn every_event_of_a_request_is_proven_in_a_signed_head_and_heads_are_consi
     );
     let (status, proof) = app.get(&path, &app.citizen(BOB)).await;
     assert_eq!(status, 200, "{proof}");
+    assert_eq!(
+        (hash(&proof["from_root"]), hash(&proof["to_root"])),
+        (signed.root, newer.root)
+    );
     assert!(verify_consistency(
         signed.size,
         newer.size,

@@ -5,7 +5,7 @@ use domain::merkle::frontier::{covering, fold, Node};
 use domain::merkle::{self, Hash};
 use uuid::Uuid;
 
-use super::tiles::{self, Tile, TILE};
+use super::tiles::{self, Place, Tile, TILE};
 use super::{read_nodes, Inclusion, Leaf, UpperNodes, NODES};
 use crate::ProjectionError;
 
@@ -61,17 +61,11 @@ pub async fn leaf_index(
     let Some(row) = row else {
         return Ok(None);
     };
-    let (tile, at): (i64, i32) = (row.get(0), row.get(1));
-    let tile = u64::try_from(tile).unwrap_or(u64::MAX);
-    match usize::try_from(at) {
-        // Not in its tile: the tree has not reached it.
-        Err(_) => Ok(None),
-        Ok(at) if at % 16 == 0 => Ok(Some(
-            tile.saturating_mul(TILE).saturating_add((at / 16) as u64),
-        )),
-        // The id's bytes across two ids (2^-128 odds): the tile searched id by id.
-        Ok(_) => Ok(leaf_in(client, tile, id).await?.map(|leaf| leaf.index)),
-    }
+    Ok(match Place::of(row.get(0), row.get(1)) {
+        Place::Leaf(index) => Some(index),
+        Place::Absent => None,
+        Place::Unaligned(tile) => leaf_in(client, tile, id).await?.map(|leaf| leaf.index),
+    })
 }
 
 /// The leaf of event `id`: its place and hash, if the tree has it.

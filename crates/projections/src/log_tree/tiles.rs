@@ -117,6 +117,30 @@ impl Tile {
     }
 }
 
+/// Where an event's id was found in its tile.
+pub(super) enum Place {
+    /// At this leaf.
+    Leaf(u64),
+    /// Not in the tile: the tree has not reached the event.
+    Absent,
+    /// Across two ids (2^-128 odds): the tile is to be searched id by id.
+    Unaligned(u64),
+}
+
+impl Place {
+    /// The place of an id found at byte `at` (from 0, -1 for nowhere) of tile `tile`'s ids.
+    pub(super) fn of(tile: i64, at: i32) -> Place {
+        let tile = u64::try_from(tile).unwrap_or(u64::MAX);
+        match usize::try_from(at) {
+            Err(_) => Place::Absent,
+            Ok(at) if at % 16 == 0 => {
+                Place::Leaf(tile.saturating_mul(TILE).saturating_add((at / 16) as u64))
+            }
+            Ok(_) => Place::Unaligned(tile),
+        }
+    }
+}
+
 /// The leaf hashes packed in `hashes`, in order.
 pub(super) fn hashes_of(hashes: &[u8]) -> impl Iterator<Item = Hash> + '_ {
     hashes

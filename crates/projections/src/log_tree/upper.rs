@@ -67,6 +67,23 @@ impl UpperNodes {
         self.len() == 0
     }
 
+    /// The lowest level kept.
+    pub fn lowest(&self) -> u8 {
+        self.lowest
+    }
+
+    /// Those of `nodes` kept from `table`: none when what is kept is of another table.
+    pub(super) fn kept(&self, table: TableId, nodes: &[Node]) -> HashMap<Node, Hash> {
+        let kept = self.lock();
+        if kept.table != Some(table) {
+            return HashMap::new();
+        }
+        nodes
+            .iter()
+            .filter_map(|n| Some((*n, *kept.nodes.get(n)?)))
+            .collect()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Kept> {
         // A panic while holding the lock leaves a map of valid nodes: go on with it.
         self.kept
