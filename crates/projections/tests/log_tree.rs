@@ -566,14 +566,24 @@ async fn proofs_by_event_through(
     let proof = path.inclusion(client, upper, 256).await.expect("proof");
     let direct = read::inclusion(client, None, 100, 256).await;
     assert_eq!(proof, direct.expect("proof"), "leaf 100 of 256");
-    // The cache now warm, it asks the server nothing more: it is served on a connection that can
-    // answer nothing.
+    // Against the whole tree, leaf 30's proof reads the head of leaves 256-399, the tree's right
+    // edge, which every proof of a leaf below 256 names.
+    let count = leaves.len() as u64;
+    let other = Path::read(client, upper, events[30].event_id).await;
+    let other = other.expect("path").expect("a leaf");
+    other.inclusion(client, upper, count).await.expect("proof");
+    let whole = read::inclusion(client, None, 100, count)
+        .await
+        .expect("proof");
+    // The cache now warm, leaf 100's proofs against both sizes ask the server nothing more: they
+    // are served on a connection that can answer nothing.
     let mut other = store.database().pool().get().await.expect("connection");
     let dead = other.transaction().await.expect("transaction");
     assert!(dead.batch_execute("SELECT 1 / 0").await.is_err());
     let served = path.inclusion(&dead, upper, 256).await;
     assert_eq!(served.expect("no query"), proof);
-    let count = leaves.len() as u64;
+    let served = path.inclusion(&dead, upper, count).await;
+    assert_eq!(served.expect("no query"), whole);
     for (index, event) in (0..).zip(events).step_by(7) {
         let path = Path::read(client, upper, event.event_id)
             .await

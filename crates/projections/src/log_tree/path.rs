@@ -8,7 +8,9 @@
 //! with it its block of 16 leaves and its stored siblings of the levels the cache of upper nodes
 //! ([`UpperNodes`]) does not keep. With the size known (the API reads the latest head beside it),
 //! [`Path::inclusion`] takes the proof's nodes from those and the cache, and reads only what is
-//! still missing (a leaf near the right edge, a cache not yet warm, or another table in place).
+//! still missing: a cache not yet warm, another table in place, or the tree's right edge at that
+//! size, whose head most proofs against the size name; the cache keeps the edge's nodes after
+//! the first proof reads them ([`UpperNodes::keep_edge`]).
 
 use std::collections::HashMap;
 
@@ -43,15 +45,12 @@ impl Path {
         id: Uuid,
     ) -> Result<Option<Path>, ProjectionError> {
         let database = ProjectionError::database("reading a leaf of the log's tree");
+        let below = upper.lowest().saturating_sub(1);
         let statement = client
-            .prepare_cached(&statement())
+            .prepare_cached(&statement(below))
             .await
             .map_err(database)?;
-        let below = i32::from(upper.lowest()) - 1;
-        let rows = client
-            .query(&statement, &[&id, &below])
-            .await
-            .map_err(database)?;
+        let rows = client.query(&statement, &[&id]).await.map_err(database)?;
         let (place, mut path) = Path::from_rows(&rows);
         path.index = match place {
             None | Some(Place::Absent) => return Ok(None),
@@ -102,7 +101,8 @@ impl Path {
     }
 
     /// The inclusion proof of the leaf in the tree's first `size` leaves (which it must be in):
-    /// from the nodes read with the leaf and those `upper` keeps of the same table, the rest read.
+    /// from the nodes read with the leaf and those `upper` keeps of the same table, the rest read
+    /// (and kept when they are of the tree's right edge at `size`).
     ///
     /// # Errors
     /// A size that does not hold the leaf, a size beyond the tree, or the database failing.
@@ -117,19 +117,48 @@ impl Path {
             ProjectionError::Tree(format!("leaf {index} is not in a tree of {size}"))
         })?;
         ranges.push(index..index + 1);
-        let covers: Vec<Vec<Node>> = ranges.into_iter().map(covering).collect();
+        let covers: Vec<Vec<Node>> = ranges.iter().cloned().map(covering).collect();
         let all: Vec<Node> = covers.iter().flatten().copied().collect();
-        let mut found = self.nodes.clone();
-        if let Some(table) = self.table {
-            found.extend(upper.kept(table, &all));
-        }
-        if complete(&mut found, &all).is_some() {
+        let Some(table) = self.table else {
             return read::inclusion(client, Some(upper), index, size).await;
+        };
+        let mut found = self.nodes.clone();
+        found.extend(upper.kept(table, &all));
+        if complete(&mut found, &all).is_some() {
+            let missing: Vec<Node> = all
+                .iter()
+                .filter(|n| !found.contains_key(n))
+                .copied()
+                .collect();
+            let (read, read_from) = upper.read(client, &missing).await?;
+            if read_from != table {
+                // Another table took the place of the one the leaf's path was read from.
+                return read::inclusion(client, Some(upper), index, size).await;
+            }
+            let edge: HashMap<Node, Hash> = ranges
+                .iter()
+                .zip(&covers)
+                .filter(|(range, _)| range.end == size)
+                .flat_map(|(_, cover)| cover)
+                .filter(|n| n.level < upper.lowest())
+                .filter_map(|n| Some((*n, *read.get(n)?)))
+                .collect();
+            upper.keep_edge(table, &edge);
+            found.extend(read);
         }
-        let mut heads: Vec<Hash> = covers
+        let head = |cover: &Vec<Node>| {
+            let heads = cover.iter().map(|n| found.get(n).copied());
+            heads
+                .collect::<Option<Vec<Hash>>>()
+                .map(|heads| fold(&heads))
+        };
+        let mut heads = covers
             .iter()
-            .map(|cover| fold(&cover.iter().map(|n| found[n]).collect::<Vec<_>>()))
-            .collect();
+            .map(head)
+            .collect::<Option<Vec<Hash>>>()
+            .ok_or_else(|| {
+                ProjectionError::Tree(format!("a node of leaf {index}'s proof is missing"))
+            })?;
         let leaf = heads
             .pop()
             .ok_or_else(|| ProjectionError::Tree(format!("no leaf {index} in the proof")))?;
@@ -139,9 +168,10 @@ impl Path {
 
 /// The leaf of event `$1` found as in [`read::leaf_index`], its tile's row read once, and its
 /// block a slice of the tile's hashes, which are stored out of line uncompressed; its siblings of
-/// levels 4 to `$2`. Rows: (-3, tile, where in the tile's ids), (-1, block, its leaves' hashes),
+/// levels 4 to `below`, a constant, not a parameter: with the levels unknown the server would
+/// estimate a thousand of them and plan every call anew. Rows: (-3, tile, where in the tile's ids), (-1, block, its leaves' hashes),
 /// (level, index, hash) of each sibling found, (-2, the nodes table's file node).
-fn statement() -> String {
+fn statement(below: u8) -> String {
     format!(
         "WITH leaf AS (
              SELECT t.tile, position(uuid_send(e.event_id) IN t.event_ids) - 1 AS at, t.hashes
@@ -161,7 +191,7 @@ fn statement() -> String {
            FROM place
          UNION ALL
          SELECT n.level, n.idx, n.hash
-           FROM place p, generate_series({lowest}, $2::int4) AS l(v), {NODES} n
+           FROM place p, generate_series({lowest}, {below}) AS l(v), {NODES} n
           WHERE n.level = l.v AND n.idx = (p.leaf >> l.v) # 1::int8
          UNION ALL
          SELECT -2::int2, coalesce(pg_relation_filenode(to_regclass('{NODES}'))::int8, -1),

@@ -211,7 +211,7 @@ async fn heads_of(
     let covers: Vec<Vec<Node>> = ranges.iter().map(|r| covering(r.clone())).collect();
     let all: Vec<Node> = covers.iter().flatten().copied().collect();
     let nodes = match upper {
-        Some(upper) => upper.read(client, &all).await?,
+        Some(upper) => upper.read(client, &all).await?.0,
         None => read_nodes(client, NODES, &all).await?.0,
     };
     Ok(covers

@@ -14,8 +14,17 @@
 //! sees it and signs nothing, witnesses refuse what follows, and a proof served meanwhile may
 //! take its upper nodes from before the change.
 //!
-//! A map behind a mutex, not a caching crate: nothing is evicted (the nodes are few and bounded by
-//! [`UpperNodes::new`]'s capacity) and the whole map is dropped at once when the table changes.
+//! Beside them it keeps the lower nodes of the tree's right edge that proofs by event have read
+//! ([`UpperNodes::keep_edge`]). Every proof against a signed size whose leaf is left of the
+//! size's last power of two names the head of the rest of the tree, and that head's nodes are
+//! the edge's down to single leaves: the same for every proof against the size, and unlike a
+//! leaf's siblings not read with the leaf ([`super::path`]). Kept, a proof against the latest
+//! head reads no more than its leaf's path. New heads bring new edges; what is kept of them is
+//! dropped whole when it reaches [`EDGE`] nodes.
+//!
+//! Maps behind a mutex, not a caching crate: nothing is evicted one by one (the upper nodes are
+//! few and bounded by [`UpperNodes::new`]'s capacity, the edge's are dropped whole at their
+//! bound) and both maps are dropped at once when the table changes.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -39,7 +48,12 @@ pub struct UpperNodes {
 struct Kept {
     table: Option<TableId>,
     nodes: HashMap<Node, Hash>,
+    edge: HashMap<Node, Hash>,
 }
+
+/// How many nodes of right edges are kept at most: those of a hundred sizes or so (a size's edge
+/// below level 10 is at most 15 leaves and 9 nodes, and what its proofs compute from them).
+pub const EDGE: usize = 4_096;
 
 impl UpperNodes {
     /// Keeps the nodes of level `lowest` and up, at most `capacity` of them. At level 10 a tree of
@@ -80,8 +94,20 @@ impl UpperNodes {
         }
         nodes
             .iter()
-            .filter_map(|n| Some((*n, *kept.nodes.get(n)?)))
+            .filter_map(|n| Some((*n, *kept.nodes.get(n).or_else(|| kept.edge.get(n))?)))
             .collect()
+    }
+
+    /// Keeps `nodes`, read from `table`, as nodes of a right edge (see the module's docs).
+    pub(super) fn keep_edge(&self, table: TableId, nodes: &HashMap<Node, Hash>) {
+        let mut kept = self.lock();
+        if kept.table != Some(table) {
+            return;
+        }
+        if kept.edge.len() + nodes.len() > EDGE {
+            kept.edge.clear();
+        }
+        kept.edge.extend(nodes.iter().take(EDGE));
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Kept> {
@@ -92,7 +118,7 @@ impl UpperNodes {
     }
 
     /// The heads of `nodes` in the live tree: the upper ones kept, the others read (and the upper
-    /// ones among them kept).
+    /// ones among them kept), and the table they are of.
     ///
     /// # Errors
     /// A node not in the tree, or the database failing.
@@ -100,7 +126,7 @@ impl UpperNodes {
         &self,
         client: &impl GenericClient,
         nodes: &[Node],
-    ) -> Result<HashMap<Node, Hash>, ProjectionError> {
+    ) -> Result<(HashMap<Node, Hash>, TableId), ProjectionError> {
         let (table, known) = {
             let kept = self.lock();
             let known: HashMap<Node, Hash> = nodes
@@ -119,11 +145,11 @@ impl UpperNodes {
             // The kept nodes are of a table that is not the tree's any more: read them all.
             let (all, read_from) = read_nodes(client, NODES, nodes).await?;
             self.keep(read_from, &all);
-            return Ok(all);
+            return Ok((all, read_from));
         }
         self.keep(read_from, &found);
         found.extend(known);
-        Ok(found)
+        Ok((found, read_from))
     }
 
     /// Keeps the upper ones of `nodes`, read from `table`; drops what was kept from another.
@@ -131,6 +157,7 @@ impl UpperNodes {
         let mut kept = self.lock();
         if kept.table != Some(table) {
             kept.nodes.clear();
+            kept.edge.clear();
             kept.table = Some(table);
         }
         for (node, hash) in nodes {
