@@ -169,8 +169,9 @@ impl Path {
 /// The leaf of event `$1` found as in [`read::leaf_index`], its tile's row read once, and its
 /// block a slice of the tile's hashes, which are stored out of line uncompressed; its siblings of
 /// levels 4 to `below`, a constant, not a parameter: with the levels unknown the server would
-/// estimate a thousand of them and plan every call anew. Rows: (-3, tile, where in the tile's ids), (-1, block, its leaves' hashes),
-/// (level, index, hash) of each sibling found, (-2, the nodes table's file node).
+/// estimate a thousand of them and plan every call anew. Rows: (-3, tile, where in the tile's
+/// ids), (-1, block, its leaves' hashes), (level, index, hash) of each sibling found, (-2, the
+/// nodes table's file node).
 fn statement(below: u8) -> String {
     format!(
         "WITH leaf AS (
