@@ -2,11 +2,19 @@
 //! one JSON line carrying its figures.
 
 use std::process::Command;
+use std::sync::Mutex;
 
 use serde_json::Value;
 
+/// One benchmark at a time, as their users run them: run side by side on two cores, one starved
+/// another so far that pgbench once finished no transaction in its second.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
 /// Runs `egov-bench` with `args` against the test server; the JSON of its last line.
 fn run(args: &[&str]) -> Value {
+    let _alone = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let admin = std::env::var("TEST_DATABASE_URL")
         .unwrap_or_else(|_| testkit::DEFAULT_TEST_DATABASE_URL.to_owned());
     let out = Command::new(env!("CARGO_BIN_EXE_egov-bench"))
