@@ -10,7 +10,7 @@
 use std::collections::{HashMap, HashSet};
 
 use deadpool_postgres::{GenericClient, Transaction};
-use domain::merkle::frontier::{covering, Frontier, Node};
+use domain::merkle::frontier::{covering, fold, Frontier, Node};
 use domain::merkle::{self, Hash};
 use domain::RecordedEvent;
 use event_store::SubscriptionOptions;
@@ -281,6 +281,20 @@ fn complete(found: &mut HashMap<Node, Hash>, nodes: &[Node]) -> Option<Node> {
         }
     }
     nodes.iter().find(|n| !found.contains_key(n)).copied()
+}
+
+/// The head of each cover (the nodes of one range, as [`covering`] gives them) from `nodes`;
+/// nothing if a node of one is not there.
+fn fold_covers(covers: &[Vec<Node>], nodes: &HashMap<Node, Hash>) -> Option<Vec<Hash>> {
+    covers
+        .iter()
+        .map(|cover| {
+            let heads = cover.iter().map(|n| nodes.get(n).copied());
+            heads
+                .collect::<Option<Vec<Hash>>>()
+                .map(|heads| fold(&heads))
+        })
+        .collect()
 }
 
 /// The indexes of the leaves under `nodes`, each once, in order.

@@ -88,6 +88,20 @@ async fn project(store: &EventStore, count: u64) {
     task.await.expect("projector task");
 }
 
+/// `streams` streams of `each` events appended, the log read back in order, and the tree's
+/// projector caught up with it.
+async fn projected(
+    store: &EventStore,
+    streams: usize,
+    each: u64,
+) -> (Vec<StreamId>, Vec<RecordedEvent>) {
+    let ids = append(store, streams, each).await;
+    let count = streams as u64 * each;
+    let events = log(store, count as usize).await;
+    project(store, count).await;
+    (ids, events)
+}
+
 /// Asserts that the tree finds each of `events` (the log in order) as its leaf, at its place in
 /// the global order and with its hash in `leaves`.
 async fn each_event_is_its_leaf(
@@ -276,9 +290,7 @@ async fn rewrite(db: &TestDb, store: &EventStore, stream: StreamId, version: u64
 async fn a_stream_rewritten_with_a_recomputed_chain_is_caught_by_the_rebuilt_tree() {
     let db = TestDb::migrated().await;
     let store = EventStore::new(db.database());
-    let streams = append(&store, 4, 3).await;
-    let events = log(&store, 12).await;
-    project(&store, 12).await;
+    let (streams, events) = projected(&store, 4, 3).await;
     let client = store.database().pool().get().await.expect("connection");
     let Ok(Signed::New(signed)) =
         heads::sign_if_grown(&client, &signer(), chrono::Utc::now()).await
@@ -520,9 +532,7 @@ async fn leaves_over_several_tiles_filled_by_several_batches_are_found_by_event_
 async fn upper_nodes_kept_for_proofs_are_dropped_when_a_rebuild_puts_another_tree_in_place() {
     let db = TestDb::migrated().await;
     let store = EventStore::new(db.database());
-    let streams = append(&store, 40, 10).await;
-    let events = log(&store, 400).await;
-    project(&store, 400).await;
+    let (streams, events) = projected(&store, 40, 10).await;
     let client = store.database().pool().get().await.expect("connection");
     // Levels 4 and up kept (a tree of 400 leaves has 25 + 12 + 6 + 3 + 1 such nodes), and a
     // second cache that may keep three of them.

@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 
 use deadpool_postgres::GenericClient;
-use domain::merkle::frontier::{covering, fold, Node};
+use domain::merkle::frontier::{covering, Node};
 use domain::merkle::{self, Hash};
 use tokio_postgres::Row;
 use uuid::Uuid;
@@ -146,19 +146,9 @@ impl Path {
             upper.keep_edge(table, &edge);
             found.extend(read);
         }
-        let head = |cover: &Vec<Node>| {
-            let heads = cover.iter().map(|n| found.get(n).copied());
-            heads
-                .collect::<Option<Vec<Hash>>>()
-                .map(|heads| fold(&heads))
-        };
-        let mut heads = covers
-            .iter()
-            .map(head)
-            .collect::<Option<Vec<Hash>>>()
-            .ok_or_else(|| {
-                ProjectionError::Tree(format!("a node of leaf {index}'s proof is missing"))
-            })?;
+        let mut heads = super::fold_covers(&covers, &found).ok_or_else(|| {
+            ProjectionError::Tree(format!("a node of leaf {index}'s proof is missing"))
+        })?;
         let leaf = heads
             .pop()
             .ok_or_else(|| ProjectionError::Tree(format!("no leaf {index} in the proof")))?;

@@ -1,7 +1,7 @@
 //! Reads of the live tree, for tree heads, proofs and receipts.
 
 use deadpool_postgres::GenericClient;
-use domain::merkle::frontier::{covering, fold, Node};
+use domain::merkle::frontier::{covering, Node};
 use domain::merkle::{self, Hash};
 use uuid::Uuid;
 
@@ -214,8 +214,7 @@ async fn heads_of(
         Some(upper) => upper.read(client, &all).await?.0,
         None => read_nodes(client, NODES, &all).await?.0,
     };
-    Ok(covers
-        .iter()
-        .map(|cover| fold(&cover.iter().map(|n| nodes[n]).collect::<Vec<_>>()))
-        .collect())
+    // read_nodes answers every node asked for, or fails.
+    super::fold_covers(&covers, &nodes)
+        .ok_or_else(|| ProjectionError::Tree("a node of the tree is missing".into()))
 }
