@@ -744,3 +744,183 @@ async fn an_auditors_look_at_a_request_is_recorded_though_no_read_model_has_it()
         (ALICE, "au-1")
     );
 }
+
+/// Finding 4 and 10, the roles: a request's whole history (its events: IINs, documents, registry
+/// answers, signatures) and its replayed state are the auditor's to read. Every other role asks
+/// and is refused, with nothing on record; the auditor's malformed replays are refused before
+/// anything is read; the auditor's look is on record.
+#[tokio::test]
+async fn only_an_auditor_reads_a_requests_history_and_a_malformed_replay_reads_nothing() {
+    let app = spawn_app().await;
+    let number = alices_request(&app).await;
+    let others = [
+        app.citizen(ALICE),
+        app.citizen(BOB),
+        app.token(Role::Operator, CAROL, Some("TsON-1")),
+        app.token(Role::Medical, BOB, Some("clinic-7")),
+        app.token(Role::Analyst, "an-1", None),
+        app.token(Role::Witness, "witness-1", None),
+    ];
+    for token in &others {
+        for route in ["events", "state"] {
+            let path = format!("/api/v1/audit/requests/{number}/{route}");
+            let answer = app
+                .get_with(&path, token, &[("X-Purpose", "проверка")])
+                .await;
+            let (status, body) = TestApp::answer(answer).await;
+            assert_eq!(
+                (status, body["code"].as_str()),
+                (403, Some("forbidden")),
+                "{route}: {body}"
+            );
+        }
+    }
+    assert!(
+        reads_on_record(&app).await.is_empty(),
+        "a refusal is no read"
+    );
+    let auditor = app.token(Role::Auditor, "au-1", None);
+    let state = format!("/api/v1/audit/requests/{number}/state");
+    for query in [
+        "as_of=junk",
+        "version=-1",
+        "as_of=2026-01-01T00:00:00Z&version=1",
+    ] {
+        let (status, body) = app.get(&format!("{state}?{query}"), &auditor).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (400, Some("invalid-parameter")),
+            "{query}: {body}"
+        );
+    }
+    let (status, _) = app
+        .get("/api/v1/audit/requests/not-a-number/events", &auditor)
+        .await;
+    assert_eq!(status, 404);
+    assert!(
+        reads_on_record(&app).await.is_empty(),
+        "a refusal is no read"
+    );
+    let path = format!("/api/v1/audit/requests/{number}/events");
+    let (status, body) = app.get(&path, &auditor).await;
+    assert_eq!(status, 200, "{body}");
+    let on_record = reads_on_record(&app).await;
+    assert!(
+        !on_record.is_empty() && on_record.iter().all(|read| read.reader == "au-1"),
+        "{on_record:?}"
+    );
+}
+
+/// Finding 4 and 6, the result: a request's signed document (or its PDF) is refused to the roles
+/// that read no results, to an operator naming no centre or no purpose, and to anyone whose
+/// request it is not (404, as for an unknown number) - before the document is looked for, and
+/// with nothing on record. Its own citizen passes the same checks.
+#[tokio::test]
+async fn a_requests_result_is_refused_to_other_roles_other_people_and_an_unnamed_operator() {
+    let app = spawn_app().await;
+    let number = alices_request(&app).await;
+    let path = format!("/api/v1/requests/{number}/result");
+    let purpose = ("X-Purpose", "консультация");
+    let cases = [
+        (
+            app.token(Role::Analyst, "an-1", None),
+            true,
+            403,
+            "forbidden",
+        ),
+        (
+            app.token(Role::Witness, "w-1", None),
+            true,
+            403,
+            "forbidden",
+        ),
+        (
+            app.token(Role::Operator, CAROL, None),
+            true,
+            403,
+            "operator-unidentified",
+        ),
+        (
+            app.token(Role::Operator, CAROL, Some("TsON-1")),
+            false,
+            400,
+            "purpose-required",
+        ),
+        (
+            app.token(Role::Medical, BOB, Some("clinic-7")),
+            true,
+            404,
+            "request-not-found",
+        ),
+        (app.citizen(BOB), false, 404, "request-not-found"),
+    ];
+    for (token, with_purpose, status, code) in &cases {
+        for accept in ["application/json", "application/pdf"] {
+            let mut headers = vec![("Accept", accept)];
+            headers.extend(with_purpose.then_some(purpose));
+            let answer = app.get_with(&path, token, &headers).await;
+            let (got, body) = TestApp::answer(answer).await;
+            assert_eq!(
+                (got, body["code"].as_str()),
+                (*status, Some(*code)),
+                "{accept}: {body}"
+            );
+        }
+    }
+    let (status, body) = app.get(&path, &app.citizen(ALICE)).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("result-not-ready")),
+        "{body}"
+    );
+    assert!(
+        reads_on_record(&app).await.is_empty(),
+        "a refusal is no read"
+    );
+}
+
+/// Finding 10, the roles: the audit feed gives the whole log. Every role but the auditor's asks
+/// and is refused, and the auditor's malformed pages are refused, before a page is read: none of
+/// them is on record as a read of the log, and the auditor's page is.
+#[tokio::test]
+async fn the_audit_feed_is_refused_to_other_roles_and_malformed_pages_and_none_is_on_record() {
+    let app = spawn_app().await;
+    alices_request(&app).await;
+    let others = [
+        app.citizen(ALICE),
+        app.token(Role::Medical, ALICE, Some("clinic-7")),
+        app.token(Role::Operator, CAROL, Some("TsON-1")),
+        app.token(Role::Analyst, "an-1", None),
+    ];
+    for token in &others {
+        let answer = app
+            .get_with("/api/v1/audit/events", token, &[("X-Purpose", "проверка")])
+            .await;
+        let (status, body) = TestApp::answer(answer).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (403, Some("forbidden")),
+            "{body}"
+        );
+    }
+    let auditor = app.token(Role::Auditor, "au-1", None);
+    for query in ["limit=0", "limit=10001", "limit=-1", "after=garbage"] {
+        let (status, body) = app
+            .get(&format!("/api/v1/audit/events?{query}"), &auditor)
+            .await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (400, Some("invalid-parameter")),
+            "{query}: {body}"
+        );
+    }
+    assert!(log_reads(&app).await.is_empty(), "a refusal is no read");
+    let answer = app
+        .get_with("/api/v1/audit/events?limit=10", &auditor, &[])
+        .await;
+    assert_eq!(answer.status(), 200);
+    answer.text().await.expect("the page");
+    let records = log_reads(&app).await;
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0]["reader"], "au-1");
+}
