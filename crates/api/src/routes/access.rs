@@ -7,6 +7,7 @@
 //! once its record is durable; a read that cannot be recorded is refused.
 
 use commands::read_audit::{AuditError, ReadAudit, Reader};
+use domain::catalog::ServiceCode;
 use domain::request::RequestInfo;
 use domain::Iin;
 use projections::StatusRow;
@@ -15,11 +16,15 @@ use crate::problem::ApiError;
 use crate::token::{Principal, Role};
 
 /// Whether `principal` may see the request of `row`. A medical organisation's user sees the
-/// social-status checks they filed themselves, nothing else.
+/// social-status checks they filed themselves, nothing else (their own other requests are read
+/// with their citizen's sign-in, not through the organisation's).
 pub fn visible(principal: &Principal, row: &StatusRow) -> bool {
     match principal.role {
         Role::Citizen => principal.iin.as_ref().is_some_and(|iin| row.concerns(iin)),
-        Role::Medical => principal.person().is_some_and(|iin| row.iin == iin),
+        Role::Medical => {
+            row.service == ServiceCode::SocialStatusCheck
+                && principal.person().is_some_and(|iin| row.iin == iin)
+        }
         Role::Operator | Role::Auditor => true,
         Role::Analyst | Role::Witness => false,
     }
@@ -33,7 +38,10 @@ pub fn visible_info(principal: &Principal, info: &RequestInfo) -> bool {
             .iin
             .as_ref()
             .is_some_and(|iin| &info.applicant == iin || info.subject() == Some(iin)),
-        Role::Medical => principal.person().is_some_and(|iin| info.applicant == iin),
+        Role::Medical => {
+            info.service == ServiceCode::SocialStatusCheck
+                && principal.person().is_some_and(|iin| info.applicant == iin)
+        }
         Role::Operator | Role::Auditor => true,
         Role::Analyst | Role::Witness => false,
     }

@@ -924,3 +924,46 @@ async fn the_audit_feed_is_refused_to_other_roles_and_malformed_pages_and_none_i
     assert_eq!(records.len(), 1, "{records:?}");
     assert_eq!(records[0]["reader"], "au-1");
 }
+
+/// Finding 6, the medical role's reach: a medical organisation's user reads the social-status
+/// checks they filed, nothing else - not even requests of their own as a citizen, which their
+/// citizen's sign-in reads. Asked through the clinic's token, such a request answers as an
+/// unknown one, in the view and before the view has it.
+#[tokio::test]
+async fn a_medical_token_reads_only_the_checks_its_user_filed_not_their_other_requests() {
+    let app = spawn_app().await;
+    let number = alices_request(&app).await;
+    let medical = app.token(Role::Medical, ALICE, Some("clinic-7"));
+    for path in [
+        format!("/api/v1/requests/{number}"),
+        format!("/api/v1/requests/{number}?min_version=1&wait=1"),
+        format!("/api/v1/requests/{number}/result"),
+    ] {
+        let (status, body) = app.get(&path, &medical).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (404, Some("request-not-found")),
+            "{path}: {body}"
+        );
+    }
+    let app = crate::helpers::spawn_app_with(|settings| settings.read_models = Vec::new()).await;
+    let (status, created) = app.submit("pension-fund-statement", ALICE, json!({})).await;
+    assert_eq!(status, 201, "{created}");
+    let number = created["number"].as_str().expect("number");
+    // Seen as hers, the read would be held for the version (ten seconds, as the view never has
+    // it here); not hers, it is told at once.
+    let path = format!("/api/v1/requests/{number}?min_version=1&wait=10");
+    let medical = app.token(Role::Medical, ALICE, Some("clinic-7"));
+    let started = std::time::Instant::now();
+    let (status, body) = app.get(&path, &medical).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (404, Some("request-not-found")),
+        "not in the view yet: {body}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "held as if hers: {:?}",
+        started.elapsed()
+    );
+}
