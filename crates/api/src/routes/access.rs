@@ -16,15 +16,11 @@ use crate::problem::ApiError;
 use crate::token::{Principal, Role};
 
 /// Whether `principal` may see the request of `row`. A medical organisation's user sees the
-/// social-status checks they filed themselves, nothing else (their own other requests are read
-/// with their citizen's sign-in, not through the organisation's).
+/// social-status checks they filed themselves, nothing else ([`medical_sees`]).
 pub fn visible(principal: &Principal, row: &StatusRow) -> bool {
     match principal.role {
         Role::Citizen => principal.iin.as_ref().is_some_and(|iin| row.concerns(iin)),
-        Role::Medical => {
-            row.service == ServiceCode::SocialStatusCheck
-                && principal.person().is_some_and(|iin| row.iin == iin)
-        }
+        Role::Medical => medical_sees(principal, row.service, &row.iin),
         Role::Operator | Role::Auditor => true,
         Role::Analyst | Role::Witness => false,
     }
@@ -38,13 +34,17 @@ pub fn visible_info(principal: &Principal, info: &RequestInfo) -> bool {
             .iin
             .as_ref()
             .is_some_and(|iin| &info.applicant == iin || info.subject() == Some(iin)),
-        Role::Medical => {
-            info.service == ServiceCode::SocialStatusCheck
-                && principal.person().is_some_and(|iin| info.applicant == iin)
-        }
+        Role::Medical => medical_sees(principal, info.service, &info.applicant),
         Role::Operator | Role::Auditor => true,
         Role::Analyst | Role::Witness => false,
     }
+}
+
+/// Whether a medical organisation's user sees a request of `service` filed by `applicant`: only a
+/// social-status check they filed themselves. Their own other requests are read with their
+/// citizen's sign-in, not through the organisation's.
+fn medical_sees(principal: &Principal, service: ServiceCode, applicant: &Iin) -> bool {
+    service == ServiceCode::SocialStatusCheck && principal.person().as_ref() == Some(applicant)
 }
 
 /// Checks that `principal` may read citizens' data with `purpose`: an operator only as a named

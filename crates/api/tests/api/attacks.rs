@@ -764,10 +764,9 @@ async fn only_an_auditor_reads_a_requests_history_and_a_malformed_replay_reads_n
     for token in &others {
         for route in ["events", "state"] {
             let path = format!("/api/v1/audit/requests/{number}/{route}");
-            let answer = app
-                .get_with(&path, token, &[("X-Purpose", "проверка")])
+            let (status, body) = app
+                .get_json_with(&path, token, &[("X-Purpose", "проверка")])
                 .await;
-            let (status, body) = TestApp::answer(answer).await;
             assert_eq!(
                 (status, body["code"].as_str()),
                 (403, Some("forbidden")),
@@ -858,8 +857,7 @@ async fn a_requests_result_is_refused_to_other_roles_other_people_and_an_unnamed
         for accept in ["application/json", "application/pdf"] {
             let mut headers = vec![("Accept", accept)];
             headers.extend(with_purpose.then_some(purpose));
-            let answer = app.get_with(&path, token, &headers).await;
-            let (got, body) = TestApp::answer(answer).await;
+            let (got, body) = app.get_json_with(&path, token, &headers).await;
             assert_eq!(
                 (got, body["code"].as_str()),
                 (*status, Some(*code)),
@@ -893,10 +891,9 @@ async fn the_audit_feed_is_refused_to_other_roles_and_malformed_pages_and_none_i
         app.token(Role::Analyst, "an-1", None),
     ];
     for token in &others {
-        let answer = app
-            .get_with("/api/v1/audit/events", token, &[("X-Purpose", "проверка")])
+        let (status, body) = app
+            .get_json_with("/api/v1/audit/events", token, &[("X-Purpose", "проверка")])
             .await;
-        let (status, body) = TestApp::answer(answer).await;
         assert_eq!(
             (status, body["code"].as_str()),
             (403, Some("forbidden")),

@@ -146,6 +146,16 @@ impl TestApp {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// As [`TestApp::get`], with `headers` sent too.
+    pub async fn get_json_with(
+        &self,
+        path: &str,
+        token: &str,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value) {
+        Self::answer(self.get_with(path, token, headers).await).await
+    }
+
     pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
         let response = self
             .http
