@@ -159,7 +159,7 @@ async fn every_service_ends_with_its_signed_result_through_the_whole_workflow() 
 async fn pdf_of(flow: &Flow, number: &str, iin: &str) -> reqwest::Response {
     flow.http
         .get(flow.url(&format!("/api/v1/requests/{number}/result")))
-        .bearer_auth(flow.keys.citizen(iin))
+        .bearer_auth(flow.token(number, iin))
         .header("accept", "application/pdf")
         .send()
         .await
@@ -227,7 +227,7 @@ async fn signed_document(flow: &Flow, number: &str, iin: &str, issued: &Value) -
     let answer = flow
         .http
         .get(flow.url(&format!("/api/v1/requests/{number}/result")))
-        .bearer_auth(flow.keys.citizen(iin))
+        .bearer_auth(flow.token(number, iin))
         .send()
         .await
         .expect("document");
@@ -367,7 +367,7 @@ async fn every_refusal_of_the_signature_and_the_registries_ends_the_request_with
         }
         // REG 284-286: the refusal is an answer signed by the provider, like a result, fetched
         // where a result is (`.../result`), in JSON or as the printable PDF.
-        let citizen = flow.keys.citizen(iin);
+        let citizen = flow.token(number, iin);
         let path = format!("/api/v1/requests/{number}");
         let ready = || async { flow.get(&path, &citizen).await.1["result_ready"] == true };
         eventually("the refusal document is issued", WAIT, ready).await;

@@ -15,7 +15,7 @@ mod keys;
 
 use std::fmt;
 
-use domain::{Actor, Iin};
+use domain::{Actor, Iin, SignIn};
 use jsonwebtoken::{decode, decode_header, Algorithm, Validation};
 use serde::{Deserialize, Serialize};
 
@@ -98,6 +98,23 @@ impl Principal {
             Role::Medical => Iin::parse(&self.subject).ok(),
             Role::Operator | Role::Auditor | Role::Analyst | Role::Witness => None,
         }
+    }
+
+    /// The person who files and signs on the portal as this principal, and the sign-in they do
+    /// it through: a citizen's own, or a medical organisation's.
+    ///
+    /// # Errors
+    /// [`Forbidden`] (403) for the other roles, and for a principal not named by an IIN.
+    pub fn signer(&self) -> Result<(Iin, SignIn), Forbidden> {
+        let forbidden = Forbidden { role: self.role };
+        let sign_in = match self.role {
+            Role::Citizen => SignIn::Citizen,
+            Role::Medical => SignIn::MedicalOrganisation,
+            Role::Operator | Role::Auditor | Role::Analyst | Role::Witness => {
+                return Err(forbidden)
+            }
+        };
+        Ok((self.person().ok_or(forbidden)?, sign_in))
     }
 
     /// Refuses unless the principal has one of `roles`.

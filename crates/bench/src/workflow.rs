@@ -17,7 +17,7 @@ use commands::results::ProviderKey;
 use commands::workflow::{Workflow, WorkflowSettings};
 use commands::{Requests, Submission};
 use domain::request::EventType;
-use domain::{Actor, Cursor, Iin, ServiceCode};
+use domain::{Actor, Cursor, Iin, ServiceCode, SignIn};
 use event_store::EventStore;
 use event_store::SubscriptionOptions;
 use serde::Serialize;
@@ -389,7 +389,7 @@ impl Client {
                 waiting.insert(submitted.info.request_id, tx);
             }
             self.requests
-                .sign(&submitted.info.number, &cms, &actor)
+                .sign(&submitted.info.number, &cms, &actor, SignIn::Citizen)
                 .await?;
             if let Ok(completed) = rx.await {
                 ended.push((Instant::now(), completed));

@@ -19,8 +19,8 @@ use domain::request::{
     decide, evolve, Command, DomainError, Request, RequestEvent, RequestInfo, SurveyAnswer,
 };
 use domain::{
-    Actor, Channel, EventMetadata, Iin, RecordedEvent, RequestNumber, ServiceCode, StreamId,
-    StreamVersion,
+    Actor, Channel, EventMetadata, Iin, RecordedEvent, RequestNumber, ServiceCode, SignIn,
+    StreamId, StreamVersion,
 };
 use serde_json::Value;
 use uuid::Uuid;
@@ -123,6 +123,13 @@ impl Loaded {
             Actor::Citizen { iin } => &info.applicant == iin,
             Actor::Operator { .. } | Actor::System { .. } => true,
         }
+    }
+
+    /// Whether `actor` acts on this request on the portal (signs it, answers its survey) through
+    /// `sign_in`: as its filer ([`Loaded::actionable_by`]), through the sign-in its service is
+    /// filed through.
+    pub fn portal_actionable_by(&self, actor: &Actor, sign_in: SignIn) -> bool {
+        self.actionable_by(actor) && self.info().is_some_and(|info| sign_in.files(info.service))
     }
 
     /// Whether the request was filed at service centre `centre`: only its operators add scans
@@ -260,25 +267,28 @@ impl Requests {
         Err(CommandError::Busy)
     }
 
-    /// Records the citizen's signature over `document_to_sign` (portal step 2). Verification
-    /// follows in the workflow; here the signature is recorded as received.
+    /// Records the citizen's signature over `document_to_sign` (portal step 2), made through
+    /// `sign_in`. Verification follows in the workflow; here the signature is recorded as
+    /// received.
     ///
     /// # Errors
-    /// [`CommandError::NotFound`] for an unknown request or one `actor` may not see;
-    /// [`CommandError::Rejected`] when the request is not waiting for a signature.
+    /// [`CommandError::NotFound`] for an unknown request, one `actor` did not file or one not
+    /// filed through `sign_in`; [`CommandError::Rejected`] when the request is not waiting for a
+    /// signature.
     #[tracing::instrument(skip_all, fields(number = %number))]
     pub async fn sign(
         &self,
         number: &RequestNumber,
         signature: &[u8],
         actor: &Actor,
+        sign_in: SignIn,
     ) -> Result<Recorded, CommandError> {
         use base64::Engine as _;
         let signature_sha256 = crate::sha256_hex(signature);
         let cms = base64::engine::general_purpose::STANDARD.encode(signature);
         self.act(
             number,
-            |loaded| loaded.actionable_by(actor),
+            |loaded| loaded.portal_actionable_by(actor, sign_in),
             || Command::Sign {
                 signature_sha256: signature_sha256.clone(),
                 cms: cms.clone(),
@@ -294,16 +304,17 @@ impl Requests {
     /// is made again over the same bytes.
     ///
     /// # Errors
-    /// [`CommandError::NotFound`] for an unknown request or one `actor` may not act on;
-    /// [`CommandError::Rejected`] when it does not wait for the applicant's signature.
+    /// [`CommandError::NotFound`] for an unknown request or one `actor` may not sign through
+    /// `sign_in`; [`CommandError::Rejected`] when it does not wait for the applicant's signature.
     pub async fn document_to_sign(
         &self,
         number: &RequestNumber,
         actor: &Actor,
+        sign_in: SignIn,
     ) -> Result<Vec<u8>, CommandError> {
         let stream_id = self.find(number).await?.ok_or(CommandError::NotFound)?;
         let loaded = self.load(stream_id).await?;
-        if !loaded.actionable_by(actor) {
+        if !loaded.portal_actionable_by(actor, sign_in) {
             return Err(CommandError::NotFound);
         }
         loaded
@@ -327,9 +338,10 @@ impl Requests {
     ) -> Result<Recorded, CommandError> {
         self.act(
             number,
-            // Only the applicant answers the survey of their request.
+            // Only the applicant answers the survey of their request, through their own sign-in.
             |loaded| {
-                matches!((actor, loaded.info()), (Actor::Citizen { iin }, Some(info)) if *iin == info.applicant)
+                matches!(actor, Actor::Citizen { .. })
+                    && loaded.portal_actionable_by(actor, SignIn::Citizen)
             },
             || Command::SubmitSurvey {
                 quality,

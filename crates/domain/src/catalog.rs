@@ -84,6 +84,22 @@ impl ServiceCode {
 
 crate::codes::code_enum!(ServiceCode, UnknownService, "service");
 
+/// Through which sign-in a person files and signs on the portal: their own, as a citizen, or a
+/// medical organisation's, whose users file only the social-status check (docs/domain.md 8) and
+/// no other service. A request is signed through the sign-in it is filed through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignIn {
+    Citizen,
+    MedicalOrganisation,
+}
+
+impl SignIn {
+    /// Whether a request for `service` is filed and signed through this sign-in.
+    pub fn files(self, service: ServiceCode) -> bool {
+        (service == ServiceCode::SocialStatusCheck) == (self == SignIn::MedicalOrganisation)
+    }
+}
+
 /// A name in the three languages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Names {
@@ -272,6 +288,15 @@ mod tests {
     use crate::identifiers::IinError;
     use chrono::NaiveDate;
     use serde_json::json;
+
+    #[test]
+    fn each_service_is_filed_through_exactly_one_sign_in() {
+        for code in ServiceCode::ALL {
+            let medical = SignIn::MedicalOrganisation.files(code);
+            assert_ne!(SignIn::Citizen.files(code), medical, "{code}");
+            assert_eq!(medical, code == ServiceCode::SocialStatusCheck, "{code}");
+        }
+    }
 
     #[test]
     fn the_catalog_has_every_service_of_domain_md_once() {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use commands::read_audit::{ReadAudit, Reader};
 use commands::requests::{Requests, Submission};
-use domain::{Actor, Iin, ServiceCode};
+use domain::{Actor, Iin, ServiceCode, SignIn};
 use event_store::EventStore;
 use projections::{Progress, ReadModel, Through};
 use serde_json::json;
@@ -32,7 +32,12 @@ async fn history(store: &EventStore) {
             .await
             .expect("submit");
         requests
-            .sign(&submitted.info.number, b"a signature", &actor)
+            .sign(
+                &submitted.info.number,
+                b"a signature",
+                &actor,
+                SignIn::Citizen,
+            )
             .await
             .expect("sign");
         citizens.push(iin);

@@ -33,6 +33,9 @@ pub struct Flow {
     pub data: tempfile::TempDir,
     pub http: reqwest::Client,
     pub env: Vec<(String, String)>,
+    /// The service of each request filed through [`Flow::submit`], by number: its applicant acts
+    /// on it through the sign-in that filed it ([`Flow::token`]).
+    filed: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 impl Flow {
@@ -82,6 +85,7 @@ impl Flow {
             data,
             http: reqwest::Client::new(),
             env: all,
+            filed: std::sync::Mutex::default(),
         }
     }
 
@@ -93,6 +97,14 @@ impl Flow {
     /// Starts `egov serve` again with the same settings (after a crash).
     pub async fn restart(&mut self) {
         self.served = serve(&self.env).await;
+    }
+
+    /// The token with which `iin` acts on request `number`: that of the sign-in it was filed
+    /// through (a medical user's for a social-status check), a citizen's for the others.
+    pub fn token(&self, number: &str, iin: &str) -> String {
+        let filed = self.filed.lock().expect("filed");
+        let service = filed.get(number).map_or("", String::as_str);
+        self.keys.filer(service, iin)
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -116,6 +128,11 @@ impl Flow {
             .expect("submit");
         assert_eq!(answer.status(), 201, "{service} for {iin}");
         let body: Value = answer.json().await.expect("json");
+        let number = body["number"].as_str().expect("number").to_owned();
+        self.filed
+            .lock()
+            .expect("filed")
+            .insert(number, service.to_owned());
         let document = base64::engine::general_purpose::STANDARD
             .decode(body["document_to_sign"].as_str().expect("document"))
             .expect("base64");
@@ -130,7 +147,7 @@ impl Flow {
         let answer = self
             .http
             .post(self.url(&format!("/api/v1/requests/{number}/signature")))
-            .bearer_auth(self.keys.citizen(iin))
+            .bearer_auth(self.token(number, iin))
             .json(&json!({"cms": base64::engine::general_purpose::STANDARD.encode(cms)}))
             .send()
             .await
@@ -158,7 +175,7 @@ impl Flow {
             let answer = self
                 .http
                 .get(self.url(&format!("/api/v1/requests/{number}?wait=5")))
-                .bearer_auth(self.keys.citizen(iin))
+                .bearer_auth(self.token(number, iin))
                 .send()
                 .await
                 .expect("status");

@@ -9,17 +9,20 @@
 use commands::read_audit::{AuditError, ReadAudit, Reader};
 use domain::catalog::ServiceCode;
 use domain::request::RequestInfo;
-use domain::Iin;
+use domain::{Iin, SignIn};
 use projections::StatusRow;
 
 use crate::problem::ApiError;
 use crate::token::{Principal, Role};
 
 /// Whether `principal` may see the request of `row`. A medical organisation's user sees the
-/// social-status checks they filed themselves, nothing else ([`medical_sees`]).
+/// social-status checks they filed themselves, nothing else ([`medical_sees`]); a citizen the
+/// rest of what concerns them, and a check only as its patient ([`citizen_sees`]).
 pub fn visible(principal: &Principal, row: &StatusRow) -> bool {
     match principal.role {
-        Role::Citizen => principal.iin.as_ref().is_some_and(|iin| row.concerns(iin)),
+        Role::Citizen => principal.iin.as_ref().is_some_and(|iin| {
+            row.concerns(iin) && citizen_sees(iin, row.service, row.subject_iin.as_ref())
+        }),
         Role::Medical => medical_sees(principal, row.service, &row.iin),
         Role::Operator | Role::Auditor => true,
         Role::Analyst | Role::Witness => false,
@@ -30,10 +33,10 @@ pub fn visible(principal: &Principal, row: &StatusRow) -> bool {
 /// representative sees it once the view has it, with their power of attorney checked).
 pub fn visible_info(principal: &Principal, info: &RequestInfo) -> bool {
     match principal.role {
-        Role::Citizen => principal
-            .iin
-            .as_ref()
-            .is_some_and(|iin| &info.applicant == iin || info.subject() == Some(iin)),
+        Role::Citizen => principal.iin.as_ref().is_some_and(|iin| {
+            (&info.applicant == iin || info.subject() == Some(iin))
+                && citizen_sees(iin, info.service, info.subject())
+        }),
         Role::Medical => medical_sees(principal, info.service, &info.applicant),
         Role::Operator | Role::Auditor => true,
         Role::Analyst | Role::Witness => false,
@@ -44,7 +47,14 @@ pub fn visible_info(principal: &Principal, info: &RequestInfo) -> bool {
 /// social-status check they filed themselves. Their own other requests are read with their
 /// citizen's sign-in, not through the organisation's.
 fn medical_sees(principal: &Principal, service: ServiceCode, applicant: &Iin) -> bool {
-    service == ServiceCode::SocialStatusCheck && principal.person().as_ref() == Some(applicant)
+    SignIn::MedicalOrganisation.files(service) && principal.person().as_ref() == Some(applicant)
+}
+
+/// Whether a citizen `iin` whom a request of `service` concerns sees it through their own
+/// sign-in: every request but a social-status check, which they see only as its patient (its
+/// applicant filed it through a medical organisation's sign-in and reads it there).
+fn citizen_sees(iin: &Iin, service: ServiceCode, subject: Option<&Iin>) -> bool {
+    SignIn::Citizen.files(service) || subject == Some(iin)
 }
 
 /// Checks that `principal` may read citizens' data with `purpose`: an operator only as a named

@@ -11,7 +11,7 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use commands::Submission;
 use domain::request::SurveyAnswer;
-use domain::{Actor, Channel, Iin, RequestStatus, ServiceCode};
+use domain::{Actor, Channel, RequestStatus, ServiceCode};
 use projections::request_status::HistoryCursor;
 use serde::{Deserialize, Serialize};
 use tracing_actix_web::RootSpan;
@@ -147,13 +147,17 @@ pub async fn submit(
     }: Writer,
     body: web::Json<SubmitBody>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(&[Role::Citizen, Role::Medical])?;
+    let (applicant, sign_in) = principal.signer()?;
     let body = body.into_inner();
     let service = body
         .service
         .parse::<ServiceCode>()
         .map_err(|_| ApiError::UnknownService(body.service.clone()))?;
-    let applicant = filer(&principal, service)?;
+    if !sign_in.files(service) {
+        return Err(ApiError::Forbidden {
+            role: principal.role,
+        });
+    }
     let iin = input::iin("iin", &body.iin)?;
     if applicant != iin {
         return Err(ApiError::ForeignIin);
@@ -203,20 +207,6 @@ pub async fn submit(
         .json(dto))
 }
 
-/// Who files `service` as `principal`, by IIN: a citizen files for themself; the social-status
-/// check (docs/domain.md 8) only a medical organisation's user files, as themself.
-fn filer(principal: &Principal, service: ServiceCode) -> Result<Iin, ApiError> {
-    let role = if service == ServiceCode::SocialStatusCheck {
-        Role::Medical
-    } else {
-        Role::Citizen
-    };
-    principal.require(&[role])?;
-    principal.person().ok_or(ApiError::Forbidden {
-        role: principal.role,
-    })
-}
-
 /// Sign a request (portal step 2): the signature is recorded; verification follows.
 #[utoipa::path(
     post,
@@ -229,7 +219,7 @@ fn filer(principal: &Principal, service: ServiceCode) -> Result<Iin, ApiError> {
         (status = 400, description = "Malformed JSON, or `cms` is not base64 of a CMS SignedData", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not a citizen or a medical organisation's user", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown request, or one the signer did not file", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown request, or one the signer did not file (through this sign-in)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The request does not wait for a signature", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
@@ -245,15 +235,12 @@ pub async fn sign(
     number: web::Path<String>,
     body: web::Json<SignBody>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(&[Role::Citizen, Role::Medical])?;
-    let signer = principal.person().ok_or(ApiError::Forbidden {
-        role: principal.role,
-    })?;
+    let (signer, sign_in) = principal.signer()?;
     let number = input::request_number(&number)?;
     let der = input::cms(&body.cms)?;
     let signed = state
         .requests
-        .sign(&number, &der, &Actor::Citizen { iin: signer })
+        .sign(&number, &der, &Actor::Citizen { iin: signer }, sign_in)
         .await?;
     record_correlation(&span, signed.info.request_id);
     if !signed.replayed {
@@ -285,7 +272,7 @@ pub struct DocumentDto {
         (status = 200, description = "The document to sign", body = DocumentDto),
         (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not a citizen or a medical organisation's user", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown request, or one the reader did not file", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown request, or one the reader did not file (through this sign-in)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The request does not wait for the applicant's signature", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Temporarily unavailable", body = Problem, content_type = "application/problem+json"),
     ),
@@ -296,14 +283,11 @@ pub async fn document(
     principal: Principal,
     number: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(&[Role::Citizen, Role::Medical])?;
-    let applicant = principal.person().ok_or(ApiError::Forbidden {
-        role: principal.role,
-    })?;
+    let (applicant, sign_in) = principal.signer()?;
     let number = input::request_number(&number)?;
     let document = state
         .requests
-        .document_to_sign(&number, &Actor::Citizen { iin: applicant })
+        .document_to_sign(&number, &Actor::Citizen { iin: applicant }, sign_in)
         .await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "private, no-store"))

@@ -964,3 +964,101 @@ async fn a_medical_token_reads_only_the_checks_its_user_filed_not_their_other_re
         started.elapsed()
     );
 }
+
+/// Finding 6, the signing side of the same hole: through the clinic's token its user fetched the
+/// document to sign of, and signed, their own pension request; through their citizen's sign-in,
+/// the check they filed for the clinic. A request is signed through the sign-in it was filed
+/// through; the other answers as an unknown request and leaves it waiting.
+#[tokio::test]
+async fn a_request_is_signed_only_through_the_sign_in_it_was_filed_through() {
+    let app = spawn_app().await;
+    let medical = app.token(Role::Medical, ALICE, Some("clinic-7"));
+    let citizen = app.citizen(ALICE);
+    let (status, own) = app.submit("pension-fund-statement", ALICE, json!({})).await;
+    assert_eq!(status, 201, "{own}");
+    let check =
+        json!({"service": "social-status-check", "iin": ALICE, "form": {"patient_iin": BOB}});
+    let (status, check) = app.post("/api/v1/requests", &medical, &check).await;
+    assert_eq!(status, 201, "{check}");
+    for (created, wrong, right) in [(&own, &medical, &citizen), (&check, &citizen, &medical)] {
+        let number = created["number"].as_str().expect("number");
+        let document = format!("/api/v1/requests/{number}/document");
+        let (status, body) = app.get(&document, wrong).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (404, Some("request-not-found")),
+            "{number}: {body}"
+        );
+        let signed = created["document_to_sign"].as_str().expect("document");
+        let signed = base64::engine::general_purpose::STANDARD
+            .decode(signed)
+            .expect("base64");
+        let cms = testkit::pki::self_signed_cms(&signed, ALICE);
+        let cms = json!({"cms": base64::engine::general_purpose::STANDARD.encode(cms)});
+        let signature = format!("/api/v1/requests/{number}/signature");
+        let (status, body) = app.post(&signature, wrong, &cms).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (404, Some("request-not-found")),
+            "{number}: {body}"
+        );
+        // Still waiting for its signature: its own sign-in fetches the document and signs.
+        let (status, body) = app.get(&document, right).await;
+        assert_eq!(status, 200, "{number}: {body}");
+        assert_eq!(body["document_to_sign"], created["document_to_sign"]);
+        let (status, body) = app.post(&signature, right, &cms).await;
+        assert_eq!(status, 202, "{number}: {body}");
+    }
+}
+
+/// Finding 6, the other way round: a clinic's user filed a check through the clinic's sign-in,
+/// and their citizen's sign-in read it (the patient's status, with no record of the read),
+/// listed it and answered its survey. A citizen sees a check only as its patient.
+#[tokio::test]
+async fn a_check_is_seen_by_its_patient_not_through_its_filers_citizen_sign_in() {
+    let app = spawn_app().await;
+    let medical = app.token(Role::Medical, ALICE, Some("clinic-7"));
+    let check =
+        json!({"service": "social-status-check", "iin": ALICE, "form": {"patient_iin": BOB}});
+    let (status, created) = app.post("/api/v1/requests", &medical, &check).await;
+    assert_eq!(status, 201, "{created}");
+    let number = created["number"].as_str().expect("number");
+    // The patient and the clinic's user see it (once the view has it: `min_version`).
+    let path = format!(
+        "/api/v1/requests/{number}?min_version={}",
+        created["version"]
+    );
+    assert_eq!(app.get(&path, &app.citizen(BOB)).await.0, 200);
+    assert_eq!(app.get(&path, &medical).await.0, 200);
+    let alice = app.citizen(ALICE);
+    for path in [
+        path.clone(),
+        format!("/api/v1/requests/{number}/result"),
+        format!("/api/v1/requests/{number}/receipt"),
+    ] {
+        let (status, body) = app.get(&path, &alice).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (404, Some("request-not-found")),
+            "{path}: {body}"
+        );
+    }
+    let survey = json!({"quality": "satisfied", "information": "satisfied"});
+    let path = format!("/api/v1/requests/{number}/survey");
+    let (status, body) = app.post(&path, &alice, &survey).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (404, Some("request-not-found")),
+        "{body}"
+    );
+    // The view has the row: the patient's list names it, the filer's citizen list does not.
+    let listed = |page: &serde_json::Value| {
+        page["items"]
+            .as_array()
+            .is_some_and(|items| items.iter().any(|item| item["number"] == number))
+    };
+    let (status, page) = app.get("/api/v1/requests", &app.citizen(BOB)).await;
+    assert!(status == 200 && listed(&page), "{page}");
+    let (status, page) = app.get("/api/v1/requests", &alice).await;
+    assert!(status == 200 && !listed(&page), "{page}");
+}

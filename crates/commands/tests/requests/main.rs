@@ -3,7 +3,7 @@
 
 use commands::requests::{CommandError, Requests, Submission};
 use domain::request::{DomainError, RequestEvent};
-use domain::{Actor, Iin, RequestStatus, ServiceCode};
+use domain::{Actor, Iin, RequestStatus, ServiceCode, SignIn};
 use event_store::EventStore;
 use serde_json::json;
 use testkit::TestDb;
@@ -137,24 +137,46 @@ async fn signing_records_the_signature_once_and_only_for_the_owner() {
     let number = submitted.info.number.clone();
     // Another citizen cannot even tell the request exists.
     assert!(matches!(
-        requests.sign(&number, b"cms", &citizen(BOB)).await,
+        requests
+            .sign(&number, b"cms", &citizen(BOB), SignIn::Citizen)
+            .await,
+        Err(CommandError::NotFound)
+    ));
+    // Nor the applicant through a medical organisation's sign-in, which signs only the checks.
+    assert!(matches!(
+        requests
+            .sign(
+                &number,
+                b"cms",
+                &citizen(ALICE),
+                SignIn::MedicalOrganisation
+            )
+            .await,
+        Err(CommandError::NotFound)
+    ));
+    assert!(matches!(
+        requests
+            .document_to_sign(&number, &citizen(ALICE), SignIn::MedicalOrganisation)
+            .await,
         Err(CommandError::NotFound)
     ));
     let signed = requests
-        .sign(&number, b"cms", &citizen(ALICE))
+        .sign(&number, b"cms", &citizen(ALICE), SignIn::Citizen)
         .await
         .expect("sign");
     assert_eq!(signed.version.get(), 2);
     assert!(!signed.replayed);
     // The same signature again is a retry; a different one is refused.
     let again = requests
-        .sign(&number, b"cms", &citizen(ALICE))
+        .sign(&number, b"cms", &citizen(ALICE), SignIn::Citizen)
         .await
         .expect("resend");
     assert!(again.replayed);
     assert_eq!(again.version.get(), 2);
     assert!(matches!(
-        requests.sign(&number, b"other", &citizen(ALICE)).await,
+        requests
+            .sign(&number, b"other", &citizen(ALICE), SignIn::Citizen)
+            .await,
         Err(CommandError::Rejected(DomainError::NotAwaitingSignature))
     ));
     let stream = requests.find(&number).await.expect("find").expect("known");
@@ -184,7 +206,9 @@ async fn an_unknown_number_is_not_found() {
     let (_db, requests) = handlers().await;
     let number = domain::RequestNumber::parse("20200101000001").expect("number");
     assert!(matches!(
-        requests.sign(&number, b"cms", &citizen(ALICE)).await,
+        requests
+            .sign(&number, b"cms", &citizen(ALICE), SignIn::Citizen)
+            .await,
         Err(CommandError::NotFound)
     ));
 }

@@ -18,7 +18,7 @@ use domain::catalog::Lookup;
 use domain::request::{
     LookupFailure, Outcome, Request, RequestEvent, SignatureCheck, SignatureRejection,
 };
-use domain::{Actor, Iin, RefusalReason, ServiceCode, StreamId};
+use domain::{Actor, Iin, RefusalReason, ServiceCode, SignIn, StreamId};
 use event_store::EventStore;
 use serde_json::json;
 use testkit::TestDb;
@@ -96,7 +96,7 @@ async fn filed(store: &EventStore) -> StreamId {
         .await
         .expect("submit");
     requests
-        .sign(&submitted.info.number, SIGNATURE, &actor)
+        .sign(&submitted.info.number, SIGNATURE, &actor, SignIn::Citizen)
         .await
         .expect("sign");
     StreamId::from_uuid(submitted.info.request_id)

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
-use domain::{Channel, Iin, RefusalReason, RequestNumber, RequestStatus, ServiceCode, Texts};
+use domain::{
+    Channel, Iin, RefusalReason, RequestNumber, RequestStatus, ServiceCode, SignIn, Texts,
+};
 use serde::Serialize;
 use tokio::sync::watch;
 use tokio_postgres::Row;
@@ -256,7 +258,9 @@ impl StatusView {
         row.as_ref().map(decode).transpose()
     }
 
-    /// A citizen's requests (as applicant or subject), newest first, `limit` after `after`.
+    /// A citizen's requests (as applicant or subject), newest first, `limit` after `after`: as
+    /// applicant only those filed through the citizen's own sign-in (not the social-status
+    /// checks they filed as a medical organisation's user).
     ///
     /// # Errors
     /// When the database fails or a row cannot be read.
@@ -268,17 +272,22 @@ impl StatusView {
     ) -> Result<Vec<StatusRow>, ProjectionError> {
         let client = self.pool.get().await?;
         let (at, id) = after.map_or((None, None), |c| (Some(c.received_at), Some(c.stream_id)));
+        let elsewhere: Vec<&str> = ServiceCode::ALL
+            .into_iter()
+            .filter(|service| !SignIn::Citizen.files(*service))
+            .map(ServiceCode::code)
+            .collect();
         let statement = client
             .prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM projections.request_status \
-                  WHERE (iin = $1 OR subject_iin = $1) \
+                  WHERE ((iin = $1 AND NOT service = ANY($5)) OR subject_iin = $1) \
                     AND ($2::timestamptz IS NULL OR (received_at, stream_id) < ($2, $3::uuid)) \
                   ORDER BY received_at DESC, stream_id DESC LIMIT $4"
             ))
             .await
             .map_err(ProjectionError::database("preparing a history read"))?;
         let rows = client
-            .query(&statement, &[&iin.as_str(), &at, &id, &limit])
+            .query(&statement, &[&iin.as_str(), &at, &id, &limit, &elsewhere])
             .await
             .map_err(ProjectionError::database("reading a citizen's history"))?;
         rows.iter().map(decode).collect()
