@@ -89,6 +89,10 @@ pub enum ApiError {
     /// An operator's token must name the operator by IIN and the service centre.
     #[error("the operator's token names no operator IIN or service centre")]
     OperatorUnidentified,
+    /// A medical organisation's user's token must name the organisation: every social-status
+    /// check is recorded with it.
+    #[error("the medical user's token names no organisation")]
+    OrganisationUnidentified,
     /// Staff reading a citizen's data must say why (`X-Purpose`).
     #[error("a read of a citizen's data by staff needs X-Purpose")]
     PurposeRequired,
@@ -183,6 +187,7 @@ impl ApiError {
             ApiError::ResultNotReady => "result-not-ready",
             ApiError::RegistryUnavailable => "registry-unavailable",
             ApiError::OperatorUnidentified => "operator-unidentified",
+            ApiError::OrganisationUnidentified => "organisation-unidentified",
             ApiError::PurposeRequired => "purpose-required",
             ApiError::TooManyPolls => "too-many-polls",
             ApiError::TooManyRequests { .. } => "too-many-requests",
@@ -268,6 +273,7 @@ impl ApiError {
             ApiError::ResultNotReady => ErrorMessage::ResultNotReady,
             ApiError::SocialStatusNotFound => ErrorMessage::SocialStatusNotFound,
             ApiError::OperatorUnidentified => ErrorMessage::OperatorUnidentified,
+            ApiError::OrganisationUnidentified => ErrorMessage::OrganisationUnidentified,
             ApiError::PurposeRequired => ErrorMessage::PurposeRequired,
             ApiError::TooManyPolls | ApiError::TooManyRequests { .. } => {
                 ErrorMessage::TooManyRequests
@@ -307,9 +313,10 @@ impl ResponseError for ApiError {
             }
             ApiError::ResultNotReady => StatusCode::CONFLICT,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden { .. } | ApiError::ForeignIin | ApiError::OperatorUnidentified => {
-                StatusCode::FORBIDDEN
-            }
+            ApiError::Forbidden { .. }
+            | ApiError::ForeignIin
+            | ApiError::OperatorUnidentified
+            | ApiError::OrganisationUnidentified => StatusCode::FORBIDDEN,
             ApiError::RequestNotFound
             | ApiError::RouteNotFound
             | ApiError::LogEntryNotFound

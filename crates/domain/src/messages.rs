@@ -99,6 +99,7 @@ pub enum ErrorMessage {
     ResultNotReady,
     SocialStatusNotFound,
     OperatorUnidentified,
+    OrganisationUnidentified,
     UnsupportedScan,
     RegistryUnavailable,
     PurposeRequired,
@@ -111,7 +112,7 @@ pub enum ErrorMessage {
 
 impl ErrorMessage {
     /// Every error message.
-    pub const ALL: [ErrorMessage; 42] = [
+    pub const ALL: [ErrorMessage; 43] = [
         ErrorMessage::Unavailable,
         ErrorMessage::SessionExpired,
         ErrorMessage::SignIn,
@@ -146,6 +147,7 @@ impl ErrorMessage {
         ErrorMessage::ResultNotReady,
         ErrorMessage::SocialStatusNotFound,
         ErrorMessage::OperatorUnidentified,
+        ErrorMessage::OrganisationUnidentified,
         ErrorMessage::UnsupportedScan,
         ErrorMessage::RegistryUnavailable,
         ErrorMessage::PurposeRequired,
@@ -193,6 +195,7 @@ impl ErrorMessage {
             ErrorMessage::ResultNotReady => "result-not-ready",
             ErrorMessage::SocialStatusNotFound => "social-status-not-found",
             ErrorMessage::OperatorUnidentified => "operator-unidentified",
+            ErrorMessage::OrganisationUnidentified => "organisation-unidentified",
             ErrorMessage::UnsupportedScan => "unsupported-scan",
             ErrorMessage::RegistryUnavailable => "registry-unavailable",
             ErrorMessage::PurposeRequired => "purpose-required",

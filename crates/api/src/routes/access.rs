@@ -58,26 +58,24 @@ fn citizen_sees(iin: &Iin, service: ServiceCode, subject: Option<&Iin>) -> bool 
 }
 
 /// Checks that `principal` may read citizens' data with `purpose`: an operator only as a named
-/// service centre's operator and only saying why; the others as their role allows.
+/// service centre's operator and only saying why; a medical organisation's user only as a named
+/// organisation's (every check they make is recorded with it); the others as their role allows.
 ///
 /// # Errors
 /// [`ApiError::OperatorUnidentified`] (403) for an operator's token without a centre;
-/// [`ApiError::PurposeRequired`] (400) for an operator's read without `X-Purpose`.
+/// [`ApiError::PurposeRequired`] (400) for an operator's read without `X-Purpose`;
+/// [`ApiError::OrganisationUnidentified`] (403) for a medical token without an organisation.
 pub fn may_read(principal: &Principal, purpose: Option<&str>) -> Result<(), ApiError> {
-    if principal.role != Role::Operator {
-        return Ok(());
-    }
-    if principal
+    let unnamed = principal
         .organisation
         .as_deref()
-        .is_none_or(|centre| centre.trim().is_empty())
-    {
-        return Err(ApiError::OperatorUnidentified);
+        .is_none_or(|organisation| organisation.trim().is_empty());
+    match principal.role {
+        Role::Operator if unnamed => Err(ApiError::OperatorUnidentified),
+        Role::Operator if purpose.is_none() => Err(ApiError::PurposeRequired),
+        Role::Medical if unnamed => Err(ApiError::OrganisationUnidentified),
+        _ => Ok(()),
     }
-    if purpose.is_none() {
-        return Err(ApiError::PurposeRequired);
-    }
-    Ok(())
 }
 
 /// The reader recorded for `principal`.

@@ -127,7 +127,7 @@ pub struct HistoryQuery {
                  ("Idempotent-Replayed" = String, description = "`true` when a retry with the same Idempotency-Key got the request filed the first time"))),
         (status = 400, description = "Malformed JSON or header", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not a citizen (for `social-status-check`: not a medical organisation's user), or another person's IIN", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a citizen (for `social-status-check`: not a medical organisation's user, or one whose token names no organisation), or another person's IIN", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Not available now", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
@@ -158,6 +158,8 @@ pub async fn submit(
             role: principal.role,
         });
     }
+    // A check reads the patient's status: its filer must name their organisation.
+    access::may_read(&principal, None)?;
     let iin = input::iin("iin", &body.iin)?;
     if applicant != iin {
         return Err(ApiError::ForeignIin);

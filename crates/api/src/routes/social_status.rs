@@ -49,7 +49,7 @@ pub struct SocialStatusDto {
         (status = 200, description = "The status line", body = SocialStatusDto),
         (status = 400, description = "Malformed JSON or a purpose too long", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not a medical organisation's user", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a medical organisation's user, or a token naming no organisation (`organisation-unidentified`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "The registry has no status for the IIN", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
@@ -65,6 +65,7 @@ pub async fn check(
     body: web::Json<SocialStatusBody>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(&[Role::Medical])?;
+    super::access::may_read(&principal, None)?;
     let body = body.into_inner();
     let patient = super::input::iin("iin", body.iin.trim())?;
     let purpose = body

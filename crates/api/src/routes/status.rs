@@ -48,7 +48,7 @@ pub struct StatusQuery {
         (status = 304, description = "Unchanged since the given ETag"),
         (status = 400, description = "Invalid `wait`, `min_version` or `X-Purpose`, or an operator's read without `X-Purpose`", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "A role that does not read requests, or an operator's token naming no service centre", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A role that does not read requests, or an operator's (medical user's) token naming no service centre (organisation)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown request, or another citizen's", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "The principal holds as many long polls as it may (8)", body = Problem, content_type = "application/problem+json",
          headers(("Retry-After" = String, description = "Seconds to wait"))),

@@ -1062,3 +1062,34 @@ async fn a_check_is_seen_by_its_patient_not_through_its_filers_citizen_sign_in()
     let (status, page) = app.get("/api/v1/requests", &alice).await;
     assert!(status == 200 && !listed(&page), "{page}");
 }
+
+/// Finding 4's rule, for the medical role: a check made with a token naming no organisation was
+/// answered and recorded with none. Such a token checks nothing and files no check (403
+/// `organisation-unidentified`), and nothing is on record.
+#[tokio::test]
+async fn a_medical_token_naming_no_organisation_checks_and_files_nothing() {
+    let app = spawn_app().await;
+    for organisation in [None, Some(" ")] {
+        let medical = app.token(Role::Medical, ALICE, organisation);
+        let asked = json!({"iin": BOB, "purpose": "приём"});
+        let (status, body) = app.post("/api/v1/social-status", &medical, &asked).await;
+        let check =
+            json!({"service": "social-status-check", "iin": ALICE, "form": {"patient_iin": BOB}});
+        let (filed, filing) = app.post("/api/v1/requests", &medical, &check).await;
+        for (status, body) in [(status, body), (filed, filing)] {
+            assert_eq!(
+                (status, body["code"].as_str()),
+                (403, Some("organisation-unidentified")),
+                "{organisation:?}: {body}"
+            );
+        }
+    }
+    let client = app.db().superuser().await;
+    let events: i64 = client
+        .query_one("SELECT count(*) FROM events", &[])
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(events, 0, "nothing is on record");
+    assert!(reads_on_record(&app).await.is_empty());
+}
