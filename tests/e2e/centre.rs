@@ -337,6 +337,27 @@ async fn representatives_checks_and_signatures_end_in_the_refusals_domain_md_nam
     assert_eq!(seen["service_centre"]["representative_iin"], SERIK);
     let (code, _) = desk.flow.get(&path, &desk.flow.keys.citizen(GULNAR)).await;
     assert_eq!(code, 404);
+    // The representative's read is a read of her data by someone else: it is in her list of who
+    // looked (her own read is not).
+    let what = format!("request:{number}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let aida = desk.flow.keys.citizen(AIDA);
+        let (code, page) = desk.flow.get("/api/v1/me/data-access", &aida).await;
+        assert_eq!(code, 200, "{page}");
+        let items = page["items"].as_array().cloned().unwrap_or_default();
+        assert!(items.iter().all(|item| item["reader"] != AIDA), "{page}");
+        if let Some(read) = items.iter().find(|item| item["what"] == what.as_str()) {
+            let reader = (read["role"].as_str(), read["reader"].as_str());
+            assert_eq!(reader, (Some("citizen"), Some(SERIK)), "{read}");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never listed: {page}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     // An operator signature made with someone else's certificate.
     let (_, scanned) = desk.scan(&number, "power-of-attorney", png()).await;

@@ -57,6 +57,17 @@ fn citizen_sees(iin: &Iin, service: ServiceCode, subject: Option<&Iin>) -> bool 
     SignIn::Citizen.files(service) || subject == Some(iin)
 }
 
+/// Whether `principal`'s read of `row` is a read of someone else's data, to be recorded: every
+/// read but a citizen's of a request they filed or are the subject of. A representative's read
+/// of the represented citizen's request is recorded as any other person's.
+pub fn recorded(principal: &Principal, row: &StatusRow) -> bool {
+    principal.role != Role::Citizen
+        || principal
+            .iin
+            .as_ref()
+            .is_none_or(|iin| &row.iin != iin && row.subject_iin.as_ref() != Some(iin))
+}
+
 /// Checks that `principal` may read citizens' data with `purpose`: an operator only as a named
 /// service centre's operator and only saying why; a medical organisation's user only as a named
 /// organisation's (every check they make is recorded with it); the others as their role allows.

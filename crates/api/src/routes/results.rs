@@ -69,7 +69,7 @@ pub async fn result(
         .get(domain::StreamId::from_uuid(row.stream_id))
         .await?
         .ok_or(ApiError::ResultNotReady)?;
-    if principal.role != Role::Citizen {
+    if super::access::recorded(&principal, &row) {
         let what = format!("result:{number}");
         super::access::record_read(&state.read_audit, &principal, &row, what, purpose).await?;
     }
@@ -172,7 +172,7 @@ pub async fn receipt(
         .rev()
         .find(|e| issuing.contains(&e.event_type.as_str()))
         .ok_or(ApiError::ResultNotReady)?;
-    if principal.role != Role::Citizen {
+    if super::access::recorded(&principal, &row) {
         let what = format!("receipt:{number}");
         super::access::record_read(&state.read_audit, &principal, &row, what, purpose).await?;
     }

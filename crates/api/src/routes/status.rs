@@ -119,7 +119,7 @@ pub async fn status(
             || state.stopping.is_cancelled()
         {
             let row = row.ok_or(ApiError::RequestNotFound)?;
-            if principal.role != Role::Citizen {
+            if access::recorded(&principal, row) {
                 let what = format!("request:{number}");
                 access::record_read(&state.read_audit, &principal, row, what, purpose).await?;
             }
