@@ -202,6 +202,7 @@ impl App {
             },
             read_models_stale_after: settings.read_models_stale_after,
             readiness: state::Readiness::default(),
+            health_reads: state::HealthReads::default(),
             log_key: adapters.log.verifier(),
             witnesses: settings.witness_keys.clone(),
             tree_nodes: projections::log_tree::UpperNodes::for_serving(),

@@ -46,6 +46,8 @@ pub struct AppState {
     pub read_models_stale_after: std::time::Duration,
     /// What `/readyz` last found wrong (a change is logged once).
     pub readiness: Readiness,
+    /// The database reads behind `/readyz` and `/metrics`, one at a time.
+    pub health_reads: HealthReads,
     /// The public key of the log's signed tree heads (`GET /api/v1/log/key`).
     pub log_key: domain::tree_head::NoteVerifier,
     /// The witnesses whose cosignatures are kept (`EGOV_WITNESS_KEYS`).
@@ -144,5 +146,51 @@ mod tests {
         assert!(!readiness.observe(open()), "a poll while it lasts");
         assert!(readiness.observe(Vec::new()), "well again");
         assert!(!readiness.observe(Vec::new()));
+    }
+}
+
+/// The figures `/readyz` and `/metrics` read from the database, each read one at a time however
+/// many ask: both answer without a token (orchestrators and scrapers have none), so a flood of
+/// them must not take a database connection each.
+#[derive(Default)]
+pub struct HealthReads {
+    /// `/readyz`'s body, or why the service is not ready.
+    pub readiness: SharedRead<Result<serde_json::Value, String>>,
+    /// `/metrics`' refresh of the figures it takes from the database.
+    pub metrics: SharedRead<()>,
+}
+
+/// A read that callers arriving together share: a caller waits for the read under way, then
+/// takes the next one that started after it arrived, so no answer is older than its request and
+/// at most one read runs at a time.
+// Hand-written: a mutex over the last read and its start. A cache crate's time-to-live would
+// answer with figures older than the request, which an orchestrator must not be given.
+pub struct SharedRead<T> {
+    last: tokio::sync::Mutex<Option<(std::time::Instant, T)>>,
+}
+
+impl<T> Default for SharedRead<T> {
+    fn default() -> Self {
+        Self {
+            last: tokio::sync::Mutex::new(None),
+        }
+    }
+}
+
+impl<T: Clone> SharedRead<T> {
+    /// The value of a read that started after this call: one already made by another caller, or
+    /// `read`. Cancel safe: a read dropped half way is not kept, and the next caller reads.
+    pub async fn get<F: std::future::Future<Output = T>>(&self, read: impl FnOnce() -> F) -> T {
+        let arrived = std::time::Instant::now();
+        let mut last = self.last.lock().await;
+        if let Some((started, value)) = last.as_ref() {
+            if *started >= arrived {
+                return value.clone();
+            }
+        }
+        let started = std::time::Instant::now();
+        let value = read().await;
+        *last = Some((started, value.clone()));
+        value
     }
 }

@@ -64,15 +64,23 @@ pub async fn healthz() -> HttpResponse {
 /// revocation responders failing), or 503 without the database or its migrations.
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let ready = state.health_reads.readiness.get(|| ready(&state)).await;
+    ready
+        .map(|body| HttpResponse::Ok().json(body))
+        .map_err(ApiError::NotReady)
+}
+
+/// Whether the service is ready: the body of a 200 `/readyz`, or why not.
+async fn ready(state: &AppState) -> Result<serde_json::Value, String> {
     match event_store::migrations::current(&state.db).await {
-        Ok(true) => Ok(HttpResponse::Ok().json(readiness(&state).await)),
+        Ok(true) => Ok(readiness(state).await),
         Ok(false) => {
             tracing::warn!("not ready: migrations are not applied");
-            Err(ApiError::NotReady("migrations are not applied".into()))
+            Err("migrations are not applied".into())
         }
         Err(error) => {
             tracing::warn!(error.message = %error, error.cause_chain = ?error, "not ready: database unreachable");
-            Err(ApiError::NotReady("database unreachable".into()))
+            Err("database unreachable".into())
         }
     }
 }
@@ -164,8 +172,9 @@ pub async fn metrics(
     // Needed most while the database is away: then the figures are the last ones read.
     if database.is_up() {
         // Cancel safe: the refresh only reads, and what it has set stays set.
+        let refreshed = state.health_reads.metrics.get(|| refresh(&state));
         tokio::select! {
-            () = refresh(&state) => {}
+            () = refreshed => {}
             () = database.away() => {}
         }
     }

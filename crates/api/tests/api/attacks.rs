@@ -1093,3 +1093,47 @@ async fn a_medical_token_naming_no_organisation_checks_and_files_nothing() {
     assert_eq!(events, 0, "nothing is on record");
     assert!(reads_on_record(&app).await.is_empty());
 }
+
+/// HTTP abuse without a token: `/readyz` and `/metrics` answer anyone (orchestrators and scrapers
+/// have no token), and each probe read its figures from the database on a connection of its own.
+/// While those reads were slow (here a lock holds them), a flood of probes took as many
+/// connections as the pool had. Probes arriving together now share one read at a time.
+#[tokio::test]
+async fn a_flood_of_health_probes_shares_one_database_read_at_a_time() {
+    let app = spawn_app().await;
+    let mut locker = app.db().superuser().await;
+    let lock = locker.transaction().await.expect("begin");
+    lock.batch_execute("LOCK TABLE projections.kafka_parked IN ACCESS EXCLUSIVE MODE")
+        .await
+        .expect("lock");
+    let probes: Vec<_> = (0..40)
+        .map(|i| {
+            let path = if i % 2 == 0 { "readyz" } else { "metrics" };
+            let probe = app.http.get(format!("{}/{path}", app.base)).send();
+            tokio::spawn(async move { probe.await.map(|answer| answer.status().as_u16()) })
+        })
+        .collect();
+    // The reads held by the lock, as the database sees them, over a second and a half.
+    let watcher = app.db().superuser().await;
+    let mut most = 0;
+    for _ in 0..15 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let held: i64 = watcher
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity
+                  WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                &[],
+            )
+            .await
+            .expect("activity")
+            .get(0);
+        most = most.max(held);
+    }
+    lock.commit().await.expect("unlock");
+    for probe in probes {
+        let status = probe.await.expect("join").expect("answer");
+        assert_eq!(status, 200);
+    }
+    // One `/readyz` read and one `/metrics` read at most, and the lock did hold them.
+    assert!((1..=2).contains(&most), "{most} reads held at once");
+}
