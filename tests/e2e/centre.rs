@@ -58,6 +58,27 @@ struct Desk {
     operator_cert: Issued,
 }
 
+/// The entry naming `what` in the list of who looked at `iin`'s data (a read model, so waited
+/// for); no entry of the list is a read by `iin` themself.
+async fn read_of(flow: &Flow, iin: &str, what: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let token = flow.keys.citizen(iin);
+        let (code, page) = flow.get("/api/v1/me/data-access", &token).await;
+        assert_eq!(code, 200, "{page}");
+        let items = page["items"].as_array().cloned().unwrap_or_default();
+        assert!(items.iter().all(|item| item["reader"] != iin), "{page}");
+        if let Some(read) = items.into_iter().find(|item| item["what"] == what) {
+            return read;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never listed: {page}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 impl Desk {
     async fn open() -> Desk {
         let mut flow = Flow::start(healthy(), &[]).await;
@@ -340,24 +361,22 @@ async fn representatives_checks_and_signatures_end_in_the_refusals_domain_md_nam
     // The representative's read is a read of her data by someone else: it is in her list of who
     // looked (her own read is not).
     let what = format!("request:{number}");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let aida = desk.flow.keys.citizen(AIDA);
-        let (code, page) = desk.flow.get("/api/v1/me/data-access", &aida).await;
-        assert_eq!(code, 200, "{page}");
-        let items = page["items"].as_array().cloned().unwrap_or_default();
-        assert!(items.iter().all(|item| item["reader"] != AIDA), "{page}");
-        if let Some(read) = items.iter().find(|item| item["what"] == what.as_str()) {
-            let reader = (read["role"].as_str(), read["reader"].as_str());
-            assert_eq!(reader, (Some("citizen"), Some(SERIK)), "{read}");
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "never listed: {page}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let read = read_of(&desk.flow, AIDA, &what).await;
+    let reader = (read["role"].as_str(), read["reader"].as_str());
+    assert_eq!(reader, (Some("citizen"), Some(SERIK)), "{read}");
+    // An operator's read shows the representative too: it is in his list as well as hers.
+    let answer = desk
+        .flow
+        .http
+        .get(desk.flow.url(&path))
+        .bearer_auth(&desk.token)
+        .header("X-Purpose", "консультация представителя")
+        .send()
+        .await
+        .expect("read");
+    assert_eq!(answer.status(), 200);
+    let read = read_of(&desk.flow, SERIK, &what).await;
+    assert_eq!(read["role"], "operator", "{read}");
 
     // An operator signature made with someone else's certificate.
     let (_, scanned) = desk.scan(&number, "power-of-attorney", png()).await;

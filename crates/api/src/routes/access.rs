@@ -99,8 +99,9 @@ pub fn reader(principal: &Principal) -> Reader {
     }
 }
 
-/// Records a read of `row`'s citizens' data (its applicant and its subject) by `principal`,
-/// unless the principal is one of them; `what` names what was read (`request:<number>`, ...).
+/// Records a read of `row`'s citizens' data (its applicant, its subject and the representative
+/// its answer names) by `principal`, unless the principal is one of them; `what` names what was
+/// read (`request:<number>`, ...).
 ///
 /// # Errors
 /// As [`record_reads`].
@@ -113,6 +114,7 @@ pub async fn record_read(
 ) -> Result<(), ApiError> {
     let citizens: Vec<&Iin> = std::iter::once(&row.iin)
         .chain(row.subject_iin.as_ref())
+        .chain(row.representative_iin.as_ref())
         .collect();
     record_reads(audit, principal, &citizens, what, purpose).await
 }
