@@ -1137,3 +1137,74 @@ async fn a_flood_of_health_probes_shares_one_database_read_at_a_time() {
     // One `/readyz` read and one `/metrics` read at most, and the lock did hold them.
     assert!((1..=2).contains(&most), "{most} reads held at once");
 }
+
+/// The citizen's own routes - the survey, their requests, who looked at their data - and the
+/// analyst's views, tried by everyone else: the survey of Alice's request by another citizen or
+/// by the patient of a check, the lists with other roles' tokens and with forged cursors, the
+/// analytics with any token but an analyst's. Each is refused, and none reads anyone's data.
+#[tokio::test]
+async fn the_citizens_own_routes_and_the_analytics_are_refused_to_everyone_else() {
+    let app = spawn_app().await;
+    let number = alices_request(&app).await;
+    let survey = json!({"quality": "satisfied", "information": "satisfied"});
+    let path = format!("/api/v1/requests/{number}/survey");
+    let (status, body) = app.post(&path, &app.citizen(BOB), &survey).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (404, Some("request-not-found"))
+    );
+    let medical = app.token(Role::Medical, ALICE, Some("clinic-7"));
+    let operator = app.token(Role::Operator, crate::centre::OPERATOR, Some("TsON-1"));
+    let auditor = app.token(Role::Auditor, "auditor-1", None);
+    let analyst = app.token(Role::Analyst, "analyst-1", None);
+    let witness = app.token(Role::Witness, "witness-1", None);
+    for token in [&medical, &operator, &auditor, &analyst, &witness] {
+        let (status, body) = app.post(&path, token, &survey).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (403, Some("forbidden")),
+            "{body}"
+        );
+        for list in ["/api/v1/requests", "/api/v1/me/data-access"] {
+            let (status, body) = app.get(list, token).await;
+            assert_eq!(
+                (status, body["code"].as_str()),
+                (403, Some("forbidden")),
+                "{list}: {body}"
+            );
+        }
+    }
+    // The patient of a check answers nothing of it: the survey is its filer's.
+    let check =
+        json!({"service": "social-status-check", "iin": ALICE, "form": {"patient_iin": BOB}});
+    let (_, created) = app.post("/api/v1/requests", &medical, &check).await;
+    let path = format!(
+        "/api/v1/requests/{}/survey",
+        created["number"].as_str().expect("number")
+    );
+    let (status, _) = app.post(&path, &app.citizen(BOB), &survey).await;
+    assert_eq!(status, 404);
+    // A forged cursor is refused, not read as a place in someone else's list.
+    for list in ["/api/v1/requests", "/api/v1/me/data-access"] {
+        for after in ["garbage", "9999-99-99T00:00:00Z/x", &"A".repeat(5000)] {
+            let (status, body) = app
+                .get(&format!("{list}?after={after}"), &app.citizen(BOB))
+                .await;
+            assert_eq!(status, 400, "{list}?after={after}: {body}");
+        }
+    }
+    for token in [app.citizen(ALICE), medical, operator, auditor, witness] {
+        let (status, body) = app.get("/api/v1/analytics/requests", &token).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (403, Some("forbidden")),
+            "{body}"
+        );
+    }
+    let (status, _) = app.get("/api/v1/analytics/requests", &analyst).await;
+    assert_eq!(status, 200);
+    assert!(reads_on_record(&app)
+        .await
+        .iter()
+        .all(|read| read.what.starts_with("social-status-check:")));
+}
