@@ -101,9 +101,7 @@ async fn a_citizen_cannot_file_a_social_status_check_on_anyone() {
 async fn the_patient_cannot_sign_the_medical_users_check_and_sees_it_in_their_data_access() {
     let app = spawn_app().await;
     let medical = app.token(Role::Medical, ALICE, Some("clinic-7"));
-    let body =
-        json!({"service": "social-status-check", "iin": ALICE, "form": {"patient_iin": BOB}});
-    let (status, created) = app.post("/api/v1/requests", &medical, &body).await;
+    let (status, created) = alices_check_on_bob(&app, &medical).await;
     assert_eq!(status, 201, "{created}");
     let number = created["number"].as_str().expect("number").to_owned();
     let cms = testkit::pki::self_signed_cms(b"the document", BOB);
@@ -293,6 +291,13 @@ async fn reads_on_record(app: &TestApp) -> Vec<domain::data_access::DataRead> {
                 .reads
         })
         .collect()
+}
+
+/// Files a social-status check of Bob's, as Alice, a clinic's user, with `token`: the answer.
+async fn alices_check_on_bob(app: &TestApp, token: &str) -> (u16, serde_json::Value) {
+    let check =
+        json!({"service": "social-status-check", "iin": ALICE, "form": {"patient_iin": BOB}});
+    app.post("/api/v1/requests", token, &check).await
 }
 
 /// A request of Alice's, in the status view.
@@ -976,9 +981,7 @@ async fn a_request_is_signed_only_through_the_sign_in_it_was_filed_through() {
     let citizen = app.citizen(ALICE);
     let (status, own) = app.submit("pension-fund-statement", ALICE, json!({})).await;
     assert_eq!(status, 201, "{own}");
-    let check =
-        json!({"service": "social-status-check", "iin": ALICE, "form": {"patient_iin": BOB}});
-    let (status, check) = app.post("/api/v1/requests", &medical, &check).await;
+    let (status, check) = alices_check_on_bob(&app, &medical).await;
     assert_eq!(status, 201, "{check}");
     for (created, wrong, right) in [(&own, &medical, &citizen), (&check, &citizen, &medical)] {
         let number = created["number"].as_str().expect("number");
@@ -1018,9 +1021,7 @@ async fn a_request_is_signed_only_through_the_sign_in_it_was_filed_through() {
 async fn a_check_is_seen_by_its_patient_not_through_its_filers_citizen_sign_in() {
     let app = spawn_app().await;
     let medical = app.token(Role::Medical, ALICE, Some("clinic-7"));
-    let check =
-        json!({"service": "social-status-check", "iin": ALICE, "form": {"patient_iin": BOB}});
-    let (status, created) = app.post("/api/v1/requests", &medical, &check).await;
+    let (status, created) = alices_check_on_bob(&app, &medical).await;
     assert_eq!(status, 201, "{created}");
     let number = created["number"].as_str().expect("number");
     // The patient and the clinic's user see it (once the view has it: `min_version`).
@@ -1073,9 +1074,7 @@ async fn a_medical_token_naming_no_organisation_checks_and_files_nothing() {
         let medical = app.token(Role::Medical, ALICE, organisation);
         let asked = json!({"iin": BOB, "purpose": "приём"});
         let (status, body) = app.post("/api/v1/social-status", &medical, &asked).await;
-        let check =
-            json!({"service": "social-status-check", "iin": ALICE, "form": {"patient_iin": BOB}});
-        let (filed, filing) = app.post("/api/v1/requests", &medical, &check).await;
+        let (filed, filing) = alices_check_on_bob(&app, &medical).await;
         for (status, body) in [(status, body), (filed, filing)] {
             assert_eq!(
                 (status, body["code"].as_str()),
@@ -1113,7 +1112,8 @@ async fn a_flood_of_health_probes_shares_one_database_read_at_a_time() {
             tokio::spawn(async move { probe.await.map(|answer| answer.status().as_u16()) })
         })
         .collect();
-    // The reads held by the lock, as the database sees them, over a second and a half.
+    // The reads held by the lock, as the database sees them, sampled over a second and a half
+    // (the most held at once is the measure, so this waits out its window rather than polling).
     let watcher = app.db().superuser().await;
     let mut most = 0;
     for _ in 0..15 {
@@ -1175,9 +1175,7 @@ async fn the_citizens_own_routes_and_the_analytics_are_refused_to_everyone_else(
         }
     }
     // The patient of a check answers nothing of it: the survey is its filer's.
-    let check =
-        json!({"service": "social-status-check", "iin": ALICE, "form": {"patient_iin": BOB}});
-    let (_, created) = app.post("/api/v1/requests", &medical, &check).await;
+    let (_, created) = alices_check_on_bob(&app, &medical).await;
     let path = format!(
         "/api/v1/requests/{}/survey",
         created["number"].as_str().expect("number")
