@@ -16,13 +16,11 @@ use crate::problem::ApiError;
 use crate::token::{Principal, Role};
 
 /// Whether `principal` may see the request of `row`. A medical organisation's user sees the
-/// social-status checks they filed themselves, nothing else ([`medical_sees`]); a citizen the
-/// rest of what concerns them, and a check only as its patient ([`citizen_sees`]).
+/// social-status checks they filed themselves, nothing else ([`medical_sees`]); a citizen what
+/// concerns them through their own sign-in (a check only as its patient).
 pub fn visible(principal: &Principal, row: &StatusRow) -> bool {
     match principal.role {
-        Role::Citizen => principal.iin.as_ref().is_some_and(|iin| {
-            row.concerns(iin) && citizen_sees(iin, row.service, row.subject_iin.as_ref())
-        }),
+        Role::Citizen => principal.iin.as_ref().is_some_and(|iin| row.concerns(iin)),
         Role::Medical => medical_sees(principal, row.service, &row.iin),
         Role::Operator | Role::Auditor => true,
         Role::Analyst | Role::Witness => false,
@@ -34,8 +32,8 @@ pub fn visible(principal: &Principal, row: &StatusRow) -> bool {
 pub fn visible_info(principal: &Principal, info: &RequestInfo) -> bool {
     match principal.role {
         Role::Citizen => principal.iin.as_ref().is_some_and(|iin| {
-            (&info.applicant == iin || info.subject() == Some(iin))
-                && citizen_sees(iin, info.service, info.subject())
+            (&info.applicant == iin && SignIn::Citizen.files(info.service))
+                || info.subject() == Some(iin)
         }),
         Role::Medical => medical_sees(principal, info.service, &info.applicant),
         Role::Operator | Role::Auditor => true,
@@ -48,13 +46,6 @@ pub fn visible_info(principal: &Principal, info: &RequestInfo) -> bool {
 /// citizen's sign-in, not through the organisation's.
 fn medical_sees(principal: &Principal, service: ServiceCode, applicant: &Iin) -> bool {
     SignIn::MedicalOrganisation.files(service) && principal.person().as_ref() == Some(applicant)
-}
-
-/// Whether a citizen `iin` whom a request of `service` concerns sees it through their own
-/// sign-in: every request but a social-status check, which they see only as its patient (its
-/// applicant filed it through a medical organisation's sign-in and reads it there).
-fn citizen_sees(iin: &Iin, service: ServiceCode, subject: Option<&Iin>) -> bool {
-    SignIn::Citizen.files(service) || subject == Some(iin)
 }
 
 /// Whether `principal`'s read of `row` is a read of someone else's data, to be recorded: every

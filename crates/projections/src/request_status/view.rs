@@ -49,13 +49,14 @@ pub struct StatusRow {
 }
 
 impl StatusRow {
-    /// Whether a citizen with this IIN may see the request: as its applicant or its subject, or as
-    /// the representative while the power of attorney holds - never once the request was refused
-    /// because it does not (ENIS may have found it revoked, or someone else's, with a date still
-    /// ahead).
+    /// Whether a citizen with this IIN may see the request through their own sign-in: as its
+    /// applicant (unless they filed it through another sign-in: a social-status check filed as a
+    /// medical organisation's user, [`SignIn`]) or its subject, or as the representative while
+    /// the power of attorney holds - never once the request was refused because it does not (ENIS
+    /// may have found it revoked, or someone else's, with a date still ahead).
     pub fn concerns(&self, iin: &Iin) -> bool {
         let poa_refused = self.refusal_reason == Some(RefusalReason::PoaNotInEnis);
-        &self.iin == iin
+        (&self.iin == iin && SignIn::Citizen.files(self.service))
             || self.subject_iin.as_ref() == Some(iin)
             || (self.representative_iin.as_ref() == Some(iin)
                 && !poa_refused
