@@ -656,3 +656,96 @@ async fn a_message_on_the_topic_that_is_not_an_event_is_parked_and_the_projector
     signal("-TERM", projector.id());
     assert!(projector.wait().expect("exit").success());
 }
+
+/// The chaos campaign caught a Kafka-sourced projector seeking back to offset 49 of a partition
+/// 254 times and being handed offset 51 each time, behind for good: it had stopped after applying
+/// 48, in the middle of one of the producer's batches, and the broker (tansu) answers a fetch with
+/// the batches that begin at or after the offset asked for. Seeking back further, to where that
+/// batch begins, brings the rest of it; nothing is given up as a hole, since the broker has it.
+#[tokio::test]
+async fn a_projector_resuming_in_the_middle_of_a_brokers_batch_reads_the_rest_of_it() {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let broker = Broker::start();
+    let topic = topic();
+    let (mut flow, env) = flow_without_projectors(&broker, &topic).await;
+    let signers = citizens(&mut flow).await;
+    let first = file(&flow, &signers, 2).await;
+    relayed(&flow.db, &topic, Duration::from_secs(60)).await;
+    let logs = tempfile::tempdir().expect("logs");
+    let mut projector = kafka_projector(&env, &logs.path().join("first.log"));
+    projected(&flow.db, &first, Duration::from_secs(90)).await;
+    signal("-TERM", projector.id());
+    assert!(projector.wait().expect("exit").success());
+
+    // Six messages in one batch into partition 0, then one in a batch of its own after them (the
+    // relay may publish between them).
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &broker.addr)
+        .set("linger.ms", "500")
+        .create()
+        .expect("producer");
+    let send = |n: i64| {
+        let payload = format!("junk {n}");
+        producer
+            .send_result(
+                FutureRecord::<str, [u8]>::to(&topic)
+                    .partition(0)
+                    .key("junk")
+                    .payload(payload.as_bytes()),
+            )
+            .expect("queued")
+    };
+    let queued: Vec<_> = (0..6).map(send).collect();
+    let mut offsets = Vec::new();
+    for delivery in queued {
+        offsets.push(delivery.await.expect("answered").expect("delivered").offset);
+    }
+    let start = offsets[0];
+    assert_eq!(offsets, (start..start + 6).collect::<Vec<_>>(), "one batch");
+    let last = send(6).await.expect("answered").expect("delivered").offset;
+
+    // As if the projector had stopped after the first two of the batch.
+    let client = flow.db.superuser().await;
+    client
+        .execute(
+            "INSERT INTO projections.kafka_offsets (projector, topic, partition, next_offset) \
+             VALUES ('request_status', $1, 0, $2) \
+             ON CONFLICT (projector, topic, partition) DO UPDATE SET next_offset = $2",
+            &[&topic, &(start + 2)],
+        )
+        .await
+        .expect("the stored offset");
+    let second = file(&flow, &signers, 2).await;
+    let mut projector = kafka_projector(&env, &logs.path().join("second.log"));
+    projected(&flow.db, &second, Duration::from_secs(90)).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let parked = loop {
+        let parked: Vec<(i64, i64)> = client
+            .query(
+                "SELECT \"offset\", size FROM projections.kafka_parked \
+                  WHERE projector = 'request_status' AND topic = $1 AND partition = 0 ORDER BY 1",
+                &[&topic],
+            )
+            .await
+            .expect("parked")
+            .iter()
+            .map(|row| (row.get(0), row.get(1)))
+            .collect();
+        if parked.len() >= 5 || Instant::now() > deadline {
+            break parked;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    // Each message from the stored offset on is parked as what it is (not an event, 6 bytes),
+    // none as a hole (0 bytes), and none before it.
+    let mut expected: Vec<(i64, i64)> = (start + 2..start + 6).map(|o| (o, 6)).collect();
+    expected.push((last, 6));
+    assert_eq!(
+        parked,
+        expected,
+        "{}",
+        std::fs::read_to_string(logs.path().join("second.log")).unwrap_or_default()
+    );
+    signal("-TERM", projector.id());
+    assert!(projector.wait().expect("exit").success());
+}

@@ -24,6 +24,10 @@ use rdkafka::ClientConfig;
 
 use crate::ProjectionError;
 
+/// The most messages the relay puts in one batch (its producer's `batch.num.messages`). A
+/// Kafka-sourced projector seeks back at most this far to find the batch a message is in.
+pub(crate) const LONGEST_BATCH: i64 = 10_000;
+
 /// Where the broker is and how the topic is laid out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KafkaSettings {

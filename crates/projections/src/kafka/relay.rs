@@ -109,6 +109,8 @@ fn producer(settings: &KafkaSettings) -> Result<FutureProducer, ProjectionError>
         // Never give up on a message: while the broker is down, deliveries wait for it.
         .set("message.timeout.ms", "0")
         .set("linger.ms", "5")
+        // Kafka-sourced projectors find the batch a message is in within this many (source.rs).
+        .set("batch.num.messages", super::LONGEST_BATCH.to_string())
         // The Java client's partitioner, so that other clients agree on where a key goes.
         .set("partitioner", "murmur2_random");
     config

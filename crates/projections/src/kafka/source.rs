@@ -37,7 +37,7 @@ use crate::{Progress, ProjectionError, Projector};
 mod partitions;
 mod stored;
 
-use partitions::{Admit, Owned};
+use partitions::{Admit, Owned, Past};
 pub use stored::{offsets, parked, PartitionOffset};
 
 /// Most messages applied in one transaction.
@@ -45,6 +45,10 @@ const BATCH: usize = 1_000;
 
 /// How long a batch waits for more messages once it has one.
 const GATHER: Duration = Duration::from_millis(2);
+
+/// Seeks back in a row after which each waits a little: more than finding a batch's beginning or
+/// a hole takes (partitions.rs), so the broker's answers are changing.
+const SEEKS_BEFORE_PAUSING: u32 = 20;
 
 /// How long the broker may take to answer a partition's watermarks or a seek.
 const BROKER_TIMEOUT: Duration = Duration::from_secs(5);
@@ -352,10 +356,9 @@ async fn take(
 }
 
 /// Acts on what [`Owned::admit`] said of the message at `offset` of `partition`: whether to take
-/// it. A message beyond the next offset is never taken: the partition is sought back to the next
-/// offset. Only a hole the broker no longer has (its log begins after the hole's start, by the
-/// partition's low watermark) is gone past: it is parked, as a message of its own at its last
-/// offset, and the partition goes on from where the broker's log begins.
+/// it. A message beyond the next offset is taken only once the offsets before it are given up as
+/// a hole ([`Owned::past`]): until then the partition is sought back (partitions.rs says why and
+/// how far). A hole is parked as a message of its own at its last offset.
 async fn admit(
     consumer: &StreamConsumer<Assignments>,
     owned: &mut Owned,
@@ -364,7 +367,7 @@ async fn admit(
     batch: &mut Vec<Taken>,
     name: &'static str,
 ) -> Result<bool, ProjectionError> {
-    let (mut next, times) = match owned.admit(partition, offset) {
+    let (next, times) = match owned.admit(partition, offset) {
         Admit::Take => return Ok(true),
         Admit::Leave => return Ok(false),
         Admit::Beyond { next, times } => (next, times),
@@ -373,39 +376,55 @@ async fn admit(
     let (low, _) =
         tokio::task::block_in_place(|| consumer.fetch_watermarks(topic, partition, BROKER_TIMEOUT))
             .map_err(ProjectionError::kafka("reading a partition's watermarks"))?;
-    if low > next {
-        tracing::error!(projector = name, partition, from = next, to = low - 1, "messages are missing from the topic (the broker's log begins after them); parked as a hole in projections.kafka_parked, going on");
-        batch.push(Taken {
-            partition,
-            offset: low - 1,
-            message: Read::NotAnEvent(Parked {
-                reason: format!("offsets {next} to {} are not on the broker", low - 1),
-                head: Vec::new(),
-                size: 0,
-            }),
-        });
-        owned.skip_to(partition, low);
-        next = low;
-        if offset == low {
-            return Ok(owned.admit(partition, offset) == Admit::Take);
+    let from = match owned.past(partition, offset, low) {
+        Past::SeekTo(from) => from,
+        Past::Hole { from, to } => {
+            let reason = if to < low {
+                format!("offsets {from} to {to} are not on the broker (its log begins at {low})")
+            } else {
+                format!("offsets {from} to {to} did not come from the broker, not even after {} seeks back", times - 1)
+            };
+            tracing::error!(
+                projector = name,
+                partition,
+                from,
+                to,
+                low,
+                "{reason}; parked as a hole in projections.kafka_parked, going on"
+            );
+            batch.push(Taken {
+                partition,
+                offset: to,
+                message: Read::NotAnEvent(Parked {
+                    reason,
+                    head: Vec::new(),
+                    size: 0,
+                }),
+            });
+            if owned.admit(partition, offset) == Admit::Take {
+                return Ok(true);
+            }
+            to + 1
         }
-    }
+    };
     tracing::warn!(
         projector = name,
         partition,
         offset,
         next,
+        from,
         times,
-        "a message came beyond the next offset to apply; seeking back to it"
+        "a message came beyond the next offset to apply; seeking back"
     );
-    if times > 3 {
-        // The same hole again and again: do not spin.
-        tokio::time::sleep(Duration::from_millis(100).saturating_mul(times.min(10))).await;
+    if times > SEEKS_BEFORE_PAUSING {
+        // The broker answers differently each time: do not spin.
+        let pause = (times - SEEKS_BEFORE_PAUSING).min(10);
+        tokio::time::sleep(Duration::from_millis(100).saturating_mul(pause)).await;
     }
     tokio::task::block_in_place(|| {
-        consumer.seek(topic, partition, Offset::Offset(next), BROKER_TIMEOUT)
+        consumer.seek(topic, partition, Offset::Offset(from), BROKER_TIMEOUT)
     })
-    .map_err(ProjectionError::kafka("seeking back to the next offset"))?;
+    .map_err(ProjectionError::kafka("seeking back"))?;
     Ok(false)
 }
 
