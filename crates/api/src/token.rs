@@ -117,6 +117,14 @@ impl Principal {
         Ok((self.person().ok_or(forbidden)?, sign_in))
     }
 
+    /// The organisation of a medical organisation's user's sign-in; `None` for the other roles.
+    pub fn medical_organisation(&self) -> Option<&str> {
+        match self.role {
+            Role::Medical => self.organisation.as_deref(),
+            _ => None,
+        }
+    }
+
     /// Refuses unless the principal has one of `roles`.
     ///
     /// # Errors

@@ -389,7 +389,7 @@ impl Client {
                 waiting.insert(submitted.info.request_id, tx);
             }
             self.requests
-                .sign(&submitted.info.number, &cms, &actor, SignIn::Citizen)
+                .sign(&submitted.info.number, &cms, &actor, SignIn::Citizen, None)
                 .await?;
             if let Ok(completed) = rx.await {
                 ended.push((Instant::now(), completed));

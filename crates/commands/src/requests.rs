@@ -51,6 +51,8 @@ pub struct Submission {
     pub representative: Option<domain::request::Representative>,
     /// At a service centre: the operator who files it.
     pub operator_id: Option<String>,
+    /// A social-status check: the medical organisation whose user files it.
+    pub organisation: Option<String>,
     /// At a service centre: the person at the desk, as their identity document names them.
     pub presented: Option<domain::request::PresentedPerson>,
     /// How many requests the actor may file in a day (a new number each); past it the filing is
@@ -77,6 +79,7 @@ impl Submission {
             idempotency_key: None,
             representative: None,
             operator_id: None,
+            organisation: None,
             presented: None,
             daily_limit: u32::MAX,
         }
@@ -126,10 +129,18 @@ impl Loaded {
     }
 
     /// Whether `actor` acts on this request on the portal (signs it, answers its survey) through
-    /// `sign_in`: as its filer ([`Loaded::actionable_by`]), through the sign-in its service is
-    /// filed through.
-    pub fn portal_actionable_by(&self, actor: &Actor, sign_in: SignIn) -> bool {
-        self.actionable_by(actor) && self.info().is_some_and(|info| sign_in.files(info.service))
+    /// `sign_in` (of `organisation`, for a medical organisation's): as its filer
+    /// ([`Loaded::actionable_by`]), through the sign-in it was filed through ([`SignIn::acts_on`]).
+    pub fn portal_actionable_by(
+        &self,
+        actor: &Actor,
+        sign_in: SignIn,
+        organisation: Option<&str>,
+    ) -> bool {
+        self.actionable_by(actor)
+            && self.info().is_some_and(|info| {
+                sign_in.acts_on(info.service, info.organisation.as_deref(), organisation)
+            })
     }
 
     /// Whether the request was filed at service centre `centre`: only its operators add scans
@@ -273,8 +284,8 @@ impl Requests {
     ///
     /// # Errors
     /// [`CommandError::NotFound`] for an unknown request, one `actor` did not file or one not
-    /// filed through `sign_in`; [`CommandError::Rejected`] when the request is not waiting for a
-    /// signature.
+    /// filed through `sign_in` (of `organisation`); [`CommandError::Rejected`] when the request
+    /// is not waiting for a signature.
     #[tracing::instrument(skip_all, fields(number = %number))]
     pub async fn sign(
         &self,
@@ -282,13 +293,14 @@ impl Requests {
         signature: &[u8],
         actor: &Actor,
         sign_in: SignIn,
+        organisation: Option<&str>,
     ) -> Result<Recorded, CommandError> {
         use base64::Engine as _;
         let signature_sha256 = crate::sha256_hex(signature);
         let cms = base64::engine::general_purpose::STANDARD.encode(signature);
         self.act(
             number,
-            |loaded| loaded.portal_actionable_by(actor, sign_in),
+            |loaded| loaded.portal_actionable_by(actor, sign_in, organisation),
             || Command::Sign {
                 signature_sha256: signature_sha256.clone(),
                 cms: cms.clone(),
@@ -311,10 +323,11 @@ impl Requests {
         number: &RequestNumber,
         actor: &Actor,
         sign_in: SignIn,
+        organisation: Option<&str>,
     ) -> Result<Vec<u8>, CommandError> {
         let stream_id = self.find(number).await?.ok_or(CommandError::NotFound)?;
         let loaded = self.load(stream_id).await?;
-        if !loaded.portal_actionable_by(actor, sign_in) {
+        if !loaded.portal_actionable_by(actor, sign_in, organisation) {
             return Err(CommandError::NotFound);
         }
         loaded
@@ -341,7 +354,7 @@ impl Requests {
             // Only the applicant answers the survey of their request, through their own sign-in.
             |loaded| {
                 matches!(actor, Actor::Citizen { .. })
-                    && loaded.portal_actionable_by(actor, SignIn::Citizen)
+                    && loaded.portal_actionable_by(actor, SignIn::Citizen, None)
             },
             || Command::SubmitSurvey {
                 quality,

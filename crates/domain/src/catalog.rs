@@ -98,6 +98,23 @@ impl SignIn {
     pub fn files(self, service: ServiceCode) -> bool {
         (service == ServiceCode::SocialStatusCheck) == (self == SignIn::MedicalOrganisation)
     }
+
+    /// Whether a request for `service`, filed naming the medical organisation `filed_by` (if
+    /// any), is seen and acted on through this sign-in, of `organisation` for an organisation's:
+    /// the sign-in it is filed through, and then the same organisation - a check is the record of
+    /// the organisation it was filed through, and one recorded without it is no organisation's.
+    pub fn acts_on(
+        self,
+        service: ServiceCode,
+        filed_by: Option<&str>,
+        organisation: Option<&str>,
+    ) -> bool {
+        self.files(service)
+            && match self {
+                SignIn::Citizen => true,
+                SignIn::MedicalOrganisation => filed_by.is_some() && filed_by == organisation,
+            }
+    }
 }
 
 /// A name in the three languages.

@@ -59,6 +59,7 @@ struct NewRow {
     channel: &'static str,
     received_at: DateTime<Utc>,
     operator_id: Option<String>,
+    organisation: Option<String>,
     representative_iin: Option<String>,
 }
 
@@ -152,6 +153,7 @@ impl NewRow {
             channel: info.channel.as_str(),
             received_at: info.received_at,
             operator_id: info.operator_id.clone(),
+            organisation: info.organisation.clone(),
             representative_iin: info
                 .representative
                 .as_ref()
@@ -219,6 +221,7 @@ struct Columns {
     last_change: Vec<DateTime<Utc>>,
     version: Vec<i64>,
     operator_id: Vec<Option<String>>,
+    organisation: Vec<Option<String>>,
     representative_iin: Vec<Option<String>>,
     representative_until: Vec<Option<chrono::NaiveDate>>,
 }
@@ -233,6 +236,7 @@ impl Columns {
         self.channel.push(row.channel);
         self.received_at.push(row.received_at);
         self.operator_id.push(row.operator_id.clone());
+        self.organisation.push(row.organisation.clone());
         self.representative_iin.push(row.representative_iin.clone());
     }
 
@@ -269,14 +273,14 @@ impl Columns {
                 "INSERT INTO {table} (stream_id, number, service, iin, subject_iin, channel, status, \
                      status_ru, status_kk, status_en, refusal_reason, deadline, result_ready, \
                      received_at, last_change, version, service_deadline_missed, late_steps, \
-                     operator_id, representative_iin, representative_until) \
+                     operator_id, representative_iin, representative_until, organisation) \
                  SELECT s, n, sv, i, si, c, st, ru, kk, en, rr, d, r, ra, lc, v, m, \
-                        coalesce(string_to_array(nullif(l, ''), ','), '{{}}'), op, ri, ru2 \
+                        coalesce(string_to_array(nullif(l, ''), ','), '{{}}'), op, ri, ru2, o \
                    FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], \
                      $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], \
                      $12::timestamptz[], $13::bool[], $14::timestamptz[], $15::timestamptz[], $16::int8[], \
-                     $17::bool[], $18::text[], $19::text[], $20::text[], $21::date[]) \
-                     AS u(s, n, sv, i, si, c, st, ru, kk, en, rr, d, r, ra, lc, v, m, l, op, ri, ru2)"
+                     $17::bool[], $18::text[], $19::text[], $20::text[], $21::date[], $22::text[]) \
+                     AS u(s, n, sv, i, si, c, st, ru, kk, en, rr, d, r, ra, lc, v, m, l, op, ri, ru2, o)"
             ),
             params: vec![
                 &self.stream_id,
@@ -300,6 +304,7 @@ impl Columns {
                 &self.operator_id,
                 &self.representative_iin,
                 &self.representative_until,
+                &self.organisation,
             ],
             doing: "inserting new requests into the status view",
         }

@@ -37,6 +37,7 @@ async fn history(store: &EventStore) {
                 b"a signature",
                 &actor,
                 SignIn::Citizen,
+                None,
             )
             .await
             .expect("sign");

@@ -16,12 +16,18 @@ use crate::problem::ApiError;
 use crate::token::{Principal, Role};
 
 /// Whether `principal` may see the request of `row`. A medical organisation's user sees the
-/// social-status checks they filed themselves, nothing else ([`medical_sees`]); a citizen what
-/// concerns them through their own sign-in (a check only as its patient).
+/// social-status checks they filed themselves through the same organisation, nothing else
+/// ([`medical_sees`]); a citizen what concerns them through their own sign-in (a check only as
+/// its patient).
 pub fn visible(principal: &Principal, row: &StatusRow) -> bool {
     match principal.role {
         Role::Citizen => principal.iin.as_ref().is_some_and(|iin| row.concerns(iin)),
-        Role::Medical => medical_sees(principal, row.service, &row.iin),
+        Role::Medical => medical_sees(
+            principal,
+            row.service,
+            &row.iin,
+            row.organisation.as_deref(),
+        ),
         Role::Operator | Role::Auditor => true,
         Role::Analyst | Role::Witness => false,
     }
@@ -35,17 +41,33 @@ pub fn visible_info(principal: &Principal, info: &RequestInfo) -> bool {
             (&info.applicant == iin && SignIn::Citizen.files(info.service))
                 || info.subject() == Some(iin)
         }),
-        Role::Medical => medical_sees(principal, info.service, &info.applicant),
+        Role::Medical => medical_sees(
+            principal,
+            info.service,
+            &info.applicant,
+            info.organisation.as_deref(),
+        ),
         Role::Operator | Role::Auditor => true,
         Role::Analyst | Role::Witness => false,
     }
 }
 
-/// Whether a medical organisation's user sees a request of `service` filed by `applicant`: only a
-/// social-status check they filed themselves. Their own other requests are read with their
-/// citizen's sign-in, not through the organisation's.
-fn medical_sees(principal: &Principal, service: ServiceCode, applicant: &Iin) -> bool {
-    SignIn::MedicalOrganisation.files(service) && principal.person().as_ref() == Some(applicant)
+/// Whether a medical organisation's user sees a request of `service` filed by `applicant`
+/// naming `organisation`: only a social-status check they filed themselves, through a sign-in
+/// of the same organisation (the check is that organisation's record). Their own other requests
+/// are read with their citizen's sign-in, not through the organisation's.
+fn medical_sees(
+    principal: &Principal,
+    service: ServiceCode,
+    applicant: &Iin,
+    organisation: Option<&str>,
+) -> bool {
+    principal.person().as_ref() == Some(applicant)
+        && SignIn::MedicalOrganisation.acts_on(
+            service,
+            organisation,
+            principal.medical_organisation(),
+        )
 }
 
 /// Whether `principal`'s read of `row` is a read of someone else's data, to be recorded: every

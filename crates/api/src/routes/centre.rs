@@ -310,6 +310,7 @@ pub async fn submit(
                 idempotency_key: input::idempotency_key(&req)?,
                 representative,
                 operator_id: Some(format!("{centre}/{}", principal.subject)),
+                organisation: None,
                 presented: Some(presented),
                 daily_limit: daily_filings,
             },

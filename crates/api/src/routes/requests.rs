@@ -176,6 +176,8 @@ pub async fn submit(
             idempotency_key,
             representative: None,
             operator_id: None,
+            // A check is the records of the organisation it is filed through.
+            organisation: principal.medical_organisation().map(str::to_owned),
             presented: None,
             daily_limit: daily_filings,
         })
@@ -242,7 +244,13 @@ pub async fn sign(
     let der = input::cms(&body.cms)?;
     let signed = state
         .requests
-        .sign(&number, &der, &Actor::Citizen { iin: signer }, sign_in)
+        .sign(
+            &number,
+            &der,
+            &Actor::Citizen { iin: signer },
+            sign_in,
+            principal.medical_organisation(),
+        )
         .await?;
     record_correlation(&span, signed.info.request_id);
     if !signed.replayed {
@@ -289,7 +297,12 @@ pub async fn document(
     let number = input::request_number(&number)?;
     let document = state
         .requests
-        .document_to_sign(&number, &Actor::Citizen { iin: applicant }, sign_in)
+        .document_to_sign(
+            &number,
+            &Actor::Citizen { iin: applicant },
+            sign_in,
+            principal.medical_organisation(),
+        )
         .await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "private, no-store"))

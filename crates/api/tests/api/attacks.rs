@@ -983,15 +983,15 @@ async fn a_request_is_signed_only_through_the_sign_in_it_was_filed_through() {
     assert_eq!(status, 201, "{own}");
     let (status, check) = alices_check_on_bob(&app, &medical).await;
     assert_eq!(status, 201, "{check}");
-    for (created, wrong, right) in [(&own, &medical, &citizen), (&check, &citizen, &medical)] {
+    // The same user at another clinic: the check is the first clinic's record.
+    let elsewhere = app.token(Role::Medical, ALICE, Some("clinic-8"));
+    let wrongs = [vec![&medical], vec![&citizen, &elsewhere]];
+    for ((created, right), wrongs) in [(&own, &citizen), (&check, &medical)]
+        .into_iter()
+        .zip(wrongs)
+    {
         let number = created["number"].as_str().expect("number");
         let document = format!("/api/v1/requests/{number}/document");
-        let (status, body) = app.get(&document, wrong).await;
-        assert_eq!(
-            (status, body["code"].as_str()),
-            (404, Some("request-not-found")),
-            "{number}: {body}"
-        );
         let signed = created["document_to_sign"].as_str().expect("document");
         let signed = base64::engine::general_purpose::STANDARD
             .decode(signed)
@@ -999,12 +999,20 @@ async fn a_request_is_signed_only_through_the_sign_in_it_was_filed_through() {
         let cms = testkit::pki::self_signed_cms(&signed, ALICE);
         let cms = json!({"cms": base64::engine::general_purpose::STANDARD.encode(cms)});
         let signature = format!("/api/v1/requests/{number}/signature");
-        let (status, body) = app.post(&signature, wrong, &cms).await;
-        assert_eq!(
-            (status, body["code"].as_str()),
-            (404, Some("request-not-found")),
-            "{number}: {body}"
-        );
+        for wrong in wrongs {
+            let (status, body) = app.get(&document, wrong).await;
+            assert_eq!(
+                (status, body["code"].as_str()),
+                (404, Some("request-not-found")),
+                "{number}: {body}"
+            );
+            let (status, body) = app.post(&signature, wrong, &cms).await;
+            assert_eq!(
+                (status, body["code"].as_str()),
+                (404, Some("request-not-found")),
+                "{number}: {body}"
+            );
+        }
         // Still waiting for its signature: its own sign-in fetches the document and signs.
         let (status, body) = app.get(&document, right).await;
         assert_eq!(status, 200, "{number}: {body}");
@@ -1062,6 +1070,59 @@ async fn a_check_is_seen_by_its_patient_not_through_its_filers_citizen_sign_in()
     assert!(status == 200 && listed(&page), "{page}");
     let (status, page) = app.get("/api/v1/requests", &alice).await;
     assert!(status == 200 && !listed(&page), "{page}");
+}
+
+/// Finding 6, across clinics: a clinic's user who files a check and then signs in through
+/// another clinic (moved there, or works at both) read the first clinic's check - the patient's
+/// status - through the second clinic's sign-in. A check is the record of the clinic it was filed
+/// through: only that clinic's sign-in shows it to its filer.
+#[tokio::test]
+async fn a_check_is_seen_by_its_filer_only_through_the_clinic_it_was_filed_through() {
+    let app = spawn_app().await;
+    let medical = app.token(Role::Medical, ALICE, Some("clinic-7"));
+    let (status, created) = alices_check_on_bob(&app, &medical).await;
+    assert_eq!(status, 201, "{created}");
+    let number = created["number"].as_str().expect("number");
+    let path = format!(
+        "/api/v1/requests/{number}?min_version={}",
+        created["version"]
+    );
+    assert_eq!(app.get(&path, &medical).await.0, 200);
+    let elsewhere = app.token(Role::Medical, ALICE, Some("clinic-8"));
+    for path in [
+        path.clone(),
+        format!("/api/v1/requests/{number}/result"),
+        format!("/api/v1/requests/{number}/receipt"),
+    ] {
+        let (status, body) = app.get(&path, &elsewhere).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (404, Some("request-not-found")),
+            "{path}: {body}"
+        );
+    }
+    // Filing the same check again under the same key through the other clinic is not a retry.
+    let key = "check-once";
+    let check =
+        json!({"service": "social-status-check", "iin": ALICE, "form": {"patient_iin": BOB}});
+    let keyed = |token: &str| {
+        app.http
+            .post(format!("{}/api/v1/requests", app.base))
+            .bearer_auth(token.to_owned())
+            .header("Idempotency-Key", key)
+            .json(&check)
+            .send()
+    };
+    let first = keyed(&medical).await.expect("POST");
+    assert_eq!(first.status().as_u16(), 201);
+    let again = keyed(&elsewhere).await.expect("POST");
+    let status = again.status().as_u16();
+    let body: serde_json::Value = again.json().await.expect("json");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("idempotency-key-reused")),
+        "{body}"
+    );
 }
 
 /// Finding 4's rule, for the medical role: a check made with a token naming no organisation was

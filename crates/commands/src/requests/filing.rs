@@ -23,6 +23,7 @@ pub(super) fn submit_command(
         form: submission.form.clone(),
         representative: submission.representative.clone(),
         operator_id: submission.operator_id.clone(),
+        organisation: submission.organisation.clone(),
         presented: submission.presented.clone().map(Box::new),
         sign_within,
     })
@@ -43,6 +44,7 @@ pub(super) fn replay_submission(
     let same = submission.service == stored.service
         && submission.applicant == stored.applicant
         && submission.representative == stored.representative
+        && submission.organisation == stored.organisation
         && form.as_ref().ok() == Some(&stored.form);
     if !same {
         return Err(CommandError::IdempotencyKeyReused {

@@ -138,7 +138,7 @@ async fn signing_records_the_signature_once_and_only_for_the_owner() {
     // Another citizen cannot even tell the request exists.
     assert!(matches!(
         requests
-            .sign(&number, b"cms", &citizen(BOB), SignIn::Citizen)
+            .sign(&number, b"cms", &citizen(BOB), SignIn::Citizen, None)
             .await,
         Err(CommandError::NotFound)
     ));
@@ -149,33 +149,39 @@ async fn signing_records_the_signature_once_and_only_for_the_owner() {
                 &number,
                 b"cms",
                 &citizen(ALICE),
-                SignIn::MedicalOrganisation
+                SignIn::MedicalOrganisation,
+                Some("clinic-1"),
             )
             .await,
         Err(CommandError::NotFound)
     ));
     assert!(matches!(
         requests
-            .document_to_sign(&number, &citizen(ALICE), SignIn::MedicalOrganisation)
+            .document_to_sign(
+                &number,
+                &citizen(ALICE),
+                SignIn::MedicalOrganisation,
+                Some("clinic-1")
+            )
             .await,
         Err(CommandError::NotFound)
     ));
     let signed = requests
-        .sign(&number, b"cms", &citizen(ALICE), SignIn::Citizen)
+        .sign(&number, b"cms", &citizen(ALICE), SignIn::Citizen, None)
         .await
         .expect("sign");
     assert_eq!(signed.version.get(), 2);
     assert!(!signed.replayed);
     // The same signature again is a retry; a different one is refused.
     let again = requests
-        .sign(&number, b"cms", &citizen(ALICE), SignIn::Citizen)
+        .sign(&number, b"cms", &citizen(ALICE), SignIn::Citizen, None)
         .await
         .expect("resend");
     assert!(again.replayed);
     assert_eq!(again.version.get(), 2);
     assert!(matches!(
         requests
-            .sign(&number, b"other", &citizen(ALICE), SignIn::Citizen)
+            .sign(&number, b"other", &citizen(ALICE), SignIn::Citizen, None)
             .await,
         Err(CommandError::Rejected(DomainError::NotAwaitingSignature))
     ));
@@ -207,7 +213,7 @@ async fn an_unknown_number_is_not_found() {
     let number = domain::RequestNumber::parse("20200101000001").expect("number");
     assert!(matches!(
         requests
-            .sign(&number, b"cms", &citizen(ALICE), SignIn::Citizen)
+            .sign(&number, b"cms", &citizen(ALICE), SignIn::Citizen, None)
             .await,
         Err(CommandError::NotFound)
     ));

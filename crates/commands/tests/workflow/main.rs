@@ -96,7 +96,13 @@ async fn filed(store: &EventStore) -> StreamId {
         .await
         .expect("submit");
     requests
-        .sign(&submitted.info.number, SIGNATURE, &actor, SignIn::Citizen)
+        .sign(
+            &submitted.info.number,
+            SIGNATURE,
+            &actor,
+            SignIn::Citizen,
+            None,
+        )
         .await
         .expect("sign");
     StreamId::from_uuid(submitted.info.request_id)

@@ -23,6 +23,9 @@ pub struct Filing {
     pub form: Value,
     pub representative: Option<Representative>,
     pub operator_id: Option<String>,
+    /// The medical organisation whose user files a social-status check, as the user's sign-in
+    /// names it; `None` for every other service.
+    pub organisation: Option<String>,
     /// At a service centre: the person at the desk as their identity document names them.
     pub presented: Option<Box<PresentedPerson>>,
     /// How long the request may wait for its signature before it ends as abandoned
@@ -49,6 +52,7 @@ impl Filing {
             form,
             representative: None,
             operator_id: None,
+            organisation: None,
             presented: None,
             sign_within: DEFAULT_SIGN_WITHIN,
         }
@@ -156,6 +160,8 @@ pub enum DomainError {
     },
     #[error("a request at a service centre names its operator")]
     OperatorRequired,
+    #[error("a social-status check, and nothing else, names the medical organisation it is filed through")]
+    OrganisationRequired,
     #[error("only a service centre accepts a representative")]
     RepresentativeOnlyAtServiceCentre,
     #[error("this document was scanned already")]
@@ -228,6 +234,7 @@ impl DomainError {
             DomainError::RequestEnded => "request-ended",
             DomainError::ChannelNotOffered { .. } => "channel-not-offered",
             DomainError::OperatorRequired => "operator-required",
+            DomainError::OrganisationRequired => "organisation-required",
             DomainError::PresentedPersonMismatch => "presented-person-mismatch",
             DomainError::AlreadyScanned => "already-scanned",
             DomainError::TooManyScans { .. } => "too-many-scans",

@@ -86,6 +86,10 @@ fn submit(
     if centre && a.operator_id.is_none() {
         return Err(DomainError::OperatorRequired);
     }
+    // Whose records a check is: the organisation's it was filed through (docs/domain.md 8).
+    if crate::SignIn::MedicalOrganisation.files(a.service) != a.organisation.is_some() {
+        return Err(DomainError::OrganisationRequired);
+    }
     // REG 3150: a representative comes to a service centre with a notarised power of attorney.
     if !centre && a.representative.is_some() {
         return Err(DomainError::RepresentativeOnlyAtServiceCentre);
@@ -117,6 +121,7 @@ fn submit(
         form,
         representative: a.representative,
         operator_id: a.operator_id,
+        organisation: a.organisation,
         presented: a.presented,
         received_at: now,
         sign_by: now + sign_within,

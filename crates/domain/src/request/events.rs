@@ -90,6 +90,11 @@ pub struct RequestSubmitted {
     pub representative: Option<Representative>,
     /// The service centre's operator who filed it, for the centre channel.
     pub operator_id: Option<String>,
+    /// The medical organisation a social-status check was filed through, as its user's sign-in
+    /// named it: only that organisation's sign-in shows the check to its filer. Absent for every
+    /// other service, and on checks recorded before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organisation: Option<String>,
     /// At a service centre: the person at the desk, as identified (absent on the portal).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub presented: Option<Box<PresentedPerson>>,

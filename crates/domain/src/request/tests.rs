@@ -6,7 +6,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::*;
-use crate::catalog::{Lookup, ServiceCode, Step, CATALOG};
+use crate::catalog::{Lookup, ServiceCode, SignIn, Step, CATALOG};
 use crate::envelope::Channel;
 use crate::identifiers::{Iin, RequestNumber};
 use crate::messages::RequestStatus;
@@ -72,6 +72,7 @@ fn submit(service: ServiceCode, channel: Channel) -> Command {
         },
         representative: None,
         operator_id: (channel == Channel::ServiceCentre).then(|| "op-17".to_owned()),
+        organisation: (service == ServiceCode::SocialStatusCheck).then(|| "clinic-1".to_owned()),
         presented: None,
         sign_within: DEFAULT_SIGN_WITHIN,
     })
@@ -124,6 +125,45 @@ fn all_found(service: ServiceCode) -> Vec<RequestEvent> {
 
 fn refused(reason: RefusalReason) -> RequestEvent {
     RequestEvent::Refused(RequestRefused { reason })
+}
+
+/// `submit` with the organisation named as `organisation`.
+fn naming(service: ServiceCode, organisation: Option<&str>) -> Command {
+    match submit(service, Channel::Portal) {
+        Command::Submit(filing) => Command::Submit(Filing {
+            organisation: organisation.map(str::to_owned),
+            ..filing
+        }),
+        other => other,
+    }
+}
+
+#[test]
+fn a_check_and_only_a_check_names_the_medical_organisation_it_is_filed_through() {
+    given(&[])
+        .when(naming(ServiceCode::SocialStatusCheck, None))
+        .then_err(DomainError::OrganisationRequired);
+    given(&[])
+        .when(naming(ServiceCode::GcvpPensionInfo, Some("clinic-1")))
+        .then_err(DomainError::OrganisationRequired);
+    let [RequestEvent::Submitted(check)] = &given(&[])
+        .when(naming(ServiceCode::SocialStatusCheck, Some("clinic-1")))
+        .events()[..]
+    else {
+        panic!("one submission");
+    };
+    assert_eq!(check.organisation.as_deref(), Some("clinic-1"));
+    // Seen through the sign-in of the organisation it names, no other, and not through the
+    // filer's own.
+    let acts = |sign_in: SignIn, organisation| {
+        sign_in.acts_on(check.service, check.organisation.as_deref(), organisation)
+    };
+    assert!(acts(SignIn::MedicalOrganisation, Some("clinic-1")));
+    assert!(!acts(SignIn::MedicalOrganisation, Some("clinic-2")));
+    assert!(!acts(SignIn::MedicalOrganisation, None));
+    assert!(!acts(SignIn::Citizen, Some("clinic-1")));
+    // A check recorded before the organisation was kept is no organisation's.
+    assert!(!SignIn::MedicalOrganisation.acts_on(check.service, None, None));
 }
 
 #[test]

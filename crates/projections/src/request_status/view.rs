@@ -46,6 +46,8 @@ pub struct StatusRow {
     pub representative_iin: Option<Iin>,
     /// The last day the representative's power of attorney holds (as ENIS gave it).
     pub representative_until: Option<chrono::NaiveDate>,
+    /// A social-status check: the medical organisation it was filed through.
+    pub organisation: Option<String>,
 }
 
 impl StatusRow {
@@ -152,7 +154,7 @@ impl RowCache {
 const COLUMNS: &str = "stream_id, number, service, iin, subject_iin, channel, status, status_ru, \
                        status_kk, status_en, refusal_reason, deadline, result_ready, received_at, \
                        last_change, version, service_deadline_missed, late_steps, operator_id, \
-                       representative_iin, representative_until";
+                       representative_iin, representative_until, organisation";
 
 impl StatusView {
     /// Reads straight from the table.
@@ -345,5 +347,6 @@ fn decode(row: &Row) -> Result<StatusRow, ProjectionError> {
             .map(|s| Iin::parse(&s).map_err(|_| bad("representative_iin", &s)))
             .transpose()?,
         representative_until: row.try_get("representative_until").map_err(get)?,
+        organisation: row.try_get("organisation").map_err(get)?,
     })
 }
