@@ -102,44 +102,49 @@ impl ReadAudit {
         purpose: Option<String>,
     ) -> Result<(), AuditError> {
         let at = chrono::Utc::now();
-        let reads: Vec<DataRead> = citizens
+        let citizens: Vec<&domain::Iin> = citizens
             .iter()
-            .filter(|citizen| reader.iin.as_ref() != Some(**citizen))
-            .map(|citizen| DataRead {
-                subject: (*citizen).clone(),
-                reader: reader.id.clone(),
-                role: reader.role.clone(),
-                organisation: reader.organisation.clone(),
-                what: what.clone(),
-                purpose: purpose.clone(),
-                at,
-            })
+            .copied()
+            .filter(|citizen| reader.iin.as_ref() != Some(*citizen))
             .collect();
-        if reads.is_empty() {
+        let Some((last, others)) = citizens.split_last() else {
             return Ok(());
-        }
+        };
+        let read = |subject: &domain::Iin, what, purpose| DataRead {
+            subject: subject.clone(),
+            reader: reader.id.clone(),
+            role: reader.role.clone(),
+            organisation: reader.organisation.clone(),
+            what,
+            purpose,
+            at,
+        };
+        // The last read takes `what` and `purpose` as they are: most reads are of one citizen.
+        let mut reads: Vec<DataRead> = others
+            .iter()
+            .map(|citizen| read(citizen, what.clone(), purpose.clone()))
+            .collect();
+        reads.push(read(last, what, purpose));
         for read in &reads {
             read.check()?;
         }
         let (done, answer) = oneshot::channel();
+        let queued = Instant::now();
         let pending = Pending {
             bytes: reads.iter().map(DataRead::stored_bytes_bound).sum(),
             reads,
-            queued: Instant::now(),
+            queued,
             done,
         };
         // A full queue is waited on as long as a commit would be, no longer.
-        let deadline = Instant::now() + RETRY_FOR;
-        tokio::time::timeout_at(deadline, self.queue.send(pending))
+        tokio::time::timeout_at(queued + RETRY_FOR, self.queue.send(pending))
             .await
             .map_err(|_| AuditError::Unavailable)?
             .map_err(|_| AuditError::Unavailable)?;
-        // The committer answers within its deadline unless an append hangs; a committer gone
-        // answers nothing. Either way the read is not answered as recorded.
-        match tokio::time::timeout_at(deadline + RETRY_FOR, answer).await {
-            Ok(Ok(outcome)) => outcome,
-            Ok(Err(_)) | Err(_) => Err(AuditError::Unavailable),
-        }
+        // The committer answers every record by its deadline (it bounds each append by it), so
+        // no timer of the read's own is needed; a committer gone drops the answer unsent. Either
+        // way the read is not answered as recorded.
+        answer.await.unwrap_or(Err(AuditError::Unavailable))
     }
 }
 
@@ -266,10 +271,12 @@ async fn commit(
         .min()
         .unwrap_or_else(Instant::now)
         + RETRY_FOR;
-    let reads: Vec<DataRead> = group
-        .iter()
-        .flat_map(|pending| pending.reads.iter().cloned())
-        .collect();
+    let mut reads = Vec::with_capacity(group.iter().map(|pending| pending.reads.len()).sum());
+    let mut answers = Vec::with_capacity(group.len());
+    for pending in group {
+        reads.extend(pending.reads);
+        answers.push(pending.done);
+    }
     let count = reads.len();
     let outcome = match events_of(reads) {
         Ok(events) => append(store, Some(line), &events, deadline, stop).await,
@@ -278,9 +285,9 @@ async fn commit(
     if let Err(error) = &outcome {
         tracing::error!(error = %error, reads = count, "reads of citizens' data were not recorded; they are refused");
     }
-    for pending in group {
+    for done in answers {
         // A handler that went away (its client hung up) has nothing to be told.
-        let _ = pending.done.send(outcome.clone());
+        let _ = done.send(outcome.clone());
     }
 }
 
@@ -323,12 +330,29 @@ async fn append(
     let mut pause = Duration::from_millis(20);
     loop {
         // No read model waits for these: the projectors find them on their next wake or poll.
+        // An attempt ends by the deadline: the readers wait for no timer of their own.
         let attempt = match line.as_deref_mut() {
-            Some(line) => append_on(store, line, stream, events, &metadata).await,
-            None => store
-                .append_unannounced(stream, StreamVersion::EMPTY, events, &metadata)
-                .await
-                .map(|_| ()),
+            Some(line) => {
+                let attempt = append_on(store, line, stream, events, &metadata);
+                match tokio::time::timeout_at(deadline, attempt).await {
+                    Ok(attempt) => attempt,
+                    Err(_) => {
+                        // The statement may still be under way on it: the connection is closed,
+                        // not given back to the pool for another caller to wait behind.
+                        if let Some(client) = line.take() {
+                            drop(deadpool_postgres::Object::take(client));
+                        }
+                        return Err(hung());
+                    }
+                }
+            }
+            None => tokio::time::timeout_at(
+                deadline,
+                store.append_unannounced(stream, StreamVersion::EMPTY, events, &metadata),
+            )
+            .await
+            .map_err(|_| hung())?
+            .map(|_| ()),
         };
         match attempt {
             Ok(_) => return Ok(()),
@@ -347,6 +371,13 @@ async fn append(
             Err(error) => return Err(AuditError::Failed(error.to_string())),
         }
     }
+}
+
+/// An append that did not end by its deadline (the database hangs): its reads are refused. It may
+/// still commit; a read recorded but not answered is allowed, the reverse never.
+fn hung() -> AuditError {
+    tracing::warn!("an append of reads' records did not end in time; they are refused");
+    AuditError::Unavailable
 }
 
 /// One attempt of an append on `line`, connecting it first if it is not; a connection that

@@ -273,3 +273,40 @@ async fn with_the_database_away_a_read_is_refused_in_time_and_stopping_does_not_
         "nothing refused is on record"
     );
 }
+
+/// A read waits for no timer of its own: the committer ends an append that hangs (here behind a
+/// lock on the events table) by the oldest record's deadline, refuses its reads, and serves the
+/// next read on a fresh connection once the table is free.
+#[tokio::test]
+async fn an_append_that_hangs_is_given_up_in_time_and_the_next_read_is_on_record() {
+    let (db, audit, committing) = start().await;
+    let subject = Iin::parse(CITIZENS[0]).expect("iin");
+    let mut locker = db.superuser().await;
+    let lock = locker.transaction().await.expect("begin");
+    lock.batch_execute("LOCK TABLE events IN ACCESS EXCLUSIVE MODE")
+        .await
+        .expect("lock");
+    let started = Instant::now();
+    let refused = audit
+        .record_reads(&operator("op-1"), &[&subject], "request:1".into(), None)
+        .await;
+    let waited = started.elapsed();
+    assert_eq!(refused, Err(AuditError::Unavailable));
+    assert!(
+        waited >= RETRY_FOR - Duration::from_millis(100) && waited < RETRY_FOR * 2,
+        "{waited:?}"
+    );
+    lock.rollback().await.expect("unlock");
+    audit
+        .record_reads(&operator("op-2"), &[&subject], "request:2".into(), None)
+        .await
+        .expect("on record");
+    let whats: Vec<String> = recorded(&db)
+        .await
+        .into_iter()
+        .flat_map(|event| event.reads)
+        .map(|read| read.what)
+        .collect();
+    assert!(whats.contains(&"request:2".to_owned()), "{whats:?}");
+    committing.stop().await;
+}
