@@ -300,6 +300,27 @@ async fn alices_check_on_bob(app: &TestApp, token: &str) -> (u16, serde_json::Va
     app.post("/api/v1/requests", token, &check).await
 }
 
+/// Asserts that `token` reads neither the status (once the view has it), the result nor the
+/// receipt of the request `created` answered: 404, as for an unknown number.
+async fn unseen_by(app: &TestApp, created: &serde_json::Value, token: &str) {
+    let number = created["number"].as_str().expect("number");
+    for path in [
+        format!(
+            "/api/v1/requests/{number}?min_version={}",
+            created["version"]
+        ),
+        format!("/api/v1/requests/{number}/result"),
+        format!("/api/v1/requests/{number}/receipt"),
+    ] {
+        let (status, body) = app.get(&path, token).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (404, Some("request-not-found")),
+            "{path}: {body}"
+        );
+    }
+}
+
 /// A request of Alice's, in the status view.
 async fn alices_request(app: &TestApp) -> String {
     let (_, created) = app.submit("pension-fund-statement", ALICE, json!({})).await;
@@ -1040,18 +1061,7 @@ async fn a_check_is_seen_by_its_patient_not_through_its_filers_citizen_sign_in()
     assert_eq!(app.get(&path, &app.citizen(BOB)).await.0, 200);
     assert_eq!(app.get(&path, &medical).await.0, 200);
     let alice = app.citizen(ALICE);
-    for path in [
-        path.clone(),
-        format!("/api/v1/requests/{number}/result"),
-        format!("/api/v1/requests/{number}/receipt"),
-    ] {
-        let (status, body) = app.get(&path, &alice).await;
-        assert_eq!(
-            (status, body["code"].as_str()),
-            (404, Some("request-not-found")),
-            "{path}: {body}"
-        );
-    }
+    unseen_by(&app, &created, &alice).await;
     let survey = json!({"quality": "satisfied", "information": "satisfied"});
     let path = format!("/api/v1/requests/{number}/survey");
     let (status, body) = app.post(&path, &alice, &survey).await;
@@ -1089,18 +1099,7 @@ async fn a_check_is_seen_by_its_filer_only_through_the_clinic_it_was_filed_throu
     );
     assert_eq!(app.get(&path, &medical).await.0, 200);
     let elsewhere = app.token(Role::Medical, ALICE, Some("clinic-8"));
-    for path in [
-        path.clone(),
-        format!("/api/v1/requests/{number}/result"),
-        format!("/api/v1/requests/{number}/receipt"),
-    ] {
-        let (status, body) = app.get(&path, &elsewhere).await;
-        assert_eq!(
-            (status, body["code"].as_str()),
-            (404, Some("request-not-found")),
-            "{path}: {body}"
-        );
-    }
+    unseen_by(&app, &created, &elsewhere).await;
     // Filing the same check again under the same key through the other clinic is not a retry.
     let key = "check-once";
     let check =

@@ -162,8 +162,24 @@ fn a_check_and_only_a_check_names_the_medical_organisation_it_is_filed_through()
     assert!(!acts(SignIn::MedicalOrganisation, Some("clinic-2")));
     assert!(!acts(SignIn::MedicalOrganisation, None));
     assert!(!acts(SignIn::Citizen, Some("clinic-1")));
-    // A check recorded before the organisation was kept is no organisation's.
-    assert!(!SignIn::MedicalOrganisation.acts_on(check.service, None, None));
+    // A check recorded before the organisation was kept reads back without one, and is no
+    // organisation's; other submissions store no such field (their bytes are as before).
+    let event = RequestEvent::Submitted(check.clone());
+    let mut stored = event.payload();
+    assert_eq!(stored["organisation"], "clinic-1");
+    stored
+        .as_object_mut()
+        .expect("object")
+        .remove("organisation");
+    let Ok(RequestEvent::Submitted(old)) =
+        RequestEvent::decode("RequestSubmitted", event.schema_version(), stored)
+    else {
+        panic!("a submission")
+    };
+    assert_eq!(old.organisation, None);
+    assert!(!SignIn::MedicalOrganisation.acts_on(old.service, None, None));
+    let pension = submitted(ServiceCode::GcvpPensionInfo);
+    assert!(pension[0].payload().get("organisation").is_none());
 }
 
 #[test]
