@@ -15,7 +15,7 @@ mod keys;
 
 use std::fmt;
 
-use domain::{Actor, Iin, SignIn};
+use domain::{Actor, Iin, SignIn, SignedIn};
 use jsonwebtoken::{decode, decode_header, Algorithm, Validation};
 use serde::{Deserialize, Serialize};
 
@@ -100,29 +100,24 @@ impl Principal {
         }
     }
 
-    /// The person who files and signs on the portal as this principal, and the sign-in they do
-    /// it through: a citizen's own, or a medical organisation's.
+    /// The person who files and signs on the portal as this principal, and how they are signed
+    /// in: as a citizen themself, or as a medical organisation's user (naming the organisation).
     ///
     /// # Errors
     /// [`Forbidden`] (403) for the other roles, and for a principal not named by an IIN.
-    pub fn signer(&self) -> Result<(Iin, SignIn), Forbidden> {
+    pub fn signer(&self) -> Result<(Iin, SignedIn<'_>), Forbidden> {
         let forbidden = Forbidden { role: self.role };
-        let sign_in = match self.role {
-            Role::Citizen => SignIn::Citizen,
-            Role::Medical => SignIn::MedicalOrganisation,
+        let through = match self.role {
+            Role::Citizen => SignedIn::CITIZEN,
+            Role::Medical => SignedIn {
+                sign_in: SignIn::MedicalOrganisation,
+                organisation: self.organisation.as_deref(),
+            },
             Role::Operator | Role::Auditor | Role::Analyst | Role::Witness => {
                 return Err(forbidden)
             }
         };
-        Ok((self.person().ok_or(forbidden)?, sign_in))
-    }
-
-    /// The organisation of a medical organisation's user's sign-in; `None` for the other roles.
-    pub fn medical_organisation(&self) -> Option<&str> {
-        match self.role {
-            Role::Medical => self.organisation.as_deref(),
-            _ => None,
-        }
+        Ok((self.person().ok_or(forbidden)?, through))
     }
 
     /// Refuses unless the principal has one of `roles`.

@@ -17,7 +17,7 @@ use commands::results::ProviderKey;
 use commands::workflow::{Workflow, WorkflowSettings};
 use commands::{Requests, Submission};
 use domain::request::EventType;
-use domain::{Actor, Cursor, Iin, ServiceCode, SignIn};
+use domain::{Actor, Cursor, Iin, ServiceCode, SignedIn};
 use event_store::EventStore;
 use event_store::SubscriptionOptions;
 use serde::Serialize;
@@ -389,7 +389,7 @@ impl Client {
                 waiting.insert(submitted.info.request_id, tx);
             }
             self.requests
-                .sign(&submitted.info.number, &cms, &actor, SignIn::Citizen, None)
+                .sign(&submitted.info.number, &cms, &actor, SignedIn::CITIZEN)
                 .await?;
             if let Ok(completed) = rx.await {
                 ended.push((Instant::now(), completed));

@@ -102,29 +102,22 @@ impl ReadAudit {
         purpose: Option<String>,
     ) -> Result<(), AuditError> {
         let at = chrono::Utc::now();
-        let citizens: Vec<&domain::Iin> = citizens
+        let reads: Vec<DataRead> = citizens
             .iter()
-            .copied()
-            .filter(|citizen| reader.iin.as_ref() != Some(*citizen))
+            .filter(|citizen| reader.iin.as_ref() != Some(**citizen))
+            .map(|citizen| DataRead {
+                subject: (*citizen).clone(),
+                reader: reader.id.clone(),
+                role: reader.role.clone(),
+                organisation: reader.organisation.clone(),
+                what: what.clone(),
+                purpose: purpose.clone(),
+                at,
+            })
             .collect();
-        let Some((last, others)) = citizens.split_last() else {
+        if reads.is_empty() {
             return Ok(());
-        };
-        let read = |subject: &domain::Iin, what, purpose| DataRead {
-            subject: subject.clone(),
-            reader: reader.id.clone(),
-            role: reader.role.clone(),
-            organisation: reader.organisation.clone(),
-            what,
-            purpose,
-            at,
-        };
-        // The last read takes `what` and `purpose` as they are: most reads are of one citizen.
-        let mut reads: Vec<DataRead> = others
-            .iter()
-            .map(|citizen| read(citizen, what.clone(), purpose.clone()))
-            .collect();
-        reads.push(read(last, what, purpose));
+        }
         for read in &reads {
             read.check()?;
         }

@@ -19,7 +19,7 @@ use domain::request::{
     decide, evolve, Command, DomainError, Request, RequestEvent, RequestInfo, SurveyAnswer,
 };
 use domain::{
-    Actor, Channel, EventMetadata, Iin, RecordedEvent, RequestNumber, ServiceCode, SignIn,
+    Actor, Channel, EventMetadata, Iin, RecordedEvent, RequestNumber, ServiceCode, SignedIn,
     StreamId, StreamVersion,
 };
 use serde_json::Value;
@@ -128,19 +128,14 @@ impl Loaded {
         }
     }
 
-    /// Whether `actor` acts on this request on the portal (signs it, answers its survey) through
-    /// `sign_in` (of `organisation`, for a medical organisation's): as its filer
-    /// ([`Loaded::actionable_by`]), through the sign-in it was filed through ([`SignIn::acts_on`]).
-    pub fn portal_actionable_by(
-        &self,
-        actor: &Actor,
-        sign_in: SignIn,
-        organisation: Option<&str>,
-    ) -> bool {
+    /// Whether `actor` acts on this request on the portal (signs it, answers its survey) signed
+    /// in as `through`: as its filer ([`Loaded::actionable_by`]), through the sign-in it was
+    /// filed through ([`SignedIn::acts_on`]).
+    pub fn portal_actionable_by(&self, actor: &Actor, through: SignedIn<'_>) -> bool {
         self.actionable_by(actor)
-            && self.info().is_some_and(|info| {
-                sign_in.acts_on(info.service, info.organisation.as_deref(), organisation)
-            })
+            && self
+                .info()
+                .is_some_and(|info| through.acts_on(info.service, info.organisation.as_deref()))
     }
 
     /// Whether the request was filed at service centre `centre`: only its operators add scans
@@ -278,29 +273,28 @@ impl Requests {
         Err(CommandError::Busy)
     }
 
-    /// Records the citizen's signature over `document_to_sign` (portal step 2), made through
-    /// `sign_in`. Verification follows in the workflow; here the signature is recorded as
+    /// Records the citizen's signature over `document_to_sign` (portal step 2), made signed in
+    /// as `through`. Verification follows in the workflow; here the signature is recorded as
     /// received.
     ///
     /// # Errors
     /// [`CommandError::NotFound`] for an unknown request, one `actor` did not file or one not
-    /// filed through `sign_in` (of `organisation`); [`CommandError::Rejected`] when the request
-    /// is not waiting for a signature.
+    /// filed through the sign-in `through`; [`CommandError::Rejected`] when the request is not
+    /// waiting for a signature.
     #[tracing::instrument(skip_all, fields(number = %number))]
     pub async fn sign(
         &self,
         number: &RequestNumber,
         signature: &[u8],
         actor: &Actor,
-        sign_in: SignIn,
-        organisation: Option<&str>,
+        through: SignedIn<'_>,
     ) -> Result<Recorded, CommandError> {
         use base64::Engine as _;
         let signature_sha256 = crate::sha256_hex(signature);
         let cms = base64::engine::general_purpose::STANDARD.encode(signature);
         self.act(
             number,
-            |loaded| loaded.portal_actionable_by(actor, sign_in, organisation),
+            |loaded| loaded.portal_actionable_by(actor, through),
             || Command::Sign {
                 signature_sha256: signature_sha256.clone(),
                 cms: cms.clone(),
@@ -316,18 +310,17 @@ impl Requests {
     /// is made again over the same bytes.
     ///
     /// # Errors
-    /// [`CommandError::NotFound`] for an unknown request or one `actor` may not sign through
-    /// `sign_in`; [`CommandError::Rejected`] when it does not wait for the applicant's signature.
+    /// [`CommandError::NotFound`] for an unknown request or one `actor` may not sign signed
+    /// in as `through`; [`CommandError::Rejected`] when it does not wait for the applicant's signature.
     pub async fn document_to_sign(
         &self,
         number: &RequestNumber,
         actor: &Actor,
-        sign_in: SignIn,
-        organisation: Option<&str>,
+        through: SignedIn<'_>,
     ) -> Result<Vec<u8>, CommandError> {
         let stream_id = self.find(number).await?.ok_or(CommandError::NotFound)?;
         let loaded = self.load(stream_id).await?;
-        if !loaded.portal_actionable_by(actor, sign_in, organisation) {
+        if !loaded.portal_actionable_by(actor, through) {
             return Err(CommandError::NotFound);
         }
         loaded
@@ -354,7 +347,7 @@ impl Requests {
             // Only the applicant answers the survey of their request, through their own sign-in.
             |loaded| {
                 matches!(actor, Actor::Citizen { .. })
-                    && loaded.portal_actionable_by(actor, SignIn::Citizen, None)
+                    && loaded.portal_actionable_by(actor, SignedIn::CITIZEN)
             },
             || Command::SubmitSurvey {
                 quality,

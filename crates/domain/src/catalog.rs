@@ -98,21 +98,32 @@ impl SignIn {
     pub fn files(self, service: ServiceCode) -> bool {
         (service == ServiceCode::SocialStatusCheck) == (self == SignIn::MedicalOrganisation)
     }
+}
+
+/// A person signed in to act on the portal: through which sign-in, and for a medical
+/// organisation's, the organisation it names (`None` for a citizen's own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignedIn<'a> {
+    pub sign_in: SignIn,
+    pub organisation: Option<&'a str>,
+}
+
+impl SignedIn<'_> {
+    /// A citizen signed in as themself.
+    pub const CITIZEN: SignedIn<'static> = SignedIn {
+        sign_in: SignIn::Citizen,
+        organisation: None,
+    };
 
     /// Whether a request for `service`, filed naming the medical organisation `filed_by` (if
-    /// any), is seen and acted on through this sign-in, of `organisation` for an organisation's:
-    /// the sign-in it is filed through, and then the same organisation - a check is the record of
-    /// the organisation it was filed through, and one recorded without it is no organisation's.
-    pub fn acts_on(
-        self,
-        service: ServiceCode,
-        filed_by: Option<&str>,
-        organisation: Option<&str>,
-    ) -> bool {
-        self.files(service)
-            && match self {
+    /// any), is seen and acted on through this sign-in: the sign-in it is filed through, and for
+    /// an organisation's the same organisation - a check is the record of the organisation it was
+    /// filed through, and one recorded without it is no organisation's.
+    pub fn acts_on(self, service: ServiceCode, filed_by: Option<&str>) -> bool {
+        self.sign_in.files(service)
+            && match self.sign_in {
                 SignIn::Citizen => true,
-                SignIn::MedicalOrganisation => filed_by.is_some() && filed_by == organisation,
+                SignIn::MedicalOrganisation => filed_by.is_some() && filed_by == self.organisation,
             }
     }
 }

@@ -56,7 +56,7 @@ pub mod tree_head;
 pub mod workflow;
 
 pub use calendar::{CalendarError, TimeLimit, WorkingCalendar};
-pub use catalog::{RequestForm, Service, ServiceCode, SignIn, CATALOG};
+pub use catalog::{RequestForm, Service, ServiceCode, SignIn, SignedIn, CATALOG};
 pub use envelope::{
     Actor, ActorError, Channel, ChannelError, Cursor, EventMetadata, RecordedEvent, StreamId,
     StreamVersion,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use commands::read_audit::{ReadAudit, Reader};
 use commands::requests::{Requests, Submission};
-use domain::{Actor, Iin, ServiceCode, SignIn};
+use domain::{Actor, Iin, ServiceCode, SignedIn};
 use event_store::EventStore;
 use projections::{Progress, ReadModel, Through};
 use serde_json::json;
@@ -36,8 +36,7 @@ async fn history(store: &EventStore) {
                 &submitted.info.number,
                 b"a signature",
                 &actor,
-                SignIn::Citizen,
-                None,
+                SignedIn::CITIZEN,
             )
             .await
             .expect("sign");

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use commands::requests::{Requests, Submission};
-use domain::{Actor, Channel, Cursor, Iin, RequestStatus, ServiceCode, SignIn};
+use domain::{Actor, Channel, Cursor, Iin, RequestStatus, ServiceCode, SignedIn};
 use event_store::EventStore;
 use projections::{
     checkpoint, run, Progress, Projector, ReadModel, RequestStatusProjector, StatusView,
@@ -88,13 +88,7 @@ async fn the_view_follows_the_log_live_with_texts_in_three_languages() {
         iin: Iin::parse(ALICE).expect("iin"),
     };
     requests
-        .sign(
-            &submitted.info.number,
-            b"cms",
-            &actor,
-            SignIn::Citizen,
-            None,
-        )
+        .sign(&submitted.info.number, b"cms", &actor, SignedIn::CITIZEN)
         .await
         .expect("sign");
     let row = until_version(&view, &number, 2).await;
@@ -177,13 +171,7 @@ async fn applying_a_batch_again_changes_nothing() {
         iin: Iin::parse(ALICE).expect("iin"),
     };
     requests
-        .sign(
-            &submitted.info.number,
-            b"cms",
-            &actor,
-            SignIn::Citizen,
-            None,
-        )
+        .sign(&submitted.info.number, b"cms", &actor, SignedIn::CITIZEN)
         .await
         .expect("sign");
     let events = store
@@ -235,13 +223,7 @@ async fn a_rebuild_swaps_in_the_same_rows_while_readers_always_find_them() {
         let submitted = requests.submit(submission(ALICE)).await.expect("submit");
         if i % 2 == 0 {
             requests
-                .sign(
-                    &submitted.info.number,
-                    b"cms",
-                    &actor,
-                    SignIn::Citizen,
-                    None,
-                )
+                .sign(&submitted.info.number, b"cms", &actor, SignedIn::CITIZEN)
                 .await
                 .expect("sign");
         }
@@ -347,7 +329,7 @@ async fn the_cached_view_drops_a_row_as_soon_as_the_projector_applies_a_change()
     }
     for number in &numbers {
         requests
-            .sign(number, b"cms", &actor, SignIn::Citizen, None)
+            .sign(number, b"cms", &actor, SignedIn::CITIZEN)
             .await
             .expect("sign");
     }
@@ -377,7 +359,7 @@ async fn the_cached_view_drops_a_row_as_soon_as_the_projector_applies_a_change()
         .await
         .expect("rebuild");
     requests
-        .sign(&numbers[0], b"cms", &actor, SignIn::Citizen, None)
+        .sign(&numbers[0], b"cms", &actor, SignedIn::CITIZEN)
         .await
         .expect("resend is a retry");
     for number in &numbers {

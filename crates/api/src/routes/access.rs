@@ -62,12 +62,9 @@ fn medical_sees(
     applicant: &Iin,
     organisation: Option<&str>,
 ) -> bool {
-    principal.person().as_ref() == Some(applicant)
-        && SignIn::MedicalOrganisation.acts_on(
-            service,
-            organisation,
-            principal.medical_organisation(),
-        )
+    principal
+        .signer()
+        .is_ok_and(|(user, through)| &user == applicant && through.acts_on(service, organisation))
 }
 
 /// Whether `principal`'s read of `row` is a read of someone else's data, to be recorded: every

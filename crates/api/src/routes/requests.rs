@@ -147,13 +147,13 @@ pub async fn submit(
     }: Writer,
     body: web::Json<SubmitBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let (applicant, sign_in) = principal.signer()?;
+    let (applicant, through) = principal.signer()?;
     let body = body.into_inner();
     let service = body
         .service
         .parse::<ServiceCode>()
         .map_err(|_| ApiError::UnknownService(body.service.clone()))?;
-    if !sign_in.files(service) {
+    if !through.sign_in.files(service) {
         return Err(ApiError::Forbidden {
             role: principal.role,
         });
@@ -177,7 +177,7 @@ pub async fn submit(
             representative: None,
             operator_id: None,
             // A check is the records of the organisation it is filed through.
-            organisation: principal.medical_organisation().map(str::to_owned),
+            organisation: through.organisation.map(str::to_owned),
             presented: None,
             daily_limit: daily_filings,
         })
@@ -239,18 +239,12 @@ pub async fn sign(
     number: web::Path<String>,
     body: web::Json<SignBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let (signer, sign_in) = principal.signer()?;
+    let (signer, through) = principal.signer()?;
     let number = input::request_number(&number)?;
     let der = input::cms(&body.cms)?;
     let signed = state
         .requests
-        .sign(
-            &number,
-            &der,
-            &Actor::Citizen { iin: signer },
-            sign_in,
-            principal.medical_organisation(),
-        )
+        .sign(&number, &der, &Actor::Citizen { iin: signer }, through)
         .await?;
     record_correlation(&span, signed.info.request_id);
     if !signed.replayed {
@@ -293,16 +287,11 @@ pub async fn document(
     principal: Principal,
     number: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let (applicant, sign_in) = principal.signer()?;
+    let (applicant, through) = principal.signer()?;
     let number = input::request_number(&number)?;
     let document = state
         .requests
-        .document_to_sign(
-            &number,
-            &Actor::Citizen { iin: applicant },
-            sign_in,
-            principal.medical_organisation(),
-        )
+        .document_to_sign(&number, &Actor::Citizen { iin: applicant }, through)
         .await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "private, no-store"))

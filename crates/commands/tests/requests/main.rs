@@ -3,7 +3,7 @@
 
 use commands::requests::{CommandError, Requests, Submission};
 use domain::request::{DomainError, RequestEvent};
-use domain::{Actor, Iin, RequestStatus, ServiceCode, SignIn};
+use domain::{Actor, Iin, RequestStatus, ServiceCode, SignIn, SignedIn};
 use event_store::EventStore;
 use serde_json::json;
 use testkit::TestDb;
@@ -138,50 +138,43 @@ async fn signing_records_the_signature_once_and_only_for_the_owner() {
     // Another citizen cannot even tell the request exists.
     assert!(matches!(
         requests
-            .sign(&number, b"cms", &citizen(BOB), SignIn::Citizen, None)
+            .sign(&number, b"cms", &citizen(BOB), SignedIn::CITIZEN)
             .await,
         Err(CommandError::NotFound)
     ));
     // Nor the applicant through a medical organisation's sign-in, which signs only the checks.
+    let clinic = SignedIn {
+        sign_in: SignIn::MedicalOrganisation,
+        organisation: Some("clinic-1"),
+    };
     assert!(matches!(
         requests
-            .sign(
-                &number,
-                b"cms",
-                &citizen(ALICE),
-                SignIn::MedicalOrganisation,
-                Some("clinic-1"),
-            )
+            .sign(&number, b"cms", &citizen(ALICE), clinic)
             .await,
         Err(CommandError::NotFound)
     ));
     assert!(matches!(
         requests
-            .document_to_sign(
-                &number,
-                &citizen(ALICE),
-                SignIn::MedicalOrganisation,
-                Some("clinic-1")
-            )
+            .document_to_sign(&number, &citizen(ALICE), clinic)
             .await,
         Err(CommandError::NotFound)
     ));
     let signed = requests
-        .sign(&number, b"cms", &citizen(ALICE), SignIn::Citizen, None)
+        .sign(&number, b"cms", &citizen(ALICE), SignedIn::CITIZEN)
         .await
         .expect("sign");
     assert_eq!(signed.version.get(), 2);
     assert!(!signed.replayed);
     // The same signature again is a retry; a different one is refused.
     let again = requests
-        .sign(&number, b"cms", &citizen(ALICE), SignIn::Citizen, None)
+        .sign(&number, b"cms", &citizen(ALICE), SignedIn::CITIZEN)
         .await
         .expect("resend");
     assert!(again.replayed);
     assert_eq!(again.version.get(), 2);
     assert!(matches!(
         requests
-            .sign(&number, b"other", &citizen(ALICE), SignIn::Citizen, None)
+            .sign(&number, b"other", &citizen(ALICE), SignedIn::CITIZEN)
             .await,
         Err(CommandError::Rejected(DomainError::NotAwaitingSignature))
     ));
@@ -213,7 +206,7 @@ async fn an_unknown_number_is_not_found() {
     let number = domain::RequestNumber::parse("20200101000001").expect("number");
     assert!(matches!(
         requests
-            .sign(&number, b"cms", &citizen(ALICE), SignIn::Citizen, None)
+            .sign(&number, b"cms", &citizen(ALICE), SignedIn::CITIZEN)
             .await,
         Err(CommandError::NotFound)
     ));

@@ -18,7 +18,7 @@ use domain::catalog::Lookup;
 use domain::request::{
     LookupFailure, Outcome, Request, RequestEvent, SignatureCheck, SignatureRejection,
 };
-use domain::{Actor, Iin, RefusalReason, ServiceCode, SignIn, StreamId};
+use domain::{Actor, Iin, RefusalReason, ServiceCode, SignedIn, StreamId};
 use event_store::EventStore;
 use serde_json::json;
 use testkit::TestDb;
@@ -96,13 +96,7 @@ async fn filed(store: &EventStore) -> StreamId {
         .await
         .expect("submit");
     requests
-        .sign(
-            &submitted.info.number,
-            SIGNATURE,
-            &actor,
-            SignIn::Citizen,
-            None,
-        )
+        .sign(&submitted.info.number, SIGNATURE, &actor, SignedIn::CITIZEN)
         .await
         .expect("sign");
     StreamId::from_uuid(submitted.info.request_id)

@@ -6,7 +6,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::*;
-use crate::catalog::{Lookup, ServiceCode, SignIn, Step, CATALOG};
+use crate::catalog::{Lookup, ServiceCode, SignIn, SignedIn, Step, CATALOG};
 use crate::envelope::Channel;
 use crate::identifiers::{Iin, RequestNumber};
 use crate::messages::RequestStatus;
@@ -155,8 +155,12 @@ fn a_check_and_only_a_check_names_the_medical_organisation_it_is_filed_through()
     assert_eq!(check.organisation.as_deref(), Some("clinic-1"));
     // Seen through the sign-in of the organisation it names, no other, and not through the
     // filer's own.
-    let acts = |sign_in: SignIn, organisation| {
-        sign_in.acts_on(check.service, check.organisation.as_deref(), organisation)
+    let acts = |sign_in, organisation| {
+        SignedIn {
+            sign_in,
+            organisation,
+        }
+        .acts_on(check.service, check.organisation.as_deref())
     };
     assert!(acts(SignIn::MedicalOrganisation, Some("clinic-1")));
     assert!(!acts(SignIn::MedicalOrganisation, Some("clinic-2")));
@@ -177,7 +181,11 @@ fn a_check_and_only_a_check_names_the_medical_organisation_it_is_filed_through()
         panic!("a submission")
     };
     assert_eq!(old.organisation, None);
-    assert!(!SignIn::MedicalOrganisation.acts_on(old.service, None, None));
+    let unnamed = SignedIn {
+        sign_in: SignIn::MedicalOrganisation,
+        organisation: None,
+    };
+    assert!(!unnamed.acts_on(old.service, old.organisation.as_deref()));
     let pension = submitted(ServiceCode::GcvpPensionInfo);
     assert!(pension[0].payload().get("organisation").is_none());
 }
