@@ -45,7 +45,8 @@ pub struct Submission {
     /// Who files it, and through which channel.
     pub actor: Actor,
     pub channel: Channel,
-    /// The client's `Idempotency-Key`: the same key from the same actor returns the same request.
+    /// The client's `Idempotency-Key`: the same key from the same actor through the same
+    /// organisation returns the same request.
     pub idempotency_key: Option<String>,
     /// At a service centre: who acts for the citizen, under which power of attorney.
     pub representative: Option<domain::request::Representative>,
@@ -83,6 +84,24 @@ impl Submission {
             presented: None,
             daily_limit: u32::MAX,
         }
+    }
+
+    /// The stream a filing under an idempotency key goes to: the same key from the same actor
+    /// through the same organisation (the service centre and operator filing it, the medical
+    /// organisation of a check) is the same request. A key is its client's: the same person
+    /// signed in through another organisation is another client, whose key files its own request
+    /// and never answers with the first one (nor names it).
+    fn keyed_stream(&self) -> Option<StreamId> {
+        let key = self.idempotency_key.as_deref()?;
+        let name = match self.operator_id.as_deref().or(self.organisation.as_deref()) {
+            Some(through) => format!("{}\n{through}\n{key}", self.actor),
+            // As before organisations were named: the streams of keys already used stay found.
+            None => format!("{}\n{key}", self.actor),
+        };
+        Some(StreamId::from_uuid(Uuid::new_v5(
+            &IDEMPOTENCY_NAMESPACE,
+            name.as_bytes(),
+        )))
     }
 }
 
@@ -210,13 +229,9 @@ impl Requests {
     /// request; store errors as they come.
     #[tracing::instrument(skip_all, fields(service = %submission.service))]
     pub async fn submit(&self, submission: Submission) -> Result<Submitted, CommandError> {
-        let stream_id = match &submission.idempotency_key {
-            Some(key) => StreamId::from_uuid(Uuid::new_v5(
-                &IDEMPOTENCY_NAMESPACE,
-                format!("{}\n{key}", submission.actor).as_bytes(),
-            )),
-            None => StreamId::from_uuid(Uuid::now_v7()),
-        };
+        let stream_id = submission
+            .keyed_stream()
+            .unwrap_or_else(|| StreamId::from_uuid(Uuid::now_v7()));
         for _ in 0..ATTEMPTS {
             let loaded = self.load(stream_id).await?;
             // Whole microseconds, as PostgreSQL keeps times: the deadline reads back as decided.

@@ -1100,28 +1100,92 @@ async fn a_check_is_seen_by_its_filer_only_through_the_clinic_it_was_filed_throu
     assert_eq!(app.get(&path, &medical).await.0, 200);
     let elsewhere = app.token(Role::Medical, ALICE, Some("clinic-8"));
     unseen_by(&app, &created, &elsewhere).await;
-    // Filing the same check again under the same key through the other clinic is not a retry.
-    let key = "check-once";
+    // The same key through the other clinic is another client's: a check of its own, which
+    // neither answers with the first check nor names it.
     let check =
         json!({"service": "social-status-check", "iin": ALICE, "form": {"patient_iin": BOB}});
-    let keyed = |token: &str| {
-        app.http
-            .post(format!("{}/api/v1/requests", app.base))
-            .bearer_auth(token.to_owned())
-            .header("Idempotency-Key", key)
-            .json(&check)
-            .send()
-    };
-    let first = keyed(&medical).await.expect("POST");
-    assert_eq!(first.status().as_u16(), 201);
-    let again = keyed(&elsewhere).await.expect("POST");
-    let status = again.status().as_u16();
-    let body: serde_json::Value = again.json().await.expect("json");
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (422, Some("idempotency-key-reused")),
-        "{body}"
+    let path = "/api/v1/requests";
+    let first = keyed(&app, path, &medical, "check-once", &check).await;
+    assert_eq!((first.0, first.1.as_str()), (201, "false"), "{}", first.2);
+    let again = keyed(&app, path, &elsewhere, "check-once", &check).await;
+    assert_eq!((again.0, again.1.as_str()), (201, "false"), "{}", again.2);
+    assert_ne!(again.2["number"], first.2["number"]);
+    assert!(!again
+        .2
+        .to_string()
+        .contains(first.2["number"].as_str().expect("number")));
+    let retried = keyed(&app, path, &medical, "check-once", &check).await;
+    assert_eq!((retried.0, retried.1.as_str()), (201, "true"));
+    assert_eq!(retried.2["number"], first.2["number"]);
+}
+
+/// `POST path` with `Idempotency-Key: key`: the status, the `Idempotent-Replayed` header and the
+/// body.
+async fn keyed(
+    app: &TestApp,
+    path: &str,
+    token: &str,
+    key: &str,
+    body: &serde_json::Value,
+) -> (u16, String, serde_json::Value) {
+    let response = app
+        .http
+        .post(format!("{}{path}", app.base))
+        .bearer_auth(token)
+        .header("Idempotency-Key", key)
+        .json(body)
+        .send()
+        .await
+        .expect("POST");
+    let replayed = response
+        .headers()
+        .get("idempotent-replayed")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let (status, body) = TestApp::answer(response).await;
+    (status, replayed, body)
+}
+
+/// An operator filed at one centre under a key; the same operator, signed in at another centre,
+/// sent the same filing under the same key and was answered with the first centre's request - its
+/// number and its checks' answers - as a retry, with no read on record. A key is now its client's
+/// at its centre: the other centre files a request of its own.
+#[tokio::test]
+async fn a_key_used_at_one_centre_never_answers_with_that_centres_request_at_another() {
+    let app = spawn_app().await;
+    let citizen = Iin::parse(centre::CITIZEN).expect("iin");
+    app.registries.found(
+        Lookup::ApplicantIdentity,
+        &citizen,
+        json!({"iin": centre::CITIZEN, "last_name": "БАПАХОВА", "first_name": "АИДА", "patronymic": null}),
     );
+    let filing = json!({
+        "service": "pension-fund-statement",
+        "applicant": {
+            "iin": centre::CITIZEN, "surname": "БАПАХОВА", "given_name": "АИДА",
+            "identity_document": {"kind": "id-card", "number": "041234567"},
+        },
+    });
+    let path = "/api/v1/centre/requests";
+    let here = app.token(Role::Operator, centre::OPERATOR, Some("TsON-1"));
+    let there = app.token(Role::Operator, centre::OPERATOR, Some("TsON-2"));
+    let first = keyed(&app, path, &here, "desk-1", &filing).await;
+    assert_eq!((first.0, first.1.as_str()), (201, "false"), "{}", first.2);
+    let number = first.2["number"].as_str().expect("number");
+    let elsewhere = keyed(&app, path, &there, "desk-1", &filing).await;
+    assert_eq!(
+        (elsewhere.0, elsewhere.1.as_str()),
+        (201, "false"),
+        "{}",
+        elsewhere.2
+    );
+    assert_ne!(elsewhere.2["number"].as_str(), Some(number));
+    assert!(!elsewhere.2.to_string().contains(number), "{}", elsewhere.2);
+    // At its own centre the key still retries.
+    let retried = keyed(&app, path, &here, "desk-1", &filing).await;
+    assert_eq!((retried.0, retried.1.as_str()), (201, "true"));
+    assert_eq!(retried.2["number"].as_str(), Some(number));
 }
 
 /// Finding 4's rule, for the medical role: a check made with a token naming no organisation was

@@ -45,6 +45,7 @@ pub(super) fn replay_submission(
         && submission.applicant == stored.applicant
         && submission.representative == stored.representative
         && submission.organisation == stored.organisation
+        && submission.operator_id == stored.operator_id
         && form.as_ref().ok() == Some(&stored.form);
     if !same {
         return Err(CommandError::IdempotencyKeyReused {
