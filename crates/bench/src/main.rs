@@ -58,6 +58,10 @@ enum Bench {
         /// wrk connections.
         #[arg(long, default_value_t = 64)]
         connections: u32,
+        /// Rounds of (a citizen's run, an operator's run) that `read_audit_ratio` compares: on a
+        /// noisy machine more rounds give a steadier ratio.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+        rounds: u32,
     },
     /// Requests carried from submission to result per second through the real workflow (simulator
     /// at 0 ms, a local OCSP responder), the p50/p99 from signature to result, per-step medians.
@@ -167,12 +171,14 @@ async fn run(
             keys,
             seconds,
             connections,
+            rounds,
         } => {
             let options = read::ReadBenchOptions {
                 requests,
                 keys,
                 seconds,
                 connections,
+                rounds: rounds as usize,
             };
             serde_json::to_string(&read::run(config, &options).await?)
         }

@@ -41,6 +41,8 @@ pub struct ReadBenchOptions {
     pub keys: usize,
     pub seconds: u64,
     pub connections: u32,
+    /// Rounds of (a citizen's run, an operator's run) that `read_audit_ratio` compares.
+    pub rounds: usize,
 }
 
 /// The figures of one run.
@@ -87,8 +89,6 @@ pub struct ReadBenchReport {
 }
 
 const CITIZEN: &str = "900101300007";
-/// Rounds of (a citizen's run, an operator's run) that `read_audit_ratio` compares.
-const AUDIT_ROUNDS: usize = 3;
 
 /// Runs the read benchmark in the (scratch) database of `config`.
 ///
@@ -153,13 +153,13 @@ pub async fn run(
         healthz_requests_per_s: healthz.requests_per_s,
         healthz_p99_ms: healthz.p99_ms,
         status_ratio: status.requests_per_s / healthz.requests_per_s.max(f64::MIN_POSITIVE),
-        operator_requests_per_s: audit.operator_total / AUDIT_ROUNDS as f64,
+        operator_requests_per_s: audit.operator_total / options.rounds as f64,
         operator_p99_ms: audit.operator_p99_ms,
         operator_non_2xx: audit.operator_non_2xx,
         operator_reads_recorded: recorded,
         operator_record_appends: record_appends,
         operator_reads_answered: audit.operator_answered,
-        audit_citizen_requests_per_s: audit.citizen_total / AUDIT_ROUNDS as f64,
+        audit_citizen_requests_per_s: audit.citizen_total / options.rounds as f64,
         read_audit_ratio: audit.operator_total / audit.citizen_total.max(f64::MIN_POSITIVE),
         read_audit_round_ratios: audit
             .rounds
@@ -298,17 +298,18 @@ async fn audit_rounds(
     options: &ReadBenchOptions,
 ) -> Result<AuditRounds, BenchError> {
     eprintln!(
-        "(3) wrk as an operator (every read recorded), alternating with the citizen, {AUDIT_ROUNDS} rounds ..."
+        "(3) wrk as an operator (every read recorded), alternating with the citizen, {} rounds ...",
+        options.rounds
     );
     let warm_up = ReadBenchOptions {
         seconds: 2,
         ..options.clone()
     };
     wrk(base, "/", Some(operator_lua), &warm_up).await?;
-    let mut rounds = Vec::with_capacity(AUDIT_ROUNDS);
+    let mut rounds = Vec::with_capacity(options.rounds);
     let mut operator_p99_ms = 0f64;
     let (mut operator_non_2xx, mut operator_answered) = (0, 0);
-    for _ in 0..AUDIT_ROUNDS {
+    for _ in 0..options.rounds {
         let citizen = wrk(base, "/", Some(lua), options).await?;
         let operator = wrk(base, "/", Some(operator_lua), options).await?;
         operator_p99_ms = operator_p99_ms.max(operator.p99_ms);
