@@ -95,7 +95,8 @@ impl Submission {
         let key = self.idempotency_key.as_deref()?;
         let name = match self.operator_id.as_deref().or(self.organisation.as_deref()) {
             Some(through) => format!("{}\n{through}\n{key}", self.actor),
-            // As before organisations were named: the streams of keys already used stay found.
+            // A citizen's own keys derive as they always have, so a retry across this rule's
+            // introduction still finds its request (an operator's or a medical user's files anew).
             None => format!("{}\n{key}", self.actor),
         };
         Some(StreamId::from_uuid(Uuid::new_v5(
