@@ -41,7 +41,7 @@ use std::sync::Arc;
 pub use append::AppendOutcome;
 pub use db::{provision_runtime_login, Database, DbError, DbFailure, DbSettings, LoginRights};
 pub use error::{InvalidEvent, StoreError};
-pub use migrations::{migrate, MigrationError};
+pub use migrations::{migrate, migrate_through, MigrationError};
 pub use new_event::NewEvent;
 pub use prepared::{AppendedEvent, MAX_EVENTS_PER_APPEND, MAX_EVENT_BYTES};
 pub use read::{events_by_id, first_column, stored_leaves, Page, PageEnd};

@@ -49,6 +49,25 @@ const MIGRATION_LOCK: i64 = 0x6567_6f76;
 /// [`MigrationError::Connect`] when the server cannot be reached, [`MigrationError::Migration`]
 /// when a migration fails or was edited.
 pub async fn migrate(config: &tokio_postgres::Config) -> Result<Vec<i64>, MigrationError> {
+    migrate_to(config, refinery::Target::Latest).await
+}
+
+/// As [`migrate`], applying no migration after `version`: a database as an older release left
+/// it, for checking what a later migration does to the data that release wrote.
+///
+/// # Errors
+/// As [`migrate`].
+pub async fn migrate_through(
+    config: &tokio_postgres::Config,
+    version: u32,
+) -> Result<Vec<i64>, MigrationError> {
+    migrate_to(config, refinery::Target::Version(version)).await
+}
+
+async fn migrate_to(
+    config: &tokio_postgres::Config,
+    target: refinery::Target,
+) -> Result<Vec<i64>, MigrationError> {
     let (mut client, connection) = config
         .connect(NoTls)
         .await
@@ -65,6 +84,7 @@ pub async fn migrate(config: &tokio_postgres::Config) -> Result<Vec<i64>, Migrat
     let report = embedded::migrations::runner()
         .set_abort_divergent(true)
         .set_abort_missing(true)
+        .set_target(target)
         .run_async(&mut client)
         .await;
     // The lock is a session lock: closing the connection below releases it even if this fails.

@@ -404,6 +404,79 @@ async fn the_live_tree_takes_the_stored_leaves_and_a_false_one_is_caught_by_the_
     assert_eq!(differing, vec![8], "{report:?}");
 }
 
+/// The tree's leaves as releases before migrations V20 and V21 kept them, one row per leaf, move
+/// into tiles whole: after the upgrade every leaf is at its index with its event and hash, each
+/// tile is anchored at its first event's place, and the code's lookups find every leaf by its
+/// event.
+#[tokio::test]
+async fn leaves_kept_one_per_row_are_all_found_in_their_tiles_after_the_upgrade() {
+    let db = TestDb::empty().await;
+    event_store::migrate_through(db.config(), 19)
+        .await
+        .expect("migrate as far as V19");
+    let store = EventStore::new(db.database());
+    // A full tile of 256 and a short one.
+    append(&store, 30, 10).await;
+    let events = log(&store, 300).await;
+    // As the tree's projector of those releases wrote them: the leaves in the global order, with
+    // the leaf hash each append stored (V19).
+    let admin = db.superuser().await;
+    admin
+        .execute(
+            "INSERT INTO projections.log_tree_leaves (idx, event_id, hash)
+             SELECT row_number() OVER (ORDER BY tx_id, position) - 1, event_id, leaf FROM events",
+            &[],
+        )
+        .await
+        .expect("the leaves as V19 kept them");
+    event_store::migrate(db.config())
+        .await
+        .expect("migrate to the newest");
+
+    let rows = admin
+        .query(
+            "SELECT idx, event_id, hash FROM projections.log_tree_leaves() ORDER BY idx",
+            &[],
+        )
+        .await
+        .expect("the leaves from the tiles");
+    let moved: Vec<(i64, Uuid, Vec<u8>)> = rows
+        .iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2)))
+        .collect();
+    let expected: Vec<(i64, Uuid, Vec<u8>)> = (0i64..)
+        .zip(&events)
+        .map(|(index, event)| (index, event.event_id, merkle::event_leaf(event).to_vec()))
+        .collect();
+    assert_eq!(moved, expected);
+    let anchors: Vec<(i64, i64, i64)> = admin
+        .query(
+            "SELECT tile, first_tx, first_position FROM projections.log_tree_tiles ORDER BY tile",
+            &[],
+        )
+        .await
+        .expect("the tiles")
+        .iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2)))
+        .collect();
+    let place = |event: &RecordedEvent| (event.cursor.transaction(), event.cursor.position());
+    assert_eq!(
+        anchors,
+        vec![
+            (0, place(&events[0]).0, place(&events[0]).1),
+            (1, place(&events[256]).0, place(&events[256]).1)
+        ]
+    );
+    let client = store.database().pool().get().await.expect("connection");
+    for (index, event) in (0u64..).zip(&events) {
+        let leaf = read::leaf(&client, event.event_id)
+            .await
+            .expect("leaf")
+            .expect("every event is a leaf");
+        assert_eq!((leaf.index, leaf.hash), (index, merkle::event_leaf(event)));
+    }
+}
+
 #[tokio::test]
 async fn leaves_over_several_tiles_filled_by_several_batches_are_found_by_event_and_index() {
     let db = TestDb::migrated().await;
