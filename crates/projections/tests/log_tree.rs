@@ -449,7 +449,8 @@ async fn leaves_kept_one_per_row_are_all_found_in_their_tiles_after_the_upgrade(
         .map(|(index, event)| (index, event.event_id, merkle::event_leaf(event).to_vec()))
         .collect();
     assert_eq!(moved, expected);
-    let anchors: Vec<(i64, i64, i64)> = admin
+    // Each tile is anchored at the place of its first event in the global order.
+    let anchors: Vec<(i64, domain::Cursor)> = admin
         .query(
             "SELECT tile, first_tx, first_position FROM projections.log_tree_tiles ORDER BY tile",
             &[],
@@ -457,15 +458,11 @@ async fn leaves_kept_one_per_row_are_all_found_in_their_tiles_after_the_upgrade(
         .await
         .expect("the tiles")
         .iter()
-        .map(|row| (row.get(0), row.get(1), row.get(2)))
+        .map(|row| (row.get(0), domain::Cursor::new(row.get(1), row.get(2))))
         .collect();
-    let place = |event: &RecordedEvent| (event.cursor.transaction(), event.cursor.position());
     assert_eq!(
         anchors,
-        vec![
-            (0, place(&events[0]).0, place(&events[0]).1),
-            (1, place(&events[256]).0, place(&events[256]).1)
-        ]
+        vec![(0, events[0].cursor), (1, events[256].cursor)]
     );
     let client = store.database().pool().get().await.expect("connection");
     for (index, event) in (0u64..).zip(&events) {

@@ -3,8 +3,6 @@
 
 use api::token::Role;
 use base64::Engine as _;
-use domain::catalog::Lookup;
-use domain::Iin;
 use serde_json::json;
 
 use crate::centre;
@@ -147,12 +145,7 @@ async fn the_patient_cannot_sign_the_medical_users_check_and_sees_it_in_their_da
 async fn an_operator_of_another_centre_cannot_scan_or_sign_a_request_filed_elsewhere() {
     let app = spawn_app().await;
     let ours = app.token(Role::Operator, centre::OPERATOR, Some("TsON-1"));
-    let citizen = Iin::parse(centre::CITIZEN).expect("iin");
-    app.registries.found(
-        Lookup::ApplicantIdentity,
-        &citizen,
-        json!({"iin": centre::CITIZEN, "last_name": "БАПАХОВА", "first_name": "АИДА", "patronymic": null}),
-    );
+    centre::known_to_gbd_fl(&app);
     let filed = centre::file(&app, &ours).await;
     assert_eq!(filed["stage"], "awaiting-scans", "{filed}");
     let number = filed["number"].as_str().expect("number").to_owned();
@@ -247,12 +240,7 @@ async fn an_operator_reads_a_request_only_from_a_centre_with_a_purpose_and_the_r
 async fn a_request_takes_a_bounded_number_of_scans_and_keeps_none_past_it() {
     let app = spawn_app().await;
     let operator = app.token(Role::Operator, centre::OPERATOR, Some("TsON-1"));
-    let citizen = Iin::parse(centre::CITIZEN).expect("iin");
-    app.registries.found(
-        Lookup::ApplicantIdentity,
-        &citizen,
-        json!({"iin": centre::CITIZEN, "last_name": "БАПАХОВА", "first_name": "АИДА", "patronymic": null}),
-    );
+    centre::known_to_gbd_fl(&app);
     let filed = centre::file(&app, &operator).await;
     let number = filed["number"].as_str().expect("number").to_owned();
     let page = |i: usize| {
@@ -1154,19 +1142,8 @@ async fn keyed(
 #[tokio::test]
 async fn a_key_used_at_one_centre_never_answers_with_that_centres_request_at_another() {
     let app = spawn_app().await;
-    let citizen = Iin::parse(centre::CITIZEN).expect("iin");
-    app.registries.found(
-        Lookup::ApplicantIdentity,
-        &citizen,
-        json!({"iin": centre::CITIZEN, "last_name": "БАПАХОВА", "first_name": "АИДА", "patronymic": null}),
-    );
-    let filing = json!({
-        "service": "pension-fund-statement",
-        "applicant": {
-            "iin": centre::CITIZEN, "surname": "БАПАХОВА", "given_name": "АИДА",
-            "identity_document": {"kind": "id-card", "number": "041234567"},
-        },
-    });
+    centre::known_to_gbd_fl(&app);
+    let filing = centre::filing();
     let path = "/api/v1/centre/requests";
     let here = app.token(Role::Operator, centre::OPERATOR, Some("TsON-1"));
     let there = app.token(Role::Operator, centre::OPERATOR, Some("TsON-2"));

@@ -39,16 +39,31 @@ pub async fn put(
     TestApp::answer(response).await
 }
 
-/// Files for the citizen at the desk; the answer.
-pub async fn file(app: &TestApp, operator: &str) -> serde_json::Value {
-    let filing = json!({
+/// A filing at the desk for the citizen, as their identity document names them.
+pub fn filing() -> serde_json::Value {
+    json!({
         "service": "pension-fund-statement",
         "applicant": {
             "iin": CITIZEN, "surname": "БАПАХОВА", "given_name": "АИДА",
             "identity_document": {"kind": "id-card", "number": "041234567"},
         },
-    });
-    let (status, filed) = app.post("/api/v1/centre/requests", operator, &filing).await;
+    })
+}
+
+/// GBD FL knows the citizen as the document at the desk names them: a filing waits for its scans.
+pub fn known_to_gbd_fl(app: &TestApp) {
+    app.registries.found(
+        Lookup::ApplicantIdentity,
+        &Iin::parse(CITIZEN).expect("iin"),
+        json!({"iin": CITIZEN, "last_name": "БАПАХОВА", "first_name": "АИДА", "patronymic": null}),
+    );
+}
+
+/// Files [`filing`] at the desk; the answer.
+pub async fn file(app: &TestApp, operator: &str) -> serde_json::Value {
+    let (status, filed) = app
+        .post("/api/v1/centre/requests", operator, &filing())
+        .await;
     assert_eq!(status, 201, "{filed}");
     filed
 }
@@ -57,12 +72,7 @@ pub async fn file(app: &TestApp, operator: &str) -> serde_json::Value {
 async fn scans_of_a_wrong_kind_or_format_are_refused_and_a_good_one_is_kept_once() {
     let app = spawn_app().await;
     let operator = app.token(Role::Operator, OPERATOR, Some("TsON-1"));
-    // GBD FL knows the person at the desk as presented: the request waits for its scans.
-    app.registries.found(
-        Lookup::ApplicantIdentity,
-        &Iin::parse(CITIZEN).expect("iin"),
-        json!({"iin": CITIZEN, "last_name": "БАПАХОВА", "first_name": "АИДА", "patronymic": null}),
-    );
+    known_to_gbd_fl(&app);
     let filed = file(&app, &operator).await;
     assert_eq!(filed["stage"], "awaiting-scans", "{filed}");
     assert_eq!(
