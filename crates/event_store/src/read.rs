@@ -96,7 +96,7 @@ impl EventStore {
     /// Reads up to `limit` events after `after` in the gap-free global order.
     ///
     /// An empty answer means no event after `after` is readable *yet*: either none was committed,
-    /// or an older transaction is still open (see [`EventStore::held_back`]).
+    /// or an older transaction is still open (see [`EventStore::committed_after`]).
     ///
     /// # Errors
     /// [`StoreError::Unavailable`] or [`StoreError::Database`] when the database fails;
@@ -260,21 +260,26 @@ impl EventStore {
             .map_or(Cursor::START, |row| Cursor::new(row.get(0), row.get(1))))
     }
 
-    /// Whether committed events after `after` exist that are not yet readable because an older
-    /// transaction is still open. A follower that gets an empty page polls again soon when this is
-    /// true, instead of waiting for the next commit to be announced.
+    /// Whether any committed event lies after `after`, readable yet or not. A follower whose read
+    /// came back empty reads again soon when this is true, instead of waiting for the next commit
+    /// to be announced: the events were either held back by an older transaction still open, or
+    /// that transaction ended between the read and this check.
+    ///
+    /// The check does not ask whether the events are *still* held back: that answer is taken in a
+    /// newer snapshot than the read's, so it says "no" for events the read could not see when the
+    /// transaction that held them back ended in between - a rollback, or a transaction of another
+    /// database on the server, that announces nothing - and the follower would wait a whole idle
+    /// poll for them.
     ///
     /// # Errors
     /// As [`EventStore::read_all`].
-    pub async fn held_back(&self, after: Cursor) -> Result<bool, StoreError> {
-        let doing = "checking for held-back events";
-        let sql = "SELECT EXISTS (SELECT 1 FROM events \
-                    WHERE (tx_id, position) > ($1, $2) \
-                      AND tx_id >= (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint))";
+    pub async fn committed_after(&self, after: Cursor) -> Result<bool, StoreError> {
+        let doing = "checking for committed events after the cursor";
+        let sql = "SELECT EXISTS (SELECT 1 FROM events WHERE (tx_id, position) > ($1, $2))";
         let rows = self
             .query(sql, &[&after.transaction(), &after.position()], doing)
             .await?;
-        first_column(&rows, doing).map(|held| held.unwrap_or(false))
+        first_column(&rows, doing).map(|found| found.unwrap_or(false))
     }
 
     /// Reads up to `limit` events of one stream after version `after` (`StreamVersion::EMPTY` for

@@ -127,10 +127,11 @@ impl Subscription {
                 self.returned = paced.then(tokio::time::Instant::now);
                 return Ok(page.events);
             }
-            if self.store.held_back(self.cursor).await? {
-                // The older transaction announces its commit if it appended; if it did not (a
-                // projector's or the workflow's bookkeeping), only reading again tells.
-                // Cancel safe as below.
+            if self.store.committed_after(self.cursor).await? {
+                // Committed events the read could not see: an older transaction held them back.
+                // It announces its commit if it appended; if it did not (a rollback, a projector's
+                // or the workflow's bookkeeping, another database's transaction), only reading
+                // again tells. Cancel safe as below.
                 tokio::select! {
                     _ = self.wake.changed() => {}
                     () = tokio::time::sleep(pause) => {}
