@@ -9,7 +9,7 @@ use event_store::SubscriptionOptions;
 use rand::Rng;
 use uuid::Uuid;
 
-use crate::support::{events, metadata, new_stream, store};
+use crate::support::{events, metadata, new_stream, read_all_until, store};
 
 const WRITERS: usize = 16;
 const TRANSACTIONS_PER_WRITER: usize = 30;
@@ -239,16 +239,11 @@ async fn an_empty_read_is_read_again_when_what_held_it_back_ended_unannounced() 
             .expect("committed after"),
         "the follower is told to read again, not to wait for an announcement"
     );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut cursor = Cursor::START;
-    let mut ids = Vec::new();
-    while ids.is_empty() && Instant::now() < deadline {
-        let page = store.read_all(cursor, 10).await.expect("read again");
-        ids.extend(page.events.iter().map(|e| e.event_id));
-        cursor = page.next;
-        // Other tests' transactions on the server may hold the log back a moment longer.
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let ids: Vec<_> = read_all_until(&store, 1)
+        .await
+        .iter()
+        .map(|e| e.event_id)
+        .collect();
     assert_eq!(ids, vec![late.events[0].event_id]);
 }
 
@@ -286,15 +281,11 @@ async fn read_all_holds_back_later_commits_while_an_earlier_transaction_is_open(
     open.commit().await.expect("commit");
     // Other tests' transactions on the same server may hold the log back a moment longer (the
     // oldest open transaction is per server), so read until both arrive.
-    let mut ids = Vec::new();
-    let mut cursor = Cursor::START;
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while ids.len() < 2 && std::time::Instant::now() < deadline {
-        let page = store.read_all(cursor, 10).await.expect("read");
-        ids.extend(page.events.iter().map(|e| e.event_id));
-        cursor = page.next;
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let ids: Vec<_> = read_all_until(&store, 2)
+        .await
+        .iter()
+        .map(|e| e.event_id)
+        .collect();
     assert_eq!(
         ids,
         vec![early.events[0].event_id, late.events[0].event_id],
@@ -327,7 +318,7 @@ async fn a_sparse_read_leaves_out_only_the_payloads_of_the_named_types_and_moves
         .await
         .expect("append");
     // Both readable once no older transaction anywhere on the server holds them back.
-    let whole = crate::support::read_all_until(&store, 2).await;
+    let whole = read_all_until(&store, 2).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     let sparse = loop {
         let page = store
